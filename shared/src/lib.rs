@@ -1,0 +1,21 @@
+//! Hamster Terminal's wire protocol, shared by the relay (native) and the dashboard (wasm32).
+//!
+//! This crate is the only place protocol types and symbol rules live. The relay serialises these types and
+//! the dashboard deserialises them (and the other way round for client commands), so a change here is a
+//! protocol change: bump [`PROTOCOL_VERSION`] when an existing message changes shape.
+//!
+//! * [`protocol`] — the JSON messages on `/ws` and the SSE stream, tagged by `"type"`.
+//! * [`api`] — the JSON bodies of the REST endpoints (`/api/*`).
+//! * [`symbol`] — what a valid symbol is, its canonical spelling, `provider:SYMBOL` prefixes and request limits.
+//!
+//! `docs/protocol.md` shows an example of every message.
+
+pub mod api;
+pub mod protocol;
+pub mod symbol;
+
+pub use protocol::{
+    ClientMessage, ErrorCode, ParseError, ProviderInfo, ProviderState, Quote, Rejection, RequestId,
+    ServerMessage, PROTOCOL_VERSION,
+};
+pub use symbol::{AssetClass, Symbol, SymbolError, MAX_SYMBOLS_PER_REQUEST, MAX_SYMBOL_LEN};

@@ -1,0 +1,405 @@
+//! Protocol v1 messages. Every frame is one JSON object tagged by `"type"`.
+//!
+//! Client → relay: [`ClientMessage`]. Relay → client: [`ServerMessage`]. Optional fields are omitted when
+//! absent (never sent as `null`), numbers are JSON numbers, and times are milliseconds since the Unix epoch.
+//! Symbols inside client commands stay raw strings here so that one bad symbol in a list is rejected on its own
+//! (with a [`Rejection`]) instead of failing the whole command.
+
+use serde::{Deserialize, Serialize};
+
+use crate::symbol::Symbol;
+
+/// Sent in `hello.protocol`. Bumped when an existing message changes shape; adding a message or an optional
+/// field is not a bump.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// Echo of the client's optional `id`, so replies can be matched to commands. Numbers and strings are both
+/// accepted and echoed back exactly as sent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum RequestId {
+    Num(u64),
+    Str(String),
+}
+
+/// A command from a client.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum ClientMessage {
+    /// Start receiving quotes for `symbols`. Answered by `subscribed`, then a `snapshot` of cached values.
+    Subscribe {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<RequestId>,
+        symbols: Vec<String>,
+    },
+    /// Stop receiving quotes for `symbols`. Answered by `unsubscribed`.
+    Unsubscribe {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<RequestId>,
+        symbols: Vec<String>,
+    },
+    /// Application-level liveness check (browsers cannot see WebSocket ping frames). Answered by `pong`.
+    Ping {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<RequestId>,
+    },
+}
+
+/// Why a client frame could not be understood, with the `error` reply it deserves.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{message}")]
+pub struct ParseError {
+    pub code: ErrorCode,
+    pub message: String,
+    /// The command's `id`, when it could still be read, so the error can be matched to it.
+    pub id: Option<RequestId>,
+}
+
+impl ClientMessage {
+    /// Parses one text frame, telling malformed JSON, an unknown or missing `type`, and a known type with bad
+    /// fields apart, each with its own [`ErrorCode`].
+    pub fn parse(text: &str) -> Result<ClientMessage, ParseError> {
+        let value: serde_json::Value = serde_json::from_str(text).map_err(|e| ParseError {
+            code: ErrorCode::BadJson,
+            message: format!("not valid JSON: {e}"),
+            id: None,
+        })?;
+        let id = value
+            .get("id")
+            .and_then(|v| serde_json::from_value::<RequestId>(v.clone()).ok());
+        let kind = match value.get("type") {
+            Some(serde_json::Value::String(kind)) => kind.clone(),
+            Some(_) | None => {
+                return Err(ParseError {
+                    code: ErrorCode::UnknownType,
+                    message: "message must be a JSON object with a string \"type\"".into(),
+                    id,
+                })
+            }
+        };
+        if !matches!(kind.as_str(), "subscribe" | "unsubscribe" | "ping") {
+            return Err(ParseError {
+                code: ErrorCode::UnknownType,
+                message: format!("unknown message type {kind:?}; expected subscribe, unsubscribe or ping"),
+                id,
+            });
+        }
+        serde_json::from_value(value).map_err(|e| ParseError {
+            code: ErrorCode::BadMessage,
+            message: format!("invalid {kind} message: {e}"),
+            id,
+        })
+    }
+}
+
+/// A message from the relay.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ServerMessage {
+    /// First frame on every connection.
+    Hello {
+        protocol: u32,
+        /// Relay name and version, e.g. `hamster-relay/0.1.0`.
+        server: String,
+        /// The relay pings at this interval; a client that hears nothing (not even a `pong` to its own `ping`)
+        /// for about twice this long should treat the connection as dead.
+        heartbeat_ms: u64,
+        providers: Vec<ProviderInfo>,
+    },
+    /// Reply to `subscribe`: the canonical symbols now subscribed and those refused, each with a reason.
+    Subscribed {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<RequestId>,
+        symbols: Vec<Symbol>,
+        #[serde(default)]
+        rejected: Vec<Rejection>,
+    },
+    /// Reply to `unsubscribe`: the canonical symbols no longer subscribed.
+    Unsubscribed {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<RequestId>,
+        symbols: Vec<Symbol>,
+    },
+    /// Cached last values, sent right after `subscribed` for the symbols that have one.
+    Snapshot { quotes: Vec<Quote> },
+    /// Live updates, batched. With a slow connection only the latest quote per symbol is kept (conflation).
+    Quotes { quotes: Vec<Quote> },
+    /// An upstream provider's state changed. Also sent for every provider right after `hello`.
+    Status {
+        provider: String,
+        state: ProviderState,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        detail: Option<String>,
+        /// When the provider entered this state (ms since epoch).
+        since: i64,
+    },
+    /// A command failed. The connection stays usable unless the code says otherwise.
+    Error {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<RequestId>,
+        code: ErrorCode,
+        message: String,
+    },
+    /// Reply to `ping`.
+    Pong {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<RequestId>,
+    },
+}
+
+/// One provider as listed in `hello`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProviderInfo {
+    pub name: String,
+    pub state: ProviderState,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    pub since: i64,
+}
+
+/// The state of an upstream connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProviderState {
+    /// Connected and streaming.
+    Live,
+    /// First connection attempt in progress.
+    Connecting,
+    /// Lost the connection and trying again; cached values are still served.
+    Reconnecting,
+    /// Serving, but impaired (e.g. a REST fallback instead of the stream).
+    Degraded,
+    /// Not serving (e.g. authentication failed, or not configured).
+    Down,
+}
+
+/// A symbol a `subscribe` could not take, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rejection {
+    /// The symbol as the client sent it (it may not be valid, so it is not canonicalised).
+    pub symbol: String,
+    pub code: ErrorCode,
+    pub message: String,
+}
+
+/// Stable machine-readable error codes. Clients match on these; the message is for humans.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// The frame is not valid JSON.
+    BadJson,
+    /// The frame has no `type`, or one the relay does not know.
+    UnknownType,
+    /// The `type` is known but its fields are wrong (missing, wrong type, unknown field).
+    BadMessage,
+    /// A symbol breaks the symbol rules.
+    InvalidSymbol,
+    /// A `provider:` prefix names no configured provider.
+    UnknownProvider,
+    /// Too many symbols in one command, or this connection would exceed its symbol limit.
+    TooManySymbols,
+    /// The upstream provider refused the symbol (unknown instrument, plan limit, …).
+    ProviderRejected,
+    /// Too many commands too fast.
+    RateLimited,
+    /// A frame was larger than the relay accepts.
+    MessageTooLarge,
+    /// Binary frames are not part of the protocol.
+    UnsupportedFrame,
+    /// Missing or invalid credentials.
+    Unauthorized,
+    /// The relay is shutting down or overloaded.
+    Unavailable,
+    /// No such endpoint or resource (REST only).
+    NotFound,
+    /// A code this build does not know (sent by a newer relay).
+    #[serde(other)]
+    Unknown,
+}
+
+impl ErrorCode {
+    /// The wire spelling, e.g. `bad_json`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::BadJson => "bad_json",
+            ErrorCode::UnknownType => "unknown_type",
+            ErrorCode::BadMessage => "bad_message",
+            ErrorCode::InvalidSymbol => "invalid_symbol",
+            ErrorCode::UnknownProvider => "unknown_provider",
+            ErrorCode::TooManySymbols => "too_many_symbols",
+            ErrorCode::ProviderRejected => "provider_rejected",
+            ErrorCode::RateLimited => "rate_limited",
+            ErrorCode::MessageTooLarge => "message_too_large",
+            ErrorCode::UnsupportedFrame => "unsupported_frame",
+            ErrorCode::Unauthorized => "unauthorized",
+            ErrorCode::Unavailable => "unavailable",
+            ErrorCode::NotFound => "not_found",
+            ErrorCode::Unknown => "unknown",
+        }
+    }
+}
+
+/// The latest price of one symbol, normalised across providers. Fields a provider did not give are absent;
+/// `change`/`change_pct` are present only when computed from a known reference (day open or previous close).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Quote {
+    /// The canonical symbol as subscribed (with its `provider:` prefix if the client used one).
+    pub symbol: Symbol,
+    pub price: f64,
+    /// The provider's event time, ms since the Unix epoch.
+    pub ts: i64,
+    /// Which provider produced it, e.g. `sim`, `binance`.
+    pub provider: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bid: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ask: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub volume: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub change: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub change_pct: Option<f64>,
+}
+
+impl ServerMessage {
+    /// Serialises to the JSON text of one frame.
+    pub fn to_json(&self) -> String {
+        // Serialising these types cannot fail: every map key is a string and every number is finite or
+        // rejected before it gets here. Fall back to a valid error frame rather than panic regardless.
+        serde_json::to_string(self).unwrap_or_else(|_| {
+            r#"{"type":"error","code":"unavailable","message":"serialisation failed"}"#.to_owned()
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sym(s: &str) -> Symbol {
+        Symbol::parse(s).unwrap()
+    }
+
+    #[test]
+    fn client_messages_round_trip() {
+        let msgs = [
+            ClientMessage::Subscribe { id: Some(RequestId::Num(1)), symbols: vec!["AAPL".into()] },
+            ClientMessage::Unsubscribe { id: Some(RequestId::Str("x".into())), symbols: vec![] },
+            ClientMessage::Ping { id: None },
+        ];
+        for m in msgs {
+            let text = serde_json::to_string(&m).unwrap();
+            assert_eq!(ClientMessage::parse(&text).unwrap(), m, "{text}");
+        }
+    }
+
+    #[test]
+    fn client_message_wire_shape() {
+        let m = ClientMessage::parse(r#"{"type":"subscribe","id":7,"symbols":["BTC/USD","AAPL"]}"#).unwrap();
+        assert_eq!(
+            m,
+            ClientMessage::Subscribe {
+                id: Some(RequestId::Num(7)),
+                symbols: vec!["BTC/USD".into(), "AAPL".into()]
+            }
+        );
+        assert_eq!(ClientMessage::parse(r#"{"type":"ping"}"#).unwrap(), ClientMessage::Ping { id: None });
+    }
+
+    #[test]
+    fn parse_errors_have_distinct_codes() {
+        let code = |t: &str| ClientMessage::parse(t).unwrap_err().code;
+        assert_eq!(code("{nope"), ErrorCode::BadJson);
+        assert_eq!(code("[1,2]"), ErrorCode::UnknownType);
+        assert_eq!(code(r#"{"symbols":[]}"#), ErrorCode::UnknownType);
+        assert_eq!(code(r#"{"type":"dance"}"#), ErrorCode::UnknownType);
+        assert_eq!(code(r#"{"type":"subscribe"}"#), ErrorCode::BadMessage);
+        assert_eq!(code(r#"{"type":"subscribe","symbols":"AAPL"}"#), ErrorCode::BadMessage);
+        assert_eq!(code(r#"{"type":"ping","extra":1}"#), ErrorCode::BadMessage);
+        let err = ClientMessage::parse(r#"{"type":"subscribe","id":"a1"}"#).unwrap_err();
+        assert_eq!(err.id, Some(RequestId::Str("a1".into())));
+    }
+
+    #[test]
+    fn server_messages_round_trip() {
+        let quote = Quote {
+            symbol: sym("BTC/USD"),
+            price: 67000.5,
+            ts: 1_700_000_000_000,
+            provider: "sim".into(),
+            bid: Some(67000.0),
+            ask: Some(67001.0),
+            volume: None,
+            change: Some(12.5),
+            change_pct: Some(0.0187),
+        };
+        let msgs = vec![
+            ServerMessage::Hello {
+                protocol: PROTOCOL_VERSION,
+                server: "hamster-relay/0.1.0".into(),
+                heartbeat_ms: 15_000,
+                providers: vec![ProviderInfo {
+                    name: "sim".into(),
+                    state: ProviderState::Live,
+                    detail: None,
+                    since: 1,
+                }],
+            },
+            ServerMessage::Subscribed {
+                id: Some(RequestId::Num(1)),
+                symbols: vec![sym("AAPL")],
+                rejected: vec![Rejection {
+                    symbol: "bad sym".into(),
+                    code: ErrorCode::InvalidSymbol,
+                    message: "no".into(),
+                }],
+            },
+            ServerMessage::Unsubscribed { id: None, symbols: vec![sym("AAPL")] },
+            ServerMessage::Snapshot { quotes: vec![quote.clone()] },
+            ServerMessage::Quotes { quotes: vec![quote] },
+            ServerMessage::Status {
+                provider: "sim".into(),
+                state: ProviderState::Reconnecting,
+                detail: Some("connection reset".into()),
+                since: 5,
+            },
+            ServerMessage::Error { id: None, code: ErrorCode::RateLimited, message: "slow down".into() },
+            ServerMessage::Pong { id: Some(RequestId::Num(3)) },
+        ];
+        for m in msgs {
+            let text = m.to_json();
+            let back: ServerMessage = serde_json::from_str(&text).unwrap();
+            assert_eq!(back, m, "{text}");
+        }
+    }
+
+    #[test]
+    fn optional_fields_are_omitted_not_null() {
+        let q = Quote {
+            symbol: sym("AAPL"),
+            price: 1.0,
+            ts: 2,
+            provider: "sim".into(),
+            bid: None,
+            ask: None,
+            volume: None,
+            change: None,
+            change_pct: None,
+        };
+        assert_eq!(
+            serde_json::to_string(&q).unwrap(),
+            r#"{"symbol":"AAPL","price":1.0,"ts":2,"provider":"sim"}"#
+        );
+        assert_eq!(ServerMessage::Pong { id: None }.to_json(), r#"{"type":"pong"}"#);
+    }
+
+    #[test]
+    fn error_codes_spell_as_on_the_wire() {
+        for code in [ErrorCode::BadJson, ErrorCode::TooManySymbols, ErrorCode::UnknownProvider] {
+            assert_eq!(serde_json::to_string(&code).unwrap(), format!("\"{}\"", code.as_str()));
+        }
+        let unknown: ErrorCode = serde_json::from_str("\"from_the_future\"").unwrap();
+        assert_eq!(unknown, ErrorCode::Unknown);
+    }
+}
