@@ -1,1 +1,24 @@
-fn main() {}
+//! The `hamster-relay` binary: parse configuration, set up logging, serve.
+
+use clap::Parser;
+use hamster_relay::config::{Config, LogFormat};
+use tracing_subscriber::EnvFilter;
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let config = Config::parse();
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,tower_http=warn"));
+    let logs = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match config.log_format {
+        LogFormat::Human => logs.init(),
+        LogFormat::Json => logs.json().flatten_event(true).init(),
+    }
+    match hamster_relay::app::serve(config).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            eprintln!("hamster-relay: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,170 @@
+//! Wiring: builds the hub, the upstream router and the HTTP router from a [`Config`], serves until a signal,
+//! then shuts down in order (stop accepting, close clients with 1001, stop providers, exit within the grace).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::response::Html;
+use axum::routing::{any, get};
+use axum::serve::ListenerExt;
+use axum::Router;
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tower_http::compression::CompressionLayer;
+use tower_http::cors::CorsLayer;
+use tower_http::services::{ServeDir, ServeFile};
+use tower_http::trace::TraceLayer;
+
+use crate::config::Config;
+use crate::hub::{run_ingest, Hub};
+use crate::metrics::Metrics;
+use crate::providers::simulator::{Simulator, SimulatorConfig};
+use crate::providers::Provider;
+use crate::shutdown;
+use crate::transport::{rest, sse, ws};
+use crate::upstream::Upstream;
+
+/// Everything a request handler may need. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub hub: Arc<Hub>,
+    pub upstream: Arc<Upstream>,
+    pub metrics: Arc<Metrics>,
+    /// Fires when the relay starts shutting down.
+    pub shutdown: CancellationToken,
+    /// Long-lived connection tasks, awaited on shutdown.
+    pub tracker: TaskTracker,
+}
+
+/// Builds the configured providers.
+fn providers(config: &Config) -> anyhow::Result<Vec<Box<dyn Provider>>> {
+    config
+        .providers
+        .iter()
+        .map(|name| -> anyhow::Result<Box<dyn Provider>> {
+            match name.trim().to_ascii_lowercase().as_str() {
+                crate::providers::simulator::NAME | "simulator" => Ok(Box::new(Simulator::new(SimulatorConfig {
+                    tick_hz: config.sim_tick_hz,
+                    seed: config.sim_seed,
+                }))),
+                other => anyhow::bail!("unknown provider {other:?} in --providers/PROVIDERS; available: sim"),
+            }
+        })
+        .collect()
+}
+
+/// Starts the hub, providers and background tasks.
+pub fn build(config: Config) -> anyhow::Result<AppState> {
+    let config = Arc::new(config);
+    let metrics = Metrics::new();
+    let shutdown = CancellationToken::new();
+    let tracker = TaskTracker::new();
+    // Bounded: if the hub ever falls behind, providers feel back-pressure instead of the relay growing memory.
+    let (events_tx, events_rx) = mpsc::channel(16_384);
+    let (demand_tx, demand_rx) = mpsc::unbounded_channel();
+    let hub = Hub::new(config.hub(), demand_tx, metrics.clone());
+    let upstream = Upstream::start(providers(&config)?, events_tx, metrics.clone(), &shutdown, &tracker)?;
+    tokio::spawn(run_ingest(hub.clone(), events_rx));
+    tokio::spawn(upstream.clone().run(demand_rx));
+    tokio::spawn(metrics.clone().run_sampler(shutdown.clone()));
+    tokio::spawn(sweeper(hub.clone(), shutdown.clone()));
+    Ok(AppState { config, hub, upstream, metrics, shutdown, tracker })
+}
+
+/// Expires REST leases and trims idle caches once a second.
+async fn sweeper(hub: Arc<Hub>, stop: CancellationToken) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tick.tick() => hub.sweep(Instant::now()),
+        }
+    }
+}
+
+/// The HTTP router.
+pub fn router(app: AppState) -> Router {
+    let api = Router::new()
+        .route("/ws", get(ws::upgrade))
+        .route("/api/stream", get(sse::stream))
+        .route("/api/quotes", get(rest::quotes))
+        .route("/api/history/{*symbol}", get(rest::history))
+        .route("/api/status", get(rest::status))
+        .route("/api/clients", get(rest::clients))
+        .route("/api/{*rest}", any(rest::not_found))
+        .route("/healthz", get(rest::health))
+        .route("/metrics", get(rest::metrics))
+        // The dashboard may be hosted on another origin and poll REST while its socket is down.
+        .layer(CorsLayer::permissive());
+    let dir = &app.config.static_dir;
+    let index = dir.join("index.html");
+    let router = if index.is_file() {
+        let files = ServeDir::new(dir).not_found_service(ServeFile::new(index));
+        api.fallback_service(tower::ServiceBuilder::new().layer(CompressionLayer::new()).service(files))
+    } else {
+        tracing::warn!(dir = %dir.display(), "no built dashboard found; serving a placeholder page at /");
+        api.fallback(|| async { Html(PLACEHOLDER) })
+    };
+    router.layer(TraceLayer::new_for_http()).with_state(app)
+}
+
+const PLACEHOLDER: &str = r#"<!doctype html><meta charset="utf-8"><title>Hamster Terminal relay</title>
+<body style="font-family:system-ui;background:#0b0f14;color:#d8dee9;padding:2rem">
+<h1>Hamster Terminal relay</h1><p>The dashboard is not built. Run <code>./scripts/run.sh</code> from the repository,
+or <code>trunk build --release</code> and restart the relay.</p>
+<p>API: <a href="/api/quotes" style="color:#88c0d0">/api/quotes</a> ·
+<a href="/api/status" style="color:#88c0d0">/api/status</a> · <code>/ws</code> · <code>/api/stream?symbols=AAPL</code></p>"#;
+
+/// Per-connection socket options: no Nagle delay (quotes are small and latency-sensitive) and a bounded send
+/// buffer (see `--send-buffer-bytes`).
+fn tune_socket(tcp: &mut tokio::net::TcpStream, send_buffer: usize) {
+    if let Err(e) = tcp.set_nodelay(true) {
+        tracing::debug!(error = %e, "cannot set TCP_NODELAY");
+    }
+    if send_buffer > 0 {
+        if let Err(e) = socket2::SockRef::from(&*tcp).set_send_buffer_size(send_buffer) {
+            tracing::debug!(error = %e, "cannot set SO_SNDBUF");
+        }
+    }
+}
+
+/// Runs the relay until SIGINT/SIGTERM.
+pub async fn serve(config: Config) -> anyhow::Result<()> {
+    let addr = SocketAddr::new(config.host, config.port);
+    let grace = Duration::from_secs(config.shutdown_grace_secs);
+    let listener = TcpListener::bind(addr).await.map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
+    let local = listener.local_addr()?;
+    let send_buffer = config.send_buffer_bytes;
+    let listener = listener.tap_io(move |tcp| tune_socket(tcp, send_buffer));
+    let app = build(config)?;
+    let (shutdown, tracker) = (app.shutdown.clone(), app.tracker.clone());
+    // Tests and scripts read the actual port from this line.
+    println!("listening on http://127.0.0.1:{}", local.port());
+    tracing::info!(%local, providers = ?app.upstream.names(), "relay listening");
+
+    tokio::spawn({
+        let shutdown = shutdown.clone();
+        async move {
+            shutdown::signal().await;
+            shutdown.cancel();
+        }
+    });
+    let server = axum::serve(listener, router(app)).with_graceful_shutdown(shutdown.clone().cancelled_owned());
+    let server = tokio::spawn(async move { server.await });
+    shutdown.cancelled().await;
+    tracker.close();
+    let drained = tokio::time::timeout(grace, async {
+        tracker.wait().await;
+        let _ = server.await;
+    })
+    .await;
+    if drained.is_err() {
+        tracing::warn!(?grace, "connections still open after the grace period; exiting anyway");
+    }
+    tracing::info!("relay stopped");
+    Ok(())
+}

@@ -1,0 +1,594 @@
+//! The hub: who wants which symbol, the last value and short history of each, and fan-out to clients.
+//!
+//! The hub knows nothing of providers or transports. Its input is a stream of normalised [`HubEvent`]s (today
+//! from the local providers, later possibly from a Redis backplane), and its output is:
+//! * frames pushed into each client's [`Outbox`] (transports drain those at their own pace), and
+//! * [`Demand`] changes — "somebody now wants X" / "nobody wants X any more" — on a channel that the upstream
+//!   router turns into provider subscribe/unsubscribe calls. Subscriptions are reference-counted across all
+//!   clients (and REST leases), so a symbol is demanded once however many clients want it.
+//!
+//! Fan-out serialises each quote once, and each distinct batch once: all clients that receive the same set of
+//! quotes from one ingest batch share one `Bytes` frame. State lives behind one mutex, held briefly; nothing
+//! under it waits on I/O, so a slow client can never slow the hub down.
+
+mod history;
+mod outbox;
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use hamster_shared::api::{ClientStatus, HistoryResponse};
+use hamster_shared::{ErrorCode, ProviderInfo, ProviderState, Quote, Rejection, RequestId, ServerMessage, Symbol};
+use parking_lot::Mutex;
+use tokio::sync::mpsc;
+
+pub use history::History;
+pub use outbox::{CloseReason, Drained, Frame, Outbox};
+
+use crate::metrics::Metrics;
+
+/// Identifies one connected client for the life of the process.
+pub type ClientId = u64;
+
+/// A normalised event entering the hub.
+#[derive(Debug, Clone)]
+pub enum HubEvent {
+    /// New quotes, each for the canonical symbol clients subscribed to.
+    Quotes(Vec<Quote>),
+    /// A provider's connection state changed.
+    Status { provider: String, state: ProviderState, detail: Option<String>, since: i64 },
+    /// The upstream refused a symbol after it was accepted: its subscribers are told and dropped.
+    Rejected { symbol: Symbol, code: ErrorCode, message: String },
+}
+
+/// A change in what the relay as a whole wants from upstream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Demand {
+    /// The first subscriber (or lease) for this symbol arrived.
+    Add(Symbol),
+    /// The last one left.
+    Remove(Symbol),
+}
+
+/// Tunables of the hub.
+#[derive(Debug, Clone)]
+pub struct HubConfig {
+    /// Quote frames a client may have queued before it is conflated.
+    pub client_queue_frames: usize,
+    /// Most symbols one connection may subscribe to.
+    pub max_symbols_per_client: usize,
+    /// Recent ticks kept per symbol.
+    pub history_ticks: usize,
+    /// One-minute candles kept per symbol.
+    pub history_candles: usize,
+    /// How long a REST request keeps its symbols subscribed.
+    pub lease_ttl: Duration,
+    /// Most symbols REST leases may hold at once.
+    pub max_leases: usize,
+    /// Symbols nobody wants any more whose cache is still kept (oldest dropped first).
+    pub max_idle_topics: usize,
+}
+
+impl Default for HubConfig {
+    fn default() -> Self {
+        HubConfig {
+            client_queue_frames: 64,
+            max_symbols_per_client: 200,
+            history_ticks: 600,
+            history_candles: 240,
+            lease_ttl: Duration::from_secs(60),
+            max_leases: 1000,
+            max_idle_topics: 1000,
+        }
+    }
+}
+
+/// Why a REST lease was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the relay already holds {max} leased symbols; subscribe over /ws or /api/stream instead")]
+pub struct LeaseLimit {
+    pub max: usize,
+}
+
+#[derive(Debug)]
+struct Topic {
+    subscribers: Vec<(ClientId, Arc<Outbox>)>,
+    leased_until: Option<Instant>,
+    last: Option<Quote>,
+    /// `last` serialised once, reused by snapshots and conflated frames.
+    last_json: Option<Bytes>,
+    history: History,
+    /// When the last subscriber left; `None` while wanted.
+    idle_since: Option<Instant>,
+}
+
+impl Topic {
+    fn wanted(&self) -> bool {
+        !self.subscribers.is_empty() || self.leased_until.is_some()
+    }
+}
+
+#[derive(Debug)]
+struct Client {
+    outbox: Arc<Outbox>,
+    symbols: HashSet<Symbol>,
+    transport: &'static str,
+    connected_ms: i64,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    topics: HashMap<Symbol, Topic>,
+    clients: HashMap<ClientId, Client>,
+    providers: BTreeMap<String, ProviderInfo>,
+    leases: usize,
+    next_client: ClientId,
+}
+
+/// The subscription registry, cache and fan-out. Share as `Arc<Hub>`.
+#[derive(Debug)]
+pub struct Hub {
+    state: Mutex<State>,
+    config: HubConfig,
+    demand: mpsc::UnboundedSender<Demand>,
+    metrics: Arc<Metrics>,
+}
+
+/// A connected client's registration. Dropping it unsubscribes everything the client held.
+#[derive(Debug)]
+pub struct ClientHandle {
+    id: ClientId,
+    outbox: Arc<Outbox>,
+    hub: Arc<Hub>,
+}
+
+impl Hub {
+    /// A hub that reports demand changes on `demand`.
+    pub fn new(config: HubConfig, demand: mpsc::UnboundedSender<Demand>, metrics: Arc<Metrics>) -> Arc<Hub> {
+        Arc::new(Hub { state: Mutex::new(State::default()), config, demand, metrics })
+    }
+
+    pub fn config(&self) -> &HubConfig {
+        &self.config
+    }
+
+    /// Registers a client. `transport` is a label for status pages (`ws`, `sse`).
+    pub fn connect(self: &Arc<Self>, transport: &'static str) -> ClientHandle {
+        let outbox = Arc::new(Outbox::new(self.config.client_queue_frames));
+        let mut s = self.state.lock();
+        s.next_client += 1;
+        let id = s.next_client;
+        s.clients.insert(
+            id,
+            Client { outbox: outbox.clone(), symbols: HashSet::new(), transport, connected_ms: now_ms() },
+        );
+        self.metrics.clients.set(s.clients.len() as i64);
+        ClientHandle { id, outbox, hub: self.clone() }
+    }
+
+    fn disconnect(&self, id: ClientId) {
+        let mut s = self.state.lock();
+        let Some(client) = s.clients.remove(&id) else { return };
+        for symbol in &client.symbols {
+            self.release(&mut s, symbol, id);
+        }
+        self.metrics.clients.set(s.clients.len() as i64);
+        self.metrics.topics.set(wanted_topics(&s) as i64);
+    }
+
+    /// Subscribes `client` to `symbols` and queues, in this order, `subscribed` (with `rejected` plus any symbol
+    /// over the connection's limit) and a `snapshot` of cached values. Done under one lock so no update for a
+    /// new symbol can overtake its snapshot.
+    pub fn subscribe(&self, client: ClientId, id: Option<RequestId>, symbols: Vec<Symbol>, mut rejected: Vec<Rejection>) {
+        let mut s = self.state.lock();
+        let s = &mut *s;
+        let Some(c) = s.clients.get_mut(&client) else { return };
+        let mut accepted = Vec::with_capacity(symbols.len());
+        let mut added = Vec::new();
+        for symbol in symbols {
+            if c.symbols.contains(&symbol) {
+                if !accepted.contains(&symbol) {
+                    accepted.push(symbol);
+                }
+                continue;
+            }
+            if c.symbols.len() >= self.config.max_symbols_per_client {
+                rejected.push(Rejection {
+                    message: format!(
+                        "this connection already has {} symbols, the most allowed",
+                        self.config.max_symbols_per_client
+                    ),
+                    symbol: symbol.to_string(),
+                    code: ErrorCode::TooManySymbols,
+                });
+                continue;
+            }
+            c.symbols.insert(symbol.clone());
+            added.push(symbol.clone());
+            accepted.push(symbol);
+        }
+        let outbox = c.outbox.clone();
+        for symbol in &added {
+            let topic = s.topics.entry(symbol.clone()).or_insert_with(|| new_topic(&self.config));
+            let was_wanted = topic.wanted();
+            topic.subscribers.push((client, outbox.clone()));
+            topic.idle_since = None;
+            if !was_wanted {
+                let _ = self.demand.send(Demand::Add(symbol.clone()));
+            }
+        }
+        let snapshot: Vec<&Bytes> = accepted
+            .iter()
+            .filter_map(|sym| s.topics.get(sym).and_then(|t| t.last_json.as_ref()))
+            .collect();
+        let snapshot = quotes_frame("snapshot", snapshot.iter().copied());
+        outbox.push_control(control_frame(&ServerMessage::Subscribed { id, symbols: accepted, rejected }));
+        outbox.push_control(snapshot);
+        self.metrics.topics.set(wanted_topics(s) as i64);
+    }
+
+    /// Unsubscribes `client` from `symbols` and queues `unsubscribed` listing those it actually held.
+    pub fn unsubscribe(&self, client: ClientId, id: Option<RequestId>, symbols: Vec<Symbol>) {
+        let mut s = self.state.lock();
+        let Some(c) = s.clients.get_mut(&client) else { return };
+        let removed: Vec<Symbol> = symbols.into_iter().filter(|sym| c.symbols.remove(sym)).collect();
+        let outbox = c.outbox.clone();
+        for symbol in &removed {
+            self.release(&mut s, symbol, client);
+        }
+        outbox.push_control(control_frame(&ServerMessage::Unsubscribed { id, symbols: removed }));
+        self.metrics.topics.set(wanted_topics(&s) as i64);
+    }
+
+    /// Drops `client` from `symbol`'s subscribers, announcing the demand change if it was the last.
+    fn release(&self, s: &mut State, symbol: &Symbol, client: ClientId) {
+        let Some(topic) = s.topics.get_mut(symbol) else { return };
+        topic.subscribers.retain(|(id, _)| *id != client);
+        if !topic.wanted() && topic.idle_since.is_none() {
+            topic.idle_since = Some(Instant::now());
+            let _ = self.demand.send(Demand::Remove(symbol.clone()));
+        }
+    }
+
+    /// Queues a control message for one client (command replies, errors).
+    pub fn send(&self, client: ClientId, msg: &ServerMessage) {
+        let outbox = self.state.lock().clients.get(&client).map(|c| c.outbox.clone());
+        if let Some(outbox) = outbox {
+            outbox.push_control(control_frame(msg));
+        }
+    }
+
+    /// Applies a batch of events: updates caches and history, then fans out.
+    pub fn ingest(&self, events: Vec<HubEvent>) {
+        let mut s = self.state.lock();
+        let s = &mut *s;
+        // Quotes of this batch that have subscribers, in arrival order, each serialised once.
+        let mut touched: Vec<(Symbol, Bytes)> = Vec::new();
+        for event in events {
+            match event {
+                HubEvent::Quotes(quotes) => {
+                    self.metrics.quotes_in.inc_by(quotes.len() as u64);
+                    for quote in quotes {
+                        let Some(topic) = s.topics.get_mut(&quote.symbol) else { continue };
+                        let json = match serde_json::to_vec(&quote) {
+                            Ok(json) => Bytes::from(json),
+                            Err(e) => {
+                                tracing::warn!(symbol = %quote.symbol, error = %e, "dropping unserialisable quote");
+                                continue;
+                            }
+                        };
+                        topic.history.record(quote.ts, quote.price);
+                        if !topic.subscribers.is_empty() {
+                            touched.push((quote.symbol.clone(), json.clone()));
+                        }
+                        topic.last_json = Some(json);
+                        topic.last = Some(quote);
+                    }
+                }
+                HubEvent::Status { provider, state, detail, since } => {
+                    let msg = ServerMessage::Status { provider: provider.clone(), state, detail: detail.clone(), since };
+                    s.providers.insert(provider.clone(), ProviderInfo { name: provider, state, detail, since });
+                    let frame = control_frame(&msg);
+                    for c in s.clients.values() {
+                        c.outbox.push_control(frame.clone());
+                    }
+                }
+                HubEvent::Rejected { symbol, code, message } => self.reject(s, symbol, code, message),
+            }
+        }
+        if !touched.is_empty() {
+            self.fan_out(s, &touched);
+        }
+    }
+
+    /// Sends each client one frame with its share of `touched`; identical shares share one frame.
+    fn fan_out(&self, s: &State, touched: &[(Symbol, Bytes)]) {
+        let mut shares: HashMap<ClientId, (&Arc<Outbox>, Vec<u32>)> = HashMap::new();
+        for (i, (symbol, _)) in touched.iter().enumerate() {
+            let Some(topic) = s.topics.get(symbol) else { continue };
+            for (client, outbox) in &topic.subscribers {
+                shares.entry(*client).or_insert_with(|| (outbox, Vec::new())).1.push(i as u32);
+            }
+        }
+        let mut frames: HashMap<&[u32], Frame> = HashMap::new();
+        let mut conflated = 0;
+        for (outbox, share) in shares.values() {
+            let frame = frames
+                .entry(share.as_slice())
+                .or_insert_with(|| quotes_frame("quotes", share.iter().map(|&i| &touched[i as usize].1)));
+            conflated += outbox.push_quotes(frame, share.iter().map(|&i| &touched[i as usize].0));
+        }
+        if conflated > 0 {
+            self.metrics.conflated.inc_by(conflated);
+        }
+    }
+
+    fn reject(&self, s: &mut State, symbol: Symbol, code: ErrorCode, message: String) {
+        let Some(topic) = s.topics.remove(&symbol) else { return };
+        if topic.leased_until.is_some() {
+            s.leases -= 1;
+        }
+        let frame = control_frame(&ServerMessage::Subscribed {
+            id: None,
+            symbols: Vec::new(),
+            rejected: vec![Rejection { symbol: symbol.to_string(), code, message }],
+        });
+        for (client, outbox) in &topic.subscribers {
+            if let Some(c) = s.clients.get_mut(client) {
+                c.symbols.remove(&symbol);
+            }
+            outbox.push_control(frame.clone());
+        }
+        if topic.wanted() {
+            let _ = self.demand.send(Demand::Remove(symbol));
+        }
+        self.metrics.topics.set(wanted_topics(s) as i64);
+    }
+
+    /// The conflated catch-up frame for `client`: the latest value of each dirty symbol it still holds.
+    pub fn latest_frame(&self, client: ClientId, dirty: &[Symbol]) -> Option<Frame> {
+        let s = self.state.lock();
+        let c = s.clients.get(&client)?;
+        let fragments: Vec<&Bytes> = dirty
+            .iter()
+            .filter(|sym| c.symbols.contains(*sym))
+            .filter_map(|sym| s.topics.get(sym).and_then(|t| t.last_json.as_ref()))
+            .collect();
+        (!fragments.is_empty()).then(|| quotes_frame("quotes", fragments.into_iter()))
+    }
+
+    /// Cached quotes of `symbols` and the symbols with no value yet.
+    pub fn quotes(&self, symbols: &[Symbol]) -> (Vec<Quote>, Vec<Symbol>) {
+        let s = self.state.lock();
+        let mut quotes = Vec::with_capacity(symbols.len());
+        let mut pending = Vec::new();
+        for symbol in symbols {
+            match s.topics.get(symbol).and_then(|t| t.last.clone()) {
+                Some(q) => quotes.push(q),
+                None => pending.push(symbol.clone()),
+            }
+        }
+        (quotes, pending)
+    }
+
+    /// Every cached quote, sorted by symbol.
+    pub fn all_quotes(&self) -> Vec<Quote> {
+        let s = self.state.lock();
+        let mut quotes: Vec<Quote> = s.topics.values().filter_map(|t| t.last.clone()).collect();
+        quotes.sort_by(|a, b| a.symbol.cmp(&b.symbol));
+        quotes
+    }
+
+    /// Keeps `symbols` demanded until `lease_ttl` from now (REST polling keeps data fresh this way).
+    pub fn lease(&self, symbols: &[Symbol]) -> Result<(), LeaseLimit> {
+        let until = Instant::now() + self.config.lease_ttl;
+        let mut s = self.state.lock();
+        let new = symbols.iter().filter(|sym| s.topics.get(*sym).is_none_or(|t| t.leased_until.is_none())).count();
+        if s.leases + new > self.config.max_leases {
+            return Err(LeaseLimit { max: self.config.max_leases });
+        }
+        for symbol in symbols {
+            let topic = s.topics.entry(symbol.clone()).or_insert_with(|| new_topic(&self.config));
+            let was_wanted = topic.wanted();
+            let was_leased = topic.leased_until.replace(until).is_some();
+            topic.idle_since = None;
+            if !was_leased {
+                s.leases += 1;
+            }
+            if !was_wanted {
+                let _ = self.demand.send(Demand::Add(symbol.clone()));
+            }
+        }
+        self.metrics.topics.set(wanted_topics(&s) as i64);
+        Ok(())
+    }
+
+    /// Ends expired leases and forgets the oldest idle topics beyond `max_idle_topics`. Call periodically.
+    pub fn sweep(&self, now: Instant) {
+        let mut s = self.state.lock();
+        let s = &mut *s;
+        let mut ended = 0;
+        for (symbol, topic) in s.topics.iter_mut() {
+            if topic.leased_until.is_some_and(|until| until <= now) {
+                topic.leased_until = None;
+                ended += 1;
+                if !topic.wanted() {
+                    topic.idle_since = Some(now);
+                    let _ = self.demand.send(Demand::Remove(symbol.clone()));
+                }
+            }
+        }
+        s.leases -= ended;
+        let mut idle: Vec<(Instant, Symbol)> =
+            s.topics.iter().filter_map(|(sym, t)| t.idle_since.map(|at| (at, sym.clone()))).collect();
+        if idle.len() > self.config.max_idle_topics {
+            idle.sort();
+            for (_, symbol) in &idle[..idle.len() - self.config.max_idle_topics] {
+                s.topics.remove(symbol);
+            }
+        }
+        self.metrics.topics.set(wanted_topics(s) as i64);
+    }
+
+    /// Recent ticks and candles of `symbol` (empty if the relay has none).
+    pub fn history(&self, symbol: &Symbol) -> HistoryResponse {
+        let s = self.state.lock();
+        let topic = s.topics.get(symbol);
+        HistoryResponse {
+            symbol: symbol.clone(),
+            ticks: topic.map(|t| t.history.ticks()).unwrap_or_default(),
+            candles: topic.map(|t| t.history.candles()).unwrap_or_default(),
+        }
+    }
+
+    /// The last known state of every provider.
+    pub fn providers(&self) -> Vec<ProviderInfo> {
+        self.state.lock().providers.values().cloned().collect()
+    }
+
+    /// Per-client counters, for `/api/clients`.
+    pub fn clients(&self) -> Vec<ClientStatus> {
+        let s = self.state.lock();
+        let mut out: Vec<ClientStatus> = s
+            .clients
+            .iter()
+            .map(|(id, c)| {
+                let (delivered, conflated, queued_frames) = c.outbox.counters();
+                ClientStatus {
+                    id: *id,
+                    transport: c.transport.to_owned(),
+                    symbols: c.symbols.len(),
+                    delivered,
+                    conflated,
+                    queued_frames,
+                    connected_ms: c.connected_ms,
+                }
+            })
+            .collect();
+        out.sort_by_key(|c| c.id);
+        out
+    }
+
+    /// (connected clients, wanted topics).
+    pub fn counts(&self) -> (usize, usize) {
+        let s = self.state.lock();
+        (s.clients.len(), wanted_topics(&s))
+    }
+
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
+    }
+}
+
+impl ClientHandle {
+    pub fn id(&self) -> ClientId {
+        self.id
+    }
+
+    pub fn outbox(&self) -> &Arc<Outbox> {
+        &self.outbox
+    }
+
+    /// Waits for the next frames to write: queued frames, then a conflated catch-up frame if the client fell
+    /// behind. `None` once the relay closed this client's outbox and everything queued was handed out.
+    pub async fn next_frames(&self) -> Option<Vec<Frame>> {
+        loop {
+            let Drained { mut frames, dirty, closed } = self.outbox.drain();
+            if !dirty.is_empty() {
+                frames.extend(self.hub.latest_frame(self.id, &dirty));
+            }
+            if !frames.is_empty() {
+                return Some(frames);
+            }
+            if closed {
+                return None;
+            }
+            self.outbox.ready().await;
+        }
+    }
+
+    /// Records that `frames` reached the socket.
+    pub fn delivered(&self, frames: &[Frame]) {
+        let quotes: u64 = frames.iter().map(|f| u64::from(f.quotes)).sum();
+        self.outbox.record_delivered(quotes);
+        self.hub.metrics.quotes_out.inc_by(quotes);
+        self.hub.metrics.frames_out.inc_by(frames.len() as u64);
+    }
+}
+
+impl Drop for ClientHandle {
+    fn drop(&mut self) {
+        self.hub.disconnect(self.id);
+    }
+}
+
+/// Drains `events` into the hub in batches: whatever has arrived while the previous batch was processed goes
+/// in the next one, so batches grow with load and latency stays at one pass when idle.
+pub async fn run_ingest(hub: Arc<Hub>, mut events: mpsc::Receiver<HubEvent>) {
+    const MAX_BATCH: usize = 512;
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    while events.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        hub.ingest(std::mem::take(&mut batch));
+    }
+}
+
+fn new_topic(config: &HubConfig) -> Topic {
+    Topic {
+        subscribers: Vec::new(),
+        leased_until: None,
+        last: None,
+        last_json: None,
+        history: History::new(config.history_ticks, config.history_candles),
+        idle_since: None,
+    }
+}
+
+fn wanted_topics(s: &State) -> usize {
+    s.topics.values().filter(|t| t.wanted()).count()
+}
+
+/// A control frame for `msg`.
+pub fn control_frame(msg: &ServerMessage) -> Frame {
+    let kind = match msg {
+        ServerMessage::Hello { .. } => "hello",
+        ServerMessage::Subscribed { .. } => "subscribed",
+        ServerMessage::Unsubscribed { .. } => "unsubscribed",
+        ServerMessage::Snapshot { .. } => "snapshot",
+        ServerMessage::Quotes { .. } => "quotes",
+        ServerMessage::Status { .. } => "status",
+        ServerMessage::Error { .. } => "error",
+        ServerMessage::Pong { .. } => "pong",
+    };
+    Frame { kind, json: Bytes::from(msg.to_json()), quotes: 0 }
+}
+
+/// `{"type":kind,"quotes":[..]}` assembled from already-serialised quotes, byte-identical to serialising
+/// [`ServerMessage::Quotes`]/[`ServerMessage::Snapshot`] but without re-serialising per client.
+fn quotes_frame<'a>(kind: &'static str, fragments: impl Iterator<Item = &'a Bytes> + Clone) -> Frame {
+    let (count, len) = fragments.clone().fold((0u32, 0usize), |(n, l), f| (n + 1, l + f.len() + 1));
+    let mut buf = Vec::with_capacity(len + kind.len() + 24);
+    buf.extend_from_slice(b"{\"type\":\"");
+    buf.extend_from_slice(kind.as_bytes());
+    buf.extend_from_slice(b"\",\"quotes\":[");
+    for (i, fragment) in fragments.enumerate() {
+        if i > 0 {
+            buf.push(b',');
+        }
+        buf.extend_from_slice(fragment);
+    }
+    buf.extend_from_slice(b"]}");
+    let quotes = if kind == "quotes" { count } else { 0 };
+    Frame { kind, json: Bytes::from(buf), quotes }
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,231 @@
+//! A client's bounded outbound queue, where back-pressure turns into conflation.
+//!
+//! The hub pushes frames here and never waits; the client's writer task (WebSocket or SSE) drains it at whatever
+//! pace the socket allows. Quote batches are queued as shared, already-serialised bytes. When a client has
+//! `capacity` quote frames waiting, further updates are not queued: their symbols are marked *dirty* instead, and
+//! when the writer catches up it sends one frame with the **latest** cached value of each dirty symbol. So a slow
+//! client costs at most `capacity` frames plus one flag per subscribed symbol, and the hub (and with it the
+//! upstream reader and every other client) never waits for it.
+//!
+//! Control frames (replies, snapshots, status) are never conflated; a client that lets more than
+//! [`MAX_CONTROL_FRAMES`] of them pile up is not reading at all and is closed as a policy violation.
+
+use std::collections::VecDeque;
+
+use bytes::Bytes;
+use hamster_shared::Symbol;
+use indexmap::IndexSet;
+use parking_lot::Mutex;
+use tokio::sync::Notify;
+
+/// Control frames a client may have waiting before it is considered dead.
+pub const MAX_CONTROL_FRAMES: usize = 1024;
+
+/// One frame ready to be written: the `type` of the message (SSE uses it as the event name) and its JSON text.
+#[derive(Debug, Clone)]
+pub struct Frame {
+    pub kind: &'static str,
+    pub json: Bytes,
+    /// Quotes carried by this frame, for delivery counters.
+    pub quotes: u32,
+}
+
+/// What a writer takes from the outbox in one go.
+#[derive(Debug, Default)]
+pub struct Drained {
+    pub frames: Vec<Frame>,
+    /// Symbols whose latest value must be fetched from the cache and sent after `frames`.
+    pub dirty: Vec<Symbol>,
+    /// The outbox was closed (client evicted or hub shutting down): send what is here, then stop.
+    pub closed: bool,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    queue: VecDeque<Frame>,
+    quote_frames: usize,
+    control_frames: usize,
+    dirty: IndexSet<Symbol>,
+    closed: Option<CloseReason>,
+    delivered: u64,
+    conflated: u64,
+}
+
+/// Why an outbox was closed by the relay.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CloseReason {
+    /// The client let control frames pile up without reading.
+    Overflow,
+}
+
+/// The per-client queue. Shared between the hub (producer) and one writer task (consumer).
+#[derive(Debug)]
+pub struct Outbox {
+    state: Mutex<State>,
+    notify: Notify,
+    capacity: usize,
+}
+
+impl Outbox {
+    /// An outbox holding at most `capacity` quote frames (at least 1).
+    pub fn new(capacity: usize) -> Outbox {
+        Outbox { state: Mutex::new(State::default()), notify: Notify::new(), capacity: capacity.max(1) }
+    }
+
+    /// Queues a frame that must arrive exactly once and in order (reply, snapshot, status).
+    pub fn push_control(&self, frame: Frame) {
+        let mut s = self.state.lock();
+        if s.closed.is_some() {
+            return;
+        }
+        if s.control_frames >= MAX_CONTROL_FRAMES {
+            s.closed = Some(CloseReason::Overflow);
+            s.queue.clear();
+            s.dirty.clear();
+        } else {
+            s.control_frames += 1;
+            s.queue.push_back(frame);
+        }
+        drop(s);
+        self.notify.notify_one();
+    }
+
+    /// Queues a quote batch, or, if the client is behind, marks `symbols` for conflated delivery.
+    /// `symbols` are the symbols of the quotes inside `frame`, in order. Returns how many pending updates this
+    /// one superseded (conflations).
+    pub fn push_quotes<'a>(&self, frame: &Frame, symbols: impl IntoIterator<Item = &'a Symbol>) -> u64 {
+        let mut s = self.state.lock();
+        if s.closed.is_some() {
+            return 0;
+        }
+        let before = s.conflated;
+        if s.quote_frames < self.capacity && s.dirty.is_empty() {
+            s.quote_frames += 1;
+            s.queue.push_back(frame.clone());
+        } else {
+            for symbol in symbols {
+                // A symbol already dirty has an undelivered update that this one replaces.
+                if !s.dirty.insert(symbol.clone()) {
+                    s.conflated += 1;
+                }
+            }
+        }
+        let superseded = s.conflated - before;
+        drop(s);
+        self.notify.notify_one();
+        superseded
+    }
+
+    /// Takes everything queued. The writer calls this after [`Outbox::ready`] wakes it.
+    pub fn drain(&self) -> Drained {
+        let mut s = self.state.lock();
+        s.quote_frames = 0;
+        s.control_frames = 0;
+        Drained {
+            frames: s.queue.drain(..).collect(),
+            dirty: s.dirty.drain(..).collect(),
+            closed: s.closed.is_some(),
+        }
+    }
+
+    /// Waits until something was pushed (or the outbox closed) since the last drain.
+    pub async fn ready(&self) {
+        self.notify.notified().await;
+    }
+
+    /// Marks the outbox closed and wakes its writer.
+    pub fn close(&self, reason: CloseReason) {
+        self.state.lock().closed.get_or_insert(reason);
+        self.notify.notify_one();
+    }
+
+    /// Why the relay closed this outbox, if it did.
+    pub fn close_reason(&self) -> Option<CloseReason> {
+        self.state.lock().closed
+    }
+
+    /// Counts quotes that reached the socket.
+    pub fn record_delivered(&self, quotes: u64) {
+        self.state.lock().delivered += quotes;
+    }
+
+    /// Counters for `/api/clients`: (delivered, conflated, queued frames).
+    pub fn counters(&self) -> (u64, u64, usize) {
+        let s = self.state.lock();
+        (s.delivered, s.conflated, s.queue.len())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame(n: u32) -> Frame {
+        Frame { kind: "quotes", json: Bytes::from(format!("{n}")), quotes: 1 }
+    }
+
+    fn sym(s: &str) -> Symbol {
+        Symbol::parse(s).unwrap()
+    }
+
+    #[test]
+    fn queues_in_order_until_capacity_then_conflates() {
+        let out = Outbox::new(2);
+        let (a, b) = (sym("AAPL"), sym("MSFT"));
+        out.push_quotes(&frame(1), [&a]);
+        out.push_control(Frame { kind: "pong", json: Bytes::from_static(b"p"), quotes: 0 });
+        out.push_quotes(&frame(2), [&b]);
+        // Full: these become dirty; a second update for AAPL replaces the first.
+        out.push_quotes(&frame(3), [&a]);
+        out.push_quotes(&frame(4), [&b, &a]);
+        let d = out.drain();
+        let bodies: Vec<_> = d.frames.iter().map(|f| f.json.clone()).collect();
+        assert_eq!(bodies, [Bytes::from("1"), Bytes::from("p"), Bytes::from("2")]);
+        assert_eq!(d.dirty, [a.clone(), b.clone()]);
+        let (_, conflated, queued) = out.counters();
+        assert_eq!(conflated, 1, "one AAPL update was superseded");
+        assert_eq!(queued, 0);
+    }
+
+    #[test]
+    fn stays_conflated_until_the_writer_catches_up() {
+        let out = Outbox::new(1);
+        let a = sym("AAPL");
+        out.push_quotes(&frame(1), [&a]);
+        out.push_quotes(&frame(2), [&a]);
+        // Capacity is free again? No: nothing was drained. Still dirty, and ordering is kept.
+        out.push_quotes(&frame(3), [&a]);
+        let d = out.drain();
+        assert_eq!(d.frames.len(), 1);
+        assert_eq!(d.dirty, [a.clone()]);
+        // After a drain the client is back on the shared-frame path.
+        out.push_quotes(&frame(4), [&a]);
+        let d = out.drain();
+        assert_eq!(d.frames.len(), 1);
+        assert!(d.dirty.is_empty());
+    }
+
+    #[test]
+    fn memory_is_bounded_whatever_the_rate() {
+        let out = Outbox::new(8);
+        let symbols: Vec<_> = ["A", "B", "C"].iter().map(|s| sym(s)).collect();
+        for i in 0..100_000 {
+            out.push_quotes(&frame(i), [&symbols[i as usize % 3]]);
+        }
+        let d = out.drain();
+        assert_eq!(d.frames.len(), 8);
+        assert_eq!(d.dirty.len(), 3);
+        let (_, conflated, _) = out.counters();
+        assert_eq!(conflated, 100_000 - 8 - 3);
+    }
+
+    #[test]
+    fn control_flood_closes_the_outbox() {
+        let out = Outbox::new(1);
+        for _ in 0..=MAX_CONTROL_FRAMES {
+            out.push_control(Frame { kind: "pong", json: Bytes::new(), quotes: 0 });
+        }
+        assert_eq!(out.close_reason(), Some(CloseReason::Overflow));
+        assert!(out.drain().closed);
+    }
+}

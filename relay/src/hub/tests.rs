@@ -1,0 +1,261 @@
+//! Hub behaviour without sockets: ref-counting, snapshots, fan-out sharing, conflation, leases, rejections.
+
+use super::*;
+
+fn sym(s: &str) -> Symbol {
+    Symbol::parse(s).unwrap()
+}
+
+fn quote(s: &str, price: f64) -> Quote {
+    Quote {
+        symbol: sym(s),
+        price,
+        ts: 1_700_000_000_000,
+        provider: "sim".into(),
+        bid: None,
+        ask: None,
+        volume: None,
+        change: None,
+        change_pct: None,
+    }
+}
+
+fn hub_with(config: HubConfig) -> (Arc<Hub>, mpsc::UnboundedReceiver<Demand>) {
+    let (tx, rx) = mpsc::unbounded_channel();
+    (Hub::new(config, tx, Metrics::new()), rx)
+}
+
+fn hub() -> (Arc<Hub>, mpsc::UnboundedReceiver<Demand>) {
+    hub_with(HubConfig::default())
+}
+
+fn demands(rx: &mut mpsc::UnboundedReceiver<Demand>) -> Vec<Demand> {
+    std::iter::from_fn(|| rx.try_recv().ok()).collect()
+}
+
+fn messages(client: &ClientHandle) -> Vec<ServerMessage> {
+    let d = client.outbox().drain();
+    d.frames.iter().map(|f| serde_json::from_slice(&f.json).unwrap()).collect()
+}
+
+#[test]
+fn demand_is_reference_counted_across_clients() {
+    let (hub, mut rx) = hub();
+    let a = hub.connect("ws");
+    let b = hub.connect("ws");
+    hub.subscribe(a.id(), None, vec![sym("AAPL"), sym("BTC/USD")], vec![]);
+    hub.subscribe(b.id(), None, vec![sym("AAPL")], vec![]);
+    assert_eq!(demands(&mut rx), [Demand::Add(sym("AAPL")), Demand::Add(sym("BTC/USD"))]);
+
+    hub.unsubscribe(a.id(), None, vec![sym("AAPL")]);
+    assert_eq!(demands(&mut rx), [], "b still wants AAPL");
+    drop(b);
+    assert_eq!(demands(&mut rx), [Demand::Remove(sym("AAPL"))]);
+    drop(a);
+    assert_eq!(demands(&mut rx), [Demand::Remove(sym("BTC/USD"))]);
+    assert_eq!(hub.counts(), (0, 0));
+}
+
+#[test]
+fn resubscribing_is_idempotent() {
+    let (hub, mut rx) = hub();
+    let a = hub.connect("ws");
+    hub.subscribe(a.id(), None, vec![sym("AAPL"), sym("AAPL")], vec![]);
+    hub.subscribe(a.id(), None, vec![sym("AAPL")], vec![]);
+    assert_eq!(demands(&mut rx), [Demand::Add(sym("AAPL"))]);
+    hub.unsubscribe(a.id(), None, vec![sym("AAPL")]);
+    assert_eq!(demands(&mut rx), [Demand::Remove(sym("AAPL"))]);
+}
+
+#[test]
+fn subscribe_replies_then_snapshots_from_cache() {
+    let (hub, _rx) = hub();
+    let a = hub.connect("ws");
+    hub.subscribe(a.id(), Some(RequestId::Num(1)), vec![sym("AAPL")], vec![]);
+    hub.ingest(vec![HubEvent::Quotes(vec![quote("AAPL", 190.0)])]);
+    let _ = messages(&a);
+
+    let b = hub.connect("ws");
+    let bad = Rejection { symbol: "x y".into(), code: ErrorCode::InvalidSymbol, message: "no".into() };
+    hub.subscribe(b.id(), Some(RequestId::Num(9)), vec![sym("AAPL"), sym("MSFT")], vec![bad.clone()]);
+    let got = messages(&b);
+    assert_eq!(
+        got[0],
+        ServerMessage::Subscribed {
+            id: Some(RequestId::Num(9)),
+            symbols: vec![sym("AAPL"), sym("MSFT")],
+            rejected: vec![bad]
+        }
+    );
+    assert_eq!(got[1], ServerMessage::Snapshot { quotes: vec![quote("AAPL", 190.0)] });
+}
+
+#[test]
+fn connection_symbol_limit_rejects_the_excess() {
+    let (hub, _rx) = hub_with(HubConfig { max_symbols_per_client: 2, ..HubConfig::default() });
+    let a = hub.connect("ws");
+    hub.subscribe(a.id(), None, vec![sym("A"), sym("B"), sym("C")], vec![]);
+    match &messages(&a)[0] {
+        ServerMessage::Subscribed { symbols, rejected, .. } => {
+            assert_eq!(symbols, &[sym("A"), sym("B")]);
+            assert_eq!(rejected.len(), 1);
+            assert_eq!(rejected[0].symbol, "C");
+            assert_eq!(rejected[0].code, ErrorCode::TooManySymbols);
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
+#[test]
+fn fan_out_shares_one_frame_per_distinct_share() {
+    let (hub, _rx) = hub();
+    let clients: Vec<_> = (0..3).map(|_| hub.connect("ws")).collect();
+    for c in &clients[..2] {
+        hub.subscribe(c.id(), None, vec![sym("AAPL"), sym("MSFT")], vec![]);
+    }
+    hub.subscribe(clients[2].id(), None, vec![sym("MSFT")], vec![]);
+    for c in &clients {
+        let _ = c.outbox().drain();
+    }
+    hub.ingest(vec![HubEvent::Quotes(vec![quote("AAPL", 1.0), quote("MSFT", 2.0), quote("NVDA", 3.0)])]);
+    let frames: Vec<Frame> = clients.iter().map(|c| c.outbox().drain().frames.remove(0)).collect();
+    assert_eq!(frames[0].json.as_ptr(), frames[1].json.as_ptr(), "same share, same bytes");
+    assert_ne!(frames[0].json.as_ptr(), frames[2].json.as_ptr());
+    let parsed: ServerMessage = serde_json::from_slice(&frames[0].json).unwrap();
+    assert_eq!(parsed, ServerMessage::Quotes { quotes: vec![quote("AAPL", 1.0), quote("MSFT", 2.0)] });
+    assert_eq!(frames[0].json, Bytes::from(parsed.to_json()), "hand-assembled frame equals serde's");
+    let parsed: ServerMessage = serde_json::from_slice(&frames[2].json).unwrap();
+    assert_eq!(parsed, ServerMessage::Quotes { quotes: vec![quote("MSFT", 2.0)] });
+}
+
+#[test]
+fn every_tick_in_a_batch_reaches_a_fast_client() {
+    let (hub, _rx) = hub();
+    let a = hub.connect("ws");
+    hub.subscribe(a.id(), None, vec![sym("AAPL")], vec![]);
+    let _ = a.outbox().drain();
+    hub.ingest(vec![HubEvent::Quotes(vec![quote("AAPL", 1.0), quote("AAPL", 2.0)])]);
+    assert_eq!(
+        messages(&a),
+        [ServerMessage::Quotes { quotes: vec![quote("AAPL", 1.0), quote("AAPL", 2.0)] }]
+    );
+}
+
+#[tokio::test]
+async fn slow_client_is_conflated_while_fast_client_gets_everything() {
+    let (hub, _rx) = hub_with(HubConfig { client_queue_frames: 4, ..HubConfig::default() });
+    let slow = hub.connect("ws");
+    let fast = hub.connect("ws");
+    for c in [&slow, &fast] {
+        hub.subscribe(c.id(), None, vec![sym("AAPL"), sym("MSFT")], vec![]);
+        let _ = c.outbox().drain();
+    }
+    let mut fast_got = 0;
+    for i in 0..1000 {
+        hub.ingest(vec![HubEvent::Quotes(vec![quote("AAPL", i as f64), quote("MSFT", -(i as f64))])]);
+        // The fast client drains after every batch, like a writer that keeps up.
+        let frames = fast.next_frames().await.unwrap();
+        fast.delivered(&frames);
+        fast_got += frames.iter().map(|f| f.quotes).sum::<u32>();
+    }
+    assert_eq!(fast_got, 2000);
+    let (_, fast_conflated, _) = fast.outbox().counters();
+    assert_eq!(fast_conflated, 0);
+
+    let (_, slow_conflated, queued) = slow.outbox().counters();
+    assert_eq!(queued, 4, "the slow client's queue stayed bounded");
+    assert_eq!(slow_conflated, 2000 - 4 * 2 - 2);
+    // When it finally reads: its 4 queued frames, then exactly the latest value of each symbol.
+    let frames = slow.next_frames().await.unwrap();
+    assert_eq!(frames.len(), 5);
+    let last: ServerMessage = serde_json::from_slice(&frames[4].json).unwrap();
+    assert_eq!(last, ServerMessage::Quotes { quotes: vec![quote("AAPL", 999.0), quote("MSFT", -999.0)] });
+    assert_eq!(hub.metrics().conflated.get(), slow_conflated);
+}
+
+#[test]
+fn conflated_catch_up_skips_symbols_unsubscribed_meanwhile() {
+    let (hub, _rx) = hub_with(HubConfig { client_queue_frames: 1, ..HubConfig::default() });
+    let a = hub.connect("ws");
+    hub.subscribe(a.id(), None, vec![sym("AAPL"), sym("MSFT")], vec![]);
+    let _ = a.outbox().drain();
+    hub.ingest(vec![HubEvent::Quotes(vec![quote("AAPL", 1.0)])]);
+    hub.ingest(vec![HubEvent::Quotes(vec![quote("AAPL", 2.0), quote("MSFT", 3.0)])]);
+    hub.unsubscribe(a.id(), None, vec![sym("MSFT")]);
+    let d = a.outbox().drain();
+    let frame = hub.latest_frame(a.id(), &d.dirty).unwrap();
+    let parsed: ServerMessage = serde_json::from_slice(&frame.json).unwrap();
+    assert_eq!(parsed, ServerMessage::Quotes { quotes: vec![quote("AAPL", 2.0)] });
+}
+
+#[test]
+fn status_is_cached_and_broadcast() {
+    let (hub, _rx) = hub();
+    let a = hub.connect("ws");
+    hub.ingest(vec![HubEvent::Status {
+        provider: "sim".into(),
+        state: ProviderState::Live,
+        detail: None,
+        since: 5,
+    }]);
+    assert_eq!(hub.providers()[0].state, ProviderState::Live);
+    assert!(matches!(messages(&a)[0], ServerMessage::Status { state: ProviderState::Live, .. }));
+}
+
+#[test]
+fn upstream_rejection_drops_the_symbol_and_tells_subscribers() {
+    let (hub, mut rx) = hub();
+    let a = hub.connect("ws");
+    hub.subscribe(a.id(), None, vec![sym("NOPE")], vec![]);
+    let _ = messages(&a);
+    hub.ingest(vec![HubEvent::Rejected {
+        symbol: sym("NOPE"),
+        code: ErrorCode::ProviderRejected,
+        message: "unknown instrument".into(),
+    }]);
+    match &messages(&a)[0] {
+        ServerMessage::Subscribed { symbols, rejected, .. } => {
+            assert!(symbols.is_empty());
+            assert_eq!(rejected[0].code, ErrorCode::ProviderRejected);
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    assert_eq!(demands(&mut rx), [Demand::Add(sym("NOPE")), Demand::Remove(sym("NOPE"))]);
+    assert_eq!(hub.counts(), (1, 0));
+}
+
+#[test]
+fn leases_keep_symbols_demanded_until_they_expire() {
+    let (hub, mut rx) = hub_with(HubConfig { lease_ttl: Duration::from_secs(10), ..HubConfig::default() });
+    hub.lease(&[sym("AAPL")]).unwrap();
+    let a = hub.connect("ws");
+    hub.subscribe(a.id(), None, vec![sym("AAPL")], vec![]);
+    drop(a);
+    assert_eq!(demands(&mut rx), [Demand::Add(sym("AAPL"))], "the lease still holds it");
+    hub.sweep(Instant::now() + Duration::from_secs(11));
+    assert_eq!(demands(&mut rx), [Demand::Remove(sym("AAPL"))]);
+    assert_eq!(hub.counts(), (0, 0));
+}
+
+#[test]
+fn lease_limit_is_enforced() {
+    let (hub, _rx) = hub_with(HubConfig { max_leases: 2, ..HubConfig::default() });
+    hub.lease(&[sym("A"), sym("B")]).unwrap();
+    hub.lease(&[sym("A")]).unwrap();
+    assert_eq!(hub.lease(&[sym("C")]), Err(LeaseLimit { max: 2 }));
+}
+
+#[test]
+fn idle_topics_keep_their_cache_up_to_the_cap() {
+    let (hub, _rx) = hub_with(HubConfig { max_idle_topics: 1, ..HubConfig::default() });
+    let a = hub.connect("ws");
+    hub.subscribe(a.id(), None, vec![sym("A"), sym("B")], vec![]);
+    hub.ingest(vec![HubEvent::Quotes(vec![quote("A", 1.0), quote("B", 2.0)])]);
+    hub.unsubscribe(a.id(), None, vec![sym("A")]);
+    hub.unsubscribe(a.id(), None, vec![sym("B")]);
+    hub.sweep(Instant::now());
+    let (quotes, pending) = hub.quotes(&[sym("A"), sym("B")]);
+    assert_eq!(quotes, vec![quote("B", 2.0)], "the newest idle topic is kept");
+    assert_eq!(pending, vec![sym("A")]);
+    assert_eq!(hub.history(&sym("B")).ticks.len(), 1);
+}

@@ -1,0 +1,31 @@
+//! # hamster-relay
+//!
+//! The relay sits between paid market-data feeds and browsers. It holds the provider keys, keeps **one upstream
+//! connection per provider**, and multiplexes every client's subscriptions onto it.
+//!
+//! ```text
+//!  providers/*  ──HubEvent──▶  hub  ──Frame──▶  outbox (per client) ──▶ transport/{ws,sse}
+//!  (simulator,     (quotes,     │ ref-counted       bounded; conflates      ▲
+//!   adapters)       status)     │ subscriptions,    when full               │ commands
+//!       ▲                       │ cache, history                       session (validation)
+//!       └── ProviderCommand ── upstream (router) ◀──Demand── hub ◀────────────┘
+//! ```
+//!
+//! * [`hub`] — who wants what, last values and history, fan-out. Knows nothing of providers or sockets; its
+//!   input is a stream of normalised [`hub::HubEvent`]s, so a Redis backplane or a replay can feed it later.
+//! * [`upstream`] — routes symbols to providers and sends each provider subscription diffs.
+//! * [`providers`] — one adapter per data source behind the [`providers::Provider`] trait; [`providers::simulator`]
+//!   is the default.
+//! * [`transport`] — `/ws`, `/api/stream` (SSE) and REST; [`session`] is what client commands mean.
+//! * [`config`], [`metrics`], [`shutdown`], [`app`] (wiring), [`error`] (HTTP errors).
+
+pub mod app;
+pub mod config;
+pub mod error;
+pub mod hub;
+pub mod metrics;
+pub mod providers;
+pub mod session;
+pub mod shutdown;
+pub mod transport;
+pub mod upstream;

@@ -1,0 +1,111 @@
+//! Counters and gauges for `/metrics` (Prometheus text) and `/api/status`, from one source of truth.
+//!
+//! Every figure is a `prometheus-client` atomic: the hot paths bump them without locks, the exporter encodes
+//! them, and `/api/status` reads the same values. Per-second rates come from a sampler task that diffs the
+//! counters once a second, so no request ever scans clients or topics to compute a rate.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+use tokio_util::sync::CancellationToken;
+
+/// The relay's metrics. Cheap to clone handles live inside; share it as `Arc<Metrics>`.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    started: Instant,
+    /// Quotes received from providers.
+    pub quotes_in: Counter,
+    /// Quotes written to client sockets.
+    pub quotes_out: Counter,
+    /// Frames written to client sockets.
+    pub frames_out: Counter,
+    /// Quote updates superseded before a slow client took them.
+    pub conflated: Counter,
+    /// Client commands received, and those answered with an error.
+    pub commands: Counter,
+    pub command_errors: Counter,
+    /// Connected clients (WebSocket + SSE).
+    pub clients: Gauge,
+    /// Symbols with at least one subscriber or lease.
+    pub topics: Gauge,
+    /// Instruments subscribed on upstream connections, all providers.
+    pub upstream_subscriptions: Gauge,
+    in_rate: AtomicU64,
+    out_rate: AtomicU64,
+}
+
+impl Metrics {
+    pub fn new() -> Arc<Metrics> {
+        let mut registry = Registry::with_prefix("hamster");
+        let m = Metrics {
+            quotes_in: Counter::default(),
+            quotes_out: Counter::default(),
+            frames_out: Counter::default(),
+            conflated: Counter::default(),
+            commands: Counter::default(),
+            command_errors: Counter::default(),
+            clients: Gauge::default(),
+            topics: Gauge::default(),
+            upstream_subscriptions: Gauge::default(),
+            in_rate: AtomicU64::new(0),
+            out_rate: AtomicU64::new(0),
+            started: Instant::now(),
+            registry: Registry::default(),
+        };
+        registry.register("quotes_in", "Quotes received from upstream providers", m.quotes_in.clone());
+        registry.register("quotes_out", "Quotes delivered to clients", m.quotes_out.clone());
+        registry.register("frames_out", "Frames written to client connections", m.frames_out.clone());
+        registry.register("conflated", "Quote updates replaced before a slow client read them", m.conflated.clone());
+        registry.register("client_commands", "Commands received from clients", m.commands.clone());
+        registry.register("client_command_errors", "Client commands answered with an error", m.command_errors.clone());
+        registry.register("clients", "Connected WebSocket and SSE clients", m.clients.clone());
+        registry.register("topics", "Symbols with at least one subscriber", m.topics.clone());
+        registry.register(
+            "upstream_subscriptions",
+            "Instruments subscribed on upstream provider connections",
+            m.upstream_subscriptions.clone(),
+        );
+        Arc::new(Metrics { registry, ..m })
+    }
+
+    /// Prometheus text exposition of every metric.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        let _ = encode(&mut out, &self.registry);
+        out
+    }
+
+    pub fn uptime(&self) -> Duration {
+        self.started.elapsed()
+    }
+
+    /// Quotes in and out per second over the last sampled second.
+    pub fn rates(&self) -> (f64, f64) {
+        (f64::from_bits(self.in_rate.load(Ordering::Relaxed)), f64::from_bits(self.out_rate.load(Ordering::Relaxed)))
+    }
+
+    /// Samples the counters once a second until `stop` fires, keeping [`Metrics::rates`] current.
+    pub async fn run_sampler(self: Arc<Self>, stop: CancellationToken) {
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        let mut last = (Instant::now(), self.quotes_in.get(), self.quotes_out.get());
+        loop {
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                _ = tick.tick() => {}
+            }
+            let now = (Instant::now(), self.quotes_in.get(), self.quotes_out.get());
+            let secs = now.0.duration_since(last.0).as_secs_f64().max(1e-3);
+            let rate = |a: u64, b: u64| (a.saturating_sub(b)) as f64 / secs;
+            self.in_rate.store(rate(now.1, last.1).to_bits(), Ordering::Relaxed);
+            self.out_rate.store(rate(now.2, last.2).to_bits(), Ordering::Relaxed);
+            last = now;
+        }
+    }
+}

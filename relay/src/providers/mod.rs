@@ -1,0 +1,102 @@
+//! Upstream providers: one adapter module per data source, all behind the [`Provider`] trait.
+//!
+//! A provider owns exactly one upstream connection (or, for the simulator, a price generator). It receives
+//! subscription *diffs* on a command channel — the relay has already reference-counted them, so it is asked for
+//! an instrument once however many clients want it — and reports normalised quotes, state changes and per-symbol
+//! rejections through its [`EventSink`]. Reconnecting, resubscribing and keep-alives are the adapter's business;
+//! everything after the sink (caching, fan-out, clients) is not.
+//!
+//! Instruments are canonical tickers without a provider prefix (`BTC/USD`, `AAPL`); each adapter maps them to
+//! and from its own wire spelling.
+
+pub mod simulator;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use futures::future::BoxFuture;
+use hamster_shared::{ErrorCode, ProviderState, Quote, Symbol};
+use parking_lot::RwLock;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::hub::{now_ms, HubEvent};
+
+/// A change to the set of instruments a provider should stream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProviderCommand {
+    Subscribe(Vec<String>),
+    Unsubscribe(Vec<String>),
+}
+
+/// A market-data source.
+pub trait Provider: Send + 'static {
+    /// Stable lower-case name: used in `name:SYMBOL` prefixes, `status` messages and `Quote.provider`.
+    fn name(&self) -> &'static str;
+
+    /// Runs until `stop` fires: connects, applies `commands`, and reports through `events`. Must never return
+    /// early on upstream errors; it reconnects instead and reports its state.
+    fn run(
+        self: Box<Self>,
+        commands: mpsc::UnboundedReceiver<ProviderCommand>,
+        events: EventSink,
+        stop: CancellationToken,
+    ) -> BoxFuture<'static, ()>;
+}
+
+/// Which client-facing symbols each upstream instrument feeds. `BTC/USD` and `binance:BTC/USD` are two symbols
+/// for clients but one instrument upstream.
+pub type InstrumentKeys = Arc<RwLock<HashMap<String, Vec<Symbol>>>>;
+
+/// Where a provider sends what it learns. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct EventSink {
+    provider: &'static str,
+    keys: InstrumentKeys,
+    hub: mpsc::Sender<HubEvent>,
+}
+
+impl EventSink {
+    pub fn new(provider: &'static str, keys: InstrumentKeys, hub: mpsc::Sender<HubEvent>) -> EventSink {
+        EventSink { provider, keys, hub }
+    }
+
+    /// Delivers quotes whose `symbol` is the instrument. Quotes for instruments nobody subscribes to (late
+    /// arrivals after an unsubscribe) are dropped here.
+    pub async fn quotes(&self, quotes: Vec<Quote>) {
+        let mapped: Vec<Quote> = {
+            let keys = self.keys.read();
+            let mut mapped = Vec::with_capacity(quotes.len());
+            for quote in quotes {
+                match keys.get(quote.symbol.as_str()).map(Vec::as_slice) {
+                    None | Some([]) => {}
+                    Some([only]) => mapped.push(Quote { symbol: only.clone(), ..quote }),
+                    Some(many) => mapped.extend(many.iter().map(|s| Quote { symbol: s.clone(), ..quote.clone() })),
+                }
+            }
+            mapped
+        };
+        if !mapped.is_empty() {
+            self.send(HubEvent::Quotes(mapped)).await;
+        }
+    }
+
+    /// Reports a connection state change.
+    pub async fn status(&self, state: ProviderState, detail: Option<String>) {
+        tracing::info!(provider = self.provider, ?state, detail = detail.as_deref().unwrap_or(""), "provider state");
+        self.send(HubEvent::Status { provider: self.provider.to_owned(), state, detail, since: now_ms() }).await;
+    }
+
+    /// Reports that upstream refused `instrument`; every client symbol it fed is rejected.
+    pub async fn reject(&self, instrument: &str, code: ErrorCode, message: String) {
+        let symbols = self.keys.read().get(instrument).cloned().unwrap_or_default();
+        for symbol in symbols {
+            self.send(HubEvent::Rejected { symbol, code, message: message.clone() }).await;
+        }
+    }
+
+    async fn send(&self, event: HubEvent) {
+        // A closed hub means the relay is shutting down; there is nobody left to tell.
+        let _ = self.hub.send(event).await;
+    }
+}

@@ -1,0 +1,45 @@
+//! `GET /api/stream?symbols=A,B`: the same server messages as `/ws`, as Server-Sent Events, for clients that
+//! only need to listen. The event name is the message `type`; the data is the message JSON.
+//!
+//! The stream is pulled by hyper as the socket drains, so a slow reader simply leaves frames in its outbox and
+//! is conflated like a slow WebSocket client. It ends when the client goes away or the relay shuts down.
+
+use std::convert::Infallible;
+
+use axum::extract::{Query, State};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use futures::{stream, Stream, StreamExt};
+
+use super::rest::{parse_symbols, SymbolsQuery};
+use crate::app::AppState;
+use crate::error::HttpError;
+use hamster_shared::ErrorCode;
+
+pub async fn stream(
+    State(app): State<AppState>,
+    Query(q): Query<SymbolsQuery>,
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, HttpError> {
+    let list = q
+        .symbols
+        .ok_or_else(|| HttpError::bad_request(ErrorCode::InvalidSymbol, "missing ?symbols=AAPL,BTC/USD"))?;
+    let symbols = parse_symbols(&app, &list)?;
+    let client = app.hub.connect("sse");
+    super::greet(&app, &client);
+    app.hub.subscribe(client.id(), None, symbols, Vec::new());
+
+    let frames = stream::unfold(client, |client| async move {
+        let frames = client.next_frames().await?;
+        client.delivered(&frames);
+        Some((frames, client))
+    });
+    let events = frames
+        .flat_map(|frames| {
+            stream::iter(frames.into_iter().map(|f| {
+                // Frames are serde_json output and therefore UTF-8.
+                let data = String::from_utf8_lossy(&f.json).into_owned();
+                Ok(Event::default().event(f.kind).data(data))
+            }))
+        })
+        .take_until(app.shutdown.clone().cancelled_owned());
+    Ok(Sse::new(events).keep_alive(KeepAlive::new().interval(app.config.heartbeat())))
+}

@@ -1,0 +1,255 @@
+//! The upstream router: turns the hub's demand into provider subscriptions, one upstream connection per provider.
+//!
+//! It decides which provider serves a symbol (an explicit `provider:` prefix, otherwise the default provider),
+//! keeps per provider the set of instruments subscribed upstream and which client-facing symbols each feeds, and
+//! sends each provider only the *diffs*. Demand changes are drained in batches, so a burst of subscriptions
+//! becomes one subscribe command per provider, and a quick remove-then-add of the same instrument sends nothing.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use hamster_shared::{ErrorCode, ProviderState, Symbol};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::hub::{now_ms, Demand, HubEvent};
+use crate::metrics::Metrics;
+use crate::providers::{EventSink, InstrumentKeys, Provider, ProviderCommand};
+
+/// Where a symbol is served from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Route {
+    pub provider: &'static str,
+    /// The canonical ticker the provider is asked for.
+    pub instrument: String,
+}
+
+/// Why a symbol cannot be routed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct RouteError {
+    pub code: ErrorCode,
+    pub message: String,
+}
+
+#[derive(Debug)]
+struct Slot {
+    commands: mpsc::UnboundedSender<ProviderCommand>,
+    keys: InstrumentKeys,
+    subscriptions: AtomicUsize,
+}
+
+/// The running providers and the routing rules. Share as `Arc<Upstream>`.
+#[derive(Debug)]
+pub struct Upstream {
+    slots: BTreeMap<&'static str, Slot>,
+    default_provider: &'static str,
+    metrics: Arc<Metrics>,
+}
+
+impl Upstream {
+    /// Starts every provider on `tracker`; the first one is the default route. Their events go to `hub`.
+    pub fn start(
+        providers: Vec<Box<dyn Provider>>,
+        hub: mpsc::Sender<HubEvent>,
+        metrics: Arc<Metrics>,
+        stop: &CancellationToken,
+        tracker: &TaskTracker,
+    ) -> anyhow::Result<Arc<Upstream>> {
+        let default_provider = providers.first().map(|p| p.name()).ok_or_else(|| anyhow::anyhow!("no provider configured"))?;
+        let mut slots = BTreeMap::new();
+        for provider in providers {
+            let name = provider.name();
+            if slots.contains_key(name) {
+                anyhow::bail!("provider {name} is configured twice");
+            }
+            let (tx, rx) = mpsc::unbounded_channel();
+            let keys = InstrumentKeys::default();
+            // Announce the provider before it runs so `hello` lists it from the first connection on.
+            let _ = hub.try_send(HubEvent::Status {
+                provider: name.to_owned(),
+                state: ProviderState::Connecting,
+                detail: None,
+                since: now_ms(),
+            });
+            let sink = EventSink::new(name, keys.clone(), hub.clone());
+            tracker.spawn(provider.run(rx, sink, stop.child_token()));
+            slots.insert(name, Slot { commands: tx, keys, subscriptions: AtomicUsize::new(0) });
+        }
+        Ok(Arc::new(Upstream { slots, default_provider, metrics }))
+    }
+
+    /// Which provider and instrument serve `symbol`.
+    pub fn route(&self, symbol: &Symbol) -> Result<Route, RouteError> {
+        let provider = match symbol.provider() {
+            None => self.default_provider,
+            Some(name) => self.slots.get_key_value(name).map(|(k, _)| *k).ok_or_else(|| RouteError {
+                code: ErrorCode::UnknownProvider,
+                message: format!(
+                    "no provider named {name:?} is configured here; available: {}",
+                    self.slots.keys().copied().collect::<Vec<_>>().join(", ")
+                ),
+            })?,
+        };
+        Ok(Route { provider, instrument: symbol.ticker().to_owned() })
+    }
+
+    /// Configured provider names, default first.
+    pub fn names(&self) -> Vec<&'static str> {
+        let mut names: Vec<_> = self.slots.keys().copied().collect();
+        names.sort_by_key(|n| *n != self.default_provider);
+        names
+    }
+
+    /// Instruments currently subscribed upstream, per provider.
+    pub fn subscriptions(&self) -> Vec<(&'static str, usize)> {
+        self.slots.iter().map(|(name, slot)| (*name, slot.subscriptions.load(Ordering::Relaxed))).collect()
+    }
+
+    /// Applies demand changes until the hub's demand channel closes.
+    pub async fn run(self: Arc<Self>, mut demand: mpsc::UnboundedReceiver<Demand>) {
+        let mut batch = Vec::new();
+        while demand.recv_many(&mut batch, 1024).await > 0 {
+            self.apply(std::mem::take(&mut batch));
+        }
+    }
+
+    fn apply(&self, batch: Vec<Demand>) {
+        // Instruments touched by this batch, with whether they were subscribed before it, per provider.
+        let mut touched: HashMap<&'static str, Vec<(String, bool)>> = HashMap::new();
+        for change in batch {
+            let (symbol, add) = match change {
+                Demand::Add(s) => (s, true),
+                Demand::Remove(s) => (s, false),
+            };
+            let Ok(route) = self.route(&symbol) else {
+                // The session refuses unroutable symbols, so this is a late arrival after a config change.
+                tracing::warn!(%symbol, "demand for an unroutable symbol ignored");
+                continue;
+            };
+            let Some(slot) = self.slots.get(route.provider) else { continue };
+            let mut keys = slot.keys.write();
+            let was = keys.get(&route.instrument).is_some_and(|k| !k.is_empty());
+            let list = touched.entry(route.provider).or_default();
+            if !list.iter().any(|(i, _)| *i == route.instrument) {
+                list.push((route.instrument.clone(), was));
+            }
+            let feeds = keys.entry(route.instrument.clone()).or_default();
+            if add {
+                if !feeds.contains(&symbol) {
+                    feeds.push(symbol);
+                }
+            } else {
+                feeds.retain(|s| *s != symbol);
+                if feeds.is_empty() {
+                    keys.remove(&route.instrument);
+                }
+            }
+        }
+        for (provider, instruments) in touched {
+            let Some(slot) = self.slots.get(provider) else { continue };
+            let (mut subscribe, mut unsubscribe) = (Vec::new(), Vec::new());
+            {
+                let keys = slot.keys.read();
+                for (instrument, was) in instruments {
+                    match (was, keys.contains_key(&instrument)) {
+                        (false, true) => subscribe.push(instrument),
+                        (true, false) => unsubscribe.push(instrument),
+                        _ => {}
+                    }
+                }
+            }
+            let count = slot.keys.read().len();
+            slot.subscriptions.store(count, Ordering::Relaxed);
+            if !unsubscribe.is_empty() {
+                tracing::debug!(provider, ?unsubscribe, "upstream unsubscribe");
+                let _ = slot.commands.send(ProviderCommand::Unsubscribe(unsubscribe));
+            }
+            if !subscribe.is_empty() {
+                tracing::debug!(provider, ?subscribe, "upstream subscribe");
+                let _ = slot.commands.send(ProviderCommand::Subscribe(subscribe));
+            }
+        }
+        let total: usize = self.slots.values().map(|s| s.subscriptions.load(Ordering::Relaxed)).sum();
+        self.metrics.upstream_subscriptions.set(total as i64);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures::future::BoxFuture;
+    use futures::FutureExt;
+
+    /// A provider that records the commands it receives.
+    struct Recorder(mpsc::UnboundedSender<ProviderCommand>, &'static str);
+
+    impl Provider for Recorder {
+        fn name(&self) -> &'static str {
+            self.1
+        }
+        fn run(
+            self: Box<Self>,
+            mut commands: mpsc::UnboundedReceiver<ProviderCommand>,
+            _events: EventSink,
+            _stop: CancellationToken,
+        ) -> BoxFuture<'static, ()> {
+            async move {
+                while let Some(c) = commands.recv().await {
+                    let _ = self.0.send(c);
+                }
+            }
+            .boxed()
+        }
+    }
+
+    fn sym(s: &str) -> Symbol {
+        Symbol::parse(s).unwrap()
+    }
+
+    async fn setup() -> (Arc<Upstream>, mpsc::UnboundedReceiver<ProviderCommand>) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let (hub_tx, _hub_rx) = mpsc::channel(16);
+        let providers: Vec<Box<dyn Provider>> = vec![Box::new(Recorder(tx.clone(), "a")), Box::new(Recorder(tx, "b"))];
+        let up = Upstream::start(providers, hub_tx, Metrics::new(), &CancellationToken::new(), &TaskTracker::new()).unwrap();
+        (up, rx)
+    }
+
+    async fn next(rx: &mut mpsc::UnboundedReceiver<ProviderCommand>) -> ProviderCommand {
+        tokio::time::timeout(std::time::Duration::from_secs(1), rx.recv()).await.unwrap().unwrap()
+    }
+
+    #[tokio::test]
+    async fn routes_by_prefix_or_default() {
+        let (up, _rx) = setup().await;
+        assert_eq!(up.route(&sym("AAPL")).unwrap(), Route { provider: "a", instrument: "AAPL".into() });
+        assert_eq!(up.route(&sym("b:AAPL")).unwrap(), Route { provider: "b", instrument: "AAPL".into() });
+        assert_eq!(up.route(&sym("zz:AAPL")).unwrap_err().code, ErrorCode::UnknownProvider);
+        assert_eq!(up.names(), ["a", "b"]);
+    }
+
+    #[tokio::test]
+    async fn one_upstream_subscription_per_instrument() {
+        let (up, mut rx) = setup().await;
+        up.apply(vec![Demand::Add(sym("AAPL")), Demand::Add(sym("a:AAPL")), Demand::Add(sym("MSFT"))]);
+        assert_eq!(next(&mut rx).await, ProviderCommand::Subscribe(vec!["AAPL".into(), "MSFT".into()]));
+        assert_eq!(up.subscriptions(), [("a", 2), ("b", 0)]);
+        up.apply(vec![Demand::Remove(sym("AAPL"))]);
+        up.apply(vec![Demand::Remove(sym("a:AAPL"))]);
+        assert_eq!(next(&mut rx).await, ProviderCommand::Unsubscribe(vec!["AAPL".into()]));
+        assert_eq!(up.subscriptions(), [("a", 1), ("b", 0)]);
+    }
+
+    #[tokio::test]
+    async fn remove_then_add_in_one_batch_sends_nothing() {
+        let (up, mut rx) = setup().await;
+        up.apply(vec![Demand::Add(sym("AAPL"))]);
+        let _ = next(&mut rx).await;
+        up.apply(vec![Demand::Remove(sym("AAPL")), Demand::Add(sym("AAPL")), Demand::Add(sym("b:X"))]);
+        // Only provider b hears anything.
+        assert_eq!(next(&mut rx).await, ProviderCommand::Subscribe(vec!["X".into()]));
+        assert!(rx.try_recv().is_err());
+    }
+}

@@ -1,0 +1,123 @@
+//! A protocol-speaking WebSocket test client with bounded waits.
+
+use std::time::Duration;
+
+use futures::{SinkExt, StreamExt};
+use hamster_shared::ServerMessage;
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+use crate::WAIT;
+
+/// What the next frame from the relay was.
+#[derive(Debug)]
+pub enum Received {
+    Message(ServerMessage),
+    Closed(Option<CloseFrame>),
+}
+
+/// One WebSocket connection to the relay.
+pub struct WsClient {
+    stream: WebSocketStream<MaybeTlsStream<TcpStream>>,
+}
+
+impl WsClient {
+    /// Connects and returns the client; the relay's `hello` is the first message waiting.
+    pub async fn connect(url: &str) -> WsClient {
+        let (stream, _) = tokio::time::timeout(WAIT, tokio_tungstenite::connect_async(url))
+            .await
+            .expect("ws connect timed out")
+            .expect("ws connect");
+        WsClient { stream }
+    }
+
+    pub async fn send_text(&mut self, text: &str) {
+        self.stream.send(Message::text(text)).await.expect("ws send");
+    }
+
+    pub async fn send_json(&mut self, value: serde_json::Value) {
+        self.send_text(&value.to_string()).await;
+    }
+
+    pub async fn send_binary(&mut self, bytes: Vec<u8>) {
+        self.stream.send(Message::binary(bytes)).await.expect("ws send");
+    }
+
+    /// Next text message or close, within `limit`.
+    pub async fn next_within(&mut self, limit: Duration) -> Option<Received> {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            let frame = tokio::time::timeout_at(deadline, self.stream.next()).await.ok()?;
+            match frame {
+                Some(Ok(Message::Text(text))) => {
+                    let msg = serde_json::from_str(&text).unwrap_or_else(|e| panic!("bad server JSON {e}: {text}"));
+                    return Some(Received::Message(msg));
+                }
+                Some(Ok(Message::Close(frame))) => return Some(Received::Closed(frame)),
+                Some(Ok(_)) => continue,
+                Some(Err(_)) | None => return Some(Received::Closed(None)),
+            }
+        }
+    }
+
+    /// Next server message; panics on close or after [`WAIT`].
+    pub async fn recv(&mut self) -> ServerMessage {
+        match self.next_within(WAIT).await {
+            Some(Received::Message(m)) => m,
+            other => panic!("expected a message, got {other:?}"),
+        }
+    }
+
+    /// Skips messages until one matches `pred`.
+    pub async fn recv_until(&mut self, what: &str, pred: impl Fn(&ServerMessage) -> bool) -> ServerMessage {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            match self.next_within(left).await {
+                Some(Received::Message(m)) if pred(&m) => return m,
+                Some(Received::Message(_)) => continue,
+                other => panic!("waiting for {what}: got {other:?}"),
+            }
+        }
+    }
+
+    /// Waits for the relay to close the connection and returns the close frame.
+    pub async fn closed(&mut self) -> Option<CloseFrame> {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            match self.next_within(left).await {
+                Some(Received::Closed(frame)) => return frame,
+                Some(Received::Message(_)) => continue,
+                None => panic!("connection not closed within {WAIT:?}"),
+            }
+        }
+    }
+
+    /// Reads the greeting (`hello` and one `status` per provider) and returns the hello.
+    pub async fn hello(&mut self) -> ServerMessage {
+        let hello = self.recv().await;
+        let ServerMessage::Hello { providers, .. } = &hello else { panic!("first message must be hello: {hello:?}") };
+        for _ in 0..providers.len() {
+            let status = self.recv().await;
+            assert!(matches!(status, ServerMessage::Status { .. }), "expected status after hello: {status:?}");
+        }
+        hello
+    }
+
+    /// Subscribes and returns the `subscribed` reply and the `snapshot` that follows it.
+    pub async fn subscribe(&mut self, symbols: &[&str]) -> (ServerMessage, ServerMessage) {
+        self.send_json(serde_json::json!({"type": "subscribe", "symbols": symbols})).await;
+        let subscribed = self.recv_until("subscribed", |m| matches!(m, ServerMessage::Subscribed { .. })).await;
+        let snapshot = self.recv().await;
+        assert!(matches!(snapshot, ServerMessage::Snapshot { .. }), "snapshot must follow subscribed: {snapshot:?}");
+        (subscribed, snapshot)
+    }
+
+    /// Closes the connection politely.
+    pub async fn close(mut self) {
+        let _ = self.stream.close(None).await;
+    }
+}
