@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Installs what a fresh machine lacks to build, run and test Hamster Terminal, and skips whatever is already
+# there at the right version. Used by scripts/run.sh, scripts/test.sh and CI (.ci/run).
+#
+#   HAMSTER_SKIP_BROWSER=1  skip Chromium/ChromeDriver (not needed to run the terminal, only for browser tests)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+TRUNK_VERSION=0.21.14
+# wasm-bindgen's CLI must equal the crate exactly; web/Cargo.toml pins the crate and is the one source.
+WASM_BINDGEN_VERSION=$(sed -n 's/^wasm-bindgen = "=\([0-9.]*\)".*/\1/p' web/Cargo.toml)
+export PATH="$HOME/.cargo/bin:$PATH"
+
+say() { printf '[setup] %s\n' "$*"; }
+has_version() { command -v "$1" >/dev/null 2>&1 && "$1" --version 2>/dev/null | grep -qF "$2"; }
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
+    say "adding the wasm32-unknown-unknown target"
+    rustup target add wasm32-unknown-unknown
+fi
+
+if ! has_version trunk "$TRUNK_VERSION"; then
+    say "installing trunk $TRUNK_VERSION (a few minutes, once)"
+    cargo install trunk --version "$TRUNK_VERSION" --locked
+fi
+
+if [ -z "$WASM_BINDGEN_VERSION" ]; then
+    echo "[setup] cannot read the pinned wasm-bindgen version from web/Cargo.toml" >&2
+    exit 1
+fi
+if ! has_version wasm-bindgen "$WASM_BINDGEN_VERSION"; then
+    say "installing wasm-bindgen-cli $WASM_BINDGEN_VERSION (a few minutes, once)"
+    # Not --locked: the CLI's own lockfile pins a crate version the registry no longer serves.
+    cargo install wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION"
+fi
+
+if [ "${HAMSTER_SKIP_BROWSER:-0}" != 1 ]; then
+    if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
+        say "installing Chromium and ChromeDriver from Debian"
+        as_root apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq chromium chromium-driver >/dev/null
+    fi
+fi
+say "ready: $(trunk --version), $(wasm-bindgen --version)"
