@@ -21,11 +21,14 @@ use tower_http::trace::TraceLayer;
 use crate::config::Config;
 use crate::hub::{run_ingest, Hub};
 use crate::metrics::Metrics;
-use crate::providers::simulator::{Simulator, SimulatorConfig};
+use crate::providers::secret::Secret;
+use crate::providers::simulator::{self, Simulator, SimulatorConfig};
+use crate::providers::twelvedata::{self, TwelveData};
+use crate::providers::unconfigured::NotConfigured;
 use crate::providers::Provider;
 use crate::shutdown;
 use crate::transport::{rest, sse, ws};
-use crate::upstream::Upstream;
+use crate::upstream::{Routes, Upstream};
 
 /// Everything a request handler may need. Cheap to clone.
 #[derive(Debug, Clone)]
@@ -40,19 +43,30 @@ pub struct AppState {
     pub tracker: TaskTracker,
 }
 
-/// Builds the configured providers.
+/// Builds the configured providers. One whose key is missing runs as [`NotConfigured`]: reported `down` with the
+/// reason, its symbols rejected, the relay unharmed.
 fn providers(config: &Config) -> anyhow::Result<Vec<Box<dyn Provider>>> {
+    let timing = config.upstream_timing();
+    let keyed = |name: &'static str, var: &str, build: &dyn Fn(Secret) -> Box<dyn Provider>| match Secret::from_env(var)
+    {
+        Some(key) => build(key),
+        None => Box::new(NotConfigured { name, reason: format!("set {var}") }) as Box<dyn Provider>,
+    };
     config
         .providers
         .iter()
         .map(|name| -> anyhow::Result<Box<dyn Provider>> {
-            match name.trim().to_ascii_lowercase().as_str() {
-                crate::providers::simulator::NAME | "simulator" => Ok(Box::new(Simulator::new(SimulatorConfig {
-                    tick_hz: config.sim_tick_hz,
-                    seed: config.sim_seed,
-                }))),
-                other => anyhow::bail!("unknown provider {other:?} in --providers/PROVIDERS; available: sim"),
-            }
+            Ok(match name.trim().to_ascii_lowercase().as_str() {
+                simulator::NAME | "simulator" => {
+                    Box::new(Simulator::new(SimulatorConfig { tick_hz: config.sim_tick_hz, seed: config.sim_seed }))
+                }
+                twelvedata::NAME => keyed(twelvedata::NAME, twelvedata::KEY_VAR, &|key| {
+                    Box::new(TwelveData::new(config.twelvedata.clone(), key, timing.clone()))
+                }),
+                other => {
+                    anyhow::bail!("unknown provider {other:?} in --providers/PROVIDERS; available: sim, twelvedata")
+                }
+            })
         })
         .collect()
 }
@@ -67,7 +81,8 @@ pub fn build(config: Config) -> anyhow::Result<AppState> {
     let (events_tx, events_rx) = mpsc::channel(16_384);
     let (demand_tx, demand_rx) = mpsc::unbounded_channel();
     let hub = Hub::new(config.hub(), demand_tx, metrics.clone());
-    let upstream = Upstream::start(providers(&config)?, events_tx, metrics.clone(), &shutdown, &tracker)?;
+    let routes = Routes::parse(&config.routes)?;
+    let upstream = Upstream::start(providers(&config)?, routes, events_tx, metrics.clone(), &shutdown, &tracker)?;
     tokio::spawn(run_ingest(hub.clone(), events_rx));
     tokio::spawn(upstream.clone().run(demand_rx));
     tokio::spawn(metrics.clone().run_sampler(shutdown.clone()));

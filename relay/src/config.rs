@@ -8,6 +8,7 @@ use std::time::Duration;
 use clap::{Parser, ValueEnum};
 
 use crate::hub::HubConfig;
+use crate::providers::connection::Timing;
 
 /// Hamster Terminal relay: streams market data from upstream providers to browsers.
 #[derive(Debug, Clone, Parser)]
@@ -22,9 +23,34 @@ pub struct Config {
     pub host: IpAddr,
 
     /// Providers to run, comma-separated; the first is the default route for symbols without a `provider:`
-    /// prefix. Available: sim.
+    /// prefix. Available: sim, twelvedata.
     #[arg(long, env = "PROVIDERS", value_delimiter = ',', default_value = "sim")]
     pub providers: Vec<String>,
+
+    /// Routing rules `pattern=provider`, comma-separated, first match wins; patterns are `crypto`, `forex`,
+    /// `equity`, `*`, an exact ticker, or a ticker with one `*` (`BTC/*`, `*/USDT`). Unmatched symbols go to the
+    /// first provider. A `provider:SYMBOL` prefix always wins.
+    #[arg(long = "route", env = "ROUTES", value_delimiter = ',')]
+    pub routes: Vec<String>,
+
+    /// Shortest reconnect backoff to an upstream provider (full jitter below it).
+    #[arg(long, env = "UPSTREAM_BACKOFF_MIN_MS", default_value_t = 500)]
+    pub upstream_backoff_min_ms: u64,
+
+    /// Longest reconnect backoff to an upstream provider.
+    #[arg(long, env = "UPSTREAM_BACKOFF_MAX_MS", default_value_t = 30_000)]
+    pub upstream_backoff_max_ms: u64,
+
+    /// An upstream connection silent for this long is considered dead and replaced.
+    #[arg(long, env = "UPSTREAM_STALE_MS", default_value_t = 30_000)]
+    pub upstream_stale_ms: u64,
+
+    /// Wait before retrying a provider that refused our credentials.
+    #[arg(long, env = "UPSTREAM_DOWN_RETRY_MS", default_value_t = 300_000)]
+    pub upstream_down_retry_ms: u64,
+
+    #[command(flatten)]
+    pub twelvedata: crate::providers::twelvedata::TwelveDataArgs,
 
     /// Directory with the built dashboard, served at `/` when it exists.
     #[arg(long, env = "STATIC_DIR", default_value = "dist")]
@@ -101,6 +127,18 @@ impl Config {
         Duration::from_millis(self.write_timeout_ms.max(100))
     }
 
+    /// Reconnect timing shared by every upstream adapter.
+    pub fn upstream_timing(&self) -> Timing {
+        let ms = Duration::from_millis;
+        Timing {
+            backoff_min: ms(self.upstream_backoff_min_ms.max(1)),
+            backoff_max: ms(self.upstream_backoff_max_ms.max(self.upstream_backoff_min_ms.max(1))),
+            stale_after: ms(self.upstream_stale_ms.max(100)),
+            down_retry: ms(self.upstream_down_retry_ms.max(100)),
+            ..Timing::default()
+        }
+    }
+
     pub fn hub(&self) -> HubConfig {
         HubConfig {
             client_queue_frames: self.client_queue_frames,
@@ -128,8 +166,16 @@ mod tests {
 
     #[test]
     fn flags_parse() {
-        let c = Config::try_parse_from(["hamster-relay", "--port", "0", "--providers", "sim,other", "--log-format", "json"])
-            .unwrap();
+        let c = Config::try_parse_from([
+            "hamster-relay",
+            "--port",
+            "0",
+            "--providers",
+            "sim,other",
+            "--log-format",
+            "json",
+        ])
+        .unwrap();
         assert_eq!(c.port, 0);
         assert_eq!(c.providers, ["sim", "other"]);
         assert_eq!(c.log_format, LogFormat::Json);

@@ -4,9 +4,7 @@
 //! rejected on its own with a reason while the rest of the command proceeds. A command that cannot be read at
 //! all gets an `error` with a stable code, and the connection stays usable.
 
-use hamster_shared::{
-    ClientMessage, ErrorCode, Rejection, RequestId, ServerMessage, Symbol, MAX_SYMBOLS_PER_REQUEST,
-};
+use hamster_shared::{ClientMessage, ErrorCode, Rejection, RequestId, ServerMessage, Symbol, MAX_SYMBOLS_PER_REQUEST};
 
 use crate::hub::{ClientHandle, Hub};
 use crate::upstream::Upstream;
@@ -19,7 +17,11 @@ pub fn resolve(upstream: &Upstream, raw: &[String]) -> (Vec<Symbol>, Vec<Rejecti
         let symbol = match Symbol::parse(text) {
             Ok(symbol) => symbol,
             Err(e) => {
-                rejected.push(Rejection { symbol: text.clone(), code: ErrorCode::InvalidSymbol, message: e.to_string() });
+                rejected.push(Rejection {
+                    symbol: text.clone(),
+                    code: ErrorCode::InvalidSymbol,
+                    message: e.to_string(),
+                });
                 continue;
             }
         };

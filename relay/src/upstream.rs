@@ -1,6 +1,7 @@
 //! The upstream router: turns the hub's demand into provider subscriptions, one upstream connection per provider.
 //!
-//! It decides which provider serves a symbol (an explicit `provider:` prefix, otherwise the default provider),
+//! It decides which provider serves a symbol (an explicit `provider:` prefix, else the first matching [`Routes`]
+//! rule, else the default provider),
 //! keeps per provider the set of instruments subscribed upstream and which client-facing symbols each feeds, and
 //! sends each provider only the *diffs*. Demand changes are drained in batches, so a burst of subscriptions
 //! becomes one subscribe command per provider, and a quick remove-then-add of the same instrument sends nothing.
@@ -9,7 +10,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use hamster_shared::{ErrorCode, ProviderState, Symbol};
+use hamster_shared::{AssetClass, ErrorCode, ProviderState, Symbol};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -34,6 +35,70 @@ pub struct RouteError {
     pub message: String,
 }
 
+/// One side of a routing rule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Pattern {
+    Class(AssetClass),
+    Any,
+    Exact(String),
+    /// `prefix*suffix`
+    Glob(String, String),
+}
+
+impl Pattern {
+    fn matches(&self, ticker: &str) -> bool {
+        match self {
+            Pattern::Class(class) => AssetClass::of(ticker) == *class,
+            Pattern::Any => true,
+            Pattern::Exact(t) => t == ticker,
+            Pattern::Glob(pre, post) => {
+                ticker.len() >= pre.len() + post.len()
+                    && ticker.starts_with(pre.as_str())
+                    && ticker.ends_with(post.as_str())
+            }
+        }
+    }
+}
+
+/// Ordered `pattern=provider` rules; the first match wins.
+#[derive(Debug, Clone, Default)]
+pub struct Routes {
+    rules: Vec<(Pattern, String)>,
+}
+
+impl Routes {
+    /// Parses rules such as `crypto=binance`, `*/USDT=binance`, `AAPL=alpaca`, `*=twelvedata`.
+    pub fn parse(rules: &[String]) -> anyhow::Result<Routes> {
+        let mut parsed = Vec::new();
+        for rule in rules.iter().map(|r| r.trim()).filter(|r| !r.is_empty()) {
+            let (pattern, provider) = rule
+                .split_once('=')
+                .ok_or_else(|| anyhow::anyhow!("route {rule:?} must look like pattern=provider"))?;
+            let pattern = match pattern.trim() {
+                "crypto" => Pattern::Class(AssetClass::Crypto),
+                "forex" => Pattern::Class(AssetClass::Forex),
+                "equity" => Pattern::Class(AssetClass::Equity),
+                "*" => Pattern::Any,
+                p => match p.split_once('*') {
+                    Some((pre, post)) if !post.contains('*') => {
+                        Pattern::Glob(pre.to_ascii_uppercase(), post.to_ascii_uppercase())
+                    }
+                    Some(_) => anyhow::bail!("route {rule:?}: at most one '*' per pattern"),
+                    None => Pattern::Exact(
+                        Symbol::parse(p).map_err(|e| anyhow::anyhow!("route {rule:?}: {e}"))?.ticker().to_owned(),
+                    ),
+                },
+            };
+            parsed.push((pattern, provider.trim().to_ascii_lowercase()));
+        }
+        Ok(Routes { rules: parsed })
+    }
+
+    fn provider_for(&self, ticker: &str) -> Option<&str> {
+        self.rules.iter().find(|(p, _)| p.matches(ticker)).map(|(_, name)| name.as_str())
+    }
+}
+
 #[derive(Debug)]
 struct Slot {
     commands: mpsc::UnboundedSender<ProviderCommand>,
@@ -45,6 +110,7 @@ struct Slot {
 #[derive(Debug)]
 pub struct Upstream {
     slots: BTreeMap<&'static str, Slot>,
+    routes: Routes,
     default_provider: &'static str,
     metrics: Arc<Metrics>,
 }
@@ -53,12 +119,14 @@ impl Upstream {
     /// Starts every provider on `tracker`; the first one is the default route. Their events go to `hub`.
     pub fn start(
         providers: Vec<Box<dyn Provider>>,
+        routes: Routes,
         hub: mpsc::Sender<HubEvent>,
         metrics: Arc<Metrics>,
         stop: &CancellationToken,
         tracker: &TaskTracker,
     ) -> anyhow::Result<Arc<Upstream>> {
-        let default_provider = providers.first().map(|p| p.name()).ok_or_else(|| anyhow::anyhow!("no provider configured"))?;
+        let default_provider =
+            providers.first().map(|p| p.name()).ok_or_else(|| anyhow::anyhow!("no provider configured"))?;
         let mut slots = BTreeMap::new();
         for provider in providers {
             let name = provider.name();
@@ -78,13 +146,22 @@ impl Upstream {
             tracker.spawn(provider.run(rx, sink, stop.child_token()));
             slots.insert(name, Slot { commands: tx, keys, subscriptions: AtomicUsize::new(0) });
         }
-        Ok(Arc::new(Upstream { slots, default_provider, metrics }))
+        for (_, name) in &routes.rules {
+            if !slots.contains_key(name.as_str()) {
+                anyhow::bail!("a route names provider {name:?}, which is not in --providers/PROVIDERS");
+            }
+        }
+        Ok(Arc::new(Upstream { slots, routes, default_provider, metrics }))
     }
 
     /// Which provider and instrument serve `symbol`.
     pub fn route(&self, symbol: &Symbol) -> Result<Route, RouteError> {
         let provider = match symbol.provider() {
-            None => self.default_provider,
+            None => self
+                .routes
+                .provider_for(symbol.ticker())
+                .and_then(|name| self.slots.get_key_value(name).map(|(k, _)| *k))
+                .unwrap_or(self.default_provider),
             Some(name) => self.slots.get_key_value(name).map(|(k, _)| *k).ok_or_else(|| RouteError {
                 code: ErrorCode::UnknownProvider,
                 message: format!(
@@ -213,7 +290,10 @@ mod tests {
         let (tx, rx) = mpsc::unbounded_channel();
         let (hub_tx, _hub_rx) = mpsc::channel(16);
         let providers: Vec<Box<dyn Provider>> = vec![Box::new(Recorder(tx.clone(), "a")), Box::new(Recorder(tx, "b"))];
-        let up = Upstream::start(providers, hub_tx, Metrics::new(), &CancellationToken::new(), &TaskTracker::new()).unwrap();
+        let routes = Routes::parse(&["crypto=b".into(), "*/EUR=b".into(), "NVDA=b".into()]).unwrap();
+        let up =
+            Upstream::start(providers, routes, hub_tx, Metrics::new(), &CancellationToken::new(), &TaskTracker::new())
+                .unwrap();
         (up, rx)
     }
 
@@ -227,7 +307,19 @@ mod tests {
         assert_eq!(up.route(&sym("AAPL")).unwrap(), Route { provider: "a", instrument: "AAPL".into() });
         assert_eq!(up.route(&sym("b:AAPL")).unwrap(), Route { provider: "b", instrument: "AAPL".into() });
         assert_eq!(up.route(&sym("zz:AAPL")).unwrap_err().code, ErrorCode::UnknownProvider);
+        assert_eq!(up.route(&sym("BTC/USD")).unwrap().provider, "b", "crypto rule");
+        assert_eq!(up.route(&sym("EUR/USD")).unwrap().provider, "a", "forex is not crypto");
+        assert_eq!(up.route(&sym("GBP/EUR")).unwrap().provider, "b", "glob rule");
+        assert_eq!(up.route(&sym("NVDA")).unwrap().provider, "b", "exact rule");
+        assert_eq!(up.route(&sym("a:BTC/USD")).unwrap().provider, "a", "a prefix beats rules");
         assert_eq!(up.names(), ["a", "b"]);
+    }
+
+    #[test]
+    fn bad_routes_are_refused_with_a_reason() {
+        assert!(Routes::parse(&["crypto".into()]).unwrap_err().to_string().contains("pattern=provider"));
+        assert!(Routes::parse(&["A*B*=x".into()]).is_err());
+        assert!(Routes::parse(&["bad sym=x".into()]).is_err());
     }
 
     #[tokio::test]

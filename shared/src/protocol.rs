@@ -64,9 +64,7 @@ impl ClientMessage {
             message: format!("not valid JSON: {e}"),
             id: None,
         })?;
-        let id = value
-            .get("id")
-            .and_then(|v| serde_json::from_value::<RequestId>(v.clone()).ok());
+        let id = value.get("id").and_then(|v| serde_json::from_value::<RequestId>(v.clone()).ok());
         let kind = match value.get("type") {
             Some(serde_json::Value::String(kind)) => kind.clone(),
             Some(_) | None => {
@@ -267,9 +265,8 @@ impl ServerMessage {
     pub fn to_json(&self) -> String {
         // Serialising these types cannot fail: every map key is a string and every number is finite or
         // rejected before it gets here. Fall back to a valid error frame rather than panic regardless.
-        serde_json::to_string(self).unwrap_or_else(|_| {
-            r#"{"type":"error","code":"unavailable","message":"serialisation failed"}"#.to_owned()
-        })
+        serde_json::to_string(self)
+            .unwrap_or_else(|_| r#"{"type":"error","code":"unavailable","message":"serialisation failed"}"#.to_owned())
     }
 }
 
@@ -299,10 +296,7 @@ mod tests {
         let m = ClientMessage::parse(r#"{"type":"subscribe","id":7,"symbols":["BTC/USD","AAPL"]}"#).unwrap();
         assert_eq!(
             m,
-            ClientMessage::Subscribe {
-                id: Some(RequestId::Num(7)),
-                symbols: vec!["BTC/USD".into(), "AAPL".into()]
-            }
+            ClientMessage::Subscribe { id: Some(RequestId::Num(7)), symbols: vec!["BTC/USD".into(), "AAPL".into()] }
         );
         assert_eq!(ClientMessage::parse(r#"{"type":"ping"}"#).unwrap(), ClientMessage::Ping { id: None });
     }
@@ -387,10 +381,7 @@ mod tests {
             change: None,
             change_pct: None,
         };
-        assert_eq!(
-            serde_json::to_string(&q).unwrap(),
-            r#"{"symbol":"AAPL","price":1.0,"ts":2,"provider":"sim"}"#
-        );
+        assert_eq!(serde_json::to_string(&q).unwrap(), r#"{"symbol":"AAPL","price":1.0,"ts":2,"provider":"sim"}"#);
         assert_eq!(ServerMessage::Pong { id: None }.to_json(), r#"{"type":"pong"}"#);
     }
 

@@ -110,8 +110,8 @@ pub enum AssetClass {
 
 /// ISO 4217 codes common enough in FX feeds to tell a forex pair from a crypto pair.
 const FIAT: &[&str] = &[
-    "USD", "EUR", "GBP", "JPY", "CHF", "CAD", "AUD", "NZD", "SEK", "NOK", "DKK", "PLN", "CZK", "HUF", "TRY",
-    "ZAR", "MXN", "BRL", "CNH", "CNY", "HKD", "SGD", "INR", "KRW", "ILS",
+    "USD", "EUR", "GBP", "JPY", "CHF", "CAD", "AUD", "NZD", "SEK", "NOK", "DKK", "PLN", "CZK", "HUF", "TRY", "ZAR",
+    "MXN", "BRL", "CNH", "CNY", "HKD", "SGD", "INR", "KRW", "ILS",
 ];
 
 impl AssetClass {

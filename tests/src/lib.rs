@@ -4,6 +4,8 @@
 //! (`target/<profile>/hamster-relay`), which `cargo build` (and so `scripts/test.sh`) puts there. Every wait is
 //! bounded: a relay that does not answer fails the test instead of hanging it.
 
+pub mod mock;
+pub mod mocks;
 pub mod ws;
 
 use std::io::{BufRead, BufReader};
@@ -23,6 +25,10 @@ pub struct Relay {
     port: u16,
     logs: Arc<Mutex<Vec<String>>>,
 }
+
+/// Environment variables that carry provider keys; never inherited by a relay under test.
+pub const PROVIDER_KEY_VARS: &[&str] =
+    &["TWELVE_DATA_API_KEY", "APCA_API_KEY_ID", "APCA_API_SECRET_KEY", "FINNHUB_API_KEY", "UW_API_TOKEN"];
 
 /// Path of the relay binary under test.
 pub fn relay_binary() -> PathBuf {
@@ -50,7 +56,16 @@ impl Relay {
 
     /// Starts the relay on `port` (0 = any free port), e.g. to restart it where clients expect it.
     pub fn start_on_port(port: u16, args: &[&str]) -> Relay {
+        Relay::start_with_env(port, args, &[])
+    }
+
+    /// Starts the relay with exactly the provider keys in `env` (none are inherited from the test process).
+    pub fn start_with_env(port: u16, args: &[&str], env: &[(&str, &str)]) -> Relay {
         let mut cmd = Command::new(relay_binary());
+        for var in PROVIDER_KEY_VARS {
+            cmd.env_remove(var);
+        }
+        cmd.envs(env.iter().copied());
         cmd.args(["--host", "127.0.0.1", "--port", &port.to_string()])
             .args(["--static-dir", "/nonexistent-hamster-static"])
             .args(args)
@@ -191,3 +206,5 @@ impl Drop for Relay {
         let _ = self.child.wait();
     }
 }
+
+pub mod browser;

@@ -105,10 +105,7 @@ mod tests {
         }
         let c = h.candles();
         assert_eq!(c.len(), 3);
-        assert_eq!(
-            c[0],
-            Candle { start: T0, open: 10.0, high: 12.0, low: 9.0, close: 11.0, ticks: 4 }
-        );
+        assert_eq!(c[0], Candle { start: T0, open: 10.0, high: 12.0, low: 9.0, close: 11.0, ticks: 4 });
         assert_eq!(c[1], Candle { start: T0 + 60_000, open: 11.5, high: 11.5, low: 11.5, close: 11.5, ticks: 1 });
         assert_eq!(c[2].start, T0 + 120_000);
         assert!(h.ticks().is_empty(), "tick ring disabled");

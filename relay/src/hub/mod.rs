@@ -154,16 +154,23 @@ impl Hub {
         &self.config
     }
 
-    /// Registers a client. `transport` is a label for status pages (`ws`, `sse`).
-    pub fn connect(self: &Arc<Self>, transport: &'static str) -> ClientHandle {
+    /// Registers a client. `transport` is a label for status pages (`ws`, `sse`); `greeting` builds the
+    /// client's first frames from the current provider states, queued before anything else can be.
+    pub fn connect(
+        self: &Arc<Self>,
+        transport: &'static str,
+        greeting: impl FnOnce(&[ProviderInfo]) -> Vec<Frame>,
+    ) -> ClientHandle {
         let outbox = Arc::new(Outbox::new(self.config.client_queue_frames));
         let mut s = self.state.lock();
+        let providers: Vec<ProviderInfo> = s.providers.values().cloned().collect();
+        for frame in greeting(&providers) {
+            outbox.push_control(frame);
+        }
         s.next_client += 1;
         let id = s.next_client;
-        s.clients.insert(
-            id,
-            Client { outbox: outbox.clone(), symbols: HashSet::new(), transport, connected_ms: now_ms() },
-        );
+        s.clients
+            .insert(id, Client { outbox: outbox.clone(), symbols: HashSet::new(), transport, connected_ms: now_ms() });
         self.metrics.clients.set(s.clients.len() as i64);
         ClientHandle { id, outbox, hub: self.clone() }
     }
@@ -181,7 +188,13 @@ impl Hub {
     /// Subscribes `client` to `symbols` and queues, in this order, `subscribed` (with `rejected` plus any symbol
     /// over the connection's limit) and a `snapshot` of cached values. Done under one lock so no update for a
     /// new symbol can overtake its snapshot.
-    pub fn subscribe(&self, client: ClientId, id: Option<RequestId>, symbols: Vec<Symbol>, mut rejected: Vec<Rejection>) {
+    pub fn subscribe(
+        &self,
+        client: ClientId,
+        id: Option<RequestId>,
+        symbols: Vec<Symbol>,
+        mut rejected: Vec<Rejection>,
+    ) {
         let mut s = self.state.lock();
         let s = &mut *s;
         let Some(c) = s.clients.get_mut(&client) else { return };
@@ -219,10 +232,8 @@ impl Hub {
                 let _ = self.demand.send(Demand::Add(symbol.clone()));
             }
         }
-        let snapshot: Vec<&Bytes> = accepted
-            .iter()
-            .filter_map(|sym| s.topics.get(sym).and_then(|t| t.last_json.as_ref()))
-            .collect();
+        let snapshot: Vec<&Bytes> =
+            accepted.iter().filter_map(|sym| s.topics.get(sym).and_then(|t| t.last_json.as_ref())).collect();
         let snapshot = quotes_frame("snapshot", snapshot.iter().copied());
         outbox.push_control(control_frame(&ServerMessage::Subscribed { id, symbols: accepted, rejected }));
         outbox.push_control(snapshot);
@@ -288,7 +299,8 @@ impl Hub {
                     }
                 }
                 HubEvent::Status { provider, state, detail, since } => {
-                    let msg = ServerMessage::Status { provider: provider.clone(), state, detail: detail.clone(), since };
+                    let msg =
+                        ServerMessage::Status { provider: provider.clone(), state, detail: detail.clone(), since };
                     s.providers.insert(provider.clone(), ProviderInfo { name: provider, state, detail, since });
                     let frame = control_frame(&msg);
                     for c in s.clients.values() {

@@ -121,11 +121,7 @@ impl Outbox {
         let mut s = self.state.lock();
         s.quote_frames = 0;
         s.control_frames = 0;
-        Drained {
-            frames: s.queue.drain(..).collect(),
-            dirty: s.dirty.drain(..).collect(),
-            closed: s.closed.is_some(),
-        }
+        Drained { frames: s.queue.drain(..).collect(), dirty: s.dirty.drain(..).collect(), closed: s.closed.is_some() }
     }
 
     /// Waits until something was pushed (or the outbox closed) since the last drain.
@@ -197,7 +193,7 @@ mod tests {
         out.push_quotes(&frame(3), [&a]);
         let d = out.drain();
         assert_eq!(d.frames.len(), 1);
-        assert_eq!(d.dirty, [a.clone()]);
+        assert_eq!(d.dirty, std::slice::from_ref(&a));
         // After a drain the client is back on the shared-frame path.
         out.push_quotes(&frame(4), [&a]);
         let d = out.drain();

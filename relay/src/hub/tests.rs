@@ -41,8 +41,8 @@ fn messages(client: &ClientHandle) -> Vec<ServerMessage> {
 #[test]
 fn demand_is_reference_counted_across_clients() {
     let (hub, mut rx) = hub();
-    let a = hub.connect("ws");
-    let b = hub.connect("ws");
+    let a = hub.connect("ws", |_| Vec::new());
+    let b = hub.connect("ws", |_| Vec::new());
     hub.subscribe(a.id(), None, vec![sym("AAPL"), sym("BTC/USD")], vec![]);
     hub.subscribe(b.id(), None, vec![sym("AAPL")], vec![]);
     assert_eq!(demands(&mut rx), [Demand::Add(sym("AAPL")), Demand::Add(sym("BTC/USD"))]);
@@ -59,7 +59,7 @@ fn demand_is_reference_counted_across_clients() {
 #[test]
 fn resubscribing_is_idempotent() {
     let (hub, mut rx) = hub();
-    let a = hub.connect("ws");
+    let a = hub.connect("ws", |_| Vec::new());
     hub.subscribe(a.id(), None, vec![sym("AAPL"), sym("AAPL")], vec![]);
     hub.subscribe(a.id(), None, vec![sym("AAPL")], vec![]);
     assert_eq!(demands(&mut rx), [Demand::Add(sym("AAPL"))]);
@@ -70,12 +70,12 @@ fn resubscribing_is_idempotent() {
 #[test]
 fn subscribe_replies_then_snapshots_from_cache() {
     let (hub, _rx) = hub();
-    let a = hub.connect("ws");
+    let a = hub.connect("ws", |_| Vec::new());
     hub.subscribe(a.id(), Some(RequestId::Num(1)), vec![sym("AAPL")], vec![]);
     hub.ingest(vec![HubEvent::Quotes(vec![quote("AAPL", 190.0)])]);
     let _ = messages(&a);
 
-    let b = hub.connect("ws");
+    let b = hub.connect("ws", |_| Vec::new());
     let bad = Rejection { symbol: "x y".into(), code: ErrorCode::InvalidSymbol, message: "no".into() };
     hub.subscribe(b.id(), Some(RequestId::Num(9)), vec![sym("AAPL"), sym("MSFT")], vec![bad.clone()]);
     let got = messages(&b);
@@ -93,7 +93,7 @@ fn subscribe_replies_then_snapshots_from_cache() {
 #[test]
 fn connection_symbol_limit_rejects_the_excess() {
     let (hub, _rx) = hub_with(HubConfig { max_symbols_per_client: 2, ..HubConfig::default() });
-    let a = hub.connect("ws");
+    let a = hub.connect("ws", |_| Vec::new());
     hub.subscribe(a.id(), None, vec![sym("A"), sym("B"), sym("C")], vec![]);
     match &messages(&a)[0] {
         ServerMessage::Subscribed { symbols, rejected, .. } => {
@@ -109,7 +109,7 @@ fn connection_symbol_limit_rejects_the_excess() {
 #[test]
 fn fan_out_shares_one_frame_per_distinct_share() {
     let (hub, _rx) = hub();
-    let clients: Vec<_> = (0..3).map(|_| hub.connect("ws")).collect();
+    let clients: Vec<_> = (0..3).map(|_| hub.connect("ws", |_| Vec::new())).collect();
     for c in &clients[..2] {
         hub.subscribe(c.id(), None, vec![sym("AAPL"), sym("MSFT")], vec![]);
     }
@@ -131,21 +131,18 @@ fn fan_out_shares_one_frame_per_distinct_share() {
 #[test]
 fn every_tick_in_a_batch_reaches_a_fast_client() {
     let (hub, _rx) = hub();
-    let a = hub.connect("ws");
+    let a = hub.connect("ws", |_| Vec::new());
     hub.subscribe(a.id(), None, vec![sym("AAPL")], vec![]);
     let _ = a.outbox().drain();
     hub.ingest(vec![HubEvent::Quotes(vec![quote("AAPL", 1.0), quote("AAPL", 2.0)])]);
-    assert_eq!(
-        messages(&a),
-        [ServerMessage::Quotes { quotes: vec![quote("AAPL", 1.0), quote("AAPL", 2.0)] }]
-    );
+    assert_eq!(messages(&a), [ServerMessage::Quotes { quotes: vec![quote("AAPL", 1.0), quote("AAPL", 2.0)] }]);
 }
 
 #[tokio::test]
 async fn slow_client_is_conflated_while_fast_client_gets_everything() {
     let (hub, _rx) = hub_with(HubConfig { client_queue_frames: 4, ..HubConfig::default() });
-    let slow = hub.connect("ws");
-    let fast = hub.connect("ws");
+    let slow = hub.connect("ws", |_| Vec::new());
+    let fast = hub.connect("ws", |_| Vec::new());
     for c in [&slow, &fast] {
         hub.subscribe(c.id(), None, vec![sym("AAPL"), sym("MSFT")], vec![]);
         let _ = c.outbox().drain();
@@ -176,7 +173,7 @@ async fn slow_client_is_conflated_while_fast_client_gets_everything() {
 #[test]
 fn conflated_catch_up_skips_symbols_unsubscribed_meanwhile() {
     let (hub, _rx) = hub_with(HubConfig { client_queue_frames: 1, ..HubConfig::default() });
-    let a = hub.connect("ws");
+    let a = hub.connect("ws", |_| Vec::new());
     hub.subscribe(a.id(), None, vec![sym("AAPL"), sym("MSFT")], vec![]);
     let _ = a.outbox().drain();
     hub.ingest(vec![HubEvent::Quotes(vec![quote("AAPL", 1.0)])]);
@@ -189,15 +186,20 @@ fn conflated_catch_up_skips_symbols_unsubscribed_meanwhile() {
 }
 
 #[test]
+fn greeting_comes_first_with_current_provider_states() {
+    let (hub, _rx) = hub();
+    hub.ingest(vec![HubEvent::Status { provider: "sim".into(), state: ProviderState::Live, detail: None, since: 5 }]);
+    let a = hub.connect("ws", |providers| {
+        vec![control_frame(&ServerMessage::Pong { id: Some(RequestId::Num(providers.len() as u64)) })]
+    });
+    assert_eq!(messages(&a), [ServerMessage::Pong { id: Some(RequestId::Num(1)) }]);
+}
+
+#[test]
 fn status_is_cached_and_broadcast() {
     let (hub, _rx) = hub();
-    let a = hub.connect("ws");
-    hub.ingest(vec![HubEvent::Status {
-        provider: "sim".into(),
-        state: ProviderState::Live,
-        detail: None,
-        since: 5,
-    }]);
+    let a = hub.connect("ws", |_| Vec::new());
+    hub.ingest(vec![HubEvent::Status { provider: "sim".into(), state: ProviderState::Live, detail: None, since: 5 }]);
     assert_eq!(hub.providers()[0].state, ProviderState::Live);
     assert!(matches!(messages(&a)[0], ServerMessage::Status { state: ProviderState::Live, .. }));
 }
@@ -205,7 +207,7 @@ fn status_is_cached_and_broadcast() {
 #[test]
 fn upstream_rejection_drops_the_symbol_and_tells_subscribers() {
     let (hub, mut rx) = hub();
-    let a = hub.connect("ws");
+    let a = hub.connect("ws", |_| Vec::new());
     hub.subscribe(a.id(), None, vec![sym("NOPE")], vec![]);
     let _ = messages(&a);
     hub.ingest(vec![HubEvent::Rejected {
@@ -228,7 +230,7 @@ fn upstream_rejection_drops_the_symbol_and_tells_subscribers() {
 fn leases_keep_symbols_demanded_until_they_expire() {
     let (hub, mut rx) = hub_with(HubConfig { lease_ttl: Duration::from_secs(10), ..HubConfig::default() });
     hub.lease(&[sym("AAPL")]).unwrap();
-    let a = hub.connect("ws");
+    let a = hub.connect("ws", |_| Vec::new());
     hub.subscribe(a.id(), None, vec![sym("AAPL")], vec![]);
     drop(a);
     assert_eq!(demands(&mut rx), [Demand::Add(sym("AAPL"))], "the lease still holds it");
@@ -248,7 +250,7 @@ fn lease_limit_is_enforced() {
 #[test]
 fn idle_topics_keep_their_cache_up_to_the_cap() {
     let (hub, _rx) = hub_with(HubConfig { max_idle_topics: 1, ..HubConfig::default() });
-    let a = hub.connect("ws");
+    let a = hub.connect("ws", |_| Vec::new());
     hub.subscribe(a.id(), None, vec![sym("A"), sym("B")], vec![]);
     hub.ingest(vec![HubEvent::Quotes(vec![quote("A", 1.0), quote("B", 2.0)])]);
     hub.unsubscribe(a.id(), None, vec![sym("A")]);

@@ -9,7 +9,11 @@
 //! Instruments are canonical tickers without a provider prefix (`BTC/USD`, `AAPL`); each adapter maps them to
 //! and from its own wire spelling.
 
+pub mod connection;
+pub mod secret;
 pub mod simulator;
+pub mod twelvedata;
+pub mod unconfigured;
 
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -135,7 +135,8 @@ struct Walk {
 impl Walk {
     fn new(ticker: &str, rng: &mut StdRng) -> Walk {
         let class = AssetClass::of(ticker);
-        let base = SEEDS.iter().find(|(s, _)| *s == ticker).map(|(_, p)| *p).unwrap_or_else(|| derived_price(ticker, class));
+        let base =
+            SEEDS.iter().find(|(s, _)| *s == ticker).map(|(_, p)| *p).unwrap_or_else(|| derived_price(ticker, class));
         // Start within ±0.5% of the seed so restarts do not all begin at the same print.
         let open = base * (1.0 + rng.random_range(-0.005..0.005));
         let (sigma, half_spread, lot) = match class {
@@ -160,7 +161,8 @@ impl Walk {
         let z: f64 = StandardNormal.sample(rng);
         self.price *= (-0.5 * self.sigma * self.sigma + self.sigma * z).exp();
         // Rounded to a thousandth of a lot so fractional crypto volumes do not vanish.
-        self.volume = ((self.volume + rng.random_range(1.0..20.0) * self.lot) * 1000.0 / self.lot).round() * self.lot / 1000.0;
+        self.volume =
+            ((self.volume + rng.random_range(1.0..20.0) * self.lot) * 1000.0 / self.lot).round() * self.lot / 1000.0;
         let decimals = self.class.decimals(&self.ticker, self.price);
         let round = |x: f64| {
             let f = 10f64.powi(decimals as i32);

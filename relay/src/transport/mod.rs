@@ -17,18 +17,25 @@ pub fn server_name() -> String {
     format!("hamster-relay/{}", env!("CARGO_PKG_VERSION"))
 }
 
-/// Queues the greeting every connection starts with: `hello`, then the current `status` of each provider.
-pub fn greet(app: &AppState, client: &ClientHandle) {
-    let providers = app.hub.providers();
-    let hello = ServerMessage::Hello {
-        protocol: PROTOCOL_VERSION,
-        server: server_name(),
-        heartbeat_ms: app.config.heartbeat().as_millis() as u64,
-        providers: providers.clone(),
-    };
-    client.outbox().push_control(control_frame(&hello));
-    for p in providers {
-        let status = ServerMessage::Status { provider: p.name, state: p.state, detail: p.detail, since: p.since };
-        client.outbox().push_control(control_frame(&status));
-    }
+/// Registers a client whose first frames are the greeting: `hello`, then the current `status` of each
+/// provider. Done atomically by the hub, so no broadcast can overtake the `hello`.
+pub fn connect(app: &AppState, transport: &'static str) -> ClientHandle {
+    let heartbeat_ms = app.config.heartbeat().as_millis() as u64;
+    app.hub.connect(transport, |providers| {
+        let hello = ServerMessage::Hello {
+            protocol: PROTOCOL_VERSION,
+            server: server_name(),
+            heartbeat_ms,
+            providers: providers.to_vec(),
+        };
+        let statuses = providers.iter().map(|p| {
+            control_frame(&ServerMessage::Status {
+                provider: p.name.clone(),
+                state: p.state,
+                detail: p.detail.clone(),
+                since: p.since,
+            })
+        });
+        std::iter::once(control_frame(&hello)).chain(statuses).collect()
+    })
 }

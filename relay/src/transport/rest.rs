@@ -40,7 +40,10 @@ pub fn parse_symbols(app: &AppState, list: &str) -> Result<Vec<Symbol>, HttpErro
 }
 
 /// `GET /api/quotes?symbols=A,B` — cached quotes (all of them without `symbols`).
-pub async fn quotes(State(app): State<AppState>, Query(q): Query<SymbolsQuery>) -> Result<Json<QuotesResponse>, HttpError> {
+pub async fn quotes(
+    State(app): State<AppState>,
+    Query(q): Query<SymbolsQuery>,
+) -> Result<Json<QuotesResponse>, HttpError> {
     let Some(list) = q.symbols else {
         return Ok(Json(QuotesResponse { quotes: app.hub.all_quotes(), pending: Vec::new() }));
     };
@@ -110,10 +113,7 @@ pub async fn health() -> impl IntoResponse {
 
 /// `GET /metrics` — Prometheus text exposition.
 pub async fn metrics(State(app): State<AppState>) -> impl IntoResponse {
-    (
-        [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
-        app.metrics.encode(),
-    )
+    ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], app.metrics.encode())
 }
 
 /// Any other `/api/*` path.

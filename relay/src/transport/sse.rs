@@ -19,12 +19,10 @@ pub async fn stream(
     State(app): State<AppState>,
     Query(q): Query<SymbolsQuery>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, HttpError> {
-    let list = q
-        .symbols
-        .ok_or_else(|| HttpError::bad_request(ErrorCode::InvalidSymbol, "missing ?symbols=AAPL,BTC/USD"))?;
+    let list =
+        q.symbols.ok_or_else(|| HttpError::bad_request(ErrorCode::InvalidSymbol, "missing ?symbols=AAPL,BTC/USD"))?;
     let symbols = parse_symbols(&app, &list)?;
-    let client = app.hub.connect("sse");
-    super::greet(&app, &client);
+    let client = super::connect(&app, "sse");
     app.hub.subscribe(client.id(), None, symbols, Vec::new());
 
     let frames = stream::unfold(client, |client| async move {

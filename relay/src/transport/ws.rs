@@ -34,8 +34,7 @@ pub async fn upgrade(ws: WebSocketUpgrade, State(app): State<AppState>) -> Respo
 }
 
 async fn serve(socket: WebSocket, app: AppState) {
-    let client = app.hub.connect("ws");
-    super::greet(&app, &client);
+    let client = super::connect(&app, "ws");
     tracing::debug!(client = client.id(), "ws client connected");
     let (mut sink, mut stream) = socket.split();
     let started = Instant::now();
@@ -131,8 +130,5 @@ where
 
 /// Whether a read error means the client sent a frame over the size limit.
 fn too_big(e: axum::Error) -> bool {
-    matches!(
-        e.into_inner().downcast_ref::<tungstenite::Error>(),
-        Some(tungstenite::Error::Capacity(_))
-    )
+    matches!(e.into_inner().downcast_ref::<tungstenite::Error>(), Some(tungstenite::Error::Capacity(_)))
 }

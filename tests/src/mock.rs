@@ -1,0 +1,217 @@
+//! A loopback WebSocket server for mock upstream providers.
+//!
+//! [`MockServer`] owns accepting, the handshake (with the request's query and headers kept for assertions),
+//! counting connections, a log of every text frame clients sent, and fault injection (cut every connection
+//! abruptly, refuse upgrades with an HTTP status). A provider mock supplies only its protocol: an async
+//! handler per connection that reads [`MockConn::recv`] and answers with [`MockConn::send`].
+
+use std::future::Future;
+use std::sync::atomic::{AtomicU16, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::{SinkExt, StreamExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::broadcast;
+use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
+use tokio_tungstenite::tungstenite::http::{HeaderMap, StatusCode};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::WebSocketStream;
+
+use crate::WAIT;
+
+#[derive(Default)]
+struct Shared {
+    attempts: AtomicUsize,
+    accepted: AtomicUsize,
+    open: AtomicUsize,
+    /// Non-zero: refuse upgrades with this HTTP status.
+    refuse_status: AtomicU16,
+    received: Mutex<Vec<String>>,
+}
+
+/// A running mock upstream. Dropping it stops accepting; open connections end with their handlers.
+#[derive(Clone)]
+pub struct MockServer {
+    port: u16,
+    shared: Arc<Shared>,
+    cut: broadcast::Sender<()>,
+    _stop: Arc<tokio::sync::oneshot::Sender<()>>,
+}
+
+/// One accepted client connection, as seen by a provider mock.
+pub struct MockConn {
+    ws: WebSocketStream<TcpStream>,
+    /// The request's path and query, e.g. `/v1/quotes/price?apikey=k`.
+    pub path: String,
+    pub headers: HeaderMap,
+    cut: broadcast::Receiver<()>,
+    shared: Arc<Shared>,
+}
+
+/// What [`MockConn::recv`] saw.
+#[derive(Debug)]
+pub enum Incoming {
+    Text(String),
+    /// The client closed or the connection broke.
+    Gone,
+    /// The test cut the connection (handler must return; the socket is dropped without a close frame).
+    Cut,
+}
+
+impl MockServer {
+    /// Starts a mock on a free loopback port; `handler` runs once per accepted connection.
+    pub async fn start<F, Fut>(handler: F) -> MockServer
+    where
+        F: Fn(MockConn) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        let listener = TcpListener::bind(("127.0.0.1", 0)).await.expect("bind mock");
+        let port = listener.local_addr().expect("mock addr").port();
+        let shared = Arc::new(Shared::default());
+        let (cut, _) = broadcast::channel(4);
+        let (stop_tx, mut stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let handler = Arc::new(handler);
+        let (s, c) = (shared.clone(), cut.clone());
+        tokio::spawn(async move {
+            loop {
+                let stream = tokio::select! {
+                    _ = &mut stop_rx => return,
+                    accepted = listener.accept() => match accepted {
+                        Ok((stream, _)) => stream,
+                        Err(_) => continue,
+                    },
+                };
+                let (shared, cut, handler) = (s.clone(), c.subscribe(), handler.clone());
+                tokio::spawn(async move {
+                    let mut path = String::new();
+                    let mut headers = HeaderMap::new();
+                    shared.attempts.fetch_add(1, Ordering::SeqCst);
+                    let refuse = shared.refuse_status.load(Ordering::SeqCst);
+                    // The Result shape is tungstenite's handshake `Callback` signature, not ours to shrink.
+                    #[allow(clippy::result_large_err)]
+                    let callback = |req: &Request, resp: Response| -> Result<Response, ErrorResponse> {
+                        path = req.uri().path_and_query().map(|p| p.to_string()).unwrap_or_default();
+                        headers = req.headers().clone();
+                        if refuse != 0 {
+                            let mut e = ErrorResponse::new(Some("refused by mock".into()));
+                            *e.status_mut() = StatusCode::from_u16(refuse).unwrap_or(StatusCode::UNAUTHORIZED);
+                            return Err(e);
+                        }
+                        Ok(resp)
+                    };
+                    let Ok(ws) = tokio_tungstenite::accept_hdr_async(stream, callback).await else { return };
+                    shared.accepted.fetch_add(1, Ordering::SeqCst);
+                    shared.open.fetch_add(1, Ordering::SeqCst);
+                    handler(MockConn { ws, path, headers, cut, shared: shared.clone() }).await;
+                    shared.open.fetch_sub(1, Ordering::SeqCst);
+                });
+            }
+        });
+        MockServer { port, shared, cut, _stop: Arc::new(stop_tx) }
+    }
+
+    /// `ws://127.0.0.1:PORT{path}`
+    pub fn ws_url(&self, path: &str) -> String {
+        format!("ws://127.0.0.1:{}{}", self.port, path)
+    }
+
+    /// `http://127.0.0.1:PORT`
+    pub fn http_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Upgrade attempts so far, refused ones included.
+    pub fn attempts(&self) -> usize {
+        self.shared.attempts.load(Ordering::SeqCst)
+    }
+
+    /// Connections accepted so far (successful upgrades).
+    pub fn accepted(&self) -> usize {
+        self.shared.accepted.load(Ordering::SeqCst)
+    }
+
+    /// Connections open now.
+    pub fn open(&self) -> usize {
+        self.shared.open.load(Ordering::SeqCst)
+    }
+
+    /// Every text frame clients sent, in order.
+    pub fn received(&self) -> Vec<String> {
+        self.shared.received.lock().map(|r| r.clone()).unwrap_or_default()
+    }
+
+    /// Drops every open connection without a close frame, like a network failure.
+    pub fn cut_all(&self) {
+        let _ = self.cut.send(());
+    }
+
+    /// From now on, refuse upgrades with `status` (0 to accept again).
+    pub fn refuse_with(&self, status: u16) {
+        self.shared.refuse_status.store(status, Ordering::SeqCst);
+    }
+
+    /// Waits until `pred` holds, failing the test after [`WAIT`].
+    pub async fn wait_until(&self, what: &str, pred: impl Fn(&MockServer) -> bool) {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        while !pred(self) {
+            assert!(tokio::time::Instant::now() < deadline, "mock: timed out waiting for {what}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+impl MockConn {
+    /// Next text frame from the client (pings are answered by tungstenite), or why there is none.
+    pub async fn recv(&mut self) -> Incoming {
+        loop {
+            tokio::select! {
+                _ = self.cut.recv() => return Incoming::Cut,
+                frame = self.ws.next() => match frame {
+                    Some(Ok(Message::Text(t))) => {
+                        let text = t.to_string();
+                        if let Ok(mut r) = self.shared.received.lock() {
+                            r.push(text.clone());
+                        }
+                        return Incoming::Text(text);
+                    }
+                    Some(Ok(Message::Close(_))) | Some(Err(_)) | None => return Incoming::Gone,
+                    Some(Ok(_)) => continue,
+                },
+            }
+        }
+    }
+
+    /// Like [`MockConn::recv`], but gives up after `limit` with `None`.
+    pub async fn recv_within(&mut self, limit: Duration) -> Option<Incoming> {
+        tokio::time::timeout(limit, self.recv()).await.ok()
+    }
+
+    /// Sends a text frame; false if the connection is gone.
+    pub async fn send(&mut self, text: impl Into<String>) -> bool {
+        self.ws.send(Message::text(text.into())).await.is_ok()
+    }
+
+    /// Sends a WebSocket ping frame with `payload`.
+    pub async fn ping(&mut self, payload: &'static [u8]) -> bool {
+        self.ws.send(Message::Ping(payload.into())).await.is_ok()
+    }
+
+    /// Closes with a close frame (`code`, `reason`).
+    pub async fn close(mut self, code: u16, reason: &str) {
+        use tokio_tungstenite::tungstenite::protocol::{frame::coding::CloseCode, CloseFrame};
+        let frame = CloseFrame { code: CloseCode::from(code), reason: reason.to_owned().into() };
+        let _ = self.ws.close(Some(frame)).await;
+    }
+
+    /// A receiver that fires when the test cuts connections (for handlers that also stream on a timer).
+    pub fn cut_signal(&self) -> broadcast::Receiver<()> {
+        self.cut.resubscribe()
+    }
+
+    /// The query parameter `name` of the upgrade request.
+    pub fn query(&self, name: &str) -> Option<String> {
+        let query = self.path.split_once('?')?.1;
+        url::form_urlencoded::parse(query.as_bytes()).find(|(k, _)| k == name).map(|(_, v)| v.into_owned())
+    }
+}

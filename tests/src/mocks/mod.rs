@@ -1,0 +1,4 @@
+//! Mock upstream providers, one module per provider, each speaking that provider's documented protocol
+//! (`shared/reference/upstream-protocols.md`) on loopback, with switches for the failures tests inject.
+
+pub mod twelvedata;

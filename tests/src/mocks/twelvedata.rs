@@ -1,0 +1,196 @@
+//! Twelve Data mock (reference §1): `?apikey=` auth, no greeting, `subscribe`/`unsubscribe` with comma-separated
+//! symbols answered by `subscribe-status`/`unsubscribe-status` (`fails[]` for symbols it is told to refuse),
+//! `price` events with Unix-seconds timestamps every tick for each subscribed symbol, `heartbeat` replies, and a
+//! REST `/price` endpoint (single and batch bodies, error bodies with HTTP 200 as observed in the wild).
+
+use std::collections::{BTreeSet, HashSet};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::extract::{Query, State};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::{json, Value};
+
+use crate::mock::{Incoming, MockConn, MockServer};
+
+/// Switches and observations shared by the WS and REST halves.
+#[derive(Default)]
+pub struct TdState {
+    /// Symbols `subscribe` puts in `fails[]` (with this message).
+    pub refuse: Mutex<HashSet<String>>,
+    /// Stop sending anything (prices and heartbeat replies): a silent, half-dead upstream.
+    pub silent: AtomicBool,
+    /// Subscribed symbols per open connection (by connection number).
+    pub subscribed: Mutex<Vec<(usize, BTreeSet<String>)>>,
+    /// REST `/price` requests served, and whether to answer them with the out-of-credits error.
+    pub rest_requests: AtomicUsize,
+    pub rest_out_of_credits: AtomicBool,
+    /// Answer REST with the documented bad-key error (what a key the stream refuses gets here too).
+    pub rest_bad_key: AtomicBool,
+    pub rest_last_symbols: Mutex<String>,
+    pub rest_last_key: Mutex<String>,
+    next_conn: AtomicUsize,
+}
+
+/// A running Twelve Data mock.
+pub struct TwelveDataMock {
+    pub ws: MockServer,
+    pub rest_url: String,
+    pub state: Arc<TdState>,
+}
+
+const TICK: Duration = Duration::from_millis(50);
+
+impl TwelveDataMock {
+    pub async fn start() -> TwelveDataMock {
+        let state = Arc::new(TdState::default());
+        let s = state.clone();
+        let ws = MockServer::start(move |conn| serve(conn, s.clone())).await;
+        let rest = Router::new().route("/price", get(price)).with_state(state.clone());
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await.expect("bind rest mock");
+        let rest_url = format!("http://127.0.0.1:{}", listener.local_addr().expect("addr").port());
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, rest).await;
+        });
+        TwelveDataMock { ws, rest_url, state }
+    }
+
+    /// The streaming URL to give the relay.
+    pub fn ws_url(&self) -> String {
+        self.ws.ws_url("/v1/quotes/price")
+    }
+
+    /// Union of symbols subscribed on all open connections.
+    pub fn subscribed(&self) -> BTreeSet<String> {
+        self.state.subscribed.lock().map(|s| s.iter().flat_map(|(_, set)| set.clone()).collect()).unwrap_or_default()
+    }
+
+    /// How many `subscribe` frames named `symbol`.
+    pub fn subscribe_requests_for(&self, symbol: &str) -> usize {
+        self.ws
+            .received()
+            .iter()
+            .filter_map(|f| serde_json::from_str::<Value>(f).ok())
+            .filter(|v| v["action"] == "subscribe")
+            .filter(|v| v["params"]["symbols"].as_str().unwrap_or("").split(',').any(|s| s == symbol))
+            .count()
+    }
+
+    pub fn refuse(&self, symbol: &str) {
+        self.state.refuse.lock().map(|mut r| r.insert(symbol.to_owned())).ok();
+    }
+}
+
+fn price_event(symbol: &str, n: u64) -> Value {
+    let ts = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let price = 100.0 + (n % 100) as f64 / 100.0;
+    if symbol.contains('/') {
+        json!({"event":"price","symbol":symbol,"currency_base":"Euro","currency_quote":"US Dollar",
+               "type":"Physical Currency","timestamp":ts,"price":price,"bid":price - 0.01,"ask":price + 0.01})
+    } else {
+        json!({"event":"price","symbol":symbol,"currency":"USD","exchange":"NASDAQ","type":"Common Stock",
+               "timestamp":ts,"price":price,"day_volume":1000 + n})
+    }
+}
+
+async fn serve(mut conn: MockConn, state: Arc<TdState>) {
+    let id = state.next_conn.fetch_add(1, Ordering::SeqCst);
+    state.subscribed.lock().map(|mut s| s.push((id, BTreeSet::new()))).ok();
+    let set = |state: &TdState, f: &mut dyn FnMut(&mut BTreeSet<String>)| {
+        if let Ok(mut all) = state.subscribed.lock() {
+            if let Some((_, s)) = all.iter_mut().find(|(i, _)| *i == id) {
+                f(s);
+            }
+        }
+    };
+    let mut n = 0u64;
+    let mut tick = tokio::time::interval(TICK);
+    loop {
+        let incoming = tokio::select! {
+            _ = tick.tick() => {
+                if state.silent.load(Ordering::SeqCst) {
+                    continue;
+                }
+                let mut symbols = BTreeSet::new();
+                set(&state, &mut |s| symbols = s.clone());
+                for symbol in symbols {
+                    n += 1;
+                    if !conn.send(price_event(&symbol, n).to_string()).await {
+                        break;
+                    }
+                }
+                continue;
+            }
+            incoming = conn.recv() => incoming,
+        };
+        let text = match incoming {
+            Incoming::Text(t) => t,
+            Incoming::Gone | Incoming::Cut => break,
+        };
+        let Ok(msg) = serde_json::from_str::<Value>(&text) else { continue };
+        let symbols: Vec<String> = msg["params"]["symbols"]
+            .as_str()
+            .unwrap_or("")
+            .split(',')
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect();
+        let reply = match msg["action"].as_str() {
+            Some("subscribe") => {
+                let refuse = state.refuse.lock().map(|r| r.clone()).unwrap_or_default();
+                let (fails, ok): (Vec<_>, Vec<_>) = symbols.into_iter().partition(|s| refuse.contains(s));
+                set(&state, &mut |s| s.extend(ok.iter().cloned()));
+                let status = if fails.is_empty() {
+                    "ok"
+                } else if ok.is_empty() {
+                    "error"
+                } else {
+                    "warning"
+                };
+                json!({"event":"subscribe-status","status":status,
+                       "success": ok.iter().map(|s| json!({"symbol":s,"exchange":"NASDAQ"})).collect::<Vec<_>>(),
+                       "fails": fails.iter().map(|s| json!({"symbol":s,"message":format!("{s} is not available on your plan")})).collect::<Vec<_>>()})
+            }
+            Some("unsubscribe") => {
+                set(&state, &mut |s| s.retain(|x| !symbols.contains(x)));
+                json!({"event":"unsubscribe-status","status":"ok","success":symbols,"fails":[]})
+            }
+            Some("heartbeat") if !state.silent.load(Ordering::SeqCst) => json!({"event":"heartbeat","status":"ok"}),
+            _ => continue,
+        };
+        if !conn.send(reply.to_string()).await {
+            break;
+        }
+    }
+    state.subscribed.lock().map(|mut s| s.retain(|(i, _)| *i != id)).ok();
+}
+
+async fn price(
+    State(state): State<Arc<TdState>>,
+    Query(q): Query<std::collections::HashMap<String, String>>,
+) -> Json<Value> {
+    state.rest_requests.fetch_add(1, Ordering::SeqCst);
+    let symbols = q.get("symbol").cloned().unwrap_or_default();
+    state.rest_last_symbols.lock().map(|mut s| *s = symbols.clone()).ok();
+    state.rest_last_key.lock().map(|mut k| *k = q.get("apikey").cloned().unwrap_or_default()).ok();
+    if state.rest_bad_key.load(Ordering::SeqCst) {
+        return Json(
+            json!({"code":401,"message":"**apikey** parameter is incorrect or not specified.","status":"error"}),
+        );
+    }
+    if state.rest_out_of_credits.load(Ordering::SeqCst) {
+        // Observed in the wild with HTTP 200.
+        return Json(
+            json!({"code":429,"message":"You have run out of API credits for the current minute.","status":"error"}),
+        );
+    }
+    let list: Vec<&str> = symbols.split(',').filter(|s| !s.is_empty()).collect();
+    match list.as_slice() {
+        [one] => Json(json!({"price": format!("{:.5}", 200.0 + one.len() as f64)})),
+        many => Json(Value::Object(
+            many.iter().map(|s| (s.to_string(), json!({"price": format!("{:.5}", 200.0 + s.len() as f64)}))).collect(),
+        )),
+    }
+}

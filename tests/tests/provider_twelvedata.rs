@@ -1,0 +1,238 @@
+//! Twelve Data adapter against a mock speaking its documented protocol, through the real relay binary:
+//! connect → subscribe → data reaches WebSocket clients normalised → per-symbol rejection → the last client
+//! leaving unsubscribes upstream → cuts and a silent upstream are survived with clients attached → REST fallback
+//! while the stream is down → refused credentials are reported without a hot loop.
+
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use hamster_shared::{ErrorCode, ProviderState, ServerMessage};
+use hamster_tests::mocks::twelvedata::TwelveDataMock;
+use hamster_tests::{Relay, WsClient};
+
+const KEY: &str = "td-test-key-7f3a";
+
+fn relay_for(mock: &TwelveDataMock, extra: &[&str]) -> Relay {
+    let ws_url = mock.ws_url();
+    let mut args = vec![
+        "--providers",
+        "twelvedata",
+        "--twelvedata-ws-url",
+        &ws_url,
+        "--twelvedata-rest-url",
+        &mock.rest_url,
+        "--upstream-backoff-min-ms",
+        "50",
+        "--upstream-backoff-max-ms",
+        "300",
+    ];
+    args.extend_from_slice(extra);
+    Relay::start_with_env(0, &args, &[("TWELVE_DATA_API_KEY", KEY)])
+}
+
+async fn next_quote_for(ws: &mut WsClient, symbol: &str) -> hamster_shared::Quote {
+    match ws
+        .recv_until(
+            &format!("quote for {symbol}"),
+            |m| matches!(m, ServerMessage::Quotes { quotes } if quotes.iter().any(|q| q.symbol.as_str() == symbol)),
+        )
+        .await
+    {
+        ServerMessage::Quotes { quotes } => quotes.into_iter().find(|q| q.symbol.as_str() == symbol).unwrap(),
+        _ => unreachable!(),
+    }
+}
+
+async fn wait_state(ws: &mut WsClient, state: ProviderState) -> Option<String> {
+    match ws
+        .recv_until(
+            &format!("status {state:?}"),
+            |m| matches!(m, ServerMessage::Status { state: s, .. } if *s == state),
+        )
+        .await
+    {
+        ServerMessage::Status { detail, .. } => detail,
+        _ => unreachable!(),
+    }
+}
+
+#[tokio::test]
+async fn lifecycle_against_the_mock() {
+    let mock = TwelveDataMock::start().await;
+    mock.refuse("NOPE");
+    let relay = relay_for(&mock, &[]);
+
+    let mut ws = WsClient::connect(&relay.ws_url()).await;
+    ws.hello().await;
+    ws.subscribe(&["AAPL", "EUR/USD"]).await;
+    let q = next_quote_for(&mut ws, "AAPL").await;
+    assert_eq!(q.provider, "twelvedata");
+    assert!(q.ts > 1_600_000_000_000, "seconds became milliseconds: {}", q.ts);
+    assert!(q.volume.is_some() && q.bid.is_none());
+    let fx = next_quote_for(&mut ws, "EUR/USD").await;
+    assert!(fx.bid.is_some() && fx.ask.is_some());
+    assert_eq!(mock.ws.accepted(), 1);
+    // The key went upstream in the query, as documented.
+    let first = mock.ws.received();
+    assert!(!first.is_empty());
+
+    // A symbol the upstream refuses is rejected with its reason; the others keep streaming.
+    ws.send_text(r#"{"type":"subscribe","symbols":["NOPE"]}"#).await;
+    ws.recv_until("subscribed NOPE", |m| matches!(m, ServerMessage::Subscribed { symbols, .. } if symbols.len() == 1))
+        .await;
+    match ws
+        .recv_until(
+            "late rejection",
+            |m| matches!(m, ServerMessage::Subscribed { rejected, .. } if !rejected.is_empty()),
+        )
+        .await
+    {
+        ServerMessage::Subscribed { rejected, .. } => {
+            assert_eq!(rejected[0].symbol, "NOPE");
+            assert_eq!(rejected[0].code, ErrorCode::ProviderRejected);
+            assert!(rejected[0].message.contains("not available on your plan"), "{}", rejected[0].message);
+        }
+        _ => unreachable!(),
+    }
+    next_quote_for(&mut ws, "AAPL").await;
+
+    // Cut the connection three times; the client stays connected and data resumes each time.
+    for round in 1..=3 {
+        mock.ws.cut_all();
+        wait_state(&mut ws, ProviderState::Reconnecting).await;
+        wait_state(&mut ws, ProviderState::Live).await;
+        let started = Instant::now();
+        next_quote_for(&mut ws, "AAPL").await;
+        next_quote_for(&mut ws, "EUR/USD").await;
+        println!("round {round}: data resumed {:?} after live", started.elapsed());
+        assert_eq!(mock.ws.accepted(), round + 1);
+    }
+    let subscribed = mock.subscribed();
+    assert!(subscribed.contains("AAPL") && subscribed.contains("EUR/USD"), "resubscribed in full: {subscribed:?}");
+
+    // The last client leaving unsubscribes upstream.
+    ws.send_text(r#"{"type":"unsubscribe","symbols":["AAPL","EUR/USD"]}"#).await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !mock.subscribed().is_empty() {
+        assert!(Instant::now() < deadline, "still subscribed upstream: {:?}", mock.subscribed());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(mock.ws.received().iter().any(|f| f.contains(r#""action":"unsubscribe""#)));
+}
+
+#[tokio::test]
+async fn fifty_clients_one_connection_one_subscription() {
+    let mock = TwelveDataMock::start().await;
+    let relay = relay_for(&mock, &[]);
+    let mut clients = Vec::new();
+    for _ in 0..50 {
+        let mut ws = WsClient::connect(&relay.ws_url()).await;
+        ws.hello().await;
+        ws.subscribe(&["MSFT"]).await;
+        clients.push(ws);
+    }
+    for ws in clients.iter_mut().step_by(7) {
+        next_quote_for(ws, "MSFT").await;
+    }
+    assert_eq!(mock.ws.accepted(), 1, "one upstream connection");
+    assert_eq!(mock.subscribe_requests_for("MSFT"), 1, "one upstream subscription");
+    let (_, status) = relay.get_json::<hamster_shared::api::StatusResponse>("/api/status").await;
+    assert_eq!(status.upstream_subscriptions, 1);
+}
+
+#[tokio::test]
+async fn silent_upstream_is_replaced_by_the_watchdog() {
+    let mock = TwelveDataMock::start().await;
+    let relay = relay_for(&mock, &["--upstream-stale-ms", "700"]);
+    let mut ws = WsClient::connect(&relay.ws_url()).await;
+    ws.hello().await;
+    ws.subscribe(&["AAPL"]).await;
+    next_quote_for(&mut ws, "AAPL").await;
+    mock.state.silent.store(true, Ordering::SeqCst);
+    let detail = wait_state(&mut ws, ProviderState::Reconnecting).await;
+    assert!(detail.unwrap_or_default().contains("no data"), "the watchdog fired");
+    mock.state.silent.store(false, Ordering::SeqCst);
+    wait_state(&mut ws, ProviderState::Live).await;
+    next_quote_for(&mut ws, "AAPL").await;
+    assert!(mock.ws.accepted() >= 2);
+}
+
+#[tokio::test]
+async fn rest_fallback_while_the_stream_is_down() {
+    let mock = TwelveDataMock::start().await;
+    let relay = relay_for(&mock, &["--twelvedata-rest-credits-per-min", "600"]);
+    let mut ws = WsClient::connect(&relay.ws_url()).await;
+    ws.hello().await;
+    ws.subscribe(&["AAPL", "MSFT"]).await;
+    next_quote_for(&mut ws, "AAPL").await;
+
+    // The stream goes away and stays away (upgrades refused with 503, not an auth failure).
+    mock.ws.refuse_with(503);
+    mock.ws.cut_all();
+    let detail = wait_state(&mut ws, ProviderState::Degraded).await;
+    assert!(detail.unwrap_or_default().contains("REST"));
+    let q = next_quote_for(&mut ws, "MSFT").await;
+    assert_eq!(q.price, 204.0, "the REST price, parsed from its string");
+    assert!(mock.state.rest_requests.load(Ordering::SeqCst) >= 1);
+    assert_eq!(*mock.state.rest_last_key.lock().unwrap(), KEY);
+
+    // Back to streaming once the upstream accepts again; polling stops.
+    mock.ws.refuse_with(0);
+    wait_state(&mut ws, ProviderState::Live).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let polls = mock.state.rest_requests.load(Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(mock.state.rest_requests.load(Ordering::SeqCst), polls, "no polling while live");
+    next_quote_for(&mut ws, "AAPL").await;
+}
+
+#[tokio::test]
+async fn refused_credentials_mean_down_without_a_hot_loop() {
+    let mock = TwelveDataMock::start().await;
+    mock.ws.refuse_with(401);
+    mock.state.rest_bad_key.store(true, Ordering::SeqCst);
+    let relay = relay_for(&mock, &[]);
+    let mut ws = WsClient::connect(&relay.ws_url()).await;
+    ws.hello().await;
+    ws.subscribe(&["AAPL"]).await;
+    let status = relay.wait_status("twelvedata down", |s| s.providers[0].state == ProviderState::Down).await;
+    let detail = status.providers[0].detail.clone().unwrap_or_default();
+    assert!(detail.contains("401") && detail.contains("API key"), "{detail}");
+    assert!(!detail.contains(KEY));
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(mock.ws.attempts(), 1, "no retry storm after the upstream refused our key");
+    let (_, status) = relay.get_json::<hamster_shared::api::StatusResponse>("/api/status").await;
+    assert_eq!(status.providers[0].state, ProviderState::Down, "REST refused the key too: still down");
+    assert!(mock.state.rest_requests.load(Ordering::SeqCst) >= 1, "the REST fallback tried");
+    assert!(relay.logs().iter().all(|l| !l.contains(KEY)), "the key never reaches a log line");
+}
+
+#[tokio::test]
+async fn missing_key_is_reported_not_configured() {
+    let relay = Relay::start(&["--providers", "sim,twelvedata"]);
+    let mut ws = WsClient::connect(&relay.ws_url()).await;
+    let hello = ws.hello().await;
+    let ServerMessage::Hello { providers, .. } = hello else { unreachable!() };
+    assert_eq!(providers.len(), 2);
+    let (_, status) = relay.get_json::<hamster_shared::api::StatusResponse>("/api/status").await;
+    let td = status.providers.iter().find(|p| p.name == "twelvedata").unwrap();
+    if td.state != ProviderState::Down {
+        relay
+            .wait_status("twelvedata down", |s| {
+                s.providers.iter().any(|p| p.name == "twelvedata" && p.state == ProviderState::Down)
+            })
+            .await;
+    }
+    ws.send_text(r#"{"type":"subscribe","symbols":["twelvedata:AAPL","sim:AAPL"]}"#).await;
+    match ws
+        .recv_until("rejection", |m| matches!(m, ServerMessage::Subscribed { rejected, .. } if !rejected.is_empty()))
+        .await
+    {
+        ServerMessage::Subscribed { rejected, .. } => {
+            assert_eq!(rejected[0].symbol, "twelvedata:AAPL");
+            assert!(rejected[0].message.contains("TWELVE_DATA_API_KEY"), "{}", rejected[0].message);
+        }
+        _ => unreachable!(),
+    }
+    next_quote_for(&mut ws, "sim:AAPL").await;
+}
