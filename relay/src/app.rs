@@ -24,6 +24,7 @@ use crate::metrics::Metrics;
 use crate::providers::secret::Secret;
 use crate::providers::simulator::{self, Simulator, SimulatorConfig};
 use crate::providers::twelvedata::{self, TwelveData};
+use crate::providers::{alpaca, binance, finnhub, unusualwhales};
 use crate::providers::unconfigured::NotConfigured;
 use crate::providers::Provider;
 use crate::shutdown;
@@ -43,29 +44,42 @@ pub struct AppState {
     pub tracker: TaskTracker,
 }
 
+/// Environment variables holding each keyed provider's credentials, all required.
+const KEYS: &[(&str, &[&str])] = &[
+    (twelvedata::NAME, &[twelvedata::KEY_VAR]),
+    (alpaca::NAME, &["APCA_API_KEY_ID", "APCA_API_SECRET_KEY"]),
+    (finnhub::NAME, &["FINNHUB_API_KEY"]),
+    (unusualwhales::NAME, &["UW_API_TOKEN"]),
+];
+
 /// Builds the configured providers. One whose key is missing runs as [`NotConfigured`]: reported `down` with the
 /// reason, its symbols rejected, the relay unharmed.
 fn providers(config: &Config) -> anyhow::Result<Vec<Box<dyn Provider>>> {
     let timing = config.upstream_timing();
-    let keyed = |name: &'static str, var: &str, build: &dyn Fn(Secret) -> Box<dyn Provider>| match Secret::from_env(var)
-    {
-        Some(key) => build(key),
-        None => Box::new(NotConfigured { name, reason: format!("set {var}") }) as Box<dyn Provider>,
-    };
     config
         .providers
         .iter()
         .map(|name| -> anyhow::Result<Box<dyn Provider>> {
-            Ok(match name.trim().to_ascii_lowercase().as_str() {
-                simulator::NAME | "simulator" => {
-                    Box::new(Simulator::new(SimulatorConfig { tick_hz: config.sim_tick_hz, seed: config.sim_seed }))
-                }
-                twelvedata::NAME => keyed(twelvedata::NAME, twelvedata::KEY_VAR, &|key| {
-                    Box::new(TwelveData::new(config.twelvedata.clone(), key, timing.clone()))
-                }),
-                other => {
-                    anyhow::bail!("unknown provider {other:?} in --providers/PROVIDERS; available: sim, twelvedata")
-                }
+            let name = name.trim().to_ascii_lowercase();
+            let vars = KEYS.iter().find(|(n, _)| *n == name).map_or(&[][..], |(_, vars)| *vars);
+            let keys: Vec<Secret> = vars.iter().filter_map(|v| Secret::from_env(v)).collect();
+            if keys.len() < vars.len() {
+                let name = KEYS.iter().find(|(n, _)| *n == name).map_or("provider", |(n, _)| *n);
+                return Ok(Box::new(NotConfigured { name, reason: format!("set {}", vars.join(" and ")) }));
+            }
+            Ok(match name.as_str() {
+                simulator::NAME | "simulator" => Box::new(Simulator::new(SimulatorConfig {
+                    tick_hz: config.sim_tick_hz,
+                    seed: config.sim_seed,
+                })),
+                twelvedata::NAME => Box::new(TwelveData::new(config.twelvedata.clone(), keys[0].clone(), timing.clone())),
+                binance::NAME => binance::build(&config.binance, keys, timing.clone()),
+                alpaca::NAME => alpaca::build(&config.alpaca, keys, timing.clone()),
+                finnhub::NAME => finnhub::build(&config.finnhub, keys, timing.clone()),
+                unusualwhales::NAME => unusualwhales::build(&config.uw, keys, timing.clone()),
+                other => anyhow::bail!(
+                    "unknown provider {other:?} in --providers/PROVIDERS; available: sim, twelvedata, binance, alpaca, finnhub, uw"
+                ),
             })
         })
         .collect()

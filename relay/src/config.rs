@@ -23,7 +23,7 @@ pub struct Config {
     pub host: IpAddr,
 
     /// Providers to run, comma-separated; the first is the default route for symbols without a `provider:`
-    /// prefix. Available: sim, twelvedata.
+    /// prefix. Available: sim, twelvedata, binance, alpaca, finnhub, uw.
     #[arg(long, env = "PROVIDERS", value_delimiter = ',', default_value = "sim")]
     pub providers: Vec<String>,
 
@@ -51,6 +51,18 @@ pub struct Config {
 
     #[command(flatten)]
     pub twelvedata: crate::providers::twelvedata::TwelveDataArgs,
+
+    #[command(flatten)]
+    pub binance: crate::providers::binance::BinanceArgs,
+
+    #[command(flatten)]
+    pub alpaca: crate::providers::alpaca::AlpacaArgs,
+
+    #[command(flatten)]
+    pub finnhub: crate::providers::finnhub::FinnhubArgs,
+
+    #[command(flatten)]
+    pub uw: crate::providers::unusualwhales::UnusualWhalesArgs,
 
     /// Directory with the built dashboard, served at `/` when it exists.
     #[arg(long, env = "STATIC_DIR", default_value = "dist")]

@@ -138,6 +138,15 @@ pub enum ServerMessage {
         code: ErrorCode,
         message: String,
     },
+    /// A non-price message on a channel the client subscribed to like a symbol (e.g. `uw:FLOW-ALERTS`, an
+    /// options-flow alert feed). `payload` is the provider's message as JSON; events are never conflated.
+    Event {
+        /// The canonical channel as subscribed.
+        channel: Symbol,
+        payload: serde_json::Value,
+        /// Event time (ms since epoch): the provider's when it gives one, else when the relay received it.
+        ts: i64,
+    },
     /// Reply to `ping`.
     Pong {
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -360,6 +369,11 @@ mod tests {
             },
             ServerMessage::Error { id: None, code: ErrorCode::RateLimited, message: "slow down".into() },
             ServerMessage::Pong { id: Some(RequestId::Num(3)) },
+            ServerMessage::Event {
+                channel: sym("uw:flow-alerts"),
+                payload: serde_json::json!({"ticker": "AAPL", "total_premium": "1200000"}),
+                ts: 7,
+            },
         ];
         for m in msgs {
             let text = m.to_json();

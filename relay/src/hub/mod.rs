@@ -37,10 +37,20 @@ pub type ClientId = u64;
 pub enum HubEvent {
     /// New quotes, each for the canonical symbol clients subscribed to.
     Quotes(Vec<Quote>),
+    /// Non-price messages on channels (e.g. options-flow alerts), each for the canonical channel subscribed.
+    Events(Vec<ChannelEvent>),
     /// A provider's connection state changed.
     Status { provider: String, state: ProviderState, detail: Option<String>, since: i64 },
     /// The upstream refused a symbol after it was accepted: its subscribers are told and dropped.
     Rejected { symbol: Symbol, code: ErrorCode, message: String },
+}
+
+/// One message on a channel that clients subscribe to like a symbol.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChannelEvent {
+    pub channel: Symbol,
+    pub payload: serde_json::Value,
+    pub ts: i64,
 }
 
 /// A change in what the relay as a whole wants from upstream.
@@ -305,6 +315,23 @@ impl Hub {
                     let frame = control_frame(&msg);
                     for c in s.clients.values() {
                         c.outbox.push_control(frame.clone());
+                    }
+                }
+                HubEvent::Events(events) => {
+                    for event in events {
+                        let Some(topic) = s.topics.get(&event.channel) else { continue };
+                        if topic.subscribers.is_empty() {
+                            continue;
+                        }
+                        // Alerts are individual facts, not prices: delivered in order, never conflated.
+                        let frame = control_frame(&ServerMessage::Event {
+                            channel: event.channel,
+                            payload: event.payload,
+                            ts: event.ts,
+                        });
+                        for (_, outbox) in &topic.subscribers {
+                            outbox.push_control(frame.clone());
+                        }
                     }
                 }
                 HubEvent::Rejected { symbol, code, message } => self.reject(s, symbol, code, message),
@@ -572,6 +599,7 @@ pub fn control_frame(msg: &ServerMessage) -> Frame {
         ServerMessage::Status { .. } => "status",
         ServerMessage::Error { .. } => "error",
         ServerMessage::Pong { .. } => "pong",
+        ServerMessage::Event { .. } => "event",
     };
     Frame { kind, json: Bytes::from(msg.to_json()), quotes: 0 }
 }

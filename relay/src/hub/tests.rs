@@ -261,3 +261,23 @@ fn idle_topics_keep_their_cache_up_to_the_cap() {
     assert_eq!(pending, vec![sym("A")]);
     assert_eq!(hub.history(&sym("B")).ticks.len(), 1);
 }
+
+#[test]
+fn channel_events_reach_subscribers_in_order() {
+    let (hub, _rx) = hub();
+    let a = hub.connect("ws", |_| Vec::new());
+    let b = hub.connect("ws", |_| Vec::new());
+    hub.subscribe(a.id(), None, vec![sym("uw:flow-alerts")], vec![]);
+    let _ = messages(&a);
+    let _ = messages(&b);
+    let event = |n: i64| ChannelEvent { channel: sym("uw:FLOW-ALERTS"), payload: serde_json::json!({"n": n}), ts: n };
+    hub.ingest(vec![HubEvent::Events(vec![event(1), event(2)])]);
+    assert_eq!(
+        messages(&a),
+        [
+            ServerMessage::Event { channel: sym("uw:FLOW-ALERTS"), payload: serde_json::json!({"n": 1}), ts: 1 },
+            ServerMessage::Event { channel: sym("uw:FLOW-ALERTS"), payload: serde_json::json!({"n": 2}), ts: 2 },
+        ]
+    );
+    assert!(messages(&b).is_empty(), "only subscribers get events");
+}

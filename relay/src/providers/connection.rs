@@ -39,6 +39,8 @@ pub enum WireEvent {
     Ready,
     /// Prices; each quote's `symbol` is the canonical instrument.
     Quotes(Vec<Quote>),
+    /// A non-price message on a channel instrument (e.g. `FLOW-ALERTS`); `ts` in ms since epoch.
+    Event { instrument: String, payload: serde_json::Value, ts: i64 },
     /// The upstream refused an instrument for good (unknown symbol, plan limit).
     Rejected { instrument: String, code: ErrorCode, message: String },
     /// A frame to send back right away (e.g. an application-level pong).
@@ -360,6 +362,7 @@ async fn session<W: Wire>(
                         }
                         WireEvent::Ready => {}
                         WireEvent::Quotes(quotes) => events.quotes(quotes).await,
+                        WireEvent::Event { instrument, payload, ts } => events.event(&instrument, payload, ts).await,
                         WireEvent::Rejected { instrument, code, message } => {
                             tracing::info!(provider = wire.name(), %instrument, %message, "upstream rejected instrument");
                             desired.remove(&instrument);

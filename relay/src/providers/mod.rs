@@ -9,11 +9,15 @@
 //! Instruments are canonical tickers without a provider prefix (`BTC/USD`, `AAPL`); each adapter maps them to
 //! and from its own wire spelling.
 
+pub mod alpaca;
+pub mod binance;
 pub mod connection;
+pub mod finnhub;
 pub mod secret;
 pub mod simulator;
 pub mod twelvedata;
 pub mod unconfigured;
+pub mod unusualwhales;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -24,7 +28,7 @@ use parking_lot::RwLock;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::hub::{now_ms, HubEvent};
+use crate::hub::{now_ms, ChannelEvent, HubEvent};
 
 /// A change to the set of instruments a provider should stream.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -83,6 +87,19 @@ impl EventSink {
         if !mapped.is_empty() {
             self.send(HubEvent::Quotes(mapped)).await;
         }
+    }
+
+    /// Delivers a non-price message on `instrument` (a channel such as `FLOW-ALERTS`) to its subscribers.
+    pub async fn event(&self, instrument: &str, payload: serde_json::Value, ts: i64) {
+        let symbols = self.keys.read().get(instrument).cloned().unwrap_or_default();
+        if symbols.is_empty() {
+            return;
+        }
+        let events = symbols
+            .into_iter()
+            .map(|channel| ChannelEvent { channel, payload: payload.clone(), ts })
+            .collect();
+        self.send(HubEvent::Events(events)).await;
     }
 
     /// Reports a connection state change.

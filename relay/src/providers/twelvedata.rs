@@ -37,13 +37,14 @@ pub const KEY_VAR: &str = "TWELVE_DATA_API_KEY";
 pub struct TwelveDataArgs {
     /// Twelve Data streaming endpoint.
     #[arg(
+        id = "twelvedata_ws_url",
         long = "twelvedata-ws-url",
         env = "TWELVE_DATA_WS_URL",
         default_value = "wss://ws.twelvedata.com/v1/quotes/price"
     )]
     pub ws_url: String,
     /// Twelve Data REST base, used by the fallback while the stream is down.
-    #[arg(long = "twelvedata-rest-url", env = "TWELVE_DATA_REST_URL", default_value = "https://api.twelvedata.com")]
+    #[arg(id = "twelvedata_rest_url", long = "twelvedata-rest-url", env = "TWELVE_DATA_REST_URL", default_value = "https://api.twelvedata.com")]
     pub rest_url: String,
     /// API credits per minute the REST fallback may spend (1 per symbol per poll); 0 disables the fallback.
     #[arg(long = "twelvedata-rest-credits-per-min", env = "TWELVE_DATA_REST_CREDITS_PER_MIN", default_value_t = 8)]
