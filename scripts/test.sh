@@ -16,5 +16,9 @@ step "build the dashboard (dist/) and the relay binary the tests start"
 trunk build
 cargo build --workspace --bins --locked
 
-step "tests"
+step "tests: unit, relay over real sockets, provider mocks, dashboard end-to-end in headless Chromium"
 cargo test --workspace --locked
+
+step "dashboard tests inside headless Chromium (wasm-bindgen-test)"
+CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner CHROMEDRIVER="$(command -v chromedriver)" \
+    cargo test -p hamster-web --target wasm32-unknown-unknown --locked

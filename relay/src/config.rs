@@ -12,7 +12,8 @@ use crate::providers::connection::Timing;
 
 /// Hamster Terminal relay: streams market data from upstream providers to browsers.
 #[derive(Debug, Clone, Parser)]
-#[command(name = "hamster-relay", version, about)]
+// Later occurrences of a flag override earlier ones, so wrappers and tests can set defaults callers replace.
+#[command(name = "hamster-relay", version, about, args_override_self = true)]
 pub struct Config {
     /// TCP port to listen on (0 picks a free port; the chosen one is printed).
     #[arg(long, env = "PORT", default_value_t = 8080)]

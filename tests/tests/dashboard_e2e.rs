@@ -1,0 +1,415 @@
+//! The dashboard end to end: the real relay serves the built dashboard (`dist/`, see
+//! [`hamster_tests::browser::dist_dir`]) to a real headless Chromium, and the tests read the page through its
+//! `data-testid` hooks. Scenarios: rows tick with fitting decimals, adding/removing symbols (persisted across a
+//! reload), a relay rejection shown with its reason, surviving a relay crash and restart without a reload, and
+//! a reload while the relay is down showing cached quotes.
+//!
+//! Time to first tick and reconnect time are printed (`cargo test -p hamster-tests --test dashboard_e2e --
+//! --nocapture` shows them). A screenshot goes to `target/e2e/dashboard.png`.
+//!
+//! The tests take turns (one browser at a time): they measure timings, and parallel browsers on a small machine
+//! would measure each other.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use hamster_tests::browser::{artifact_dir, dist_dir, Browser};
+use hamster_tests::Relay;
+use serde::Deserialize;
+
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+const DEFAULT_SYMBOLS: [&str; 8] = ["BTC/USD", "ETH/USD", "AAPL", "MSFT", "NVDA", "SPY", "EUR/USD", "GBP/USD"];
+
+/// Reads everything the tests check in one script, so a re-render between two WebDriver calls cannot tear it.
+const SNAPSHOT_JS: &str = r#"
+const text = (root, sel) => { const el = root.querySelector(sel); return el ? el.textContent.trim() : null; };
+const rows = [...document.querySelectorAll('[data-testid="quote-row"]')].map(r => ({
+    symbol: r.dataset.symbol,
+    price: text(r, '[data-testid="price"]'),
+    change_pct: text(r, '[data-testid="change-pct"]'),
+    rejection: text(r, '[data-testid="rejection"]'),
+    stale: r.classList.contains('stale'),
+    cached: r.classList.contains('cached'),
+}));
+const badge = document.querySelector('[data-testid="connection-status"]');
+const stats = {};
+for (const d of document.querySelectorAll('[data-testid="stats"] [data-stat]')) stats[d.dataset.stat] = d.textContent.trim();
+return {
+    rows,
+    state: badge ? badge.dataset.state : null,
+    badge: badge ? badge.textContent.trim() : null,
+    log: [...document.querySelectorAll('[data-testid="activity-log"] li')].map(li => li.textContent.trim()),
+    stats,
+    input_error: text(document, '#symbol-error') || '',
+};
+"#;
+
+#[derive(Debug, Clone, Deserialize)]
+struct RowView {
+    symbol: String,
+    price: Option<String>,
+    change_pct: Option<String>,
+    rejection: Option<String>,
+    stale: bool,
+    cached: bool,
+}
+
+impl RowView {
+    /// The displayed price as a number (`—` and missing prices are `None`).
+    fn price_value(&self) -> Option<f64> {
+        self.price.as_deref()?.replace(',', "").parse().ok()
+    }
+
+    /// Digits after the decimal point of the displayed price.
+    fn decimals(&self) -> Option<usize> {
+        self.price_value()?;
+        Some(self.price.as_deref()?.split_once('.').map_or(0, |(_, f)| f.len()))
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+struct Dash {
+    rows: Vec<RowView>,
+    state: Option<String>,
+    badge: Option<String>,
+    log: Vec<String>,
+    stats: HashMap<String, String>,
+    input_error: String,
+}
+
+impl Dash {
+    fn row(&self, symbol: &str) -> Option<&RowView> {
+        self.rows.iter().find(|r| r.symbol == symbol)
+    }
+
+    fn price(&self, symbol: &str) -> Option<f64> {
+        self.row(symbol).and_then(RowView::price_value)
+    }
+
+    fn symbols(&self) -> Vec<&str> {
+        self.rows.iter().map(|r| r.symbol.as_str()).collect()
+    }
+
+    fn all_priced(&self, symbols: &[&str]) -> bool {
+        symbols.iter().all(|s| self.price(s).is_some())
+    }
+
+    fn is(&self, state: &str) -> bool {
+        self.state.as_deref() == Some(state)
+    }
+}
+
+/// The dashboard as it is now, or `None` while the page is navigating or not rendered yet.
+async fn try_dash(b: &Browser) -> Option<Dash> {
+    let value = b.client().execute(SNAPSHOT_JS, vec![]).await.ok()?;
+    serde_json::from_value(value).ok()
+}
+
+/// Waits until `pred` holds on the dashboard; returns that snapshot.
+async fn wait_dash(b: &Browser, what: &str, limit: Duration, pred: impl Fn(&Dash) -> bool) -> Dash {
+    let deadline = Instant::now() + limit;
+    let mut last = None;
+    loop {
+        if let Some(d) = try_dash(b).await {
+            if pred(&d) {
+                return d;
+            }
+            last = Some(d);
+        }
+        assert!(Instant::now() < deadline, "timed out after {limit:?} waiting for {what}; dashboard: {last:#?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn relay_args(dist: &str) -> Vec<&str> {
+    vec!["--static-dir", dist]
+}
+
+/// Starts a relay serving the dashboard, and a browser.
+async fn setup() -> (Relay, Browser, String) {
+    let dist = dist_dir().to_string_lossy().into_owned();
+    let relay = Relay::start(&relay_args(&dist));
+    let browser = Browser::launch(1360, 900).await;
+    (relay, browser, dist)
+}
+
+/// Loads the dashboard and waits until it is live with every default symbol priced. Returns the time from
+/// navigation to the first price on screen.
+async fn open_live(b: &Browser, relay: &Relay) -> Duration {
+    let start = Instant::now();
+    b.goto(&relay.http_url()).await;
+    let first = b
+        .wait_for("the first price on screen", Duration::from_secs(20), || async {
+            let d = try_dash(b).await?;
+            d.rows.iter().any(|r| r.price_value().is_some() && !r.cached).then(|| start.elapsed())
+        })
+        .await;
+    wait_dash(b, "live with all default symbols priced", Duration::from_secs(15), |d| {
+        d.is("live") && d.all_priced(&DEFAULT_SYMBOLS)
+    })
+    .await;
+    first
+}
+
+/// Waits until `symbol`'s displayed price differs from `from` (it ticks).
+async fn wait_tick(b: &Browser, symbol: &str, from: f64, limit: Duration) -> f64 {
+    let d = wait_dash(b, &format!("{symbol} to tick away from {from}"), limit, |d| {
+        d.price(symbol).is_some_and(|p| p != from)
+    })
+    .await;
+    d.price(symbol).unwrap_or(from)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rows_tick_with_fitting_decimals() {
+    let _turn = SERIAL.lock().await;
+    let (relay, b, _) = setup().await;
+    let first_tick = open_live(&b, &relay).await;
+    // The page's own marks (ms since navigation start), free of the test's polling and WebDriver latency.
+    let marks: Vec<Option<f64>> = b
+        .eval(
+            "const m = n => { const e = performance.getEntriesByName(n); return e.length ? e[0].startTime : null; }; \
+             const nav = performance.getEntriesByType('navigation')[0]; \
+             return [nav ? nav.domContentLoadedEventEnd : null, m('hamster:start'), m('hamster:relay-resolved'), \
+                     m('hamster:live'), m('hamster:first-quote')];",
+            vec![],
+        )
+        .await;
+    let ms = |v: Option<&Option<f64>>| v.copied().flatten().map_or("?".to_owned(), |v| format!("{v:.0}"));
+    println!(
+        "METRIC time_to_first_tick_ms={} (in page, ms after navigation start: dom_ready={} wasm_started={} \
+         relay_resolved={} live={} first_quote={})",
+        first_tick.as_millis(),
+        ms(marks.first()),
+        ms(marks.get(1)),
+        ms(marks.get(2)),
+        ms(marks.get(3)),
+        ms(marks.get(4))
+    );
+    assert!(marks.get(4).copied().flatten().is_some(), "the first-quote mark is set: {marks:?}");
+
+    let d = wait_dash(&b, "default watchlist", Duration::from_secs(5), |d| d.rows.len() == 8).await;
+    assert_eq!(d.symbols(), DEFAULT_SYMBOLS, "default watchlist in order");
+    let decimals = |s: &str| d.row(s).and_then(RowView::decimals);
+    assert_eq!(decimals("EUR/USD"), Some(5), "forex shows 5 decimals: {:?}", d.row("EUR/USD"));
+    assert_eq!(decimals("AAPL"), Some(2), "equities show 2 decimals: {:?}", d.row("AAPL"));
+    assert_eq!(decimals("BTC/USD"), Some(2), "BTC shows 2 decimals: {:?}", d.row("BTC/USD"));
+    assert!(d.rows.iter().all(|r| !r.stale), "fresh rows are not dimmed: {:?}", d.rows);
+    assert!(d.log.iter().any(|l| l.contains("connected to hamster-relay")), "log: {:?}", d.log);
+
+    // Several distinct prices in a few seconds: the rows tick.
+    let mut seen = vec![d.price("BTC/USD").unwrap_or_default()];
+    while seen.len() < 4 {
+        let last = *seen.last().unwrap_or(&0.0);
+        seen.push(wait_tick(&b, "BTC/USD", last, Duration::from_secs(10)).await);
+    }
+    let d = wait_dash(&b, "stats to count updates", Duration::from_secs(5), |d| {
+        d.stats.get("updates").and_then(|u| u.parse::<u64>().ok()).is_some_and(|u| u > 8)
+            && d.stats.get("lag-avg").is_some_and(|l| l.ends_with("ms") || l.ends_with(" s"))
+    })
+    .await;
+    assert_eq!(d.stats.get("symbols").map(String::as_str), Some("8"));
+    println!("METRIC stats {:?}", d.stats);
+    assert!(d.rows.iter().all(|r| r.change_pct.as_deref().is_some_and(|p| p.ends_with('%') || p == "—")));
+
+    // Let the sparklines fill, then keep a picture.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let shot = artifact_dir().join("dashboard.png");
+    b.screenshot(&shot).await;
+    println!("screenshot: {}", shot.display());
+
+    // Phone width: nothing pushes the page sideways (the table scrolls inside its own box).
+    b.resize(390, 844).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let overflow: bool = b.eval("return document.documentElement.scrollWidth > window.innerWidth + 1;", vec![]).await;
+    assert!(!overflow, "page overflows horizontally at phone width");
+    b.screenshot(&artifact_dir().join("dashboard-phone.png")).await;
+    b.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn add_and_remove_symbols() {
+    let _turn = SERIAL.lock().await;
+    let (relay, b, _) = setup().await;
+    open_live(&b, &relay).await;
+
+    // Invalid input is refused before anything is sent, with the shared rule's reason.
+    b.type_into("[data-testid=symbol-input]", "AA PL").await;
+    b.click("[data-testid=add-symbol]").await;
+    let d = wait_dash(&b, "an input error", Duration::from_secs(5), |d| !d.input_error.is_empty()).await;
+    assert!(d.input_error.contains("' '"), "error names the bad character: {}", d.input_error);
+    assert_eq!(d.rows.len(), 8);
+
+    b.type_into("[data-testid=symbol-input]", "tsla").await;
+    b.click("[data-testid=add-symbol]").await;
+    let d = wait_dash(&b, "TSLA priced", Duration::from_secs(10), |d| d.price("TSLA").is_some()).await;
+    assert_eq!(d.symbols().last(), Some(&"TSLA"), "added at the end, canonical spelling");
+    assert!(d.input_error.is_empty(), "a valid add clears the error: {}", d.input_error);
+
+    b.type_into("[data-testid=symbol-input]", "TSLA").await;
+    b.click("[data-testid=add-symbol]").await;
+    let d = wait_dash(&b, "a duplicate error", Duration::from_secs(5), |d| !d.input_error.is_empty()).await;
+    assert!(d.input_error.contains("already"), "{}", d.input_error);
+    assert_eq!(d.rows.iter().filter(|r| r.symbol == "TSLA").count(), 1);
+
+    b.click(r#"[data-testid=quote-row][data-symbol="MSFT"] [data-testid=remove-symbol]"#).await;
+    wait_dash(&b, "MSFT removed", Duration::from_secs(5), |d| d.row("MSFT").is_none()).await;
+    // Late quotes for a removed symbol must not bring it back.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let d = wait_dash(&b, "still 8 rows", Duration::from_secs(2), |d| d.rows.len() == 8).await;
+    assert!(d.row("MSFT").is_none());
+
+    // The watchlist survives a reload.
+    b.reload().await;
+    let d = wait_dash(&b, "live after reload", Duration::from_secs(20), |d| d.is("live") && d.price("TSLA").is_some())
+        .await;
+    assert!(d.row("MSFT").is_none(), "removed symbol stays removed: {:?}", d.symbols());
+    assert_eq!(d.symbols().last(), Some(&"TSLA"));
+    b.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rejected_symbol_shows_the_relays_reason() {
+    let _turn = SERIAL.lock().await;
+    let (relay, b, _) = setup().await;
+    open_live(&b, &relay).await;
+
+    b.type_into("[data-testid=symbol-input]", "nosuch:AAPL").await;
+    b.click("[data-testid=add-symbol]").await;
+    let d = wait_dash(&b, "nosuch:AAPL rejected", Duration::from_secs(10), |d| {
+        d.row("nosuch:AAPL").is_some_and(|r| r.rejection.is_some())
+    })
+    .await;
+    let reason = d.row("nosuch:AAPL").and_then(|r| r.rejection.clone()).unwrap_or_default();
+    assert!(reason.contains("unknown_provider"), "reason shown: {reason}");
+    assert!(reason.contains("nosuch"), "the relay's message is shown: {reason}");
+    assert!(d.log.iter().any(|l| l.contains("rejected nosuch:AAPL")), "logged: {:?}", d.log);
+    // The other rows keep ticking.
+    let aapl = d.price("AAPL").unwrap_or_default();
+    wait_tick(&b, "AAPL", aapl, Duration::from_secs(10)).await;
+    b.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn survives_a_relay_crash_and_restart_without_reload() {
+    let _turn = SERIAL.lock().await;
+    let (mut relay, b, dist) = setup().await;
+    open_live(&b, &relay).await;
+    // A marker that a reload would wipe.
+    let _: Option<bool> = b.eval("window.__hamsterE2e = 42; return null;", vec![]).await;
+    let port = relay.port();
+
+    relay.kill();
+    let killed = Instant::now();
+    let d =
+        wait_dash(&b, "the badge to leave live", Duration::from_secs(10), |d| d.is("reconnecting") || d.is("offline"))
+            .await;
+    println!("METRIC disconnect_detected_ms={}", killed.elapsed().as_millis());
+    assert!(d.all_priced(&DEFAULT_SYMBOLS), "cached prices stay on screen: {:?}", d.rows);
+    // Long enough for the REST fallback to fail too and the backoff to grow a little.
+    let d = wait_dash(&b, "offline (REST fallback failing)", Duration::from_secs(10), |d| d.is("offline")).await;
+    assert!(d.all_priced(&DEFAULT_SYMBOLS), "prices still shown while offline: {:?}", d.rows);
+    assert!(d.badge.as_deref().is_some_and(|t| t.contains("cached")), "badge says so: {:?}", d.badge);
+    let frozen = d.price("BTC/USD").unwrap_or_default();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+
+    let restarted = Instant::now();
+    let relay = Relay::start_on_port(port, &relay_args(&dist));
+    let listening = restarted.elapsed();
+    wait_dash(&b, "live again", Duration::from_secs(20), |d| d.is("live")).await;
+    let reconnect = restarted.elapsed() - listening;
+    let ticked = wait_tick(&b, "BTC/USD", frozen, Duration::from_secs(10)).await;
+    let first_tick = restarted.elapsed() - listening;
+    println!(
+        "METRIC reconnect_after_restart_ms={} first_tick_after_restart_ms={} (relay took {} ms to listen)",
+        reconnect.as_millis(),
+        first_tick.as_millis(),
+        listening.as_millis()
+    );
+    assert_ne!(ticked, frozen);
+
+    let marker: Option<u32> = b.eval("return window.__hamsterE2e ?? null;", vec![]).await;
+    assert_eq!(marker, Some(42), "the page was not reloaded");
+    let d = wait_dash(&b, "all rows fresh", Duration::from_secs(10), |d| {
+        d.all_priced(&DEFAULT_SYMBOLS) && d.rows.iter().all(|r| !r.stale)
+    })
+    .await;
+    assert_eq!(d.stats.get("reconnects").map(String::as_str), Some("1"), "stats: {:?}", d.stats);
+    assert!(d.log.iter().any(|l| l.contains("reconnected")), "log: {:?}", d.log);
+    drop(relay);
+    b.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reload_while_the_relay_is_down_shows_cached_quotes() {
+    let _turn = SERIAL.lock().await;
+    let (mut relay, b, dist) = setup().await;
+    open_live(&b, &relay).await;
+    // The service worker must control the page (its shell cached) and the quote cache must be written.
+    b.wait_for("the service worker to control the page", Duration::from_secs(15), || async {
+        let on: bool =
+            b.eval("return !!(navigator.serviceWorker && navigator.serviceWorker.controller);", vec![]).await;
+        on.then_some(())
+    })
+    .await;
+    b.wait_for("quotes cached in localStorage", Duration::from_secs(10), || async {
+        let n: u32 = b
+            .eval(
+                "const c = JSON.parse(localStorage.getItem('hamster.quotes.v1') || '{}'); \
+                 return (c.quotes || []).length;",
+                vec![],
+            )
+            .await;
+        (n >= 8).then_some(())
+    })
+    .await;
+    let port = relay.port();
+
+    relay.kill();
+    b.reload().await;
+    let d = wait_dash(&b, "cached quotes after reload", Duration::from_secs(20), |d| {
+        d.all_priced(&DEFAULT_SYMBOLS) && d.state.is_some()
+    })
+    .await;
+    assert!(!d.is("live"), "the relay is down: {:?}", d.badge);
+    assert!(d.rows.iter().all(|r| r.cached && r.stale), "rows are marked cached and dimmed: {:?}", d.rows);
+    assert!(d.log.iter().any(|l| l.contains("restored 8 cached quotes")), "log: {:?}", d.log);
+    wait_dash(&b, "the badge to say offline", Duration::from_secs(10), |d| d.is("offline")).await;
+
+    // And it comes back by itself.
+    let relay = Relay::start_on_port(port, &relay_args(&dist));
+    let d = wait_dash(&b, "live with fresh rows", Duration::from_secs(20), |d| {
+        d.is("live") && d.all_priced(&DEFAULT_SYMBOLS) && d.rows.iter().all(|r| !r.cached)
+    })
+    .await;
+    assert!(d.rows.iter().all(|r| !r.stale));
+    drop(relay);
+    b.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn heartbeat_notices_a_frozen_relay() {
+    let _turn = SERIAL.lock().await;
+    let dist = dist_dir().to_string_lossy().into_owned();
+    // A frozen process keeps its TCP connections open, so only the heartbeat can tell: 1 s heartbeat, so the
+    // dashboard should give up after ~2 s of silence.
+    let relay = Relay::start(&["--static-dir", &dist, "--heartbeat-ms", "1000"]);
+    let b = Browser::launch(1360, 900).await;
+    open_live(&b, &relay).await;
+
+    relay.signal(libc::SIGSTOP);
+    let frozen = Instant::now();
+    let d = wait_dash(&b, "the heartbeat to declare the socket dead", Duration::from_secs(6), |d| !d.is("live")).await;
+    let detected = frozen.elapsed();
+    println!("METRIC frozen_relay_detected_ms={}", detected.as_millis());
+    assert!(detected >= Duration::from_millis(1500), "not before two heartbeats of silence: {detected:?}");
+    assert!(d.log.iter().any(|l| l.contains("no frame for")), "the reason is logged: {:?}", d.log);
+    assert!(d.all_priced(&DEFAULT_SYMBOLS), "prices stay on screen: {:?}", d.rows);
+
+    relay.signal(libc::SIGCONT);
+    let resumed = Instant::now();
+    wait_dash(&b, "live again after the relay resumes", Duration::from_secs(25), |d| d.is("live")).await;
+    println!("METRIC live_after_resume_ms={}", resumed.elapsed().as_millis());
+    b.close().await;
+}

@@ -1,0 +1,92 @@
+//! The root component: creates the model (restored from the cache), starts the hooks that own the page's
+//! resources, provides [`AppContext`] and lays out the page.
+
+use std::rc::Rc;
+
+use hamster_shared::Symbol;
+use yew::prelude::*;
+
+use super::activity_log::ActivityLog;
+use super::add_symbol::AddSymbol;
+use super::connection_badge::ConnectionBadge;
+use super::stats_panel::StatsPanel;
+use super::watchlist::Watchlist;
+use crate::hooks::{use_clock, use_connection, use_frame_batch, use_history, use_marks, use_persistence};
+use crate::services::connection::Commands;
+use crate::services::{now_ms, storage};
+use crate::state::{default_watchlist, Action, AppState};
+
+/// What every component can reach: the model, a way to change it, and the connection's commands.
+#[derive(Clone)]
+pub struct AppContext {
+    pub state: UseReducerHandle<AppState>,
+    pub commands: Commands,
+    /// `state.generation` when this value was made: comparing it is much cheaper than comparing the states.
+    generation: u64,
+}
+
+impl PartialEq for AppContext {
+    fn eq(&self, other: &Self) -> bool {
+        self.generation == other.generation && self.commands == other.commands
+    }
+}
+
+impl AppContext {
+    /// Adds a validated symbol to the watchlist and subscribes to it.
+    pub fn add(&self, symbol: Symbol) {
+        self.state.dispatch(Action::AddSymbol { symbol: symbol.clone(), now_ms: now_ms() });
+        self.commands.subscribe(vec![symbol]);
+    }
+
+    /// Removes a symbol and unsubscribes from it.
+    pub fn remove(&self, symbol: Symbol) {
+        self.state.dispatch(Action::RemoveSymbol { symbol: symbol.clone(), now_ms: now_ms() });
+        self.commands.unsubscribe(vec![symbol]);
+    }
+}
+
+#[component]
+pub fn App() -> Html {
+    let state = use_reducer(|| {
+        let watchlist = storage::load_watchlist().unwrap_or_else(default_watchlist);
+        AppState::restored(watchlist, storage::load_quotes(), now_ms())
+    });
+    let emit = use_frame_batch(state.dispatcher());
+    let commands = use_connection(emit, Rc::clone(&state.watchlist));
+    use_clock(state.dispatcher());
+    use_persistence(state.clone());
+    use_history(state.clone());
+    use_marks(&state);
+
+    let context = AppContext { generation: state.generation, state: state.clone(), commands };
+    html! {
+        <ContextProvider<AppContext> context={context}>
+            <div class="app">
+                <header class="top">
+                    <h1 class="brand">
+                        <svg class="logo" viewBox="0 0 24 24" width="22" height="22" aria-hidden="true">
+                            <rect x="3" y="9" width="4" height="8" rx="1" />
+                            <line x1="5" y1="6" x2="5" y2="20" />
+                            <rect x="10" y="5" width="4" height="9" rx="1" />
+                            <line x1="12" y1="2" x2="12" y2="17" />
+                            <rect x="17" y="11" width="4" height="6" rx="1" />
+                            <line x1="19" y1="8" x2="19" y2="21" />
+                        </svg>
+                        {"Hamster Terminal"}
+                    </h1>
+                    <ConnectionBadge />
+                </header>
+                <main class="layout">
+                    <section class="board" aria-label="Watchlist">
+                        <AddSymbol />
+                        <Watchlist />
+                    </section>
+                    <aside class="side">
+                        <StatsPanel stats={state.stats_view()} />
+                        <ActivityLog log={Rc::clone(&state.log)} />
+                    </aside>
+                </main>
+            </div>
+        </ContextProvider<AppContext>>
+    }
+}

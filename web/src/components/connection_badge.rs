@@ -1,0 +1,41 @@
+//! The connection badge (`data-testid="connection-status"`, `data-state` = live | connecting | reconnecting |
+//! offline | fallback) and each upstream provider's state. The region is `aria-live`, so state changes are
+//! announced; the once-a-second countdown is hidden from screen readers to keep that quiet.
+
+use yew::prelude::*;
+
+use super::app::AppContext;
+use crate::state::provider_state_str;
+
+#[component]
+pub fn ConnectionBadge() -> Html {
+    let Some(ctx) = use_context::<AppContext>() else {
+        return Html::default();
+    };
+    let state = &ctx.state;
+    let badge = state.badge();
+    let kind = badge.kind.as_str();
+    html! {
+        <div class="conn" role="status" aria-live="polite">
+            <span class={classes!("badge", kind)} data-testid="connection-status" data-state={kind}>
+                <span class="dot" aria-hidden="true"></span>
+                <span class="label">{badge.label}</span>
+                if let Some(detail) = badge.detail {
+                    <span class="detail" aria-hidden="true">{format!(" ({detail})")}</span>
+                }
+            </span>
+            <ul class="providers" aria-label="Providers">
+                { for state.providers.iter().map(|(name, p)| {
+                    let st = provider_state_str(p.state);
+                    html! {
+                        <li key={name.clone()} class={classes!("provider", st)} title={p.detail.clone()}
+                            data-provider={name.clone()} data-state={st}>
+                            <span class="dot" aria-hidden="true"></span>
+                            {format!("{name}: {st}")}
+                        </li>
+                    }
+                }) }
+            </ul>
+        </div>
+    }
+}

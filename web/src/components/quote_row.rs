@@ -1,0 +1,132 @@
+//! One watchlist row. Props compare by pointer (`Rc<Row>`), so the row renders only when the reducer replaced
+//! its data. A price change restarts a short green/red flash by alternating between two identical animations
+//! (changing `animation-name` restarts a CSS animation; re-adding the same class would not).
+
+use std::rc::Rc;
+
+use hamster_shared::Symbol;
+use yew::prelude::*;
+
+use super::sparkline::Sparkline;
+use crate::format;
+use crate::services::tz_offset_minutes;
+use crate::state::{Direction, Row};
+
+#[derive(Properties)]
+pub struct QuoteRowProps {
+    pub row: Rc<Row>,
+    pub stale: bool,
+    pub on_remove: Callback<Symbol>,
+}
+
+impl PartialEq for QuoteRowProps {
+    fn eq(&self, other: &Self) -> bool {
+        Rc::ptr_eq(&self.row, &other.row) && self.stale == other.stale && self.on_remove == other.on_remove
+    }
+}
+
+#[component]
+pub fn QuoteRow(props: &QuoteRowProps) -> Html {
+    let row = &props.row;
+    let symbol = &row.symbol;
+    let onclick = {
+        let (on_remove, symbol) = (props.on_remove.clone(), symbol.clone());
+        Callback::from(move |_: MouseEvent| on_remove.emit(symbol.clone()))
+    };
+    let flash = match row.direction {
+        Direction::Up => Some(format!("flash-up-{}", row.flash_seq % 2)),
+        Direction::Down => Some(format!("flash-down-{}", row.flash_seq % 2)),
+        Direction::Flat => None,
+    };
+    let class = classes!(
+        "row",
+        props.stale.then_some("stale"),
+        row.cached.then_some("cached"),
+        row.refusal.is_some().then_some("refused"),
+    );
+    let remove = html! {
+        <td class="actions">
+            <button type="button" class="remove" data-testid="remove-symbol"
+                aria-label={format!("Remove {symbol}")} title={format!("Remove {symbol}")} onclick={onclick}>
+                {"×"}
+            </button>
+        </td>
+    };
+    let head = html! {
+        <th scope="row" class="sym">
+            <span class="ticker">{symbol.as_str()}</span>
+            if row.cached {
+                <span class="tag cached-tag" title="Restored from this browser's cache">{"cached"}</span>
+            }
+        </th>
+    };
+
+    if let Some(refusal) = &row.refusal {
+        return html! {
+            <tr class={class} data-testid="quote-row" data-symbol={symbol.to_string()}>
+                {head}
+                <td colspan="8" class="refusal" data-testid="rejection" role="alert">
+                    {format!("Rejected by relay: {} ({})", refusal.message, refusal.code.as_str())}
+                </td>
+                {remove}
+            </tr>
+        };
+    }
+
+    if let (None, Some(event)) = (&row.quote, &row.last_event) {
+        // A channel (a feed of events, not prices): show how many arrived and the latest one.
+        return html! {
+            <tr class={class} data-testid="quote-row" data-symbol={symbol.to_string()} data-kind="channel">
+                {head}
+                <td class="num price" data-testid="price">{"—"}</td>
+                <td class="num opt-sm">{"—"}</td>
+                <td class="num" data-testid="change-pct">{"—"}</td>
+                <td colspan="5" class="event" title={event.preview.clone()}>
+                    <span class="tag">{format!("{} events", row.events)}</span>
+                    <time>{format::clock(event.ts, tz_offset_minutes())}</time>
+                    <code>{event.preview.clone()}</code>
+                </td>
+                {remove}
+            </tr>
+        };
+    }
+    let Some(q) = &row.quote else {
+        return html! {
+            <tr class={class} data-testid="quote-row" data-symbol={symbol.to_string()}>
+                {head}
+                <td class="num price" data-testid="price">{"—"}</td>
+                <td class="num opt-sm">{"—"}</td>
+                <td class="num" data-testid="change-pct">{"—"}</td>
+                <td colspan="5" class="waiting">{"waiting for data…"}</td>
+                {remove}
+            </tr>
+        };
+    };
+    let change = q.change.map(|c| format::change(symbol, c, q.price)).unwrap_or_else(|| "—".into());
+    let pct = q.change_pct.map(format::percent).unwrap_or_else(|| "—".into());
+    let bid_ask = match (q.bid, q.ask) {
+        (None, None) => "—".to_owned(),
+        (bid, ask) => format!(
+            "{} / {}",
+            bid.map(|b| format::price(symbol, b)).unwrap_or_else(|| "—".into()),
+            ask.map(|a| format::price(symbol, a)).unwrap_or_else(|| "—".into())
+        ),
+    };
+    let spark: Vec<f64> = row.spark.iter().map(|p| p.price).collect();
+    html! {
+        <tr class={class} data-testid="quote-row" data-symbol={symbol.to_string()}>
+            {head}
+            <td class={classes!("num", "price", flash)} data-testid="price" data-value={q.price.to_string()}>
+                {format::price(symbol, q.price)}
+            </td>
+            <td class={classes!("num", "opt-sm", format::trend(&change))}>{change}</td>
+            <td class={classes!("num", format::trend(&pct))} data-testid="change-pct">{pct}</td>
+            <td class="num opt">{bid_ask}</td>
+            <td class="num opt">{q.volume.map(format::volume).unwrap_or_else(|| "—".into())}</td>
+            <td class="opt time" data-ts={q.ts.to_string()}>{format::clock(q.ts, tz_offset_minutes())}</td>
+            <td class="opt provider-name">{q.provider.clone()}</td>
+            <td class="spark-col"><Sparkline values={spark} /></td>
+            {remove}
+        </tr>
+    }
+}

@@ -1,0 +1,29 @@
+//! What the connection service reports to the app. Plain data, so the reducer that consumes these events can be
+//! tested without a socket; producing them is [`crate::services::connection`]'s job.
+
+use hamster_shared::api::QuotesResponse;
+use hamster_shared::ServerMessage;
+
+/// One thing that happened on the way to the relay.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ConnEvent {
+    /// The service resolved where the relay is (from `?relay=`, `config.json` or the page's origin).
+    Endpoints {
+        ws_url: String,
+        http_base: String,
+        /// Why an override was ignored, if one was.
+        warning: Option<String>,
+    },
+    /// A socket is being opened. `attempt` counts failures since the last stable connection (0 = first try).
+    Connecting { attempt: u32 },
+    /// A frame from the relay. `hello` marks the connection live.
+    Server(ServerMessage),
+    /// The socket is gone (or never opened); the next try is in `retry_in_ms`.
+    Closed { reason: String, attempt: u32, retry_in_ms: u64 },
+    /// The REST fallback fetched quotes while the socket was down.
+    RestQuotes(QuotesResponse),
+    /// The REST fallback failed too.
+    RestFailed(String),
+    /// Something worth telling the user that did not end the connection (an unreadable frame, …).
+    Warning(String),
+}

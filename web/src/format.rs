@@ -1,0 +1,204 @@
+//! How numbers and times are written on screen. Pure functions, shared by the components and tested natively.
+//! Decimals come from [`hamster_shared::AssetClass::decimals`] so the relay and the dashboard agree on them.
+
+use hamster_shared::Symbol;
+
+/// Decimals for a price of `symbol` at this magnitude.
+pub fn price_decimals(symbol: &Symbol, price: f64) -> usize {
+    symbol.asset_class().decimals(symbol.ticker(), price) as usize
+}
+
+/// A price with the decimals that fit its asset and thousands separators: `67,012.35`, `1.08345`.
+pub fn price(symbol: &Symbol, price: f64) -> String {
+    if !price.is_finite() {
+        return "—".into();
+    }
+    group_thousands(&format!("{:.*}", price_decimals(symbol, price), price))
+}
+
+/// An absolute change, signed, with the decimals of the price it belongs to: `+12.50`, `-0.00120`.
+pub fn change(symbol: &Symbol, change: f64, price: f64) -> String {
+    if !change.is_finite() {
+        return "—".into();
+    }
+    // `+ 0.0` turns -0.0 into 0.0 so an unchanged price does not read "-0.00".
+    let text = format!("{:+.*}", price_decimals(symbol, price), change + 0.0);
+    group_thousands(&text)
+}
+
+/// A percentage change (the protocol sends percent units, e.g. `1.25` for +1.25 %): `+1.25%`.
+pub fn percent(pct: f64) -> String {
+    if !pct.is_finite() {
+        return "—".into();
+    }
+    format!("{:+.2}%", round_to(pct, 2) + 0.0)
+}
+
+fn round_to(x: f64, decimals: i32) -> f64 {
+    let f = 10f64.powi(decimals);
+    (x * f).round() / f
+}
+
+/// `up`, `down` or nothing for a formatted signed number, judged by what is shown: a change that rounds to
+/// zero is neither green nor red.
+pub fn trend(formatted: &str) -> Option<&'static str> {
+    if !formatted.bytes().any(|b| b.is_ascii_digit() && b != b'0') {
+        return None;
+    }
+    match formatted.as_bytes().first() {
+        Some(b'+') => Some("up"),
+        Some(b'-') => Some("down"),
+        _ => None,
+    }
+}
+
+/// Compact volume: `950`, `12.3K`, `4.56M`, `1.20B`.
+pub fn volume(v: f64) -> String {
+    if !v.is_finite() || v < 0.0 {
+        return "—".into();
+    }
+    match v {
+        v if v >= 1e9 => format!("{:.2}B", v / 1e9),
+        v if v >= 1e6 => format!("{:.2}M", v / 1e6),
+        v if v >= 1e3 => format!("{:.1}K", v / 1e3),
+        v if v.fract() == 0.0 => format!("{v:.0}"),
+        v => format!("{v:.2}"),
+    }
+}
+
+/// `HH:MM:SS` of an epoch-ms time in a zone `offset_minutes` behind UTC (JavaScript's `getTimezoneOffset`
+/// convention: UTC+2 is -120).
+pub fn clock(ts_ms: i64, offset_minutes: i64) -> String {
+    let local_s = ts_ms.div_euclid(1000) - offset_minutes * 60;
+    let day_s = local_s.rem_euclid(86_400);
+    format!("{:02}:{:02}:{:02}", day_s / 3600, day_s % 3600 / 60, day_s % 60)
+}
+
+/// Milliseconds as a short human duration: `850 ms`, `2.4 s`.
+pub fn millis(ms: f64) -> String {
+    if !ms.is_finite() {
+        return "—".into();
+    }
+    if ms < 1000.0 {
+        format!("{ms:.0} ms")
+    } else {
+        format!("{:.1} s", ms / 1000.0)
+    }
+}
+
+/// Inserts `,` every three digits of the integer part of a formatted number (sign and fraction untouched).
+fn group_thousands(number: &str) -> String {
+    let (sign, rest) = match number.strip_prefix(['-', '+']) {
+        Some(rest) => (&number[..1], rest),
+        None => ("", number),
+    };
+    let (int, frac) = match rest.split_once('.') {
+        Some((i, f)) => (i, Some(f)),
+        None => (rest, None),
+    };
+    let mut grouped = String::with_capacity(number.len() + int.len() / 3);
+    grouped.push_str(sign);
+    for (i, c) in int.chars().enumerate() {
+        if i > 0 && (int.len() - i) % 3 == 0 {
+            grouped.push(',');
+        }
+        grouped.push(c);
+    }
+    if let Some(frac) = frac {
+        grouped.push('.');
+        grouped.push_str(frac);
+    }
+    grouped
+}
+
+/// SVG `points` for a sparkline of `values` in a `width`×`height` box (y grows downwards, 1px padding so the
+/// stroke is not clipped). Fewer than two values draw nothing; a flat series draws a line through the middle.
+pub fn sparkline_points(values: &[f64], width: f64, height: f64) -> String {
+    let values: Vec<f64> = values.iter().copied().filter(|v| v.is_finite()).collect();
+    if values.len() < 2 {
+        return String::new();
+    }
+    let (min, max) = values.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| (lo.min(*v), hi.max(*v)));
+    let pad = 1.0;
+    let span = max - min;
+    let step = width / (values.len() - 1) as f64;
+    let mut out = String::with_capacity(values.len() * 12);
+    for (i, v) in values.iter().enumerate() {
+        let y = if span > 0.0 { pad + (max - v) / span * (height - 2.0 * pad) } else { height / 2.0 };
+        if i > 0 {
+            out.push(' ');
+        }
+        out.push_str(&format!("{:.1},{:.1}", i as f64 * step, y));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wasm_bindgen_test::wasm_bindgen_test;
+
+    fn sym(s: &str) -> Symbol {
+        Symbol::parse(s).expect("valid test symbol")
+    }
+
+    #[wasm_bindgen_test(unsupported = test)]
+    fn prices_use_asset_decimals() {
+        assert_eq!(price(&sym("BTC/USD"), 67012.345), "67,012.35");
+        assert_eq!(price(&sym("EUR/USD"), 1.083456), "1.08346");
+        assert_eq!(price(&sym("USD/JPY"), 151.2346), "151.235");
+        assert_eq!(price(&sym("AAPL"), 189.5), "189.50");
+        assert_eq!(price(&sym("DOGE/USD"), 0.1234567), "0.123457");
+        assert_eq!(price(&sym("SPY"), 1234567.0), "1,234,567.00");
+        assert_eq!(price(&sym("AAPL"), f64::NAN), "—");
+    }
+
+    #[wasm_bindgen_test(unsupported = test)]
+    fn changes_are_signed() {
+        assert_eq!(change(&sym("AAPL"), 1.5, 190.0), "+1.50");
+        assert_eq!(change(&sym("AAPL"), -1234.5, 190.0), "-1,234.50");
+        assert_eq!(change(&sym("AAPL"), -0.0, 190.0), "+0.00");
+        assert_eq!(percent(1.2345), "+1.23%");
+        assert_eq!(percent(-0.004), "+0.00%");
+        assert_eq!(percent(-0.5), "-0.50%");
+    }
+
+    #[wasm_bindgen_test(unsupported = test)]
+    fn trend_follows_what_is_shown() {
+        assert_eq!(trend("+0.00%"), None);
+        assert_eq!(trend("+0.01%"), Some("up"));
+        assert_eq!(trend("-1,000.00"), Some("down"));
+        assert_eq!(trend("—"), None);
+    }
+
+    #[wasm_bindgen_test(unsupported = test)]
+    fn volumes_are_compact() {
+        assert_eq!(volume(950.0), "950");
+        assert_eq!(volume(12_345.0), "12.3K");
+        assert_eq!(volume(4_560_000.0), "4.56M");
+        assert_eq!(volume(1.2e9), "1.20B");
+        assert_eq!(volume(0.5), "0.50");
+        assert_eq!(volume(-1.0), "—");
+    }
+
+    #[wasm_bindgen_test(unsupported = test)]
+    fn clock_applies_offset() {
+        // 2023-11-14T22:13:20Z
+        assert_eq!(clock(1_700_000_000_000, 0), "22:13:20");
+        assert_eq!(clock(1_700_000_000_000, -120), "00:13:20");
+        assert_eq!(clock(1_700_000_000_999, 300), "17:13:20");
+    }
+
+    #[wasm_bindgen_test(unsupported = test)]
+    fn durations() {
+        assert_eq!(millis(12.4), "12 ms");
+        assert_eq!(millis(2400.0), "2.4 s");
+    }
+
+    #[wasm_bindgen_test(unsupported = test)]
+    fn sparkline_scales_into_the_box() {
+        assert_eq!(sparkline_points(&[1.0], 100.0, 20.0), "");
+        assert_eq!(sparkline_points(&[1.0, 2.0, 3.0], 100.0, 20.0), "0.0,19.0 50.0,10.0 100.0,1.0");
+        assert_eq!(sparkline_points(&[5.0, 5.0], 10.0, 20.0), "0.0,10.0 10.0,10.0");
+    }
+}

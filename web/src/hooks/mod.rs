@@ -1,0 +1,16 @@
+//! Custom hooks that own the page's long-lived resources. Each creates its resource in an effect and releases
+//! it in the effect's cleanup, never in a component body.
+
+mod use_clock;
+mod use_connection;
+mod use_frame_batch;
+mod use_history;
+mod use_marks;
+mod use_persistence;
+
+pub use use_clock::use_clock;
+pub use use_connection::use_connection;
+pub use use_frame_batch::use_frame_batch;
+pub use use_history::use_history;
+pub use use_marks::{mark, use_marks, MARK_FIRST_QUOTE, MARK_LIVE, MARK_RELAY_RESOLVED, MARK_START};
+pub use use_persistence::use_persistence;

@@ -1,0 +1,17 @@
+//! A once-a-second clock action: staleness, the reconnect countdown and the update rate depend on time passing
+//! even when no data arrives.
+
+use gloo_timers::callback::Interval;
+use yew::prelude::*;
+
+use crate::services::now_ms;
+use crate::state::{Action, AppState};
+
+#[hook]
+pub fn use_clock(dispatcher: UseReducerDispatcher<AppState>) {
+    use_effect_with((), move |_| {
+        let interval = Interval::new(1_000, move || dispatcher.dispatch(Action::Clock { now_ms: now_ms() }));
+        // Dropping the interval clears it.
+        move || drop(interval)
+    });
+}

@@ -1,0 +1,36 @@
+//! Hamster Terminal's dashboard: a Yew single-page app that streams quotes from the relay over one WebSocket.
+//!
+//! The layout follows Yew's todomvc example:
+//!
+//! * [`state`] is the model: one [`state::AppState`] changed only by [`state::Action`]s in a pure reducer, so
+//!   everything the screen shows can be unit-tested natively without a browser. [`stats`] and [`format`] are
+//!   the pure helpers it and the components use.
+//! * [`services`] talk to the outside world: [`services::connection`] owns the one socket per page (backoff,
+//!   heartbeat, resubscription, REST fallback), [`services::api`] the REST calls, [`services::storage`] the
+//!   localStorage cache and [`services::config`] where the relay is. The services never touch the state; they
+//!   report [`events::ConnEvent`]s.
+//! * [`hooks`] own the long-lived resources of the page (the connection, the clock, the per-frame batcher,
+//!   persistence) and create them in effects with cleanups.
+//! * [`components`] render the state, one component per file. Rows are keyed components whose props compare by
+//!   pointer, so a frame re-renders only the rows whose quote changed.
+//!
+//! Data flow: socket frame → [`events::ConnEvent`] → frame batcher (at most one dispatch per animation frame)
+//! → reducer → render. User actions dispatch to the reducer and send commands to the connection service.
+
+pub mod components;
+pub mod events;
+pub mod format;
+pub mod hooks;
+pub mod services;
+pub mod state;
+pub mod stats;
+
+#[cfg(all(test, target_arch = "wasm32"))]
+wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);
+
+/// Mounts the dashboard on `<body>`. Called by `main` in the browser.
+pub fn run() {
+    hooks::mark(hooks::MARK_START);
+    services::register_service_worker();
+    yew::Renderer::<components::app::App>::new().render();
+}

@@ -1,0 +1,143 @@
+//! The relay's REST endpoints as the dashboard uses them: `GET /api/quotes` (the fallback while the socket is
+//! down) and `GET /api/history/{symbol}` (sparkline seeds). Every request has a deadline and is aborted when
+//! it passes, so a hung relay cannot pile up requests. URL building is pure and tested.
+
+use std::fmt::Write as _;
+
+use futures::future::{select, Either};
+use gloo_net::http::{Request, Response};
+use gloo_timers::future::TimeoutFuture;
+use hamster_shared::api::{ApiError, HistoryResponse, QuotesResponse};
+use hamster_shared::{Symbol, MAX_SYMBOLS_PER_REQUEST};
+use serde::de::DeserializeOwned;
+
+/// Deadline for one REST call, body included.
+pub const REQUEST_TIMEOUT_MS: u32 = 5_000;
+
+/// Percent-encodes everything but RFC 3986 unreserved characters, so a symbol is one path segment or query
+/// item whatever it contains (`BTC/USD` → `BTC%2FUSD`, `EURUSD=X` → `EURUSD%3DX`).
+pub fn encode_component(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() * 3);
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(char::from(b));
+        } else {
+            // Writing to a String cannot fail.
+            let _ = write!(out, "%{b:02X}");
+        }
+    }
+    out
+}
+
+/// `GET /api/quotes?symbols=A,B` for at most [`MAX_SYMBOLS_PER_REQUEST`] symbols.
+pub fn quotes_url(http_base: &str, symbols: &[Symbol]) -> String {
+    let list: Vec<String> = symbols.iter().map(|s| encode_component(s.as_str())).collect();
+    format!("{http_base}/api/quotes?symbols={}", list.join(","))
+}
+
+/// `GET /api/history/{symbol}` with the symbol as one encoded path segment.
+pub fn history_url(http_base: &str, symbol: &Symbol) -> String {
+    format!("{http_base}/api/history/{}", encode_component(symbol.as_str()))
+}
+
+/// A failed REST call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RestError {
+    /// The relay answered (with an error status or an unreadable body), as opposed to not being reachable.
+    pub reachable: bool,
+    pub message: String,
+}
+
+impl std::fmt::Display for RestError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+/// Current values for `symbols`, in as many requests as the relay's per-request limit needs.
+pub async fn fetch_quotes(http_base: &str, symbols: &[Symbol]) -> Result<QuotesResponse, RestError> {
+    let mut all = QuotesResponse { quotes: vec![], pending: vec![] };
+    for chunk in symbols.chunks(MAX_SYMBOLS_PER_REQUEST) {
+        let part: QuotesResponse = get_json(&quotes_url(http_base, chunk)).await?;
+        all.quotes.extend(part.quotes);
+        all.pending.extend(part.pending);
+    }
+    Ok(all)
+}
+
+/// Recent ticks of one symbol.
+pub async fn fetch_history(http_base: &str, symbol: &Symbol) -> Result<HistoryResponse, RestError> {
+    get_json(&history_url(http_base, symbol)).await
+}
+
+/// GET and decode JSON, turning HTTP errors into the relay's `ApiError` message when it sent one.
+async fn get_json<T: DeserializeOwned>(url: &str) -> Result<T, RestError> {
+    let unreachable = |message: String| RestError { reachable: false, message };
+    let answered = |message: String| RestError { reachable: true, message };
+    let controller = web_sys::AbortController::new().ok();
+    let signal = controller.as_ref().map(web_sys::AbortController::signal);
+    let work = async {
+        let response = Request::get(url)
+            .abort_signal(signal.as_ref())
+            .send()
+            .await
+            .map_err(|e| unreachable(format!("request failed: {e}")))?;
+        if !response.ok() {
+            let status = response.status();
+            return Err(answered(match response.json::<ApiError>().await {
+                Ok(err) => format!("HTTP {status} {}: {}", err.code.as_str(), err.message),
+                Err(_) => format!("HTTP {status}"),
+            }));
+        }
+        response.json::<T>().await.map_err(|e| answered(format!("unreadable response: {e}")))
+    };
+    let timeout = TimeoutFuture::new(REQUEST_TIMEOUT_MS);
+    futures::pin_mut!(work);
+    match select(work, timeout).await {
+        Either::Left((result, _)) => result,
+        Either::Right(((), _)) => {
+            if let Some(c) = controller {
+                c.abort();
+            }
+            Err(unreachable(format!("timed out after {} s", REQUEST_TIMEOUT_MS / 1000)))
+        }
+    }
+}
+
+/// A plain GET with a deadline, for callers that want the raw response (`config.json`).
+pub async fn get_with_timeout(url: &str, timeout_ms: u32) -> Result<Response, String> {
+    let controller = web_sys::AbortController::new().ok();
+    let signal = controller.as_ref().map(web_sys::AbortController::signal);
+    let work = Request::get(url).abort_signal(signal.as_ref()).send();
+    let timeout = TimeoutFuture::new(timeout_ms);
+    futures::pin_mut!(work);
+    match select(work, timeout).await {
+        Either::Left((result, _)) => result.map_err(|e| e.to_string()),
+        Either::Right(((), _)) => {
+            if let Some(c) = controller {
+                c.abort();
+            }
+            Err("timed out".into())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wasm_bindgen_test::wasm_bindgen_test;
+
+    fn sym(s: &str) -> Symbol {
+        Symbol::parse(s).expect("valid test symbol")
+    }
+
+    #[wasm_bindgen_test(unsupported = test)]
+    fn urls_encode_symbols() {
+        assert_eq!(
+            quotes_url("http://h:1", &[sym("BTC/USD"), sym("AAPL"), sym("sim:EURUSD=X")]),
+            "http://h:1/api/quotes?symbols=BTC%2FUSD,AAPL,sim%3AEURUSD%3DX"
+        );
+        assert_eq!(history_url("", &sym("eur/usd")), "/api/history/EUR%2FUSD");
+        assert_eq!(encode_component("BRK.B-x_~"), "BRK.B-x_~");
+    }
+}
