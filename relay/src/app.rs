@@ -47,7 +47,7 @@ pub struct AppState {
 /// Environment variables holding each keyed provider's credentials, all required.
 const KEYS: &[(&str, &[&str])] = &[
     (twelvedata::NAME, &[twelvedata::KEY_VAR]),
-    (alpaca::NAME, &["APCA_API_KEY_ID", "APCA_API_SECRET_KEY"]),
+    (alpaca::NAME, &alpaca::KEY_VARS),
     (finnhub::NAME, &["FINNHUB_API_KEY"]),
     (unusualwhales::NAME, &["UW_API_TOKEN"]),
 ];

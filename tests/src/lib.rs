@@ -200,6 +200,20 @@ impl Relay {
     }
 }
 
+/// Polls `pred` every 20 ms until it holds, failing the test after [`WAIT`].
+pub async fn eventually(what: &str, pred: impl Fn() -> bool) {
+    eventually_within(what, WAIT, pred).await;
+}
+
+/// Polls `pred` every 20 ms until it holds, failing the test after `limit`.
+pub async fn eventually_within(what: &str, limit: Duration, pred: impl Fn() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !pred() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 impl Drop for Relay {
     fn drop(&mut self) {
         let _ = self.child.kill();

@@ -59,6 +59,10 @@ pub enum Incoming {
     Cut,
 }
 
+/// Decides an upgrade from its path-and-query and headers: `Some((status, body))` refuses it (e.g. a bad
+/// `?token=`), `None` accepts it.
+pub type Gate = dyn Fn(&str, &HeaderMap) -> Option<(u16, String)> + Send + Sync;
+
 impl MockServer {
     /// Starts a mock on a free loopback port; `handler` runs once per accepted connection.
     pub async fn start<F, Fut>(handler: F) -> MockServer
@@ -66,6 +70,18 @@ impl MockServer {
         F: Fn(MockConn) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = ()> + Send + 'static,
     {
+        MockServer::start_gated(|_, _| None, handler).await
+    }
+
+    /// Like [`MockServer::start`], with `gate` deciding each upgrade (providers that check credentials before
+    /// the upgrade, answering a plain HTTP error).
+    pub async fn start_gated<G, F, Fut>(gate: G, handler: F) -> MockServer
+    where
+        G: Fn(&str, &HeaderMap) -> Option<(u16, String)> + Send + Sync + 'static,
+        F: Fn(MockConn) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        let gate: Arc<Gate> = Arc::new(gate);
         let listener = TcpListener::bind(("127.0.0.1", 0)).await.expect("bind mock");
         let port = listener.local_addr().expect("mock addr").port();
         let shared = Arc::new(Shared::default());
@@ -82,7 +98,7 @@ impl MockServer {
                         Err(_) => continue,
                     },
                 };
-                let (shared, cut, handler) = (s.clone(), c.subscribe(), handler.clone());
+                let (shared, cut, handler, gate) = (s.clone(), c.subscribe(), handler.clone(), gate.clone());
                 tokio::spawn(async move {
                     let mut path = String::new();
                     let mut headers = HeaderMap::new();
@@ -93,6 +109,11 @@ impl MockServer {
                     let callback = |req: &Request, resp: Response| -> Result<Response, ErrorResponse> {
                         path = req.uri().path_and_query().map(|p| p.to_string()).unwrap_or_default();
                         headers = req.headers().clone();
+                        if let Some((status, body)) = gate(&path, &headers) {
+                            let mut e = ErrorResponse::new(Some(body));
+                            *e.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::UNAUTHORIZED);
+                            return Err(e);
+                        }
                         if refuse != 0 {
                             let mut e = ErrorResponse::new(Some("refused by mock".into()));
                             *e.status_mut() = StatusCode::from_u16(refuse).unwrap_or(StatusCode::UNAUTHORIZED);
@@ -211,7 +232,12 @@ impl MockConn {
 
     /// The query parameter `name` of the upgrade request.
     pub fn query(&self, name: &str) -> Option<String> {
-        let query = self.path.split_once('?')?.1;
-        url::form_urlencoded::parse(query.as_bytes()).find(|(k, _)| k == name).map(|(_, v)| v.into_owned())
+        query_param(&self.path, name)
     }
+}
+
+/// The query parameter `name` of a path-and-query such as `/socket?token=abc`.
+pub fn query_param(path: &str, name: &str) -> Option<String> {
+    let query = path.split_once('?')?.1;
+    url::form_urlencoded::parse(query.as_bytes()).find(|(k, _)| k == name).map(|(_, v)| v.into_owned())
 }

@@ -116,6 +116,26 @@ impl WsClient {
         (subscribed, snapshot)
     }
 
+    /// The next quote for `symbol`, skipping everything else.
+    pub async fn quote_for(&mut self, symbol: &str) -> hamster_shared::Quote {
+        let has = |m: &ServerMessage| matches!(m, ServerMessage::Quotes { quotes } if quotes.iter().any(|q| q.symbol.as_str() == symbol));
+        match self.recv_until(&format!("a quote for {symbol}"), has).await {
+            ServerMessage::Quotes { quotes } => {
+                quotes.into_iter().find(|q| q.symbol.as_str() == symbol).expect("matched above")
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    /// Waits for a `status` with `state` from any provider and returns its detail.
+    pub async fn provider_state(&mut self, state: hamster_shared::ProviderState) -> Option<String> {
+        let is = |m: &ServerMessage| matches!(m, ServerMessage::Status { state: s, .. } if *s == state);
+        match self.recv_until(&format!("status {state:?}"), is).await {
+            ServerMessage::Status { detail, .. } => detail,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
     /// Closes the connection politely.
     pub async fn close(mut self) {
         let _ = self.stream.close(None).await;

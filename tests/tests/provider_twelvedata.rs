@@ -30,32 +30,6 @@ fn relay_for(mock: &TwelveDataMock, extra: &[&str]) -> Relay {
     Relay::start_with_env(0, &args, &[("TWELVE_DATA_API_KEY", KEY)])
 }
 
-async fn next_quote_for(ws: &mut WsClient, symbol: &str) -> hamster_shared::Quote {
-    match ws
-        .recv_until(
-            &format!("quote for {symbol}"),
-            |m| matches!(m, ServerMessage::Quotes { quotes } if quotes.iter().any(|q| q.symbol.as_str() == symbol)),
-        )
-        .await
-    {
-        ServerMessage::Quotes { quotes } => quotes.into_iter().find(|q| q.symbol.as_str() == symbol).unwrap(),
-        _ => unreachable!(),
-    }
-}
-
-async fn wait_state(ws: &mut WsClient, state: ProviderState) -> Option<String> {
-    match ws
-        .recv_until(
-            &format!("status {state:?}"),
-            |m| matches!(m, ServerMessage::Status { state: s, .. } if *s == state),
-        )
-        .await
-    {
-        ServerMessage::Status { detail, .. } => detail,
-        _ => unreachable!(),
-    }
-}
-
 #[tokio::test]
 async fn lifecycle_against_the_mock() {
     let mock = TwelveDataMock::start().await;
@@ -65,11 +39,11 @@ async fn lifecycle_against_the_mock() {
     let mut ws = WsClient::connect(&relay.ws_url()).await;
     ws.hello().await;
     ws.subscribe(&["AAPL", "EUR/USD"]).await;
-    let q = next_quote_for(&mut ws, "AAPL").await;
+    let q = ws.quote_for("AAPL").await;
     assert_eq!(q.provider, "twelvedata");
     assert!(q.ts > 1_600_000_000_000, "seconds became milliseconds: {}", q.ts);
     assert!(q.volume.is_some() && q.bid.is_none());
-    let fx = next_quote_for(&mut ws, "EUR/USD").await;
+    let fx = ws.quote_for("EUR/USD").await;
     assert!(fx.bid.is_some() && fx.ask.is_some());
     assert_eq!(mock.ws.accepted(), 1);
     // The key went upstream in the query, as documented.
@@ -94,16 +68,16 @@ async fn lifecycle_against_the_mock() {
         }
         _ => unreachable!(),
     }
-    next_quote_for(&mut ws, "AAPL").await;
+    ws.quote_for("AAPL").await;
 
     // Cut the connection three times; the client stays connected and data resumes each time.
     for round in 1..=3 {
         mock.ws.cut_all();
-        wait_state(&mut ws, ProviderState::Reconnecting).await;
-        wait_state(&mut ws, ProviderState::Live).await;
+        ws.provider_state(ProviderState::Reconnecting).await;
+        ws.provider_state(ProviderState::Live).await;
         let started = Instant::now();
-        next_quote_for(&mut ws, "AAPL").await;
-        next_quote_for(&mut ws, "EUR/USD").await;
+        ws.quote_for("AAPL").await;
+        ws.quote_for("EUR/USD").await;
         println!("round {round}: data resumed {:?} after live", started.elapsed());
         assert_eq!(mock.ws.accepted(), round + 1);
     }
@@ -132,7 +106,7 @@ async fn fifty_clients_one_connection_one_subscription() {
         clients.push(ws);
     }
     for ws in clients.iter_mut().step_by(7) {
-        next_quote_for(ws, "MSFT").await;
+        ws.quote_for("MSFT").await;
     }
     assert_eq!(mock.ws.accepted(), 1, "one upstream connection");
     assert_eq!(mock.subscribe_requests_for("MSFT"), 1, "one upstream subscription");
@@ -147,13 +121,13 @@ async fn silent_upstream_is_replaced_by_the_watchdog() {
     let mut ws = WsClient::connect(&relay.ws_url()).await;
     ws.hello().await;
     ws.subscribe(&["AAPL"]).await;
-    next_quote_for(&mut ws, "AAPL").await;
+    ws.quote_for("AAPL").await;
     mock.state.silent.store(true, Ordering::SeqCst);
-    let detail = wait_state(&mut ws, ProviderState::Reconnecting).await;
+    let detail = ws.provider_state(ProviderState::Reconnecting).await;
     assert!(detail.unwrap_or_default().contains("no data"), "the watchdog fired");
     mock.state.silent.store(false, Ordering::SeqCst);
-    wait_state(&mut ws, ProviderState::Live).await;
-    next_quote_for(&mut ws, "AAPL").await;
+    ws.provider_state(ProviderState::Live).await;
+    ws.quote_for("AAPL").await;
     assert!(mock.ws.accepted() >= 2);
 }
 
@@ -164,26 +138,26 @@ async fn rest_fallback_while_the_stream_is_down() {
     let mut ws = WsClient::connect(&relay.ws_url()).await;
     ws.hello().await;
     ws.subscribe(&["AAPL", "MSFT"]).await;
-    next_quote_for(&mut ws, "AAPL").await;
+    ws.quote_for("AAPL").await;
 
     // The stream goes away and stays away (upgrades refused with 503, not an auth failure).
     mock.ws.refuse_with(503);
     mock.ws.cut_all();
-    let detail = wait_state(&mut ws, ProviderState::Degraded).await;
+    let detail = ws.provider_state(ProviderState::Degraded).await;
     assert!(detail.unwrap_or_default().contains("REST"));
-    let q = next_quote_for(&mut ws, "MSFT").await;
+    let q = ws.quote_for("MSFT").await;
     assert_eq!(q.price, 204.0, "the REST price, parsed from its string");
     assert!(mock.state.rest_requests.load(Ordering::SeqCst) >= 1);
     assert_eq!(*mock.state.rest_last_key.lock().unwrap(), KEY);
 
     // Back to streaming once the upstream accepts again; polling stops.
     mock.ws.refuse_with(0);
-    wait_state(&mut ws, ProviderState::Live).await;
+    ws.provider_state(ProviderState::Live).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     let polls = mock.state.rest_requests.load(Ordering::SeqCst);
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(mock.state.rest_requests.load(Ordering::SeqCst), polls, "no polling while live");
-    next_quote_for(&mut ws, "AAPL").await;
+    ws.quote_for("AAPL").await;
 }
 
 #[tokio::test]
@@ -234,5 +208,5 @@ async fn missing_key_is_reported_not_configured() {
         }
         _ => unreachable!(),
     }
-    next_quote_for(&mut ws, "sim:AAPL").await;
+    ws.quote_for("sim:AAPL").await;
 }

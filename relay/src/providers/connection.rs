@@ -85,9 +85,21 @@ pub trait Wire: Send + 'static {
         None
     }
 
+    /// Send a WebSocket ping frame after this long without any incoming frame, for protocols whose servers stay
+    /// silent while there is no data: the pong is a frame, so a quiet but healthy connection is not replaced by
+    /// the staleness watchdog, while a dead one still is. Keep it well below [`Timing::stale_after`].
+    fn idle_ping(&self) -> Option<Duration> {
+        None
+    }
+
     /// Shortest gap between two frames we send, where the provider limits client messages (frames beyond the
     /// limit are paced, never dropped).
     fn min_send_interval(&self) -> Option<Duration> {
+        None
+    }
+
+    /// Replace the connection after this long, before the provider cuts it (Binance: at 24 h).
+    fn max_connection_age(&self) -> Option<Duration> {
         None
     }
 
@@ -197,15 +209,18 @@ pub async fn run<W: Wire>(
     let mut desired: BTreeSet<String> = BTreeSet::new();
     let mut backoff = Backoff::new(timing.backoff_min, timing.backoff_max);
     let mut first = true;
+    // Why the last attempt ended, kept on the `reconnecting` status while the next one runs.
+    let mut last_reason: Option<String> = None;
     loop {
         let state = if first { ProviderState::Connecting } else { ProviderState::Reconnecting };
-        events.status(state, None).await;
+        events.status(state, last_reason.take()).await;
         first = false;
         let ended = session(&mut wire, &mut desired, &mut commands, &events, &stop, &timing, &link).await;
         publish(&link, false, &desired);
         let wait = match ended {
             Ended::Stopped => return,
             Ended::Lost { reason, healthy } => {
+                last_reason = Some(reason.clone());
                 if healthy {
                     backoff.reset();
                 }
@@ -294,6 +309,9 @@ async fn session<W: Wire>(
     let keepalive = wire.keepalive();
     let mut keepalive_at = keepalive.as_ref().map(|(every, _)| Instant::now() + *every);
     let mut last_frame = Instant::now();
+    let idle_ping = wire.idle_ping();
+    let mut last_ping = Instant::now();
+    let retire_at = wire.max_connection_age().map(|age| connected_at + age);
     let lost = |reason: String| Ended::Lost { reason, healthy: connected_at.elapsed() >= timing.stable_after };
 
     loop {
@@ -312,6 +330,8 @@ async fn session<W: Wire>(
         }
         let send_wake = if outgoing.is_empty() { None } else { Some(next_send) };
         let stale_at = last_frame + timing.stale_after;
+        // Ping when idle for `every`, then again every `every` until something arrives.
+        let ping_at = idle_ping.map(|every| last_frame.max(last_ping) + every);
         tokio::select! {
             _ = stop.cancelled() => {
                 let _ = timeout(Duration::from_secs(1), socket.close(None)).await;
@@ -320,7 +340,16 @@ async fn session<W: Wire>(
             _ = tokio::time::sleep_until(stale_at) => {
                 return lost(format!("no data for {:?}", timing.stale_after));
             }
+            _ = sleep_until_opt(retire_at) => {
+                return Ended::Lost { reason: "maximum connection age reached".into(), healthy: true };
+            }
             _ = sleep_until_opt(send_wake) => {}
+            _ = sleep_until_opt(ping_at) => {
+                if let Err(e) = socket.send(Message::Ping(Default::default())).await {
+                    return lost(describe(&e));
+                }
+                last_ping = Instant::now();
+            }
             _ = sleep_until_opt(keepalive_at) => {
                 if let Some((every, frame)) = &keepalive {
                     outgoing.push_back(frame.clone());

@@ -95,10 +95,8 @@ impl EventSink {
         if symbols.is_empty() {
             return;
         }
-        let events = symbols
-            .into_iter()
-            .map(|channel| ChannelEvent { channel, payload: payload.clone(), ts })
-            .collect();
+        let events =
+            symbols.into_iter().map(|channel| ChannelEvent { channel, payload: payload.clone(), ts }).collect();
         self.send(HubEvent::Events(events)).await;
     }
 

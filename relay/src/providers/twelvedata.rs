@@ -44,7 +44,12 @@ pub struct TwelveDataArgs {
     )]
     pub ws_url: String,
     /// Twelve Data REST base, used by the fallback while the stream is down.
-    #[arg(id = "twelvedata_rest_url", long = "twelvedata-rest-url", env = "TWELVE_DATA_REST_URL", default_value = "https://api.twelvedata.com")]
+    #[arg(
+        id = "twelvedata_rest_url",
+        long = "twelvedata-rest-url",
+        env = "TWELVE_DATA_REST_URL",
+        default_value = "https://api.twelvedata.com"
+    )]
     pub rest_url: String,
     /// API credits per minute the REST fallback may spend (1 per symbol per poll); 0 disables the fallback.
     #[arg(long = "twelvedata-rest-credits-per-min", env = "TWELVE_DATA_REST_CREDITS_PER_MIN", default_value_t = 8)]

@@ -1,4 +1,8 @@
 //! Mock upstream providers, one module per provider, each speaking that provider's documented protocol
 //! (`shared/reference/upstream-protocols.md`) on loopback, with switches for the failures tests inject.
 
+pub mod alpaca;
+pub mod binance;
+pub mod finnhub;
 pub mod twelvedata;
+pub mod unusualwhales;

@@ -1,0 +1,281 @@
+//! Binance spot adapter against a mock speaking its documented protocol, through the real relay binary:
+//! connect → SUBSCRIBE → data reaches WebSocket clients normalised → error replies and bad spellings rejected per
+//! symbol → the last client leaving unsubscribes upstream → cuts and `serverShutdown` survived with clients
+//! attached → 50 clients share one stream → the stream limit rejects the excess → control frames stay under
+//! 5 msg/s (and the check is shown to catch a client that does not) → pings answered with their payload →
+//! refused upgrades back off → connections are replaced before the 24 h cut.
+
+use std::time::Duration;
+
+use hamster_shared::{ErrorCode, ProviderState, ServerMessage};
+use hamster_tests::mocks::binance::{BinanceMock, PingProbe};
+use hamster_tests::{eventually_within, Relay, WsClient};
+
+fn relay_at(url: &str, extra: &[&str]) -> Relay {
+    let mut args = vec![
+        "--providers",
+        "binance",
+        "--binance-ws-url",
+        url,
+        "--upstream-backoff-min-ms",
+        "50",
+        "--upstream-backoff-max-ms",
+        "300",
+    ];
+    args.extend_from_slice(extra);
+    // Binance needs no key: the relay gets none.
+    Relay::start_with_env(0, &args, &[])
+}
+
+fn relay_for(mock: &BinanceMock, extra: &[&str]) -> Relay {
+    relay_at(&mock.ws_url(), extra)
+}
+
+async fn client(relay: &Relay, symbols: &[&str]) -> WsClient {
+    let mut ws = WsClient::connect(&relay.ws_url()).await;
+    ws.hello().await;
+    if !symbols.is_empty() {
+        ws.subscribe(symbols).await;
+    }
+    ws
+}
+
+/// Sends a subscribe and returns the rejections that arrive for it (at once or late, from upstream).
+async fn rejections(ws: &mut WsClient, symbols: &[&str], expected: usize) -> Vec<hamster_shared::Rejection> {
+    ws.send_json(serde_json::json!({"type": "subscribe", "symbols": symbols})).await;
+    let mut got = Vec::new();
+    while got.len() < expected {
+        match ws
+            .recv_until(
+                "rejection",
+                |m| matches!(m, ServerMessage::Subscribed { rejected, .. } if !rejected.is_empty()),
+            )
+            .await
+        {
+            ServerMessage::Subscribed { rejected, .. } => got.extend(rejected),
+            _ => unreachable!(),
+        }
+    }
+    got
+}
+
+#[tokio::test]
+async fn lifecycle_against_the_mock() {
+    let mock = BinanceMock::start().await;
+    mock.refuse("nopeusdt@ticker");
+    let relay = relay_for(&mock, &[]);
+    let mut ws = client(&relay, &["BTC/USD", "ETH/USDT"]).await;
+
+    // Normalised: canonical symbol, provider, ms event time, Binance's 24 h change, bid/ask and volume.
+    let q = ws.quote_for("BTC/USD").await;
+    assert_eq!(q.provider, "binance");
+    assert!(q.ts > 1_600_000_000_000 && q.ts < 100_000_000_000_000, "ms timestamp: {}", q.ts);
+    assert!((100.0..101.0).contains(&q.price), "string price parsed: {}", q.price);
+    let change = q.change.expect("change from `p`");
+    assert!((change - (q.price - 100.0)).abs() < 1e-6, "change {change} vs price {}", q.price);
+    let pct = q.change_pct.expect("change_pct from `P`");
+    assert!((pct - (q.price - 100.0)).abs() < 0.001, "24 h change % from the open of 100: {pct}");
+    assert!(q.bid.is_some() && q.ask.is_some() && q.volume.is_some(), "{q:?}");
+    ws.quote_for("ETH/USDT").await;
+    assert_eq!(mock.ws.accepted(), 1);
+    assert_eq!(mock.ws.open(), 1);
+    let subs: Vec<_> = mock.requests().into_iter().filter(|r| r.method == "SUBSCRIBE").collect();
+    assert!(subs.iter().all(|r| r.id.is_u64()), "integer ids: {subs:?}");
+    assert_eq!(mock.subscribed(), ["btcusdt@ticker", "ethusdt@ticker"].map(String::from).into());
+
+    // An error reply rejects exactly the symbol it answers; a spelling Binance cannot have is refused too.
+    let rejected = rejections(&mut ws, &["NOPE/USD", "BRK.B"], 2).await;
+    let nope = rejected.iter().find(|r| r.symbol == "NOPE/USD").expect("NOPE/USD rejected");
+    assert_eq!(nope.code, ErrorCode::ProviderRejected);
+    assert!(nope.message.contains("invalid stream") && nope.message.contains("nopeusdt@ticker"), "{}", nope.message);
+    let brk = rejected.iter().find(|r| r.symbol == "BRK.B").expect("BRK.B rejected");
+    assert_eq!(brk.code, ErrorCode::ProviderRejected);
+    assert!(brk.message.contains("BASE/QUOTE"), "{}", brk.message);
+    ws.quote_for("BTC/USD").await;
+
+    // Cut the connection three times; the client stays connected and data resumes each time.
+    for round in 1..=3 {
+        mock.ws.cut_all();
+        ws.provider_state(ProviderState::Reconnecting).await;
+        ws.provider_state(ProviderState::Live).await;
+        ws.quote_for("BTC/USD").await;
+        ws.quote_for("ETH/USDT").await;
+        assert_eq!(mock.ws.accepted(), round + 1);
+        assert_eq!(mock.subscribed(), ["btcusdt@ticker", "ethusdt@ticker"].map(String::from).into(), "round {round}");
+    }
+
+    // serverShutdown: the relay leaves and reconnects on its own (the mock keeps the old socket open).
+    mock.server_shutdown();
+    let detail = ws.provider_state(ProviderState::Reconnecting).await;
+    assert!(detail.unwrap_or_default().contains("serverShutdown"));
+    ws.provider_state(ProviderState::Live).await;
+    ws.quote_for("BTC/USD").await;
+    assert_eq!(mock.ws.accepted(), 5);
+    mock.ws.wait_until("the old connection closed", |m| m.open() == 1).await;
+
+    // The last client leaving unsubscribes upstream.
+    ws.send_text(r#"{"type":"unsubscribe","symbols":["BTC/USD","ETH/USDT"]}"#).await;
+    eventually_within("upstream unsubscribed", Duration::from_secs(10), || mock.subscribed().is_empty()).await;
+    let unsubs: Vec<_> = mock.requests().into_iter().filter(|r| r.method == "UNSUBSCRIBE").collect();
+    assert!(!unsubs.is_empty() && unsubs.iter().all(|r| r.id.is_u64()));
+
+    assert_eq!(mock.rate_violation(), None, "the relay never sent more than 5 messages/s");
+}
+
+#[tokio::test]
+async fn fifty_clients_one_connection_one_subscription() {
+    let mock = BinanceMock::start().await;
+    let relay = relay_for(&mock, &[]);
+    let mut clients = Vec::new();
+    for _ in 0..50 {
+        clients.push(client(&relay, &["SOL/USD"]).await);
+    }
+    for ws in clients.iter_mut().step_by(7) {
+        ws.quote_for("SOL/USD").await;
+    }
+    assert_eq!(mock.ws.accepted(), 1, "one upstream connection");
+    assert_eq!(mock.subscribe_requests_for("solusdt@ticker"), 1, "one upstream SUBSCRIBE");
+    let (_, status) = relay.get_json::<hamster_shared::api::StatusResponse>("/api/status").await;
+    assert_eq!(status.upstream_subscriptions, 1);
+    assert_eq!(mock.rate_violation(), None);
+}
+
+#[tokio::test]
+async fn the_stream_limit_rejects_the_excess_per_symbol() {
+    let mock = BinanceMock::start().await;
+    let relay = relay_for(&mock, &["--binance-max-streams", "3"]);
+    let mut ws = client(&relay, &["BTC/USD", "ETH/USD", "SOL/USD"]).await;
+    ws.quote_for("SOL/USD").await;
+
+    let rejected = rejections(&mut ws, &["XRP/USD", "ADA/USD"], 2).await;
+    let mut names: Vec<&str> = rejected.iter().map(|r| r.symbol.as_str()).collect();
+    names.sort();
+    assert_eq!(names, ["ADA/USD", "XRP/USD"]);
+    for r in &rejected {
+        assert_eq!(r.code, ErrorCode::ProviderRejected);
+        assert!(r.message.contains("3 streams"), "{}", r.message);
+    }
+    // Another spelling of a stream already held costs no stream, so it is still served at the limit.
+    ws.subscribe(&["BTC/USDT"]).await;
+    let q = ws.quote_for("BTC/USDT").await;
+    assert_eq!(q.provider, "binance");
+    assert_eq!(mock.subscribe_requests_for("btcusdt@ticker"), 1, "BTC/USD and BTC/USDT share btcusdt@ticker");
+    assert_eq!(mock.max_streams_seen(), 3);
+
+    // After a reconnect the same three streams come back, never more.
+    mock.ws.cut_all();
+    ws.provider_state(ProviderState::Live).await;
+    ws.quote_for("ETH/USD").await;
+    ws.quote_for("BTC/USDT").await;
+    assert_eq!(mock.subscribed().len(), 3);
+    assert_eq!(mock.max_streams_seen(), 3);
+}
+
+const MANY: [&str; 12] = [
+    "BTC/USD", "ETH/USD", "SOL/USD", "XRP/USD", "ADA/USD", "DOGE/USD", "DOT/USD", "LTC/USD", "LINK/USD", "AVAX/USD",
+    "TRX/USD", "ATOM/USD",
+];
+
+#[tokio::test]
+async fn control_frames_are_paced_under_five_per_second() {
+    let mock = BinanceMock::start().await;
+    // One stream per request forces twelve SUBSCRIBE frames out at once.
+    let relay = relay_for(&mock, &["--binance-max-streams-per-request", "1"]);
+    let _ws = client(&relay, &MANY).await;
+    eventually_within("all twelve streams", Duration::from_secs(15), || {
+        mock.subscribed().len() == MANY.len() || mock.rate_violation().is_some()
+    })
+    .await;
+    assert_eq!(mock.rate_violation(), None);
+    let subs: Vec<_> = mock.requests().into_iter().filter(|r| r.method == "SUBSCRIBE").collect();
+    assert_eq!(subs.len(), MANY.len());
+    let gaps: Vec<Duration> = subs.windows(2).map(|w| w[1].at.duration_since(w[0].at)).collect();
+    assert!(gaps.iter().all(|g| *g >= Duration::from_millis(150)), "paced ~300 ms apart: {gaps:?}");
+    assert_eq!(mock.ws.accepted(), 1, "never cut for flooding");
+}
+
+#[tokio::test]
+async fn one_subscribe_carries_many_streams() {
+    let mock = BinanceMock::start().await;
+    let relay = relay_for(&mock, &[]);
+    let mut ws = client(&relay, &MANY).await;
+    ws.quote_for("ATOM/USD").await;
+    eventually_within("all twelve streams", Duration::from_secs(10), || mock.subscribed().len() == MANY.len()).await;
+    let subs = mock.requests().into_iter().filter(|r| r.method == "SUBSCRIBE").count();
+    assert!(subs <= 2, "{subs} SUBSCRIBE frames for one client command of 12 symbols");
+}
+
+/// The negative control for the rate assertions above: with pacing off, the same burst is caught.
+#[tokio::test]
+async fn the_rate_check_catches_an_unpaced_client() {
+    let mock = BinanceMock::start().await;
+    let relay = relay_for(&mock, &["--binance-max-streams-per-request", "1", "--binance-min-send-interval-ms", "0"]);
+    let _ws = client(&relay, &MANY).await;
+    eventually_within("a rate violation", Duration::from_secs(10), || mock.rate_violation().is_some()).await;
+    println!("caught: {}", mock.rate_violation().unwrap_or_default());
+}
+
+#[tokio::test]
+async fn pings_are_answered_with_their_payload() {
+    let probe = PingProbe::start(Duration::from_millis(300)).await;
+    let relay = relay_at(&probe.ws_url(), &[]);
+    let mut ws = client(&relay, &["BTC/USD"]).await;
+    ws.quote_for("BTC/USD").await;
+    eventually_within("three pongs", Duration::from_secs(10), || probe.state.pings_and_pongs().1.len() >= 3).await;
+    let (pings, pongs) = probe.state.pings_and_pongs();
+    assert_eq!(pongs[..3], pings[..3], "each pong echoes its ping's payload, in order");
+    assert!(pongs[0].starts_with(b"probe-"));
+}
+
+#[tokio::test]
+async fn refused_upgrades_back_off_without_a_hot_loop() {
+    let mock = BinanceMock::start().await;
+    mock.ws.refuse_with(503);
+    let relay = relay_for(&mock, &["--upstream-backoff-min-ms", "200", "--upstream-backoff-max-ms", "1000"]);
+    let mut ws = client(&relay, &["BTC/USD"]).await;
+    let status = relay
+        .wait_status("binance reconnecting after 503", |s| {
+            s.providers[0].state == ProviderState::Reconnecting
+                && s.providers[0].detail.as_deref().unwrap_or("").contains("503")
+        })
+        .await;
+    assert_eq!(status.providers[0].name, "binance");
+    let before = mock.ws.attempts();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let attempts = mock.ws.attempts() - before;
+    assert!((1..=15).contains(&attempts), "{attempts} attempts in 2 s: retried with backoff, not in a hot loop");
+    let (_, status) = relay.get_json::<hamster_shared::api::StatusResponse>("/api/status").await;
+    assert_ne!(status.providers[0].state, ProviderState::Down, "no key to blame: never down");
+    assert_eq!(mock.ws.accepted(), 0);
+
+    // The upstream accepts again: live and streaming, the client never disconnected.
+    mock.ws.refuse_with(0);
+    ws.provider_state(ProviderState::Live).await;
+    ws.quote_for("BTC/USD").await;
+}
+
+#[tokio::test]
+async fn old_connections_are_replaced_before_the_cut() {
+    let mock = BinanceMock::start().await;
+    let relay = relay_for(&mock, &["--binance-max-connection-age-secs", "1"]);
+    let mut ws = client(&relay, &["BTC/USD"]).await;
+    ws.quote_for("BTC/USD").await;
+    let detail = ws.provider_state(ProviderState::Reconnecting).await.unwrap_or_default();
+    assert!(detail.contains("connection age"), "{detail}");
+    ws.provider_state(ProviderState::Live).await;
+    ws.quote_for("BTC/USD").await;
+    assert!(mock.ws.accepted() >= 2);
+    assert!(mock.subscribed().contains("btcusdt@ticker"), "resubscribed on the new connection");
+}
+
+#[tokio::test]
+async fn mini_ticker_stream_is_configurable() {
+    let mock = BinanceMock::start().await;
+    let relay = relay_for(&mock, &["--binance-stream", "miniTicker"]);
+    let mut ws = client(&relay, &["BTC/USD"]).await;
+    let q = ws.quote_for("BTC/USD").await;
+    assert_eq!(mock.subscribe_requests_for("btcusdt@miniTicker"), 1);
+    assert_eq!((q.bid, q.ask), (None, None), "the mini ticker has no book: nothing invented");
+    let pct = q.change_pct.expect("computed from the 24 h open");
+    assert!((pct - (q.price - 100.0)).abs() < 1e-6, "{pct} for {}", q.price);
+}
