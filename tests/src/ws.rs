@@ -33,6 +33,17 @@ impl WsClient {
         WsClient { stream }
     }
 
+    /// Connects, reads the greeting and subscribes to `symbols` if any (their `subscribed` and `snapshot`
+    /// consumed).
+    pub async fn subscribed(url: &str, symbols: &[&str]) -> WsClient {
+        let mut ws = WsClient::connect(url).await;
+        ws.hello().await;
+        if !symbols.is_empty() {
+            ws.subscribe(symbols).await;
+        }
+        ws
+    }
+
     pub async fn send_text(&mut self, text: &str) {
         self.stream.send(Message::text(text)).await.expect("ws send");
     }

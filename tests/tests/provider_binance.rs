@@ -31,15 +31,6 @@ fn relay_for(mock: &BinanceMock, extra: &[&str]) -> Relay {
     relay_at(&mock.ws_url(), extra)
 }
 
-async fn client(relay: &Relay, symbols: &[&str]) -> WsClient {
-    let mut ws = WsClient::connect(&relay.ws_url()).await;
-    ws.hello().await;
-    if !symbols.is_empty() {
-        ws.subscribe(symbols).await;
-    }
-    ws
-}
-
 /// Sends a subscribe and returns the rejections that arrive for it (at once or late, from upstream).
 async fn rejections(ws: &mut WsClient, symbols: &[&str], expected: usize) -> Vec<hamster_shared::Rejection> {
     ws.send_json(serde_json::json!({"type": "subscribe", "symbols": symbols})).await;
@@ -64,7 +55,7 @@ async fn lifecycle_against_the_mock() {
     let mock = BinanceMock::start().await;
     mock.refuse("nopeusdt@ticker");
     let relay = relay_for(&mock, &[]);
-    let mut ws = client(&relay, &["BTC/USD", "ETH/USDT"]).await;
+    let mut ws = WsClient::subscribed(&relay.ws_url(), &["BTC/USD", "ETH/USDT"]).await;
 
     // Normalised: canonical symbol, provider, ms event time, Binance's 24 h change, bid/ask and volume.
     let q = ws.quote_for("BTC/USD").await;
@@ -128,7 +119,7 @@ async fn fifty_clients_one_connection_one_subscription() {
     let relay = relay_for(&mock, &[]);
     let mut clients = Vec::new();
     for _ in 0..50 {
-        clients.push(client(&relay, &["SOL/USD"]).await);
+        clients.push(WsClient::subscribed(&relay.ws_url(), &["SOL/USD"]).await);
     }
     for ws in clients.iter_mut().step_by(7) {
         ws.quote_for("SOL/USD").await;
@@ -144,7 +135,7 @@ async fn fifty_clients_one_connection_one_subscription() {
 async fn the_stream_limit_rejects_the_excess_per_symbol() {
     let mock = BinanceMock::start().await;
     let relay = relay_for(&mock, &["--binance-max-streams", "3"]);
-    let mut ws = client(&relay, &["BTC/USD", "ETH/USD", "SOL/USD"]).await;
+    let mut ws = WsClient::subscribed(&relay.ws_url(), &["BTC/USD", "ETH/USD", "SOL/USD"]).await;
     ws.quote_for("SOL/USD").await;
 
     let rejected = rejections(&mut ws, &["XRP/USD", "ADA/USD"], 2).await;
@@ -181,7 +172,7 @@ async fn control_frames_are_paced_under_five_per_second() {
     let mock = BinanceMock::start().await;
     // One stream per request forces twelve SUBSCRIBE frames out at once.
     let relay = relay_for(&mock, &["--binance-max-streams-per-request", "1"]);
-    let _ws = client(&relay, &MANY).await;
+    let _ws = WsClient::subscribed(&relay.ws_url(), &MANY).await;
     eventually_within("all twelve streams", Duration::from_secs(15), || {
         mock.subscribed().len() == MANY.len() || mock.rate_violation().is_some()
     })
@@ -198,7 +189,7 @@ async fn control_frames_are_paced_under_five_per_second() {
 async fn one_subscribe_carries_many_streams() {
     let mock = BinanceMock::start().await;
     let relay = relay_for(&mock, &[]);
-    let mut ws = client(&relay, &MANY).await;
+    let mut ws = WsClient::subscribed(&relay.ws_url(), &MANY).await;
     ws.quote_for("ATOM/USD").await;
     eventually_within("all twelve streams", Duration::from_secs(10), || mock.subscribed().len() == MANY.len()).await;
     let subs = mock.requests().into_iter().filter(|r| r.method == "SUBSCRIBE").count();
@@ -210,7 +201,7 @@ async fn one_subscribe_carries_many_streams() {
 async fn the_rate_check_catches_an_unpaced_client() {
     let mock = BinanceMock::start().await;
     let relay = relay_for(&mock, &["--binance-max-streams-per-request", "1", "--binance-min-send-interval-ms", "0"]);
-    let _ws = client(&relay, &MANY).await;
+    let _ws = WsClient::subscribed(&relay.ws_url(), &MANY).await;
     eventually_within("a rate violation", Duration::from_secs(10), || mock.rate_violation().is_some()).await;
     println!("caught: {}", mock.rate_violation().unwrap_or_default());
 }
@@ -219,7 +210,7 @@ async fn the_rate_check_catches_an_unpaced_client() {
 async fn pings_are_answered_with_their_payload() {
     let probe = PingProbe::start(Duration::from_millis(300)).await;
     let relay = relay_at(&probe.ws_url(), &[]);
-    let mut ws = client(&relay, &["BTC/USD"]).await;
+    let mut ws = WsClient::subscribed(&relay.ws_url(), &["BTC/USD"]).await;
     ws.quote_for("BTC/USD").await;
     eventually_within("three pongs", Duration::from_secs(10), || probe.state.pings_and_pongs().1.len() >= 3).await;
     let (pings, pongs) = probe.state.pings_and_pongs();
@@ -232,7 +223,7 @@ async fn refused_upgrades_back_off_without_a_hot_loop() {
     let mock = BinanceMock::start().await;
     mock.ws.refuse_with(503);
     let relay = relay_for(&mock, &["--upstream-backoff-min-ms", "200", "--upstream-backoff-max-ms", "1000"]);
-    let mut ws = client(&relay, &["BTC/USD"]).await;
+    let mut ws = WsClient::subscribed(&relay.ws_url(), &["BTC/USD"]).await;
     let status = relay
         .wait_status("binance reconnecting after 503", |s| {
             s.providers[0].state == ProviderState::Reconnecting
@@ -258,7 +249,7 @@ async fn refused_upgrades_back_off_without_a_hot_loop() {
 async fn old_connections_are_replaced_before_the_cut() {
     let mock = BinanceMock::start().await;
     let relay = relay_for(&mock, &["--binance-max-connection-age-secs", "1"]);
-    let mut ws = client(&relay, &["BTC/USD"]).await;
+    let mut ws = WsClient::subscribed(&relay.ws_url(), &["BTC/USD"]).await;
     ws.quote_for("BTC/USD").await;
     let detail = ws.provider_state(ProviderState::Reconnecting).await.unwrap_or_default();
     assert!(detail.contains("connection age"), "{detail}");
@@ -272,7 +263,7 @@ async fn old_connections_are_replaced_before_the_cut() {
 async fn mini_ticker_stream_is_configurable() {
     let mock = BinanceMock::start().await;
     let relay = relay_for(&mock, &["--binance-stream", "miniTicker"]);
-    let mut ws = client(&relay, &["BTC/USD"]).await;
+    let mut ws = WsClient::subscribed(&relay.ws_url(), &["BTC/USD"]).await;
     let q = ws.quote_for("BTC/USD").await;
     assert_eq!(mock.subscribe_requests_for("btcusdt@miniTicker"), 1);
     assert_eq!((q.bid, q.ask), (None, None), "the mini ticker has no book: nothing invented");

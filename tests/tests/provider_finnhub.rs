@@ -119,10 +119,7 @@ async fn fifty_clients_one_connection_one_subscription() {
     let relay = relay_for(&mock, &[]);
     let mut clients = Vec::new();
     for _ in 0..50 {
-        let mut ws = WsClient::connect(&relay.ws_url()).await;
-        ws.hello().await;
-        ws.subscribe(&["NVDA"]).await;
-        clients.push(ws);
+        clients.push(WsClient::subscribed(&relay.ws_url(), &["NVDA"]).await);
     }
     for ws in clients.iter_mut().step_by(7) {
         ws.quote_for("NVDA").await;

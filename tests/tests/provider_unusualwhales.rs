@@ -35,13 +35,6 @@ fn now_ms() -> i64 {
 }
 
 /// A client that has read its greeting and subscribed to `symbols`.
-async fn client(relay: &Relay, symbols: &[&str]) -> WsClient {
-    let mut ws = WsClient::connect(&relay.ws_url()).await;
-    ws.hello().await;
-    ws.subscribe(symbols).await;
-    ws
-}
-
 /// The next quote for `symbol` whose event time is after `after_ms`.
 async fn quote_after(ws: &mut WsClient, symbol: &str, after_ms: i64) -> Quote {
     let matches = |q: &Quote| q.symbol.as_str() == symbol && q.ts > after_ms;
@@ -83,7 +76,7 @@ async fn lifecycle_against_the_mock() {
     let relay = relay_for(&mock, TOKEN, &[]);
 
     // Prices: `AAPL` joins `price:AAPL`; the string `close` becomes a number, `time` (ms) the ts, `vol` the volume.
-    let mut prices = client(&relay, &["AAPL"]).await;
+    let mut prices = WsClient::subscribed(&relay.ws_url(), &["AAPL"]).await;
     let q = quote_after(&mut prices, "AAPL", 0).await;
     assert_eq!(q.provider, "uw");
     assert!((562.0..563.0).contains(&q.price), "parsed from the string close: {}", q.price);
@@ -92,14 +85,14 @@ async fn lifecycle_against_the_mock() {
     assert_eq!((q.bid, q.ask, q.change), (None, None, None), "fields UW does not send are absent");
 
     // Flow alerts: `uw:flow-alerts` is the channel `uw:FLOW-ALERTS`, delivered as `event` with the payload as sent.
-    let mut alerts = client(&relay, &["uw:flow-alerts"]).await;
+    let mut alerts = WsClient::subscribed(&relay.ws_url(), &["uw:flow-alerts"]).await;
     let (payload, ts) = event_after(&mut alerts, "uw:FLOW-ALERTS", 0).await;
     assert_eq!(payload["rule_name"], "RepeatedHitsDescendingFill");
     assert_eq!((payload["bid"].as_str(), payload["underlying_price"].as_f64()), (Some("7.15"), Some(415.981)));
     assert_eq!(Some(ts), payload["executed_at"].as_i64(), "the alert's own time");
 
     // A second alert client and a per-ticker channel: `uw:GEX-SPY` joins `gex:SPY`.
-    let mut alerts2 = client(&relay, &["uw:FLOW-ALERTS", "uw:gex-spy"]).await;
+    let mut alerts2 = WsClient::subscribed(&relay.ws_url(), &["uw:FLOW-ALERTS", "uw:gex-spy"]).await;
     let (gex, _) = event_after(&mut alerts2, "uw:GEX-SPY", 0).await;
     assert_eq!((gex["ticker"].as_str(), gex["price"].as_str()), (Some("SPY"), Some("562.86")));
     event_after(&mut alerts2, "uw:FLOW-ALERTS", 0).await;
@@ -152,7 +145,7 @@ async fn fifty_clients_one_connection_one_join() {
     let relay = relay_for(&mock, TOKEN, &[]);
     let mut clients = Vec::new();
     for _ in 0..50 {
-        clients.push(client(&relay, &["uw:flow-alerts"]).await);
+        clients.push(WsClient::subscribed(&relay.ws_url(), &["uw:flow-alerts"]).await);
     }
     let since = now_ms();
     for ws in &mut clients {
@@ -170,7 +163,7 @@ async fn refused_token_means_down_without_a_hot_loop() {
     let mock = UnusualWhalesMock::start(TOKEN).await;
     let bad = "uw-wrong-token-canary-91d2";
     let relay = relay_for(&mock, bad, &[]);
-    let _early = client(&relay, &["uw:flow-alerts", "AAPL"]).await;
+    let _early = WsClient::subscribed(&relay.ws_url(), &["uw:flow-alerts", "AAPL"]).await;
     let status = relay.wait_status("uw down", |s| s.providers[0].state == ProviderState::Down).await;
     let detail = status.providers[0].detail.clone().unwrap_or_default();
     assert!(detail.contains("401") && detail.contains("API key"), "a clear reason: {detail}");
@@ -195,7 +188,7 @@ async fn refused_channels_are_rejected_per_symbol(shape: JoinFailure) {
     mock.refuse("price:NOPE");
     mock.refuse("gex:QQQ");
     let relay = relay_for(&mock, TOKEN, &[]);
-    let mut ws = client(&relay, &["AAPL", "uw:flow-alerts"]).await;
+    let mut ws = WsClient::subscribed(&relay.ws_url(), &["AAPL", "uw:flow-alerts"]).await;
     quote_after(&mut ws, "AAPL", 0).await;
 
     ws.send_text(r#"{"type":"subscribe","symbols":["NOPE","uw:GEX-QQQ"]}"#).await;
@@ -231,7 +224,9 @@ async fn refused_channels_are_rejected_per_symbol(shape: JoinFailure) {
     ws.provider_state(ProviderState::Live).await;
     quote_after(&mut ws, "AAPL", since).await;
     assert_eq!(mock.ws.accepted(), 2);
-    assert_eq!(mock.joined_on_latest(), ["flow-alerts", "price:AAPL"].map(String::from).into());
+    // Rejoins go out one frame at a time: wait for the set rather than race the second join.
+    let wanted: std::collections::BTreeSet<String> = ["flow-alerts", "price:AAPL"].map(String::from).into();
+    eventually("both channels rejoined", || mock.joined_on_latest() == wanted).await;
     assert_eq!(mock.requests("join", "price:NOPE"), 1);
     assert_eq!(mock.requests("join", "gex:QQQ"), 1);
 }
@@ -271,7 +266,7 @@ async fn missing_token_is_reported_not_configured() {
 async fn a_half_dead_upstream_is_replaced_by_the_watchdog() {
     let mock = UnusualWhalesMock::start(TOKEN).await;
     let relay = relay_for(&mock, TOKEN, &["--upstream-stale-ms", "700"]);
-    let mut ws = client(&relay, &["uw:flow-alerts"]).await;
+    let mut ws = WsClient::subscribed(&relay.ws_url(), &["uw:flow-alerts"]).await;
     event_after(&mut ws, "uw:FLOW-ALERTS", 0).await;
     // The upstream stops reading and writing without closing: no data, no pongs.
     mock.state.frozen.store(true, std::sync::atomic::Ordering::SeqCst);
@@ -290,7 +285,7 @@ async fn a_quiet_upstream_is_kept_alive_by_protocol_pings() {
     let mock = UnusualWhalesMock::start(TOKEN).await;
     // The idle ping defaults to 15 s but is capped at half the watchdog window: 400 ms here.
     let relay = relay_for(&mock, TOKEN, &["--upstream-stale-ms", "800"]);
-    let mut ws = client(&relay, &["uw:flow-alerts"]).await;
+    let mut ws = WsClient::subscribed(&relay.ws_url(), &["uw:flow-alerts"]).await;
     event_after(&mut ws, "uw:FLOW-ALERTS", 0).await;
     // A quiet market: no data for several watchdog windows, but pings are answered.
     mock.state.silent.store(true, std::sync::atomic::Ordering::SeqCst);

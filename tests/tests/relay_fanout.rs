@@ -39,10 +39,7 @@ async fn hundred_clients_eight_symbols_eight_upstream_subscriptions() {
     let relay = Relay::start(&[]);
     let mut clients = Vec::new();
     for _ in 0..100 {
-        let mut ws = WsClient::connect(&relay.ws_url()).await;
-        ws.hello().await;
-        ws.subscribe(&SEEDS).await;
-        clients.push(ws);
+        clients.push(WsClient::subscribed(&relay.ws_url(), &SEEDS).await);
     }
     let s = relay.wait_status("100 clients on 8 symbols", |s| s.clients == 100).await;
     assert_eq!(s.upstream_subscriptions, 8, "{s:?}");

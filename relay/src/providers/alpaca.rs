@@ -176,10 +176,8 @@ impl Provider for Alpaca {
                 .then(|| Duration::from_millis(self.args.keepalive_ms).min(self.timing.stale_after / 2));
             let wire = AlpacaWire::new(self.args.url(), self.key, self.secret, self.args.feed, keepalive);
             let (link_tx, _link_rx) = watch::channel(Link::default());
-            let (forward, forwarded) = mpsc::unbounded_channel();
             let gate = Gate { feed: self.args.feed, limit: self.args.symbol_limit, accepted: BTreeSet::new() };
-            let stream = connection::run(wire, forwarded, events.clone(), stop.clone(), self.timing, link_tx);
-            tokio::join!(stream, gate.run(commands, forward, events, stop));
+            connection::run_admitted(wire, gate, commands, events, stop, self.timing, link_tx).await;
         }
         .boxed()
     }
@@ -195,33 +193,13 @@ struct Gate {
     accepted: BTreeSet<String>,
 }
 
-impl Gate {
-    async fn run(
-        mut self,
-        mut commands: mpsc::UnboundedReceiver<ProviderCommand>,
-        forward: mpsc::UnboundedSender<ProviderCommand>,
-        events: EventSink,
-        stop: CancellationToken,
-    ) {
-        loop {
-            let command = tokio::select! {
-                _ = stop.cancelled() => return,
-                command = commands.recv() => command,
-            };
-            // Returning drops `forward`, which ends the connection too.
-            let Some(command) = command else { return };
-            let (passed, refused) = self.filter(command);
-            for (instrument, message) in refused {
-                events.reject(&instrument, ErrorCode::ProviderRejected, message).await;
-            }
-            if let Some(passed) = passed {
-                if forward.send(passed).is_err() {
-                    return;
-                }
-            }
-        }
+impl connection::Admission for Gate {
+    fn admit(&mut self, command: ProviderCommand) -> (Option<ProviderCommand>, Vec<(String, String)>) {
+        self.filter(command)
     }
+}
 
+impl Gate {
     /// The part of `command` to pass on, and the instruments refused with why.
     fn filter(&mut self, command: ProviderCommand) -> (Option<ProviderCommand>, Vec<(String, String)>) {
         match command {
@@ -734,8 +712,6 @@ fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::hub::HubEvent;
-    use crate::providers::InstrumentKeys;
 
     const KEY: &str = "AKTESTKEY";
     const SECRET: &str = "s3cr3t-canary";
@@ -1012,25 +988,5 @@ mod tests {
         assert_eq!(passed, Some(ProviderCommand::Unsubscribe(list(&["AAPL"]))), "refused ones are not released");
         let (passed, refused) = gate.filter(ProviderCommand::Subscribe(list(&["TSLA"])));
         assert_eq!((passed, refused.len()), (Some(ProviderCommand::Subscribe(list(&["TSLA"]))), 0));
-    }
-
-    #[tokio::test]
-    async fn gate_rejections_reach_the_hub() {
-        let keys = InstrumentKeys::default();
-        keys.write().insert("BTC/USD".into(), vec![Symbol::parse("alpaca:BTC/USD").unwrap()]);
-        let (hub_tx, mut hub_rx) = mpsc::channel(8);
-        let events = EventSink::new(NAME, keys, hub_tx);
-        let (tx, rx) = mpsc::unbounded_channel();
-        let (forward, mut forwarded) = mpsc::unbounded_channel();
-        let gate = Gate { feed: Feed::Iex, limit: 0, accepted: BTreeSet::new() };
-        let task = tokio::spawn(gate.run(rx, forward, events, CancellationToken::new()));
-        tx.send(ProviderCommand::Subscribe(vec!["BTC/USD".into(), "AAPL".into()])).unwrap();
-        let HubEvent::Rejected { symbol, code, message } = hub_rx.recv().await.unwrap() else { panic!() };
-        assert_eq!((symbol.as_str(), code), ("alpaca:BTC/USD", ErrorCode::ProviderRejected));
-        assert!(message.contains("crypto"), "{message}");
-        assert_eq!(forwarded.recv().await, Some(ProviderCommand::Subscribe(vec!["AAPL".into()])));
-        drop(tx);
-        task.await.unwrap();
-        assert_eq!(forwarded.recv().await, None, "the connection ends with the gate");
     }
 }

@@ -253,6 +253,49 @@ pub async fn run<W: Wire>(
     }
 }
 
+/// Screens commands before the stream sees them: instruments a provider can never serve, or that would exceed
+/// a limit it enforces, are refused with a reason at once instead of costing an upstream round trip.
+pub trait Admission: Send + 'static {
+    /// The part of `command` to pass on, and the instruments refused with why.
+    fn admit(&mut self, command: ProviderCommand) -> (Option<ProviderCommand>, Vec<(String, String)>);
+}
+
+/// Like [`run`], with `admission` screening every command first; refused instruments are rejected to their
+/// subscribers with `provider_rejected` and never sent upstream.
+pub async fn run_admitted<W: Wire, A: Admission>(
+    wire: W,
+    mut admission: A,
+    mut commands: mpsc::UnboundedReceiver<ProviderCommand>,
+    events: EventSink,
+    stop: CancellationToken,
+    timing: Timing,
+    link: LinkSender,
+) {
+    let (admitted_tx, admitted_rx) = mpsc::unbounded_channel();
+    let name = wire.name();
+    let screen = async {
+        // Returning drops `admitted_tx`, which ends the stream too.
+        loop {
+            let command = tokio::select! {
+                _ = stop.cancelled() => return,
+                command = commands.recv() => command,
+            };
+            let Some(command) = command else { return };
+            let (passed, refused) = admission.admit(command);
+            for (instrument, message) in refused {
+                tracing::info!(provider = name, %instrument, %message, "instrument refused before subscribing");
+                events.reject(&instrument, ErrorCode::ProviderRejected, message).await;
+            }
+            if let Some(passed) = passed {
+                if admitted_tx.send(passed).is_err() {
+                    return;
+                }
+            }
+        }
+    };
+    tokio::join!(run(wire, admitted_rx, events.clone(), stop.clone(), timing, link), screen);
+}
+
 fn apply(desired: &mut BTreeSet<String>, command: ProviderCommand) -> ProviderCommand {
     match &command {
         ProviderCommand::Subscribe(list) => desired.extend(list.iter().cloned()),

@@ -193,10 +193,8 @@ impl Provider for Finnhub {
                 admitted,
             };
             // The stream only ever sees admitted instruments; the gate answers the excess itself.
-            let (admitted_tx, admitted_rx) = mpsc::unbounded_channel();
             let (link_tx, _link_rx) = watch::channel(Link::default());
-            let stream = connection::run(wire, admitted_rx, events.clone(), stop.clone(), self.timing, link_tx);
-            tokio::join!(stream, gate.run(commands, admitted_tx, events, stop));
+            connection::run_admitted(wire, gate, commands, events, stop, self.timing, link_tx).await;
         }
         .boxed()
     }
@@ -290,32 +288,13 @@ struct Gate {
     admitted: Arc<Mutex<Admitted>>,
 }
 
-impl Gate {
-    async fn run(
-        self,
-        mut commands: mpsc::UnboundedReceiver<ProviderCommand>,
-        stream: mpsc::UnboundedSender<ProviderCommand>,
-        events: EventSink,
-        stop: CancellationToken,
-    ) {
-        loop {
-            let command = tokio::select! {
-                _ = stop.cancelled() => return,
-                command = commands.recv() => command,
-            };
-            // Dropping `stream` on the way out ends the connection task too.
-            let Some(command) = command else { return };
-            let (forward, refused) = self.apply(command);
-            if let Some(forward) = forward {
-                let _ = stream.send(forward);
-            }
-            for (instrument, message) in refused {
-                tracing::info!(provider = NAME, %instrument, "symbol limit reached; rejected before subscribing");
-                events.reject(&instrument, ErrorCode::ProviderRejected, message).await;
-            }
-        }
+impl connection::Admission for Gate {
+    fn admit(&mut self, command: ProviderCommand) -> (Option<ProviderCommand>, Vec<(String, String)>) {
+        self.apply(command)
     }
+}
 
+impl Gate {
     /// What to pass on to the stream, and the instruments refused (with the reason) for the symbol limit.
     fn apply(&self, command: ProviderCommand) -> (Option<ProviderCommand>, Vec<(String, String)>) {
         let mut admitted = self.admitted.lock();
