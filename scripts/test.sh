@@ -4,6 +4,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
+# Every test runner's output also goes here, so the run can end with one total.
+results=$(mktemp)
+trap 'rm -f "$results"' EXIT
 export PATH="$HOME/.cargo/bin:$PATH" TRUNK_SKIP_VERSION_CHECK=true TRUNK_OFFLINE=true
 
 step() { printf '\n== %s\n' "$*"; }
@@ -17,8 +20,12 @@ trunk build
 cargo build --workspace --bins --locked
 
 step "tests: unit, relay over real sockets, provider mocks, dashboard end-to-end in headless Chromium"
-cargo test --workspace --locked
+cargo test --workspace --locked 2>&1 | tee -a "$results"
 
 step "dashboard tests inside headless Chromium (wasm-bindgen-test)"
 CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner CHROMEDRIVER="$(command -v chromedriver)" \
-    cargo test -p hamster-web --target wasm32-unknown-unknown --locked
+    cargo test -p hamster-web --target wasm32-unknown-unknown --locked --lib --tests 2>&1 | tee -a "$results"
+
+# One closing line for the whole suite: the sum of every runner's "test result" line.
+awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($i ~ /^passed/) p += $(i-1); if ($i ~ /^failed/) f += $(i-1) } }
+     END { printf "all suites: %d passed, %d failed\n", p, f }' "$results"
