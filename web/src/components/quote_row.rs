@@ -123,8 +123,8 @@ pub fn QuoteRow(props: &QuoteRowProps) -> Html {
             <td class={classes!("num", format::trend(&pct))} data-testid="change-pct">{pct}</td>
             <td class="num opt">{bid_ask}</td>
             <td class="num opt">{q.volume.map(format::volume).unwrap_or_else(|| "—".into())}</td>
-            <td class="opt time" data-ts={q.ts.to_string()}>{format::clock(q.ts, tz_offset_minutes())}</td>
-            <td class="opt provider-name">{q.provider.clone()}</td>
+            <td class="opt opt-md time" data-ts={q.ts.to_string()}>{format::clock(q.ts, tz_offset_minutes())}</td>
+            <td class="opt opt-md provider-name">{q.provider.clone()}</td>
             <td class="spark-col"><Sparkline values={spark} /></td>
             {remove}
         </tr>

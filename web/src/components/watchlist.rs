@@ -34,8 +34,8 @@ pub fn Watchlist() -> Html {
                         <th scope="col" class="num">{"Chg %"}</th>
                         <th scope="col" class="num opt">{"Bid / Ask"}</th>
                         <th scope="col" class="num opt">{"Volume"}</th>
-                        <th scope="col" class="opt">{"Last tick"}</th>
-                        <th scope="col" class="opt">{"Provider"}</th>
+                        <th scope="col" class="opt opt-md">{"Last tick"}</th>
+                        <th scope="col" class="opt opt-md">{"Provider"}</th>
                         <th scope="col" class="spark-col">{"Trend"}</th>
                         <th scope="col"><span class="sr-only">{"Remove"}</span></th>
                     </tr>
