@@ -38,6 +38,7 @@ use tokio_tungstenite::tungstenite::handshake::client::Request;
 use tokio_util::sync::CancellationToken;
 
 use super::connection::{self, Link, Timing, Wire, WireEvent};
+use super::rfc3339_ms;
 use super::secret::Secret;
 use super::unconfigured::NotConfigured;
 use super::{EventSink, Provider, ProviderCommand};
@@ -633,80 +634,6 @@ impl Wire for AlpacaWire {
     fn keepalive(&self) -> Option<(Duration, String)> {
         self.keepalive.map(|every| (every, KEEPALIVE_FRAME.to_owned()))
     }
-}
-
-/// Parses an RFC 3339 time (`2021-02-22T15:51:45.335689322Z`: any number of fraction digits, `Z` or `±HH:MM`)
-/// to milliseconds since the Unix epoch, truncating below the millisecond. `None` for anything else.
-fn rfc3339_ms(text: &str) -> Option<i64> {
-    let b = text.as_bytes();
-    let digits = |from: usize, to: usize| -> Option<i64> {
-        let part = b.get(from..to)?;
-        part.iter().all(u8::is_ascii_digit).then(|| part.iter().fold(0, |n, d| n * 10 + i64::from(d - b'0')))
-    };
-    let at = |i: usize, allowed: &[u8]| b.get(i).is_some_and(|c| allowed.contains(c));
-    if !(at(4, b"-") && at(7, b"-") && at(10, b"Tt ") && at(13, b":") && at(16, b":")) {
-        return None;
-    }
-    let (year, month, day) = (digits(0, 4)?, digits(5, 7)?, digits(8, 10)?);
-    let (hour, minute, second) = (digits(11, 13)?, digits(14, 16)?, digits(17, 19)?);
-    if !(1..=12).contains(&month) || day < 1 || day > days_in_month(year, month) || hour > 23 || minute > 59 {
-        return None;
-    }
-    // 60 is a leap second; it is folded into the second before it.
-    if second > 60 {
-        return None;
-    }
-    let mut i = 19;
-    let mut millis = 0;
-    if b.get(i) == Some(&b'.') {
-        let start = i + 1;
-        i = start;
-        while b.get(i).is_some_and(u8::is_ascii_digit) {
-            i += 1;
-        }
-        if i == start {
-            return None;
-        }
-        for k in start..start + 3 {
-            millis = millis * 10 + if k < i { b.get(k).map_or(0, |d| i64::from(d - b'0')) } else { 0 };
-        }
-    }
-    let offset = match b.get(i)? {
-        b'Z' | b'z' if i + 1 == b.len() => 0,
-        sign @ (b'+' | b'-') if i + 6 == b.len() && at(i + 3, b":") => {
-            let (h, m) = (digits(i + 1, i + 3)?, digits(i + 4, i + 6)?);
-            if h > 23 || m > 59 {
-                return None;
-            }
-            if *sign == b'+' {
-                h * 3600 + m * 60
-            } else {
-                -(h * 3600 + m * 60)
-            }
-        }
-        _ => return None,
-    };
-    let secs = days_from_civil(year, month, day) * 86_400 + hour * 3600 + minute * 60 + second.min(59) - offset;
-    Some(secs * 1000 + millis)
-}
-
-fn days_in_month(year: i64, month: i64) -> i64 {
-    match month {
-        2 if (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 => 29,
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        _ => 31,
-    }
-}
-
-/// Days from 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's `days_from_civil`).
-fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let doy = (153 * ((month + 9) % 12) + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
 }
 
 #[cfg(test)]

@@ -30,6 +30,13 @@ use tokio_util::sync::CancellationToken;
 
 use crate::hub::{now_ms, ChannelEvent, HubEvent};
 
+/// Parses an RFC 3339 timestamp (`2021-02-22T15:51:45.335689322Z`, `…+02:00`) to milliseconds since the epoch,
+/// truncating finer digits; `None` for anything else. Several providers stamp events this way.
+pub fn rfc3339_ms(text: &str) -> Option<i64> {
+    let at = time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).ok()?;
+    i64::try_from(at.unix_timestamp_nanos().div_euclid(1_000_000)).ok()
+}
+
 /// A change to the set of instruments a provider should stream.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ProviderCommand {

@@ -33,6 +33,7 @@ use tokio_tungstenite::tungstenite::handshake::client::Request;
 use tokio_util::sync::CancellationToken;
 
 use super::connection::{self, Link, Timing, Wire, WireEvent};
+use super::rfc3339_ms;
 use super::secret::Secret;
 use super::unconfigured::NotConfigured;
 use super::{EventSink, Provider, ProviderCommand};
@@ -450,62 +451,6 @@ fn price_quote(ticker: &str, fields: &Map<String, Value>) -> Option<Quote> {
         change: None,
         change_pct: None,
     })
-}
-
-/// Parses `YYYY-MM-DDTHH:MM:SS[.frac](Z|±HH:MM)` to epoch ms; `None` for anything else.
-fn rfc3339_ms(s: &str) -> Option<i64> {
-    // Every index below is checked with `get`: the text comes from the network.
-    let num = |from: usize, to: usize| -> Option<i64> {
-        let part = s.get(from..to)?;
-        part.bytes().all(|c| c.is_ascii_digit()).then(|| part.parse().ok()).flatten()
-    };
-    let sep = |at: usize, allowed: &[u8]| s.as_bytes().get(at).is_some_and(|c| allowed.contains(c));
-    if !(sep(4, b"-") && sep(7, b"-") && sep(10, b"Tt ") && sep(13, b":") && sep(16, b":")) {
-        return None;
-    }
-    let (year, month, day) = (num(0, 4)?, num(5, 7)?, num(8, 10)?);
-    let (hour, minute, second) = (num(11, 13)?, num(14, 16)?, num(17, 19)?);
-    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || hour > 23 || minute > 59 || second > 60 {
-        return None;
-    }
-    let mut rest = s.get(19..)?;
-    let mut millis = 0;
-    if let Some(frac) = rest.strip_prefix('.') {
-        let len = frac.bytes().take_while(u8::is_ascii_digit).count();
-        let digits = frac.get(..len).filter(|d| !d.is_empty())?;
-        let first3: String = digits.chars().chain("00".chars()).take(3).collect();
-        millis = first3.parse::<i64>().ok()?;
-        rest = frac.get(len..)?;
-    }
-    let offset_min = match rest.as_bytes() {
-        [b'Z' | b'z'] => 0,
-        [sign @ (b'+' | b'-'), _, _, b':', _, _] => {
-            let at = |from: usize, to: usize| -> Option<i64> {
-                let part = rest.get(from..to)?;
-                part.bytes().all(|c| c.is_ascii_digit()).then(|| part.parse().ok()).flatten()
-            };
-            let minutes = at(1, 3)? * 60 + at(4, 6)?;
-            if *sign == b'-' {
-                -minutes
-            } else {
-                minutes
-            }
-        }
-        _ => return None,
-    };
-    let days = days_from_civil(year, month, day);
-    Some((days * 86_400 + hour * 3_600 + minute * 60 + second - offset_min * 60) * 1000 + millis)
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
-fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (month + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
 }
 
 #[cfg(test)]
