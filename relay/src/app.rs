@@ -7,18 +7,17 @@ use std::time::{Duration, Instant};
 
 use axum::response::Html;
 use axum::routing::{any, get};
-use axum::serve::ListenerExt;
 use axum::Router;
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tower_http::compression::CompressionLayer;
-use tower_http::cors::CorsLayer;
 use tower_http::services::{ServeDir, ServeFile};
 use tower_http::trace::TraceLayer;
 
-use crate::config::Config;
+use crate::config::{Config, PublicEndpoint};
+use crate::guard::{self, Guard};
 use crate::hub::{run_ingest, Hub};
 use crate::metrics::Metrics;
 use crate::providers::secret::Secret;
@@ -27,6 +26,7 @@ use crate::providers::twelvedata::{self, TwelveData};
 use crate::providers::unconfigured::NotConfigured;
 use crate::providers::Provider;
 use crate::providers::{alpaca, binance, finnhub, unusualwhales};
+use crate::server::{self, ServeOptions};
 use crate::shutdown;
 use crate::transport::{rest, sse, ws};
 use crate::upstream::{Routes, Upstream};
@@ -42,6 +42,8 @@ pub struct AppState {
     pub shutdown: CancellationToken,
     /// Long-lived connection tasks, awaited on shutdown.
     pub tracker: TaskTracker,
+    /// Origin, auth and limits for every client.
+    pub guard: Arc<Guard>,
 }
 
 /// Environment variables holding each keyed provider's credentials, all required.
@@ -89,6 +91,7 @@ fn providers(config: &Config) -> anyhow::Result<Vec<Box<dyn Provider>>> {
 pub fn build(config: Config) -> anyhow::Result<AppState> {
     let config = Arc::new(config);
     let metrics = Metrics::new();
+    let guard = Arc::new(Guard::new(config.guard(), metrics.clone())?);
     let shutdown = CancellationToken::new();
     let tracker = TaskTracker::new();
     // Bounded: if the hub ever falls behind, providers feel back-pressure instead of the relay growing memory.
@@ -101,7 +104,7 @@ pub fn build(config: Config) -> anyhow::Result<AppState> {
     tokio::spawn(upstream.clone().run(demand_rx));
     tokio::spawn(metrics.clone().run_sampler(shutdown.clone()));
     tokio::spawn(sweeper(hub.clone(), shutdown.clone()));
-    Ok(AppState { config, hub, upstream, metrics, shutdown, tracker })
+    Ok(AppState { config, hub, upstream, metrics, shutdown, tracker, guard })
 }
 
 /// Expires REST leases and trims idle caches once a second.
@@ -115,20 +118,33 @@ async fn sweeper(hub: Arc<Hub>, stop: CancellationToken) {
     }
 }
 
-/// The HTTP router.
+/// The HTTP router: streams and REST behind the edge policy, the dashboard's static files public.
 pub fn router(app: AppState) -> Router {
-    let api = Router::new()
+    let guard = app.guard.clone();
+    let mut protected = Router::new()
         .route("/ws", get(ws::upgrade))
         .route("/api/stream", get(sse::stream))
         .route("/api/quotes", get(rest::quotes))
         .route("/api/history/{*symbol}", get(rest::history))
         .route("/api/status", get(rest::status))
         .route("/api/clients", get(rest::clients))
-        .route("/api/{*rest}", any(rest::not_found))
-        .route("/healthz", get(rest::health))
-        .route("/metrics", get(rest::metrics))
+        .route("/api/{*rest}", any(rest::not_found));
+    let mut public = Router::new();
+    for (endpoint, path, handler) in [
+        (PublicEndpoint::Healthz, "/healthz", get(rest::health)),
+        (PublicEndpoint::Metrics, "/metrics", get(rest::metrics)),
+    ] {
+        if app.config.is_public(endpoint) {
+            public = public.route(path, handler);
+        } else {
+            protected = protected.route(path, handler);
+        }
+    }
+    let api = protected
+        .route_layer(axum::middleware::from_fn_with_state(guard.clone(), guard::require_auth))
+        .merge(public)
         // The dashboard may be hosted on another origin and poll REST while its socket is down.
-        .layer(CorsLayer::permissive());
+        .layer(guard.cors());
     let dir = &app.config.static_dir;
     let index = dir.join("index.html");
     let router = if index.is_file() {
@@ -138,7 +154,11 @@ pub fn router(app: AppState) -> Router {
         tracing::warn!(dir = %dir.display(), "no built dashboard found; serving a placeholder page at /");
         api.fallback(|| async { Html(PLACEHOLDER) })
     };
-    router.layer(TraceLayer::new_for_http()).with_state(app)
+    // Spans name the path only: query strings may carry a client's `?token=`.
+    let trace = TraceLayer::new_for_http().make_span_with(|request: &axum::http::Request<_>| {
+        tracing::debug_span!("request", method = %request.method(), path = %request.uri().path())
+    });
+    router.layer(trace).with_state(app)
 }
 
 const PLACEHOLDER: &str = r#"<!doctype html><meta charset="utf-8"><title>Hamster Terminal relay</title>
@@ -148,32 +168,21 @@ or <code>trunk build --release</code> and restart the relay.</p>
 <p>API: <a href="/api/quotes" style="color:#88c0d0">/api/quotes</a> ·
 <a href="/api/status" style="color:#88c0d0">/api/status</a> · <code>/ws</code> · <code>/api/stream?symbols=AAPL</code></p>"#;
 
-/// Per-connection socket options: no Nagle delay (quotes are small and latency-sensitive) and a bounded send
-/// buffer (see `--send-buffer-bytes`).
-fn tune_socket(tcp: &mut tokio::net::TcpStream, send_buffer: usize) {
-    if let Err(e) = tcp.set_nodelay(true) {
-        tracing::debug!(error = %e, "cannot set TCP_NODELAY");
-    }
-    if send_buffer > 0 {
-        if let Err(e) = socket2::SockRef::from(&*tcp).set_send_buffer_size(send_buffer) {
-            tracing::debug!(error = %e, "cannot set SO_SNDBUF");
-        }
-    }
-}
-
 /// Runs the relay until SIGINT/SIGTERM.
 pub async fn serve(config: Config) -> anyhow::Result<()> {
     let addr = SocketAddr::new(config.host, config.port);
     let grace = Duration::from_secs(config.shutdown_grace_secs);
     let listener = TcpListener::bind(addr).await.map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
     let local = listener.local_addr()?;
-    let send_buffer = config.send_buffer_bytes;
-    let listener = listener.tap_io(move |tcp| tune_socket(tcp, send_buffer));
+    let options = ServeOptions { handshake_timeout: config.handshake_timeout(), send_buffer: config.send_buffer_bytes };
     let app = build(config)?;
     let (shutdown, tracker) = (app.shutdown.clone(), app.tracker.clone());
     // Tests and scripts read the actual port from this line.
     println!("listening on http://127.0.0.1:{}", local.port());
     tracing::info!(%local, providers = ?app.upstream.names(), "relay listening");
+    for warning in app.guard.warnings() {
+        tracing::warn!("{warning}");
+    }
 
     tokio::spawn({
         let shutdown = shutdown.clone();
@@ -182,8 +191,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
             shutdown.cancel();
         }
     });
-    let server = axum::serve(listener, router(app)).with_graceful_shutdown(shutdown.clone().cancelled_owned());
-    let server = tokio::spawn(async move { server.await });
+    let server = tokio::spawn(server::serve(listener, router(app), options, shutdown.clone()));
     shutdown.cancelled().await;
     tracker.close();
     let drained = tokio::time::timeout(grace, async {

@@ -7,8 +7,12 @@ use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
 
+use crate::guard::auth::JwtConfig;
+use crate::guard::limits::CommandQuota;
+use crate::guard::GuardConfig;
 use crate::hub::HubConfig;
 use crate::providers::connection::Timing;
+use crate::providers::secret::Secret;
 
 /// Hamster Terminal relay: streams market data from upstream providers to browsers.
 #[derive(Debug, Clone, Parser)]
@@ -119,9 +123,75 @@ pub struct Config {
     #[arg(long, env = "SHUTDOWN_GRACE_SECS", default_value_t = 5)]
     pub shutdown_grace_secs: u64,
 
+    /// Web origins allowed to open `/ws` and `/api/stream` and to read REST cross-origin, comma-separated:
+    /// `https://app.example.com`, `https://*.example.com`. The relay's own origin is always allowed. Unset (or
+    /// `*`) allows any origin, for local use only; the relay warns at startup.
+    #[arg(long = "allowed-origin", env = "ALLOWED_ORIGINS", value_delimiter = ',')]
+    pub allowed_origins: Vec<String>,
+
+    /// Static bearer tokens clients may present, comma-separated (environment only: flags show in process lists).
+    /// With neither tokens nor `JWT_SECRET`, client auth is off.
+    #[arg(long = "auth-token", env = "AUTH_TOKENS", value_delimiter = ',', hide = true, hide_env_values = true)]
+    pub auth_tokens: Vec<Secret>,
+
+    /// HS256 secret for client JWTs (`exp` required; environment only).
+    #[arg(long, env = "JWT_SECRET", hide = true, hide_env_values = true)]
+    pub jwt_secret: Option<Secret>,
+
+    /// Required JWT `aud` claim, if any.
+    #[arg(long, env = "JWT_AUDIENCE")]
+    pub jwt_audience: Option<String>,
+
+    /// Required JWT `iss` claim, if any.
+    #[arg(long, env = "JWT_ISSUER")]
+    pub jwt_issuer: Option<String>,
+
+    /// Endpoints served without a token when auth is on, comma-separated (`healthz`, `metrics`; `none` for
+    /// neither). Platforms' health checks carry no token, so `/healthz` is public by default.
+    #[arg(long = "public-endpoint", env = "PUBLIC_ENDPOINTS", value_delimiter = ',', default_value = "healthz")]
+    pub public_endpoints: Vec<PublicEndpoint>,
+
+    /// Most concurrent WebSocket + SSE connections from one client address (IPv6: one /64); 0 = unlimited.
+    #[arg(long, env = "MAX_CONNECTIONS_PER_IP", default_value_t = 256)]
+    pub max_connections_per_ip: usize,
+
+    /// Sustained commands per second one connection may send (0 = unlimited); faster ones get `rate_limited`.
+    #[arg(long, env = "MAX_COMMANDS_PER_SEC", default_value_t = 20)]
+    pub max_commands_per_sec: u32,
+
+    /// Commands one connection may send at once above the sustained rate.
+    #[arg(long, env = "COMMAND_BURST", default_value_t = 40)]
+    pub command_burst: u32,
+
+    /// Refused commands (bad input, over a limit) one connection may send per minute, all at once at most;
+    /// past that it is closed with code 1008 (0 = never).
+    #[arg(long, env = "MAX_REFUSED_PER_MIN", default_value_t = 30)]
+    pub max_refused_per_min: u32,
+
+    /// Reverse proxies in front of the relay that append the client address to `X-Forwarded-For` (1 on Render
+    /// and Railway). 0 trusts no header: the TCP peer is the client.
+    #[arg(long, env = "TRUSTED_PROXY_HOPS", default_value_t = 0)]
+    pub trusted_proxy_hops: usize,
+
+    /// A connection must send its complete HTTP request head (incl. the WebSocket handshake) within this long.
+    #[arg(long, env = "HANDSHAKE_TIMEOUT_MS", default_value_t = 10_000)]
+    pub handshake_timeout_ms: u64,
+
+    /// A WebSocket client silent this long (no frame, no pong) is dropped; default twice `--heartbeat-ms`.
+    #[arg(long, env = "CLIENT_TIMEOUT_MS")]
+    pub client_timeout_ms: Option<u64>,
+
     /// Log format.
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Human)]
     pub log_format: LogFormat,
+}
+
+/// Endpoints that may be served without a token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PublicEndpoint {
+    Healthz,
+    Metrics,
+    None,
 }
 
 /// How log lines are written (filter them with `RUST_LOG`).
@@ -134,6 +204,39 @@ pub enum LogFormat {
 impl Config {
     pub fn heartbeat(&self) -> Duration {
         Duration::from_millis(self.heartbeat_ms.max(100))
+    }
+
+    /// How long a silent WebSocket client is kept.
+    pub fn client_timeout(&self) -> Duration {
+        self.client_timeout_ms.map_or(2 * self.heartbeat(), |ms| Duration::from_millis(ms.max(100)))
+    }
+
+    pub fn handshake_timeout(&self) -> Duration {
+        Duration::from_millis(self.handshake_timeout_ms.max(100))
+    }
+
+    pub fn is_public(&self, endpoint: PublicEndpoint) -> bool {
+        self.public_endpoints.contains(&endpoint)
+    }
+
+    /// The edge policy's settings.
+    pub fn guard(&self) -> GuardConfig {
+        GuardConfig {
+            allowed_origins: self.allowed_origins.clone(),
+            auth_tokens: self.auth_tokens.clone(),
+            jwt: JwtConfig {
+                secret: self.jwt_secret.clone(),
+                audience: self.jwt_audience.clone(),
+                issuer: self.jwt_issuer.clone(),
+            },
+            max_connections_per_ip: self.max_connections_per_ip,
+            commands: CommandQuota {
+                per_second: self.max_commands_per_sec,
+                burst: self.command_burst.max(self.max_commands_per_sec),
+                refusals_per_minute: self.max_refused_per_min,
+            },
+            proxy_hops: self.trusted_proxy_hops,
+        }
     }
 
     pub fn write_timeout(&self) -> Duration {
@@ -175,6 +278,24 @@ mod tests {
         assert_eq!(c.host.to_string(), "0.0.0.0");
         assert_eq!(c.providers, ["sim"]);
         assert_eq!(c.log_format, LogFormat::Human);
+        assert!(c.allowed_origins.is_empty() && c.auth_tokens.is_empty() && c.jwt_secret.is_none());
+        assert_eq!(c.public_endpoints, [PublicEndpoint::Healthz]);
+        assert_eq!(c.client_timeout(), Duration::from_secs(30));
+    }
+
+    #[test]
+    fn secrets_never_show_in_debug() {
+        let c = Config::try_parse_from([
+            "hamster-relay",
+            "--auth-token",
+            "tok-canary-1,tok-canary-2",
+            "--jwt-secret",
+            "jwt-canary",
+        ])
+        .unwrap();
+        assert_eq!(c.auth_tokens.len(), 2);
+        let text = format!("{c:?}");
+        assert!(!text.contains("canary"), "{text}");
     }
 
     #[test]

@@ -17,14 +17,18 @@
 //! * [`providers`] — one adapter per data source behind the [`providers::Provider`] trait; [`providers::simulator`]
 //!   is the default.
 //! * [`transport`] — `/ws`, `/api/stream` (SSE) and REST; [`session`] is what client commands mean.
+//! * [`guard`] — the edge policy: allowed origins, client auth, per-address and per-connection limits.
+//! * [`server`] — the accept loop (request-head deadline, socket options, graceful stop).
 //! * [`config`], [`metrics`], [`shutdown`], [`app`] (wiring), [`error`] (HTTP errors).
 
 pub mod app;
 pub mod config;
 pub mod error;
+pub mod guard;
 pub mod hub;
 pub mod metrics;
 pub mod providers;
+pub mod server;
 pub mod session;
 pub mod shutdown;
 pub mod transport;

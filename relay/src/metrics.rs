@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 use tokio_util::sync::CancellationToken;
@@ -30,6 +31,8 @@ pub struct Metrics {
     /// Client commands received, and those answered with an error.
     pub commands: Counter,
     pub command_errors: Counter,
+    /// Handshakes and connections refused at the edge, by reason (origin, auth, connections_per_ip, abusive).
+    refused: Family<Vec<(&'static str, &'static str)>, Counter>,
     /// Connected clients (WebSocket + SSE).
     pub clients: Gauge,
     /// Symbols with at least one subscriber or lease.
@@ -50,6 +53,7 @@ impl Metrics {
             conflated: Counter::default(),
             commands: Counter::default(),
             command_errors: Counter::default(),
+            refused: Family::default(),
             clients: Gauge::default(),
             topics: Gauge::default(),
             upstream_subscriptions: Gauge::default(),
@@ -64,6 +68,7 @@ impl Metrics {
         registry.register("conflated", "Quote updates replaced before a slow client read them", m.conflated.clone());
         registry.register("client_commands", "Commands received from clients", m.commands.clone());
         registry.register("client_command_errors", "Client commands answered with an error", m.command_errors.clone());
+        registry.register("refused", "Clients refused at the edge, by reason", m.refused.clone());
         registry.register("clients", "Connected WebSocket and SSE clients", m.clients.clone());
         registry.register("topics", "Symbols with at least one subscriber", m.topics.clone());
         registry.register(
@@ -72,6 +77,11 @@ impl Metrics {
             m.upstream_subscriptions.clone(),
         );
         Arc::new(Metrics { registry, ..m })
+    }
+
+    /// Counts a client refused at the edge.
+    pub fn refused(&self, reason: &'static str) {
+        self.refused.get_or_create(&vec![("reason", reason)]).inc();
     }
 
     /// Prometheus text exposition of every metric.

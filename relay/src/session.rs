@@ -44,8 +44,16 @@ pub fn too_many(count: usize) -> (ErrorCode, String) {
     )
 }
 
+/// Whether a command was carried out or refused with an `error` (refusals count against abusive clients).
+#[must_use]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Handled {
+    Done,
+    Refused,
+}
+
 /// Handles one text frame from `client`, queueing replies in its outbox.
-pub fn handle_text(hub: &Hub, upstream: &Upstream, client: &ClientHandle, text: &str) {
+pub fn handle_text(hub: &Hub, upstream: &Upstream, client: &ClientHandle, text: &str) -> Handled {
     hub.metrics().commands.inc();
     let message = match ClientMessage::parse(text) {
         Ok(message) => message,
@@ -71,11 +79,13 @@ pub fn handle_text(hub: &Hub, upstream: &Upstream, client: &ClientHandle, text: 
         }
         ClientMessage::Ping { id } => hub.send(client.id(), &ServerMessage::Pong { id }),
     }
+    Handled::Done
 }
 
 /// Queues an `error` for `client`.
-pub fn error(hub: &Hub, client: &ClientHandle, id: Option<RequestId>, code: ErrorCode, message: String) {
+pub fn error(hub: &Hub, client: &ClientHandle, id: Option<RequestId>, code: ErrorCode, message: String) -> Handled {
     hub.metrics().command_errors.inc();
     tracing::debug!(client = client.id(), code = code.as_str(), %message, "client command refused");
     hub.send(client.id(), &ServerMessage::Error { id, code, message });
+    Handled::Refused
 }

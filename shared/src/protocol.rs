@@ -215,6 +215,10 @@ pub enum ErrorCode {
     UnsupportedFrame,
     /// Missing or invalid credentials.
     Unauthorized,
+    /// The page's origin is not allowed to connect (REST/handshake only).
+    Forbidden,
+    /// This address already holds as many connections as the relay allows (REST/handshake only).
+    TooManyConnections,
     /// The relay is shutting down or overloaded.
     Unavailable,
     /// No such endpoint or resource (REST only).
@@ -239,6 +243,8 @@ impl ErrorCode {
             ErrorCode::MessageTooLarge => "message_too_large",
             ErrorCode::UnsupportedFrame => "unsupported_frame",
             ErrorCode::Unauthorized => "unauthorized",
+            ErrorCode::Forbidden => "forbidden",
+            ErrorCode::TooManyConnections => "too_many_connections",
             ErrorCode::Unavailable => "unavailable",
             ErrorCode::NotFound => "not_found",
             ErrorCode::Unknown => "unknown",

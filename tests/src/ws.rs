@@ -18,6 +18,15 @@ pub enum Received {
     Closed(Option<CloseFrame>),
 }
 
+/// A handshake the relay answered with an HTTP error instead of `101 Switching Protocols`.
+#[derive(Debug)]
+pub struct Refused {
+    pub status: u16,
+    /// The JSON error body, `{"code": ..., "message": ...}` (`Null` if it was not JSON).
+    pub body: serde_json::Value,
+    pub www_authenticate: Option<String>,
+}
+
 /// One WebSocket connection to the relay.
 pub struct WsClient {
     stream: WebSocketStream<MaybeTlsStream<TcpStream>>,
@@ -31,6 +40,34 @@ impl WsClient {
             .expect("ws connect timed out")
             .expect("ws connect");
         WsClient { stream }
+    }
+
+    /// Opens a connection with extra handshake headers; a refused handshake gives its status and JSON body.
+    pub async fn handshake(url: &str, headers: &[(&str, &str)]) -> Result<WsClient, Refused> {
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+        let mut request = url.into_client_request().expect("ws url");
+        for (name, value) in headers {
+            let name: tokio_tungstenite::tungstenite::http::HeaderName = name.parse().expect("header name");
+            request.headers_mut().insert(name, value.parse().expect("header value"));
+        }
+        match tokio::time::timeout(WAIT, tokio_tungstenite::connect_async(request))
+            .await
+            .expect("ws handshake timed out")
+        {
+            Ok((stream, _)) => Ok(WsClient { stream }),
+            Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+                let body = response.body().as_deref().unwrap_or_default();
+                Err(Refused {
+                    status: response.status().as_u16(),
+                    body: serde_json::from_slice(body).unwrap_or(serde_json::Value::Null),
+                    www_authenticate: response
+                        .headers()
+                        .get("www-authenticate")
+                        .map(|v| v.to_str().unwrap_or("?").to_owned()),
+                })
+            }
+            Err(e) => panic!("ws handshake failed without an HTTP answer: {e}"),
+        }
     }
 
     /// Connects, reads the greeting and subscribes to `symbols` if any (their `subscribed` and `snapshot`

@@ -23,6 +23,15 @@ impl Secret {
     }
 }
 
+/// For clap: secrets given through the environment (`AUTH_TOKENS`, `JWT_SECRET`); surrounding blanks dropped.
+impl std::str::FromStr for Secret {
+    type Err = std::convert::Infallible;
+
+    fn from_str(s: &str) -> Result<Secret, Self::Err> {
+        Ok(Secret(s.trim().to_owned()))
+    }
+}
+
 impl fmt::Debug for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("Secret([redacted])")

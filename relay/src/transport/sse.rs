@@ -2,33 +2,45 @@
 //! only need to listen. The event name is the message `type`; the data is the message JSON.
 //!
 //! The stream is pulled by hyper as the socket drains, so a slow reader simply leaves frames in its outbox and
-//! is conflated like a slow WebSocket client. It ends when the client goes away or the relay shuts down.
+//! is conflated like a slow WebSocket client. It ends when the client goes away, its token expires or the relay
+//! shuts down. The handshake passes the same edge policy as `/ws` (origin, address slot, credential).
 
 use std::convert::Infallible;
+use std::net::SocketAddr;
 
-use axum::extract::{Query, State};
+use axum::extract::{ConnectInfo, Query, State};
+use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::Extension;
 use futures::{stream, Stream, StreamExt};
 
 use super::rest::{parse_symbols, SymbolsQuery};
 use crate::app::AppState;
 use crate::error::HttpError;
+use crate::guard::Authenticated;
 use hamster_shared::ErrorCode;
 
 pub async fn stream(
     State(app): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    who: Option<Extension<Authenticated>>,
     Query(q): Query<SymbolsQuery>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, HttpError> {
+    let who = who.map_or(Authenticated { expires: None }, |Extension(who)| who);
+    let admission = app.guard.admit_stream(&headers, peer, who)?;
     let list =
         q.symbols.ok_or_else(|| HttpError::bad_request(ErrorCode::InvalidSymbol, "missing ?symbols=AAPL,BTC/USD"))?;
     let symbols = parse_symbols(&app, &list)?;
     let client = super::connect(&app, "sse");
     app.hub.subscribe(client.id(), None, symbols, Vec::new());
 
-    let frames = stream::unfold(client, |client| async move {
+    let expiry = admission.time_left();
+    // The admission (and its address slot) lives as long as the stream.
+    let frames = stream::unfold((client, admission), |(client, admission)| async move {
         let frames = client.next_frames().await?;
         client.delivered(&frames);
-        Some((frames, client))
+        Some((frames, (client, admission)))
     });
     let events = frames
         .flat_map(|frames| {
@@ -38,6 +50,7 @@ pub async fn stream(
                 Ok(Event::default().event(f.kind).data(data))
             }))
         })
-        .take_until(app.shutdown.clone().cancelled_owned());
+        .take_until(app.shutdown.clone().cancelled_owned())
+        .take_until(tokio::time::sleep(expiry));
     Ok(Sse::new(events).keep_alive(KeepAlive::new().interval(app.config.heartbeat())))
 }

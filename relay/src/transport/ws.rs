@@ -2,21 +2,31 @@
 //!
 //! Each connection runs a reader and a writer concurrently; whichever ends first ends the connection. The writer
 //! drains the client's outbox (a batch of frames per wake-up, one flush), pings every heartbeat and drops a client
-//! it has not heard from in two heartbeats. A client whose socket accepts nothing for `write_timeout` is dropped;
-//! until then, falling behind only costs it conflated updates. On shutdown the client gets close code 1001.
+//! it has not heard from within `--client-timeout-ms`. A client whose socket accepts nothing for `write_timeout`
+//! is dropped; until then, falling behind only costs it conflated updates. On shutdown the client gets close
+//! code 1001.
+//!
+//! The edge policy ([`crate::guard`]) runs on the handshake (origin, address slot, credential) and on every
+//! command (rate). Refused commands are answered with an `error`; a client that keeps earning them, or whose
+//! token expires, gets close code 1008 after the frames already queued for it.
 
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
-use axum::extract::State;
+use axum::extract::{ConnectInfo, State};
+use axum::http::HeaderMap;
 use axum::response::Response;
-use futures::{SinkExt, StreamExt};
-use hamster_shared::ErrorCode;
+use axum::Extension;
+use futures::{FutureExt, SinkExt, StreamExt};
+use hamster_shared::{ErrorCode, ServerMessage};
 
 use crate::app::AppState;
+use crate::error::HttpError;
+use crate::guard::{Admission, Authenticated, Verdict};
 use crate::hub::{ClientHandle, Frame};
-use crate::session;
+use crate::session::{self, Handled};
 
 /// Close codes (RFC 6455 §7.4.1).
 mod close {
@@ -25,27 +35,43 @@ mod close {
     pub const TOO_BIG: u16 = 1009;
 }
 
-pub async fn upgrade(ws: WebSocketUpgrade, State(app): State<AppState>) -> Response {
+pub async fn upgrade(
+    ws: WebSocketUpgrade,
+    State(app): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    who: Option<Extension<Authenticated>>,
+) -> Result<Response, HttpError> {
+    let who = who.map_or(Authenticated { expires: None }, |Extension(who)| who);
+    let admission = app.guard.admit_stream(&headers, peer, who)?;
     let max = app.config.max_message_bytes;
-    ws.max_message_size(max).max_frame_size(max).on_upgrade(move |socket| {
+    Ok(ws.max_message_size(max).max_frame_size(max).on_upgrade(move |socket| {
         let tracker = app.tracker.clone();
-        tracker.track_future(serve(socket, app))
-    })
+        tracker.track_future(serve(socket, app, admission))
+    }))
 }
 
-async fn serve(socket: WebSocket, app: AppState) {
+async fn serve(socket: WebSocket, app: AppState, admission: Admission) {
     let client = super::connect(&app, "ws");
-    tracing::debug!(client = client.id(), "ws client connected");
+    tracing::debug!(client = client.id(), ip = %admission.ip, "ws client connected");
     let (mut sink, mut stream) = socket.split();
     let started = Instant::now();
     // Milliseconds since `started` when the client was last heard from.
     let last_heard = AtomicI64::new(0);
     let heard = || last_heard.store(started.elapsed().as_millis() as i64, Ordering::Relaxed);
+    let budget = app.guard.command_budget();
 
     let reader = async {
         while let Some(message) = stream.next().await {
             heard();
-            match message {
+            let handled = match message {
+                Ok(Message::Text(_)) if !budget.take_command() => session::error(
+                    &app.hub,
+                    &client,
+                    None,
+                    ErrorCode::RateLimited,
+                    format!("more than {} commands per second; slow down", app.config.max_commands_per_sec),
+                ),
                 Ok(Message::Text(text)) => session::handle_text(&app.hub, &app.upstream, &client, text.as_str()),
                 Ok(Message::Binary(_)) => session::error(
                     &app.hub,
@@ -54,24 +80,41 @@ async fn serve(socket: WebSocket, app: AppState) {
                     ErrorCode::UnsupportedFrame,
                     "binary frames are not part of the protocol; send JSON text".into(),
                 ),
-                Ok(Message::Ping(_) | Message::Pong(_)) => {}
+                Ok(Message::Ping(_) | Message::Pong(_)) => Handled::Done,
                 Ok(Message::Close(_)) => return None,
                 Err(e) => return too_big(e).then_some((close::TOO_BIG, "message too large")),
+            };
+            if handled == Handled::Refused && budget.refused() == Verdict::Abusive {
+                app.guard.refuse("abusive");
+                tracing::info!(client = client.id(), ip = %admission.ip, "closing an abusive ws client");
+                return Some((close::POLICY, "too many refused commands"));
             }
         }
         None
     };
 
+    let expiry = admission.time_left();
     let writer = async {
         let heartbeat = app.config.heartbeat();
+        let client_timeout = app.config.client_timeout().as_millis() as i64;
+        let expired = tokio::time::sleep(expiry);
+        tokio::pin!(expired);
         let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + heartbeat, heartbeat);
         loop {
             let frames = tokio::select! {
                 biased;
                 _ = app.shutdown.cancelled() => return Some((close::GOING_AWAY, "relay shutting down")),
+                _ = &mut expired => {
+                    app.hub.send(client.id(), &ServerMessage::Error {
+                        id: None,
+                        code: ErrorCode::Unauthorized,
+                        message: "token expired; reconnect with a fresh one".into(),
+                    });
+                    return Some((close::POLICY, "token expired"));
+                }
                 _ = ping.tick() => {
                     let silent_ms = started.elapsed().as_millis() as i64 - last_heard.load(Ordering::Relaxed);
-                    if silent_ms > 2 * heartbeat.as_millis() as i64 {
+                    if silent_ms > client_timeout {
                         tracing::debug!(client = client.id(), silent_ms, "dropping silent ws client");
                         return Some((close::GOING_AWAY, "heartbeat timeout"));
                     }
@@ -104,9 +147,16 @@ async fn serve(socket: WebSocket, app: AppState) {
         c = reader => c,
         c = writer => c,
     };
+    if let Some((code @ close::POLICY, _)) = close {
+        // The `error` that explains a policy close is already queued: deliver it first, without waiting.
+        if let Some(Some(frames)) = client.next_frames().now_or_never() {
+            let _ = tokio::time::timeout(Duration::from_secs(1), write(&mut sink, &client, frames)).await;
+        }
+        tracing::debug!(client = client.id(), code, "closing with a policy violation");
+    }
     if let Some((code, reason)) = close {
         let frame = CloseFrame { code, reason: Utf8Bytes::from_static(reason) };
-        let _ = tokio::time::timeout(std::time::Duration::from_secs(1), sink.send(Message::Close(Some(frame)))).await;
+        let _ = tokio::time::timeout(Duration::from_secs(1), sink.send(Message::Close(Some(frame)))).await;
     }
     tracing::debug!(client = client.id(), "ws client disconnected");
 }

@@ -1,0 +1,236 @@
+//! The relay's edge policy: who may connect ([`origin`], [`auth`]) and how much they may ask ([`limits`]).
+//!
+//! Everything here runs before a client reaches the hub, and the hub knows nothing of it. Refusals are HTTP
+//! errors with a JSON body and a stable code (401 `unauthorized`, 403 `forbidden`, 429 `too_many_connections`)
+//! on the handshake, or an `error` message and then close code 1008 on an open connection.
+
+pub mod auth;
+pub mod limits;
+pub mod origin;
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use hamster_shared::ErrorCode;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+
+use self::auth::{Auth, JwtConfig};
+use self::limits::{CommandQuota, IpLimiter, IpPermit};
+use self::origin::OriginPolicy;
+use crate::error::HttpError;
+use crate::metrics::Metrics;
+
+pub use self::auth::Authenticated;
+pub use self::limits::{CommandBudget, Verdict};
+
+/// Everything the edge checks, built once from the configuration.
+#[derive(Debug)]
+pub struct Guard {
+    origins: OriginPolicy,
+    auth: Auth,
+    ips: Arc<IpLimiter>,
+    commands: CommandQuota,
+    /// Reverse proxies in front of the relay that append to `X-Forwarded-For` (0 = trust no header).
+    proxy_hops: usize,
+    metrics: Arc<Metrics>,
+}
+
+/// The edge settings, as configured by flags and environment.
+#[derive(Debug, Clone)]
+pub struct GuardConfig {
+    pub allowed_origins: Vec<String>,
+    pub auth_tokens: Vec<crate::providers::secret::Secret>,
+    pub jwt: JwtConfig,
+    pub max_connections_per_ip: usize,
+    pub commands: CommandQuota,
+    pub proxy_hops: usize,
+}
+
+/// A streaming client let in: its address slot, and until when its credential holds.
+#[derive(Debug)]
+pub struct Admission {
+    pub ip: IpAddr,
+    pub expires: Option<std::time::SystemTime>,
+    _slot: IpPermit,
+}
+
+impl Admission {
+    /// Time left before the credential expires; a century for credentials that do not.
+    pub fn time_left(&self) -> Duration {
+        match self.expires {
+            Some(at) => at.duration_since(std::time::SystemTime::now()).unwrap_or_default(),
+            None => Duration::from_secs(100 * 365 * 86_400),
+        }
+    }
+}
+
+impl Guard {
+    pub fn new(config: GuardConfig, metrics: Arc<Metrics>) -> anyhow::Result<Guard> {
+        Ok(Guard {
+            origins: OriginPolicy::parse(&config.allowed_origins)?,
+            auth: Auth::new(config.auth_tokens, config.jwt),
+            ips: IpLimiter::new(config.max_connections_per_ip),
+            commands: config.commands,
+            proxy_hops: config.proxy_hops,
+            metrics,
+        })
+    }
+
+    /// What an operator should hear about at startup: the permissive defaults left on.
+    pub fn warnings(&self) -> Vec<&'static str> {
+        let mut out = Vec::new();
+        if self.origins == OriginPolicy::Any {
+            out.push("any web origin may open /ws and /api/stream and read REST (set ALLOWED_ORIGINS in production)");
+        }
+        if !self.auth.enabled() {
+            out.push("client auth is off: anyone who can reach the relay may stream (set AUTH_TOKENS or JWT_SECRET)");
+        }
+        out
+    }
+
+    /// CORS for REST, from the same allowlist as the stream handshakes.
+    pub fn cors(self: &Arc<Self>) -> CorsLayer {
+        let origin = match self.origins {
+            OriginPolicy::Any => AllowOrigin::any(),
+            OriginPolicy::Only(_) => {
+                let guard = self.clone();
+                AllowOrigin::predicate(move |origin: &HeaderValue, _| guard.origins.allows(Some(origin), None))
+            }
+        };
+        CorsLayer::new()
+            .allow_origin(origin)
+            .allow_methods([Method::GET, Method::HEAD, Method::OPTIONS])
+            .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
+            .max_age(Duration::from_secs(3600))
+    }
+
+    /// The client's address: the TCP peer, or with `proxy_hops` trusted proxies in front, the address the
+    /// outermost of them saw (`X-Forwarded-For` counted from the right, since a client can forge the left).
+    pub fn client_ip(&self, headers: &HeaderMap, peer: IpAddr) -> IpAddr {
+        if self.proxy_hops == 0 {
+            return peer;
+        }
+        let chain: Vec<IpAddr> = headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .filter_map(|ip| ip.trim().parse().ok())
+            .collect();
+        match chain.len().checked_sub(self.proxy_hops) {
+            Some(i) => chain[i],
+            None => chain.first().copied().unwrap_or(peer),
+        }
+    }
+
+    /// Checks a `/ws` or `/api/stream` handshake: the origin, then a free slot for the client's address.
+    pub fn admit_stream(
+        &self,
+        headers: &HeaderMap,
+        peer: SocketAddr,
+        auth: Authenticated,
+    ) -> Result<Admission, HttpError> {
+        if !self.origins.allows(headers.get(header::ORIGIN), headers.get(header::HOST)) {
+            self.refuse("origin");
+            let origin = headers.get(header::ORIGIN).and_then(|o| o.to_str().ok()).unwrap_or("?");
+            return Err(HttpError::new(
+                StatusCode::FORBIDDEN,
+                ErrorCode::Forbidden,
+                format!("origin {origin:?} is not allowed to connect (see ALLOWED_ORIGINS)"),
+            ));
+        }
+        let ip = self.client_ip(headers, peer.ip());
+        let Some(slot) = self.ips.acquire(ip) else {
+            self.refuse("connections_per_ip");
+            tracing::info!(%ip, "refusing a connection: too many from this address");
+            return Err(HttpError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                ErrorCode::TooManyConnections,
+                "too many connections from this address",
+            ));
+        };
+        Ok(Admission { ip, expires: auth.expires, _slot: slot })
+    }
+
+    /// A command budget for a new connection.
+    pub fn command_budget(&self) -> CommandBudget {
+        self.commands.budget()
+    }
+
+    /// Counts a refusal in `/metrics`, by reason.
+    pub fn refuse(&self, reason: &'static str) {
+        self.metrics.refused(reason);
+    }
+}
+
+/// Middleware: requires a valid credential when auth is on, and stores [`Authenticated`] for the handler.
+pub async fn require_auth(State(guard): State<Arc<Guard>>, request: Request, next: Next) -> Response {
+    let (mut parts, body) = request.into_parts();
+    match guard.auth.check(&parts) {
+        Ok(who) => {
+            parts.extensions.insert(who);
+            next.run(Request::from_parts(parts, body)).await
+        }
+        Err(e) => {
+            guard.refuse("auth");
+            let mut response =
+                HttpError::new(StatusCode::UNAUTHORIZED, ErrorCode::Unauthorized, e.to_string()).into_response();
+            response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            response
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn guard(hops: usize) -> Guard {
+        let config = GuardConfig {
+            allowed_origins: vec!["https://app.example.com".into()],
+            auth_tokens: vec![],
+            jwt: JwtConfig::default(),
+            max_connections_per_ip: 1,
+            commands: CommandQuota { per_second: 0, burst: 0, refusals_per_minute: 0 },
+            proxy_hops: hops,
+        };
+        Guard::new(config, Metrics::new()).unwrap()
+    }
+
+    fn xff(value: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert("x-forwarded-for", value.parse().unwrap());
+        h
+    }
+
+    #[test]
+    fn forwarded_for_is_read_from_the_right_and_only_when_trusted() {
+        let peer: IpAddr = "10.0.0.1".parse().unwrap();
+        let forged = xff("1.1.1.1, 203.0.113.9");
+        assert_eq!(guard(0).client_ip(&forged, peer), peer);
+        assert_eq!(guard(1).client_ip(&forged, peer), "203.0.113.9".parse::<IpAddr>().unwrap());
+        assert_eq!(guard(2).client_ip(&forged, peer), "1.1.1.1".parse::<IpAddr>().unwrap());
+        assert_eq!(guard(1).client_ip(&HeaderMap::new(), peer), peer);
+    }
+
+    #[test]
+    fn streams_need_an_allowed_origin_and_a_free_slot() {
+        let g = guard(0);
+        let peer: SocketAddr = "198.51.100.4:5000".parse().unwrap();
+        let open = Authenticated { expires: None };
+        let mut evil = HeaderMap::new();
+        evil.insert(header::ORIGIN, "https://evil.example".parse().unwrap());
+        let e = g.admit_stream(&evil, peer, open).unwrap_err();
+        assert_eq!((e.status, e.code), (StatusCode::FORBIDDEN, ErrorCode::Forbidden));
+        let first = g.admit_stream(&HeaderMap::new(), peer, open).unwrap();
+        let e = g.admit_stream(&HeaderMap::new(), peer, open).unwrap_err();
+        assert_eq!((e.status, e.code), (StatusCode::TOO_MANY_REQUESTS, ErrorCode::TooManyConnections));
+        drop(first);
+        assert!(g.admit_stream(&HeaderMap::new(), peer, open).is_ok());
+    }
+}
