@@ -413,3 +413,32 @@ async fn heartbeat_notices_a_frozen_relay() {
     println!("METRIC live_after_resume_ms={}", resumed.elapsed().as_millis());
     b.close().await;
 }
+
+/// A relay with client auth: the page's `?token=` gets it live, and leaves the address bar; without a token the
+/// dashboard says it is not connected instead of showing prices.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_in_the_page_url_unlocks_an_authenticated_relay() {
+    let _turn = SERIAL.lock().await;
+    let dist = dist_dir().to_string_lossy().into_owned();
+    let relay = Relay::start_with_env(0, &relay_args(&dist), &[("AUTH_TOKENS", "dash-token-1")]);
+    let b = Browser::launch(1360, 900).await;
+
+    b.goto(&relay.http_url()).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let d = wait_dash(&b, "the dashboard rendered", Duration::from_secs(15), |d| !d.rows.is_empty()).await;
+    assert!(!d.is("live"), "no token, yet live: {d:#?}");
+    assert!(d.rows.iter().all(|r| r.price_value().is_none() || r.cached), "prices without a token: {:?}", d.rows);
+
+    b.goto(&format!("{}/?token=dash-token-1", relay.http_url())).await;
+    wait_dash(&b, "live with prices using the token", Duration::from_secs(20), |d| {
+        d.is("live") && d.all_priced(&DEFAULT_SYMBOLS)
+    })
+    .await;
+    let url: String = b.eval("return location.href;", vec![]).await;
+    assert!(!url.contains("dash-token-1"), "the token stayed in the address bar: {url}");
+    // The token is kept for the tab's session: a reload stays authenticated.
+    b.reload().await;
+    wait_dash(&b, "live again after a reload", Duration::from_secs(20), |d| d.is("live")).await;
+    b.close().await;
+    relay.stop();
+}

@@ -11,6 +11,16 @@ use hamster_shared::api::{ApiError, HistoryResponse, QuotesResponse};
 use hamster_shared::{Symbol, MAX_SYMBOLS_PER_REQUEST};
 use serde::de::DeserializeOwned;
 
+thread_local! {
+    /// The relay token, if the relay wants one (see [`super::config::load_token`]).
+    static TOKEN: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Sets the token every REST call sends as `Authorization: Bearer`.
+pub fn set_token(token: Option<String>) {
+    TOKEN.with(|t| *t.borrow_mut() = token);
+}
+
 /// Deadline for one REST call, body included.
 pub const REQUEST_TIMEOUT_MS: u32 = 5_000;
 
@@ -77,7 +87,11 @@ async fn get_json<T: DeserializeOwned>(url: &str) -> Result<T, RestError> {
     let controller = web_sys::AbortController::new().ok();
     let signal = controller.as_ref().map(web_sys::AbortController::signal);
     let work = async {
-        let response = Request::get(url)
+        let mut request = Request::get(url);
+        if let Some(token) = TOKEN.with(|t| t.borrow().clone()) {
+            request = request.header("Authorization", &format!("Bearer {token}"));
+        }
+        let response = request
             .abort_signal(signal.as_ref())
             .send()
             .await

@@ -2,7 +2,13 @@
 //! the relay serves the dashboard. An optional `config.json` next to `index.html` (`{"relay": "wss://host"}`)
 //! overrides that for a deployment, and `?relay=wss://host` in the page URL overrides both for one visit.
 //!
-//! The URL rules are pure ([`resolve`]); only [`load`] touches the browser.
+//! A relay with client auth on needs a token: `?token=…` in the page URL is taken once, kept in
+//! `sessionStorage` (gone when the tab closes) and removed from the address bar, so it does not linger in
+//! history or get shared with a copied link. The socket URL carries it as `?token=` (browsers cannot set headers
+//! on a WebSocket); REST calls send it as `Authorization: Bearer`.
+//!
+//! The URL rules are pure ([`resolve`], [`with_token`], [`without_param`]); only [`load`] and [`load_token`]
+//! touch the browser.
 
 use serde::Deserialize;
 
@@ -151,6 +157,58 @@ pub async fn load() -> (Endpoints, Option<String>) {
     resolve(&page, query.as_deref(), config.as_deref())
 }
 
+/// `url` with `token=` added to its query (percent-encoded); `url` unchanged without a token.
+pub fn with_token(url: &str, token: Option<&str>) -> String {
+    match token.filter(|t| !t.is_empty()) {
+        Some(token) => {
+            let sep = if url.contains('?') { '&' } else { '?' };
+            format!("{url}{sep}token={}", super::api::encode_component(token))
+        }
+        None => url.to_owned(),
+    }
+}
+
+/// A query string (`?a=1&token=x`) without `name`, keeping the others in order; `""` when nothing is left.
+pub fn without_param(search: &str, name: &str) -> String {
+    let kept: Vec<&str> = search
+        .trim_start_matches('?')
+        .split('&')
+        .filter(|pair| !pair.is_empty() && percent_decode(pair.split('=').next().unwrap_or_default()) != name)
+        .collect();
+    if kept.is_empty() {
+        String::new()
+    } else {
+        format!("?{}", kept.join("&"))
+    }
+}
+
+const TOKEN_KEY: &str = "hamster.token";
+
+/// The client token for the relay: from `?token=` (then stored for the session and removed from the address
+/// bar), else from this tab's session.
+pub fn load_token() -> Option<String> {
+    use gloo_storage::{SessionStorage, Storage};
+    let window = web_sys::window()?;
+    let location = window.location();
+    let search = location.search().unwrap_or_default();
+    match query_param(&search, "token").filter(|t| !t.is_empty()) {
+        Some(token) => {
+            let _ = SessionStorage::set(TOKEN_KEY, &token);
+            let clean = format!(
+                "{}{}{}",
+                location.pathname().unwrap_or_default(),
+                without_param(&search, "token"),
+                location.hash().unwrap_or_default()
+            );
+            if let Ok(history) = window.history() {
+                let _ = history.replace_state_with_url(&wasm_bindgen::JsValue::NULL, "", Some(&clean));
+            }
+            Some(token)
+        }
+        None => SessionStorage::get::<String>(TOKEN_KEY).ok().filter(|t| !t.is_empty()),
+    }
+}
+
 async fn fetch_config() -> Option<ClientConfig> {
     let response = super::api::get_with_timeout("config.json", 2_000).await.ok()?;
     if !response.ok() {
@@ -166,6 +224,17 @@ mod tests {
 
     fn page(protocol: &str, host: &str, dir: &str) -> PageLocation {
         PageLocation { protocol: protocol.into(), host: host.into(), dir: dir.into() }
+    }
+
+    #[wasm_bindgen_test(unsupported = test)]
+    fn tokens_ride_on_the_socket_url_and_leave_the_page_url() {
+        assert_eq!(with_token("wss://r.example/ws", Some("a b/c")), "wss://r.example/ws?token=a%20b%2Fc");
+        assert_eq!(with_token("ws://h/ws?x=1", Some("t")), "ws://h/ws?x=1&token=t");
+        assert_eq!(with_token("ws://h/ws", None), "ws://h/ws");
+        assert_eq!(with_token("ws://h/ws", Some("")), "ws://h/ws");
+        assert_eq!(without_param("?relay=wss%3A%2F%2Fr&token=abc&x=1", "token"), "?relay=wss%3A%2F%2Fr&x=1");
+        assert_eq!(without_param("?token=abc", "token"), "");
+        assert_eq!(without_param("", "token"), "");
     }
 
     #[wasm_bindgen_test(unsupported = test)]

@@ -150,7 +150,10 @@ async fn run(commands: UnboundedReceiver<Command>, emit: Callback<ConnEvent>) {
     });
     let shared = Rc::new(Shared::default());
     let (wake_tx, wake_rx) = unbounded();
-    let socket = socket_loop(endpoints.ws_url, commands, wake_rx, shared.clone(), emit.clone());
+    let token = config::load_token();
+    api::set_token(token.clone());
+    let ws_url = config::with_token(&endpoints.ws_url, token.as_deref());
+    let socket = socket_loop(ws_url, commands, wake_rx, shared.clone(), emit.clone());
     let rest = rest_loop(endpoints.http_base, wake_tx, shared, emit);
     futures::pin_mut!(socket, rest);
     // Neither loop ends on its own; if one did, the other would be useless alone.
