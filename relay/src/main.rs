@@ -2,25 +2,33 @@
 
 use clap::Parser;
 use hamster_relay::config::{Config, LogFormat};
+use tracing::Level;
+use tracing_subscriber::filter::filter_fn;
+use tracing_subscriber::prelude::*;
 use tracing_subscriber::EnvFilter;
+
+/// Crates that trace request lines, URLs and frames verbatim, while provider keys travel in query strings
+/// (`?apikey=`, `?token=`) and auth frames. Nothing of theirs below info is ever logged, whatever `RUST_LOG`
+/// asks for — including a directive naming one of their modules (`tungstenite::handshake=trace`), which would
+/// override a crate-level directive.
+const VERBATIM_CRATES: &[&str] = &["tungstenite", "tokio_tungstenite", "reqwest", "hyper_util", "hyper"];
+
+fn is_verbatim(target: &str) -> bool {
+    VERBATIM_CRATES.iter().any(|c| target.strip_prefix(c).is_some_and(|rest| rest.is_empty() || rest.starts_with("::")))
+}
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let config = Config::parse();
     // One process-wide TLS crypto backend for upstream wss:// and https:// connections.
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let mut filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,tower_http=warn"));
-    // These crates trace request URLs verbatim, and provider keys travel in query strings (`?apikey=`,
-    // `?token=`): whatever RUST_LOG asks for, they never log below info.
-    for directive in ["tungstenite=info", "tokio_tungstenite=info", "reqwest=info", "hyper_util=info", "hyper=info"] {
-        if let Ok(directive) = directive.parse() {
-            filter = filter.add_directive(directive);
-        }
-    }
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,tower_http=warn"));
+    // A separate layer rather than EnvFilter directives, which a more specific RUST_LOG directive would override.
+    let keep_keys_out = filter_fn(|meta| *meta.level() <= Level::INFO || !is_verbatim(meta.target()));
     let logs = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     match config.log_format {
-        LogFormat::Human => logs.init(),
-        LogFormat::Json => logs.json().flatten_event(true).init(),
+        LogFormat::Human => logs.finish().with(keep_keys_out).init(),
+        LogFormat::Json => logs.json().flatten_event(true).finish().with(keep_keys_out).init(),
     }
     match hamster_relay::app::serve(config).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -28,6 +36,21 @@ async fn main() -> std::process::ExitCode {
             tracing::error!("{e:#}");
             eprintln!("hamster-relay: {e:#}");
             std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn verbatim_crates_are_matched_by_crate_not_by_prefix() {
+        for target in ["tungstenite", "tungstenite::handshake::client", "hyper::proto::h1", "reqwest::connect"] {
+            assert!(is_verbatim(target), "{target}");
+        }
+        for target in ["hamster_relay::providers::connection", "hyperloop", "tungstenite_extra::x", "log"] {
+            assert!(!is_verbatim(target), "{target}");
         }
     }
 }

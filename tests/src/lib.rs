@@ -24,6 +24,7 @@ pub struct Relay {
     child: Child,
     port: u16,
     logs: Arc<Mutex<Vec<String>>>,
+    stdout: Arc<Mutex<Vec<String>>>,
 }
 
 /// Environment variables that carry provider keys; never inherited by a relay under test.
@@ -60,16 +61,17 @@ impl Relay {
     }
 
     /// Starts the relay with exactly the provider keys in `env` (none are inherited from the test process).
+    /// `env` is applied last, so it may also set `RUST_LOG`.
     pub fn start_with_env(port: u16, args: &[&str], env: &[(&str, &str)]) -> Relay {
         let mut cmd = Command::new(relay_binary());
         for var in PROVIDER_KEY_VARS {
             cmd.env_remove(var);
         }
-        cmd.envs(env.iter().copied());
         cmd.args(["--host", "127.0.0.1", "--port", &port.to_string()])
             .args(["--static-dir", "/nonexistent-hamster-static"])
             .args(args)
             .env("RUST_LOG", std::env::var("HAMSTER_TEST_RUST_LOG").unwrap_or_else(|_| "info".into()))
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
@@ -88,8 +90,11 @@ impl Relay {
         });
         let stdout = child.stdout.take().expect("stdout piped");
         let (tx, rx) = std::sync::mpsc::channel();
+        let out = Arc::new(Mutex::new(Vec::new()));
+        let out_sink = out.clone();
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                out_sink.lock().map(|mut l| l.push(line.clone())).ok();
                 if let Some(port) = line.strip_prefix("listening on http://127.0.0.1:") {
                     let _ = tx.send(port.trim().parse::<u16>().ok());
                 }
@@ -103,7 +108,7 @@ impl Relay {
                 panic!("relay did not report its port within {WAIT:?}; stderr:\n{logs}");
             }
         };
-        Relay { child, port, logs }
+        Relay { child, port, logs, stdout: out }
     }
 
     pub fn port(&self) -> u16 {
@@ -125,6 +130,11 @@ impl Relay {
     /// Log lines the relay wrote to stderr so far.
     pub fn logs(&self) -> Vec<String> {
         self.logs.lock().map(|l| l.clone()).unwrap_or_default()
+    }
+
+    /// Lines the relay wrote to stdout so far (the `listening on …` line among them).
+    pub fn stdout(&self) -> Vec<String> {
+        self.stdout.lock().map(|l| l.clone()).unwrap_or_default()
     }
 
     /// Sends `signal` (e.g. `libc::SIGTERM`) to the relay.

@@ -28,6 +28,8 @@ struct Shared {
     /// Non-zero: refuse upgrades with this HTTP status.
     refuse_status: AtomicU16,
     received: Mutex<Vec<String>>,
+    /// Path and query of every upgrade request, refused ones included.
+    paths: Mutex<Vec<String>>,
 }
 
 /// A running mock upstream. Dropping it stops accepting; open connections end with their handlers.
@@ -109,6 +111,7 @@ impl MockServer {
                     let callback = |req: &Request, resp: Response| -> Result<Response, ErrorResponse> {
                         path = req.uri().path_and_query().map(|p| p.to_string()).unwrap_or_default();
                         headers = req.headers().clone();
+                        shared.paths.lock().map(|mut p| p.push(path.clone())).ok();
                         if let Some((status, body)) = gate(&path, &headers) {
                             let mut e = ErrorResponse::new(Some(body));
                             *e.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::UNAUTHORIZED);
@@ -160,6 +163,11 @@ impl MockServer {
     /// Every text frame clients sent, in order.
     pub fn received(&self) -> Vec<String> {
         self.shared.received.lock().map(|r| r.clone()).unwrap_or_default()
+    }
+
+    /// Path and query of every upgrade request so far (e.g. `/socket?token=…`), refused ones included.
+    pub fn upgrade_paths(&self) -> Vec<String> {
+        self.shared.paths.lock().map(|p| p.clone()).unwrap_or_default()
     }
 
     /// Drops every open connection without a close frame, like a network failure.
