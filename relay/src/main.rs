@@ -2,6 +2,7 @@
 
 use clap::Parser;
 use hamster_relay::config::{Config, LogFormat};
+use hamster_relay::providers::secret::RedactingStderr;
 use tracing::Level;
 use tracing_subscriber::filter::filter_fn;
 use tracing_subscriber::prelude::*;
@@ -25,7 +26,7 @@ async fn main() -> std::process::ExitCode {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,tower_http=warn"));
     // A separate layer rather than EnvFilter directives, which a more specific RUST_LOG directive would override.
     let keep_keys_out = filter_fn(|meta| *meta.level() <= Level::INFO || !is_verbatim(meta.target()));
-    let logs = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let logs = tracing_subscriber::fmt().with_env_filter(filter).with_writer(|| RedactingStderr);
     match config.log_format {
         LogFormat::Human => logs.finish().with(keep_keys_out).init(),
         LogFormat::Json => logs.json().flatten_event(true).finish().with(keep_keys_out).init(),

@@ -9,7 +9,7 @@
 //! * **refusing** (`--log-format json`): mocks refuse the keys (HTTP 401, Alpaca's 402 then a close, Twelve Data's
 //!   REST bad-key body), then fail with 500 and 403 and cut sockets, so the down, error and reconnect paths —
 //!   whose messages could carry a URL with `?apikey=`/`?token=` — run over and over;
-//! * **echoing** (`--log-format human`, `#[ignore]`d while it fails): hostile upstreams that accept the upgrade
+//! * **echoing** (`--log-format human`): hostile upstreams that accept the upgrade
 //!   and then echo the key they were sent back in every message the relay might forward or log: error and
 //!   rejection messages, close reasons, REST error bodies, and a data payload.
 //!
@@ -1099,10 +1099,9 @@ async fn echo_rest() -> String {
     url
 }
 
-/// Fails today: upstream text is forwarded verbatim, so an upstream that echoes the key leaks it to every client
-/// and to the log. Run it with `--ignored`; see the issue #6 report for the proposed fix.
+/// Upstream text reaches clients (status details, rejections, event payloads) and logs; the relay redacts every
+/// loaded secret from both, so an upstream that echoes the key leaks nothing.
 #[tokio::test]
-#[ignore = "known leak (issue #6): keys echoed by an upstream reach clients and logs; run with --ignored"]
 async fn keys_never_leave_the_relay_when_upstreams_echo_them_back() {
     let _serial = SERIAL.lock().await;
     let started = Instant::now();

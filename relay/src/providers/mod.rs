@@ -102,19 +102,23 @@ impl EventSink {
         if symbols.is_empty() {
             return;
         }
+        let payload = secret::redact_json(payload);
         let events =
             symbols.into_iter().map(|channel| ChannelEvent { channel, payload: payload.clone(), ts }).collect();
         self.send(HubEvent::Events(events)).await;
     }
 
-    /// Reports a connection state change.
+    /// Reports a connection state change. The detail often quotes the upstream (a close reason, an error
+    /// message), so it is redacted: an upstream could echo our key back.
     pub async fn status(&self, state: ProviderState, detail: Option<String>) {
+        let detail = detail.map(|d| secret::redact(&d).into_owned());
         tracing::info!(provider = self.provider, ?state, detail = detail.as_deref().unwrap_or(""), "provider state");
         self.send(HubEvent::Status { provider: self.provider.to_owned(), state, detail, since: now_ms() }).await;
     }
 
     /// Reports that upstream refused `instrument`; every client symbol it fed is rejected.
     pub async fn reject(&self, instrument: &str, code: ErrorCode, message: String) {
+        let message = secret::redact(&message).into_owned();
         let symbols = self.keys.read().get(instrument).cloned().unwrap_or_default();
         for symbol in symbols {
             self.send(HubEvent::Rejected { symbol, code, message: message.clone() }).await;
