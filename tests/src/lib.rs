@@ -6,6 +6,7 @@
 
 pub mod mock;
 pub mod mocks;
+pub mod proxy;
 pub mod ws;
 
 use std::io::{BufRead, BufReader};
