@@ -211,9 +211,15 @@ pub async fn run<W: Wire>(
     let mut first = true;
     // Why the last attempt ended, kept on the `reconnecting` status while the next one runs.
     let mut last_reason: Option<String> = None;
+    // The state clients last heard about from this loop, so a retry does not announce `reconnecting` twice.
+    let mut announced: Option<ProviderState> = None;
     loop {
         let state = if first { ProviderState::Connecting } else { ProviderState::Reconnecting };
-        events.status(state, last_reason.take()).await;
+        let reason = last_reason.take();
+        if announced != Some(state) {
+            events.status(state, reason).await;
+        }
+        announced = None;
         first = false;
         let ended = session(&mut wire, &mut desired, &mut commands, &events, &stop, &timing, &link).await;
         publish(&link, false, &desired);
@@ -227,6 +233,7 @@ pub async fn run<W: Wire>(
                 let wait = backoff.next_delay();
                 tracing::warn!(provider = wire.name(), %reason, ?wait, "upstream connection lost; reconnecting");
                 events.status(ProviderState::Reconnecting, Some(reason)).await;
+                announced = Some(ProviderState::Reconnecting);
                 wait
             }
             Ended::Fatal { reason } => {
