@@ -917,3 +917,6 @@ mod tests {
         assert_eq!((passed, refused.len()), (Some(ProviderCommand::Subscribe(list(&["TSLA"]))), 0));
     }
 }
+
+#[cfg(test)]
+mod fuzz_tests;

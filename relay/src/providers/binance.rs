@@ -473,8 +473,9 @@ fn normalise(p: &Value, symbol: Symbol) -> Option<Quote> {
     let price = num(p.get("c"))?;
     let ts = event_ms(p.get("E"))?;
     let open = num(p.get("o")).filter(|o| *o > 0.0);
-    let change = num(p.get("p")).or_else(|| open.map(|o| price - o));
-    let change_pct = num(p.get("P")).or_else(|| open.map(|o| (price - o) / o * 100.0));
+    // Computed values can overflow (a tiny positive open): none then, rather than an infinity sent as `null`.
+    let change = num(p.get("p")).or_else(|| open.map(|o| price - o)).filter(|v| v.is_finite());
+    let change_pct = num(p.get("P")).or_else(|| open.map(|o| (price - o) / o * 100.0)).filter(|v| v.is_finite());
     // An empty book side is sent as "0.00000000": no bid is not a bid of zero.
     let side = |key: &str| num(p.get(key)).filter(|v| *v > 0.0);
     Some(Quote {
@@ -642,6 +643,20 @@ mod tests {
     }
 
     #[test]
+    fn an_overflowing_change_is_left_out() {
+        // Found by fuzz_binance_sessions: a tiny positive 24 h open made change % infinite, which went out as
+        // `"change_pct":null`.
+        let mut w = wire_with(&["--binance-stream", "miniTicker"]);
+        w.subscribe(&strings(&["BNB/BTC"]));
+        let q = quotes(
+            &w.on_text(r#"{"e":"24hrMiniTicker","E":1,"s":"BNBBTC","c":"2","o":1.6548792761017726e-308,"v":"1"}"#),
+        );
+        assert_eq!((q[0].price, q[0].change, q[0].change_pct), (2.0, Some(2.0), None));
+        let q = quotes(&w.on_text(r#"{"e":"24hrMiniTicker","E":1,"s":"BNBBTC","c":"-1.7e308","o":"1.7e308"}"#));
+        assert_eq!((q[0].change, q[0].change_pct), (None, None));
+    }
+
+    #[test]
     fn server_shutdown_means_reconnect() {
         for text in [
             r#"{"e": "serverShutdown", "E": 1770123456789}"#,
@@ -772,3 +787,6 @@ mod tests {
         assert!(wire().request().is_ok());
     }
 }
+
+#[cfg(test)]
+mod fuzz_tests;

@@ -813,3 +813,6 @@ mod tests {
         assert_eq!(g.apply(ProviderCommand::Subscribe(many)).1.len(), 0);
     }
 }
+
+#[cfg(test)]
+mod fuzz_tests;

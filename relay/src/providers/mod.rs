@@ -13,6 +13,8 @@ pub mod alpaca;
 pub mod binance;
 pub mod connection;
 pub mod finnhub;
+#[cfg(test)]
+mod fuzz;
 pub mod secret;
 pub mod simulator;
 pub mod twelvedata;

@@ -426,3 +426,6 @@ mod tests {
         assert!(parse_prices(&err, &["AAPL".into()], 5).unwrap_err().contains("429"));
     }
 }
+
+#[cfg(test)]
+mod fuzz_tests;

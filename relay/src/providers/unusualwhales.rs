@@ -682,3 +682,6 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod fuzz_tests;
