@@ -2,11 +2,15 @@
 # Installs what a fresh machine lacks to build, run and test Hamster Terminal, and skips whatever is already
 # there at the right version. Used by scripts/run.sh, scripts/test.sh and CI (.ci/run).
 #
+#   --for-tests             also install what only the test suite uses (cargo-deny, the Node benchmark peer)
 #   HAMSTER_SKIP_BROWSER=1  skip Chromium/ChromeDriver (not needed to run the terminal, only for browser tests)
 set -euo pipefail
+FOR_TESTS=0
+[ "${1:-}" = --for-tests ] && FOR_TESTS=1
 cd "$(dirname "$0")/.."
 
 TRUNK_VERSION=0.21.14
+CARGO_DENY_VERSION=0.20.2
 # wasm-bindgen's CLI must equal the crate exactly; web/Cargo.toml pins the crate and is the one source.
 WASM_BINDGEN_VERSION=$(sed -n 's/^wasm-bindgen = "=\([0-9.]*\)".*/\1/p' web/Cargo.toml)
 export PATH="$HOME/.cargo/bin:$PATH"
@@ -42,4 +46,8 @@ if [ "${HAMSTER_SKIP_BROWSER:-0}" != 1 ]; then
         DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq chromium chromium-driver >/dev/null
     fi
 fi
-say "ready: $(trunk --version), $(wasm-bindgen --version)"
+if [ "$FOR_TESTS" = 1 ] && ! has_version cargo-deny "$CARGO_DENY_VERSION"; then
+    say "installing cargo-deny $CARGO_DENY_VERSION (about 9 minutes, once)"
+    cargo install cargo-deny --version "$CARGO_DENY_VERSION" --locked
+fi
+say "ready: $(trunk --version), $(wasm-bindgen --version)$([ "$FOR_TESTS" = 1 ] && echo ", $(cargo-deny --version)")"

@@ -3,7 +3,7 @@
 # in-browser tests and the end-to-end tests in headless Chromium. Installs missing tools first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/setup.sh
+scripts/setup.sh --for-tests
 # Every test runner's output also goes here, so the run can end with one total.
 results=$(mktemp)
 trap 'rm -f "$results"' EXIT
@@ -14,6 +14,9 @@ step() { printf '\n== %s\n' "$*"; }
 step "format and lints"
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
+
+step "supply chain: licences, bans and sources (advisories need GitHub: docs/fuzzing.md)"
+cargo deny --offline check --hide-inclusion-graph bans licenses sources
 
 step "build the dashboard (dist/) and the relay binary the tests start"
 trunk build
