@@ -4,8 +4,10 @@
 //! at most 100 symbols, the protocol's limit), waits for the `subscribed` replies, then reads `quotes` frames.
 //! For every quote it reads the mark (see [`crate::mark`]) and, if the tick was sent inside the measurement
 //! window, records the latency in an HDR histogram and checks the symbol's sequence number for a gap (an update
-//! the relay conflated or dropped). `snapshot` quotes only seed the sequence numbers: they are cached values,
-//! not deliveries.
+//! the relay conflated or dropped). Separately it counts every quote that *arrives* while the window is open,
+//! whenever it was sent: that is the throughput, which stays meaningful when a server is so far behind that the
+//! window's own ticks arrive only later (or never). `snapshot` quotes only seed the sequence numbers: they are
+//! cached values, not deliveries.
 //!
 //! Clients behave as told ([`Behaviour`]): fast readers, slow readers (a pause after every frame) or stalled
 //! ones (they read the subscribe reply, then nothing). Their results go to one of two groups, fast and slow,
@@ -79,9 +81,11 @@ pub struct ClientSpec {
 struct GroupStats {
     shards: Vec<Mutex<Histogram<u64>>>,
     deliveries: AtomicU64,
+    arrived: AtomicU64,
     frames: AtomicU64,
     gaps: AtomicU64,
     reordered: AtomicU64,
+    duplicates: AtomicU64,
 }
 
 impl GroupStats {
@@ -92,9 +96,11 @@ impl GroupStats {
         Ok(GroupStats {
             shards,
             deliveries: AtomicU64::new(0),
+            arrived: AtomicU64::new(0),
             frames: AtomicU64::new(0),
             gaps: AtomicU64::new(0),
             reordered: AtomicU64::new(0),
+            duplicates: AtomicU64::new(0),
         })
     }
 }
@@ -102,14 +108,18 @@ impl GroupStats {
 /// What one group measured inside the window.
 #[derive(Debug, Clone, Default)]
 pub struct Summary {
-    /// Quotes received whose tick was sent inside the window.
+    /// Quotes received whose tick was sent inside the window (by the end of the drain).
     pub deliveries: u64,
+    /// Quotes received while the window was open, whenever their tick was sent: the throughput.
+    pub arrived: u64,
     /// Frames that carried at least one such quote.
     pub frames: u64,
     /// Updates skipped (sequence jumps): conflated by the relay, or dropped.
     pub gaps: u64,
-    /// Quotes older than one already seen for the same symbol (should be 0).
+    /// Quotes older than one already seen for the same symbol: stale data (should be 0).
     pub reordered: u64,
+    /// Quotes identical to the previous one for the same symbol (should be 0).
+    pub duplicates: u64,
     /// Latency quantiles in microseconds: p50, p90, p99, max.
     pub p50_us: u64,
     pub p90_us: u64,
@@ -173,9 +183,11 @@ impl Recorder {
             .map_or((0, 0, 0, 0), |h| (q(h, 0.5), q(h, 0.9), q(h, 0.99), if h.is_empty() { 0 } else { h.max() }));
         Summary {
             deliveries: g.deliveries.load(Ordering::Relaxed),
+            arrived: g.arrived.load(Ordering::Relaxed),
             frames: g.frames.load(Ordering::Relaxed),
             gaps: g.gaps.load(Ordering::Relaxed),
             reordered: g.reordered.load(Ordering::Relaxed),
+            duplicates: g.duplicates.load(Ordering::Relaxed),
             p50_us,
             p90_us,
             p99_us,
@@ -320,7 +332,10 @@ impl ClientState<'_> {
     /// Checks sequence numbers and, for live quotes of ticks sent inside the window, records latency.
     fn on_quotes(&mut self, quotes: &[WireQuote<'_>], now: u64, live: bool) {
         let Some(stats) = self.stats else { return };
-        let (mut gaps, mut reordered) = (0, 0);
+        let (mut gaps, mut reordered, mut duplicates) = (0, 0, 0);
+        if live && self.window.contains(now) {
+            stats.arrived.fetch_add(quotes.len() as u64, Ordering::Relaxed);
+        }
         for quote in quotes {
             let (Some(seq), Some(mark)) = (exact_u64(quote.price), quote.bid.and_then(exact_u64)) else { continue };
             let last = match self.last_seq.get_mut(quote.symbol.as_ref()) {
@@ -333,7 +348,9 @@ impl ClientState<'_> {
             }
             if previous > 0 && seq > previous + 1 {
                 gaps += seq - previous - 1;
-            } else if seq <= previous {
+            } else if seq == previous {
+                duplicates += 1;
+            } else if seq < previous {
                 reordered += 1;
             }
             self.latencies.push(now.saturating_sub(mark) / 1_000);
@@ -353,6 +370,9 @@ impl ClientState<'_> {
         }
         if reordered > 0 {
             stats.reordered.fetch_add(reordered, Ordering::Relaxed);
+        }
+        if duplicates > 0 {
+            stats.duplicates.fetch_add(duplicates, Ordering::Relaxed);
         }
         self.latencies.clear();
     }
@@ -390,6 +410,7 @@ mod tests {
         state.on_quotes(&f.quotes, 3_000_000, true);
         let s = recorder.summary(Group::Fast);
         assert_eq!((s.deliveries, s.frames, s.gaps, s.reordered), (2, 1, 3, 0));
+        assert_eq!(s.arrived, 2, "the quotes that arrived at 2_000_200 ns; the last one arrived after the window");
         assert_eq!(s.max_us, 2_000, "(2_000_200 - 200) ns is 2000 µs");
         assert_eq!(recorder.summary(Group::Slow).deliveries, 0);
     }

@@ -228,7 +228,7 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
         );
     }
     let window = Arc::new(Window::default());
-    let generator = Generator::start(args.upstream_listen, window.clone()).await?;
+    let generator = Generator::start(args.upstream_listen, window.clone())?;
     eprintln!("[bench] generator at {}", generator.ws_url());
     let bench = Bench { generator, window, launch };
 
@@ -266,7 +266,11 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let failed: Vec<&str> = rows
         .iter()
         .filter(|r| {
-            r.failed || (r.scenario != Scenario::Idle && r.label != "slow: slow clients" && r.summary.deliveries == 0)
+            r.failed
+                || (r.scenario != Scenario::Idle
+                    && r.label != "slow: slow clients"
+                    && r.summary.arrived == 0
+                    && r.summary.deliveries == 0)
         })
         .map(|r| r.label.as_str())
         .collect();

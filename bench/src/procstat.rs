@@ -42,8 +42,12 @@ impl CpuSample {
         if wall <= 0.0 {
             return 0.0;
         }
-        let cpu = later.ticks.saturating_sub(self.ticks) as f64 / clock_ticks_per_s();
-        100.0 * cpu / wall
+        100.0 * later.seconds_since(self) / wall
+    }
+
+    /// CPU seconds used between `earlier` and `self`.
+    pub fn seconds_since(&self, earlier: &CpuSample) -> f64 {
+        self.ticks.saturating_sub(earlier.ticks) as f64 / clock_ticks_per_s()
     }
 }
 

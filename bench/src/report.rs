@@ -1,7 +1,9 @@
 //! The results as markdown: one table of every run, and relay-vs-node ratios where both ran the same scenario.
 //!
 //! Latencies are in milliseconds, memory in MB (MiB), CPU in percent of one core (so 200 % is both cores of
-//! this machine). `gaps` are skipped updates the clients saw; `relay conflated` is the relay's own
+//! this machine). `deliveries/s` counts quotes that arrived while the window was open; the latencies are those
+//! of the ticks *sent* in the window, so a server that falls behind shows low deliveries and high (or no)
+//! latencies. `gaps` are skipped updates the clients saw; `relay conflated` is the relay's own
 //! `conflated_total` growth over the run (its `/api/status`), which the Node peer does not have.
 
 use std::fmt::Write as _;

@@ -196,9 +196,9 @@ impl Bench {
         self.window.reset();
         self.generator.reset_count();
         self.generator.set_rate(0.0);
-        let connections_before = self.generator.connections();
+        let accepted_before = self.generator.accepted();
         let target = Target::start(kind, &self.launch, &self.generator.ws_url()).await?;
-        let result = self.measure(scenario, sizes, &target, connections_before).await;
+        let result = self.measure(scenario, sizes, &target, accepted_before).await;
         self.generator.set_rate(0.0);
         target.stop().await;
         result
@@ -209,12 +209,12 @@ impl Bench {
         scenario: Scenario,
         sizes: &Sizes,
         target: &Target,
-        connections_before: usize,
+        accepted_before: usize,
     ) -> anyhow::Result<Vec<Row>> {
         let pid = target.pid();
         if self.launch.attach.is_none() {
             wait_until("the target's upstream connection", Duration::from_secs(30), || {
-                Ok(self.generator.connections() > connections_before)
+                Ok(self.generator.accepted() > accepted_before)
             })
             .await?;
         }
@@ -242,7 +242,8 @@ impl Bench {
         }
         wait_until("the upstream subscriptions", Duration::from_secs(180), || {
             check_failures(&recorder)?;
-            Ok(self.generator.subscribed_of(&all) == all.len())
+            let skip = if self.launch.attach.is_some() { 0 } else { accepted_before };
+            Ok(self.generator.subscribed_of(&all, skip) == all.len())
         })
         .await?;
         wait_until("the primers' replies", Duration::from_secs(30), || {
@@ -368,13 +369,27 @@ impl Bench {
             let offered = ticks * (clients * sizes.per_client) as f64 / sizes.symbols as f64;
             let mut notes = notes.clone();
             if offered > 0.0 {
-                notes.insert(0, format!("{:.1}% of offered", 100.0 * summary.deliveries as f64 / offered));
+                notes.insert(
+                    0,
+                    format!(
+                        "{:.1}% of the window's ticks delivered by the drain's end",
+                        100.0 * summary.deliveries as f64 / offered
+                    ),
+                );
             }
             if summary.frames > 0 {
                 notes.insert(1, format!("{:.2} quotes/frame", summary.deliveries as f64 / summary.frames as f64));
             }
+            // Per delivery only where one group had them all (the slow scenario's CPU serves both groups).
+            let cpu_seconds = cpu0.zip(cpu1).map(|(a, b)| b.seconds_since(&a));
+            if let Some(cpu) = cpu_seconds.filter(|_| summary.arrived > 0 && scenario != Scenario::Slow) {
+                notes.push(format!("{:.0} ns of target CPU per delivery", 1e9 * cpu / summary.arrived as f64));
+            }
             if summary.reordered > 0 {
-                notes.push(format!("{} out of order", summary.reordered));
+                notes.push(format!("**{} stale** (older than a quote already received)", summary.reordered));
+            }
+            if summary.duplicates > 0 {
+                notes.push(format!("**{} duplicates**", summary.duplicates));
             }
             if group == Group::Slow {
                 if summary.deliveries == 0 {
@@ -394,7 +409,7 @@ impl Bench {
                 clients,
                 symbols: symbols_label(sizes),
                 ticks_in_per_s: ticks / secs,
-                deliveries_per_s: summary.deliveries as f64 / secs,
+                deliveries_per_s: summary.arrived as f64 / secs,
                 summary,
                 relay_conflated,
                 rss,

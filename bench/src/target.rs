@@ -66,7 +66,7 @@ pub struct Target {
 impl Target {
     /// Starts (or attaches to) a `kind` target whose upstream is `upstream_url`.
     pub async fn start(kind: Kind, launch: &Launch, upstream_url: &str) -> anyhow::Result<Target> {
-        let http = reqwest::Client::builder().timeout(Duration::from_secs(5)).build()?;
+        let http = reqwest::Client::builder().timeout(Duration::from_secs(10)).build()?;
         if let Some((base, pid)) = &launch.attach {
             let base = base.trim_end_matches('/').to_owned();
             return Ok(Target { kind, base, pid: *pid, child: None, http });
@@ -134,8 +134,15 @@ impl Target {
         if self.kind != Kind::Relay {
             return None;
         }
-        let response = self.http.get(format!("{}/api/status", self.base)).send().await.ok()?;
-        response.json().await.ok()
+        // A relay under full load can be slow to answer; try a few times before leaving the column empty.
+        for _ in 0..3 {
+            if let Ok(response) = self.http.get(format!("{}/api/status", self.base)).send().await {
+                if let Ok(status) = response.json().await {
+                    return Some(status);
+                }
+            }
+        }
+        None
     }
 
     /// Stops a spawned target (SIGTERM, then SIGKILL after 5 s); leaves an attached one running.

@@ -59,9 +59,14 @@ pub struct Generator {
 
 impl Generator {
     /// Listens on `listen` (port 0 picks a free one). Ticks are counted against `window`.
-    pub async fn start(listen: SocketAddr, window: Arc<Window>) -> anyhow::Result<Generator> {
+    ///
+    /// The generator runs on its own thread with its own single-threaded runtime: ticks then go out on time
+    /// however busy the bench's thousands of client tasks keep the main runtime (they would otherwise queue
+    /// in front of it and the rate would sag for the bench's reasons, not the relay's).
+    pub fn start(listen: SocketAddr, window: Arc<Window>) -> anyhow::Result<Generator> {
         let listener =
-            TcpListener::bind(listen).await.with_context(|| format!("generator cannot listen on {listen}"))?;
+            std::net::TcpListener::bind(listen).with_context(|| format!("generator cannot listen on {listen}"))?;
+        listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
         let shared = Arc::new(Shared {
             rate: AtomicU64::new(0f64.to_bits()),
@@ -71,7 +76,16 @@ impl Generator {
             next_connection: AtomicUsize::new(0),
         });
         let stop = CancellationToken::new();
-        tokio::spawn(accept(listener, shared.clone(), stop.clone()));
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+        let (accept_shared, accept_stop) = (shared.clone(), stop.clone());
+        std::thread::Builder::new().name("generator".into()).spawn(move || {
+            runtime.block_on(async move {
+                match TcpListener::from_std(listener) {
+                    Ok(listener) => accept(listener, accept_shared, accept_stop).await,
+                    Err(e) => warn(&format!("generator cannot use its socket: {e}")),
+                }
+            })
+        })?;
         Ok(Generator { addr, shared, stop })
     }
 
@@ -94,15 +108,18 @@ impl Generator {
         self.shared.sent_in_window.store(0, Ordering::Relaxed);
     }
 
-    /// Open upstream connections.
-    pub fn connections(&self) -> usize {
-        self.shared.subscribed.lock().map(|s| s.len()).unwrap_or(0)
+    /// Upstream connections accepted so far (ever, not just open ones: a target that was just stopped may not
+    /// have been noticed gone yet).
+    pub fn accepted(&self) -> usize {
+        self.shared.next_connection.load(Ordering::SeqCst)
     }
 
-    /// How many of `symbols` are subscribed on some open connection.
-    pub fn subscribed_of(&self, symbols: &[String]) -> usize {
+    /// How many of `symbols` are subscribed on some open connection accepted after the first `skip` ones (so
+    /// a previous target's connection, not yet noticed gone, does not count).
+    pub fn subscribed_of(&self, symbols: &[String], skip: usize) -> usize {
         let Ok(all) = self.shared.subscribed.lock() else { return 0 };
-        symbols.iter().filter(|s| all.values().any(|set| set.contains(s.as_str()))).count()
+        let sets: Vec<&HashSet<String>> = all.iter().filter(|(id, _)| **id >= skip).map(|(_, set)| set).collect();
+        symbols.iter().filter(|s| sets.iter().any(|set| set.contains(s.as_str()))).count()
     }
 
     pub fn stop(&self) {
