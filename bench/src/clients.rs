@@ -10,7 +10,8 @@
 //! cached values, not deliveries.
 //!
 //! Clients behave as told ([`Behaviour`]): fast readers, slow readers (a pause after every frame) or stalled
-//! ones (they read the subscribe reply, then nothing). Their results go to one of two groups, fast and slow,
+//! ones (they read the subscribe reply, then nothing). Readers send `ping` every few seconds, as the dashboard
+//! does, so an overloaded relay does not drop them for silence. Their results go to one of two groups, fast and slow,
 //! so the fast clients' latency next to stalled ones can be reported apart. Histograms are sharded by client,
 //! each shard behind a mutex taken once per frame, so thousands of clients record without contention and
 //! without a histogram each (which would dominate the bench's memory at 10,000 clients).
@@ -43,6 +44,8 @@ const MAX_SYMBOLS_PER_REQUEST: usize = 100;
 /// Read buffer per client. tungstenite's default (128 KiB) is zero-filled to its full size before the first
 /// read, so 10,000 clients would pin 1.3 GB of the bench's memory; quote frames are far smaller.
 const READ_BUFFER: usize = 16 * 1024;
+/// How often a reading client sends the protocol's `ping` (the relay drops clients silent for 2 × 15 s).
+const KEEPALIVE: Duration = Duration::from_secs(10);
 /// Time allowed for one connection's TCP connect and WebSocket handshake.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
 
@@ -86,6 +89,8 @@ struct GroupStats {
     gaps: AtomicU64,
     reordered: AtomicU64,
     duplicates: AtomicU64,
+    /// Clients whose connection ended after they had subscribed.
+    dropped: AtomicU64,
 }
 
 impl GroupStats {
@@ -101,6 +106,7 @@ impl GroupStats {
             gaps: AtomicU64::new(0),
             reordered: AtomicU64::new(0),
             duplicates: AtomicU64::new(0),
+            dropped: AtomicU64::new(0),
         })
     }
 }
@@ -120,6 +126,10 @@ pub struct Summary {
     pub reordered: u64,
     /// Quotes identical to the previous one for the same symbol (should be 0).
     pub duplicates: u64,
+    /// Clients whose connection ended after they had subscribed (e.g. dropped by the relay), and the first
+    /// reason seen in any group.
+    pub dropped: u64,
+    pub first_drop: Option<String>,
     /// Latency quantiles in microseconds: p50, p90, p99, max.
     pub p50_us: u64,
     pub p90_us: u64,
@@ -136,6 +146,7 @@ pub struct Recorder {
     subscribed: AtomicUsize,
     failed: AtomicUsize,
     first_error: Mutex<Option<String>>,
+    first_drop: Mutex<Option<String>>,
 }
 
 impl Recorder {
@@ -147,6 +158,7 @@ impl Recorder {
             subscribed: AtomicUsize::new(0),
             failed: AtomicUsize::new(0),
             first_error: Mutex::new(None),
+            first_drop: Mutex::new(None),
         })
     }
 
@@ -188,10 +200,23 @@ impl Recorder {
             gaps: g.gaps.load(Ordering::Relaxed),
             reordered: g.reordered.load(Ordering::Relaxed),
             duplicates: g.duplicates.load(Ordering::Relaxed),
+            dropped: g.dropped.load(Ordering::Relaxed),
+            first_drop: self.first_drop.lock().ok().and_then(|d| d.clone()),
             p50_us,
             p90_us,
             p99_us,
             max_us,
+        }
+    }
+
+    /// A subscribed client's connection ended: an outcome to report (the relay may drop slow clients), not a
+    /// failure of the run.
+    fn dropped(&self, group: Group, error: String) {
+        if let Some(g) = self.groups.get(group as usize) {
+            g.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+        if let Ok(mut first) = self.first_drop.lock() {
+            first.get_or_insert(error);
         }
     }
 
@@ -213,8 +238,12 @@ pub fn spawn(
     stop: CancellationToken,
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
-        if let Err(e) = run(spec, index, &recorder, permits, stop).await {
-            recorder.fail(e);
+        let group = spec.group;
+        let mut subscribed = false;
+        match run(spec, index, &recorder, permits, stop, &mut subscribed).await {
+            Ok(()) => {}
+            Err(e) if subscribed => recorder.dropped(group, e),
+            Err(e) => recorder.fail(e),
         }
     })
 }
@@ -225,6 +254,7 @@ async fn run(
     recorder: &Recorder,
     permits: Arc<Semaphore>,
     stop: CancellationToken,
+    subscribed: &mut bool,
 ) -> Result<(), String> {
     let permit = permits.acquire_owned().await.map_err(|_| "connect permits closed".to_owned())?;
     let config = WebSocketConfig::default().read_buffer_size(READ_BUFFER);
@@ -247,7 +277,11 @@ async fn run(
     }
     if unacknowledged == 0 {
         recorder.subscribed.fetch_add(1, Ordering::Relaxed);
+        *subscribed = true;
     }
+    // Like the dashboard, say something every few seconds: the relay drops a client it has not heard from in two
+    // heartbeats, and a pong to its ping can sit behind seconds of unread quotes when the relay is overloaded.
+    let mut keepalive = tokio::time::interval_at(tokio::time::Instant::now() + KEEPALIVE, KEEPALIVE);
     let mut state = ClientState {
         last_seq: HashMap::with_capacity(spec.symbols.len()),
         latencies: Vec::new(),
@@ -263,6 +297,10 @@ async fn run(
         }
         let message = tokio::select! {
             _ = stop.cancelled() => return Ok(()),
+            _ = keepalive.tick() => {
+                ws.send(Message::text(r#"{"type":"ping"}"#)).await.map_err(|e| format!("ping: {e}"))?;
+                continue;
+            }
             m = ws.next() => m,
         };
         let text = match message {
@@ -286,6 +324,7 @@ async fn run(
                 unacknowledged -= 1;
                 if unacknowledged == 0 {
                     recorder.subscribed.fetch_add(1, Ordering::Relaxed);
+                    *subscribed = true;
                 }
             }
             "error" => return Err(format!("relay error: {text}")),

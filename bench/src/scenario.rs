@@ -391,6 +391,13 @@ impl Bench {
             if summary.duplicates > 0 {
                 notes.push(format!("**{} duplicates**", summary.duplicates));
             }
+            if summary.dropped > 0 {
+                notes.push(format!(
+                    "**{} disconnected** after subscribing (first: {})",
+                    summary.dropped,
+                    summary.first_drop.as_deref().unwrap_or("?")
+                ));
+            }
             if group == Group::Slow {
                 if summary.deliveries == 0 {
                     notes.push("no tick of the window reached them before the drain ended".into());
