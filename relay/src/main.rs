@@ -31,6 +31,12 @@ async fn main() -> std::process::ExitCode {
         LogFormat::Human => logs.finish().with(keep_keys_out).init(),
         LogFormat::Json => logs.json().flatten_event(true).finish().with(keep_keys_out).init(),
     }
+    // Every client is a socket: a default soft limit of 1024 open files would refuse clients long before the
+    // relay runs out of anything else.
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) => tracing::debug!(limit, "open-files soft limit raised"),
+        Err(e) => tracing::debug!(error = %e, "cannot raise the open-files limit"),
+    }
     match hamster_relay::app::serve(config).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {

@@ -1,0 +1,522 @@
+//! The scenarios, their sizes, and how one run of a scenario against one target goes.
+//!
+//! Every run follows the same steps, so results are comparable:
+//!
+//! 1. start the target (a fresh process per run) pointed at the generator, and wait for its upstream connection;
+//! 2. **prime** the upstream: helper connections subscribe every symbol of the scenario (200 per connection)
+//!    and the run waits until the generator has them all. The relay paces its Twelve Data commands (one per
+//!    600 ms), so letting a thousand clients trickle in would cost minutes of one-symbol subscribe frames;
+//! 3. connect the clients (at most [`CONNECTING_AT_ONCE`] handshakes at once) and wait until every one has its
+//!    `subscribed` replies; the connect rate is clients / time taken;
+//! 4. idle: wait, read memory and CPU. Otherwise: tick at the scenario's rate, warm up, then open the
+//!    [`Window`] for the measured duration (a burst raises the rate ×`burst_factor` for exactly that window),
+//!    close it, give late deliveries `drain` to arrive, and read every counter;
+//! 5. stop the clients and the target.
+//!
+//! Scenario sizes come from [`Scenario::sizes`], overridden field by field from the command line.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context as _};
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+
+use crate::clients::{self, Behaviour, ClientSpec, Group, Recorder, Summary};
+use crate::mark::{now_ns, Window};
+use crate::procstat::{peak_rss_bytes, rss_bytes, CpuSample};
+use crate::target::{Kind, Launch, Target};
+use crate::upstream::Generator;
+
+/// Client handshakes in flight at once.
+const CONNECTING_AT_ONCE: usize = 256;
+/// Symbols one priming connection holds (the relay's default per-connection limit).
+const SYMBOLS_PER_PRIMER: usize = 200;
+
+/// What is measured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, clap::ValueEnum)]
+pub enum Scenario {
+    /// Every client subscribes to the same symbols: pure fan-out.
+    Fanout,
+    /// Clients subscribe to different, overlapping sets of symbols.
+    Spread,
+    /// Many connected clients, no ticks: memory per connection.
+    Idle,
+    /// Fan-out with the tick rate raised ×`burst_factor` for the measured window.
+    Burst,
+    /// Fan-out where a share of the clients read slowly or not at all; fast clients are reported apart.
+    Slow,
+}
+
+impl Scenario {
+    pub const ALL: [Scenario; 5] =
+        [Scenario::Fanout, Scenario::Spread, Scenario::Idle, Scenario::Burst, Scenario::Slow];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Scenario::Fanout => "fanout",
+            Scenario::Spread => "spread",
+            Scenario::Idle => "idle",
+            Scenario::Burst => "burst",
+            Scenario::Slow => "slow",
+        }
+    }
+
+    /// Full-size defaults, or the small ones of `--smoke` (seconds, not minutes; small N).
+    pub fn sizes(self, smoke: bool) -> Sizes {
+        let full = Sizes {
+            clients: 1000,
+            symbols: 20,
+            per_client: 20,
+            rate: 2000.0,
+            warmup: Duration::from_secs(2),
+            duration: Duration::from_secs(10),
+            drain: Duration::from_secs(2),
+            slow_share: 0.2,
+            slow_pause: Duration::from_millis(100),
+            burst_factor: 10.0,
+        };
+        let mut s = match self {
+            Scenario::Fanout => full,
+            Scenario::Spread => Sizes { symbols: 1000, rate: 10_000.0, ..full },
+            Scenario::Idle => Sizes { clients: 10_000, symbols: 100, per_client: 1, rate: 0.0, ..full },
+            Scenario::Burst => Sizes { duration: Duration::from_secs(5), ..full },
+            Scenario::Slow => full,
+        };
+        if smoke {
+            s = Sizes {
+                clients: if self == Scenario::Idle { 200 } else { 20 },
+                symbols: match self {
+                    Scenario::Spread => 20,
+                    Scenario::Idle => 10,
+                    _ => 5,
+                },
+                per_client: if self == Scenario::Idle { 1 } else { 5 },
+                rate: if self == Scenario::Idle { 0.0 } else { 200.0 },
+                warmup: Duration::from_millis(500),
+                duration: Duration::from_secs(3),
+                drain: Duration::from_millis(500),
+                ..s
+            };
+        }
+        s
+    }
+}
+
+/// How big a scenario is.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sizes {
+    /// Measured clients.
+    pub clients: usize,
+    /// Distinct symbols in the scenario.
+    pub symbols: usize,
+    /// Symbols each client subscribes to (`spread`: a sliding window over all of them).
+    pub per_client: usize,
+    /// Ticks per second sent upstream, over all symbols.
+    pub rate: f64,
+    pub warmup: Duration,
+    /// The measured window (`idle`: how long CPU is watched).
+    pub duration: Duration,
+    /// Time after the window for late deliveries.
+    pub drain: Duration,
+    /// `slow`: share of the clients that are slow (half pause after each frame, half never read).
+    pub slow_share: f64,
+    /// `slow`: pause of the slow readers after each frame.
+    pub slow_pause: Duration,
+    /// `burst`: rate multiplier during the window.
+    pub burst_factor: f64,
+}
+
+/// One line of the results table.
+#[derive(Debug, Clone)]
+pub struct Row {
+    pub target: Kind,
+    pub scenario: Scenario,
+    /// e.g. `fanout`, `slow: fast clients`.
+    pub label: String,
+    pub clients: usize,
+    /// e.g. `20`, `20 of 1000`.
+    pub symbols: String,
+    pub ticks_in_per_s: f64,
+    pub deliveries_per_s: f64,
+    pub summary: Summary,
+    /// `conflated_total` growth reported by the relay over the run (relay only).
+    pub relay_conflated: Option<u64>,
+    pub rss: Option<u64>,
+    /// `idle`: RSS growth per connected client, in bytes.
+    pub rss_per_client: Option<f64>,
+    pub cpu_percent: Option<f64>,
+    pub bench_cpu_percent: Option<f64>,
+    pub notes: Vec<String>,
+    /// The scenario failed; `notes` says why.
+    pub failed: bool,
+}
+
+/// What every run shares: the generator and its window, and how to start targets.
+pub struct Bench {
+    pub generator: Generator,
+    pub window: Arc<Window>,
+    pub launch: Launch,
+}
+
+/// The ticker of symbol `i` (Twelve Data spelling; canonical under the relay's symbol rules).
+pub fn symbol_name(i: usize) -> String {
+    format!("T{i:05}")
+}
+
+impl Bench {
+    /// Runs `scenario` at `sizes` against a fresh `kind` target. Errors become a failed row.
+    pub async fn run(&self, scenario: Scenario, sizes: &Sizes, kind: Kind) -> Vec<Row> {
+        match self.try_run(scenario, sizes, kind).await {
+            Ok(rows) => rows,
+            Err(e) => vec![Row {
+                target: kind,
+                scenario,
+                label: scenario.label().to_owned(),
+                clients: sizes.clients,
+                symbols: sizes.symbols.to_string(),
+                ticks_in_per_s: 0.0,
+                deliveries_per_s: 0.0,
+                summary: Summary::default(),
+                relay_conflated: None,
+                rss: None,
+                rss_per_client: None,
+                cpu_percent: None,
+                bench_cpu_percent: None,
+                notes: vec![format!("FAILED: {e:#}")],
+                failed: true,
+            }],
+        }
+    }
+
+    async fn try_run(&self, scenario: Scenario, sizes: &Sizes, kind: Kind) -> anyhow::Result<Vec<Row>> {
+        if sizes.symbols == 0 || sizes.per_client == 0 || sizes.per_client > sizes.symbols {
+            bail!("need 0 < symbols per client ({}) <= symbols ({})", sizes.per_client, sizes.symbols);
+        }
+        self.window.reset();
+        self.generator.reset_count();
+        self.generator.set_rate(0.0);
+        let accepted_before = self.generator.accepted();
+        let target = Target::start(kind, &self.launch, &self.generator.ws_url()).await?;
+        let result = self.measure(scenario, sizes, &target, accepted_before).await;
+        self.generator.set_rate(0.0);
+        target.stop().await;
+        result
+    }
+
+    async fn measure(
+        &self,
+        scenario: Scenario,
+        sizes: &Sizes,
+        target: &Target,
+        accepted_before: usize,
+    ) -> anyhow::Result<Vec<Row>> {
+        let pid = target.pid();
+        if self.launch.attach.is_none() {
+            wait_until("the target's upstream connection", Duration::from_secs(30), || {
+                Ok(self.generator.accepted() > accepted_before)
+            })
+            .await?;
+        }
+        let recorder = Arc::new(Recorder::new(self.window.clone())?);
+        let stop = CancellationToken::new();
+        let _stop_clients = stop.clone().drop_guard();
+        let permits = Arc::new(Semaphore::new(CONNECTING_AT_ONCE));
+        let url = target.ws_url();
+
+        // Prime every symbol upstream, in few large subscribe commands.
+        let all: Vec<String> = (0..sizes.symbols).map(symbol_name).collect();
+        let primers: Vec<ClientSpec> = all
+            .chunks(SYMBOLS_PER_PRIMER)
+            .map(|chunk| ClientSpec {
+                url: url.clone(),
+                symbols: chunk.to_vec(),
+                behaviour: Behaviour::Fast,
+                group: Group::None,
+            })
+            .collect();
+        let primer_count = primers.len();
+        let primer_stop = stop.child_token();
+        for (i, spec) in primers.into_iter().enumerate() {
+            clients::spawn(spec, i, recorder.clone(), permits.clone(), primer_stop.clone());
+        }
+        wait_until("the upstream subscriptions", Duration::from_secs(180), || {
+            check_failures(&recorder)?;
+            let skip = if self.launch.attach.is_some() { 0 } else { accepted_before };
+            Ok(self.generator.subscribed_of(&all, skip) == all.len())
+        })
+        .await?;
+        wait_until("the primers' replies", Duration::from_secs(30), || {
+            check_failures(&recorder)?;
+            Ok(recorder.progress().1 == primer_count)
+        })
+        .await?;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let rss_before = pid.and_then(rss_bytes);
+
+        // The measured clients.
+        let specs = client_specs(scenario, sizes, &url);
+        let started = Instant::now();
+        for (i, spec) in specs.into_iter().enumerate() {
+            clients::spawn(spec, i, recorder.clone(), permits.clone(), stop.clone());
+        }
+        let expected = primer_count + sizes.clients;
+        let mut all_connected = None;
+        let connect_budget = Duration::from_secs(60).max(Duration::from_millis(20 * sizes.clients as u64));
+        wait_until("the clients", connect_budget, || {
+            check_failures(&recorder)?;
+            let (connected, subscribed, _) = recorder.progress();
+            if connected == expected && all_connected.is_none() {
+                all_connected = Some(started.elapsed());
+            }
+            Ok(subscribed == expected)
+        })
+        .await?;
+        let connect_time = all_connected.unwrap_or_else(|| started.elapsed());
+        let subscribe_time = started.elapsed();
+        // The primers' symbols are now held by the clients too: closing them changes no upstream demand.
+        primer_stop.cancel();
+
+        let mut notes = vec![format!(
+            "connect {:.0}/s ({} in {:.2} s, subscribed by {:.2} s)",
+            sizes.clients as f64 / connect_time.as_secs_f64().max(1e-6),
+            sizes.clients,
+            connect_time.as_secs_f64(),
+            subscribe_time.as_secs_f64()
+        )];
+        let me = std::process::id();
+
+        if scenario == Scenario::Idle {
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            let rss_after = pid.and_then(rss_bytes);
+            let (cpu0, bench0) = (pid.and_then(CpuSample::read), CpuSample::read(me));
+            tokio::time::sleep(sizes.duration).await;
+            let (cpu1, bench1) = (pid.and_then(CpuSample::read), CpuSample::read(me));
+            check_failures(&recorder)?;
+            let rss_per_client =
+                rss_before.zip(rss_after).map(|(b, a)| a.saturating_sub(b) as f64 / sizes.clients as f64);
+            if let (Some(before), Some(after), Some(per)) = (rss_before, rss_after, rss_per_client) {
+                notes.insert(
+                    0,
+                    format!(
+                        "**RSS per connection {:.1} KB** ({:.1} → {:.1} MB)",
+                        per / 1024.0,
+                        before as f64 / 1048576.0,
+                        after as f64 / 1048576.0
+                    ),
+                );
+            }
+            return Ok(vec![Row {
+                target: target.kind,
+                scenario,
+                label: scenario.label().to_owned(),
+                clients: sizes.clients,
+                symbols: symbols_label(sizes),
+                ticks_in_per_s: 0.0,
+                deliveries_per_s: 0.0,
+                summary: Summary::default(),
+                relay_conflated: None,
+                rss: rss_after,
+                rss_per_client,
+                cpu_percent: cpu0.zip(cpu1).map(|(a, b)| a.percent_until(&b)),
+                bench_cpu_percent: bench0.zip(bench1).map(|(a, b)| a.percent_until(&b)),
+                notes,
+                failed: false,
+            }]);
+        }
+
+        self.generator.set_rate(sizes.rate);
+        tokio::time::sleep(sizes.warmup).await;
+        let status_before = target.status().await;
+        let (cpu0, bench0) = (pid.and_then(CpuSample::read), CpuSample::read(me));
+        self.window.open(now_ns());
+        if scenario == Scenario::Burst {
+            self.generator.set_rate(sizes.rate * sizes.burst_factor);
+        }
+        tokio::time::sleep(sizes.duration).await;
+        self.window.close(now_ns());
+        self.generator.set_rate(sizes.rate);
+        let (cpu1, bench1) = (pid.and_then(CpuSample::read), CpuSample::read(me));
+        let (rss, peak) = (pid.and_then(rss_bytes), pid.and_then(peak_rss_bytes));
+        tokio::time::sleep(sizes.drain).await;
+        let status_after = target.status().await;
+        self.generator.set_rate(0.0);
+        check_failures(&recorder)?;
+
+        let secs = sizes.duration.as_secs_f64();
+        let ticks = self.generator.sent_in_window() as f64;
+        let relay_conflated = status_before.zip(status_after).map(|(a, b)| b.conflated_total - a.conflated_total);
+        if let Some(peak) = peak {
+            notes.push(format!("peak RSS {:.1} MB", peak as f64 / 1048576.0));
+        }
+        let groups: Vec<(Group, String, usize)> = if scenario == Scenario::Slow {
+            let slow = slow_count(sizes);
+            vec![
+                (Group::Fast, "slow: fast clients".to_owned(), sizes.clients - slow),
+                (Group::Slow, "slow: slow clients".to_owned(), slow),
+            ]
+        } else {
+            let label = if scenario == Scenario::Burst {
+                format!("burst ×{} for {} s", sizes.burst_factor, secs)
+            } else {
+                scenario.label().to_owned()
+            };
+            vec![(Group::Fast, label, sizes.clients)]
+        };
+        let mut rows = Vec::new();
+        for (group, label, clients) in groups {
+            let summary = recorder.summary(group);
+            let offered = ticks * (clients * sizes.per_client) as f64 / sizes.symbols as f64;
+            let mut notes = notes.clone();
+            if offered > 0.0 {
+                notes.insert(
+                    0,
+                    format!(
+                        "{:.1}% of the window's ticks delivered by the drain's end",
+                        100.0 * summary.deliveries as f64 / offered
+                    ),
+                );
+            }
+            if summary.frames > 0 {
+                notes.insert(1, format!("{:.2} quotes/frame", summary.deliveries as f64 / summary.frames as f64));
+            }
+            // Per delivery only where one group had them all (the slow scenario's CPU serves both groups).
+            let cpu_seconds = cpu0.zip(cpu1).map(|(a, b)| b.seconds_since(&a));
+            if let Some(cpu) = cpu_seconds.filter(|_| summary.arrived > 0 && scenario != Scenario::Slow) {
+                notes.push(format!("{:.0} ns of target CPU per delivery", 1e9 * cpu / summary.arrived as f64));
+            }
+            if summary.reordered > 0 {
+                notes.push(format!("**{} stale** (older than a quote already received)", summary.reordered));
+            }
+            if summary.duplicates > 0 {
+                notes.push(format!("**{} duplicates**", summary.duplicates));
+            }
+            if summary.dropped > 0 {
+                notes.push(format!(
+                    "**{} disconnected** after subscribing (first: {})",
+                    summary.dropped,
+                    summary.first_drop.as_deref().unwrap_or("?")
+                ));
+            }
+            if group == Group::Slow {
+                if summary.deliveries == 0 {
+                    notes.push("no tick of the window reached them before the drain ended".into());
+                }
+                notes.push(format!(
+                    "{} pause {} ms per frame, {} never read",
+                    clients - clients / 2,
+                    sizes.slow_pause.as_millis(),
+                    clients / 2
+                ));
+            }
+            rows.push(Row {
+                target: target.kind,
+                scenario,
+                label,
+                clients,
+                symbols: symbols_label(sizes),
+                ticks_in_per_s: ticks / secs,
+                deliveries_per_s: summary.arrived as f64 / secs,
+                summary,
+                relay_conflated,
+                rss,
+                rss_per_client: None,
+                cpu_percent: cpu0.zip(cpu1).map(|(a, b)| a.percent_until(&b)),
+                bench_cpu_percent: bench0.zip(bench1).map(|(a, b)| a.percent_until(&b)),
+                notes,
+                failed: false,
+            });
+        }
+        Ok(rows)
+    }
+}
+
+/// `20`, or `20 of 1000` when clients hold different subsets.
+fn symbols_label(sizes: &Sizes) -> String {
+    if sizes.per_client == sizes.symbols {
+        sizes.symbols.to_string()
+    } else {
+        format!("{} of {}", sizes.per_client, sizes.symbols)
+    }
+}
+
+/// Slow clients in the `slow` scenario.
+fn slow_count(sizes: &Sizes) -> usize {
+    ((sizes.clients as f64 * sizes.slow_share).round() as usize).min(sizes.clients)
+}
+
+/// The measured clients of a scenario: who subscribes to what, and how each reads.
+fn client_specs(scenario: Scenario, sizes: &Sizes, url: &str) -> Vec<ClientSpec> {
+    let slow = if scenario == Scenario::Slow { slow_count(sizes) } else { 0 };
+    (0..sizes.clients)
+        .map(|c| {
+            // Fan-out: everyone from symbol 0. Spread and idle: a window sliding by `per_client` per client,
+            // wrapping, so every symbol gets the same number of subscribers.
+            let first = if matches!(scenario, Scenario::Spread | Scenario::Idle) { c * sizes.per_client } else { 0 };
+            let symbols = (0..sizes.per_client).map(|j| symbol_name((first + j) % sizes.symbols)).collect();
+            // Slow clients are spread evenly among the fast ones; half of them pause, half never read.
+            let is_slow = slow > 0 && (c * slow) / sizes.clients != ((c + 1) * slow) / sizes.clients;
+            let (behaviour, group) = match (is_slow, ((c + 1) * slow / sizes.clients) % 2) {
+                (false, _) => (Behaviour::Fast, Group::Fast),
+                (true, 1) => (Behaviour::Slow(sizes.slow_pause), Group::Slow),
+                (true, _) => (Behaviour::Stalled, Group::Slow),
+            };
+            ClientSpec { url: url.to_owned(), symbols, behaviour, group }
+        })
+        .collect()
+}
+
+fn check_failures(recorder: &Recorder) -> anyhow::Result<()> {
+    let (_, _, failed) = recorder.progress();
+    if failed > 0 {
+        bail!("{failed} client(s) failed; first: {}", recorder.first_error().unwrap_or_default());
+    }
+    Ok(())
+}
+
+/// Polls `done` every 20 ms until it holds, fails, or `limit` passes.
+async fn wait_until(what: &str, limit: Duration, mut done: impl FnMut() -> anyhow::Result<bool>) -> anyhow::Result<()> {
+    let deadline = Instant::now() + limit;
+    loop {
+        if done().with_context(|| format!("waiting for {what}"))? {
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            bail!("gave up waiting for {what} after {limit:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spread_covers_every_symbol_evenly_and_slow_clients_are_mixed_in() {
+        let sizes = Sizes { clients: 10, symbols: 10, per_client: 3, ..Scenario::Spread.sizes(true) };
+        let specs = client_specs(Scenario::Spread, &sizes, "ws://x/ws");
+        let mut count = std::collections::HashMap::new();
+        for s in specs.iter().flat_map(|c| &c.symbols) {
+            *count.entry(s.clone()).or_insert(0) += 1;
+        }
+        assert_eq!(count.len(), 10);
+        assert!(count.values().all(|&n| n == 3));
+
+        let sizes = Sizes { clients: 10, slow_share: 0.4, ..Scenario::Slow.sizes(true) };
+        let specs = client_specs(Scenario::Slow, &sizes, "ws://x/ws");
+        let slow: Vec<_> = specs.iter().filter(|c| c.group == Group::Slow).collect();
+        assert_eq!(slow.len(), 4);
+        assert!(slow.iter().any(|c| c.behaviour == Behaviour::Stalled));
+        assert!(slow.iter().any(|c| matches!(c.behaviour, Behaviour::Slow(_))));
+        assert!(specs.iter().all(|c| c.symbols == specs[0].symbols), "slow is a fan-out");
+    }
+
+    #[test]
+    fn symbol_names_follow_the_relays_rules() {
+        for i in [0, 7, 99_999] {
+            let name = symbol_name(i);
+            assert_eq!(hamster_shared::Symbol::parse(&name).ok().map(|s| s.to_string()), Some(name));
+        }
+    }
+}
