@@ -259,6 +259,8 @@ impl Hub {
         for symbol in &removed {
             self.release(&mut s, symbol, client);
         }
+        // A conflated update still pending for a removed symbol must not arrive after `unsubscribed`.
+        outbox.forget(&removed);
         outbox.push_control(control_frame(&ServerMessage::Unsubscribed { id, symbols: removed }));
         self.metrics.topics.set(wanted_topics(&s) as i64);
     }
@@ -357,7 +359,13 @@ impl Hub {
             let frame = frames
                 .entry(share.as_slice())
                 .or_insert_with(|| quotes_frame("quotes", share.iter().map(|&i| &touched[i as usize].1)));
-            conflated += outbox.push_quotes(frame, share.iter().map(|&i| &touched[i as usize].0));
+            conflated += outbox.push_quotes(
+                frame,
+                share.iter().map(|&i| {
+                    let (symbol, json) = &touched[i as usize];
+                    (symbol, json)
+                }),
+            );
         }
         if conflated > 0 {
             self.metrics.conflated.inc_by(conflated);
@@ -378,24 +386,13 @@ impl Hub {
             if let Some(c) = s.clients.get_mut(client) {
                 c.symbols.remove(&symbol);
             }
+            outbox.forget([&symbol]);
             outbox.push_control(frame.clone());
         }
         if topic.wanted() {
             let _ = self.demand.send(Demand::Remove(symbol));
         }
         self.metrics.topics.set(wanted_topics(s) as i64);
-    }
-
-    /// The conflated catch-up frame for `client`: the latest value of each dirty symbol it still holds.
-    pub fn latest_frame(&self, client: ClientId, dirty: &[Symbol]) -> Option<Frame> {
-        let s = self.state.lock();
-        let c = s.clients.get(&client)?;
-        let fragments: Vec<&Bytes> = dirty
-            .iter()
-            .filter(|sym| c.symbols.contains(*sym))
-            .filter_map(|sym| s.topics.get(sym).and_then(|t| t.last_json.as_ref()))
-            .collect();
-        (!fragments.is_empty()).then(|| quotes_frame("quotes", fragments.into_iter()))
     }
 
     /// Cached quotes of `symbols` and the symbols with no value yet.
@@ -534,10 +531,7 @@ impl ClientHandle {
     /// behind. `None` once the relay closed this client's outbox and everything queued was handed out.
     pub async fn next_frames(&self) -> Option<Vec<Frame>> {
         loop {
-            let Drained { mut frames, dirty, closed } = self.outbox.drain();
-            if !dirty.is_empty() {
-                frames.extend(self.hub.latest_frame(self.id, &dirty));
-            }
+            let Drained { frames, closed } = self.outbox.drain();
             if !frames.is_empty() {
                 return Some(frames);
             }

@@ -2,10 +2,14 @@
 //!
 //! The hub pushes frames here and never waits; the client's writer task (WebSocket or SSE) drains it at whatever
 //! pace the socket allows. Quote batches are queued as shared, already-serialised bytes. When a client has
-//! `capacity` quote frames waiting, further updates are not queued: their symbols are marked *dirty* instead, and
-//! when the writer catches up it sends one frame with the **latest** cached value of each dirty symbol. So a slow
-//! client costs at most `capacity` frames plus one flag per subscribed symbol, and the hub (and with it the
-//! upstream reader and every other client) never waits for it.
+//! `capacity` quote frames waiting, further updates are not queued: each symbol's **latest** serialised quote is
+//! kept instead (a shared `Bytes`, replacing the previous one), and when the writer catches up it gets one frame
+//! with those values after the queued frames. So a slow client costs at most `capacity` frames plus one reference
+//! per subscribed symbol, and the hub (and with it the upstream reader and every other client) never waits for it.
+//!
+//! Queue and latest values are taken under one lock, so a client can never receive an older value after a newer
+//! one, nor the same update twice (the catch-up used to be read from the hub's cache separately, which raced
+//! with the next batch: the benchmark saw stale and duplicate quotes).
 //!
 //! Control frames (replies, snapshots, status) are never conflated; a client that lets more than
 //! [`MAX_CONTROL_FRAMES`] of them pile up is not reading at all and is closed as a policy violation.
@@ -14,7 +18,7 @@ use std::collections::VecDeque;
 
 use bytes::Bytes;
 use hamster_shared::Symbol;
-use indexmap::IndexSet;
+use indexmap::IndexMap;
 use parking_lot::Mutex;
 use tokio::sync::Notify;
 
@@ -33,9 +37,8 @@ pub struct Frame {
 /// What a writer takes from the outbox in one go.
 #[derive(Debug, Default)]
 pub struct Drained {
+    /// Queued frames, then (if the client fell behind) one frame with the latest value of each conflated symbol.
     pub frames: Vec<Frame>,
-    /// Symbols whose latest value must be fetched from the cache and sent after `frames`.
-    pub dirty: Vec<Symbol>,
     /// The outbox was closed (client evicted or hub shutting down): send what is here, then stop.
     pub closed: bool,
 }
@@ -45,7 +48,8 @@ struct State {
     queue: VecDeque<Frame>,
     quote_frames: usize,
     control_frames: usize,
-    dirty: IndexSet<Symbol>,
+    /// Conflated symbols and their latest serialised quote, in first-conflated order.
+    dirty: IndexMap<Symbol, Bytes>,
     closed: Option<CloseReason>,
     delivered: u64,
     conflated: u64,
@@ -90,10 +94,10 @@ impl Outbox {
         self.notify.notify_one();
     }
 
-    /// Queues a quote batch, or, if the client is behind, marks `symbols` for conflated delivery.
-    /// `symbols` are the symbols of the quotes inside `frame`, in order. Returns how many pending updates this
-    /// one superseded (conflations).
-    pub fn push_quotes<'a>(&self, frame: &Frame, symbols: impl IntoIterator<Item = &'a Symbol>) -> u64 {
+    /// Queues a quote batch, or, if the client is behind, keeps each quote's latest value for conflated delivery.
+    /// `quotes` are the symbols and serialised quotes inside `frame`, in order. Returns how many pending updates
+    /// this one superseded (conflations).
+    pub fn push_quotes<'a>(&self, frame: &Frame, quotes: impl IntoIterator<Item = (&'a Symbol, &'a Bytes)>) -> u64 {
         let mut s = self.state.lock();
         if s.closed.is_some() {
             return 0;
@@ -103,9 +107,9 @@ impl Outbox {
             s.quote_frames += 1;
             s.queue.push_back(frame.clone());
         } else {
-            for symbol in symbols {
+            for (symbol, json) in quotes {
                 // A symbol already dirty has an undelivered update that this one replaces.
-                if !s.dirty.insert(symbol.clone()) {
+                if s.dirty.insert(symbol.clone(), json.clone()).is_some() {
                     s.conflated += 1;
                 }
             }
@@ -116,12 +120,28 @@ impl Outbox {
         superseded
     }
 
+    /// Drops pending conflated values of `symbols` (the client unsubscribed from them).
+    pub fn forget<'a>(&self, symbols: impl IntoIterator<Item = &'a Symbol>) {
+        let mut s = self.state.lock();
+        if s.dirty.is_empty() {
+            return;
+        }
+        for symbol in symbols {
+            s.dirty.shift_remove(symbol);
+        }
+    }
+
     /// Takes everything queued. The writer calls this after [`Outbox::ready`] wakes it.
     pub fn drain(&self) -> Drained {
         let mut s = self.state.lock();
         s.quote_frames = 0;
         s.control_frames = 0;
-        Drained { frames: s.queue.drain(..).collect(), dirty: s.dirty.drain(..).collect(), closed: s.closed.is_some() }
+        let mut frames: Vec<Frame> = s.queue.drain(..).collect();
+        if !s.dirty.is_empty() {
+            frames.push(super::quotes_frame("quotes", s.dirty.values()));
+            s.dirty.clear();
+        }
+        Drained { frames, closed: s.closed.is_some() }
     }
 
     /// Waits until something was pushed (or the outbox closed) since the last drain.
@@ -164,20 +184,30 @@ mod tests {
         Symbol::parse(s).unwrap()
     }
 
+    /// `(symbol, its serialised quote)` for `push_quotes`.
+    fn q(symbol: &Symbol, json: &'static str) -> (Symbol, Bytes) {
+        (symbol.clone(), Bytes::from_static(json.as_bytes()))
+    }
+
+    fn push(out: &Outbox, n: u32, quotes: &[(Symbol, Bytes)]) -> u64 {
+        out.push_quotes(&frame(n), quotes.iter().map(|(s, j)| (s, j)))
+    }
+
     #[test]
     fn queues_in_order_until_capacity_then_conflates() {
         let out = Outbox::new(2);
         let (a, b) = (sym("AAPL"), sym("MSFT"));
-        out.push_quotes(&frame(1), [&a]);
+        push(&out, 1, &[q(&a, "a1")]);
         out.push_control(Frame { kind: "pong", json: Bytes::from_static(b"p"), quotes: 0 });
-        out.push_quotes(&frame(2), [&b]);
-        // Full: these become dirty; a second update for AAPL replaces the first.
-        out.push_quotes(&frame(3), [&a]);
-        out.push_quotes(&frame(4), [&b, &a]);
+        push(&out, 2, &[q(&b, "b1")]);
+        // Full: these are kept as latest values; a second update for AAPL replaces the first.
+        push(&out, 3, &[q(&a, "a2")]);
+        push(&out, 4, &[q(&b, "b2"), q(&a, "a3")]);
         let d = out.drain();
         let bodies: Vec<_> = d.frames.iter().map(|f| f.json.clone()).collect();
-        assert_eq!(bodies, [Bytes::from("1"), Bytes::from("p"), Bytes::from("2")]);
-        assert_eq!(d.dirty, [a.clone(), b.clone()]);
+        let catch_up = Bytes::from_static(br#"{"type":"quotes","quotes":[a3,b2]}"#);
+        assert_eq!(bodies, [Bytes::from("1"), Bytes::from("p"), Bytes::from("2"), catch_up]);
+        assert_eq!(d.frames[3].quotes, 2);
         let (_, conflated, queued) = out.counters();
         assert_eq!(conflated, 1, "one AAPL update was superseded");
         assert_eq!(queued, 0);
@@ -187,30 +217,41 @@ mod tests {
     fn stays_conflated_until_the_writer_catches_up() {
         let out = Outbox::new(1);
         let a = sym("AAPL");
-        out.push_quotes(&frame(1), [&a]);
-        out.push_quotes(&frame(2), [&a]);
-        // Capacity is free again? No: nothing was drained. Still dirty, and ordering is kept.
-        out.push_quotes(&frame(3), [&a]);
+        push(&out, 1, &[q(&a, "a1")]);
+        push(&out, 2, &[q(&a, "a2")]);
+        // Capacity is free again? No: nothing was drained. Still conflating, and ordering is kept.
+        push(&out, 3, &[q(&a, "a3")]);
+        let d = out.drain();
+        assert_eq!(d.frames.len(), 2);
+        assert_eq!(d.frames[1].json, Bytes::from_static(br#"{"type":"quotes","quotes":[a3]}"#));
+        // After a drain the client is back on the shared-frame path, and nothing is sent twice.
+        push(&out, 4, &[q(&a, "a4")]);
         let d = out.drain();
         assert_eq!(d.frames.len(), 1);
-        assert_eq!(d.dirty, std::slice::from_ref(&a));
-        // After a drain the client is back on the shared-frame path.
-        out.push_quotes(&frame(4), [&a]);
+        assert_eq!(d.frames[0].json, Bytes::from("4"));
+    }
+
+    #[test]
+    fn forgotten_symbols_are_not_delivered() {
+        let out = Outbox::new(1);
+        let (a, b) = (sym("AAPL"), sym("MSFT"));
+        push(&out, 1, &[q(&a, "a1")]);
+        push(&out, 2, &[q(&a, "a2"), q(&b, "b2")]);
+        out.forget([&a]);
         let d = out.drain();
-        assert_eq!(d.frames.len(), 1);
-        assert!(d.dirty.is_empty());
+        assert_eq!(d.frames[1].json, Bytes::from_static(br#"{"type":"quotes","quotes":[b2]}"#));
     }
 
     #[test]
     fn memory_is_bounded_whatever_the_rate() {
         let out = Outbox::new(8);
-        let symbols: Vec<_> = ["A", "B", "C"].iter().map(|s| sym(s)).collect();
-        for i in 0..100_000 {
-            out.push_quotes(&frame(i), [&symbols[i as usize % 3]]);
+        let quotes: Vec<_> = ["A", "B", "C"].iter().map(|s| q(&sym(s), "x")).collect();
+        for i in 0..100_000u32 {
+            push(&out, i, std::slice::from_ref(&quotes[i as usize % 3]));
         }
         let d = out.drain();
-        assert_eq!(d.frames.len(), 8);
-        assert_eq!(d.dirty.len(), 3);
+        assert_eq!(d.frames.len(), 9, "8 queued frames and one catch-up");
+        assert_eq!(d.frames[8].quotes, 3);
         let (_, conflated, _) = out.counters();
         assert_eq!(conflated, 100_000 - 8 - 3);
     }

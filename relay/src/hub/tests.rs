@@ -180,9 +180,11 @@ fn conflated_catch_up_skips_symbols_unsubscribed_meanwhile() {
     hub.ingest(vec![HubEvent::Quotes(vec![quote("AAPL", 2.0), quote("MSFT", 3.0)])]);
     hub.unsubscribe(a.id(), None, vec![sym("MSFT")]);
     let d = a.outbox().drain();
-    let frame = hub.latest_frame(a.id(), &d.dirty).unwrap();
-    let parsed: ServerMessage = serde_json::from_slice(&frame.json).unwrap();
-    assert_eq!(parsed, ServerMessage::Quotes { quotes: vec![quote("AAPL", 2.0)] });
+    let parsed: Vec<ServerMessage> = d.frames.iter().map(|f| serde_json::from_slice(&f.json).unwrap()).collect();
+    assert_eq!(parsed.len(), 3, "{parsed:?}");
+    assert_eq!(parsed[0], ServerMessage::Quotes { quotes: vec![quote("AAPL", 1.0)] });
+    assert!(matches!(parsed[1], ServerMessage::Unsubscribed { .. }));
+    assert_eq!(parsed[2], ServerMessage::Quotes { quotes: vec![quote("AAPL", 2.0)] });
 }
 
 #[test]
