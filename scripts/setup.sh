@@ -50,4 +50,16 @@ if [ "$FOR_TESTS" = 1 ] && ! has_version cargo-deny "$CARGO_DENY_VERSION"; then
     say "installing cargo-deny $CARGO_DENY_VERSION (about 9 minutes, once)"
     cargo install cargo-deny --version "$CARGO_DENY_VERSION" --locked
 fi
+if [ "$FOR_TESTS" = 1 ]; then
+    if ! command -v npm >/dev/null 2>&1; then
+        say "installing Node.js and npm from Debian (for the benchmark's Node peer)"
+        as_root apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq nodejs npm >/dev/null
+    fi
+    if [ ! -f bench/node-peer/node_modules/.package-lock.json ] \
+        || [ bench/node-peer/package-lock.json -nt bench/node-peer/node_modules/.package-lock.json ]; then
+        say "installing the benchmark's Node peer (npm ci)"
+        (cd bench/node-peer && npm ci --no-audit --no-fund)
+    fi
+fi
 say "ready: $(trunk --version), $(wasm-bindgen --version)$([ "$FOR_TESTS" = 1 ] && echo ", $(cargo-deny --version)")"

@@ -22,6 +22,10 @@ step "build the dashboard (dist/) and the relay binary the tests start"
 trunk build
 cargo build --workspace --bins --locked
 
+step "benchmark smoke: every scenario, small, against the relay and the Node peer (fails if one delivered nothing)"
+cargo run -q -p hamster-bench --locked -- --smoke --target relay,node \
+    --relay-bin "${CARGO_TARGET_DIR:-target}/debug/hamster-relay"
+
 step "tests: unit, relay over real sockets, provider mocks, dashboard end-to-end in headless Chromium"
 cargo test --workspace --locked 2>&1 | tee -a "$results"
 
