@@ -31,6 +31,16 @@ wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);
 /// Mounts the dashboard on `<body>`. Called by `main` in the browser.
 pub fn run() {
     hooks::mark(hooks::MARK_START);
+    tag_build();
     services::register_service_worker();
     yew::Renderer::<components::app::App>::new().render();
+}
+
+/// Tags the page `<html data-build="debug|release">`, so a benchmark or a bug report can tell which build ran
+/// (a debug build renders several times slower).
+fn tag_build() {
+    let root = web_sys::window().and_then(|w| w.document()).and_then(|d| d.document_element());
+    if let Some(root) = root {
+        let _ = root.set_attribute("data-build", if cfg!(debug_assertions) { "debug" } else { "release" });
+    }
 }
