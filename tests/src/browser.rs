@@ -159,6 +159,11 @@ impl Browser {
         Browser { client, driver, port, profile }
     }
 
+    /// The process group of chromedriver and every browser process it started (for reading their CPU time).
+    pub fn process_group(&self) -> u32 {
+        self.driver.id()
+    }
+
     /// The WebDriver client, for anything the helpers do not cover.
     pub fn client(&self) -> &Client {
         &self.client
