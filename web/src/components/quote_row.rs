@@ -56,7 +56,7 @@ pub fn QuoteRow(props: &QuoteRowProps) -> Html {
     };
     let head = html! {
         <th scope="row" role="rowheader" class="sym">
-            <span class="ticker">{symbol.as_str()}</span>
+            <span class="ticker" title={symbol.to_string()}>{symbol.as_str()}</span>
             if row.cached {
                 <span class="tag cached-tag" title="Restored from this browser's cache">{"cached"}</span>
             }
