@@ -1,6 +1,7 @@
 //! A rendering benchmark of the dashboard under a heavy feed, run through the end-to-end harness: the real relay
 //! (simulator, 10 Hz per symbol) serves the built dashboard to headless Chromium with a 500-symbol watchlist,
-//! i.e. 5,000 ticks/s offered, and the live page is measured for a fixed window:
+//! i.e. 5,000 ticks/s offered, and the live page is measured for a fixed window while it scrolls down the list
+//! (wheel input, so rows keep coming into view):
 //!
 //! * **frame interval**: time between consecutive `requestAnimationFrame` callbacks (16.7 ms at 60 Hz when no
 //!   frame is dropped) and **frame busy time**: from the frame's first callback until the main thread can run
@@ -9,7 +10,8 @@
 //! * ticks per second delivered by the relay (`/api/clients`), applied by the page (its `updates` statistic)
 //!   and rendered (changes of the rows' `data-ts` attribute, seen by a `MutationObserver`);
 //! * where the main thread's time went (CDP `Performance.getMetrics`), long animation frames with their script
-//!   and style/layout share, the JS heap and the wasm linear memory.
+//!   and style/layout share, CPU time of the page's main thread and of all Chromium (from /proc: less disturbed
+//!   by a busy machine than wall time), the JS heap and the wasm linear memory.
 //!
 //! The results are printed and written to `<target>/e2e/dashboard-bench.md` (and `.json`). The speed targets
 //! (busy p95 ≤ 16 ms, interval p95 within one 60 Hz frame, nothing over 50 ms) are reported, never asserted:
@@ -18,8 +20,8 @@
 //! The numbers depend on the build: `scripts/test.sh` builds a debug dashboard, which renders several times
 //! slower than a release one. `HAMSTER_BENCH_DIST=<dir of a trunk build --release>` benchmarks a release build;
 //! `HAMSTER_BENCH_SYMBOLS`, `HAMSTER_BENCH_HZ`, `HAMSTER_BENCH_SECS` and `HAMSTER_BENCH_SCROLL` (px/s, 0 for a
-//! still page) change the load and the window, and
-//! `HAMSTER_BENCH_CSS` adds a style sheet before measuring (a quick what-if when profiling).
+//! still page) change the load and the window, and `HAMSTER_BENCH_CSS` adds a style sheet before measuring (a
+//! quick what-if when profiling).
 //! Method and results: docs/dashboard-performance.md.
 
 use std::collections::HashMap;
@@ -42,9 +44,9 @@ const DEFAULT_WINDOW_S: f64 = 10.0;
 /// The page scrolls down at this speed (px/s, wheel input) while measured, the way someone looks through a long
 /// list: rows come into view all the time.
 const DEFAULT_SCROLL_PX_S: f64 = 600.0;
-/// Time after every row has a price and before measuring: the history fetches and the first flurry settle.
+/// Time between the page ticking for every symbol and measuring: the history fetches and the first flurry settle.
 const WARMUP: Duration = Duration::from_secs(2);
-/// How long the page may take to price every row.
+/// How long the page may take to subscribe every symbol and receive a first value for each.
 const READY_LIMIT: Duration = Duration::from_secs(30);
 /// A frame this long is a visible stutter.
 const LONG_FRAME_MS: f64 = 50.0;
