@@ -12,7 +12,8 @@
 //! * [`hooks`] own the long-lived resources of the page (the connection, the clock, the per-frame batcher,
 //!   persistence) and create them in effects with cleanups.
 //! * [`components`] render the state, one component per file. Rows are keyed components whose props compare by
-//!   pointer, so a frame re-renders only the rows whose quote changed.
+//!   pointer, so a frame re-renders only the rows whose quote changed, and groups of rows out of view do not
+//!   render until they come near it ([`components::row_group`]).
 //!
 //! Data flow: socket frame → [`events::ConnEvent`] → frame batcher (at most one dispatch per animation frame)
 //! → reducer → render. User actions dispatch to the reducer and send commands to the connection service.
