@@ -71,6 +71,8 @@ fn free_port() -> u16 {
 pub struct Browser {
     client: Client,
     driver: Child,
+    /// chromedriver's loopback port, for its Chrome-specific endpoints (see [`Browser::cdp`]).
+    port: u16,
     profile: PathBuf,
 }
 
@@ -154,7 +156,12 @@ impl Browser {
                 panic!("Chromium session did not start within {STARTUP:?}");
             }
         };
-        Browser { client, driver, profile }
+        Browser { client, driver, port, profile }
+    }
+
+    /// The process group of chromedriver and every browser process it started (for reading their CPU time).
+    pub fn process_group(&self) -> u32 {
+        self.driver.id()
     }
 
     /// The WebDriver client, for anything the helpers do not cover.
@@ -202,6 +209,25 @@ impl Browser {
     pub async fn click(&self, css: &str) {
         let el = self.client.find(Locator::Css(css)).await.unwrap_or_else(|e| panic!("find {css}: {e}"));
         el.click().await.unwrap_or_else(|e| panic!("click {css}: {e}"));
+    }
+
+    /// Sends a Chrome DevTools Protocol command to the current page through chromedriver's
+    /// `goog/cdp/execute` endpoint (e.g. `Performance.getMetrics`) and returns its result. Commands only:
+    /// CDP events are not delivered this way.
+    pub async fn cdp(&self, method: &str, params: Value) -> Value {
+        let session =
+            self.client.session_id().await.ok().flatten().unwrap_or_else(|| panic!("CDP {method}: no session"));
+        let url = format!("http://127.0.0.1:{}/session/{session}/goog/cdp/execute", self.port);
+        let body = json!({ "cmd": method, "params": params });
+        let response = reqwest::Client::new().post(&url).json(&body).send();
+        let response = tokio::time::timeout(STARTUP, response)
+            .await
+            .unwrap_or_else(|_| panic!("CDP {method} timed out"))
+            .unwrap_or_else(|e| panic!("CDP {method}: {e}"));
+        let status = response.status();
+        let reply: Value = response.json().await.unwrap_or_else(|e| panic!("CDP {method} reply: {e}"));
+        assert!(status.is_success(), "CDP {method} failed ({status}): {reply}");
+        reply.get("value").cloned().unwrap_or(Value::Null)
     }
 
     /// Resizes the window (e.g. to phone width).

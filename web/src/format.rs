@@ -1,6 +1,8 @@
 //! How numbers and times are written on screen. Pure functions, shared by the components and tested natively.
 //! Decimals come from [`hamster_shared::AssetClass::decimals`] so the relay and the dashboard agree on them.
 
+use std::fmt::Write as _;
+
 use hamster_shared::Symbol;
 
 /// Decimals for a price of `symbol` at this magnitude.
@@ -128,7 +130,8 @@ pub fn sparkline_points(values: &[f64], width: f64, height: f64) -> String {
         if i > 0 {
             out.push(' ');
         }
-        out.push_str(&format!("{:.1},{:.1}", i as f64 * step, y));
+        // Written in place: a `format!` per point would allocate 60 strings per redraw.
+        let _ = write!(out, "{:.1},{:.1}", i as f64 * step, y);
     }
     out
 }

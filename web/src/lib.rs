@@ -12,7 +12,8 @@
 //! * [`hooks`] own the long-lived resources of the page (the connection, the clock, the per-frame batcher,
 //!   persistence) and create them in effects with cleanups.
 //! * [`components`] render the state, one component per file. Rows are keyed components whose props compare by
-//!   pointer, so a frame re-renders only the rows whose quote changed.
+//!   pointer, so a frame re-renders only the rows whose quote changed, and groups of rows out of view do not
+//!   render until they come near it ([`components::row_group`]).
 //!
 //! Data flow: socket frame → [`events::ConnEvent`] → frame batcher (at most one dispatch per animation frame)
 //! → reducer → render. User actions dispatch to the reducer and send commands to the connection service.
@@ -31,6 +32,16 @@ wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);
 /// Mounts the dashboard on `<body>`. Called by `main` in the browser.
 pub fn run() {
     hooks::mark(hooks::MARK_START);
+    tag_build();
     services::register_service_worker();
     yew::Renderer::<components::app::App>::new().render();
+}
+
+/// Tags the page `<html data-build="debug|release">`, so a benchmark or a bug report can tell which build ran
+/// (a debug build renders several times slower).
+fn tag_build() {
+    let root = web_sys::window().and_then(|w| w.document()).and_then(|d| d.document_element());
+    if let Some(root) = root {
+        let _ = root.set_attribute("data-build", if cfg!(debug_assertions) { "debug" } else { "release" });
+    }
 }

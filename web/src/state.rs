@@ -26,6 +26,10 @@ pub const LOG_CAPACITY: usize = 100;
 pub const SPARK_POINTS: usize = 60;
 /// A row with no fresh value for this long is dimmed as stale.
 pub const STALE_AFTER_MS: i64 = 15_000;
+/// Shortest time between two flashes of one row. The flash animation lasts 0.7 s; a row ticking faster would
+/// otherwise restart it on every tick and never stop animating, which costs style and paint work in every
+/// frame (with many fast symbols, the largest rendering cost left) and reads as a constant tint anyway.
+pub const FLASH_GAP_MS: i64 = 1_000;
 
 /// The symbols of [`DEFAULT_WATCHLIST`].
 pub fn default_watchlist() -> Vec<Symbol> {
@@ -71,9 +75,13 @@ pub struct SparkPoint {
 pub struct Row {
     pub symbol: Symbol,
     pub quote: Option<Quote>,
+    /// The direction of the latest flash.
     pub direction: Direction,
-    /// Bumped on every price change so the row can restart its flash animation.
+    /// Bumped on every flash (a price change at least [`FLASH_GAP_MS`] after the last flash) so the row can
+    /// restart its flash animation.
     pub flash_seq: u64,
+    /// Local time of the latest flash.
+    pub flashed_ms: Option<i64>,
     /// Local time the last fresh value arrived (`None` for values restored from the cache).
     pub received_ms: Option<i64>,
     /// The value was restored from localStorage and nothing fresh has arrived since.
@@ -93,6 +101,7 @@ impl Row {
             quote: None,
             direction: Direction::Flat,
             flash_seq: 0,
+            flashed_ms: None,
             received_ms: None,
             cached: false,
             refusal: None,
@@ -529,14 +538,16 @@ impl AppState {
                 self.stats.lag.record((now_ms - q.ts) as f64);
             }
             let row = Rc::make_mut(row);
-            if let Some(old) = &row.quote {
-                if q.price > old.price {
-                    row.direction = Direction::Up;
-                    row.flash_seq += 1;
-                } else if q.price < old.price {
-                    row.direction = Direction::Down;
-                    row.flash_seq += 1;
-                }
+            let moved = match &row.quote {
+                Some(old) if q.price > old.price => Direction::Up,
+                Some(old) if q.price < old.price => Direction::Down,
+                _ => Direction::Flat,
+            };
+            let flash_due = row.flashed_ms.is_none_or(|t| now_ms - t >= FLASH_GAP_MS);
+            if moved != Direction::Flat && flash_due {
+                row.direction = moved;
+                row.flash_seq += 1;
+                row.flashed_ms = Some(now_ms);
             }
             row.push_spark(SparkPoint { ts: q.ts, price: q.price });
             row.quote = Some(q);
@@ -636,8 +647,8 @@ impl AppState {
     }
 
     /// The values worth caching: every watched row's last quote, in watchlist order.
-    pub fn quotes_to_cache(&self) -> Vec<Quote> {
-        self.watchlist.iter().filter_map(|s| self.rows.get(s).and_then(|r| r.quote.clone())).collect()
+    pub fn quotes_to_cache(&self) -> Vec<&Quote> {
+        self.watchlist.iter().filter_map(|s| self.rows.get(s).and_then(|r| r.quote.as_ref())).collect()
     }
 }
 
@@ -766,10 +777,14 @@ mod tests {
         assert_eq!(row.flash_seq, 1);
         assert_eq!(row.spark.len(), 2);
         ticks(&mut s, 2_400, vec![quote("AAPL", 189.0, 2_390)]);
-        assert_eq!(s.rows[&sym("AAPL")].direction, Direction::Down);
-        assert_eq!(s.stats.updates, 4);
-        assert_eq!(s.stats.lag.len(), 4);
-        assert_eq!(s.stats.lag.average(), Some((50.0 + 50.0 + 10.0 + 10.0) / 4.0));
+        let row = &s.rows[&sym("AAPL")];
+        assert_eq!((row.direction, row.flash_seq), (Direction::Up, 1), "no second flash within FLASH_GAP_MS");
+        ticks(&mut s, 2_300 + FLASH_GAP_MS, vec![quote("AAPL", 188.0, 2_290 + FLASH_GAP_MS)]);
+        let row = &s.rows[&sym("AAPL")];
+        assert_eq!((row.direction, row.flash_seq), (Direction::Down, 2));
+        assert_eq!(s.stats.updates, 5);
+        assert_eq!(s.stats.lag.len(), 5);
+        assert_eq!(s.stats.lag.average(), Some((50.0 + 50.0 + 10.0 + 10.0 + 10.0) / 5.0));
     }
 
     #[wasm_bindgen_test(unsupported = test)]

@@ -67,7 +67,7 @@ fn watchlist_survives_in_local_storage() {
 #[wasm_bindgen_test]
 fn quotes_survive_and_restore_as_cached() {
     clear();
-    storage::save_quotes(&[quote("AAPL", 190.25, 1_000), quote("EUR/USD", 1.08, 1_000)], 2_000).expect("save");
+    storage::save_quotes(&[&quote("AAPL", 190.25, 1_000), &quote("EUR/USD", 1.08, 1_000)], 2_000).expect("save");
     let cached = storage::load_quotes();
     assert_eq!(cached.len(), 2);
     assert_eq!(cached[0], quote("AAPL", 190.25, 1_000));

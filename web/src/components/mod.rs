@@ -7,6 +7,7 @@ pub mod add_symbol;
 pub mod app;
 pub mod connection_badge;
 pub mod quote_row;
+pub mod row_group;
 pub mod sparkline;
 pub mod stats_panel;
 pub mod watchlist;

@@ -1,6 +1,8 @@
 //! One watchlist row. Props compare by pointer (`Rc<Row>`), so the row renders only when the reducer replaced
 //! its data. A price change restarts a short green/red flash by alternating between two identical animations
 //! (changing `animation-name` restarts a CSS animation; re-adding the same class would not).
+//!
+//! Rows far out of view do not render at all: see [`super::row_group`].
 
 use std::rc::Rc;
 
@@ -45,7 +47,7 @@ pub fn QuoteRow(props: &QuoteRowProps) -> Html {
         row.refusal.is_some().then_some("refused"),
     );
     let remove = html! {
-        <td class="actions">
+        <td role="cell" class="actions">
             <button type="button" class="remove" data-testid="remove-symbol"
                 aria-label={format!("Remove {symbol}")} title={format!("Remove {symbol}")} onclick={onclick}>
                 {"×"}
@@ -53,8 +55,8 @@ pub fn QuoteRow(props: &QuoteRowProps) -> Html {
         </td>
     };
     let head = html! {
-        <th scope="row" class="sym">
-            <span class="ticker">{symbol.as_str()}</span>
+        <th scope="row" role="rowheader" class="sym">
+            <span class="ticker" title={symbol.to_string()}>{symbol.as_str()}</span>
             if row.cached {
                 <span class="tag cached-tag" title="Restored from this browser's cache">{"cached"}</span>
             }
@@ -63,10 +65,12 @@ pub fn QuoteRow(props: &QuoteRowProps) -> Html {
 
     if let Some(refusal) = &row.refusal {
         return html! {
-            <tr class={class} data-testid="quote-row" data-symbol={symbol.to_string()}>
+            <tr class={class} role="row" data-testid="quote-row" data-symbol={symbol.to_string()}>
                 {head}
-                <td colspan="8" class="refusal" data-testid="rejection" role="alert">
-                    {format!("Rejected by relay: {} ({})", refusal.message, refusal.code.as_str())}
+                <td role="cell" colspan="8" class="refusal" data-testid="rejection">
+                    <span role="alert">
+                        {format!("Rejected by relay: {} ({})", refusal.message, refusal.code.as_str())}
+                    </span>
                 </td>
                 {remove}
             </tr>
@@ -76,12 +80,12 @@ pub fn QuoteRow(props: &QuoteRowProps) -> Html {
     if let (None, Some(event)) = (&row.quote, &row.last_event) {
         // A channel (a feed of events, not prices): show how many arrived and the latest one.
         return html! {
-            <tr class={class} data-testid="quote-row" data-symbol={symbol.to_string()} data-kind="channel">
+            <tr class={class} role="row" data-testid="quote-row" data-symbol={symbol.to_string()} data-kind="channel">
                 {head}
-                <td class="num price" data-testid="price">{"—"}</td>
-                <td class="num opt-sm">{"—"}</td>
-                <td class="num" data-testid="change-pct">{"—"}</td>
-                <td colspan="5" class="event" title={event.preview.clone()}>
+                <td role="cell" class="num price" data-testid="price">{"—"}</td>
+                <td role="cell" class="num opt-sm">{"—"}</td>
+                <td role="cell" class="num" data-testid="change-pct">{"—"}</td>
+                <td role="cell" colspan="5" class="event" title={event.preview.clone()}>
                     <span class="tag">{format!("{} events", row.events)}</span>
                     <time>{format::clock(event.ts, tz_offset_minutes())}</time>
                     <code>{event.preview.clone()}</code>
@@ -92,12 +96,12 @@ pub fn QuoteRow(props: &QuoteRowProps) -> Html {
     }
     let Some(q) = &row.quote else {
         return html! {
-            <tr class={class} data-testid="quote-row" data-symbol={symbol.to_string()}>
+            <tr class={class} role="row" data-testid="quote-row" data-symbol={symbol.to_string()}>
                 {head}
-                <td class="num price" data-testid="price">{"—"}</td>
-                <td class="num opt-sm">{"—"}</td>
-                <td class="num" data-testid="change-pct">{"—"}</td>
-                <td colspan="5" class="waiting">{"waiting for data…"}</td>
+                <td role="cell" class="num price" data-testid="price">{"—"}</td>
+                <td role="cell" class="num opt-sm">{"—"}</td>
+                <td role="cell" class="num" data-testid="change-pct">{"—"}</td>
+                <td role="cell" colspan="5" class="waiting">{"waiting for data…"}</td>
                 {remove}
             </tr>
         };
@@ -114,18 +118,18 @@ pub fn QuoteRow(props: &QuoteRowProps) -> Html {
     };
     let spark: Vec<f64> = row.spark.iter().map(|p| p.price).collect();
     html! {
-        <tr class={class} data-testid="quote-row" data-symbol={symbol.to_string()}>
+        <tr class={class} role="row" data-testid="quote-row" data-symbol={symbol.to_string()}>
             {head}
-            <td class={classes!("num", "price", flash)} data-testid="price" data-value={q.price.to_string()}>
+            <td role="cell" class={classes!("num", "price", flash)} data-testid="price" data-value={q.price.to_string()}>
                 {format::price(symbol, q.price)}
             </td>
-            <td class={classes!("num", "opt-sm", format::trend(&change))}>{change}</td>
-            <td class={classes!("num", format::trend(&pct))} data-testid="change-pct">{pct}</td>
-            <td class="num opt">{bid_ask}</td>
-            <td class="num opt">{q.volume.map(format::volume).unwrap_or_else(|| "—".into())}</td>
-            <td class="opt opt-md time" data-ts={q.ts.to_string()}>{format::clock(q.ts, tz_offset_minutes())}</td>
-            <td class="opt opt-md provider-name">{q.provider.clone()}</td>
-            <td class="spark-col"><Sparkline values={spark} /></td>
+            <td role="cell" class={classes!("num", "opt-sm", format::trend(&change))}>{change}</td>
+            <td role="cell" class={classes!("num", format::trend(&pct))} data-testid="change-pct">{pct}</td>
+            <td role="cell" class="num opt">{bid_ask}</td>
+            <td role="cell" class="num opt">{q.volume.map(format::volume).unwrap_or_else(|| "—".into())}</td>
+            <td role="cell" class="opt opt-md time" data-ts={q.ts.to_string()}>{format::clock(q.ts, tz_offset_minutes())}</td>
+            <td role="cell" class="opt opt-md provider-name">{q.provider.clone()}</td>
+            <td role="cell" class="spark-col"><Sparkline values={spark} /></td>
             {remove}
         </tr>
     }

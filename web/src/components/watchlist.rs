@@ -1,11 +1,18 @@
-//! The watchlist table. It re-renders with the model, but its rows are keyed [`QuoteRow`]s whose props compare
-//! by pointer, so only rows whose data changed render again.
+//! The watchlist table. It re-renders with the model, but its rows are [`QuoteRow`]s whose props compare by
+//! pointer, so only rows whose data changed render again, in [`RowGroup`]s that render only while on screen.
+
+use std::rc::Rc;
 
 use hamster_shared::Symbol;
 use yew::prelude::*;
 
 use super::app::AppContext;
-use super::quote_row::QuoteRow;
+use super::row_group::{GroupRow, RowGroup, GROUP_ROWS};
+use crate::services::on_screen::OnScreen;
+
+/// Row groups this close to the viewport (px) count as on screen: about four rows' worth, so rows scrolling
+/// in at a normal pace are up to date before they show.
+const ON_SCREEN_MARGIN_PX: u32 = 160;
 
 #[component]
 pub fn Watchlist() -> Html {
@@ -19,40 +26,45 @@ pub fn Watchlist() -> Html {
             }
         })
     };
+    let on_screen = use_memo((), |_| OnScreen::new(ON_SCREEN_MARGIN_PX).map(Rc::new));
     let Some(ctx) = ctx else {
         return Html::default();
     };
     let state = &ctx.state;
+    let rows: Vec<GroupRow> = state
+        .watchlist
+        .iter()
+        .filter_map(|s| state.rows.get(s))
+        .map(|row| GroupRow { row: Rc::clone(row), stale: state.row_is_stale(row) })
+        .collect();
     html! {
         <div class="table-wrap">
-            <table class="quotes">
-                <thead>
-                    <tr>
-                        <th scope="col" class="sym">{"Symbol"}</th>
-                        <th scope="col" class="num">{"Price"}</th>
-                        <th scope="col" class="num opt-sm">{"Chg"}</th>
-                        <th scope="col" class="num">{"Chg %"}</th>
-                        <th scope="col" class="num opt">{"Bid / Ask"}</th>
-                        <th scope="col" class="num opt">{"Volume"}</th>
-                        <th scope="col" class="opt opt-md">{"Last tick"}</th>
-                        <th scope="col" class="opt opt-md">{"Provider"}</th>
-                        <th scope="col" class="spark-col">{"Trend"}</th>
-                        <th scope="col"><span class="sr-only">{"Remove"}</span></th>
+            <table class="quotes" role="table">
+                <thead role="rowgroup">
+                    <tr role="row">
+                        <th scope="col" role="columnheader" class="sym">{"Symbol"}</th>
+                        <th scope="col" role="columnheader" class="num">{"Price"}</th>
+                        <th scope="col" role="columnheader" class="num opt-sm">{"Chg"}</th>
+                        <th scope="col" role="columnheader" class="num">{"Chg %"}</th>
+                        <th scope="col" role="columnheader" class="num opt">{"Bid / Ask"}</th>
+                        <th scope="col" role="columnheader" class="num opt">{"Volume"}</th>
+                        <th scope="col" role="columnheader" class="opt opt-md">{"Last tick"}</th>
+                        <th scope="col" role="columnheader" class="opt opt-md">{"Provider"}</th>
+                        <th scope="col" role="columnheader" class="spark-col">{"Trend"}</th>
+                        <th scope="col" role="columnheader"><span class="sr-only">{"Remove"}</span></th>
                     </tr>
                 </thead>
-                <tbody>
-                    { for state.watchlist.iter().filter_map(|s| state.rows.get(s)).map(|row| html! {
-                        <QuoteRow
-                            key={row.symbol.as_str()}
-                            row={row.clone()}
-                            stale={state.row_is_stale(row)}
-                            on_remove={on_remove.clone()}
-                        />
-                    }) }
-                    if state.watchlist.is_empty() {
-                        <tr class="empty"><td colspan="10">{"The watchlist is empty. Add a symbol above."}</td></tr>
-                    }
-                </tbody>
+                { for rows.chunks(GROUP_ROWS).enumerate().map(|(i, rows)| html! {
+                    <RowGroup key={i} rows={rows.to_vec()} on_remove={on_remove.clone()}
+                        on_screen={(*on_screen).clone()} />
+                }) }
+                if rows.is_empty() {
+                    <tbody role="rowgroup">
+                        <tr class="empty" role="row">
+                            <td role="cell" colspan="10">{"The watchlist is empty. Add a symbol above."}</td>
+                        </tr>
+                    </tbody>
+                }
             </table>
         </div>
     }

@@ -7,6 +7,7 @@ pub mod backoff;
 pub mod config;
 pub mod connection;
 pub mod heartbeat;
+pub mod on_screen;
 pub mod storage;
 
 use wasm_bindgen::JsCast;

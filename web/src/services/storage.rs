@@ -12,11 +12,18 @@ use serde::{Deserialize, Serialize};
 pub const WATCHLIST_KEY: &str = "hamster.watchlist.v1";
 pub const QUOTES_KEY: &str = "hamster.quotes.v1";
 
-#[derive(Serialize, Deserialize)]
+/// The cache as read (`saved_at` is not needed to read it): each quote is kept as a raw JSON value so it is
+/// validated on its own.
+#[derive(Deserialize)]
 struct QuoteCache {
-    saved_at: i64,
-    /// Kept as raw JSON values so each quote is validated on its own.
     quotes: Vec<serde_json::Value>,
+}
+
+/// The cache as written: the same JSON, serialised straight from the quotes.
+#[derive(Serialize)]
+struct QuoteCacheOut<'a> {
+    saved_at: i64,
+    quotes: &'a [&'a Quote],
 }
 
 /// Serialises the watchlist (a JSON array of canonical symbols).
@@ -43,9 +50,8 @@ pub fn decode_watchlist(text: &str) -> Option<Vec<Symbol>> {
     Some(list)
 }
 
-pub fn encode_quotes(quotes: &[Quote], saved_at: i64) -> String {
-    let cache = QuoteCache { saved_at, quotes: quotes.iter().filter_map(|q| serde_json::to_value(q).ok()).collect() };
-    serde_json::to_string(&cache).unwrap_or_default()
+pub fn encode_quotes(quotes: &[&Quote], saved_at: i64) -> String {
+    serde_json::to_string(&QuoteCacheOut { saved_at, quotes }).unwrap_or_default()
 }
 
 /// Reads cached quotes, dropping any that no longer parse (e.g. a symbol rule got stricter).
@@ -83,7 +89,7 @@ pub fn load_quotes() -> Vec<Quote> {
     read_raw(QUOTES_KEY).map(|t| decode_quotes(&t)).unwrap_or_default()
 }
 
-pub fn save_quotes(quotes: &[Quote], saved_at: i64) -> Result<(), String> {
+pub fn save_quotes(quotes: &[&Quote], saved_at: i64) -> Result<(), String> {
     write_raw(QUOTES_KEY, &encode_quotes(quotes, saved_at))
 }
 
@@ -120,7 +126,7 @@ mod tests {
     #[wasm_bindgen_test(unsupported = test)]
     fn quotes_round_trip_and_drop_bad_entries() {
         let quotes = vec![quote("AAPL", 190.25), quote("EUR/USD", 1.08)];
-        let text = encode_quotes(&quotes, 5);
+        let text = encode_quotes(&quotes.iter().collect::<Vec<_>>(), 5);
         assert_eq!(decode_quotes(&text), quotes);
         let tampered = text.replace("\"EUR/USD\"", "\"EUR USD\"");
         assert_eq!(decode_quotes(&tampered), vec![quotes[0].clone()]);
