@@ -39,6 +39,19 @@ if ! has_version wasm-bindgen "$WASM_BINDGEN_VERSION"; then
     cargo install wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION"
 fi
 
+# wasm-opt for release builds: binaryen from npm, pinned in tools/package-lock.json; Trunk.toml pins the version
+# trunk accepts (Debian's binaryen is too old to parse current Rust wasm).
+BINARYEN_VERSION=$(sed -n 's/.*"binaryen": "\([0-9]*\)\..*/\1/p' tools/package.json)
+if ! tools/node_modules/.bin/wasm-opt --version 2>/dev/null | grep -qF "version_$BINARYEN_VERSION"; then
+    if ! command -v npm >/dev/null 2>&1; then
+        say "installing Node.js and npm from Debian (to run binaryen's wasm-opt)"
+        as_root apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq nodejs npm >/dev/null
+    fi
+    say "installing wasm-opt (binaryen $BINARYEN_VERSION from npm) into tools/node_modules"
+    npm ci --prefix tools --no-audit --no-fund --loglevel=error
+fi
+
 if [ "${HAMSTER_SKIP_BROWSER:-0}" != 1 ]; then
     if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
         say "installing Chromium and ChromeDriver from Debian"

@@ -7,7 +7,7 @@ scripts/setup.sh --for-tests
 # Every test runner's output also goes here, so the run can end with one total.
 results=$(mktemp)
 trap 'rm -f "$results"' EXIT
-export PATH="$HOME/.cargo/bin:$PATH" TRUNK_SKIP_VERSION_CHECK=true TRUNK_OFFLINE=true
+export PATH="$PWD/tools/node_modules/.bin:$HOME/.cargo/bin:$PATH" TRUNK_SKIP_VERSION_CHECK=true TRUNK_OFFLINE=true
 
 step() { printf '\n== %s\n' "$*"; }
 
