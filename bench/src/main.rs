@@ -250,8 +250,8 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
     bench.generator.stop();
 
     let header = format!(
-        "hamster-bench {} — {} core(s); load average (1 min) {} before, {} after; relay {}",
-        if args.smoke { "--smoke" } else { "" },
+        "hamster-bench{} — {} core(s); load average (1 min) {} before, {} after; relay {}",
+        if args.smoke { " --smoke" } else { "" },
         std::thread::available_parallelism().map_or(0, |n| n.get()),
         load_before,
         loadavg(),
