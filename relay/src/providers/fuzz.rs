@@ -410,6 +410,28 @@ pub fn mutated(samples: &'static [&'static str]) -> impl Strategy<Value = String
         })
 }
 
+/// One step of a fuzzed adapter session: a (re)connect, a subscription change, or an incoming frame.
+#[derive(Debug, Clone)]
+pub enum Op {
+    Open,
+    Subscribe(Vec<String>),
+    Unsubscribe(Vec<String>),
+    Frame(String),
+}
+
+/// Session steps over the adapter's `instruments` lists and documented `samples`, weighted towards frames.
+pub fn op<S>(instruments: impl Fn() -> S, samples: &'static [&'static str]) -> impl Strategy<Value = Op>
+where
+    S: Strategy<Value = Vec<String>> + 'static,
+{
+    prop_oneof![
+        1 => Just(Op::Open),
+        3 => instruments().prop_map(Op::Subscribe),
+        2 => instruments().prop_map(Op::Unsubscribe),
+        8 => session_frame(samples).prop_map(Op::Frame),
+    ]
+}
+
 /// A frame for a session: mostly documented samples (as is or mutated) so state builds up, sometimes anything.
 pub fn session_frame(samples: &'static [&'static str]) -> impl Strategy<Value = String> {
     prop_oneof![

@@ -5,7 +5,7 @@
 use proptest::prelude::*;
 
 use super::*;
-use crate::providers::fuzz::{self, check_events, quotes};
+use crate::providers::fuzz::{self, check_events, quotes, Op};
 
 /// The documented frames (`shared/reference/upstream-protocols.md` §3.5, §3.6), as arrays as on the wire.
 const SAMPLES: &[&str] = &[
@@ -54,23 +54,6 @@ fn instruments() -> impl Strategy<Value = Vec<String>> {
     prop::collection::vec(one, 0..4)
 }
 
-#[derive(Debug, Clone)]
-enum Op {
-    Open,
-    Subscribe(Vec<String>),
-    Unsubscribe(Vec<String>),
-    Frame(String),
-}
-
-fn op() -> impl Strategy<Value = Op> {
-    prop_oneof![
-        1 => Just(Op::Open),
-        3 => instruments().prop_map(Op::Subscribe),
-        2 => instruments().prop_map(Op::Unsubscribe),
-        8 => fuzz::session_frame(SAMPLES).prop_map(Op::Frame),
-    ]
-}
-
 fn is_auth(event: &WireEvent) -> bool {
     matches!(event, WireEvent::Reply(frame) if frame.contains(r#""action":"auth""#))
 }
@@ -93,7 +76,7 @@ proptest! {
 
     /// Quotes only for instruments requested when the frame came; credentials sent at most once a connection.
     #[test]
-    fn fuzz_alpaca_sessions(ops in prop::collection::vec(op(), 1..40)) {
+    fn fuzz_alpaca_sessions(ops in prop::collection::vec(fuzz::op(instruments, SAMPLES), 1..40)) {
         let mut w = wire();
         let mut auths = 0;
         for op in ops {

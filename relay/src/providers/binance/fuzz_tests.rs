@@ -5,7 +5,7 @@
 use proptest::prelude::*;
 
 use super::*;
-use crate::providers::fuzz::{self, check_events, quotes};
+use crate::providers::fuzz::{self, check_events, quotes, Op};
 
 /// The documented frames (`shared/reference/upstream-protocols.md` §2), and replies to the first requests.
 const SAMPLES: &[&str] = &[
@@ -36,23 +36,6 @@ fn instruments() -> impl Strategy<Value = Vec<String>> {
         1 => ".{0,8}",
     ];
     prop::collection::vec(one, 0..5)
-}
-
-#[derive(Debug, Clone)]
-enum Op {
-    Open,
-    Subscribe(Vec<String>),
-    Unsubscribe(Vec<String>),
-    Frame(String),
-}
-
-fn op() -> impl Strategy<Value = Op> {
-    prop_oneof![
-        1 => Just(Op::Open),
-        3 => instruments().prop_map(Op::Subscribe),
-        2 => instruments().prop_map(Op::Unsubscribe),
-        8 => fuzz::session_frame(SAMPLES).prop_map(Op::Frame),
-    ]
 }
 
 #[derive(clap::Parser)]
@@ -122,7 +105,7 @@ proptest! {
     fn fuzz_binance_sessions(
         max_streams in 1usize..6,
         per_request in 1usize..4,
-        ops in prop::collection::vec(op(), 1..40),
+        ops in prop::collection::vec(fuzz::op(instruments, SAMPLES), 1..40),
     ) {
         let mut w = wire(TickerStream::Ticker, max_streams, per_request);
         for op in ops {

@@ -5,7 +5,7 @@
 use proptest::prelude::*;
 
 use super::*;
-use crate::providers::fuzz::{self, check_events, quotes};
+use crate::providers::fuzz::{self, check_events, quotes, Op};
 
 /// The documented frames (`shared/reference/upstream-protocols.md` §4.4).
 const SAMPLES: &[&str] = &[
@@ -55,23 +55,6 @@ fn instruments() -> impl Strategy<Value = Vec<String>> {
     prop::collection::vec(one, 0..4)
 }
 
-#[derive(Debug, Clone)]
-enum Op {
-    Open,
-    Subscribe(Vec<String>),
-    Unsubscribe(Vec<String>),
-    Frame(String),
-}
-
-fn op() -> impl Strategy<Value = Op> {
-    prop_oneof![
-        1 => Just(Op::Open),
-        3 => instruments().prop_map(Op::Subscribe),
-        2 => instruments().prop_map(Op::Unsubscribe),
-        8 => fuzz::session_frame(SAMPLES).prop_map(Op::Frame),
-    ]
-}
-
 /// `sent` (blamed for limit errors, newest last) lists each subscribed Finnhub symbol exactly once.
 fn check_bookkeeping(w: &FhWire) -> Result<(), TestCaseError> {
     let mut sent = w.sent.clone();
@@ -103,7 +86,7 @@ proptest! {
 
     /// Quotes only for instruments subscribed when the frame came, and the bookkeeping stays consistent.
     #[test]
-    fn fuzz_finnhub_sessions(ops in prop::collection::vec(op(), 1..40)) {
+    fn fuzz_finnhub_sessions(ops in prop::collection::vec(fuzz::op(instruments, SAMPLES), 1..40)) {
         let mut w = wire(false);
         for op in ops {
             match op {
