@@ -61,7 +61,8 @@ struct Claims {
 
 impl Auth {
     pub fn new(tokens: Vec<Secret>, jwt: JwtConfig) -> Auth {
-        let jwt = jwt.secret.map(|secret| {
+        // A blank secret would let anyone sign tokens: it means "no JWTs", like a blank token list.
+        let jwt = jwt.secret.filter(|s| !s.expose().is_empty()).map(|secret| {
             let mut validation = Validation::new(Algorithm::HS256);
             validation.leeway = LEEWAY.as_secs();
             validation.validate_nbf = true;
@@ -166,6 +167,8 @@ mod tests {
     fn disabled_lets_everyone_in() {
         let a = Auth::new(vec![], JwtConfig::default());
         assert!(!a.enabled());
+        let blank = JwtConfig { secret: Some(Secret::new("")), ..JwtConfig::default() };
+        assert!(!Auth::new(vec![Secret::new("")], blank).enabled(), "blank secrets enable nothing");
         assert_eq!(a.check(&parts("/ws", None)), Ok(Authenticated { expires: None }));
     }
 
