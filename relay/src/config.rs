@@ -12,7 +12,7 @@ use crate::guard::limits::CommandQuota;
 use crate::guard::GuardConfig;
 use crate::hub::HubConfig;
 use crate::providers::connection::Timing;
-use crate::providers::secret::Secret;
+use crate::secret::Secret;
 
 /// Hamster Terminal relay: streams market data from upstream providers to browsers.
 #[derive(Debug, Clone, Parser)]

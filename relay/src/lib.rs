@@ -22,12 +22,14 @@
 //! * [`config`], [`metrics`], [`shutdown`], [`app`] (wiring), [`error`] (HTTP errors).
 
 pub mod app;
+pub mod clock;
 pub mod config;
 pub mod error;
 pub mod guard;
 pub mod hub;
 pub mod metrics;
 pub mod providers;
+pub mod secret;
 pub mod server;
 pub mod session;
 pub mod shutdown;

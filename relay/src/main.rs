@@ -2,7 +2,7 @@
 
 use clap::Parser;
 use hamster_relay::config::{Config, LogFormat};
-use hamster_relay::providers::secret::RedactingStderr;
+use hamster_relay::secret::RedactingStderr;
 use tracing::Level;
 use tracing_subscriber::filter::filter_fn;
 use tracing_subscriber::prelude::*;

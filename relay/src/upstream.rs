@@ -15,7 +15,8 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::hub::{now_ms, Demand, HubEvent};
+use crate::clock::now_ms;
+use crate::hub::{Demand, HubEvent};
 use crate::metrics::Metrics;
 use crate::providers::{EventSink, InstrumentKeys, Provider, ProviderCommand};
 

@@ -56,6 +56,18 @@ pub struct ParseError {
 }
 
 impl ClientMessage {
+    /// Every `"type"` a client may send, as serde spells it (a test ties the two together).
+    pub const KINDS: [&'static str; 3] = ["subscribe", "unsubscribe", "ping"];
+
+    /// The `"type"` tag of this message.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ClientMessage::Subscribe { .. } => "subscribe",
+            ClientMessage::Unsubscribe { .. } => "unsubscribe",
+            ClientMessage::Ping { .. } => "ping",
+        }
+    }
+
     /// Parses one text frame, telling malformed JSON, an unknown or missing `type`, and a known type with bad
     /// fields apart, each with its own [`ErrorCode`].
     pub fn parse(text: &str) -> Result<ClientMessage, ParseError> {
@@ -75,10 +87,10 @@ impl ClientMessage {
                 })
             }
         };
-        if !matches!(kind.as_str(), "subscribe" | "unsubscribe" | "ping") {
+        if !ClientMessage::KINDS.contains(&kind.as_str()) {
             return Err(ParseError {
                 code: ErrorCode::UnknownType,
-                message: format!("unknown message type {kind:?}; expected subscribe, unsubscribe or ping"),
+                message: format!("unknown message type {kind:?}; expected one of {}", ClientMessage::KINDS.join(", ")),
                 id,
             });
         }
@@ -180,6 +192,28 @@ pub enum ProviderState {
     Down,
 }
 
+impl ProviderState {
+    /// Every state, in order of health.
+    pub const ALL: [ProviderState; 5] = [
+        ProviderState::Live,
+        ProviderState::Degraded,
+        ProviderState::Connecting,
+        ProviderState::Reconnecting,
+        ProviderState::Down,
+    ];
+
+    /// The wire spelling, e.g. `reconnecting`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProviderState::Live => "live",
+            ProviderState::Connecting => "connecting",
+            ProviderState::Reconnecting => "reconnecting",
+            ProviderState::Degraded => "degraded",
+            ProviderState::Down => "down",
+        }
+    }
+}
+
 /// A symbol a `subscribe` could not take, and why.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Rejection {
@@ -276,6 +310,21 @@ pub struct Quote {
 }
 
 impl ServerMessage {
+    /// The `"type"` tag of this message, as serde spells it; also the SSE event name.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ServerMessage::Hello { .. } => "hello",
+            ServerMessage::Subscribed { .. } => "subscribed",
+            ServerMessage::Unsubscribed { .. } => "unsubscribed",
+            ServerMessage::Snapshot { .. } => "snapshot",
+            ServerMessage::Quotes { .. } => "quotes",
+            ServerMessage::Status { .. } => "status",
+            ServerMessage::Error { .. } => "error",
+            ServerMessage::Event { .. } => "event",
+            ServerMessage::Pong { .. } => "pong",
+        }
+    }
+
     /// Serialises to the JSON text of one frame.
     pub fn to_json(&self) -> String {
         // Serialising these types cannot fail: every map key is a string and every number is finite or
@@ -330,8 +379,46 @@ mod tests {
         assert_eq!(err.id, Some(RequestId::Str("a1".into())));
     }
 
+    /// The `"type"` tag serde writes for a message.
+    fn tag(value: &impl Serialize) -> String {
+        serde_json::to_value(value).unwrap()["type"].as_str().unwrap().to_owned()
+    }
+
+    #[test]
+    fn client_kinds_are_serdes_tags() {
+        let msgs = [
+            ClientMessage::Subscribe { id: None, symbols: vec![] },
+            ClientMessage::Unsubscribe { id: None, symbols: vec![] },
+            ClientMessage::Ping { id: None },
+        ];
+        assert_eq!(msgs.len(), ClientMessage::KINDS.len());
+        for (m, kind) in msgs.iter().zip(ClientMessage::KINDS) {
+            assert_eq!(tag(m), m.kind());
+            assert_eq!(m.kind(), kind);
+        }
+    }
+
+    #[test]
+    fn server_kinds_and_states_are_serdes_spelling() {
+        for m in sample_server_messages() {
+            assert_eq!(tag(&m), m.kind(), "{m:?}");
+        }
+        for state in ProviderState::ALL {
+            assert_eq!(serde_json::to_string(&state).unwrap(), format!("\"{}\"", state.as_str()));
+        }
+    }
+
     #[test]
     fn server_messages_round_trip() {
+        for m in sample_server_messages() {
+            let text = m.to_json();
+            let back: ServerMessage = serde_json::from_str(&text).unwrap();
+            assert_eq!(back, m, "{text}");
+        }
+    }
+
+    /// One message of every kind.
+    fn sample_server_messages() -> Vec<ServerMessage> {
         let quote = Quote {
             symbol: sym("BTC/USD"),
             price: 67000.5,
@@ -381,11 +468,21 @@ mod tests {
                 ts: 7,
             },
         ];
-        for m in msgs {
-            let text = m.to_json();
-            let back: ServerMessage = serde_json::from_str(&text).unwrap();
-            assert_eq!(back, m, "{text}");
+        // A new variant must be added above: this match has no wildcard.
+        for m in &msgs {
+            match m {
+                ServerMessage::Hello { .. }
+                | ServerMessage::Subscribed { .. }
+                | ServerMessage::Unsubscribed { .. }
+                | ServerMessage::Snapshot { .. }
+                | ServerMessage::Quotes { .. }
+                | ServerMessage::Status { .. }
+                | ServerMessage::Error { .. }
+                | ServerMessage::Event { .. }
+                | ServerMessage::Pong { .. } => {}
+            }
         }
+        msgs
     }
 
     #[test]

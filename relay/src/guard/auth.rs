@@ -13,7 +13,7 @@ use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::Deserialize;
 use subtle::ConstantTimeEq;
 
-use crate::providers::secret::Secret;
+use crate::secret::Secret;
 
 /// Clock skew tolerated on `exp` and `nbf`, between the token issuer and the relay.
 pub const LEEWAY: Duration = Duration::from_secs(30);

@@ -44,7 +44,7 @@ pub struct Guard {
 #[derive(Debug, Clone)]
 pub struct GuardConfig {
     pub allowed_origins: Vec<String>,
-    pub auth_tokens: Vec<crate::providers::secret::Secret>,
+    pub auth_tokens: Vec<crate::secret::Secret>,
     pub jwt: JwtConfig,
     pub max_connections_per_ip: usize,
     pub commands: CommandQuota,

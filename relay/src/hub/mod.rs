@@ -27,6 +27,7 @@ use tokio::sync::mpsc;
 pub use history::History;
 pub use outbox::{CloseReason, Drained, Frame, Outbox};
 
+use crate::clock::now_ms;
 use crate::metrics::Metrics;
 
 /// Identifies one connected client for the life of the process.
@@ -584,18 +585,7 @@ fn wanted_topics(s: &State) -> usize {
 
 /// A control frame for `msg`.
 pub fn control_frame(msg: &ServerMessage) -> Frame {
-    let kind = match msg {
-        ServerMessage::Hello { .. } => "hello",
-        ServerMessage::Subscribed { .. } => "subscribed",
-        ServerMessage::Unsubscribed { .. } => "unsubscribed",
-        ServerMessage::Snapshot { .. } => "snapshot",
-        ServerMessage::Quotes { .. } => "quotes",
-        ServerMessage::Status { .. } => "status",
-        ServerMessage::Error { .. } => "error",
-        ServerMessage::Pong { .. } => "pong",
-        ServerMessage::Event { .. } => "event",
-    };
-    Frame { kind, json: Bytes::from(msg.to_json()), quotes: 0 }
+    Frame { kind: msg.kind(), json: Bytes::from(msg.to_json()), quotes: 0 }
 }
 
 /// `{"type":kind,"quotes":[..]}` assembled from already-serialised quotes, byte-identical to serialising
@@ -615,13 +605,6 @@ fn quotes_frame<'a>(kind: &'static str, fragments: impl Iterator<Item = &'a Byte
     buf.extend_from_slice(b"]}");
     let quotes = if kind == "quotes" { count } else { 0 };
     Frame { kind, json: Bytes::from(buf), quotes }
-}
-
-/// Milliseconds since the Unix epoch.
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 #[cfg(test)]

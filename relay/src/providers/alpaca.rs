@@ -39,9 +39,9 @@ use tokio_util::sync::CancellationToken;
 
 use super::connection::{self, Link, Timing, Wire, WireEvent};
 use super::rfc3339_ms;
-use super::secret::Secret;
 use super::unconfigured::NotConfigured;
 use super::{EventSink, Provider, ProviderCommand};
+use crate::secret::Secret;
 
 pub const NAME: &str = "alpaca";
 /// Environment variables holding the key id and the secret, in the order [`build`] receives them.

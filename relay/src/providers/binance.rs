@@ -35,8 +35,8 @@ use tokio_tungstenite::tungstenite::handshake::client::Request;
 use tokio_util::sync::CancellationToken;
 
 use super::connection::{self, Link, Timing, Wire, WireEvent};
-use super::secret::Secret;
 use super::{EventSink, Provider, ProviderCommand};
+use crate::secret::Secret;
 
 pub const NAME: &str = "binance";
 

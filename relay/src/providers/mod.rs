@@ -15,7 +15,6 @@ pub mod connection;
 pub mod finnhub;
 #[cfg(test)]
 mod fuzz;
-pub mod secret;
 pub mod simulator;
 pub mod twelvedata;
 pub mod unconfigured;
@@ -30,7 +29,9 @@ use parking_lot::RwLock;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::hub::{now_ms, ChannelEvent, HubEvent};
+use crate::clock::now_ms;
+use crate::hub::{ChannelEvent, HubEvent};
+use crate::secret;
 
 /// Parses an RFC 3339 timestamp (`2021-02-22T15:51:45.335689322Z`, `…+02:00`) to milliseconds since the epoch,
 /// truncating finer digits; `None` for anything else. Several providers stamp events this way.

@@ -21,7 +21,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::{EventSink, Provider, ProviderCommand};
-use crate::hub::now_ms;
+use crate::clock::now_ms;
 
 /// Name used in `sim:SYMBOL` and `Quote.provider`.
 pub const NAME: &str = "sim";

@@ -24,9 +24,9 @@ use tokio_tungstenite::tungstenite::handshake::client::Request;
 use tokio_util::sync::CancellationToken;
 
 use super::connection::{self, Link, Timing, Wire, WireEvent};
-use super::secret::Secret;
 use super::{EventSink, Provider, ProviderCommand};
-use crate::hub::now_ms;
+use crate::clock::now_ms;
+use crate::secret::Secret;
 
 pub const NAME: &str = "twelvedata";
 /// Environment variable holding the key.

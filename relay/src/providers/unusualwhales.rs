@@ -34,10 +34,10 @@ use tokio_util::sync::CancellationToken;
 
 use super::connection::{self, Link, Timing, Wire, WireEvent};
 use super::rfc3339_ms;
-use super::secret::Secret;
 use super::unconfigured::NotConfigured;
 use super::{EventSink, Provider, ProviderCommand};
-use crate::hub::now_ms;
+use crate::clock::now_ms;
+use crate::secret::Secret;
 
 pub const NAME: &str = "uw";
 /// Environment variable holding the API token.
