@@ -20,12 +20,6 @@ use crate::config::{Config, PublicEndpoint};
 use crate::guard::{self, Guard};
 use crate::hub::{run_ingest, Hub};
 use crate::metrics::Metrics;
-use crate::providers::simulator::{self, Simulator, SimulatorConfig};
-use crate::providers::twelvedata::{self, TwelveData};
-use crate::providers::unconfigured::NotConfigured;
-use crate::providers::Provider;
-use crate::providers::{alpaca, binance, finnhub, unusualwhales};
-use crate::secret::Secret;
 use crate::server::{self, ServeOptions};
 use crate::shutdown;
 use crate::transport::{rest, sse, ws};
@@ -46,47 +40,6 @@ pub struct AppState {
     pub guard: Arc<Guard>,
 }
 
-/// Environment variables holding each keyed provider's credentials, all required.
-const KEYS: &[(&str, &[&str])] = &[
-    (twelvedata::NAME, &[twelvedata::KEY_VAR]),
-    (alpaca::NAME, &alpaca::KEY_VARS),
-    (finnhub::NAME, &["FINNHUB_API_KEY"]),
-    (unusualwhales::NAME, &["UW_API_TOKEN"]),
-];
-
-/// Builds the configured providers. One whose key is missing runs as [`NotConfigured`]: reported `down` with the
-/// reason, its symbols rejected, the relay unharmed.
-fn providers(config: &Config) -> anyhow::Result<Vec<Box<dyn Provider>>> {
-    let timing = config.upstream_timing();
-    config
-        .providers
-        .iter()
-        .map(|name| -> anyhow::Result<Box<dyn Provider>> {
-            let name = name.trim().to_ascii_lowercase();
-            let vars = KEYS.iter().find(|(n, _)| *n == name).map_or(&[][..], |(_, vars)| *vars);
-            let keys: Vec<Secret> = vars.iter().filter_map(|v| Secret::from_env(v)).collect();
-            if keys.len() < vars.len() {
-                let name = KEYS.iter().find(|(n, _)| *n == name).map_or("provider", |(n, _)| *n);
-                return Ok(Box::new(NotConfigured { name, reason: format!("set {}", vars.join(" and ")) }));
-            }
-            Ok(match name.as_str() {
-                simulator::NAME | "simulator" => Box::new(Simulator::new(SimulatorConfig {
-                    tick_hz: config.sim_tick_hz,
-                    seed: config.sim_seed,
-                })),
-                twelvedata::NAME => Box::new(TwelveData::new(config.twelvedata.clone(), keys[0].clone(), timing.clone())),
-                binance::NAME => binance::build(&config.binance, keys, timing.clone()),
-                alpaca::NAME => alpaca::build(&config.alpaca, keys, timing.clone()),
-                finnhub::NAME => finnhub::build(&config.finnhub, keys, timing.clone()),
-                unusualwhales::NAME => unusualwhales::build(&config.uw, keys, timing.clone()),
-                other => anyhow::bail!(
-                    "unknown provider {other:?} in --providers/PROVIDERS; available: sim, twelvedata, binance, alpaca, finnhub, uw"
-                ),
-            })
-        })
-        .collect()
-}
-
 /// Starts the hub, providers and background tasks.
 pub fn build(config: Config) -> anyhow::Result<AppState> {
     let config = Arc::new(config);
@@ -99,7 +52,14 @@ pub fn build(config: Config) -> anyhow::Result<AppState> {
     let (demand_tx, demand_rx) = mpsc::unbounded_channel();
     let hub = Hub::new(config.hub(), demand_tx, metrics.clone());
     let routes = Routes::parse(&config.routes)?;
-    let upstream = Upstream::start(providers(&config)?, routes, events_tx, metrics.clone(), &shutdown, &tracker)?;
+    let upstream = Upstream::start(
+        config.provider_args.build(&config.providers, &config.upstream_timing()),
+        routes,
+        events_tx,
+        metrics.clone(),
+        &shutdown,
+        &tracker,
+    )?;
     tokio::spawn(run_ingest(hub.clone(), events_rx));
     tokio::spawn(upstream.clone().run(demand_rx));
     tokio::spawn(metrics.clone().run_sampler(shutdown.clone()));

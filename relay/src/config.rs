@@ -11,7 +11,8 @@ use crate::guard::auth::JwtConfig;
 use crate::guard::limits::CommandQuota;
 use crate::guard::GuardConfig;
 use crate::hub::HubConfig;
-use crate::providers::connection::Timing;
+use crate::providers::stream::timing::{Timing, TimingArgs};
+use crate::providers::{Adapter, AdapterParser, ProviderArgs};
 use crate::secret::Secret;
 
 /// Hamster Terminal relay: streams market data from upstream providers to browsers.
@@ -28,9 +29,9 @@ pub struct Config {
     pub host: IpAddr,
 
     /// Providers to run, comma-separated; the first is the default route for symbols without a `provider:`
-    /// prefix. Available: sim, twelvedata, binance, alpaca, finnhub, uw.
-    #[arg(long, env = "PROVIDERS", value_delimiter = ',', default_value = "sim")]
-    pub providers: Vec<String>,
+    /// prefix.
+    #[arg(long, env = "PROVIDERS", value_delimiter = ',', default_value = "sim", value_parser = AdapterParser)]
+    pub(crate) providers: Vec<&'static Adapter>,
 
     /// Routing rules `pattern=provider`, comma-separated, first match wins; patterns are `crypto`, `forex`,
     /// `equity`, `*`, an exact ticker, or a ticker with one `*` (`BTC/*`, `*/USDT`). Unmatched symbols go to the
@@ -38,48 +39,15 @@ pub struct Config {
     #[arg(long = "route", env = "ROUTES", value_delimiter = ',')]
     pub routes: Vec<String>,
 
-    /// Shortest reconnect backoff to an upstream provider (full jitter below it).
-    #[arg(long, env = "UPSTREAM_BACKOFF_MIN_MS", default_value_t = 500)]
-    pub upstream_backoff_min_ms: u64,
-
-    /// Longest reconnect backoff to an upstream provider.
-    #[arg(long, env = "UPSTREAM_BACKOFF_MAX_MS", default_value_t = 30_000)]
-    pub upstream_backoff_max_ms: u64,
-
-    /// An upstream connection silent for this long is considered dead and replaced.
-    #[arg(long, env = "UPSTREAM_STALE_MS", default_value_t = 30_000)]
-    pub upstream_stale_ms: u64,
-
-    /// Wait before retrying a provider that refused our credentials.
-    #[arg(long, env = "UPSTREAM_DOWN_RETRY_MS", default_value_t = 300_000)]
-    pub upstream_down_retry_ms: u64,
+    #[command(flatten)]
+    pub(crate) upstream: TimingArgs,
 
     #[command(flatten)]
-    pub twelvedata: crate::providers::twelvedata::TwelveDataArgs,
-
-    #[command(flatten)]
-    pub binance: crate::providers::binance::BinanceArgs,
-
-    #[command(flatten)]
-    pub alpaca: crate::providers::alpaca::AlpacaArgs,
-
-    #[command(flatten)]
-    pub finnhub: crate::providers::finnhub::FinnhubArgs,
-
-    #[command(flatten)]
-    pub uw: crate::providers::unusualwhales::UnusualWhalesArgs,
+    pub(crate) provider_args: ProviderArgs,
 
     /// Directory with the built dashboard, served at `/` when it exists.
     #[arg(long, env = "STATIC_DIR", default_value = "dist")]
     pub static_dir: PathBuf,
-
-    /// Simulator ticks per second per subscribed symbol.
-    #[arg(long, env = "SIM_TICK_HZ", default_value_t = 4.0)]
-    pub sim_tick_hz: f64,
-
-    /// Simulator random seed, for reproducible price paths.
-    #[arg(long, env = "SIM_SEED")]
-    pub sim_seed: Option<u64>,
 
     /// Interval of WebSocket pings to clients; a client silent for twice this long is dropped.
     #[arg(long, env = "HEARTBEAT_MS", default_value_t = 15_000)]
@@ -244,15 +212,8 @@ impl Config {
     }
 
     /// Reconnect timing shared by every upstream adapter.
-    pub fn upstream_timing(&self) -> Timing {
-        let ms = Duration::from_millis;
-        Timing {
-            backoff_min: ms(self.upstream_backoff_min_ms.max(1)),
-            backoff_max: ms(self.upstream_backoff_max_ms.max(self.upstream_backoff_min_ms.max(1))),
-            stale_after: ms(self.upstream_stale_ms.max(100)),
-            down_retry: ms(self.upstream_down_retry_ms.max(100)),
-            ..Timing::default()
-        }
+    pub(crate) fn upstream_timing(&self) -> Timing {
+        self.upstream.timing()
     }
 
     pub fn hub(&self) -> HubConfig {
@@ -276,7 +237,7 @@ mod tests {
         let c = Config::try_parse_from(["hamster-relay"]).unwrap();
         assert_eq!(c.port, 8080);
         assert_eq!(c.host.to_string(), "0.0.0.0");
-        assert_eq!(c.providers, ["sim"]);
+        assert_eq!(c.providers.iter().map(|a| a.name).collect::<Vec<_>>(), ["sim"]);
         assert_eq!(c.log_format, LogFormat::Human);
         assert!(c.allowed_origins.is_empty() && c.auth_tokens.is_empty() && c.jwt_secret.is_none());
         assert_eq!(c.public_endpoints, [PublicEndpoint::Healthz]);
@@ -305,14 +266,19 @@ mod tests {
             "--port",
             "0",
             "--providers",
-            "sim,other",
+            "sim, Binance,unusualwhales",
             "--log-format",
             "json",
         ])
         .unwrap();
         assert_eq!(c.port, 0);
-        assert_eq!(c.providers, ["sim", "other"]);
+        assert_eq!(c.providers.iter().map(|a| a.name).collect::<Vec<_>>(), ["sim", "binance", "uw"]);
         assert_eq!(c.log_format, LogFormat::Json);
         assert!(Config::try_parse_from(["hamster-relay", "--port", "nope"]).is_err());
+        let unknown = Config::try_parse_from(["hamster-relay", "--providers", "sim,other"]).unwrap_err().to_string();
+        assert!(
+            unknown.contains("unknown provider \"other\"") && unknown.contains("available: sim, twelvedata"),
+            "{unknown}"
+        );
     }
 }

@@ -118,7 +118,7 @@ pub struct Upstream {
 
 impl Upstream {
     /// Starts every provider on `tracker`; the first one is the default route. Their events go to `hub`.
-    pub fn start(
+    pub(crate) fn start(
         providers: Vec<Box<dyn Provider>>,
         routes: Routes,
         hub: mpsc::Sender<HubEvent>,

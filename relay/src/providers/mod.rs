@@ -1,4 +1,4 @@
-//! Upstream providers: one adapter module per data source, all behind the [`Provider`] trait.
+//! Upstream providers: one adapter folder per data source, all behind the [`Provider`] trait.
 //!
 //! A provider owns exactly one upstream connection (or, for the simulator, a price generator). It receives
 //! subscription *diffs* on a command channel — the relay has already reference-counted them, so it is asked for
@@ -8,17 +8,38 @@
 //!
 //! Instruments are canonical tickers without a provider prefix (`BTC/USD`, `AAPL`); each adapter maps them to
 //! and from its own wire spelling.
+//!
+//! * [`registry`] — the adapters as data: names, keys, flags, build functions; the list is the `adapters!` line.
+//! * [`stream`] — the one driver every WebSocket adapter runs on, and the [`stream::Wire`] contract adapters fill.
+//! * one folder per adapter: `simulator` (the default, no key), `twelvedata`, `binance`, `alpaca`, `finnhub`,
+//!   `unusualwhales`; each has a `docs/providers/<name>.md` page with the protocol facts it relies on.
 
-pub mod alpaca;
-pub mod binance;
-pub mod connection;
-pub mod finnhub;
+mod registry;
+pub(crate) mod stream;
 #[cfg(test)]
-mod fuzz;
-pub mod simulator;
-pub mod twelvedata;
-pub mod unconfigured;
-pub mod unusualwhales;
+mod testing;
+mod unconfigured;
+
+pub(crate) use registry::{Adapter, AdapterParser, ProviderArgs};
+
+/// Declares the adapter modules and lists their [`Adapter`]s, in the order `--help` shows them.
+macro_rules! adapters {
+    ($($module:ident),* $(,)?) => {
+        $(mod $module;)*
+        /// Every adapter the relay can run.
+        pub(crate) const ADAPTERS: &[&Adapter] = &[$(&$module::ADAPTER),*];
+    };
+}
+
+// One line per adapter: its folder exports `ADAPTER`.
+adapters! {
+    simulator,
+    twelvedata,
+    binance,
+    alpaca,
+    finnhub,
+    unusualwhales,
+}
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -35,20 +56,20 @@ use crate::secret;
 
 /// Parses an RFC 3339 timestamp (`2021-02-22T15:51:45.335689322Z`, `…+02:00`) to milliseconds since the epoch,
 /// truncating finer digits; `None` for anything else. Several providers stamp events this way.
-pub fn rfc3339_ms(text: &str) -> Option<i64> {
+pub(crate) fn rfc3339_ms(text: &str) -> Option<i64> {
     let at = time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).ok()?;
     i64::try_from(at.unix_timestamp_nanos().div_euclid(1_000_000)).ok()
 }
 
 /// A change to the set of instruments a provider should stream.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ProviderCommand {
+pub(crate) enum ProviderCommand {
     Subscribe(Vec<String>),
     Unsubscribe(Vec<String>),
 }
 
 /// A market-data source.
-pub trait Provider: Send + 'static {
+pub(crate) trait Provider: Send + 'static {
     /// Stable lower-case name: used in `name:SYMBOL` prefixes, `status` messages and `Quote.provider`.
     fn name(&self) -> &'static str;
 
@@ -64,24 +85,24 @@ pub trait Provider: Send + 'static {
 
 /// Which client-facing symbols each upstream instrument feeds. `BTC/USD` and `binance:BTC/USD` are two symbols
 /// for clients but one instrument upstream.
-pub type InstrumentKeys = Arc<RwLock<HashMap<String, Vec<Symbol>>>>;
+pub(crate) type InstrumentKeys = Arc<RwLock<HashMap<String, Vec<Symbol>>>>;
 
 /// Where a provider sends what it learns. Cheap to clone.
 #[derive(Debug, Clone)]
-pub struct EventSink {
+pub(crate) struct EventSink {
     provider: &'static str,
     keys: InstrumentKeys,
     hub: mpsc::Sender<HubEvent>,
 }
 
 impl EventSink {
-    pub fn new(provider: &'static str, keys: InstrumentKeys, hub: mpsc::Sender<HubEvent>) -> EventSink {
+    pub(crate) fn new(provider: &'static str, keys: InstrumentKeys, hub: mpsc::Sender<HubEvent>) -> EventSink {
         EventSink { provider, keys, hub }
     }
 
     /// Delivers quotes whose `symbol` is the instrument. Quotes for instruments nobody subscribes to (late
     /// arrivals after an unsubscribe) are dropped here.
-    pub async fn quotes(&self, quotes: Vec<Quote>) {
+    pub(crate) async fn quotes(&self, quotes: Vec<Quote>) {
         let mapped: Vec<Quote> = {
             let keys = self.keys.read();
             let mut mapped = Vec::with_capacity(quotes.len());
@@ -100,7 +121,7 @@ impl EventSink {
     }
 
     /// Delivers a non-price message on `instrument` (a channel such as `FLOW-ALERTS`) to its subscribers.
-    pub async fn event(&self, instrument: &str, payload: serde_json::Value, ts: i64) {
+    pub(crate) async fn event(&self, instrument: &str, payload: serde_json::Value, ts: i64) {
         let symbols = self.keys.read().get(instrument).cloned().unwrap_or_default();
         if symbols.is_empty() {
             return;
@@ -113,14 +134,14 @@ impl EventSink {
 
     /// Reports a connection state change. The detail often quotes the upstream (a close reason, an error
     /// message), so it is redacted: an upstream could echo our key back.
-    pub async fn status(&self, state: ProviderState, detail: Option<String>) {
+    pub(crate) async fn status(&self, state: ProviderState, detail: Option<String>) {
         let detail = detail.map(|d| secret::redact(&d).into_owned());
         tracing::info!(provider = self.provider, ?state, detail = detail.as_deref().unwrap_or(""), "provider state");
         self.send(HubEvent::Status { provider: self.provider.to_owned(), state, detail, since: now_ms() }).await;
     }
 
     /// Reports that upstream refused `instrument`; every client symbol it fed is rejected.
-    pub async fn reject(&self, instrument: &str, code: ErrorCode, message: String) {
+    pub(crate) async fn reject(&self, instrument: &str, code: ErrorCode, message: String) {
         let message = secret::redact(&message).into_owned();
         let symbols = self.keys.read().get(instrument).cloned().unwrap_or_default();
         for symbol in symbols {

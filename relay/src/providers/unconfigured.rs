@@ -11,9 +11,9 @@ use super::{EventSink, Provider, ProviderCommand};
 
 /// A provider that is named in the configuration but cannot run.
 #[derive(Debug)]
-pub struct NotConfigured {
-    pub name: &'static str,
-    pub reason: String,
+pub(crate) struct NotConfigured {
+    pub(crate) name: &'static str,
+    pub(crate) reason: String,
 }
 
 impl Provider for NotConfigured {

@@ -1,13 +1,20 @@
 //! Fuzzing Alpaca's parser ([`AlpacaWire::on_text`]), alone and in sessions that interleave frames with
-//! subscribes, unsubscribes and reconnects. See [`crate::providers::fuzz`] for the strategies and the quote
+//! subscribes, unsubscribes and reconnects. See [`crate::providers::testing::fuzz`] for the strategies and the quote
 //! checks.
 
 use proptest::prelude::*;
 
-use super::*;
-use crate::providers::fuzz::{self, check_events, quotes, Op};
+use std::time::Duration;
 
-/// The documented frames (`shared/reference/upstream-protocols.md` §3.5, §3.6), as arrays as on the wire.
+use hamster_shared::Symbol;
+
+use super::wire::AlpacaWire;
+use super::{Feed, NAME};
+use crate::providers::stream::{Wire, WireEvent};
+use crate::providers::testing::fuzz::{self, check_events, quotes, Op};
+use crate::secret::Secret;
+
+/// The documented frames (`docs/providers/alpaca.md`, Messages and Errors), as arrays as on the wire.
 const SAMPLES: &[&str] = &[
     r#"[{"T":"success","msg":"connected"}]"#,
     r#"[{"T":"success","msg":"authenticated"}]"#,

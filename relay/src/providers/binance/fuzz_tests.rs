@@ -1,13 +1,18 @@
 //! Fuzzing Binance's parser ([`BnWire::on_text`]), alone and in sessions that interleave frames with
 //! subscribes, unsubscribes and reconnects, checking the wire's own bookkeeping after every step. See
-//! [`crate::providers::fuzz`] for the strategies and the quote checks.
+//! [`crate::providers::testing::fuzz`] for the strategies and the quote checks.
 
 use proptest::prelude::*;
 
-use super::*;
-use crate::providers::fuzz::{self, check_events, quotes, Op};
+use hamster_shared::Symbol;
 
-/// The documented frames (`shared/reference/upstream-protocols.md` §2), and replies to the first requests.
+use super::wire::{BnWire, MAX_PENDING};
+use super::{BinanceArgs, TickerStream, NAME};
+use crate::providers::stream::Wire;
+use crate::providers::testing::fuzz::{self, check_events, quotes, Op};
+use crate::providers::testing::Driven;
+
+/// The documented frames (`docs/providers/binance.md`, Messages), and replies to the first requests.
 const SAMPLES: &[&str] = &[
     concat!(
         r#"{"e":"24hrTicker","E":1672515782136,"s":"BNBBTC","p":"0.0015","P":"250.00","w":"0.0018","x":"0.0009","#,
@@ -56,7 +61,7 @@ fn wire(stream: TickerStream, max_streams: usize, per_request: usize) -> BnWire 
     w
 }
 
-/// A wire that streams every instrument the samples name.
+/// A wire that streams every instrument the samples name (all admissible).
 fn subscribed() -> BnWire {
     let mut w = wire(TickerStream::Ticker, 1024, 200);
     w.subscribe(&["BNB/BTC".into(), "BTC/USD".into(), "BTCUSDT".into(), "ETH/BTC".into()]);
@@ -107,28 +112,32 @@ proptest! {
         per_request in 1usize..4,
         ops in prop::collection::vec(fuzz::op(instruments, SAMPLES), 1..40),
     ) {
-        let mut w = wire(TickerStream::Ticker, max_streams, per_request);
+        let mut d = Driven::new(wire(TickerStream::Ticker, max_streams, per_request));
         for op in ops {
             match op {
                 Op::Open => {
-                    w.on_open();
+                    d.open();
                 }
                 Op::Subscribe(list) => {
-                    w.subscribe(&list);
+                    d.subscribe_owned(list);
                 }
                 Op::Unsubscribe(list) => {
-                    w.unsubscribe(&list);
+                    d.unsubscribe_owned(list);
                 }
                 Op::Frame(text) => {
-                    let held: Vec<Symbol> = w.by_instrument.keys().filter_map(|i| Symbol::parse(i).ok()).collect();
-                    let events = w.on_text(&text);
+                    let held: Vec<Symbol> =
+                        d.wire.by_instrument.keys().filter_map(|i| Symbol::parse(i).ok()).collect();
+                    let events = d.on_text(&text);
                     check_events(NAME, &events)?;
                     for q in quotes(&events) {
                         prop_assert!(held.contains(&q.symbol), "quote for {} which is not subscribed", q.symbol);
                     }
                 }
             }
-            check_bookkeeping(&w)?;
+            check_bookkeeping(&d.wire)?;
+            for instrument in d.wire.by_instrument.keys() {
+                prop_assert!(d.desired.contains(instrument), "{} streams but was never admitted", instrument);
+            }
         }
     }
 }

@@ -1,13 +1,20 @@
 //! Fuzzing Finnhub's parser ([`FhWire::on_text`]), alone and in sessions that interleave frames with
 //! subscribes, unsubscribes and reconnects, checking the wire's own bookkeeping after every step. See
-//! [`crate::providers::fuzz`] for the strategies and the quote checks.
+//! [`crate::providers::testing::fuzz`] for the strategies and the quote checks.
 
 use proptest::prelude::*;
 
-use super::*;
-use crate::providers::fuzz::{self, check_events, quotes, Op};
+use hamster_shared::Symbol;
 
-/// The documented frames (`shared/reference/upstream-protocols.md` §4.4).
+use super::symbols::SymbolMap;
+use super::wire::FhWire;
+use super::{FinnhubArgs, NAME};
+use crate::providers::stream::Wire;
+use crate::providers::testing::fuzz::{self, check_events, quotes, Op};
+use crate::providers::testing::Driven;
+use crate::secret::Secret;
+
+/// The documented frames (`docs/providers/finnhub.md`, Messages).
 const SAMPLES: &[&str] = &[
     r#"{"type":"trade","data":[{"s":"BINANCE:BTCUSDT","p":7296.89,"t":1575526691134,"v":0.011467}]}"#,
     r#"{"data":[{"c":["1","8","24","12"],"p":122.1,"s":"TSLA","t":1672348887195,"v":1},{"c":["1","24","12"],"p":129.58,"s":"AAPL","t":1672348887666,"v":1}],"type":"trade"}"#,
@@ -26,18 +33,12 @@ struct Cli {
 
 /// A wire with the default flags (the documented mapping and limits).
 fn wire(reply_pong: bool) -> FhWire {
-    let args = <Cli as clap::Parser>::try_parse_from(["relay"]).expect("defaults parse").finnhub;
-    FhWire {
-        ws_url: "ws://127.0.0.1:1".into(),
-        key: Secret::new("k"),
-        map: SymbolMap::from_args(&args).expect("default mapping"),
-        reply_pong,
-        auth_statuses: args.auth_statuses,
-        min_send_interval: Duration::ZERO,
-        by_wire: HashMap::new(),
-        sent: Vec::new(),
-        admitted: Arc::default(),
-    }
+    let mut args = <Cli as clap::Parser>::try_parse_from(["relay"]).expect("defaults parse").finnhub;
+    args.ws_url = "ws://127.0.0.1:1".into();
+    args.reply_pong = reply_pong;
+    args.min_send_interval_ms = 0;
+    let map = SymbolMap::from_args(&args).expect("default mapping");
+    FhWire::new(&args, Secret::new("k"), map)
 }
 
 /// A wire streaming every symbol the samples name.
@@ -87,29 +88,34 @@ proptest! {
     /// Quotes only for instruments subscribed when the frame came, and the bookkeeping stays consistent.
     #[test]
     fn fuzz_finnhub_sessions(ops in prop::collection::vec(fuzz::op(instruments, SAMPLES), 1..40)) {
-        let mut w = wire(false);
+        let mut d = Driven::new(wire(false));
+        d.wire.max_symbols = 3;
         for op in ops {
             match op {
                 Op::Open => {
-                    w.on_open();
+                    d.open();
                 }
                 Op::Subscribe(list) => {
-                    w.subscribe(&list);
+                    d.subscribe_owned(list);
                 }
                 Op::Unsubscribe(list) => {
-                    w.unsubscribe(&list);
+                    d.unsubscribe_owned(list);
                 }
                 Op::Frame(text) => {
                     let held: Vec<Symbol> =
-                        w.by_wire.values().flatten().filter_map(|i| Symbol::parse(i).ok()).collect();
-                    let events = w.on_text(&text);
+                        d.wire.by_wire.values().flatten().filter_map(|i| Symbol::parse(i).ok()).collect();
+                    let events = d.on_text(&text);
                     check_events(NAME, &events)?;
                     for q in quotes(&events) {
                         prop_assert!(held.contains(&q.symbol), "quote for {} which is not subscribed", q.symbol);
                     }
                 }
             }
-            check_bookkeeping(&w)?;
+            check_bookkeeping(&d.wire)?;
+            prop_assert!(d.desired.upstream_len() <= 3, "over the symbol limit");
+            for instrument in d.wire.by_wire.values().flatten() {
+                prop_assert!(d.desired.contains(instrument), "{} streams but was never admitted", instrument);
+            }
         }
     }
 }

@@ -1,12 +1,18 @@
 //! Fuzzing Twelve Data's parsers: the WebSocket frames ([`TdWire::on_text`]) and the REST `/price` fallback
-//! bodies ([`parse_prices`]). See [`crate::providers::fuzz`] for the strategies and the quote checks.
+//! bodies ([`parse_prices`]). See [`crate::providers::testing::fuzz`] for the strategies and the quote checks.
 
 use proptest::prelude::*;
 
-use super::*;
-use crate::providers::fuzz::{self, check_events, check_quote};
+use hamster_shared::Symbol;
 
-/// The documented frames (`shared/reference/upstream-protocols.md` §1.5), compact as on the wire.
+use super::rest_fallback::parse_prices;
+use super::wire::TdWire;
+use super::NAME;
+use crate::providers::stream::Wire;
+use crate::providers::testing::fuzz::{self, check_events, check_quote};
+use crate::secret::Secret;
+
+/// The documented frames (`docs/providers/twelvedata.md`, Messages), compact as on the wire.
 const SAMPLES: &[&str] = &[
     r#"{"event":"price","symbol":"AAPL","currency":"USD","exchange":"NASDAQ","type":"Common Stock","timestamp":1592249566,"price":342.0157,"day_volume":27631112}"#,
     r#"{"event":"price","symbol":"XAU/USD","currency":"USD","currency_base":"Gold Spot","currency_quote":"US Dollar","type":"Physical Currency","timestamp":1647950462,"price":1925.18,"bid":1925.05,"ask":1925.32}"#,
@@ -22,7 +28,7 @@ const SAMPLES: &[&str] = &[
     r#"{"event":"error","code":401,"message":"apikey is invalid","status":"error"}"#,
 ];
 
-/// REST `/price` bodies (§1.9): one symbol, a batch, a batch with a failing symbol, and error bodies.
+/// REST `/price` bodies (`docs/providers/twelvedata.md`, REST fallback): one symbol, a batch, a batch with a failing symbol, and error bodies.
 const REST_SAMPLES: &[&str] = &[
     r#"{"price": "200.99001"}"#,
     r#"{"AAPL": {"price": "189.30"}, "MSFT": {"price": "415.50"}}"#,

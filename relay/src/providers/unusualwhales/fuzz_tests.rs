@@ -1,12 +1,20 @@
 //! Fuzzing Unusual Whales' parser ([`UwWire::on_text`]) and its channel mapping. See
-//! [`crate::providers::fuzz`] for the strategies and the quote checks.
+//! [`crate::providers::testing::fuzz`] for the strategies and the quote checks.
 
 use proptest::prelude::*;
 
-use super::*;
-use crate::providers::fuzz::{self, check_events, quotes};
+use hamster_shared::Symbol;
 
-/// The documented frames (`shared/reference/upstream-protocols.md` §5.3, §5.5), and the failure shapes the
+use super::channels::Channels;
+use super::wire::UwWire;
+use super::{UnusualWhalesArgs, NAME};
+use serde_json::Value;
+
+use crate::providers::stream::{Wire, WireEvent};
+use crate::providers::testing::fuzz::{self, check_events, quotes};
+use crate::secret::Secret;
+
+/// The documented frames (`docs/providers/unusualwhales.md`, Messages), and the failure shapes the
 /// adapter understands.
 const SAMPLES: &[&str] = &[
     r#"["price:SPY",{"close":"562.82","time":1726670327692,"vol":6015555}]"#,

@@ -13,12 +13,12 @@ use proptest::prelude::*;
 use proptest::sample::Index;
 use serde_json::Value;
 
-use super::connection::WireEvent;
+use crate::providers::stream::WireEvent;
 
 /// A JSON document as text is built, so it can hold what [`serde_json::Value`] cannot: numbers beyond `f64`
 /// (`1e999`), over-long integers, duplicate keys, and members in any order.
 #[derive(Debug, Clone)]
-pub enum Json {
+pub(crate) enum Json {
     /// A literal or number, written as is.
     Raw(String),
     Str(String),
@@ -27,7 +27,7 @@ pub enum Json {
 }
 
 impl Json {
-    pub fn from_value(v: &Value) -> Json {
+    pub(crate) fn from_value(v: &Value) -> Json {
         match v {
             Value::Null | Value::Bool(_) | Value::Number(_) => Json::Raw(v.to_string()),
             Value::String(s) => Json::Str(s.clone()),
@@ -36,7 +36,7 @@ impl Json {
         }
     }
 
-    pub fn text(&self) -> String {
+    pub(crate) fn text(&self) -> String {
         let mut out = String::new();
         self.write(&mut out);
         out
@@ -208,7 +208,7 @@ const STRINGS: &[&str] = &[
 
 /// Numbers and number-like strings that break naive number handling: out of range, negative, zero, subnormal,
 /// NaN and infinity spelled out, numbers with junk.
-pub fn numberish() -> impl Strategy<Value = Json> {
+pub(crate) fn numberish() -> impl Strategy<Value = Json> {
     let raw = prop_oneof![
         prop::sample::select(vec![
             "0",
@@ -280,7 +280,7 @@ fn key() -> impl Strategy<Value = String> {
 }
 
 /// Any JSON, up to 6 levels deep, with the providers' keys and values.
-pub fn arbitrary_json() -> impl Strategy<Value = Json> {
+pub(crate) fn arbitrary_json() -> impl Strategy<Value = Json> {
     scalar().prop_recursive(6, 48, 6, |inner| {
         prop_oneof![
             prop::collection::vec(inner.clone(), 0..6).prop_map(Json::Arr),
@@ -290,7 +290,7 @@ pub fn arbitrary_json() -> impl Strategy<Value = Json> {
 }
 
 /// Any text: arbitrary Unicode, arbitrary bytes read as lossy UTF-8, and JSON-looking punctuation soup.
-pub fn arbitrary_text() -> impl Strategy<Value = String> {
+pub(crate) fn arbitrary_text() -> impl Strategy<Value = String> {
     prop_oneof![
         any::<String>(),
         prop::collection::vec(any::<u8>(), 0..256).prop_map(|b| String::from_utf8_lossy(&b).into_owned()),
@@ -386,7 +386,7 @@ impl Mutation {
 }
 
 /// The `samples` (valid JSON texts), each edited one to four times and, now and then, cut at a random byte.
-pub fn mutated(samples: &'static [&'static str]) -> impl Strategy<Value = String> {
+pub(crate) fn mutated(samples: &'static [&'static str]) -> impl Strategy<Value = String> {
     (
         prop::sample::select(samples),
         prop::collection::vec(mutation(), 1..5),
@@ -412,7 +412,7 @@ pub fn mutated(samples: &'static [&'static str]) -> impl Strategy<Value = String
 
 /// One step of a fuzzed adapter session: a (re)connect, a subscription change, or an incoming frame.
 #[derive(Debug, Clone)]
-pub enum Op {
+pub(crate) enum Op {
     Open,
     Subscribe(Vec<String>),
     Unsubscribe(Vec<String>),
@@ -420,7 +420,7 @@ pub enum Op {
 }
 
 /// Session steps over the adapter's `instruments` lists and documented `samples`, weighted towards frames.
-pub fn op<S>(instruments: impl Fn() -> S, samples: &'static [&'static str]) -> impl Strategy<Value = Op>
+pub(crate) fn op<S>(instruments: impl Fn() -> S, samples: &'static [&'static str]) -> impl Strategy<Value = Op>
 where
     S: Strategy<Value = Vec<String>> + 'static,
 {
@@ -433,7 +433,7 @@ where
 }
 
 /// A frame for a session: mostly documented samples (as is or mutated) so state builds up, sometimes anything.
-pub fn session_frame(samples: &'static [&'static str]) -> impl Strategy<Value = String> {
+pub(crate) fn session_frame(samples: &'static [&'static str]) -> impl Strategy<Value = String> {
     prop_oneof![
         4 => prop::sample::select(samples).prop_map(str::to_owned),
         4 => mutated(samples),
@@ -443,7 +443,7 @@ pub fn session_frame(samples: &'static [&'static str]) -> impl Strategy<Value = 
 }
 
 /// Every quote in `events` is one the protocol can carry (see [`check_quote`]).
-pub fn check_events(provider: &str, events: &[WireEvent]) -> Result<(), TestCaseError> {
+pub(crate) fn check_events(provider: &str, events: &[WireEvent]) -> Result<(), TestCaseError> {
     for event in events {
         if let WireEvent::Quotes(quotes) = event {
             for quote in quotes {
@@ -456,7 +456,7 @@ pub fn check_events(provider: &str, events: &[WireEvent]) -> Result<(), TestCase
 
 /// A finite price, a non-empty canonical symbol, the right provider, and optional numbers that are finite when
 /// present (a non-finite one would go out as `null`, which the protocol never sends).
-pub fn check_quote(provider: &str, q: &Quote) -> Result<(), TestCaseError> {
+pub(crate) fn check_quote(provider: &str, q: &Quote) -> Result<(), TestCaseError> {
     prop_assert!(q.price.is_finite(), "non-finite price: {:?}", q);
     prop_assert!(!q.symbol.as_str().is_empty(), "empty symbol: {:?}", q);
     prop_assert_eq!(Symbol::parse(q.symbol.as_str()).ok(), Some(q.symbol.clone()), "symbol not canonical");
@@ -470,7 +470,7 @@ pub fn check_quote(provider: &str, q: &Quote) -> Result<(), TestCaseError> {
 }
 
 /// Quotes among `events`, for properties about which instruments they are for.
-pub fn quotes(events: &[WireEvent]) -> impl Iterator<Item = &Quote> {
+pub(crate) fn quotes(events: &[WireEvent]) -> impl Iterator<Item = &Quote> {
     events.iter().flat_map(|e| match e {
         WireEvent::Quotes(q) => q.as_slice(),
         _ => &[],
