@@ -8,7 +8,7 @@
 use std::future::Future;
 use std::sync::atomic::{AtomicU16, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures::{SinkExt, StreamExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -27,7 +27,8 @@ struct Shared {
     open: AtomicUsize,
     /// Non-zero: refuse upgrades with this HTTP status.
     refuse_status: AtomicU16,
-    received: Mutex<Vec<String>>,
+    /// Every text frame received, with when it arrived.
+    received: Mutex<Vec<(Instant, String)>>,
     /// Path and query of every upgrade request, refused ones included.
     paths: Mutex<Vec<String>>,
 }
@@ -160,9 +161,14 @@ impl MockServer {
         self.shared.open.load(Ordering::SeqCst)
     }
 
+    /// Every text frame clients sent, in order, with when it arrived.
+    pub fn received_timed(&self) -> Vec<(Instant, String)> {
+        self.shared.received.lock().map(|r| r.clone()).unwrap_or_default()
+    }
+
     /// Every text frame clients sent, in order.
     pub fn received(&self) -> Vec<String> {
-        self.shared.received.lock().map(|r| r.clone()).unwrap_or_default()
+        self.received_timed().into_iter().map(|(_, text)| text).collect()
     }
 
     /// Path and query of every upgrade request so far (e.g. `/socket?token=…`), refused ones included.
@@ -200,7 +206,7 @@ impl MockConn {
                     Some(Ok(Message::Text(t))) => {
                         let text = t.to_string();
                         if let Ok(mut r) = self.shared.received.lock() {
-                            r.push(text.clone());
+                            r.push((Instant::now(), text.clone()));
                         }
                         return Incoming::Text(text);
                     }

@@ -207,3 +207,59 @@ async fn missing_key_is_reported_not_configured() {
     }
     ws.quote_for("sim:AAPL").await;
 }
+
+/// 1,000 clients × 10 distinct symbols of 1,000, against a provider that takes one client event per 600 ms: every
+/// symbol is subscribed upstream within 3 s (the wanted symbols are merged into few frames while a slot is
+/// awaited), and the 10 s heartbeat never waits behind subscriptions.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_clients_are_subscribed_in_few_frames_and_heartbeats_keep_their_beat() {
+    let mock = TwelveDataMock::start().await;
+    mock.state.prices_off.store(true, Ordering::SeqCst);
+    let relay = relay_for(&mock, &["--max-connections-per-ip", "0", "--twelvedata-rest-credits-per-min", "0"]);
+    let symbols: Vec<String> = (0..1000).map(|i| format!("S{i:03}X")).collect();
+    // Connect everyone first, so the subscriptions arrive as one burst.
+    let mut clients = Vec::new();
+    for _ in 0..1000 {
+        let mut ws = WsClient::connect(&relay.ws_url()).await;
+        ws.hello().await;
+        clients.push(ws);
+    }
+    let connected_at = mock.ws.received_timed().first().map(|(at, _)| *at);
+    let burst = Instant::now();
+    for (i, ws) in clients.iter_mut().enumerate() {
+        // Client i wants symbols i, i+100, … i+900 (mod 1000): every symbol is wanted by ten clients.
+        let mine: Vec<&String> = (0..10).map(|k| &symbols[(i + k * 100) % 1000]).collect();
+        ws.send_json(serde_json::json!({"type": "subscribe", "symbols": mine})).await;
+    }
+    let sent = burst.elapsed();
+    hamster_tests::eventually_within("all 1,000 symbols subscribed upstream", Duration::from_secs(10), || {
+        mock.subscribed().len() == 1000
+    })
+    .await;
+    let subscribed_after = burst.elapsed();
+    assert!(subscribed_after <= Duration::from_secs(3) + sent, "took {subscribed_after:?} (sending took {sent:?})");
+    let frames = mock.ws.received();
+    let subscribes = frames.iter().filter(|f| f.contains(r#""action":"subscribe""#)).count();
+    assert!(subscribes <= 10, "{subscribes} subscribe frames for 1,000 symbols");
+    for symbol in ["S000X", "S999X", "S500X"] {
+        assert_eq!(mock.subscribe_requests_for(symbol), 1, "{symbol} subscribed once");
+    }
+
+    // Heartbeats every ~10 s throughout, the burst included.
+    tokio::time::sleep(Duration::from_secs(21)).await;
+    let beats: Vec<Instant> = mock
+        .ws
+        .received_timed()
+        .into_iter()
+        .filter(|(_, f)| f.contains(r#""action":"heartbeat""#))
+        .map(|(at, _)| at)
+        .collect();
+    assert!(beats.len() >= 2, "{} heartbeats in 21 s", beats.len());
+    let mut previous = connected_at.unwrap_or(burst);
+    for at in beats {
+        let gap = at.duration_since(previous);
+        assert!(gap <= Duration::from_millis(11_000), "a heartbeat waited {gap:?}");
+        previous = at;
+    }
+    println!("1,000 symbols subscribed {subscribed_after:?} after the burst began, in {subscribes} frames");
+}

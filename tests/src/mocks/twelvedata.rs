@@ -22,6 +22,8 @@ pub struct TdState {
     pub refuse: Mutex<HashSet<String>>,
     /// Stop sending anything (prices and heartbeat replies): a silent, half-dead upstream.
     pub silent: AtomicBool,
+    /// Stop sending prices only (replies still come): for tests about control traffic at scale.
+    pub prices_off: AtomicBool,
     /// Subscribed symbols per open connection (by connection number).
     pub subscribed: Mutex<Vec<(usize, BTreeSet<String>)>>,
     /// REST `/price` requests served, and whether to answer them with the out-of-credits error.
@@ -110,7 +112,7 @@ async fn serve(mut conn: MockConn, state: Arc<TdState>) {
     loop {
         let incoming = tokio::select! {
             _ = tick.tick() => {
-                if state.silent.load(Ordering::SeqCst) {
+                if state.silent.load(Ordering::SeqCst) || state.prices_off.load(Ordering::SeqCst) {
                     continue;
                 }
                 let mut symbols = BTreeSet::new();

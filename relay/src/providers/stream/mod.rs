@@ -11,8 +11,9 @@
 //! * the admitted set survives reconnects and is resubscribed in full on every new connection; subscription
 //!   diffs are applied live while connected;
 //! * a staleness watchdog: no frame at all for `stale_after` means a silent, half-dead socket, so reconnect;
-//! * keep-alives the protocol asks for, answers to protocol pings, and pacing of outgoing frames where the
-//!   provider limits client messages per second;
+//! * keep-alives the protocol asks for and answers to the server, which jump the queue, and pacing of outgoing
+//!   frames where the provider limits client messages per second; subscription changes wait as merged diffs
+//!   until a send slot is free ([`send_queue`]), so a burst of client commands costs one frame, not one each;
 //! * state changes reported as `status` (connecting → live → reconnecting …, or down with a reason when the
 //!   provider refuses our credentials — retried slowly, never in a hot loop);
 //! * a [`Link`] that adapters running beside the stream (Twelve Data's REST fallback) can watch.
@@ -20,10 +21,10 @@
 //! Keys live inside the adapter's request and are never logged: errors are reported by kind, not by URL.
 
 pub(crate) mod demand;
+mod send_queue;
 pub(crate) mod timing;
 pub(crate) mod wire;
 
-use std::collections::VecDeque;
 use std::time::Duration;
 
 use futures::future::BoxFuture;
@@ -35,6 +36,7 @@ use tokio_tungstenite::tungstenite::{self, Message};
 use tokio_util::sync::CancellationToken;
 
 use self::demand::{Admitted, Desired};
+use self::send_queue::SendQueue;
 use self::timing::{Backoff, Timing};
 pub(crate) use self::wire::{request, Capacity, Refusal, Wire, WireEvent};
 use super::{EventSink, Provider, ProviderCommand};
@@ -235,10 +237,13 @@ async fn connect_and_stream<W: Wire>(
         Ok(Ok((socket, _))) => socket,
     };
     let connected_at = Instant::now();
-    let mut outgoing: VecDeque<String> = driver.wire.on_open().into();
+    let mut outgoing = SendQueue::default();
+    for frame in driver.wire.on_open() {
+        outgoing.urgent(frame);
+    }
     let mut ready = !driver.wire.waits_for_ready();
     if ready {
-        outgoing.extend(subscribe_all(driver));
+        outgoing.subscribe(driver.desired.all());
         driver.events.status(ProviderState::Live, None).await;
         publish(&driver.link, true, &driver.desired);
     }
@@ -254,14 +259,11 @@ async fn connect_and_stream<W: Wire>(
 
     loop {
         // Flush what may be sent now; paced providers get one frame per slot.
-        while let Some(frame) = outgoing.front() {
-            if pace.is_some() && Instant::now() < next_send {
-                break;
-            }
-            if let Err(e) = socket.send(Message::text(frame.clone())).await {
+        while pace.is_none() || Instant::now() >= next_send {
+            let Some(frame) = outgoing.pop(&mut driver.wire) else { break };
+            if let Err(e) = socket.send(Message::text(frame)).await {
                 return lost(describe(&e));
             }
-            outgoing.pop_front();
             if let Some(pace) = pace {
                 next_send = Instant::now() + pace;
             }
@@ -290,7 +292,7 @@ async fn connect_and_stream<W: Wire>(
             }
             _ = sleep_until_opt(keepalive_at) => {
                 if let Some((every, frame)) = &keepalive {
-                    outgoing.push_back(frame.clone());
+                    outgoing.urgent(frame.clone());
                     keepalive_at = Some(Instant::now() + *every);
                 }
             }
@@ -298,12 +300,8 @@ async fn connect_and_stream<W: Wire>(
                 let Some(command) = command else { return Ended::Stopped };
                 // Only send diffs once subscribed; before that, the full set goes out on Ready.
                 match driver.apply(command).await {
-                    ProviderCommand::Subscribe(list) if ready && !list.is_empty() => {
-                        outgoing.extend(driver.wire.subscribe(&list));
-                    }
-                    ProviderCommand::Unsubscribe(list) if ready && !list.is_empty() => {
-                        outgoing.extend(driver.wire.unsubscribe(&list));
-                    }
+                    ProviderCommand::Subscribe(list) if ready => outgoing.subscribe(list),
+                    ProviderCommand::Unsubscribe(list) if ready => outgoing.unsubscribe(list),
                     _ => {}
                 }
                 publish(&driver.link, ready, &driver.desired);
@@ -327,7 +325,7 @@ async fn connect_and_stream<W: Wire>(
                     match event {
                         WireEvent::Ready if !ready => {
                             ready = true;
-                            outgoing.extend(subscribe_all(driver));
+                            outgoing.subscribe(driver.desired.all());
                             driver.events.status(ProviderState::Live, None).await;
                             publish(&driver.link, true, &driver.desired);
                         }
@@ -339,10 +337,11 @@ async fn connect_and_stream<W: Wire>(
                         WireEvent::Rejected { instrument, code, message } => {
                             tracing::info!(provider = W::NAME, %instrument, %message, "upstream rejected instrument");
                             driver.desired.remove(&instrument);
+                            outgoing.forget(&instrument);
                             publish(&driver.link, ready, &driver.desired);
                             driver.events.reject(&instrument, code, message).await;
                         }
-                        WireEvent::Reply(frame) => outgoing.push_front(frame),
+                        WireEvent::Reply(frame) => outgoing.urgent(frame),
                         WireEvent::Reconnect { reason } => return lost(reason),
                         WireEvent::Fatal { reason } => return Ended::Fatal { reason },
                         WireEvent::Info(info) => tracing::debug!(provider = W::NAME, %info, "upstream says"),
@@ -351,13 +350,6 @@ async fn connect_and_stream<W: Wire>(
             }
         }
     }
-}
-
-fn subscribe_all<W: Wire>(driver: &mut Driver<W>) -> Vec<String> {
-    if driver.desired.is_empty() {
-        return Vec::new();
-    }
-    driver.wire.subscribe(&driver.desired.all())
 }
 
 async fn sleep_until_opt(at: Option<Instant>) {

@@ -22,8 +22,9 @@ impl<W: Wire> Driven<W> {
     /// A new connection: its opening frames, then the subscribe frames for everything admitted.
     pub(crate) fn open(&mut self) -> Vec<String> {
         let mut frames = self.wire.on_open();
-        if !self.desired.is_empty() {
-            frames.extend(self.wire.subscribe(&self.desired.all()));
+        let all = self.desired.all();
+        if !all.is_empty() {
+            frames.extend(self.wire.subscribe(&all));
         }
         frames
     }
