@@ -2,21 +2,28 @@
 //!
 //! Each subscribed instrument follows a geometric Brownian motion, `S ← S·exp((μ − σ²/2)·dt + σ·√dt·Z)`, with a
 //! volatility that fits its asset class (crypto > equities > forex) and time compressed so moves are visible on
-//! a dashboard. Seed symbols start near realistic prices; any other valid symbol gets a stable starting price
-//! derived from its name. Quotes carry a bid/ask spread, a running day volume and change vs. the day open, with
+//! a dashboard. Listed instruments and any pair of major currencies or coins start near realistic levels
+//! ([`universe`]); other equity tickers get a stable price derived from the name; pairs of unknown currencies are
+//! refused. A symbol whose last subscriber left keeps its walk, so it continues from its last price when it returns.
+//! The event channels `FLOW-ALERTS` and `NEWS` carry options-flow alerts and headlines in Unusual Whales' payload
+//! shapes ([`events`]). Quotes carry a bid/ask spread, a running day volume and change vs. the day open, with
 //! prices rounded to the decimals of the asset class. Every subscribed instrument ticks `tick_hz` times a second.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use futures::future::BoxFuture;
 use futures::FutureExt;
-use hamster_shared::ProviderState;
+use hamster_shared::{ErrorCode, ProviderState};
+use indexmap::IndexMap;
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 use tokio::sync::mpsc;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+mod events;
+mod universe;
 mod walk;
 
 use self::walk::Walk;
@@ -26,17 +33,9 @@ use crate::clock::now_ms;
 /// Name used in `sim:SYMBOL` and `Quote.provider`.
 const NAME: &str = "sim";
 
-/// Instruments with realistic starting prices; anything else gets a price derived from its name.
-pub(super) const SEEDS: &[(&str, f64)] = &[
-    ("BTC/USD", 67_000.0),
-    ("ETH/USD", 3_500.0),
-    ("AAPL", 190.0),
-    ("MSFT", 420.0),
-    ("NVDA", 120.0),
-    ("SPY", 520.0),
-    ("EUR/USD", 1.0850),
-    ("GBP/USD", 1.2700),
-];
+/// Walks kept after their last subscriber left, so a symbol that comes back continues from its last price (the
+/// relay keeps its last value and history; a restarted walk would draw a cliff). Oldest dropped beyond this.
+const PARKED_WALKS: usize = 10_000;
 
 /// Simulator settings.
 #[derive(Debug, Clone, clap::Args)]
@@ -48,12 +47,16 @@ pub(crate) struct SimulatorArgs {
     /// Simulator random seed, for reproducible price paths.
     #[arg(long, env = "SIM_SEED")]
     sim_seed: Option<u64>,
+
+    /// Simulated events per minute on each event channel (`FLOW-ALERTS`, `NEWS`) while subscribed; 0 = none.
+    #[arg(long, env = "SIM_EVENTS_PER_MIN", default_value_t = 12.0)]
+    sim_events_per_min: f64,
 }
 
 pub(crate) const ADAPTER: Adapter = Adapter {
     name: NAME,
     aliases: &["simulator"],
-    about: "built-in simulated prices (no key, no network)",
+    about: "built-in simulated prices and options-flow events (no key, no network)",
     key_vars: &[],
     args: <SimulatorArgs as clap::Args>::augment_args,
     build: |build| Ok(Box::new(Simulator { args: build.args()? })),
@@ -63,6 +66,78 @@ pub(crate) const ADAPTER: Adapter = Adapter {
 #[derive(Debug)]
 struct Simulator {
     args: SimulatorArgs,
+}
+
+/// The simulated market: walks of subscribed instruments, parked walks, and subscribed event channels with the
+/// time of their next event.
+struct Market {
+    rng: StdRng,
+    walks: HashMap<String, Walk>,
+    parked: IndexMap<String, Walk>,
+    channels: BTreeMap<String, Instant>,
+    events_per_min: f64,
+}
+
+impl Market {
+    /// Starts (or resumes) what `instruments` name; returns those the simulator will not quote, with why.
+    fn subscribe(&mut self, instruments: Vec<String>) -> Vec<(String, String)> {
+        let mut refused = Vec::new();
+        for instrument in instruments {
+            if events::CHANNELS.contains(&instrument.as_str()) {
+                if self.events_per_min > 0.0 {
+                    let at = Instant::now() + events::next_gap(&mut self.rng, self.events_per_min);
+                    self.channels.entry(instrument).or_insert(at);
+                }
+                continue;
+            }
+            if self.walks.contains_key(&instrument) {
+                continue;
+            }
+            if let Some(walk) = self.parked.shift_remove(&instrument) {
+                self.walks.insert(instrument, walk);
+                continue;
+            }
+            match universe::start_price(&instrument) {
+                Ok(base) => {
+                    let walk = Walk::new(&instrument, base, &mut self.rng);
+                    self.walks.insert(instrument, walk);
+                }
+                Err(why) => refused.push((instrument, why)),
+            }
+        }
+        refused
+    }
+
+    fn unsubscribe(&mut self, instruments: Vec<String>) {
+        for instrument in instruments {
+            self.channels.remove(&instrument);
+            if let Some(walk) = self.walks.remove(&instrument) {
+                self.parked.insert(instrument, walk);
+                if self.parked.len() > PARKED_WALKS {
+                    self.parked.shift_remove_index(0);
+                }
+            }
+        }
+    }
+
+    /// When the next event is due on any channel.
+    fn next_event_at(&self) -> Option<Instant> {
+        self.channels.values().min().copied()
+    }
+
+    /// The events due now, each rescheduled.
+    fn due_events(&mut self, now: Instant, ts: i64) -> Vec<(String, serde_json::Value)> {
+        let due: Vec<String> = self.channels.iter().filter(|(_, at)| **at <= now).map(|(c, _)| c.clone()).collect();
+        let mut out = Vec::new();
+        for channel in due {
+            if let Some(payload) = events::payload(&channel, self.walks.iter(), &mut self.rng, ts) {
+                out.push((channel.clone(), payload));
+            }
+            let next = now + events::next_gap(&mut self.rng, self.events_per_min);
+            self.channels.insert(channel, next);
+        }
+        out
+    }
 }
 
 impl Provider for Simulator {
@@ -77,37 +152,47 @@ impl Provider for Simulator {
         stop: CancellationToken,
     ) -> BoxFuture<'static, ()> {
         async move {
-            let mut rng = match self.args.sim_seed {
+            let rng = match self.args.sim_seed {
                 Some(seed) => StdRng::seed_from_u64(seed),
                 None => StdRng::from_os_rng(),
+            };
+            let mut market = Market {
+                rng,
+                walks: HashMap::new(),
+                parked: IndexMap::new(),
+                channels: BTreeMap::new(),
+                events_per_min: self.args.sim_events_per_min,
             };
             let period = Duration::from_secs_f64(1.0 / self.args.sim_tick_hz.clamp(0.01, 10_000.0));
             let mut tick = tokio::time::interval(period);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            let mut walks: HashMap<String, Walk> = HashMap::new();
             events.status(ProviderState::Live, None).await;
             loop {
+                let next_event = market.next_event_at();
                 tokio::select! {
                     _ = stop.cancelled() => return,
                     command = commands.recv() => match command {
                         Some(ProviderCommand::Subscribe(instruments)) => {
-                            for instrument in instruments {
-                                walks.entry(instrument.clone()).or_insert_with(|| Walk::new(&instrument, &mut rng));
+                            for (instrument, why) in market.subscribe(instruments) {
+                                events.reject(&instrument, ErrorCode::ProviderRejected, why).await;
                             }
                         }
-                        Some(ProviderCommand::Unsubscribe(instruments)) => {
-                            for instrument in instruments {
-                                walks.remove(&instrument);
-                            }
-                        }
+                        Some(ProviderCommand::Unsubscribe(instruments)) => market.unsubscribe(instruments),
                         None => return,
                     },
+                    _ = sleep_until_opt(next_event) => {
+                        let ts = now_ms();
+                        for (channel, payload) in market.due_events(Instant::now(), ts) {
+                            events.event(&channel, payload, ts).await;
+                        }
+                    }
                     _ = tick.tick() => {
-                        if walks.is_empty() {
+                        if market.walks.is_empty() {
                             continue;
                         }
                         let ts = now_ms();
-                        let quotes = walks.values_mut().filter_map(|w| w.step(&mut rng, ts)).collect();
+                        let rng = &mut market.rng;
+                        let quotes = market.walks.values_mut().filter_map(|w| w.step(rng, ts)).collect();
                         events.quotes(quotes).await;
                     }
                 }
@@ -117,3 +202,58 @@ impl Provider for Simulator {
     }
 }
 
+async fn sleep_until_opt(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn market(events_per_min: f64) -> Market {
+        Market {
+            rng: StdRng::seed_from_u64(11),
+            walks: HashMap::new(),
+            parked: IndexMap::new(),
+            channels: BTreeMap::new(),
+            events_per_min,
+        }
+    }
+
+    fn strings(list: &[&str]) -> Vec<String> {
+        list.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn a_returning_symbol_continues_from_its_last_price() {
+        let mut m = market(0.0);
+        assert!(m.subscribe(strings(&["AAPL"])).is_empty());
+        for ts in 0..500 {
+            let rng = &mut m.rng;
+            m.walks.get_mut("AAPL").and_then(|w| w.step(rng, ts));
+        }
+        let last = m.walks["AAPL"].price();
+        m.unsubscribe(strings(&["AAPL"]));
+        assert!(m.walks.is_empty() && m.parked.contains_key("AAPL"));
+        m.subscribe(strings(&["AAPL"]));
+        assert_eq!(m.walks["AAPL"].price(), last, "the same walk, not a new one near the base level");
+    }
+
+    #[test]
+    fn unknown_currencies_are_refused_and_channels_are_not_walks() {
+        let mut m = market(60.0);
+        let refused = m.subscribe(strings(&["USD/JPY", "FOO/BAR", "FLOW-ALERTS", "NEWS"]));
+        assert_eq!(refused.len(), 1);
+        assert_eq!(refused[0].0, "FOO/BAR");
+        assert!(m.walks.contains_key("USD/JPY") && m.channels.len() == 2 && !m.walks.contains_key("NEWS"));
+        let later = Instant::now() + Duration::from_secs(3600);
+        let due = m.due_events(later, 1_726_670_212_748);
+        assert_eq!(due.len(), 2, "both channels were due");
+        assert!(m.next_event_at().is_some_and(|at| at > later), "rescheduled");
+        m.unsubscribe(strings(&["NEWS", "FLOW-ALERTS"]));
+        assert!(m.next_event_at().is_none());
+    }
+}

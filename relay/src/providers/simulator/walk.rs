@@ -1,14 +1,11 @@
 //! One instrument's simulated price: a geometric Brownian motion with a spread, a day volume and a day open.
 
-use std::collections::hash_map::DefaultHasher;
-use std::hash::{Hash, Hasher};
-
 use hamster_shared::{AssetClass, Quote, Symbol};
 use rand::rngs::StdRng;
 use rand::Rng;
 use rand_distr::{Distribution, StandardNormal};
 
-use super::{NAME, SEEDS};
+use super::NAME;
 
 /// One instrument's random walk.
 #[derive(Debug)]
@@ -27,10 +24,9 @@ pub(super) struct Walk {
 }
 
 impl Walk {
-    pub(super) fn new(ticker: &str, rng: &mut StdRng) -> Walk {
+    /// A walk of `ticker` starting near `base`.
+    pub(super) fn new(ticker: &str, base: f64, rng: &mut StdRng) -> Walk {
         let class = AssetClass::of(ticker);
-        let base =
-            SEEDS.iter().find(|(s, _)| *s == ticker).map(|(_, p)| *p).unwrap_or_else(|| derived_price(ticker, class));
         // Start within ±0.5% of the seed so restarts do not all begin at the same print.
         let open = base * (1.0 + rng.random_range(-0.005..0.005));
         let (sigma, half_spread, lot) = match class {
@@ -79,15 +75,14 @@ impl Walk {
     }
 }
 
-/// A stable, plausible starting price for an instrument with no seed.
-fn derived_price(ticker: &str, class: AssetClass) -> f64 {
-    let mut h = DefaultHasher::new();
-    ticker.hash(&mut h);
-    let unit = (h.finish() % 10_000) as f64 / 10_000.0;
-    match class {
-        AssetClass::Forex => 0.5 + unit,
-        AssetClass::Crypto => 1.0 + unit * 999.0,
-        AssetClass::Equity => 10.0 + unit * 490.0,
+impl Walk {
+    /// The latest unrounded price (what event generators quote the underlying at).
+    pub(super) fn price(&self) -> f64 {
+        self.price
+    }
+
+    pub(super) fn class(&self) -> AssetClass {
+        self.class
     }
 }
 
@@ -100,8 +95,8 @@ mod tests {
     #[test]
     fn walks_stay_positive_and_rounded() {
         let mut rng = StdRng::seed_from_u64(7);
-        let mut eur = Walk::new("EUR/USD", &mut rng);
-        let mut btc = Walk::new("BTC/USD", &mut rng);
+        let mut eur = Walk::new("EUR/USD", 1.085, &mut rng);
+        let mut btc = Walk::new("BTC/USD", 67_000.0, &mut rng);
         for _ in 0..10_000 {
             let q = eur.step(&mut rng, 1).unwrap();
             assert!(q.price > 0.0);
@@ -116,16 +111,9 @@ mod tests {
     #[test]
     fn change_is_relative_to_the_day_open() {
         let mut rng = StdRng::seed_from_u64(1);
-        let mut w = Walk::new("AAPL", &mut rng);
+        let mut w = Walk::new("AAPL", 190.0, &mut rng);
         let q = w.step(&mut rng, 1).unwrap();
         let expected = (q.price - w.open) / w.open * 100.0;
         assert!((q.change_pct.unwrap() - expected).abs() < 0.01);
-    }
-
-    #[test]
-    fn unknown_symbols_get_stable_prices() {
-        assert_eq!(derived_price("TSLA", AssetClass::Equity), derived_price("TSLA", AssetClass::Equity));
-        let p = derived_price("ZZZ", AssetClass::Equity);
-        assert!((10.0..=500.0).contains(&p));
     }
 }
