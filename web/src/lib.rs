@@ -19,6 +19,7 @@
 //! → reducer → render. User actions dispatch to the reducer and send commands to the connection service.
 
 pub mod components;
+pub mod context;
 pub mod events;
 pub mod format;
 pub mod hooks;

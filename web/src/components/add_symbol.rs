@@ -5,7 +5,7 @@ use hamster_shared::Symbol;
 use web_sys::HtmlInputElement;
 use yew::prelude::*;
 
-use super::app::AppContext;
+use crate::context::AppContext;
 
 #[component]
 pub fn AddSymbol() -> Html {

@@ -4,7 +4,7 @@
 
 use yew::prelude::*;
 
-use super::app::AppContext;
+use crate::context::AppContext;
 use crate::state::provider_state_str;
 
 #[component]

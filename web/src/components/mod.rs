@@ -1,4 +1,4 @@
-//! The dashboard's components, one per file. Components that need the whole model read [`app::AppContext`];
+//! The dashboard's components, one per file. Components that need the whole model read [`crate::context::AppContext`];
 //! rows and the other hot paths take plain props that compare cheaply, so they re-render only when their
 //! data changed.
 

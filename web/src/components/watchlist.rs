@@ -6,8 +6,8 @@ use std::rc::Rc;
 use hamster_shared::Symbol;
 use yew::prelude::*;
 
-use super::app::AppContext;
 use super::row_group::{GroupRow, RowGroup, GROUP_ROWS};
+use crate::context::AppContext;
 use crate::services::on_screen::OnScreen;
 
 /// Row groups this close to the viewport (px) count as on screen: about four rows' worth, so rows scrolling
