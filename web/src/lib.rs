@@ -32,7 +32,7 @@ wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);
 
 /// Mounts the dashboard on `<body>`. Called by `main` in the browser.
 pub fn run() {
-    hooks::mark(hooks::MARK_START);
+    services::marks::mark(services::marks::MARK_START);
     tag_build();
     services::register_service_worker();
     yew::Renderer::<components::app::App>::new().render();

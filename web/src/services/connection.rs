@@ -28,7 +28,7 @@ use yew::Callback;
 
 use super::backoff::Backoff;
 use super::heartbeat::{Liveness, Verdict};
-use super::{api, config, now_ms};
+use super::{api, config, marks, now_ms};
 use crate::events::ConnEvent;
 
 /// How often the REST fallback polls while the socket is down.
@@ -142,7 +142,7 @@ impl Shared {
 
 async fn run(commands: UnboundedReceiver<Command>, emit: Callback<ConnEvent>) {
     let (endpoints, warning) = config::load().await;
-    crate::hooks::mark(crate::hooks::MARK_RELAY_RESOLVED);
+    marks::mark(marks::MARK_RELAY_RESOLVED);
     emit.emit(ConnEvent::Endpoints {
         ws_url: endpoints.ws_url.clone(),
         http_base: endpoints.http_base.clone(),

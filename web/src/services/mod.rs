@@ -1,12 +1,13 @@
 //! Everything that talks to the world outside the page's state: the relay (socket and REST), localStorage,
-//! the page URL and the service worker. The pure parts (backoff, heartbeat, URL rules, cache encoding) are
-//! split out so they are tested natively; the browser glue is thin.
+//! the page URL, the performance timeline and the service worker. The pure parts (backoff, heartbeat, URL
+//! rules, cache encoding) are split out so they are tested natively; the browser glue is thin.
 
 pub mod api;
 pub mod backoff;
 pub mod config;
 pub mod connection;
 pub mod heartbeat;
+pub mod marks;
 pub mod on_screen;
 pub mod storage;
 
