@@ -53,7 +53,7 @@ pub fn App() -> Html {
                     </section>
                     <aside class="side">
                         <StatsPanel stats={state.stats_view()} />
-                        <ActivityLog log={Rc::clone(&state.log)} />
+                        <ActivityLog log={Rc::clone(state.log.entries())} />
                     </aside>
                 </main>
             </div>
