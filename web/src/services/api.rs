@@ -1,6 +1,10 @@
 //! The relay's REST endpoints as the dashboard uses them: `GET /api/quotes` (the fallback while the socket is
 //! down) and `GET /api/history/{symbol}` (sparkline seeds). Every request has a deadline and is aborted when
 //! it passes, so a hung relay cannot pile up requests. URL building is pure and tested.
+//!
+//! The calls go through an [`Api`]: where the relay is and the token it wants, built once by the connection
+//! service when it resolves the endpoints and handed to every caller, so no REST call can go out before the
+//! token is known or with a different one.
 
 use std::fmt::Write as _;
 
@@ -10,16 +14,6 @@ use gloo_timers::future::TimeoutFuture;
 use hamster_shared::api::{ApiError, HistoryResponse, QuotesResponse};
 use hamster_shared::{Symbol, MAX_SYMBOLS_PER_REQUEST};
 use serde::de::DeserializeOwned;
-
-thread_local! {
-    /// The relay token, if the relay wants one (see [`super::config::load_token`]).
-    static TOKEN: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
-}
-
-/// Sets the token every REST call sends as `Authorization: Bearer`.
-pub fn set_token(token: Option<String>) {
-    TOKEN.with(|t| *t.borrow_mut() = token);
-}
 
 /// Deadline for one REST call, body included.
 pub const REQUEST_TIMEOUT_MS: u32 = 5_000;
@@ -64,31 +58,54 @@ impl std::fmt::Display for RestError {
     }
 }
 
-/// Current values for `symbols`, in as many requests as the relay's per-request limit needs.
-pub async fn fetch_quotes(http_base: &str, symbols: &[Symbol]) -> Result<QuotesResponse, RestError> {
-    let mut all = QuotesResponse { quotes: vec![], pending: vec![] };
-    for chunk in symbols.chunks(MAX_SYMBOLS_PER_REQUEST) {
-        let part: QuotesResponse = get_json(&quotes_url(http_base, chunk)).await?;
-        all.quotes.extend(part.quotes);
-        all.pending.extend(part.pending);
-    }
-    Ok(all)
+/// The relay's REST API as this page reaches it. Cheap to clone; compares equal while it points at the same
+/// relay with the same token.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Api {
+    /// Prefix for REST paths (no trailing `/`); `/api/...` is appended.
+    base: String,
+    /// Sent as `Authorization: Bearer` when the relay wants one (see [`super::config::load_token`]).
+    token: Option<String>,
 }
 
-/// Recent ticks of one symbol.
-pub async fn fetch_history(http_base: &str, symbol: &Symbol) -> Result<HistoryResponse, RestError> {
-    get_json(&history_url(http_base, symbol)).await
+/// Leaves the token out, so a logged model or event cannot leak it.
+impl std::fmt::Debug for Api {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Api").field("base", &self.base).field("token", &self.token.as_ref().map(|_| "…")).finish()
+    }
+}
+
+impl Api {
+    pub fn new(base: String, token: Option<String>) -> Api {
+        Api { base, token }
+    }
+
+    /// Current values for `symbols`, in as many requests as the relay's per-request limit needs.
+    pub async fn quotes(&self, symbols: &[Symbol]) -> Result<QuotesResponse, RestError> {
+        let mut all = QuotesResponse { quotes: vec![], pending: vec![] };
+        for chunk in symbols.chunks(MAX_SYMBOLS_PER_REQUEST) {
+            let part: QuotesResponse = get_json(&quotes_url(&self.base, chunk), self.token.as_deref()).await?;
+            all.quotes.extend(part.quotes);
+            all.pending.extend(part.pending);
+        }
+        Ok(all)
+    }
+
+    /// Recent ticks of one symbol.
+    pub async fn history(&self, symbol: &Symbol) -> Result<HistoryResponse, RestError> {
+        get_json(&history_url(&self.base, symbol), self.token.as_deref()).await
+    }
 }
 
 /// GET and decode JSON, turning HTTP errors into the relay's `ApiError` message when it sent one.
-async fn get_json<T: DeserializeOwned>(url: &str) -> Result<T, RestError> {
+async fn get_json<T: DeserializeOwned>(url: &str, token: Option<&str>) -> Result<T, RestError> {
     let unreachable = |message: String| RestError { reachable: false, message };
     let answered = |message: String| RestError { reachable: true, message };
     let controller = web_sys::AbortController::new().ok();
     let signal = controller.as_ref().map(web_sys::AbortController::signal);
     let work = async {
         let mut request = Request::get(url);
-        if let Some(token) = TOKEN.with(|t| t.borrow().clone()) {
+        if let Some(token) = token {
             request = request.header("Authorization", &format!("Bearer {token}"));
         }
         let response = request

@@ -26,9 +26,10 @@ use gloo_timers::future::{IntervalStream, TimeoutFuture};
 use hamster_shared::{ClientMessage, RequestId, ServerMessage, Symbol, MAX_SYMBOLS_PER_REQUEST};
 use yew::Callback;
 
+use super::api::Api;
 use super::backoff::Backoff;
 use super::heartbeat::{Liveness, Verdict};
-use super::{api, config, marks, now_ms};
+use super::{config, marks, now_ms};
 use crate::events::ConnEvent;
 
 /// How often the REST fallback polls while the socket is down.
@@ -143,18 +144,14 @@ impl Shared {
 async fn run(commands: UnboundedReceiver<Command>, emit: Callback<ConnEvent>) {
     let (endpoints, warning) = config::load().await;
     marks::mark(marks::MARK_RELAY_RESOLVED);
-    emit.emit(ConnEvent::Endpoints {
-        ws_url: endpoints.ws_url.clone(),
-        http_base: endpoints.http_base.clone(),
-        warning,
-    });
+    let token = config::load_token();
+    let ws_url = config::with_token(&endpoints.ws_url, token.as_deref());
+    let api = Api::new(endpoints.http_base, token);
+    emit.emit(ConnEvent::Endpoints { ws_url: endpoints.ws_url, api: api.clone(), warning });
     let shared = Rc::new(Shared::default());
     let (wake_tx, wake_rx) = unbounded();
-    let token = config::load_token();
-    api::set_token(token.clone());
-    let ws_url = config::with_token(&endpoints.ws_url, token.as_deref());
     let socket = socket_loop(ws_url, commands, wake_rx, shared.clone(), emit.clone());
-    let rest = rest_loop(endpoints.http_base, wake_tx, shared, emit);
+    let rest = rest_loop(api, wake_tx, shared, emit);
     futures::pin_mut!(socket, rest);
     // Neither loop ends on its own; if one did, the other would be useless alone.
     let _: Either<_, _> = futures::future::select(socket, rest).await;
@@ -335,7 +332,7 @@ async fn send(ws: &mut WebSocket, msg: &ClientMessage) -> Result<(), String> {
 }
 
 /// Polls `/api/quotes` while the socket is down.
-async fn rest_loop(http_base: String, wake: UnboundedSender<()>, shared: Rc<Shared>, emit: Callback<ConnEvent>) {
+async fn rest_loop(api: Api, wake: UnboundedSender<()>, shared: Rc<Shared>, emit: Callback<ConnEvent>) {
     // Whether the previous poll reached the relay: the first poll that does after one that did not (or after
     // the socket dropped) means the relay is back, worth an immediate reconnect instead of the backoff wait.
     let mut reached_before = false;
@@ -349,7 +346,7 @@ async fn rest_loop(http_base: String, wake: UnboundedSender<()>, shared: Rc<Shar
         if symbols.is_empty() {
             continue;
         }
-        let result = api::fetch_quotes(&http_base, &symbols).await;
+        let result = api.quotes(&symbols).await;
         if shared.live.get() {
             // The socket came back while we were polling; its data is newer.
             continue;

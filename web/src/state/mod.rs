@@ -28,6 +28,7 @@ pub use row::{
 pub use view::{Badge, BadgeKind, ProviderView, StatsView};
 
 use crate::events::ConnEvent;
+use crate::services::api::Api;
 use crate::stats::{LagWindow, RateCounter};
 
 /// Shown on first visit (and when the saved watchlist is unreadable).
@@ -82,8 +83,8 @@ pub struct AppState {
     pub ever_live: bool,
     pub heartbeat_ms: Option<u64>,
     pub server: Option<String>,
-    /// Base URL for REST calls, once the connection service has resolved it.
-    pub http_base: Option<String>,
+    /// The relay's REST API, once the connection service has resolved where the relay is.
+    pub api: Option<Api>,
     pub providers: BTreeMap<String, ProviderView>,
     pub log: Log,
     pub stats: Stats,
@@ -153,7 +154,7 @@ impl AppState {
             ever_live: false,
             heartbeat_ms: None,
             server: None,
-            http_base: None,
+            api: None,
             providers: BTreeMap::new(),
             log: Log::default(),
             stats: Stats::default(),
@@ -208,12 +209,12 @@ impl AppState {
 
     fn apply_event(&mut self, event: ConnEvent, now_ms: i64) {
         match event {
-            ConnEvent::Endpoints { ws_url, http_base, warning } => {
+            ConnEvent::Endpoints { ws_url, api, warning } => {
                 if let Some(w) = warning {
                     self.log(LogLevel::Warn, w);
                 }
                 self.log(LogLevel::Info, format!("relay at {ws_url}"));
-                self.http_base = Some(http_base);
+                self.api = Some(api);
             }
             ConnEvent::Connecting { attempt } => {
                 self.phase = Phase::Connecting { attempt };
