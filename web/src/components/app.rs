@@ -22,13 +22,13 @@ pub fn App() -> Html {
         AppState::restored(watchlist, storage::load_quotes(), now_ms())
     });
     let emit = use_frame_batch(state.dispatcher());
-    let commands = use_connection(emit, Rc::clone(&state.watchlist));
+    use_connection(emit, &state);
     use_clock(state.dispatcher());
     use_persistence(state.clone());
     use_history(state.clone());
     use_marks(&state);
 
-    let context = AppContext::new(state.clone(), commands);
+    let context = AppContext::new(state.clone());
     html! {
         <ContextProvider<AppContext> context={context}>
             <div class="app">

@@ -17,7 +17,7 @@ const ON_SCREEN_MARGIN_PX: u32 = 160;
 #[component]
 pub fn Watchlist() -> Html {
     let ctx = use_context::<AppContext>();
-    // Stable across renders (the context's dispatcher and channel never change), so rows keep equal props.
+    // Stable across renders (the context's dispatcher never changes), so rows keep equal props.
     let on_remove = {
         let ctx = ctx.clone();
         use_callback((), move |symbol: Symbol, _| {

@@ -14,7 +14,7 @@ mod row;
 mod tests;
 mod view;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::rc::Rc;
 
 use hamster_shared::api::{HistoryResponse, QuotesResponse};
@@ -388,6 +388,12 @@ impl AppState {
     /// True once `hello` arrived on the current socket.
     pub fn is_live(&self) -> bool {
         matches!(self.phase, Phase::Live { .. })
+    }
+
+    /// The watched symbols the relay refused, as their rows show. The connection service's REST fallback skips
+    /// them (a refused symbol would fail the whole poll).
+    pub fn refused(&self) -> HashSet<Symbol> {
+        self.rows.values().filter(|r| r.refusal.is_some()).map(|r| r.symbol.clone()).collect()
     }
 
     /// The values worth caching: every watched row's last quote, in watchlist order.

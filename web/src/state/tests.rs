@@ -181,6 +181,11 @@ fn rejections_show_the_relays_reason() {
     let refusal = s.rows[&sym("nosuch:AAPL")].refusal.clone();
     assert_eq!(refusal, Some(Refusal { code: ErrorCode::UnknownProvider, message: "no provider named nosuch".into() }));
     assert!(s.log.entries().iter().any(|e| e.text.contains("rejected nosuch:AAPL")));
+    assert_eq!(s.refused(), HashSet::from([sym("nosuch:AAPL")]));
+    s.apply(Action::RemoveSymbol { symbol: sym("nosuch:AAPL"), now_ms: 2_100 });
+    assert!(s.refused().is_empty(), "a removed symbol is no longer refused");
+    s.apply(Action::AddSymbol { symbol: sym("nosuch:AAPL"), now_ms: 2_200 });
+    assert!(s.refused().is_empty(), "added again, it is asked for again");
 }
 
 #[wasm_bindgen_test(unsupported = test)]
