@@ -14,8 +14,8 @@ use crate::state::{Action, AppState};
 
 /// What every component can reach: the model and a way to change it.
 #[derive(Clone)]
-pub struct AppContext {
-    pub state: UseReducerHandle<AppState>,
+pub(crate) struct AppContext {
+    pub(crate) state: UseReducerHandle<AppState>,
     /// `state.generation` when this value was made: comparing it is much cheaper than comparing the states.
     generation: u64,
 }
@@ -27,17 +27,17 @@ impl PartialEq for AppContext {
 }
 
 impl AppContext {
-    pub fn new(state: UseReducerHandle<AppState>) -> AppContext {
+    pub(crate) fn new(state: UseReducerHandle<AppState>) -> AppContext {
         AppContext { generation: state.generation, state }
     }
 
     /// Adds a validated symbol to the watchlist (and so to the subscriptions).
-    pub fn add(&self, symbol: Symbol) {
+    pub(crate) fn add(&self, symbol: Symbol) {
         self.state.dispatch(Action::AddSymbol { symbol, now_ms: now_ms() });
     }
 
     /// Removes a symbol from the watchlist (and so from the subscriptions).
-    pub fn remove(&self, symbol: Symbol) {
+    pub(crate) fn remove(&self, symbol: Symbol) {
         self.state.dispatch(Action::RemoveSymbol { symbol, now_ms: now_ms() });
     }
 }

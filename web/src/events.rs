@@ -6,7 +6,7 @@ use hamster_shared::ServerMessage;
 
 use crate::services::api::Api;
 
-/// One thing that happened on the way to the relay.
+/// One thing that happened on the way to the relay. Public only because [`crate::state::Action`] carries it.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ConnEvent {
     /// The service resolved where the relay is (from `?relay=`, `config.json` or the page's origin).

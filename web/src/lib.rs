@@ -20,14 +20,14 @@
 //! → reducer → render. User actions only dispatch to the reducer; the connection hook hands each new watchlist
 //! to the connection service, which (un)subscribes to match it.
 
-pub mod components;
-pub mod context;
-pub mod events;
-pub mod format;
-pub mod hooks;
+mod components;
+mod context;
+mod events;
+mod format;
+mod hooks;
 pub mod services;
 pub mod state;
-pub mod stats;
+mod stats;
 
 #[cfg(all(test, target_arch = "wasm32"))]
 wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);

@@ -8,7 +8,7 @@ use yew::prelude::*;
 use crate::context::AppContext;
 
 #[component]
-pub fn AddSymbol() -> Html {
+pub(crate) fn AddSymbol() -> Html {
     let ctx = use_context::<AppContext>();
     let input = use_node_ref();
     let error = use_state(|| None::<String>);

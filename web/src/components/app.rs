@@ -16,7 +16,7 @@ use crate::services::{now_ms, storage};
 use crate::state::{default_watchlist, AppState};
 
 #[component]
-pub fn App() -> Html {
+pub(crate) fn App() -> Html {
     let state = use_reducer(|| {
         let watchlist = storage::load_watchlist().unwrap_or_else(default_watchlist);
         AppState::restored(watchlist, storage::load_quotes(), now_ms())

@@ -7,7 +7,7 @@ use yew::prelude::*;
 use crate::context::AppContext;
 
 #[component]
-pub fn ConnectionBadge() -> Html {
+pub(crate) fn ConnectionBadge() -> Html {
     let Some(ctx) = use_context::<AppContext>() else {
         return Html::default();
     };

@@ -15,7 +15,7 @@ use crate::services::on_screen::OnScreen;
 const ON_SCREEN_MARGIN_PX: u32 = 160;
 
 #[component]
-pub fn Watchlist() -> Html {
+pub(crate) fn Watchlist() -> Html {
     let ctx = use_context::<AppContext>();
     // Stable across renders (the context's dispatcher never changes), so rows keep equal props.
     let on_remove = {

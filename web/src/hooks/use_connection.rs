@@ -12,7 +12,7 @@ use crate::services::connection::{Connection, Wanted, WantedSender};
 use crate::state::AppState;
 
 #[hook]
-pub fn use_connection(emit: Callback<ConnEvent>, state: &AppState) {
+pub(crate) fn use_connection(emit: Callback<ConnEvent>, state: &AppState) {
     // Made on the first render, so what is sent before the connection starts waits in the channel.
     let channel = use_mut_ref(|| {
         let (tx, rx) = WantedSender::channel();

@@ -12,7 +12,7 @@ use crate::services::now_ms;
 use crate::state::{Action, AppState};
 
 #[hook]
-pub fn use_history(state: UseReducerHandle<AppState>) {
+pub(crate) fn use_history(state: UseReducerHandle<AppState>) {
     let requested: Rc<RefCell<HashSet<Symbol>>> = use_mut_ref(HashSet::new);
     let dispatcher = state.dispatcher();
     let deps = (state.watchlist.clone(), state.is_live(), state.api.clone());

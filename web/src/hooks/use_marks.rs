@@ -7,7 +7,7 @@ use crate::services::marks::{mark, MARK_FIRST_QUOTE, MARK_LIVE};
 use crate::state::AppState;
 
 #[hook]
-pub fn use_marks(state: &AppState) {
+pub(crate) fn use_marks(state: &AppState) {
     // Each effect runs when its flag flips, so every live transition and the first quote are marked.
     use_effect_with(state.is_live(), |live| {
         if *live {

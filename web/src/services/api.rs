@@ -16,11 +16,11 @@ use hamster_shared::{Symbol, MAX_SYMBOLS_PER_REQUEST};
 use serde::de::DeserializeOwned;
 
 /// Deadline for one REST call, body included.
-pub const REQUEST_TIMEOUT_MS: u32 = 5_000;
+const REQUEST_TIMEOUT_MS: u32 = 5_000;
 
 /// Percent-encodes everything but RFC 3986 unreserved characters, so a symbol is one path segment or query
 /// item whatever it contains (`BTC/USD` → `BTC%2FUSD`, `EURUSD=X` → `EURUSD%3DX`).
-pub fn encode_component(s: &str) -> String {
+pub(crate) fn encode_component(s: &str) -> String {
     let mut out = String::with_capacity(s.len() * 3);
     for b in s.bytes() {
         if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
@@ -34,22 +34,22 @@ pub fn encode_component(s: &str) -> String {
 }
 
 /// `GET /api/quotes?symbols=A,B` for at most [`MAX_SYMBOLS_PER_REQUEST`] symbols.
-pub fn quotes_url(http_base: &str, symbols: &[Symbol]) -> String {
+fn quotes_url(http_base: &str, symbols: &[Symbol]) -> String {
     let list: Vec<String> = symbols.iter().map(|s| encode_component(s.as_str())).collect();
     format!("{http_base}/api/quotes?symbols={}", list.join(","))
 }
 
 /// `GET /api/history/{symbol}` with the symbol as one encoded path segment.
-pub fn history_url(http_base: &str, symbol: &Symbol) -> String {
+fn history_url(http_base: &str, symbol: &Symbol) -> String {
     format!("{http_base}/api/history/{}", encode_component(symbol.as_str()))
 }
 
 /// A failed REST call.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RestError {
+pub(crate) struct RestError {
     /// The relay answered (with an error status or an unreadable body), as opposed to not being reachable.
-    pub reachable: bool,
-    pub message: String,
+    pub(crate) reachable: bool,
+    pub(crate) message: String,
 }
 
 impl std::fmt::Display for RestError {
@@ -59,7 +59,7 @@ impl std::fmt::Display for RestError {
 }
 
 /// The relay's REST API as this page reaches it. Cheap to clone; compares equal while it points at the same
-/// relay with the same token.
+/// relay with the same token. Public only because [`crate::events::ConnEvent`] carries it.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Api {
     /// Prefix for REST paths (no trailing `/`); `/api/...` is appended.
@@ -76,12 +76,12 @@ impl std::fmt::Debug for Api {
 }
 
 impl Api {
-    pub fn new(base: String, token: Option<String>) -> Api {
+    pub(crate) fn new(base: String, token: Option<String>) -> Api {
         Api { base, token }
     }
 
     /// Current values for `symbols`, in as many requests as the relay's per-request limit needs.
-    pub async fn quotes(&self, symbols: &[Symbol]) -> Result<QuotesResponse, RestError> {
+    pub(crate) async fn quotes(&self, symbols: &[Symbol]) -> Result<QuotesResponse, RestError> {
         let mut all = QuotesResponse { quotes: vec![], pending: vec![] };
         for chunk in symbols.chunks(MAX_SYMBOLS_PER_REQUEST) {
             let part: QuotesResponse = get_json(&quotes_url(&self.base, chunk), self.token.as_deref()).await?;
@@ -92,7 +92,7 @@ impl Api {
     }
 
     /// Recent ticks of one symbol.
-    pub async fn history(&self, symbol: &Symbol) -> Result<HistoryResponse, RestError> {
+    pub(crate) async fn history(&self, symbol: &Symbol) -> Result<HistoryResponse, RestError> {
         get_json(&history_url(&self.base, symbol), self.token.as_deref()).await
     }
 }
@@ -136,7 +136,7 @@ async fn get_json<T: DeserializeOwned>(url: &str, token: Option<&str>) -> Result
 }
 
 /// A plain GET with a deadline, for callers that want the raw response (`config.json`).
-pub async fn get_with_timeout(url: &str, timeout_ms: u32) -> Result<Response, String> {
+pub(crate) async fn get_with_timeout(url: &str, timeout_ms: u32) -> Result<Response, String> {
     let controller = web_sys::AbortController::new().ok();
     let signal = controller.as_ref().map(web_sys::AbortController::signal);
     let work = Request::get(url).abort_signal(signal.as_ref()).send();

@@ -35,40 +35,40 @@ use super::{config, marks, now_ms};
 use crate::events::ConnEvent;
 
 /// How often the REST fallback polls while the socket is down.
-pub const REST_POLL_MS: u32 = 3_000;
+const REST_POLL_MS: u32 = 3_000;
 /// How often an open socket checks its heartbeat. Fine-grained enough for the smallest heartbeat we accept.
 const CHECK_EVERY_MS: u32 = 500;
 
 /// What the page wants from the relay, as the reducer has it.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct Wanted {
+pub(crate) struct Wanted {
     /// The watchlist, in display order.
-    pub symbols: Rc<Vec<Symbol>>,
+    pub(crate) symbols: Rc<Vec<Symbol>>,
     /// Watched symbols the relay refused: not worth polling over REST.
-    pub refused: HashSet<Symbol>,
+    pub(crate) refused: HashSet<Symbol>,
 }
 
 /// The page's end of the service's input. What is sent before the service runs waits in the channel.
 #[derive(Debug)]
-pub struct WantedSender {
+pub(crate) struct WantedSender {
     tx: UnboundedSender<Wanted>,
 }
 
 impl WantedSender {
     /// A channel for [`Wanted`] values; the receiver goes to [`Connection::start`].
-    pub fn channel() -> (WantedSender, UnboundedReceiver<Wanted>) {
+    pub(crate) fn channel() -> (WantedSender, UnboundedReceiver<Wanted>) {
         let (tx, rx) = unbounded();
         (WantedSender { tx }, rx)
     }
 
-    pub fn send(&self, wanted: Wanted) {
+    pub(crate) fn send(&self, wanted: Wanted) {
         // Fails only when the service is gone (page teardown); nothing to do then.
         let _ = self.tx.unbounded_send(wanted);
     }
 }
 
 /// The running service. Dropping it stops everything.
-pub struct Connection {
+pub(crate) struct Connection {
     abort: AbortHandle,
 }
 
@@ -80,7 +80,7 @@ impl Drop for Connection {
 
 impl Connection {
     /// Resolves the relay's address, then connects and keeps connecting until dropped.
-    pub fn start(wanted: UnboundedReceiver<Wanted>, emit: Callback<ConnEvent>) -> Connection {
+    pub(crate) fn start(wanted: UnboundedReceiver<Wanted>, emit: Callback<ConnEvent>) -> Connection {
         let (task, abort) = abortable(run(wanted, emit));
         wasm_bindgen_futures::spawn_local(async move {
             // `Err(Aborted)` is the normal way to stop.

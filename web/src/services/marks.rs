@@ -6,13 +6,13 @@
 //! moments without reaching up into the hooks.
 
 /// Mark names.
-pub const MARK_START: &str = "hamster:start";
-pub const MARK_RELAY_RESOLVED: &str = "hamster:relay-resolved";
-pub const MARK_LIVE: &str = "hamster:live";
-pub const MARK_FIRST_QUOTE: &str = "hamster:first-quote";
+pub(crate) const MARK_START: &str = "hamster:start";
+pub(crate) const MARK_RELAY_RESOLVED: &str = "hamster:relay-resolved";
+pub(crate) const MARK_LIVE: &str = "hamster:live";
+pub(crate) const MARK_FIRST_QUOTE: &str = "hamster:first-quote";
 
 /// Sets a performance mark (a no-op where the Performance API is missing).
-pub fn mark(name: &str) {
+pub(crate) fn mark(name: &str) {
     if let Some(performance) = web_sys::window().and_then(|w| w.performance()) {
         let _ = performance.mark(name);
     }

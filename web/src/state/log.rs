@@ -8,17 +8,17 @@ use std::collections::VecDeque;
 use std::rc::Rc;
 
 /// Entries kept in the activity log.
-pub const LOG_CAPACITY: usize = 100;
+pub(crate) const LOG_CAPACITY: usize = 100;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LogLevel {
+pub(crate) enum LogLevel {
     Info,
     Warn,
     Error,
 }
 
 impl LogLevel {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             LogLevel::Info => "info",
             LogLevel::Warn => "warn",
@@ -28,29 +28,29 @@ impl LogLevel {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LogEntry {
+pub(crate) struct LogEntry {
     /// Unique and increasing: the list key.
-    pub id: u64,
-    pub at_ms: i64,
-    pub level: LogLevel,
-    pub text: String,
+    pub(crate) id: u64,
+    pub(crate) at_ms: i64,
+    pub(crate) level: LogLevel,
+    pub(crate) text: String,
 }
 
 /// The log itself.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct Log {
+pub(crate) struct Log {
     entries: Rc<VecDeque<LogEntry>>,
     next_id: u64,
 }
 
 impl Log {
     /// Oldest first, at most [`LOG_CAPACITY`].
-    pub fn entries(&self) -> &Rc<VecDeque<LogEntry>> {
+    pub(crate) fn entries(&self) -> &Rc<VecDeque<LogEntry>> {
         &self.entries
     }
 
     /// Adds an entry, dropping the oldest when full.
-    pub fn push(&mut self, at_ms: i64, level: LogLevel, text: String) {
+    pub(crate) fn push(&mut self, at_ms: i64, level: LogLevel, text: String) {
         let entries = Rc::make_mut(&mut self.entries);
         if entries.len() == LOG_CAPACITY {
             entries.pop_front();

@@ -21,18 +21,24 @@ use hamster_shared::api::{HistoryResponse, QuotesResponse};
 use hamster_shared::{ProviderState, Quote, ServerMessage, Symbol};
 use yew::Reducible;
 
-pub use log::{Log, LogEntry, LogLevel, LOG_CAPACITY};
-pub use row::{
-    ChannelEvent, Direction, Refusal, Row, SparkPoint, EVENT_PREVIEW_CHARS, FLASH_GAP_MS, SPARK_POINTS, STALE_AFTER_MS,
-};
-pub use view::{Badge, BadgeKind, ProviderView, StatsView};
+pub use row::Row;
+pub use view::{Badge, BadgeKind};
+
+pub(crate) use log::{LogEntry, LogLevel};
+pub(crate) use row::Direction;
+pub(crate) use view::StatsView;
+
+use log::Log;
+use row::Refusal;
+use view::ProviderView;
 
 use crate::events::ConnEvent;
 use crate::services::api::Api;
 use crate::stats::{LagWindow, RateCounter};
 
 /// Shown on first visit (and when the saved watchlist is unreadable).
-pub const DEFAULT_WATCHLIST: [&str; 8] = ["BTC/USD", "ETH/USD", "AAPL", "MSFT", "NVDA", "SPY", "EUR/USD", "GBP/USD"];
+pub(crate) const DEFAULT_WATCHLIST: [&str; 8] =
+    ["BTC/USD", "ETH/USD", "AAPL", "MSFT", "NVDA", "SPY", "EUR/USD", "GBP/USD"];
 
 /// The symbols of [`DEFAULT_WATCHLIST`].
 pub fn default_watchlist() -> Vec<Symbol> {
@@ -41,7 +47,7 @@ pub fn default_watchlist() -> Vec<Symbol> {
 
 /// The socket's side of the connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Phase {
+pub(crate) enum Phase {
     /// Opening a socket; `attempt` counts failures since the last stable connection.
     Connecting { attempt: u32 },
     /// `hello` received.
@@ -52,7 +58,7 @@ pub enum Phase {
 
 /// Whether the REST fallback works while the socket is down.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RestHealth {
+pub(crate) enum RestHealth {
     /// Not polled since the socket was last live.
     Idle,
     Ok {
@@ -63,42 +69,43 @@ pub enum RestHealth {
 
 /// Counters behind the stats panel.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct Stats {
+pub(crate) struct Stats {
     /// Quote values received (stream, snapshots and REST).
-    pub updates: u64,
-    pub reconnects: u32,
-    pub lag: LagWindow,
-    pub rate: RateCounter,
+    pub(crate) updates: u64,
+    pub(crate) reconnects: u32,
+    pub(crate) lag: LagWindow,
+    pub(crate) rate: RateCounter,
 }
 
 /// The whole model.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AppState {
     /// Display order. An `Rc` so components can take it as a prop that compares cheaply.
-    pub watchlist: Rc<Vec<Symbol>>,
+    pub(crate) watchlist: Rc<Vec<Symbol>>,
     pub rows: HashMap<Symbol, Rc<Row>>,
-    pub phase: Phase,
-    pub rest: RestHealth,
+    pub(crate) phase: Phase,
+    pub(crate) rest: RestHealth,
     /// A `hello` was seen at least once on this page (so a later one is a reconnect).
-    pub ever_live: bool,
-    pub heartbeat_ms: Option<u64>,
-    pub server: Option<String>,
+    pub(crate) ever_live: bool,
+    pub(crate) heartbeat_ms: Option<u64>,
+    pub(crate) server: Option<String>,
     /// The relay's REST API, once the connection service has resolved where the relay is.
-    pub api: Option<Api>,
-    pub providers: BTreeMap<String, ProviderView>,
-    pub log: Log,
-    pub stats: Stats,
+    pub(crate) api: Option<Api>,
+    pub(crate) providers: BTreeMap<String, ProviderView>,
+    pub(crate) log: Log,
+    pub(crate) stats: Stats,
     /// The latest time an action brought in.
-    pub now_ms: i64,
+    pub(crate) now_ms: i64,
     /// Bumped whenever a quote value changes, so persistence knows when to save.
-    pub quotes_rev: u64,
+    pub(crate) quotes_rev: u64,
     /// Bumped whenever the watchlist changes.
-    pub watchlist_rev: u64,
+    pub(crate) watchlist_rev: u64,
     /// Bumped by every reduction: a cheap identity for the context value.
-    pub generation: u64,
+    pub(crate) generation: u64,
 }
 
-/// Everything that changes the model.
+/// Everything that changes the model. Public only because [`AppState`]'s `Reducible` impl names it; nothing
+/// outside the crate dispatches.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Action {
     /// Events collected during one animation frame, applied together so the page renders once.
@@ -170,7 +177,7 @@ impl AppState {
     }
 
     /// Applies one action in place. The reducer proper ([`Reducible::reduce`]) clones and calls this.
-    pub fn apply(&mut self, action: Action) {
+    pub(crate) fn apply(&mut self, action: Action) {
         match action {
             Action::Batch { events, now_ms } => {
                 self.now_ms = self.now_ms.max(now_ms);
@@ -386,18 +393,18 @@ impl AppState {
     }
 
     /// True once `hello` arrived on the current socket.
-    pub fn is_live(&self) -> bool {
+    pub(crate) fn is_live(&self) -> bool {
         matches!(self.phase, Phase::Live { .. })
     }
 
     /// The watched symbols the relay refused, as their rows show. The connection service's REST fallback skips
     /// them (a refused symbol would fail the whole poll).
-    pub fn refused(&self) -> HashSet<Symbol> {
+    pub(crate) fn refused(&self) -> HashSet<Symbol> {
         self.rows.values().filter(|r| r.refusal.is_some()).map(|r| r.symbol.clone()).collect()
     }
 
     /// The values worth caching: every watched row's last quote, in watchlist order.
-    pub fn quotes_to_cache(&self) -> Vec<&Quote> {
+    pub(crate) fn quotes_to_cache(&self) -> Vec<&Quote> {
         self.watchlist.iter().filter_map(|s| self.rows.get(s).and_then(|r| r.quote.as_ref())).collect()
     }
 }

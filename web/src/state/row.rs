@@ -11,19 +11,19 @@ use hamster_shared::api::Tick;
 use hamster_shared::{ErrorCode, Quote, Symbol};
 
 /// Points kept per sparkline.
-pub const SPARK_POINTS: usize = 60;
+pub(crate) const SPARK_POINTS: usize = 60;
 /// A row with no fresh value for this long is dimmed as stale.
-pub const STALE_AFTER_MS: i64 = 15_000;
+pub(crate) const STALE_AFTER_MS: i64 = 15_000;
 /// Shortest time between two flashes of one row. The flash animation lasts 0.7 s; a row ticking faster would
 /// otherwise restart it on every tick and never stop animating, which costs style and paint work in every
 /// frame (with many fast symbols, the largest rendering cost left) and reads as a constant tint anyway.
-pub const FLASH_GAP_MS: i64 = 1_000;
+pub(crate) const FLASH_GAP_MS: i64 = 1_000;
 /// Characters of an event payload shown in its row.
-pub const EVENT_PREVIEW_CHARS: usize = 160;
+pub(crate) const EVENT_PREVIEW_CHARS: usize = 160;
 
 /// Which way the last price change went; drives the green/red flash.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Direction {
+pub(crate) enum Direction {
     Up,
     Down,
     #[default]
@@ -32,52 +32,52 @@ pub enum Direction {
 
 /// A relay's refusal of a symbol, shown in its row.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Refusal {
-    pub code: ErrorCode,
-    pub message: String,
+pub(crate) struct Refusal {
+    pub(crate) code: ErrorCode,
+    pub(crate) message: String,
 }
 
 /// The latest message on a channel row (a non-price feed such as an options-flow alert stream).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ChannelEvent {
-    pub ts: i64,
+pub(crate) struct ChannelEvent {
+    pub(crate) ts: i64,
     /// The payload as compact JSON, cut to [`EVENT_PREVIEW_CHARS`].
-    pub preview: String,
+    pub(crate) preview: String,
 }
 
 /// One point of a sparkline.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct SparkPoint {
-    pub ts: i64,
-    pub price: f64,
+pub(crate) struct SparkPoint {
+    pub(crate) ts: i64,
+    pub(crate) price: f64,
 }
 
 /// Everything one watchlist row shows.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Row {
-    pub symbol: Symbol,
+    pub(crate) symbol: Symbol,
     pub quote: Option<Quote>,
     /// The direction of the latest flash.
-    pub direction: Direction,
+    pub(crate) direction: Direction,
     /// Bumped on every flash (a price change at least [`FLASH_GAP_MS`] after the last flash) so the row can
     /// restart its flash animation.
-    pub flash_seq: u64,
+    pub(crate) flash_seq: u64,
     /// Local time of the latest flash.
-    pub flashed_ms: Option<i64>,
+    flashed_ms: Option<i64>,
     /// Local time the last fresh value arrived (`None` for values restored from the cache).
-    pub received_ms: Option<i64>,
+    received_ms: Option<i64>,
     /// The value was restored from localStorage and nothing fresh has arrived since.
     pub cached: bool,
-    pub refusal: Option<Refusal>,
+    pub(crate) refusal: Option<Refusal>,
     /// Oldest first, at most [`SPARK_POINTS`].
-    pub spark: VecDeque<SparkPoint>,
+    pub(crate) spark: VecDeque<SparkPoint>,
     /// Events received when the symbol is a channel rather than an instrument.
-    pub events: u64,
-    pub last_event: Option<ChannelEvent>,
+    pub(crate) events: u64,
+    pub(crate) last_event: Option<ChannelEvent>,
 }
 
 impl Row {
-    pub fn new(symbol: Symbol) -> Row {
+    pub(crate) fn new(symbol: Symbol) -> Row {
         Row {
             symbol,
             quote: None,
@@ -94,19 +94,19 @@ impl Row {
     }
 
     /// No fresh value for [`STALE_AFTER_MS`] (or only a cached one).
-    pub fn is_stale(&self, now_ms: i64) -> bool {
+    pub(crate) fn is_stale(&self, now_ms: i64) -> bool {
         self.quote.is_some() && (self.cached || self.received_ms.is_none_or(|t| now_ms - t > STALE_AFTER_MS))
     }
 
     /// Shows a value restored from the cache, marked as such until a fresh one arrives.
-    pub fn restore(&mut self, quote: Quote) {
+    pub(crate) fn restore(&mut self, quote: Quote) {
         self.push_spark(SparkPoint { ts: quote.ts, price: quote.price });
         self.quote = Some(quote);
         self.cached = true;
     }
 
     /// Whether `quote` would change the row. Asked before the row is copied, so a repeat costs nothing.
-    pub fn takes(&self, quote: &Quote) -> bool {
+    pub(crate) fn takes(&self, quote: &Quote) -> bool {
         match (&self.quote, self.cached) {
             // Out-of-order or repeated values (a REST poll racing the stream) must not move the price back. A
             // cached value gives way to any fresh one: a relay that restarted may hold an older value than our
@@ -117,7 +117,7 @@ impl Row {
     }
 
     /// Shows a fresh value received at `now_ms`, flashing its direction if a flash is due.
-    pub fn apply_quote(&mut self, quote: Quote, now_ms: i64) {
+    pub(crate) fn apply_quote(&mut self, quote: Quote, now_ms: i64) {
         let moved = match &self.quote {
             Some(old) if quote.price > old.price => Direction::Up,
             Some(old) if quote.price < old.price => Direction::Down,
@@ -136,7 +136,7 @@ impl Row {
     }
 
     /// Counts an event on a channel row and keeps a preview of it. Returns whether it was the first one.
-    pub fn apply_event(&mut self, payload: &serde_json::Value, ts: i64, now_ms: i64) -> bool {
+    pub(crate) fn apply_event(&mut self, payload: &serde_json::Value, ts: i64, now_ms: i64) -> bool {
         self.events += 1;
         self.received_ms = Some(now_ms);
         self.last_event = Some(ChannelEvent { ts, preview: preview(payload) });
@@ -144,7 +144,7 @@ impl Row {
     }
 
     /// Seeds the sparkline with recorded ticks (oldest first), keeping live points newer than them.
-    pub fn seed_history(&mut self, ticks: &[Tick]) {
+    pub(crate) fn seed_history(&mut self, ticks: &[Tick]) {
         let Some(last_hist) = ticks.last().map(|t| t.ts) else {
             return;
         };

@@ -1,6 +1,8 @@
 //! The reducer's unit tests: every transition driven by actions and events as the browser would send them,
 //! with time passed in, so they run natively without a socket or a page.
 
+use super::log::LOG_CAPACITY;
+use super::row::{EVENT_PREVIEW_CHARS, FLASH_GAP_MS, SPARK_POINTS, STALE_AFTER_MS};
 use super::*;
 use hamster_shared::api::Tick;
 use hamster_shared::{ErrorCode, ProviderInfo, Rejection};

@@ -20,7 +20,7 @@ pub enum BadgeKind {
 }
 
 impl BadgeKind {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             BadgeKind::Live => "live",
             BadgeKind::Connecting => "connecting",
@@ -36,27 +36,27 @@ impl BadgeKind {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Badge {
     pub kind: BadgeKind,
-    pub label: String,
-    pub detail: Option<String>,
+    pub(crate) label: String,
+    pub(crate) detail: Option<String>,
 }
 
 /// An upstream provider as last reported by the relay.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ProviderView {
-    pub state: ProviderState,
-    pub detail: Option<String>,
-    pub since: i64,
+pub(crate) struct ProviderView {
+    pub(crate) state: ProviderState,
+    pub(crate) detail: Option<String>,
+    pub(crate) since: i64,
 }
 
 /// What the stats panel shows, computed at render time.
 #[derive(Debug, Clone, PartialEq)]
-pub struct StatsView {
-    pub updates: u64,
-    pub per_second: f64,
-    pub symbols: usize,
-    pub lag_avg_ms: Option<f64>,
-    pub lag_p95_ms: Option<f64>,
-    pub reconnects: u32,
+pub(crate) struct StatsView {
+    pub(crate) updates: u64,
+    pub(crate) per_second: f64,
+    pub(crate) symbols: usize,
+    pub(crate) lag_avg_ms: Option<f64>,
+    pub(crate) lag_p95_ms: Option<f64>,
+    pub(crate) reconnects: u32,
 }
 
 impl AppState {
@@ -92,7 +92,7 @@ impl AppState {
     }
 
     /// Whether a row should be dimmed: no fresh value for a while, or its provider is not serving.
-    pub fn row_is_stale(&self, row: &Row) -> bool {
+    pub(crate) fn row_is_stale(&self, row: &Row) -> bool {
         if row.is_stale(self.now_ms) {
             return true;
         }
@@ -102,7 +102,7 @@ impl AppState {
             .is_some_and(|p| matches!(p.state, ProviderState::Down | ProviderState::Reconnecting))
     }
 
-    pub fn stats_view(&self) -> StatsView {
+    pub(crate) fn stats_view(&self) -> StatsView {
         StatsView {
             updates: self.stats.updates,
             per_second: self.stats.rate.per_second(self.now_ms),
