@@ -4,7 +4,7 @@
 //!
 //! * [`state`] is the model: one [`state::AppState`] changed only by [`state::Action`]s in a pure reducer, so
 //!   everything the screen shows can be unit-tested natively without a browser. It is the one owner of the
-//!   watchlist. [`stats`] and [`format`] are the pure helpers it and the components use.
+//!   watchlist. [`stats`] and [`format`](mod@format) are the pure helpers it and the components use.
 //! * [`services`] talk to the outside world: [`services::connection`] owns the one socket per page (backoff,
 //!   heartbeat, subscriptions, REST fallback), [`services::api`] the REST calls, [`services::storage`] the
 //!   localStorage cache, [`services::config`] where the relay is and [`services::marks`] the performance
@@ -19,6 +19,10 @@
 //! Data flow: socket frame → [`events::ConnEvent`] → frame batcher (at most one dispatch per animation frame)
 //! → reducer → render. User actions only dispatch to the reducer; the connection hook hands each new watchlist
 //! to the connection service, which (un)subscribes to match it.
+
+// The crate is the page, not a library: its documentation is read with `--document-private-items`, and the
+// few public items (kept for the in-browser tests) may point at the private ones.
+#![allow(rustdoc::private_intra_doc_links)]
 
 mod components;
 mod context;

@@ -1,5 +1,6 @@
-//! The watchlist table. It re-renders with the model, but its rows are [`QuoteRow`]s whose props compare by
-//! pointer, so only rows whose data changed render again, in [`RowGroup`]s that render only while on screen.
+//! The watchlist table. It re-renders with the model, but its rows are
+//! [`QuoteRow`](super::quote_row::QuoteRow)s whose props compare by pointer, so only rows whose data changed
+//! render again, in [`RowGroup`]s that render only while on screen.
 
 use std::rc::Rc;
 
