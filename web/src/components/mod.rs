@@ -1,6 +1,6 @@
-//! The dashboard's components, one per file. Components that need the whole model read [`crate::context::AppContext`];
-//! rows and the other hot paths take plain props that compare cheaply, so they re-render only when their
-//! data changed.
+//! The dashboard's components, one per file. Components that need the whole model read
+//! [`crate::context::AppContext`]; rows and the other hot paths take plain props that compare cheaply, so they
+//! re-render only when their data changed.
 
 pub(crate) mod activity_log;
 pub(crate) mod add_symbol;

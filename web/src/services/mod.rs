@@ -3,10 +3,10 @@
 //! rules, cache encoding) are split out so they are tested natively; the browser glue is thin.
 
 pub(crate) mod api;
-pub(crate) mod backoff;
+mod backoff;
 pub(crate) mod config;
 pub(crate) mod connection;
-pub(crate) mod heartbeat;
+mod heartbeat;
 pub(crate) mod marks;
 pub(crate) mod on_screen;
 pub mod storage;

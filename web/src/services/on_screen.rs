@@ -1,5 +1,5 @@
 //! Which elements are in or near the viewport, from one `IntersectionObserver` for the page. Watchlist rows use
-//! it to skip rendering while far out of view (see [`crate::components::quote_row`]).
+//! it to skip rendering while far out of view (see [`crate::components::row_group`]).
 //!
 //! Browser glue only. Where `IntersectionObserver` is missing, [`OnScreen::new`] returns `None` and callers
 //! treat everything as on screen.
