@@ -4,13 +4,16 @@
 use hamster_shared::api::QuotesResponse;
 use hamster_shared::ServerMessage;
 
-/// One thing that happened on the way to the relay.
+use crate::services::api::Api;
+
+/// One thing that happened on the way to the relay. Public only because [`crate::state::Action`] carries it.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ConnEvent {
     /// The service resolved where the relay is (from `?relay=`, `config.json` or the page's origin).
     Endpoints {
         ws_url: String,
-        http_base: String,
+        /// The REST API at the same relay, with the token if there is one.
+        api: Api,
         /// Why an override was ignored, if one was.
         warning: Option<String>,
     },

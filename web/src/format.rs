@@ -6,12 +6,12 @@ use std::fmt::Write as _;
 use hamster_shared::Symbol;
 
 /// Decimals for a price of `symbol` at this magnitude.
-pub fn price_decimals(symbol: &Symbol, price: f64) -> usize {
+fn price_decimals(symbol: &Symbol, price: f64) -> usize {
     symbol.asset_class().decimals(symbol.ticker(), price) as usize
 }
 
 /// A price with the decimals that fit its asset and thousands separators: `67,012.35`, `1.08345`.
-pub fn price(symbol: &Symbol, price: f64) -> String {
+pub(crate) fn price(symbol: &Symbol, price: f64) -> String {
     if !price.is_finite() {
         return "—".into();
     }
@@ -19,7 +19,7 @@ pub fn price(symbol: &Symbol, price: f64) -> String {
 }
 
 /// An absolute change, signed, with the decimals of the price it belongs to: `+12.50`, `-0.00120`.
-pub fn change(symbol: &Symbol, change: f64, price: f64) -> String {
+pub(crate) fn change(symbol: &Symbol, change: f64, price: f64) -> String {
     if !change.is_finite() {
         return "—".into();
     }
@@ -29,7 +29,7 @@ pub fn change(symbol: &Symbol, change: f64, price: f64) -> String {
 }
 
 /// A percentage change (the protocol sends percent units, e.g. `1.25` for +1.25 %): `+1.25%`.
-pub fn percent(pct: f64) -> String {
+pub(crate) fn percent(pct: f64) -> String {
     if !pct.is_finite() {
         return "—".into();
     }
@@ -43,7 +43,7 @@ fn round_to(x: f64, decimals: i32) -> f64 {
 
 /// `up`, `down` or nothing for a formatted signed number, judged by what is shown: a change that rounds to
 /// zero is neither green nor red.
-pub fn trend(formatted: &str) -> Option<&'static str> {
+pub(crate) fn trend(formatted: &str) -> Option<&'static str> {
     if !formatted.bytes().any(|b| b.is_ascii_digit() && b != b'0') {
         return None;
     }
@@ -55,7 +55,7 @@ pub fn trend(formatted: &str) -> Option<&'static str> {
 }
 
 /// Compact volume: `950`, `12.3K`, `4.56M`, `1.20B`.
-pub fn volume(v: f64) -> String {
+pub(crate) fn volume(v: f64) -> String {
     if !v.is_finite() || v < 0.0 {
         return "—".into();
     }
@@ -70,14 +70,14 @@ pub fn volume(v: f64) -> String {
 
 /// `HH:MM:SS` of an epoch-ms time in a zone `offset_minutes` behind UTC (JavaScript's `getTimezoneOffset`
 /// convention: UTC+2 is -120).
-pub fn clock(ts_ms: i64, offset_minutes: i64) -> String {
+pub(crate) fn clock(ts_ms: i64, offset_minutes: i64) -> String {
     let local_s = ts_ms.div_euclid(1000) - offset_minutes * 60;
     let day_s = local_s.rem_euclid(86_400);
     format!("{:02}:{:02}:{:02}", day_s / 3600, day_s % 3600 / 60, day_s % 60)
 }
 
 /// Milliseconds as a short human duration: `850 ms`, `2.4 s`.
-pub fn millis(ms: f64) -> String {
+pub(crate) fn millis(ms: f64) -> String {
     if !ms.is_finite() {
         return "—".into();
     }
@@ -115,7 +115,7 @@ fn group_thousands(number: &str) -> String {
 
 /// SVG `points` for a sparkline of `values` in a `width`×`height` box (y grows downwards, 1px padding so the
 /// stroke is not clipped). Fewer than two values draw nothing; a flat series draws a line through the middle.
-pub fn sparkline_points(values: &[f64], width: f64, height: f64) -> String {
+pub(crate) fn sparkline_points(values: &[f64], width: f64, height: f64) -> String {
     let values: Vec<f64> = values.iter().copied().filter(|v| v.is_finite()).collect();
     if values.len() < 2 {
         return String::new();

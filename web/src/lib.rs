@@ -3,35 +3,42 @@
 //! The layout follows Yew's todomvc example:
 //!
 //! * [`state`] is the model: one [`state::AppState`] changed only by [`state::Action`]s in a pure reducer, so
-//!   everything the screen shows can be unit-tested natively without a browser. [`stats`] and [`format`] are
-//!   the pure helpers it and the components use.
+//!   everything the screen shows can be unit-tested natively without a browser. It is the one owner of the
+//!   watchlist. [`stats`] and [`format`](mod@format) are the pure helpers it and the components use.
 //! * [`services`] talk to the outside world: [`services::connection`] owns the one socket per page (backoff,
-//!   heartbeat, resubscription, REST fallback), [`services::api`] the REST calls, [`services::storage`] the
-//!   localStorage cache and [`services::config`] where the relay is. The services never touch the state; they
-//!   report [`events::ConnEvent`]s.
+//!   heartbeat, subscriptions, REST fallback), [`services::api`] the REST calls, [`services::storage`] the
+//!   localStorage cache, [`services::config`] where the relay is and [`services::marks`] the performance
+//!   marks. The services never touch the state; they report [`events::ConnEvent`]s.
 //! * [`hooks`] own the long-lived resources of the page (the connection, the clock, the per-frame batcher,
 //!   persistence) and create them in effects with cleanups.
-//! * [`components`] render the state, one component per file. Rows are keyed components whose props compare by
-//!   pointer, so a frame re-renders only the rows whose quote changed, and groups of rows out of view do not
-//!   render until they come near it ([`components::row_group`]).
+//! * [`components`] render the state, one component per file, and reach it through [`context::AppContext`].
+//!   Rows are keyed components whose props compare by pointer, so a frame re-renders only the rows whose quote
+//!   changed, and groups of rows out of view do not render until they come near it
+//!   ([`components::row_group`]).
 //!
 //! Data flow: socket frame → [`events::ConnEvent`] → frame batcher (at most one dispatch per animation frame)
-//! → reducer → render. User actions dispatch to the reducer and send commands to the connection service.
+//! → reducer → render. User actions only dispatch to the reducer; the connection hook hands each new watchlist
+//! to the connection service, which (un)subscribes to match it.
 
-pub mod components;
-pub mod events;
-pub mod format;
-pub mod hooks;
+// The crate is the page, not a library: its documentation is read with `--document-private-items`, and the
+// few public items (kept for the in-browser tests) may point at the private ones.
+#![allow(rustdoc::private_intra_doc_links)]
+
+mod components;
+mod context;
+mod events;
+mod format;
+mod hooks;
 pub mod services;
 pub mod state;
-pub mod stats;
+mod stats;
 
 #[cfg(all(test, target_arch = "wasm32"))]
 wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);
 
 /// Mounts the dashboard on `<body>`. Called by `main` in the browser.
 pub fn run() {
-    hooks::mark(hooks::MARK_START);
+    services::marks::mark(services::marks::MARK_START);
     tag_build();
     services::register_service_worker();
     yew::Renderer::<components::app::App>::new().render();

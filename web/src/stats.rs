@@ -4,20 +4,20 @@
 use std::collections::VecDeque;
 
 /// Lag samples kept for the average and p95.
-pub const LAG_SAMPLES: usize = 512;
+const LAG_SAMPLES: usize = 512;
 /// Seconds the update rate is averaged over.
-pub const RATE_WINDOW_S: i64 = 5;
+const RATE_WINDOW_S: i64 = 5;
 
 /// The last [`LAG_SAMPLES`] lags (ms from a quote's `ts` to the frame that rendered it).
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct LagWindow {
+pub(crate) struct LagWindow {
     samples: VecDeque<f64>,
 }
 
 impl LagWindow {
     /// Records one lag. Negative lags (the provider's clock is ahead of ours) count as 0 so that clock skew does
     /// not make the average look better than instant.
-    pub fn record(&mut self, lag_ms: f64) {
+    pub(crate) fn record(&mut self, lag_ms: f64) {
         if !lag_ms.is_finite() {
             return;
         }
@@ -27,15 +27,13 @@ impl LagWindow {
         self.samples.push_back(lag_ms.max(0.0));
     }
 
-    pub fn len(&self) -> usize {
+    /// Samples held. Only the tests need to count them; the panel shows the average and p95.
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
         self.samples.len()
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.samples.is_empty()
-    }
-
-    pub fn average(&self) -> Option<f64> {
+    pub(crate) fn average(&self) -> Option<f64> {
         if self.samples.is_empty() {
             return None;
         }
@@ -43,7 +41,7 @@ impl LagWindow {
     }
 
     /// 95th percentile by the nearest-rank method.
-    pub fn p95(&self) -> Option<f64> {
+    pub(crate) fn p95(&self) -> Option<f64> {
         if self.samples.is_empty() {
             return None;
         }
@@ -56,14 +54,14 @@ impl LagWindow {
 
 /// Counts events per wall-clock second for the last [`RATE_WINDOW_S`] seconds.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct RateCounter {
+pub(crate) struct RateCounter {
     /// (second, count), oldest first, at most one entry per second.
     buckets: VecDeque<(i64, u64)>,
     first_second: Option<i64>,
 }
 
 impl RateCounter {
-    pub fn record(&mut self, now_ms: i64, count: u64) {
+    pub(crate) fn record(&mut self, now_ms: i64, count: u64) {
         if count == 0 {
             return;
         }
@@ -84,7 +82,7 @@ impl RateCounter {
 
     /// Events per second over the completed seconds of the window (the current second is still filling up,
     /// so counting it would make the rate dip every second).
-    pub fn per_second(&self, now_ms: i64) -> f64 {
+    pub(crate) fn per_second(&self, now_ms: i64) -> f64 {
         let now_s = now_ms.div_euclid(1000);
         let Some(first) = self.first_second else {
             return 0.0;

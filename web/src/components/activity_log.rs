@@ -11,8 +11,8 @@ use crate::services::tz_offset_minutes;
 use crate::state::LogEntry;
 
 #[derive(Properties)]
-pub struct ActivityLogProps {
-    pub log: Rc<VecDeque<LogEntry>>,
+pub(crate) struct ActivityLogProps {
+    pub(crate) log: Rc<VecDeque<LogEntry>>,
 }
 
 impl PartialEq for ActivityLogProps {
@@ -22,7 +22,7 @@ impl PartialEq for ActivityLogProps {
 }
 
 #[component]
-pub fn ActivityLog(props: &ActivityLogProps) -> Html {
+pub(crate) fn ActivityLog(props: &ActivityLogProps) -> Html {
     let offset = tz_offset_minutes();
     html! {
         <section class="panel log" aria-labelledby="log-title">

@@ -5,10 +5,10 @@ use hamster_shared::Symbol;
 use web_sys::HtmlInputElement;
 use yew::prelude::*;
 
-use super::app::AppContext;
+use crate::context::AppContext;
 
 #[component]
-pub fn AddSymbol() -> Html {
+pub(crate) fn AddSymbol() -> Html {
     let ctx = use_context::<AppContext>();
     let input = use_node_ref();
     let error = use_state(|| None::<String>);

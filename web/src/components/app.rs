@@ -3,7 +3,6 @@
 
 use std::rc::Rc;
 
-use hamster_shared::Symbol;
 use yew::prelude::*;
 
 use super::activity_log::ActivityLog;
@@ -11,54 +10,25 @@ use super::add_symbol::AddSymbol;
 use super::connection_badge::ConnectionBadge;
 use super::stats_panel::StatsPanel;
 use super::watchlist::Watchlist;
+use crate::context::AppContext;
 use crate::hooks::{use_clock, use_connection, use_frame_batch, use_history, use_marks, use_persistence};
-use crate::services::connection::Commands;
 use crate::services::{now_ms, storage};
-use crate::state::{default_watchlist, Action, AppState};
-
-/// What every component can reach: the model, a way to change it, and the connection's commands.
-#[derive(Clone)]
-pub struct AppContext {
-    pub state: UseReducerHandle<AppState>,
-    pub commands: Commands,
-    /// `state.generation` when this value was made: comparing it is much cheaper than comparing the states.
-    generation: u64,
-}
-
-impl PartialEq for AppContext {
-    fn eq(&self, other: &Self) -> bool {
-        self.generation == other.generation && self.commands == other.commands
-    }
-}
-
-impl AppContext {
-    /// Adds a validated symbol to the watchlist and subscribes to it.
-    pub fn add(&self, symbol: Symbol) {
-        self.state.dispatch(Action::AddSymbol { symbol: symbol.clone(), now_ms: now_ms() });
-        self.commands.subscribe(vec![symbol]);
-    }
-
-    /// Removes a symbol and unsubscribes from it.
-    pub fn remove(&self, symbol: Symbol) {
-        self.state.dispatch(Action::RemoveSymbol { symbol: symbol.clone(), now_ms: now_ms() });
-        self.commands.unsubscribe(vec![symbol]);
-    }
-}
+use crate::state::{default_watchlist, AppState};
 
 #[component]
-pub fn App() -> Html {
+pub(crate) fn App() -> Html {
     let state = use_reducer(|| {
         let watchlist = storage::load_watchlist().unwrap_or_else(default_watchlist);
         AppState::restored(watchlist, storage::load_quotes(), now_ms())
     });
     let emit = use_frame_batch(state.dispatcher());
-    let commands = use_connection(emit, Rc::clone(&state.watchlist));
+    use_connection(emit, &state);
     use_clock(state.dispatcher());
     use_persistence(state.clone());
     use_history(state.clone());
     use_marks(&state);
 
-    let context = AppContext { generation: state.generation, state: state.clone(), commands };
+    let context = AppContext::new(state.clone());
     html! {
         <ContextProvider<AppContext> context={context}>
             <div class="app">
@@ -83,7 +53,7 @@ pub fn App() -> Html {
                     </section>
                     <aside class="side">
                         <StatsPanel stats={state.stats_view()} />
-                        <ActivityLog log={Rc::clone(&state.log)} />
+                        <ActivityLog log={Rc::clone(state.log.entries())} />
                     </aside>
                 </main>
             </div>

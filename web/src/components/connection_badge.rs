@@ -4,11 +4,10 @@
 
 use yew::prelude::*;
 
-use super::app::AppContext;
-use crate::state::provider_state_str;
+use crate::context::AppContext;
 
 #[component]
-pub fn ConnectionBadge() -> Html {
+pub(crate) fn ConnectionBadge() -> Html {
     let Some(ctx) = use_context::<AppContext>() else {
         return Html::default();
     };
@@ -26,7 +25,7 @@ pub fn ConnectionBadge() -> Html {
             </span>
             <ul class="providers" aria-label="Providers">
                 { for state.providers.iter().map(|(name, p)| {
-                    let st = provider_state_str(p.state);
+                    let st = p.state.as_str();
                     html! {
                         <li key={name.clone()} class={classes!("provider", st)} title={p.detail.clone()}
                             data-provider={name.clone()} data-state={st}>

@@ -15,10 +15,10 @@ use crate::services::tz_offset_minutes;
 use crate::state::{Direction, Row};
 
 #[derive(Properties)]
-pub struct QuoteRowProps {
-    pub row: Rc<Row>,
-    pub stale: bool,
-    pub on_remove: Callback<Symbol>,
+pub(crate) struct QuoteRowProps {
+    pub(crate) row: Rc<Row>,
+    pub(crate) stale: bool,
+    pub(crate) on_remove: Callback<Symbol>,
 }
 
 impl PartialEq for QuoteRowProps {
@@ -28,7 +28,7 @@ impl PartialEq for QuoteRowProps {
 }
 
 #[component]
-pub fn QuoteRow(props: &QuoteRowProps) -> Html {
+pub(crate) fn QuoteRow(props: &QuoteRowProps) -> Html {
     let row = &props.row;
     let symbol = &row.symbol;
     let onclick = {

@@ -19,13 +19,13 @@ use crate::services::on_screen::{OnScreen, Watch};
 use crate::state::Row;
 
 /// Rows per group.
-pub const GROUP_ROWS: usize = 10;
+pub(crate) const GROUP_ROWS: usize = 10;
 
 /// A row as the group hands it to [`QuoteRow`].
 #[derive(Clone)]
-pub struct GroupRow {
-    pub row: Rc<Row>,
-    pub stale: bool,
+pub(crate) struct GroupRow {
+    pub(crate) row: Rc<Row>,
+    pub(crate) stale: bool,
 }
 
 impl PartialEq for GroupRow {
@@ -35,14 +35,14 @@ impl PartialEq for GroupRow {
 }
 
 #[derive(Properties, PartialEq)]
-pub struct RowGroupProps {
-    pub rows: Vec<GroupRow>,
-    pub on_remove: Callback<Symbol>,
+pub(crate) struct RowGroupProps {
+    pub(crate) rows: Vec<GroupRow>,
+    pub(crate) on_remove: Callback<Symbol>,
     /// The page's viewport observer; without one the group always renders.
-    pub on_screen: Option<Rc<OnScreen>>,
+    pub(crate) on_screen: Option<Rc<OnScreen>>,
 }
 
-pub struct RowGroup {
+pub(crate) struct RowGroup {
     node: NodeRef,
     /// In or near the viewport. Every group starts so, to render once; the observer then reports the truth.
     on_screen: bool,
@@ -51,7 +51,7 @@ pub struct RowGroup {
     watch: Option<Watch>,
 }
 
-pub enum Msg {
+pub(crate) enum Msg {
     OnScreen(bool),
 }
 

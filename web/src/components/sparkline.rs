@@ -14,15 +14,15 @@ use crate::format::sparkline_points;
 const WIDTH: f64 = 96.0;
 const HEIGHT: f64 = 24.0;
 /// Shortest time between two redraws of one sparkline.
-pub const REDRAW_EVERY_MS: f64 = 400.0;
+const REDRAW_EVERY_MS: f64 = 400.0;
 
 #[derive(Properties, PartialEq)]
-pub struct SparklineProps {
+pub(crate) struct SparklineProps {
     /// Oldest first.
-    pub values: Vec<f64>,
+    pub(crate) values: Vec<f64>,
 }
 
-pub struct Sparkline {
+pub(crate) struct Sparkline {
     /// Wall-clock ms of the last redraw.
     drawn_at: f64,
     /// The redraw owed for values that came too soon after the last one.

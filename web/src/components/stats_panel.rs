@@ -7,12 +7,12 @@ use crate::format;
 use crate::state::StatsView;
 
 #[derive(Properties, PartialEq)]
-pub struct StatsPanelProps {
-    pub stats: StatsView,
+pub(crate) struct StatsPanelProps {
+    pub(crate) stats: StatsView,
 }
 
 #[component]
-pub fn StatsPanel(props: &StatsPanelProps) -> Html {
+pub(crate) fn StatsPanel(props: &StatsPanelProps) -> Html {
     let s = &props.stats;
     let lag = |v: Option<f64>| v.map(format::millis).unwrap_or_else(|| "—".into());
     let item = |key: &'static str, label: &'static str, value: String| {

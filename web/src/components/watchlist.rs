@@ -1,13 +1,14 @@
-//! The watchlist table. It re-renders with the model, but its rows are [`QuoteRow`]s whose props compare by
-//! pointer, so only rows whose data changed render again, in [`RowGroup`]s that render only while on screen.
+//! The watchlist table. It re-renders with the model, but its rows are
+//! [`QuoteRow`](super::quote_row::QuoteRow)s whose props compare by pointer, so only rows whose data changed
+//! render again, in [`RowGroup`]s that render only while on screen.
 
 use std::rc::Rc;
 
 use hamster_shared::Symbol;
 use yew::prelude::*;
 
-use super::app::AppContext;
 use super::row_group::{GroupRow, RowGroup, GROUP_ROWS};
+use crate::context::AppContext;
 use crate::services::on_screen::OnScreen;
 
 /// Row groups this close to the viewport (px) count as on screen: about four rows' worth, so rows scrolling
@@ -15,9 +16,9 @@ use crate::services::on_screen::OnScreen;
 const ON_SCREEN_MARGIN_PX: u32 = 160;
 
 #[component]
-pub fn Watchlist() -> Html {
+pub(crate) fn Watchlist() -> Html {
     let ctx = use_context::<AppContext>();
-    // Stable across renders (the context's dispatcher and channel never change), so rows keep equal props.
+    // Stable across renders (the context's dispatcher never changes), so rows keep equal props.
     let on_remove = {
         let ctx = ctx.clone();
         use_callback((), move |symbol: Symbol, _| {

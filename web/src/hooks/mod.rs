@@ -8,9 +8,9 @@ mod use_history;
 mod use_marks;
 mod use_persistence;
 
-pub use use_clock::use_clock;
-pub use use_connection::use_connection;
-pub use use_frame_batch::use_frame_batch;
-pub use use_history::use_history;
-pub use use_marks::{mark, use_marks, MARK_FIRST_QUOTE, MARK_LIVE, MARK_RELAY_RESOLVED, MARK_START};
-pub use use_persistence::use_persistence;
+pub(crate) use use_clock::use_clock;
+pub(crate) use use_connection::use_connection;
+pub(crate) use use_frame_batch::use_frame_batch;
+pub(crate) use use_history::use_history;
+pub(crate) use use_marks::use_marks;
+pub(crate) use use_persistence::use_persistence;

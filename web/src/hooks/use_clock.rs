@@ -8,7 +8,7 @@ use crate::services::now_ms;
 use crate::state::{Action, AppState};
 
 #[hook]
-pub fn use_clock(dispatcher: UseReducerDispatcher<AppState>) {
+pub(crate) fn use_clock(dispatcher: UseReducerDispatcher<AppState>) {
     use_effect_with((), move |_| {
         let interval = Interval::new(1_000, move || dispatcher.dispatch(Action::Clock { now_ms: now_ms() }));
         // Dropping the interval clears it.

@@ -1,32 +1,31 @@
-//! Starts the page's one [`Connection`] when the app mounts and stops it when it unmounts. Returns the
-//! [`Commands`] handle components use to change subscriptions; it exists from the first render, and commands
-//! sent before the socket is up wait in the channel.
+//! Starts the page's one [`Connection`] when the app mounts and stops it when it unmounts, and keeps it told
+//! what the reducer's watchlist is: whenever the watchlist (or the set of symbols the relay refused) changes,
+//! the new [`Wanted`] goes to the service, which works out what to (un)subscribe. The reducer stays the only
+//! owner of the watchlist; components change it by dispatching, never by talking to the connection.
 
 use std::rc::Rc;
 
-use hamster_shared::Symbol;
 use yew::prelude::*;
 
 use crate::events::ConnEvent;
-use crate::services::connection::{Commands, Connection};
+use crate::services::connection::{Connection, Wanted, WantedSender};
+use crate::state::AppState;
 
 #[hook]
-pub fn use_connection(emit: Callback<ConnEvent>, initial: Rc<Vec<Symbol>>) -> Commands {
+pub(crate) fn use_connection(emit: Callback<ConnEvent>, state: &AppState) {
+    // Made on the first render, so what is sent before the connection starts waits in the channel.
     let channel = use_mut_ref(|| {
-        let (commands, rx) = Commands::channel();
-        (commands, Some(rx))
+        let (tx, rx) = WantedSender::channel();
+        (tx, Some(rx))
     });
-    let commands = channel.borrow().0.clone();
     {
-        let commands = commands.clone();
+        let channel = channel.clone();
         use_effect_with((), move |_| {
             // The receiver is taken exactly once: effects with `()` deps run once per mount.
-            let connection = channel.borrow_mut().1.take().map(|rx| {
-                commands.subscribe(initial.to_vec());
-                Connection::start(rx, emit)
-            });
+            let connection = channel.borrow_mut().1.take().map(|rx| Connection::start(rx, emit));
             move || drop(connection)
         });
     }
-    commands
+    let wanted = Wanted { symbols: Rc::clone(&state.watchlist), refused: state.refused() };
+    use_effect_with(wanted, move |wanted| channel.borrow().0.send(wanted.clone()));
 }

@@ -109,7 +109,7 @@ fn trim(pending: &mut Vec<ConnEvent>) {
 
 /// Returns the callback the connection service reports through.
 #[hook]
-pub fn use_frame_batch(dispatcher: UseReducerDispatcher<AppState>) -> Callback<ConnEvent> {
+pub(crate) fn use_frame_batch(dispatcher: UseReducerDispatcher<AppState>) -> Callback<ConnEvent> {
     let batcher = use_memo((), move |_| {
         Rc::new(Batcher {
             pending: RefCell::new(Vec::new()),

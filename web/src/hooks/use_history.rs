@@ -8,26 +8,26 @@ use std::rc::Rc;
 use hamster_shared::Symbol;
 use yew::prelude::*;
 
-use crate::services::{api, now_ms};
+use crate::services::now_ms;
 use crate::state::{Action, AppState};
 
 #[hook]
-pub fn use_history(state: UseReducerHandle<AppState>) {
+pub(crate) fn use_history(state: UseReducerHandle<AppState>) {
     let requested: Rc<RefCell<HashSet<Symbol>>> = use_mut_ref(HashSet::new);
     let dispatcher = state.dispatcher();
-    let deps = (state.watchlist.clone(), state.is_live(), state.http_base.clone());
-    use_effect_with(deps, move |(watchlist, live, base)| {
-        let Some(base) = base.clone().filter(|_| *live) else {
+    let deps = (state.watchlist.clone(), state.is_live(), state.api.clone());
+    use_effect_with(deps, move |(watchlist, live, api)| {
+        let Some(api) = api.clone().filter(|_| *live) else {
             return;
         };
         for symbol in watchlist.iter() {
             if !requested.borrow_mut().insert(symbol.clone()) {
                 continue;
             }
-            let (symbol, base, requested, dispatcher) =
-                (symbol.clone(), base.clone(), requested.clone(), dispatcher.clone());
+            let (symbol, api, requested, dispatcher) =
+                (symbol.clone(), api.clone(), requested.clone(), dispatcher.clone());
             wasm_bindgen_futures::spawn_local(async move {
-                match api::fetch_history(&base, &symbol).await {
+                match api.history(&symbol).await {
                     Ok(history) => dispatcher.dispatch(Action::History(history)),
                     Err(e) => {
                         requested.borrow_mut().remove(&symbol);

@@ -13,10 +13,10 @@ use crate::services::storage;
 use crate::state::AppState;
 
 /// Shortest time between two saves of the quote cache.
-pub const QUOTES_SAVE_EVERY_MS: i64 = 5_000;
+const QUOTES_SAVE_EVERY_MS: i64 = 5_000;
 
 #[hook]
-pub fn use_persistence(state: UseReducerHandle<AppState>) {
+pub(crate) fn use_persistence(state: UseReducerHandle<AppState>) {
     {
         let watchlist = state.watchlist.clone();
         use_effect_with(state.watchlist_rev, move |_| {

@@ -1,6 +1,10 @@
 //! The relay's REST endpoints as the dashboard uses them: `GET /api/quotes` (the fallback while the socket is
 //! down) and `GET /api/history/{symbol}` (sparkline seeds). Every request has a deadline and is aborted when
 //! it passes, so a hung relay cannot pile up requests. URL building is pure and tested.
+//!
+//! The calls go through an [`Api`]: where the relay is and the token it wants, built once by the connection
+//! service when it resolves the endpoints and handed to every caller, so no REST call can go out before the
+//! token is known or with a different one.
 
 use std::fmt::Write as _;
 
@@ -11,22 +15,12 @@ use hamster_shared::api::{ApiError, HistoryResponse, QuotesResponse};
 use hamster_shared::{Symbol, MAX_SYMBOLS_PER_REQUEST};
 use serde::de::DeserializeOwned;
 
-thread_local! {
-    /// The relay token, if the relay wants one (see [`super::config::load_token`]).
-    static TOKEN: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
-}
-
-/// Sets the token every REST call sends as `Authorization: Bearer`.
-pub fn set_token(token: Option<String>) {
-    TOKEN.with(|t| *t.borrow_mut() = token);
-}
-
 /// Deadline for one REST call, body included.
-pub const REQUEST_TIMEOUT_MS: u32 = 5_000;
+const REQUEST_TIMEOUT_MS: u32 = 5_000;
 
 /// Percent-encodes everything but RFC 3986 unreserved characters, so a symbol is one path segment or query
 /// item whatever it contains (`BTC/USD` → `BTC%2FUSD`, `EURUSD=X` → `EURUSD%3DX`).
-pub fn encode_component(s: &str) -> String {
+pub(crate) fn encode_component(s: &str) -> String {
     let mut out = String::with_capacity(s.len() * 3);
     for b in s.bytes() {
         if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
@@ -40,22 +34,22 @@ pub fn encode_component(s: &str) -> String {
 }
 
 /// `GET /api/quotes?symbols=A,B` for at most [`MAX_SYMBOLS_PER_REQUEST`] symbols.
-pub fn quotes_url(http_base: &str, symbols: &[Symbol]) -> String {
+fn quotes_url(http_base: &str, symbols: &[Symbol]) -> String {
     let list: Vec<String> = symbols.iter().map(|s| encode_component(s.as_str())).collect();
     format!("{http_base}/api/quotes?symbols={}", list.join(","))
 }
 
 /// `GET /api/history/{symbol}` with the symbol as one encoded path segment.
-pub fn history_url(http_base: &str, symbol: &Symbol) -> String {
+fn history_url(http_base: &str, symbol: &Symbol) -> String {
     format!("{http_base}/api/history/{}", encode_component(symbol.as_str()))
 }
 
 /// A failed REST call.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RestError {
+pub(crate) struct RestError {
     /// The relay answered (with an error status or an unreadable body), as opposed to not being reachable.
-    pub reachable: bool,
-    pub message: String,
+    pub(crate) reachable: bool,
+    pub(crate) message: String,
 }
 
 impl std::fmt::Display for RestError {
@@ -64,31 +58,54 @@ impl std::fmt::Display for RestError {
     }
 }
 
-/// Current values for `symbols`, in as many requests as the relay's per-request limit needs.
-pub async fn fetch_quotes(http_base: &str, symbols: &[Symbol]) -> Result<QuotesResponse, RestError> {
-    let mut all = QuotesResponse { quotes: vec![], pending: vec![] };
-    for chunk in symbols.chunks(MAX_SYMBOLS_PER_REQUEST) {
-        let part: QuotesResponse = get_json(&quotes_url(http_base, chunk)).await?;
-        all.quotes.extend(part.quotes);
-        all.pending.extend(part.pending);
-    }
-    Ok(all)
+/// The relay's REST API as this page reaches it. Cheap to clone; compares equal while it points at the same
+/// relay with the same token. Public only because [`crate::events::ConnEvent`] carries it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Api {
+    /// Prefix for REST paths (no trailing `/`); `/api/...` is appended.
+    base: String,
+    /// Sent as `Authorization: Bearer` when the relay wants one (see [`super::config::load_token`]).
+    token: Option<String>,
 }
 
-/// Recent ticks of one symbol.
-pub async fn fetch_history(http_base: &str, symbol: &Symbol) -> Result<HistoryResponse, RestError> {
-    get_json(&history_url(http_base, symbol)).await
+/// Leaves the token out, so a logged model or event cannot leak it.
+impl std::fmt::Debug for Api {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Api").field("base", &self.base).field("token", &self.token.as_ref().map(|_| "…")).finish()
+    }
+}
+
+impl Api {
+    pub(crate) fn new(base: String, token: Option<String>) -> Api {
+        Api { base, token }
+    }
+
+    /// Current values for `symbols`, in as many requests as the relay's per-request limit needs.
+    pub(crate) async fn quotes(&self, symbols: &[Symbol]) -> Result<QuotesResponse, RestError> {
+        let mut all = QuotesResponse { quotes: vec![], pending: vec![] };
+        for chunk in symbols.chunks(MAX_SYMBOLS_PER_REQUEST) {
+            let part: QuotesResponse = get_json(&quotes_url(&self.base, chunk), self.token.as_deref()).await?;
+            all.quotes.extend(part.quotes);
+            all.pending.extend(part.pending);
+        }
+        Ok(all)
+    }
+
+    /// Recent ticks of one symbol.
+    pub(crate) async fn history(&self, symbol: &Symbol) -> Result<HistoryResponse, RestError> {
+        get_json(&history_url(&self.base, symbol), self.token.as_deref()).await
+    }
 }
 
 /// GET and decode JSON, turning HTTP errors into the relay's `ApiError` message when it sent one.
-async fn get_json<T: DeserializeOwned>(url: &str) -> Result<T, RestError> {
+async fn get_json<T: DeserializeOwned>(url: &str, token: Option<&str>) -> Result<T, RestError> {
     let unreachable = |message: String| RestError { reachable: false, message };
     let answered = |message: String| RestError { reachable: true, message };
     let controller = web_sys::AbortController::new().ok();
     let signal = controller.as_ref().map(web_sys::AbortController::signal);
     let work = async {
         let mut request = Request::get(url);
-        if let Some(token) = TOKEN.with(|t| t.borrow().clone()) {
+        if let Some(token) = token {
             request = request.header("Authorization", &format!("Bearer {token}"));
         }
         let response = request
@@ -119,7 +136,7 @@ async fn get_json<T: DeserializeOwned>(url: &str) -> Result<T, RestError> {
 }
 
 /// A plain GET with a deadline, for callers that want the raw response (`config.json`).
-pub async fn get_with_timeout(url: &str, timeout_ms: u32) -> Result<Response, String> {
+pub(crate) async fn get_with_timeout(url: &str, timeout_ms: u32) -> Result<Response, String> {
     let controller = web_sys::AbortController::new().ok();
     let signal = controller.as_ref().map(web_sys::AbortController::signal);
     let work = Request::get(url).abort_signal(signal.as_ref()).send();

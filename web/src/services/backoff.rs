@@ -3,12 +3,12 @@
 //! millisecond. Pure: the random number comes in as an argument.
 
 /// First ceiling.
-pub const BASE_MS: u64 = 250;
+const BASE_MS: u64 = 250;
 /// Largest ceiling.
-pub const CAP_MS: u64 = 30_000;
+const CAP_MS: u64 = 30_000;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Backoff {
+pub(crate) struct Backoff {
     base_ms: u64,
     cap_ms: u64,
     /// Failures since the last reset.
@@ -22,24 +22,24 @@ impl Default for Backoff {
 }
 
 impl Backoff {
-    pub const fn new(base_ms: u64, cap_ms: u64) -> Backoff {
+    pub(crate) const fn new(base_ms: u64, cap_ms: u64) -> Backoff {
         Backoff { base_ms, cap_ms, attempt: 0 }
     }
 
     /// Failures since the last [`Backoff::reset`].
-    pub fn attempt(&self) -> u32 {
+    pub(crate) fn attempt(&self) -> u32 {
         self.attempt
     }
 
     /// The ceiling for the next delay: `base · 2^attempt`, capped.
-    pub fn ceiling_ms(&self) -> u64 {
+    fn ceiling_ms(&self) -> u64 {
         let factor = 1u64.checked_shl(self.attempt).unwrap_or(u64::MAX);
         self.base_ms.saturating_mul(factor).min(self.cap_ms)
     }
 
     /// Records a failure and returns how long to wait before the next attempt. `unit_random` is uniform in
     /// `[0, 1)`; values outside are clamped.
-    pub fn next_delay_ms(&mut self, unit_random: f64) -> u64 {
+    pub(crate) fn next_delay_ms(&mut self, unit_random: f64) -> u64 {
         let ceiling = self.ceiling_ms();
         self.attempt = self.attempt.saturating_add(1);
         let r = if unit_random.is_finite() { unit_random.clamp(0.0, 1.0) } else { 0.5 };
@@ -47,7 +47,7 @@ impl Backoff {
     }
 
     /// After a connection that stayed up long enough, start again from the smallest ceiling.
-    pub fn reset(&mut self) {
+    pub(crate) fn reset(&mut self) {
         self.attempt = 0;
     }
 }

@@ -14,34 +14,34 @@ use serde::Deserialize;
 
 /// The two URLs the dashboard needs.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Endpoints {
+pub(crate) struct Endpoints {
     /// e.g. `wss://relay.example/ws`
-    pub ws_url: String,
+    pub(crate) ws_url: String,
     /// Prefix for REST paths (no trailing `/`), e.g. `https://relay.example`; `/api/...` is appended.
-    pub http_base: String,
+    pub(crate) http_base: String,
 }
 
 /// The page's location, as far as resolving needs it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PageLocation {
+struct PageLocation {
     /// `http:` or `https:` (with the colon, as `location.protocol` spells it).
-    pub protocol: String,
+    protocol: String,
     /// `host[:port]`.
-    pub host: String,
+    host: String,
     /// Path of the directory `index.html` is in, e.g. `/` or `/terminal/`.
-    pub dir: String,
+    dir: String,
 }
 
 /// `config.json`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-pub struct ClientConfig {
+struct ClientConfig {
     #[serde(default)]
-    pub relay: Option<String>,
+    relay: Option<String>,
 }
 
 /// Picks the relay: `?relay=` first, then `config.json`, then the page's origin. An override that is not a
 /// usable URL is skipped with a warning instead of leaving the page with no relay at all.
-pub fn resolve(page: &PageLocation, query: Option<&str>, config: Option<&str>) -> (Endpoints, Option<String>) {
+fn resolve(page: &PageLocation, query: Option<&str>, config: Option<&str>) -> (Endpoints, Option<String>) {
     let mut warnings = vec![];
     for (source, value) in [("?relay=", query), ("config.json relay", config)] {
         let Some(value) = value.map(str::trim).filter(|v| !v.is_empty()) else {
@@ -67,7 +67,7 @@ fn join_warnings(w: Vec<String>) -> Option<String> {
 
 /// Accepts `ws://`, `wss://`, `http://` or `https://` with a host, and an optional path prefix. A path ending
 /// in `/ws` is taken as the socket endpoint itself.
-pub fn parse_relay(value: &str) -> Result<Endpoints, String> {
+fn parse_relay(value: &str) -> Result<Endpoints, String> {
     let (scheme, rest) = value.split_once("://").ok_or("expected a URL such as wss://host")?;
     let secure = match scheme.to_ascii_lowercase().as_str() {
         "wss" | "https" => true,
@@ -93,7 +93,7 @@ pub fn parse_relay(value: &str) -> Result<Endpoints, String> {
 }
 
 /// The decoded value of `name` in a query string such as `?relay=wss%3A%2F%2Fhost&x=1`.
-pub fn query_param(search: &str, name: &str) -> Option<String> {
+fn query_param(search: &str, name: &str) -> Option<String> {
     search
         .trim_start_matches('?')
         .split('&')
@@ -103,7 +103,7 @@ pub fn query_param(search: &str, name: &str) -> Option<String> {
 }
 
 /// Decodes `%XX` escapes and `+` (form encoding); invalid escapes are kept literally.
-pub fn percent_decode(s: &str) -> String {
+fn percent_decode(s: &str) -> String {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
@@ -136,7 +136,7 @@ fn hex(b: u8) -> Option<u8> {
 
 /// Reads the page location and `config.json` and resolves the relay. `config.json` is optional: a missing,
 /// unreachable or malformed file (the relay may answer unknown paths with `index.html`) means "no override".
-pub async fn load() -> (Endpoints, Option<String>) {
+pub(crate) async fn load() -> (Endpoints, Option<String>) {
     let location = web_sys::window().map(|w| w.location());
     let get = |f: fn(&web_sys::Location) -> Result<String, wasm_bindgen::JsValue>| {
         location.as_ref().and_then(|l| f(l).ok()).unwrap_or_default()
@@ -158,7 +158,7 @@ pub async fn load() -> (Endpoints, Option<String>) {
 }
 
 /// `url` with `token=` added to its query (percent-encoded); `url` unchanged without a token.
-pub fn with_token(url: &str, token: Option<&str>) -> String {
+pub(crate) fn with_token(url: &str, token: Option<&str>) -> String {
     match token.filter(|t| !t.is_empty()) {
         Some(token) => {
             let sep = if url.contains('?') { '&' } else { '?' };
@@ -169,7 +169,7 @@ pub fn with_token(url: &str, token: Option<&str>) -> String {
 }
 
 /// A query string (`?a=1&token=x`) without `name`, keeping the others in order; `""` when nothing is left.
-pub fn without_param(search: &str, name: &str) -> String {
+fn without_param(search: &str, name: &str) -> String {
     let kept: Vec<&str> = search
         .trim_start_matches('?')
         .split('&')
@@ -186,7 +186,7 @@ const TOKEN_KEY: &str = "hamster.token";
 
 /// The client token for the relay: from `?token=` (then stored for the session and removed from the address
 /// bar), else from this tab's session.
-pub fn load_token() -> Option<String> {
+pub(crate) fn load_token() -> Option<String> {
     use gloo_storage::{SessionStorage, Storage};
     let window = web_sys::window()?;
     let location = window.location();

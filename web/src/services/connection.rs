@@ -1,14 +1,16 @@
 //! The page's one connection to the relay.
 //!
 //! Owns: the WebSocket (exactly one open at a time), reconnecting with [`Backoff`] (full jitter, reset after a
-//! stable connection), resubscribing the whole watchlist after every `hello`, the application-level heartbeat
-//! ([`Liveness`]: ping every half heartbeat, give up after two heartbeats of silence) and the REST fallback
-//! (polling `/api/quotes` every [`REST_POLL_MS`] while the socket is down). A successful poll after failures
-//! means the relay is back, so it cuts the backoff wait short instead of waiting out a long jittered delay.
+//! stable connection), subscribing the whole watchlist after every `hello` and then only its changes, the
+//! application-level heartbeat ([`Liveness`]: ping every half heartbeat, give up after two heartbeats of
+//! silence) and the REST fallback (polling `/api/quotes` every [`REST_POLL_MS`] while the socket is down). A
+//! successful poll after failures means the relay is back, so it cuts the backoff wait short instead of waiting
+//! out a long jittered delay.
 //!
-//! Does not own: the model. It reports [`ConnEvent`]s through a callback and takes [`Command`]s (watchlist
-//! changes) through a channel; it keeps its own copy of the wanted symbols because it must resubscribe them
-//! when the UI is not involved.
+//! Does not own: the model, and so not the watchlist either. The page sends the reducer's watchlist (and the
+//! symbols the relay refused, which the poller skips) as a [`Wanted`] whenever it changes; the service keeps
+//! only the latest one and works out the (un)subscribes from what it has asked for on the current socket. It
+//! reports what happens as [`ConnEvent`]s through a callback.
 //!
 //! The service is one `spawn_local` task; dropping the [`Connection`] aborts it, which drops (and so closes) the
 //! socket and every timer with it.
@@ -26,55 +28,47 @@ use gloo_timers::future::{IntervalStream, TimeoutFuture};
 use hamster_shared::{ClientMessage, RequestId, ServerMessage, Symbol, MAX_SYMBOLS_PER_REQUEST};
 use yew::Callback;
 
+use super::api::Api;
 use super::backoff::Backoff;
 use super::heartbeat::{Liveness, Verdict};
-use super::{api, config, now_ms};
+use super::{config, marks, now_ms};
 use crate::events::ConnEvent;
 
 /// How often the REST fallback polls while the socket is down.
-pub const REST_POLL_MS: u32 = 3_000;
+const REST_POLL_MS: u32 = 3_000;
 /// How often an open socket checks its heartbeat. Fine-grained enough for the smallest heartbeat we accept.
 const CHECK_EVERY_MS: u32 = 500;
 
-/// A watchlist change for the service.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Command {
-    Subscribe(Vec<Symbol>),
-    Unsubscribe(Vec<Symbol>),
+/// What the page wants from the relay, as the reducer has it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct Wanted {
+    /// The watchlist, in display order.
+    pub(crate) symbols: Rc<Vec<Symbol>>,
+    /// Watched symbols the relay refused: not worth polling over REST.
+    pub(crate) refused: HashSet<Symbol>,
 }
 
-/// The sending side of the command channel, handed to components through context. Cheap to clone.
-#[derive(Debug, Clone)]
-pub struct Commands {
-    tx: UnboundedSender<Command>,
+/// The page's end of the service's input. What is sent before the service runs waits in the channel.
+#[derive(Debug)]
+pub(crate) struct WantedSender {
+    tx: UnboundedSender<Wanted>,
 }
 
-impl PartialEq for Commands {
-    fn eq(&self, other: &Self) -> bool {
-        self.tx.same_receiver(&other.tx)
-    }
-}
-
-impl Commands {
-    /// A command channel; the receiver goes to [`Connection::start`]. Commands sent before the service runs
-    /// wait in the channel.
-    pub fn channel() -> (Commands, UnboundedReceiver<Command>) {
+impl WantedSender {
+    /// A channel for [`Wanted`] values; the receiver goes to [`Connection::start`].
+    pub(crate) fn channel() -> (WantedSender, UnboundedReceiver<Wanted>) {
         let (tx, rx) = unbounded();
-        (Commands { tx }, rx)
+        (WantedSender { tx }, rx)
     }
 
-    pub fn subscribe(&self, symbols: Vec<Symbol>) {
+    pub(crate) fn send(&self, wanted: Wanted) {
         // Fails only when the service is gone (page teardown); nothing to do then.
-        let _ = self.tx.unbounded_send(Command::Subscribe(symbols));
-    }
-
-    pub fn unsubscribe(&self, symbols: Vec<Symbol>) {
-        let _ = self.tx.unbounded_send(Command::Unsubscribe(symbols));
+        let _ = self.tx.unbounded_send(wanted);
     }
 }
 
 /// The running service. Dropping it stops everything.
-pub struct Connection {
+pub(crate) struct Connection {
     abort: AbortHandle,
 }
 
@@ -86,8 +80,8 @@ impl Drop for Connection {
 
 impl Connection {
     /// Resolves the relay's address, then connects and keeps connecting until dropped.
-    pub fn start(commands: UnboundedReceiver<Command>, emit: Callback<ConnEvent>) -> Connection {
-        let (task, abort) = abortable(run(commands, emit));
+    pub(crate) fn start(wanted: UnboundedReceiver<Wanted>, emit: Callback<ConnEvent>) -> Connection {
+        let (task, abort) = abortable(run(wanted, emit));
         wasm_bindgen_futures::spawn_local(async move {
             // `Err(Aborted)` is the normal way to stop.
             let _ = task.await;
@@ -99,62 +93,55 @@ impl Connection {
 /// What the socket loop and the REST poller share.
 #[derive(Default)]
 struct Shared {
-    /// What the user watches, in order.
-    wanted: RefCell<Vec<Symbol>>,
-    /// Refused by the relay; not worth polling over REST.
-    refused: RefCell<HashSet<Symbol>>,
+    /// The latest [`Wanted`] from the page.
+    wanted: RefCell<Wanted>,
     /// A `hello` arrived on the current socket.
     live: Cell<bool>,
 }
 
 impl Shared {
-    /// Applies a command; returns the symbols that actually changed, to forward to the relay.
-    fn apply(&self, command: Command) -> Command {
-        let mut wanted = self.wanted.borrow_mut();
-        match command {
-            Command::Subscribe(symbols) => {
-                let mut added = vec![];
-                for s in symbols {
-                    if !wanted.contains(&s) {
-                        wanted.push(s.clone());
-                        added.push(s);
-                    }
-                }
-                Command::Subscribe(added)
-            }
-            Command::Unsubscribe(symbols) => {
-                let removed: Vec<Symbol> = symbols.into_iter().filter(|s| wanted.contains(s)).collect();
-                wanted.retain(|s| !removed.contains(s));
-                let mut refused = self.refused.borrow_mut();
-                for s in &removed {
-                    refused.remove(s);
-                }
-                Command::Unsubscribe(removed)
-            }
-        }
+    /// The watched symbols worth polling over REST, in watchlist order.
+    fn pollable(&self) -> Vec<Symbol> {
+        let wanted = self.wanted.borrow();
+        wanted.symbols.iter().filter(|s| !wanted.refused.contains(*s)).cloned().collect()
     }
 
-    fn pollable(&self) -> Vec<Symbol> {
-        let refused = self.refused.borrow();
-        self.wanted.borrow().iter().filter(|s| !refused.contains(*s)).cloned().collect()
+    fn symbols(&self) -> Rc<Vec<Symbol>> {
+        Rc::clone(&self.wanted.borrow().symbols)
     }
 }
 
-async fn run(commands: UnboundedReceiver<Command>, emit: Callback<ConnEvent>) {
+/// What one socket has asked the relay for. A socket starts with nothing; after its `hello` the whole
+/// watchlist is subscribed, and from then on only the differences are sent.
+#[derive(Debug, Default)]
+struct Subscriptions {
+    sent: Rc<Vec<Symbol>>,
+}
+
+impl Subscriptions {
+    /// What to unsubscribe (in the order it was subscribed) and what to subscribe (in `wanted`'s order) to bring
+    /// the relay to `wanted`, which is then taken as sent.
+    fn update(&mut self, wanted: &Rc<Vec<Symbol>>) -> (Vec<Symbol>, Vec<Symbol>) {
+        let want: HashSet<&Symbol> = wanted.iter().collect();
+        let have: HashSet<&Symbol> = self.sent.iter().collect();
+        let removed = self.sent.iter().filter(|s| !want.contains(s)).cloned().collect();
+        let added = wanted.iter().filter(|s| !have.contains(s)).cloned().collect();
+        self.sent = Rc::clone(wanted);
+        (removed, added)
+    }
+}
+
+async fn run(wanted: UnboundedReceiver<Wanted>, emit: Callback<ConnEvent>) {
     let (endpoints, warning) = config::load().await;
-    crate::hooks::mark(crate::hooks::MARK_RELAY_RESOLVED);
-    emit.emit(ConnEvent::Endpoints {
-        ws_url: endpoints.ws_url.clone(),
-        http_base: endpoints.http_base.clone(),
-        warning,
-    });
+    marks::mark(marks::MARK_RELAY_RESOLVED);
+    let token = config::load_token();
+    let ws_url = config::with_token(&endpoints.ws_url, token.as_deref());
+    let api = Api::new(endpoints.http_base, token);
+    emit.emit(ConnEvent::Endpoints { ws_url: endpoints.ws_url, api: api.clone(), warning });
     let shared = Rc::new(Shared::default());
     let (wake_tx, wake_rx) = unbounded();
-    let token = config::load_token();
-    api::set_token(token.clone());
-    let ws_url = config::with_token(&endpoints.ws_url, token.as_deref());
-    let socket = socket_loop(ws_url, commands, wake_rx, shared.clone(), emit.clone());
-    let rest = rest_loop(endpoints.http_base, wake_tx, shared, emit);
+    let socket = socket_loop(ws_url, wanted, wake_rx, shared.clone(), emit.clone());
+    let rest = rest_loop(api, wake_tx, shared, emit);
     futures::pin_mut!(socket, rest);
     // Neither loop ends on its own; if one did, the other would be useless alone.
     let _: Either<_, _> = futures::future::select(socket, rest).await;
@@ -163,13 +150,13 @@ async fn run(commands: UnboundedReceiver<Command>, emit: Callback<ConnEvent>) {
 enum SessionEnd {
     /// The socket is gone; `stable` if it had been live long enough to reset the backoff.
     Failed { reason: String, stable: bool },
-    /// The command channel closed: the page is going away.
+    /// The page's channel closed: the page is going away.
     Shutdown,
 }
 
 async fn socket_loop(
     url: String,
-    mut commands: UnboundedReceiver<Command>,
+    mut wanted: UnboundedReceiver<Wanted>,
     mut wake: UnboundedReceiver<()>,
     shared: Rc<Shared>,
     emit: Callback<ConnEvent>,
@@ -179,7 +166,7 @@ async fn socket_loop(
     loop {
         emit.emit(ConnEvent::Connecting { attempt: backoff.attempt() });
         let end = match WebSocket::open(&url) {
-            Ok(ws) => session(ws, &mut commands, &shared, &emit, &mut next_id).await,
+            Ok(ws) => session(ws, &mut wanted, &shared, &emit, &mut next_id).await,
             Err(e) => SessionEnd::Failed { reason: format!("cannot open socket: {e}"), stable: false },
         };
         shared.live.set(false);
@@ -200,10 +187,8 @@ async fn socket_loop(
             select! {
                 () = sleep => break,
                 () = wake.select_next_some() => break,
-                command = commands.next() => match command {
-                    Some(c) => {
-                        shared.apply(c);
-                    }
+                latest = wanted.next() => match latest {
+                    Some(w) => *shared.wanted.borrow_mut() = w,
                     None => return,
                 },
             }
@@ -214,23 +199,24 @@ async fn socket_loop(
 /// One socket from open to close.
 async fn session(
     mut ws: WebSocket,
-    commands: &mut UnboundedReceiver<Command>,
+    wanted: &mut UnboundedReceiver<Wanted>,
     shared: &Shared,
     emit: &Callback<ConnEvent>,
     next_id: &mut u64,
 ) -> SessionEnd {
     enum Step {
         Frame(Option<Result<Message, WebSocketError>>),
-        Command(Option<Command>),
+        Wanted(Option<Wanted>),
         Check,
     }
     let mut liveness = Liveness::new(now_ms());
     let mut checks = IntervalStream::new(CHECK_EVERY_MS).fuse();
     let mut last_error: Option<String> = None;
+    let mut subscriptions = Subscriptions::default();
     loop {
         let step = select! {
             frame = ws.next().fuse() => Step::Frame(frame),
-            command = commands.next() => Step::Command(command),
+            latest = wanted.next() => Step::Wanted(latest),
             _ = checks.select_next_some() => Step::Check,
         };
         let now = now_ms();
@@ -247,26 +233,20 @@ async fn session(
                         continue;
                     }
                 };
-                let resubscribe = match &msg {
+                let hello = match &msg {
                     ServerMessage::Hello { heartbeat_ms, .. } => {
                         liveness.on_hello(now, *heartbeat_ms);
                         shared.live.set(true);
                         true
                     }
-                    ServerMessage::Subscribed { symbols, rejected, .. } => {
-                        let mut refused = shared.refused.borrow_mut();
-                        for s in symbols {
-                            refused.remove(s);
-                        }
-                        refused.extend(rejected.iter().filter_map(|r| Symbol::parse(&r.symbol).ok()));
-                        false
-                    }
                     _ => false,
                 };
                 emit.emit(ConnEvent::Server(msg));
-                if resubscribe {
-                    let all = shared.wanted.borrow().clone();
-                    if let Err(e) = send_symbols(&mut ws, Command::Subscribe(all), next_id).await {
+                if hello {
+                    // A new session on the relay's side (or a relay that restarted): nothing is subscribed yet.
+                    subscriptions = Subscriptions::default();
+                    let (_, added) = subscriptions.update(&shared.symbols());
+                    if let Err(e) = send_symbols(&mut ws, Request::Subscribe, &added, next_id).await {
                         return failed(e, &liveness);
                     }
                 }
@@ -286,12 +266,15 @@ async fn session(
             }
             Step::Frame(Some(Err(other))) => return failed(other.to_string(), &liveness),
             Step::Frame(None) => return failed(last_error.unwrap_or_else(|| "closed".into()), &liveness),
-            Step::Command(None) => return SessionEnd::Shutdown,
-            Step::Command(Some(command)) => {
-                let changed = shared.apply(command);
+            Step::Wanted(None) => return SessionEnd::Shutdown,
+            Step::Wanted(Some(latest)) => {
+                *shared.wanted.borrow_mut() = latest;
                 if liveness.is_live() {
-                    if let Err(e) = send_symbols(&mut ws, changed, next_id).await {
-                        return failed(e, &liveness);
+                    let (removed, added) = subscriptions.update(&shared.symbols());
+                    for (request, symbols) in [(Request::Unsubscribe, removed), (Request::Subscribe, added)] {
+                        if let Err(e) = send_symbols(&mut ws, request, &symbols, next_id).await {
+                            return failed(e, &liveness);
+                        }
                     }
                 }
             }
@@ -309,20 +292,27 @@ async fn session(
     }
 }
 
-/// Sends a (un)subscribe for the symbols in `command`, split to the relay's per-command limit.
-async fn send_symbols(ws: &mut WebSocket, command: Command, next_id: &mut u64) -> Result<(), String> {
-    let (subscribe, symbols) = match command {
-        Command::Subscribe(s) => (true, s),
-        Command::Unsubscribe(s) => (false, s),
-    };
+/// Which way a [`send_symbols`] goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Request {
+    Subscribe,
+    Unsubscribe,
+}
+
+/// Sends a (un)subscribe for `symbols`, split to the relay's per-command limit; nothing when there are none.
+async fn send_symbols(
+    ws: &mut WebSocket,
+    request: Request,
+    symbols: &[Symbol],
+    next_id: &mut u64,
+) -> Result<(), String> {
     for chunk in symbols.chunks(MAX_SYMBOLS_PER_REQUEST) {
         *next_id += 1;
         let id = Some(RequestId::Num(*next_id));
         let symbols = chunk.iter().map(|s| s.as_str().to_owned()).collect();
-        let msg = if subscribe {
-            ClientMessage::Subscribe { id, symbols }
-        } else {
-            ClientMessage::Unsubscribe { id, symbols }
+        let msg = match request {
+            Request::Subscribe => ClientMessage::Subscribe { id, symbols },
+            Request::Unsubscribe => ClientMessage::Unsubscribe { id, symbols },
         };
         send(ws, &msg).await?;
     }
@@ -335,7 +325,7 @@ async fn send(ws: &mut WebSocket, msg: &ClientMessage) -> Result<(), String> {
 }
 
 /// Polls `/api/quotes` while the socket is down.
-async fn rest_loop(http_base: String, wake: UnboundedSender<()>, shared: Rc<Shared>, emit: Callback<ConnEvent>) {
+async fn rest_loop(api: Api, wake: UnboundedSender<()>, shared: Rc<Shared>, emit: Callback<ConnEvent>) {
     // Whether the previous poll reached the relay: the first poll that does after one that did not (or after
     // the socket dropped) means the relay is back, worth an immediate reconnect instead of the backoff wait.
     let mut reached_before = false;
@@ -349,7 +339,7 @@ async fn rest_loop(http_base: String, wake: UnboundedSender<()>, shared: Rc<Shar
         if symbols.is_empty() {
             continue;
         }
-        let result = api::fetch_quotes(&http_base, &symbols).await;
+        let result = api.quotes(&symbols).await;
         if shared.live.get() {
             // The socket came back while we were polling; its data is newer.
             continue;
@@ -385,23 +375,27 @@ mod tests {
     }
 
     #[wasm_bindgen_test(unsupported = test)]
-    fn commands_forward_only_changes() {
+    fn subscriptions_send_only_differences() {
+        let mut subs = Subscriptions::default();
+        let (removed, added) = subs.update(&Rc::new(vec![sym("AAPL"), sym("MSFT")]));
+        assert_eq!((removed, added), (vec![], vec![sym("AAPL"), sym("MSFT")]));
+        let (removed, added) = subs.update(&Rc::new(vec![sym("AAPL"), sym("MSFT"), sym("TSLA")]));
+        assert_eq!((removed, added), (vec![], vec![sym("TSLA")]));
+        let (removed, added) = subs.update(&Rc::new(vec![sym("AAPL"), sym("TSLA")]));
+        assert_eq!((removed, added), (vec![sym("MSFT")], vec![]));
+        let (removed, added) = subs.update(&Rc::new(vec![sym("AAPL"), sym("TSLA")]));
+        assert_eq!((removed, added), (vec![], vec![]), "an unchanged list sends nothing");
+        let (removed, added) = subs.update(&Rc::new(vec![sym("NVDA")]));
+        assert_eq!((removed, added), (vec![sym("AAPL"), sym("TSLA")], vec![sym("NVDA")]));
+    }
+
+    #[wasm_bindgen_test(unsupported = test)]
+    fn refused_symbols_are_not_polled() {
         let shared = Shared::default();
-        assert_eq!(
-            shared.apply(Command::Subscribe(vec![sym("AAPL"), sym("MSFT")])),
-            Command::Subscribe(vec![sym("AAPL"), sym("MSFT")])
-        );
-        assert_eq!(
-            shared.apply(Command::Subscribe(vec![sym("AAPL"), sym("TSLA")])),
-            Command::Subscribe(vec![sym("TSLA")])
-        );
-        shared.refused.borrow_mut().insert(sym("TSLA"));
+        *shared.wanted.borrow_mut() = Wanted {
+            symbols: Rc::new(vec![sym("AAPL"), sym("nosuch:X"), sym("MSFT")]),
+            refused: HashSet::from([sym("nosuch:X")]),
+        };
         assert_eq!(shared.pollable(), vec![sym("AAPL"), sym("MSFT")]);
-        assert_eq!(
-            shared.apply(Command::Unsubscribe(vec![sym("TSLA"), sym("NOPE")])),
-            Command::Unsubscribe(vec![sym("TSLA")])
-        );
-        assert!(shared.refused.borrow().is_empty());
-        assert_eq!(*shared.wanted.borrow(), vec![sym("AAPL"), sym("MSFT")]);
     }
 }

@@ -2,13 +2,13 @@
 //! connection has been up long enough to reset the backoff. Pure: times come in as arguments.
 
 /// Without a `hello` within this long the attempt counts as failed.
-pub const HELLO_TIMEOUT_MS: i64 = 10_000;
+const HELLO_TIMEOUT_MS: i64 = 10_000;
 /// A connection live this long resets the backoff.
-pub const STABLE_AFTER_MS: i64 = 10_000;
+const STABLE_AFTER_MS: i64 = 10_000;
 
 /// Tracks one socket's traffic.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Liveness {
+pub(crate) struct Liveness {
     opened_ms: i64,
     heartbeat_ms: Option<u64>,
     live_since_ms: Option<i64>,
@@ -18,7 +18,7 @@ pub struct Liveness {
 
 /// What to do on a periodic check.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Verdict {
+pub(crate) enum Verdict {
     Fine,
     SendPing,
     /// Give up on this socket, with the reason for the log.
@@ -26,39 +26,39 @@ pub enum Verdict {
 }
 
 impl Liveness {
-    pub fn new(opened_ms: i64) -> Liveness {
+    pub(crate) fn new(opened_ms: i64) -> Liveness {
         Liveness { opened_ms, heartbeat_ms: None, live_since_ms: None, last_rx_ms: opened_ms, last_ping_ms: opened_ms }
     }
 
     /// Any frame proves the connection alive.
-    pub fn on_frame(&mut self, now_ms: i64) {
+    pub(crate) fn on_frame(&mut self, now_ms: i64) {
         self.last_rx_ms = self.last_rx_ms.max(now_ms);
     }
 
     /// `hello` arrived: the connection is live and the relay told us its heartbeat.
-    pub fn on_hello(&mut self, now_ms: i64, heartbeat_ms: u64) {
+    pub(crate) fn on_hello(&mut self, now_ms: i64, heartbeat_ms: u64) {
         self.on_frame(now_ms);
         self.heartbeat_ms = Some(heartbeat_ms.max(1_000));
         self.live_since_ms = Some(now_ms);
         self.last_ping_ms = now_ms;
     }
 
-    pub fn on_ping_sent(&mut self, now_ms: i64) {
+    pub(crate) fn on_ping_sent(&mut self, now_ms: i64) {
         self.last_ping_ms = now_ms;
     }
 
-    pub fn is_live(&self) -> bool {
+    pub(crate) fn is_live(&self) -> bool {
         self.live_since_ms.is_some()
     }
 
     /// Live for at least [`STABLE_AFTER_MS`].
-    pub fn was_stable(&self, now_ms: i64) -> bool {
+    pub(crate) fn was_stable(&self, now_ms: i64) -> bool {
         self.live_since_ms.is_some_and(|t| now_ms - t >= STABLE_AFTER_MS)
     }
 
     /// Ping every half heartbeat; dead after two heartbeats of silence (a relay pings at its heartbeat and
     /// answers our pings, so silence that long means the path is gone even if TCP has not noticed).
-    pub fn check(&self, now_ms: i64) -> Verdict {
+    pub(crate) fn check(&self, now_ms: i64) -> Verdict {
         let Some(hb) = self.heartbeat_ms else {
             if now_ms - self.opened_ms > HELLO_TIMEOUT_MS {
                 return Verdict::Dead(format!("no hello within {} s", HELLO_TIMEOUT_MS / 1000));

@@ -1,31 +1,32 @@
 //! Everything that talks to the world outside the page's state: the relay (socket and REST), localStorage,
-//! the page URL and the service worker. The pure parts (backoff, heartbeat, URL rules, cache encoding) are
-//! split out so they are tested natively; the browser glue is thin.
+//! the page URL, the performance timeline and the service worker. The pure parts (backoff, heartbeat, URL
+//! rules, cache encoding) are split out so they are tested natively; the browser glue is thin.
 
-pub mod api;
-pub mod backoff;
-pub mod config;
-pub mod connection;
-pub mod heartbeat;
-pub mod on_screen;
+pub(crate) mod api;
+mod backoff;
+pub(crate) mod config;
+pub(crate) mod connection;
+mod heartbeat;
+pub(crate) mod marks;
+pub(crate) mod on_screen;
 pub mod storage;
 
 use wasm_bindgen::JsCast;
 
 /// Wall-clock milliseconds since the Unix epoch (the clock quotes' `ts` use).
-pub fn now_ms() -> i64 {
+pub(crate) fn now_ms() -> i64 {
     js_sys::Date::now() as i64
 }
 
 /// Minutes the local time zone is behind UTC (JavaScript's `getTimezoneOffset`), for clock display.
-pub fn tz_offset_minutes() -> i64 {
+pub(crate) fn tz_offset_minutes() -> i64 {
     js_sys::Date::new_0().get_timezone_offset() as i64
 }
 
 /// Registers `sw.js`, which keeps the app shell available when the relay (which also serves the page) is
 /// down, so a reload still shows the cached quotes. Failures only cost that offline reload, so they are logged
 /// to the console and otherwise ignored.
-pub fn register_service_worker() {
+pub(crate) fn register_service_worker() {
     let Some(window) = web_sys::window() else {
         return;
     };

@@ -1,5 +1,5 @@
 //! Which elements are in or near the viewport, from one `IntersectionObserver` for the page. Watchlist rows use
-//! it to skip rendering while far out of view (see [`crate::components::quote_row`]).
+//! it to skip rendering while far out of view (see [`crate::components::row_group`]).
 //!
 //! Browser glue only. Where `IntersectionObserver` is missing, [`OnScreen::new`] returns `None` and callers
 //! treat everything as on screen.
@@ -14,7 +14,7 @@ use web_sys::{Element, IntersectionObserver, IntersectionObserverEntry, Intersec
 use yew::Callback;
 
 /// The page's observer. Dropping it stops all observation.
-pub struct OnScreen {
+pub(crate) struct OnScreen {
     observer: IntersectionObserver,
     registry: Rc<Registry>,
     _callback: Closure<dyn FnMut(js_sys::Array)>,
@@ -31,7 +31,7 @@ struct Registry {
 impl OnScreen {
     /// `margin_px` above and below the viewport still count as on screen, so that what scrolls in has already
     /// been brought up to date.
-    pub fn new(margin_px: u32) -> Option<OnScreen> {
+    pub(crate) fn new(margin_px: u32) -> Option<OnScreen> {
         let registry =
             Rc::new(Registry { ids: js_sys::Map::new(), callbacks: RefCell::default(), next_id: Cell::new(0) });
         let reg = Rc::clone(&registry);
@@ -54,7 +54,7 @@ impl OnScreen {
 
     /// Tells `on_change` whether `element` is on screen: once soon after this call, then at every change, until
     /// the returned [`Watch`] is dropped.
-    pub fn watch(&self, element: &Element, on_change: Callback<bool>) -> Watch {
+    pub(crate) fn watch(&self, element: &Element, on_change: Callback<bool>) -> Watch {
         let id = self.registry.next_id.get();
         self.registry.next_id.set(id.wrapping_add(1));
         self.registry.ids.set(element, &id.into());
@@ -78,7 +78,7 @@ impl Drop for OnScreen {
 }
 
 /// One watched element; dropping it stops watching.
-pub struct Watch {
+pub(crate) struct Watch {
     observer: IntersectionObserver,
     registry: Rc<Registry>,
     element: Element,
@@ -86,7 +86,7 @@ pub struct Watch {
 }
 
 impl Watch {
-    pub fn element(&self) -> &Element {
+    pub(crate) fn element(&self) -> &Element {
         &self.element
     }
 }

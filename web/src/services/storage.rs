@@ -27,14 +27,14 @@ struct QuoteCacheOut<'a> {
 }
 
 /// Serialises the watchlist (a JSON array of canonical symbols).
-pub fn encode_watchlist(list: &[Symbol]) -> String {
+fn encode_watchlist(list: &[Symbol]) -> String {
     serde_json::to_string(list).unwrap_or_else(|_| "[]".into())
 }
 
 /// Reads a saved watchlist, skipping entries that are no longer valid symbols. `None` when there is nothing
 /// usable, so the caller falls back to the default list. An empty saved list is honoured (the user removed
 /// everything on purpose).
-pub fn decode_watchlist(text: &str) -> Option<Vec<Symbol>> {
+fn decode_watchlist(text: &str) -> Option<Vec<Symbol>> {
     let raw: Vec<serde_json::Value> = serde_json::from_str(text).ok()?;
     let mut list: Vec<Symbol> = vec![];
     for item in &raw {
@@ -50,12 +50,12 @@ pub fn decode_watchlist(text: &str) -> Option<Vec<Symbol>> {
     Some(list)
 }
 
-pub fn encode_quotes(quotes: &[&Quote], saved_at: i64) -> String {
+fn encode_quotes(quotes: &[&Quote], saved_at: i64) -> String {
     serde_json::to_string(&QuoteCacheOut { saved_at, quotes }).unwrap_or_default()
 }
 
 /// Reads cached quotes, dropping any that no longer parse (e.g. a symbol rule got stricter).
-pub fn decode_quotes(text: &str) -> Vec<Quote> {
+fn decode_quotes(text: &str) -> Vec<Quote> {
     let Ok(cache) = serde_json::from_str::<QuoteCache>(text) else {
         return vec![];
     };

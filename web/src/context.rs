@@ -1,0 +1,43 @@
+//! [`AppContext`], what every component can reach through Yew's context: the model and the way to change it.
+//!
+//! It lives apart from the root component (as in Yew's contexts example) so that components depend on the
+//! context, not on the component that provides it; the root only creates and provides it.
+//!
+//! Changing the watchlist is only a dispatch: the reducer owns the watchlist, and the connection hook passes
+//! every new version of it to the connection service, which subscribes accordingly.
+
+use hamster_shared::Symbol;
+use yew::prelude::*;
+
+use crate::services::now_ms;
+use crate::state::{Action, AppState};
+
+/// What every component can reach: the model and a way to change it.
+#[derive(Clone)]
+pub(crate) struct AppContext {
+    pub(crate) state: UseReducerHandle<AppState>,
+    /// `state.generation` when this value was made: comparing it is much cheaper than comparing the states.
+    generation: u64,
+}
+
+impl PartialEq for AppContext {
+    fn eq(&self, other: &Self) -> bool {
+        self.generation == other.generation
+    }
+}
+
+impl AppContext {
+    pub(crate) fn new(state: UseReducerHandle<AppState>) -> AppContext {
+        AppContext { generation: state.generation, state }
+    }
+
+    /// Adds a validated symbol to the watchlist (and so to the subscriptions).
+    pub(crate) fn add(&self, symbol: Symbol) {
+        self.state.dispatch(Action::AddSymbol { symbol, now_ms: now_ms() });
+    }
+
+    /// Removes a symbol from the watchlist (and so from the subscriptions).
+    pub(crate) fn remove(&self, symbol: Symbol) {
+        self.state.dispatch(Action::RemoveSymbol { symbol, now_ms: now_ms() });
+    }
+}

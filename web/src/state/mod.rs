@@ -1,0 +1,431 @@
+//! The dashboard's model: [`AppState`] and the [`Action`]s that change it, applied by a pure reducer.
+//!
+//! Owns: the watchlist (the one copy of it: the connection service subscribes to whatever this list says) and
+//! one [`Row`] per watched symbol, what is known about the connection and the providers, the activity log and
+//! the stats. Does not own: sockets, timers or storage. Time comes in with the actions (`now_ms`), so every
+//! transition is deterministic and tested natively.
+//!
+//! The parts live in their own files: [`row`] the rules of one row, [`log`] the activity log, [`view`] what
+//! the components derive from the model at render time; this file holds the model and the transitions.
+
+mod log;
+mod row;
+#[cfg(test)]
+mod tests;
+mod view;
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::rc::Rc;
+
+use hamster_shared::api::{HistoryResponse, QuotesResponse};
+use hamster_shared::{ProviderState, Quote, ServerMessage, Symbol};
+use yew::Reducible;
+
+pub use row::Row;
+pub use view::{Badge, BadgeKind};
+
+pub(crate) use log::{LogEntry, LogLevel};
+pub(crate) use row::Direction;
+pub(crate) use view::StatsView;
+
+use log::Log;
+use row::Refusal;
+use view::ProviderView;
+
+use crate::events::ConnEvent;
+use crate::services::api::Api;
+use crate::stats::{LagWindow, RateCounter};
+
+/// Shown on first visit (and when the saved watchlist is unreadable).
+pub(crate) const DEFAULT_WATCHLIST: [&str; 8] =
+    ["BTC/USD", "ETH/USD", "AAPL", "MSFT", "NVDA", "SPY", "EUR/USD", "GBP/USD"];
+
+/// The symbols of [`DEFAULT_WATCHLIST`].
+pub fn default_watchlist() -> Vec<Symbol> {
+    DEFAULT_WATCHLIST.iter().filter_map(|s| Symbol::parse(s).ok()).collect()
+}
+
+/// The socket's side of the connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Phase {
+    /// Opening a socket; `attempt` counts failures since the last stable connection.
+    Connecting { attempt: u32 },
+    /// `hello` received.
+    Live { since_ms: i64 },
+    /// Down; the next attempt is at `retry_at_ms`.
+    Waiting { attempt: u32, retry_at_ms: i64 },
+}
+
+/// Whether the REST fallback works while the socket is down.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RestHealth {
+    /// Not polled since the socket was last live.
+    Idle,
+    Ok {
+        at_ms: i64,
+    },
+    Failing,
+}
+
+/// Counters behind the stats panel.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct Stats {
+    /// Quote values received (stream, snapshots and REST).
+    pub(crate) updates: u64,
+    pub(crate) reconnects: u32,
+    pub(crate) lag: LagWindow,
+    pub(crate) rate: RateCounter,
+}
+
+/// The whole model.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AppState {
+    /// Display order. An `Rc` so components can take it as a prop that compares cheaply.
+    pub(crate) watchlist: Rc<Vec<Symbol>>,
+    pub rows: HashMap<Symbol, Rc<Row>>,
+    pub(crate) phase: Phase,
+    pub(crate) rest: RestHealth,
+    /// A `hello` was seen at least once on this page (so a later one is a reconnect).
+    pub(crate) ever_live: bool,
+    pub(crate) heartbeat_ms: Option<u64>,
+    pub(crate) server: Option<String>,
+    /// The relay's REST API, once the connection service has resolved where the relay is.
+    pub(crate) api: Option<Api>,
+    pub(crate) providers: BTreeMap<String, ProviderView>,
+    pub(crate) log: Log,
+    pub(crate) stats: Stats,
+    /// The latest time an action brought in.
+    pub(crate) now_ms: i64,
+    /// Bumped whenever a quote value changes, so persistence knows when to save.
+    pub(crate) quotes_rev: u64,
+    /// Bumped whenever the watchlist changes.
+    pub(crate) watchlist_rev: u64,
+    /// Bumped by every reduction: a cheap identity for the context value.
+    pub(crate) generation: u64,
+}
+
+/// Everything that changes the model. Public only because [`AppState`]'s `Reducible` impl names it; nothing
+/// outside the crate dispatches.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    /// Events collected during one animation frame, applied together so the page renders once.
+    Batch {
+        events: Vec<ConnEvent>,
+        now_ms: i64,
+    },
+    /// The once-a-second clock (staleness, "next try in", rates).
+    Clock {
+        now_ms: i64,
+    },
+    /// Add an already validated symbol (validation happens in the form, with the user's input at hand).
+    AddSymbol {
+        symbol: Symbol,
+        now_ms: i64,
+    },
+    RemoveSymbol {
+        symbol: Symbol,
+        now_ms: i64,
+    },
+    /// Recent ticks for a sparkline.
+    History(HistoryResponse),
+    /// A failure worth logging that no connection event covers (e.g. history).
+    Warn {
+        text: String,
+        now_ms: i64,
+    },
+}
+
+impl AppState {
+    /// The state at page load: the saved (or default) watchlist and any cached quotes, shown as cached.
+    pub fn restored(watchlist: Vec<Symbol>, cached: Vec<Quote>, now_ms: i64) -> AppState {
+        let mut list: Vec<Symbol> = Vec::with_capacity(watchlist.len());
+        for s in watchlist {
+            if !list.contains(&s) {
+                list.push(s);
+            }
+        }
+        let mut rows: HashMap<Symbol, Rc<Row>> =
+            list.iter().map(|s| (s.clone(), Rc::new(Row::new(s.clone())))).collect();
+        let mut restored = 0;
+        for q in cached {
+            if let Some(row) = rows.get_mut(&q.symbol) {
+                Rc::make_mut(row).restore(q);
+                restored += 1;
+            }
+        }
+        let mut state = AppState {
+            watchlist: Rc::new(list),
+            rows,
+            phase: Phase::Connecting { attempt: 0 },
+            rest: RestHealth::Idle,
+            ever_live: false,
+            heartbeat_ms: None,
+            server: None,
+            api: None,
+            providers: BTreeMap::new(),
+            log: Log::default(),
+            stats: Stats::default(),
+            now_ms,
+            quotes_rev: 0,
+            watchlist_rev: 0,
+            generation: 0,
+        };
+        if restored > 0 {
+            state.log(LogLevel::Info, format!("restored {restored} cached quotes"));
+        }
+        state
+    }
+
+    /// Applies one action in place. The reducer proper ([`Reducible::reduce`]) clones and calls this.
+    pub(crate) fn apply(&mut self, action: Action) {
+        match action {
+            Action::Batch { events, now_ms } => {
+                self.now_ms = self.now_ms.max(now_ms);
+                for event in events {
+                    self.apply_event(event, now_ms);
+                }
+            }
+            Action::Clock { now_ms } => self.now_ms = self.now_ms.max(now_ms),
+            Action::AddSymbol { symbol, now_ms } => {
+                self.now_ms = self.now_ms.max(now_ms);
+                if self.rows.contains_key(&symbol) {
+                    return;
+                }
+                self.log(LogLevel::Info, format!("added {symbol}"));
+                self.rows.insert(symbol.clone(), Rc::new(Row::new(symbol.clone())));
+                Rc::make_mut(&mut self.watchlist).push(symbol);
+                self.watchlist_rev += 1;
+            }
+            Action::RemoveSymbol { symbol, now_ms } => {
+                self.now_ms = self.now_ms.max(now_ms);
+                if self.rows.remove(&symbol).is_none() {
+                    return;
+                }
+                Rc::make_mut(&mut self.watchlist).retain(|s| *s != symbol);
+                self.watchlist_rev += 1;
+                self.quotes_rev += 1;
+                self.log(LogLevel::Info, format!("removed {symbol}"));
+            }
+            Action::History(history) => self.apply_history(history),
+            Action::Warn { text, now_ms } => {
+                self.now_ms = self.now_ms.max(now_ms);
+                self.log(LogLevel::Warn, text);
+            }
+        }
+    }
+
+    fn apply_event(&mut self, event: ConnEvent, now_ms: i64) {
+        match event {
+            ConnEvent::Endpoints { ws_url, api, warning } => {
+                if let Some(w) = warning {
+                    self.log(LogLevel::Warn, w);
+                }
+                self.log(LogLevel::Info, format!("relay at {ws_url}"));
+                self.api = Some(api);
+            }
+            ConnEvent::Connecting { attempt } => {
+                self.phase = Phase::Connecting { attempt };
+                if attempt > 0 {
+                    self.log(LogLevel::Info, format!("reconnecting (attempt {attempt})"));
+                }
+            }
+            ConnEvent::Closed { reason, attempt, retry_in_ms } => {
+                let was_live = matches!(self.phase, Phase::Live { .. });
+                let retry_at_ms = now_ms.saturating_add(i64::try_from(retry_in_ms).unwrap_or(i64::MAX));
+                self.phase = Phase::Waiting { attempt, retry_at_ms };
+                let text = format!(
+                    "{}: {reason}; retrying in {:.1} s",
+                    if was_live { "connection lost" } else { "could not connect" },
+                    retry_in_ms as f64 / 1000.0
+                );
+                self.log(if was_live { LogLevel::Warn } else { LogLevel::Info }, text);
+            }
+            ConnEvent::Server(msg) => self.apply_server(msg, now_ms),
+            ConnEvent::RestQuotes(QuotesResponse { quotes, pending: _ }) => {
+                if matches!(self.phase, Phase::Live { .. }) {
+                    // The socket came back while the poll was in flight; streaming data wins.
+                    return;
+                }
+                if !matches!(self.rest, RestHealth::Ok { .. }) {
+                    self.log(LogLevel::Info, "fallback: polling quotes over REST".into());
+                }
+                self.rest = RestHealth::Ok { at_ms: now_ms };
+                self.apply_quotes(quotes, now_ms, false);
+            }
+            ConnEvent::RestFailed(err) => {
+                if matches!(self.phase, Phase::Live { .. }) {
+                    return;
+                }
+                if self.rest != RestHealth::Failing {
+                    self.log(LogLevel::Warn, format!("REST fallback failed: {err}"));
+                }
+                self.rest = RestHealth::Failing;
+            }
+            ConnEvent::Warning(text) => self.log(LogLevel::Warn, text),
+        }
+    }
+
+    fn apply_server(&mut self, msg: ServerMessage, now_ms: i64) {
+        match msg {
+            ServerMessage::Hello { protocol, server, heartbeat_ms, providers } => {
+                if self.ever_live {
+                    self.stats.reconnects += 1;
+                    self.log(LogLevel::Info, format!("reconnected to {server}"));
+                } else {
+                    self.log(LogLevel::Info, format!("connected to {server} (protocol {protocol})"));
+                }
+                if protocol != hamster_shared::PROTOCOL_VERSION {
+                    self.log(
+                        LogLevel::Warn,
+                        format!(
+                            "relay speaks protocol {protocol}, this dashboard {}",
+                            hamster_shared::PROTOCOL_VERSION
+                        ),
+                    );
+                }
+                self.phase = Phase::Live { since_ms: now_ms };
+                self.rest = RestHealth::Idle;
+                self.ever_live = true;
+                self.heartbeat_ms = Some(heartbeat_ms);
+                self.server = Some(server);
+                self.providers = providers
+                    .into_iter()
+                    .map(|p| (p.name, ProviderView { state: p.state, detail: p.detail, since: p.since }))
+                    .collect();
+            }
+            ServerMessage::Subscribed { id: _, symbols, rejected } => {
+                if !symbols.is_empty() {
+                    self.log(LogLevel::Info, format!("subscribed {}", join(&symbols)));
+                }
+                for s in &symbols {
+                    if let Some(row) = self.rows.get_mut(s) {
+                        if row.refusal.is_some() {
+                            Rc::make_mut(row).refusal = None;
+                        }
+                    }
+                }
+                for r in rejected {
+                    self.log(LogLevel::Warn, format!("rejected {}: {} ({})", r.symbol, r.message, r.code.as_str()));
+                    // The relay echoes what it was sent; we send canonical symbols, but match leniently.
+                    let key = Symbol::parse(&r.symbol).ok();
+                    if let Some(row) = key.and_then(|k| self.rows.get_mut(&k)) {
+                        Rc::make_mut(row).refusal = Some(Refusal { code: r.code, message: r.message });
+                    }
+                }
+            }
+            ServerMessage::Unsubscribed { id: _, symbols } => {
+                if !symbols.is_empty() {
+                    self.log(LogLevel::Info, format!("unsubscribed {}", join(&symbols)));
+                }
+            }
+            ServerMessage::Snapshot { quotes } => self.apply_quotes(quotes, now_ms, false),
+            ServerMessage::Quotes { quotes } => self.apply_quotes(quotes, now_ms, true),
+            ServerMessage::Status { provider, state, detail, since } => {
+                let text = match &detail {
+                    Some(d) => format!("provider {provider}: {} ({d})", state.as_str()),
+                    None => format!("provider {provider}: {}", state.as_str()),
+                };
+                let changed = self.providers.get(&provider).is_none_or(|p| p.state != state || p.detail != detail);
+                if changed {
+                    let level = match state {
+                        ProviderState::Live | ProviderState::Connecting => LogLevel::Info,
+                        ProviderState::Reconnecting | ProviderState::Degraded => LogLevel::Warn,
+                        ProviderState::Down => LogLevel::Error,
+                    };
+                    self.log(level, text);
+                }
+                self.providers.insert(provider, ProviderView { state, detail, since });
+            }
+            ServerMessage::Error { id: _, code, message } => {
+                self.log(LogLevel::Error, format!("relay error {}: {message}", code.as_str()));
+            }
+            ServerMessage::Event { channel, payload, ts } => {
+                let Some(row) = self.rows.get_mut(&channel) else {
+                    return;
+                };
+                if Rc::make_mut(row).apply_event(&payload, ts, now_ms) {
+                    self.log(LogLevel::Info, format!("first event on {channel}"));
+                }
+            }
+            ServerMessage::Pong { .. } => {}
+        }
+    }
+
+    /// Applies quote values. `live` marks streamed updates, the only ones whose lag means anything (snapshots
+    /// and REST values are cached on the relay and can be old by design).
+    fn apply_quotes(&mut self, quotes: Vec<Quote>, now_ms: i64, live: bool) {
+        let mut applied = 0u64;
+        for q in quotes {
+            let Some(row) = self.rows.get_mut(&q.symbol) else {
+                // Not (or no longer) watched, e.g. a late update after a removal.
+                continue;
+            };
+            if !row.takes(&q) {
+                continue;
+            }
+            if live {
+                self.stats.lag.record((now_ms - q.ts) as f64);
+            }
+            Rc::make_mut(row).apply_quote(q, now_ms);
+            applied += 1;
+        }
+        if applied > 0 {
+            self.stats.updates += applied;
+            self.stats.rate.record(now_ms, applied);
+            self.quotes_rev += 1;
+        }
+    }
+
+    /// Seeds a sparkline with recorded ticks.
+    fn apply_history(&mut self, history: HistoryResponse) {
+        let Some(row) = self.rows.get_mut(&history.symbol) else {
+            return;
+        };
+        // Checked before the copy-on-write, so an empty history leaves the row (and its render) alone.
+        if history.ticks.is_empty() {
+            return;
+        }
+        Rc::make_mut(row).seed_history(&history.ticks);
+    }
+
+    fn log(&mut self, level: LogLevel, text: String) {
+        self.log.push(self.now_ms, level, text);
+    }
+
+    /// True once `hello` arrived on the current socket.
+    pub(crate) fn is_live(&self) -> bool {
+        matches!(self.phase, Phase::Live { .. })
+    }
+
+    /// The watched symbols the relay refused, as their rows show. The connection service's REST fallback skips
+    /// them (a refused symbol would fail the whole poll).
+    pub(crate) fn refused(&self) -> HashSet<Symbol> {
+        self.rows.values().filter(|r| r.refusal.is_some()).map(|r| r.symbol.clone()).collect()
+    }
+
+    /// The values worth caching: every watched row's last quote, in watchlist order.
+    pub(crate) fn quotes_to_cache(&self) -> Vec<&Quote> {
+        self.watchlist.iter().filter_map(|s| self.rows.get(s).and_then(|r| r.quote.as_ref())).collect()
+    }
+}
+
+impl Reducible for AppState {
+    type Action = Action;
+
+    fn reduce(self: Rc<Self>, action: Action) -> Rc<Self> {
+        // Cheap: rows and the log are behind `Rc`s and only the touched ones get copied.
+        let mut next = Rc::unwrap_or_clone(self);
+        next.apply(action);
+        next.generation += 1;
+        Rc::new(next)
+    }
+}
+
+fn join(symbols: &[Symbol]) -> String {
+    const SHOWN: usize = 10;
+    let mut text = symbols.iter().take(SHOWN).map(Symbol::as_str).collect::<Vec<_>>().join(", ");
+    if symbols.len() > SHOWN {
+        text.push_str(&format!(" and {} more", symbols.len() - SHOWN));
+    }
+    text
+}
