@@ -19,7 +19,8 @@
 //! * [`transport`] — `/ws`, `/api/stream` (SSE) and REST; [`session`] is what client commands mean.
 //! * [`guard`] — the edge policy: allowed origins, client auth, per-address and per-connection limits.
 //! * [`server`] — the accept loop (request-head deadline, socket options, graceful stop).
-//! * [`config`], [`metrics`], [`shutdown`], [`app`] (wiring), [`error`] (HTTP errors).
+//! * [`config`], [`metrics`], [`shutdown`], [`app`] (wiring), [`state`] (what handlers share), [`error`] (HTTP
+//!   errors).
 
 pub mod app;
 pub mod clock;
@@ -33,5 +34,6 @@ pub mod secret;
 pub mod server;
 pub mod session;
 pub mod shutdown;
+pub mod state;
 pub mod transport;
 pub mod upstream;

@@ -1,16 +1,19 @@
 //! How clients reach the hub: WebSocket ([`ws`]), Server-Sent Events ([`sse`]) and plain REST ([`rest`]).
 //!
 //! Transports own sockets and HTTP details only. They register clients with the hub, hand commands to
-//! [`crate::session`], and drain each client's outbox at the pace its socket allows.
+//! [`crate::session`], and drain each client's outbox at the pace its socket allows. Each one lists its own
+//! routes next to its handlers (`routes()`); [`crate::app`] decides which sit behind auth. The `?symbols=`
+//! query that SSE and REST share is parsed in `query`, so no transport imports another.
 
+mod query;
 pub mod rest;
 pub mod sse;
 pub mod ws;
 
 use hamster_shared::{ServerMessage, PROTOCOL_VERSION};
 
-use crate::app::AppState;
 use crate::hub::{control_frame, ClientHandle};
+use crate::state::AppState;
 
 /// Relay name and version as sent in `hello`.
 pub fn server_name() -> String {

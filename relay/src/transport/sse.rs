@@ -11,16 +11,22 @@ use std::net::SocketAddr;
 use axum::extract::{ConnectInfo, Query, State};
 use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};
-use axum::Extension;
+use axum::routing::get;
+use axum::{Extension, Router};
 use futures::{stream, Stream, StreamExt};
-
-use super::rest::{parse_symbols, SymbolsQuery};
-use crate::app::AppState;
-use crate::error::HttpError;
-use crate::guard::Authenticated;
 use hamster_shared::ErrorCode;
 
-pub async fn stream(
+use super::query::{parse_symbols, SymbolsQuery};
+use crate::error::HttpError;
+use crate::guard::Authenticated;
+use crate::state::AppState;
+
+/// `GET /api/stream`.
+pub fn routes() -> Router<AppState> {
+    Router::new().route("/api/stream", get(stream))
+}
+
+async fn stream(
     State(app): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
@@ -31,7 +37,7 @@ pub async fn stream(
     let admission = app.guard.admit_stream(&headers, peer, who)?;
     let list =
         q.symbols.ok_or_else(|| HttpError::bad_request(ErrorCode::InvalidSymbol, "missing ?symbols=AAPL,BTC/USD"))?;
-    let symbols = parse_symbols(&app, &list)?;
+    let symbols = parse_symbols(&app.upstream, &list)?;
     let client = super::connect(&app, "sse");
     app.hub.subscribe(client.id(), None, symbols, Vec::new());
 

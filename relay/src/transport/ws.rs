@@ -18,15 +18,16 @@ use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgr
 use axum::extract::{ConnectInfo, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
-use axum::Extension;
+use axum::routing::get;
+use axum::{Extension, Router};
 use futures::{FutureExt, SinkExt, StreamExt};
 use hamster_shared::{ErrorCode, ServerMessage};
 
-use crate::app::AppState;
 use crate::error::HttpError;
 use crate::guard::{Admission, Authenticated, Verdict};
 use crate::hub::{ClientHandle, Frame};
 use crate::session::{self, Handled};
+use crate::state::AppState;
 
 /// Close codes (RFC 6455 §7.4.1).
 mod close {
@@ -38,7 +39,12 @@ mod close {
 /// Bytes read from a client socket at a time.
 const READ_BUFFER_BYTES: usize = 4096;
 
-pub async fn upgrade(
+/// `GET /ws`.
+pub fn routes() -> Router<AppState> {
+    Router::new().route("/ws", get(upgrade))
+}
+
+async fn upgrade(
     ws: WebSocketUpgrade,
     State(app): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,

@@ -1,0 +1,33 @@
+//! The `?symbols=A,B` query that SSE and REST share, parsed strictly: a request naming an invalid or unroutable
+//! symbol fails whole with 400 and its reason (a socket command would instead reject that symbol alone).
+
+use hamster_shared::symbol::split_list;
+use hamster_shared::{ErrorCode, Symbol};
+use serde::Deserialize;
+
+use crate::error::HttpError;
+use crate::session;
+use crate::upstream::Upstream;
+
+/// `?symbols=A,B`
+#[derive(Debug, Deserialize)]
+pub struct SymbolsQuery {
+    pub symbols: Option<String>,
+}
+
+/// Parses `?symbols=` strictly: any invalid or unroutable symbol fails the request with 400 and its reason.
+pub fn parse_symbols(upstream: &Upstream, list: &str) -> Result<Vec<Symbol>, HttpError> {
+    let raw: Vec<String> = split_list(list).map(str::to_owned).collect();
+    if raw.len() > hamster_shared::MAX_SYMBOLS_PER_REQUEST {
+        let (code, message) = session::too_many(raw.len());
+        return Err(HttpError::bad_request(code, message));
+    }
+    let (symbols, rejected) = session::resolve(upstream, &raw);
+    if let Some(r) = rejected.into_iter().next() {
+        return Err(HttpError::bad_request(r.code, format!("{:?}: {}", r.symbol, r.message)));
+    }
+    if symbols.is_empty() {
+        return Err(HttpError::bad_request(ErrorCode::InvalidSymbol, "no symbols given; use ?symbols=AAPL,BTC/USD"));
+    }
+    Ok(symbols)
+}
