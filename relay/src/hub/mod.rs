@@ -8,9 +8,10 @@
 //!   clients (and REST leases), so a symbol is demanded once however many clients want it.
 //!
 //! Fan-out serialises each quote once, and each distinct batch once: all clients that receive the same set of
-//! quotes from one ingest batch share one `Bytes` frame. State lives behind one mutex, held briefly; nothing
+//! quotes from one ingest batch share one `Bytes` frame (encoding lives in `frame`, queueing in `outbox`). State lives behind one mutex, held briefly; nothing
 //! under it waits on I/O, so a slow client can never slow the hub down.
 
+mod frame;
 mod history;
 mod outbox;
 
@@ -24,11 +25,13 @@ use hamster_shared::{ErrorCode, ProviderInfo, ProviderState, Quote, Rejection, R
 use parking_lot::Mutex;
 use tokio::sync::mpsc;
 
+pub use frame::{control_frame, Frame};
 pub use history::History;
-pub use outbox::{CloseReason, Drained, Frame, Outbox};
+pub use outbox::{CloseReason, Drained, Outbox};
 
 use crate::clock::now_ms;
 use crate::metrics::Metrics;
+use frame::{quotes_frame, Batch};
 
 /// Identifies one connected client for the life of the process.
 pub type ClientId = u64;
@@ -245,7 +248,7 @@ impl Hub {
         }
         let snapshot: Vec<&Bytes> =
             accepted.iter().filter_map(|sym| s.topics.get(sym).and_then(|t| t.last_json.as_ref())).collect();
-        let snapshot = quotes_frame("snapshot", snapshot.iter().copied());
+        let snapshot = quotes_frame(Batch::Snapshot, snapshot.iter().copied());
         outbox.push_control(control_frame(&ServerMessage::Subscribed { id, symbols: accepted, rejected }));
         outbox.push_control(snapshot);
         self.metrics.topics.set(wanted_topics(s) as i64);
@@ -359,7 +362,7 @@ impl Hub {
         for (outbox, share) in shares.values() {
             let frame = frames
                 .entry(share.as_slice())
-                .or_insert_with(|| quotes_frame("quotes", share.iter().map(|&i| &touched[i as usize].1)));
+                .or_insert_with(|| quotes_frame(Batch::Quotes, share.iter().map(|&i| &touched[i as usize].1)));
             conflated += outbox.push_quotes(
                 frame,
                 share.iter().map(|&i| {
@@ -581,30 +584,6 @@ fn new_topic(config: &HubConfig) -> Topic {
 
 fn wanted_topics(s: &State) -> usize {
     s.topics.values().filter(|t| t.wanted()).count()
-}
-
-/// A control frame for `msg`.
-pub fn control_frame(msg: &ServerMessage) -> Frame {
-    Frame { kind: msg.kind(), json: Bytes::from(msg.to_json()), quotes: 0 }
-}
-
-/// `{"type":kind,"quotes":[..]}` assembled from already-serialised quotes, byte-identical to serialising
-/// [`ServerMessage::Quotes`]/[`ServerMessage::Snapshot`] but without re-serialising per client.
-fn quotes_frame<'a>(kind: &'static str, fragments: impl Iterator<Item = &'a Bytes> + Clone) -> Frame {
-    let (count, len) = fragments.clone().fold((0u32, 0usize), |(n, l), f| (n + 1, l + f.len() + 1));
-    let mut buf = Vec::with_capacity(len + kind.len() + 24);
-    buf.extend_from_slice(b"{\"type\":\"");
-    buf.extend_from_slice(kind.as_bytes());
-    buf.extend_from_slice(b"\",\"quotes\":[");
-    for (i, fragment) in fragments.enumerate() {
-        if i > 0 {
-            buf.push(b',');
-        }
-        buf.extend_from_slice(fragment);
-    }
-    buf.extend_from_slice(b"]}");
-    let quotes = if kind == "quotes" { count } else { 0 };
-    Frame { kind, json: Bytes::from(buf), quotes }
 }
 
 #[cfg(test)]

@@ -22,17 +22,10 @@ use indexmap::IndexMap;
 use parking_lot::Mutex;
 use tokio::sync::Notify;
 
+use super::frame::{quotes_frame, Batch, Frame};
+
 /// Control frames a client may have waiting before it is considered dead.
 pub const MAX_CONTROL_FRAMES: usize = 1024;
-
-/// One frame ready to be written: the `type` of the message (SSE uses it as the event name) and its JSON text.
-#[derive(Debug, Clone)]
-pub struct Frame {
-    pub kind: &'static str,
-    pub json: Bytes,
-    /// Quotes carried by this frame, for delivery counters.
-    pub quotes: u32,
-}
 
 /// What a writer takes from the outbox in one go.
 #[derive(Debug, Default)]
@@ -138,7 +131,7 @@ impl Outbox {
         s.control_frames = 0;
         let mut frames: Vec<Frame> = s.queue.drain(..).collect();
         if !s.dirty.is_empty() {
-            frames.push(super::quotes_frame("quotes", s.dirty.values()));
+            frames.push(quotes_frame(Batch::Quotes, s.dirty.values()));
             s.dirty.clear();
         }
         Drained { frames, closed: s.closed.is_some() }
