@@ -7,7 +7,7 @@
 //!  providers/*  ──HubEvent──▶  hub  ──Frame──▶  outbox (per client) ──▶ transport/{ws,sse}
 //!  (simulator,     (quotes,     │ ref-counted       bounded; conflates      ▲
 //!   adapters)       status)     │ subscriptions,    when full               │ commands
-//!       ▲                       │ cache, history                       session (validation)
+//!       ▲                       │ cache, history                       commands (validation)
 //!       └── ProviderCommand ── upstream (router) ◀──Demand── hub ◀────────────┘
 //! ```
 //!
@@ -16,7 +16,7 @@
 //! * [`upstream`] — routes symbols to providers and sends each provider subscription diffs.
 //! * [`providers`] — one adapter per data source behind the [`providers::Provider`] trait; [`providers::simulator`]
 //!   is the default.
-//! * [`transport`] — `/ws`, `/api/stream` (SSE) and REST; [`session`] is what client commands mean.
+//! * [`transport`] — `/ws`, `/api/stream` (SSE) and REST; [`commands`] is what client commands mean.
 //! * [`guard`] — the edge policy: allowed origins, client auth, per-address and per-connection limits.
 //! * [`server`] — the accept loop (request-head deadline, socket options, graceful stop).
 //! * [`config`], [`metrics`], [`shutdown`], [`app`] (wiring), [`state`] (what handlers share), [`error`] (HTTP
@@ -24,6 +24,7 @@
 
 pub mod app;
 pub mod clock;
+pub mod commands;
 pub mod config;
 pub mod error;
 pub mod guard;
@@ -32,7 +33,6 @@ pub mod metrics;
 pub mod providers;
 pub mod secret;
 pub mod server;
-pub mod session;
 pub mod shutdown;
 pub mod state;
 pub mod transport;

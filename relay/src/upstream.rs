@@ -203,7 +203,7 @@ impl Upstream {
                 Demand::Remove(s) => (s, false),
             };
             let Ok(route) = self.route(&symbol) else {
-                // The session refuses unroutable symbols, so this is a late arrival after a config change.
+                // Command handling refuses unroutable symbols, so this is a late arrival after a config change.
                 tracing::warn!(%symbol, "demand for an unroutable symbol ignored");
                 continue;
             };

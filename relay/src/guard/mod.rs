@@ -53,13 +53,13 @@ pub struct GuardConfig {
 
 /// A streaming client let in: its address slot, and until when its credential holds.
 #[derive(Debug)]
-pub struct Admission {
+pub struct ClientPass {
     pub ip: IpAddr,
     pub expires: Option<std::time::SystemTime>,
     _slot: IpPermit,
 }
 
-impl Admission {
+impl ClientPass {
     /// Time left before the credential expires; a century for credentials that do not.
     pub fn time_left(&self) -> Duration {
         match self.expires {
@@ -134,7 +134,7 @@ impl Guard {
         headers: &HeaderMap,
         peer: SocketAddr,
         auth: Authenticated,
-    ) -> Result<Admission, HttpError> {
+    ) -> Result<ClientPass, HttpError> {
         if !self.origins.allows(headers.get(header::ORIGIN), headers.get(header::HOST)) {
             self.refuse("origin");
             let origin = headers.get(header::ORIGIN).and_then(|o| o.to_str().ok()).unwrap_or("?");
@@ -154,7 +154,7 @@ impl Guard {
                 "too many connections from this address",
             ));
         };
-        Ok(Admission { ip, expires: auth.expires, _slot: slot })
+        Ok(ClientPass { ip, expires: auth.expires, _slot: slot })
     }
 
     /// A command budget for a new connection.

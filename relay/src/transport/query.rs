@@ -5,8 +5,8 @@ use hamster_shared::symbol::split_list;
 use hamster_shared::{ErrorCode, Symbol};
 use serde::Deserialize;
 
+use crate::commands;
 use crate::error::HttpError;
-use crate::session;
 use crate::upstream::Upstream;
 
 /// `?symbols=A,B`
@@ -19,10 +19,10 @@ pub struct SymbolsQuery {
 pub fn parse_symbols(upstream: &Upstream, list: &str) -> Result<Vec<Symbol>, HttpError> {
     let raw: Vec<String> = split_list(list).map(str::to_owned).collect();
     if raw.len() > hamster_shared::MAX_SYMBOLS_PER_REQUEST {
-        let (code, message) = session::too_many(raw.len());
+        let (code, message) = commands::too_many(raw.len());
         return Err(HttpError::bad_request(code, message));
     }
-    let (symbols, rejected) = session::resolve(upstream, &raw);
+    let (symbols, rejected) = commands::resolve(upstream, &raw);
     if let Some(r) = rejected.into_iter().next() {
         return Err(HttpError::bad_request(r.code, format!("{:?}: {}", r.symbol, r.message)));
     }

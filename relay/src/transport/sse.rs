@@ -34,19 +34,19 @@ async fn stream(
     Query(q): Query<SymbolsQuery>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, HttpError> {
     let who = who.map_or(Authenticated { expires: None }, |Extension(who)| who);
-    let admission = app.guard.admit_stream(&headers, peer, who)?;
+    let pass = app.guard.admit_stream(&headers, peer, who)?;
     let list =
         q.symbols.ok_or_else(|| HttpError::bad_request(ErrorCode::InvalidSymbol, "missing ?symbols=AAPL,BTC/USD"))?;
     let symbols = parse_symbols(&app.upstream, &list)?;
     let client = super::connect(&app, "sse");
     app.hub.subscribe(client.id(), None, symbols, Vec::new());
 
-    let expiry = admission.time_left();
-    // The admission (and its address slot) lives as long as the stream.
-    let frames = stream::unfold((client, admission), |(client, admission)| async move {
+    let expiry = pass.time_left();
+    // The pass (and with it the address slot) lives as long as the stream.
+    let frames = stream::unfold((client, pass), |(client, pass)| async move {
         let frames = client.next_frames().await?;
         client.delivered(&frames);
-        Some((frames, (client, admission)))
+        Some((frames, (client, pass)))
     });
     let events = frames
         .flat_map(|frames| {
