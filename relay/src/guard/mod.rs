@@ -13,10 +13,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::{Request, State};
-use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, Method};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use hamster_shared::ErrorCode;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use self::auth::{Auth, JwtConfig};
@@ -49,6 +48,17 @@ pub struct GuardConfig {
     pub max_connections_per_ip: usize,
     pub commands: CommandQuota,
     pub proxy_hops: usize,
+}
+
+/// Why a stream handshake was refused. Texts are safe to send to the client.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    /// The page's `Origin` is not on the allowlist.
+    #[error("origin {0:?} is not allowed to connect (see ALLOWED_ORIGINS)")]
+    Origin(String),
+    /// The client's address already holds its share of connections.
+    #[error("too many connections from this address")]
+    TooManyConnections,
 }
 
 /// A streaming client let in: its address slot, and until when its credential holds.
@@ -134,25 +144,17 @@ impl Guard {
         headers: &HeaderMap,
         peer: SocketAddr,
         auth: Authenticated,
-    ) -> Result<ClientPass, HttpError> {
+    ) -> Result<ClientPass, Refusal> {
         if !self.origins.allows(headers.get(header::ORIGIN), headers.get(header::HOST)) {
             self.refuse("origin");
             let origin = headers.get(header::ORIGIN).and_then(|o| o.to_str().ok()).unwrap_or("?");
-            return Err(HttpError::new(
-                StatusCode::FORBIDDEN,
-                ErrorCode::Forbidden,
-                format!("origin {origin:?} is not allowed to connect (see ALLOWED_ORIGINS)"),
-            ));
+            return Err(Refusal::Origin(origin.to_owned()));
         }
         let ip = self.client_ip(headers, peer.ip());
         let Some(slot) = self.ips.acquire(ip) else {
             self.refuse("connections_per_ip");
             tracing::info!(%ip, "refusing a connection: too many from this address");
-            return Err(HttpError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                ErrorCode::TooManyConnections,
-                "too many connections from this address",
-            ));
+            return Err(Refusal::TooManyConnections);
         };
         Ok(ClientPass { ip, expires: auth.expires, _slot: slot })
     }
@@ -178,8 +180,7 @@ pub async fn require_auth(State(guard): State<Arc<Guard>>, request: Request, nex
         }
         Err(e) => {
             guard.refuse("auth");
-            let mut response =
-                HttpError::new(StatusCode::UNAUTHORIZED, ErrorCode::Unauthorized, e.to_string()).into_response();
+            let mut response = HttpError::from(e).into_response();
             response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
             response
         }
@@ -226,10 +227,10 @@ mod tests {
         let mut evil = HeaderMap::new();
         evil.insert(header::ORIGIN, "https://evil.example".parse().unwrap());
         let e = g.admit_stream(&evil, peer, open).unwrap_err();
-        assert_eq!((e.status, e.code), (StatusCode::FORBIDDEN, ErrorCode::Forbidden));
+        assert_eq!(e, Refusal::Origin("https://evil.example".into()));
         let first = g.admit_stream(&HeaderMap::new(), peer, open).unwrap();
         let e = g.admit_stream(&HeaderMap::new(), peer, open).unwrap_err();
-        assert_eq!((e.status, e.code), (StatusCode::TOO_MANY_REQUESTS, ErrorCode::TooManyConnections));
+        assert_eq!(e, Refusal::TooManyConnections);
         drop(first);
         assert!(g.admit_stream(&HeaderMap::new(), peer, open).is_ok());
     }

@@ -5,7 +5,7 @@ use hamster_shared::symbol::split_list;
 use hamster_shared::{ErrorCode, Symbol};
 use serde::Deserialize;
 
-use crate::commands;
+use crate::commands::{self, TooManySymbols};
 use crate::error::HttpError;
 use crate::upstream::Upstream;
 
@@ -18,13 +18,10 @@ pub struct SymbolsQuery {
 /// Parses `?symbols=` strictly: any invalid or unroutable symbol fails the request with 400 and its reason.
 pub fn parse_symbols(upstream: &Upstream, list: &str) -> Result<Vec<Symbol>, HttpError> {
     let raw: Vec<String> = split_list(list).map(str::to_owned).collect();
-    if raw.len() > hamster_shared::MAX_SYMBOLS_PER_REQUEST {
-        let (code, message) = commands::too_many(raw.len());
-        return Err(HttpError::bad_request(code, message));
-    }
+    TooManySymbols::check(&raw)?;
     let (symbols, rejected) = commands::resolve(upstream, &raw);
-    if let Some(r) = rejected.into_iter().next() {
-        return Err(HttpError::bad_request(r.code, format!("{:?}: {}", r.symbol, r.message)));
+    if let Some(rejection) = rejected.into_iter().next() {
+        return Err(rejection.into());
     }
     if symbols.is_empty() {
         return Err(HttpError::bad_request(ErrorCode::InvalidSymbol, "no symbols given; use ?symbols=AAPL,BTC/USD"));

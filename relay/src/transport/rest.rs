@@ -9,9 +9,10 @@ use axum::response::IntoResponse;
 use axum::routing::{any, get, MethodRouter};
 use axum::{Json, Router};
 use hamster_shared::api::{ClientsResponse, ProviderStatus, QuotesResponse, StatusResponse};
-use hamster_shared::{ErrorCode, ProviderState, Symbol, PROTOCOL_VERSION};
+use hamster_shared::{ErrorCode, ProviderState, PROTOCOL_VERSION};
 
 use super::query::{parse_symbols, SymbolsQuery};
+use crate::commands;
 use crate::config::PublicEndpoint;
 use crate::error::HttpError;
 use crate::state::AppState;
@@ -38,9 +39,7 @@ async fn quotes(State(app): State<AppState>, Query(q): Query<SymbolsQuery>) -> R
         return Ok(Json(QuotesResponse { quotes: app.hub.all_quotes(), pending: Vec::new() }));
     };
     let symbols = parse_symbols(&app.upstream, &list)?;
-    app.hub
-        .lease(&symbols)
-        .map_err(|e| HttpError::new(StatusCode::TOO_MANY_REQUESTS, ErrorCode::TooManySymbols, e.to_string()))?;
+    app.hub.lease(&symbols)?;
     let (quotes, pending) = app.hub.quotes(&symbols);
     Ok(Json(QuotesResponse { quotes, pending }))
 }
@@ -48,9 +47,8 @@ async fn quotes(State(app): State<AppState>, Query(q): Query<SymbolsQuery>) -> R
 /// `GET /api/history/{symbol}` — the symbol may contain `/` raw or percent-encoded.
 async fn history(State(app): State<AppState>, Path(raw): Path<String>) -> Result<impl IntoResponse, HttpError> {
     let decoded = percent_encoding::percent_decode_str(&raw).decode_utf8_lossy();
-    let symbol = Symbol::parse(&decoded)
-        .map_err(|e| HttpError::bad_request(ErrorCode::InvalidSymbol, format!("{decoded:?}: {e}")))?;
-    app.upstream.route(&symbol).map_err(|e| HttpError::bad_request(e.code, e.message))?;
+    let symbol = commands::parse(&decoded)?;
+    app.upstream.route(&symbol)?;
     Ok(Json(app.hub.history(&symbol)))
 }
 
