@@ -1,5 +1,10 @@
 //! Relay configuration: command-line flags, each with an environment-variable fallback (12-factor style, so
-//! Render/Railway settings and `--flags` are interchangeable). README's configuration table mirrors this file.
+//! Render/Railway settings and `--flags` are interchangeable). README's configuration table mirrors this file, and
+//! a test (`readme_config`) holds the two together.
+//!
+//! Each default has one source: the hub's tunables are constants in [`crate::hub`] (also behind
+//! [`HubConfig::default`]), upstream reconnect timing is `providers/stream/timing.rs`, and each adapter's flags
+//! live in its own folder; the rest are written once, here.
 
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -10,7 +15,7 @@ use clap::{Parser, ValueEnum};
 use crate::guard::auth::JwtConfig;
 use crate::guard::limits::CommandQuota;
 use crate::guard::GuardConfig;
-use crate::hub::HubConfig;
+use crate::hub::{self, HubConfig};
 use crate::providers::stream::timing::{Timing, TimingArgs};
 use crate::providers::{Adapter, AdapterParser, ProviderArgs};
 use crate::secret::Secret;
@@ -64,11 +69,11 @@ pub struct Config {
     pub send_buffer_bytes: usize,
 
     /// Quote frames queued per client before it is conflated (latest value per symbol wins).
-    #[arg(long, env = "CLIENT_QUEUE_FRAMES", default_value_t = 64)]
+    #[arg(long, env = "CLIENT_QUEUE_FRAMES", default_value_t = hub::CLIENT_QUEUE_FRAMES)]
     pub client_queue_frames: usize,
 
     /// Most symbols one connection may subscribe to.
-    #[arg(long, env = "MAX_SYMBOLS_PER_CONNECTION", default_value_t = 200)]
+    #[arg(long, env = "MAX_SYMBOLS_PER_CONNECTION", default_value_t = hub::MAX_SYMBOLS_PER_CLIENT)]
     pub max_symbols_per_connection: usize,
 
     /// Largest accepted client frame in bytes; larger ones close the connection with code 1009.
@@ -76,15 +81,15 @@ pub struct Config {
     pub max_message_bytes: usize,
 
     /// Recent ticks kept per symbol for `/api/history`.
-    #[arg(long, env = "HISTORY_TICKS", default_value_t = 600)]
+    #[arg(long, env = "HISTORY_TICKS", default_value_t = hub::HISTORY_TICKS)]
     pub history_ticks: usize,
 
     /// One-minute candles kept per symbol for `/api/history`.
-    #[arg(long, env = "HISTORY_CANDLES", default_value_t = 240)]
+    #[arg(long, env = "HISTORY_CANDLES", default_value_t = hub::HISTORY_CANDLES)]
     pub history_candles: usize,
 
     /// How long a `GET /api/quotes` keeps its symbols subscribed upstream, in seconds.
-    #[arg(long, env = "REST_LEASE_SECS", default_value_t = 60)]
+    #[arg(long, env = "REST_LEASE_SECS", default_value_t = hub::LEASE_TTL_SECS)]
     pub rest_lease_secs: u64,
 
     /// Seconds to wait for connections to close on SIGTERM/SIGINT before exiting anyway.
@@ -216,6 +221,7 @@ impl Config {
         self.upstream.timing()
     }
 
+    /// The hub's tunables; those without a flag keep [`HubConfig::default`].
     pub fn hub(&self) -> HubConfig {
         HubConfig {
             client_queue_frames: self.client_queue_frames,
@@ -242,6 +248,12 @@ mod tests {
         assert!(c.allowed_origins.is_empty() && c.auth_tokens.is_empty() && c.jwt_secret.is_none());
         assert_eq!(c.public_endpoints, [PublicEndpoint::Healthz]);
         assert_eq!(c.client_timeout(), Duration::from_secs(30));
+    }
+
+    #[test]
+    fn hub_defaults_are_the_flags_defaults() {
+        let c = Config::try_parse_from(["hamster-relay"]).unwrap();
+        assert_eq!(format!("{:?}", c.hub()), format!("{:?}", HubConfig::default()));
     }
 
     #[test]

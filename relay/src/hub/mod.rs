@@ -66,7 +66,22 @@ pub enum Demand {
     Remove(Symbol),
 }
 
-/// Tunables of the hub.
+/// Default quote frames a client may have queued (`--client-queue-frames`).
+pub const CLIENT_QUEUE_FRAMES: usize = 64;
+/// Default most symbols per connection (`--max-symbols-per-connection`).
+pub const MAX_SYMBOLS_PER_CLIENT: usize = 200;
+/// Default recent ticks kept per symbol (`--history-ticks`).
+pub const HISTORY_TICKS: usize = 600;
+/// Default one-minute candles kept per symbol (`--history-candles`).
+pub const HISTORY_CANDLES: usize = 240;
+/// Default seconds a REST request keeps its symbols subscribed (`--rest-lease-secs`).
+pub const LEASE_TTL_SECS: u64 = 60;
+/// Most symbols REST leases may hold at once (not configurable).
+const MAX_LEASES: usize = 1000;
+/// Idle topics whose cache is kept (not configurable).
+const MAX_IDLE_TOPICS: usize = 1000;
+
+/// Tunables of the hub. The defaults are the constants above, which the command-line flags use as theirs too.
 #[derive(Debug, Clone)]
 pub struct HubConfig {
     /// Quote frames a client may have queued before it is conflated.
@@ -88,13 +103,13 @@ pub struct HubConfig {
 impl Default for HubConfig {
     fn default() -> Self {
         HubConfig {
-            client_queue_frames: 64,
-            max_symbols_per_client: 200,
-            history_ticks: 600,
-            history_candles: 240,
-            lease_ttl: Duration::from_secs(60),
-            max_leases: 1000,
-            max_idle_topics: 1000,
+            client_queue_frames: CLIENT_QUEUE_FRAMES,
+            max_symbols_per_client: MAX_SYMBOLS_PER_CLIENT,
+            history_ticks: HISTORY_TICKS,
+            history_candles: HISTORY_CANDLES,
+            lease_ttl: Duration::from_secs(LEASE_TTL_SECS),
+            max_leases: MAX_LEASES,
+            max_idle_topics: MAX_IDLE_TOPICS,
         }
     }
 }
