@@ -29,7 +29,7 @@ use crate::transport::{rest, sse, ws};
 use crate::upstream::{Routes, Upstream};
 
 /// Starts the hub, providers and background tasks.
-pub fn build(config: Config) -> anyhow::Result<AppState> {
+pub(crate) fn build(config: Config) -> anyhow::Result<AppState> {
     let config = Arc::new(config);
     let metrics = Metrics::new();
     let guard = Arc::new(Guard::new(config.guard(), metrics.clone())?);
@@ -67,7 +67,7 @@ async fn sweeper(hub: Arc<Hub>, stop: CancellationToken) {
 }
 
 /// The HTTP router: streams and REST behind the edge policy, the dashboard's static files public.
-pub fn router(app: AppState) -> Router {
+pub(crate) fn router(app: AppState) -> Router {
     let guard = app.guard.clone();
     let mut protected = Router::new().merge(ws::routes()).merge(sse::routes()).merge(rest::routes());
     let mut public = Router::new();

@@ -10,7 +10,7 @@ use crate::hub::{ClientHandle, Hub};
 use crate::upstream::Upstream;
 
 /// Splits raw symbols into routable canonical ones (deduplicated, in order) and rejections.
-pub fn resolve(upstream: &Upstream, raw: &[String]) -> (Vec<Symbol>, Vec<Rejection>) {
+pub(crate) fn resolve(upstream: &Upstream, raw: &[String]) -> (Vec<Symbol>, Vec<Rejection>) {
     let mut ok: Vec<Symbol> = Vec::with_capacity(raw.len());
     let mut rejected = Vec::new();
     for text in raw {
@@ -35,13 +35,13 @@ pub fn resolve(upstream: &Upstream, raw: &[String]) -> (Vec<Symbol>, Vec<Rejecti
 /// A command or request naming more than [`MAX_SYMBOLS_PER_REQUEST`] symbols.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("{count} symbols in one request; at most {MAX_SYMBOLS_PER_REQUEST} are allowed")]
-pub struct TooManySymbols {
-    pub count: usize,
+pub(crate) struct TooManySymbols {
+    pub(crate) count: usize,
 }
 
 impl TooManySymbols {
     /// Refuses `symbols` if there are too many of them.
-    pub fn check<T>(symbols: &[T]) -> Result<(), TooManySymbols> {
+    pub(crate) fn check<T>(symbols: &[T]) -> Result<(), TooManySymbols> {
         match symbols.len() {
             count if count > MAX_SYMBOLS_PER_REQUEST => Err(TooManySymbols { count }),
             _ => Ok(()),
@@ -50,7 +50,7 @@ impl TooManySymbols {
 }
 
 /// Parses one symbol as the client wrote it; if it is invalid, the rejection names it and says why.
-pub fn parse(text: &str) -> Result<Symbol, Rejection> {
+pub(crate) fn parse(text: &str) -> Result<Symbol, Rejection> {
     Symbol::parse(text).map_err(|e| Rejection {
         symbol: text.to_owned(),
         code: ErrorCode::InvalidSymbol,
@@ -61,13 +61,13 @@ pub fn parse(text: &str) -> Result<Symbol, Rejection> {
 /// Whether a command was carried out or refused with an `error` (refusals count against abusive clients).
 #[must_use]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Handled {
+pub(crate) enum Handled {
     Done,
     Refused,
 }
 
 /// Handles one text frame from `client`, queueing replies in its outbox.
-pub fn handle_text(hub: &Hub, upstream: &Upstream, client: &ClientHandle, text: &str) -> Handled {
+pub(crate) fn handle_text(hub: &Hub, upstream: &Upstream, client: &ClientHandle, text: &str) -> Handled {
     hub.metrics().commands.inc();
     let message = match ClientMessage::parse(text) {
         Ok(message) => message,
@@ -95,7 +95,13 @@ pub fn handle_text(hub: &Hub, upstream: &Upstream, client: &ClientHandle, text: 
 }
 
 /// Queues an `error` for `client`.
-pub fn error(hub: &Hub, client: &ClientHandle, id: Option<RequestId>, code: ErrorCode, message: String) -> Handled {
+pub(crate) fn error(
+    hub: &Hub,
+    client: &ClientHandle,
+    id: Option<RequestId>,
+    code: ErrorCode,
+    message: String,
+) -> Handled {
     hub.metrics().command_errors.inc();
     tracing::debug!(client = client.id(), code = code.as_str(), %message, "client command refused");
     hub.send(client.id(), &ServerMessage::Error { id, code, message });

@@ -19,18 +19,18 @@ use crate::upstream::RouteError;
 /// An HTTP error response: `status` with body `{"code": ..., "message": ...}`.
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("{status}: {message}")]
-pub struct HttpError {
-    pub status: StatusCode,
-    pub code: ErrorCode,
-    pub message: String,
+pub(crate) struct HttpError {
+    pub(crate) status: StatusCode,
+    pub(crate) code: ErrorCode,
+    pub(crate) message: String,
 }
 
 impl HttpError {
-    pub fn new(status: StatusCode, code: ErrorCode, message: impl Into<String>) -> HttpError {
+    pub(crate) fn new(status: StatusCode, code: ErrorCode, message: impl Into<String>) -> HttpError {
         HttpError { status, code, message: message.into() }
     }
 
-    pub fn bad_request(code: ErrorCode, message: impl Into<String>) -> HttpError {
+    pub(crate) fn bad_request(code: ErrorCode, message: impl Into<String>) -> HttpError {
         HttpError::new(StatusCode::BAD_REQUEST, code, message)
     }
 }

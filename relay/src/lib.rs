@@ -21,19 +21,22 @@
 //! * [`server`] — the accept loop (request-head deadline, socket options, graceful stop).
 //! * [`config`], [`metrics`], [`shutdown`], [`app`] (wiring), [`state`] (what handlers share), [`error`] (HTTP
 //!   errors).
+//!
+//! The library serves `main.rs` alone, so only what the binary calls is public (`config`, `secret`'s log sink,
+//! `app::serve`); everything else is crate-private, which lets the compiler report dead code.
 
 pub mod app;
-pub mod clock;
-pub mod commands;
+mod clock;
+mod commands;
 pub mod config;
-pub mod error;
-pub mod guard;
-pub mod hub;
-pub mod metrics;
-pub mod providers;
+mod error;
+mod guard;
+mod hub;
+mod metrics;
+mod providers;
 pub mod secret;
-pub mod server;
-pub mod shutdown;
-pub mod state;
-pub mod transport;
-pub mod upstream;
+mod server;
+mod shutdown;
+mod state;
+mod transport;
+mod upstream;

@@ -15,15 +15,15 @@ use crate::upstream::Upstream;
 
 /// Everything a request handler may need. Cheap to clone.
 #[derive(Debug, Clone)]
-pub struct AppState {
-    pub config: Arc<Config>,
-    pub hub: Arc<Hub>,
-    pub upstream: Arc<Upstream>,
-    pub metrics: Arc<Metrics>,
+pub(crate) struct AppState {
+    pub(crate) config: Arc<Config>,
+    pub(crate) hub: Arc<Hub>,
+    pub(crate) upstream: Arc<Upstream>,
+    pub(crate) metrics: Arc<Metrics>,
     /// Fires when the relay starts shutting down.
-    pub shutdown: CancellationToken,
+    pub(crate) shutdown: CancellationToken,
     /// Long-lived connection tasks, awaited on shutdown.
-    pub tracker: TaskTracker,
+    pub(crate) tracker: TaskTracker,
     /// Origin, auth and limits for every client.
-    pub guard: Arc<Guard>,
+    pub(crate) guard: Arc<Guard>,
 }

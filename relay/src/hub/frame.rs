@@ -9,15 +9,15 @@ use hamster_shared::ServerMessage;
 
 /// One frame ready to be written: the `type` of the message (SSE uses it as the event name) and its JSON text.
 #[derive(Debug, Clone)]
-pub struct Frame {
-    pub kind: &'static str,
-    pub json: Bytes,
+pub(crate) struct Frame {
+    pub(crate) kind: &'static str,
+    pub(crate) json: Bytes,
     /// Quotes carried by this frame, for delivery counters.
-    pub quotes: u32,
+    pub(crate) quotes: u32,
 }
 
 /// A control frame for `msg`.
-pub fn control_frame(msg: &ServerMessage) -> Frame {
+pub(crate) fn control_frame(msg: &ServerMessage) -> Frame {
     Frame { kind: msg.kind(), json: Bytes::from(msg.to_json()), quotes: 0 }
 }
 

@@ -11,12 +11,12 @@ use crate::upstream::Upstream;
 
 /// `?symbols=A,B`
 #[derive(Debug, Deserialize)]
-pub struct SymbolsQuery {
-    pub symbols: Option<String>,
+pub(crate) struct SymbolsQuery {
+    pub(crate) symbols: Option<String>,
 }
 
 /// Parses `?symbols=` strictly: any invalid or unroutable symbol fails the request with 400 and its reason.
-pub fn parse_symbols(upstream: &Upstream, list: &str) -> Result<Vec<Symbol>, HttpError> {
+pub(crate) fn parse_symbols(upstream: &Upstream, list: &str) -> Result<Vec<Symbol>, HttpError> {
     let raw: Vec<String> = split_list(list).map(str::to_owned).collect();
     TooManySymbols::check(&raw)?;
     let (symbols, rejected) = commands::resolve(upstream, &raw);

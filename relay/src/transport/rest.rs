@@ -18,7 +18,7 @@ use crate::error::HttpError;
 use crate::state::AppState;
 
 /// The REST API under `/api`, and a JSON 404 for any other `/api/*` path (rather than the dashboard's page).
-pub fn routes() -> Router<AppState> {
+pub(crate) fn routes() -> Router<AppState> {
     Router::new()
         .route("/api/quotes", get(quotes))
         .route("/api/history/{*symbol}", get(history))
@@ -29,7 +29,7 @@ pub fn routes() -> Router<AppState> {
 
 /// The operational endpoints, each with the setting that may serve it without a token (`--public-endpoint`);
 /// the caller decides which side of the auth layer each goes.
-pub fn probes() -> [(PublicEndpoint, &'static str, MethodRouter<AppState>); 2] {
+pub(crate) fn probes() -> [(PublicEndpoint, &'static str, MethodRouter<AppState>); 2] {
     [(PublicEndpoint::Healthz, "/healthz", get(health)), (PublicEndpoint::Metrics, "/metrics", get(metrics))]
 }
 

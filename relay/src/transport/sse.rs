@@ -22,7 +22,7 @@ use crate::guard::Authenticated;
 use crate::state::AppState;
 
 /// `GET /api/stream`.
-pub fn routes() -> Router<AppState> {
+pub(crate) fn routes() -> Router<AppState> {
     Router::new().route("/api/stream", get(stream))
 }
 

@@ -31,16 +31,16 @@ use crate::state::AppState;
 
 /// Close codes (RFC 6455 §7.4.1).
 mod close {
-    pub const GOING_AWAY: u16 = 1001;
-    pub const POLICY: u16 = 1008;
-    pub const TOO_BIG: u16 = 1009;
+    pub(crate) const GOING_AWAY: u16 = 1001;
+    pub(crate) const POLICY: u16 = 1008;
+    pub(crate) const TOO_BIG: u16 = 1009;
 }
 
 /// Bytes read from a client socket at a time.
 const READ_BUFFER_BYTES: usize = 4096;
 
 /// `GET /ws`.
-pub fn routes() -> Router<AppState> {
+pub(crate) fn routes() -> Router<AppState> {
     Router::new().route("/ws", get(upgrade))
 }
 
