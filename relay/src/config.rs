@@ -235,6 +235,9 @@ impl Config {
 }
 
 #[cfg(test)]
+mod readme_config;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
