@@ -8,8 +8,9 @@
 //!   clients (and REST leases), so a symbol is demanded once however many clients want it.
 //!
 //! Fan-out serialises each quote once, and each distinct batch once: all clients that receive the same set of
-//! quotes from one ingest batch share one `Bytes` frame (encoding lives in `frame`, queueing in `outbox`). State lives behind one mutex, held briefly; nothing
-//! under it waits on I/O, so a slow client can never slow the hub down.
+//! quotes from one ingest batch share one `Bytes` frame (encoding lives in `frame`, queueing in `outbox`). State
+//! lives behind one mutex, held briefly; nothing under it waits on I/O, so a slow client can never slow the hub
+//! down.
 
 mod frame;
 mod history;
