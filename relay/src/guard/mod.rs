@@ -139,7 +139,7 @@ impl Guard {
     }
 
     /// Checks a `/ws` or `/api/stream` handshake: the origin, then a free slot for the client's address.
-    pub(crate) fn admit_stream(
+    pub(crate) fn check_handshake(
         &self,
         headers: &HeaderMap,
         peer: SocketAddr,
@@ -226,12 +226,12 @@ mod tests {
         let open = Authenticated { expires: None };
         let mut evil = HeaderMap::new();
         evil.insert(header::ORIGIN, "https://evil.example".parse().unwrap());
-        let e = g.admit_stream(&evil, peer, open).unwrap_err();
+        let e = g.check_handshake(&evil, peer, open).unwrap_err();
         assert_eq!(e, Refusal::Origin("https://evil.example".into()));
-        let first = g.admit_stream(&HeaderMap::new(), peer, open).unwrap();
-        let e = g.admit_stream(&HeaderMap::new(), peer, open).unwrap_err();
+        let first = g.check_handshake(&HeaderMap::new(), peer, open).unwrap();
+        let e = g.check_handshake(&HeaderMap::new(), peer, open).unwrap_err();
         assert_eq!(e, Refusal::TooManyConnections);
         drop(first);
-        assert!(g.admit_stream(&HeaderMap::new(), peer, open).is_ok());
+        assert!(g.check_handshake(&HeaderMap::new(), peer, open).is_ok());
     }
 }

@@ -34,7 +34,7 @@ async fn stream(
     Query(q): Query<SymbolsQuery>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, HttpError> {
     let who = who.map_or(Authenticated { expires: None }, |Extension(who)| who);
-    let pass = app.guard.admit_stream(&headers, peer, who)?;
+    let pass = app.guard.check_handshake(&headers, peer, who)?;
     let list =
         q.symbols.ok_or_else(|| HttpError::bad_request(ErrorCode::InvalidSymbol, "missing ?symbols=AAPL,BTC/USD"))?;
     let symbols = parse_symbols(&app.upstream, &list)?;

@@ -52,7 +52,7 @@ async fn upgrade(
     who: Option<Extension<Authenticated>>,
 ) -> Result<Response, HttpError> {
     let who = who.map_or(Authenticated { expires: None }, |Extension(who)| who);
-    let pass = app.guard.admit_stream(&headers, peer, who)?;
+    let pass = app.guard.check_handshake(&headers, peer, who)?;
     let max = app.config.max_message_bytes;
     // tungstenite's default read buffer is 128 KiB per connection, zero-filled before each read: it made an idle
     // client cost 133 KB and the fan-out spend a quarter of its CPU in memset (docs/benchmarks.md). Clients
