@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what a fresh machine lacks to build, run and test Hamster Terminal, and skips whatever is already
-# there at the right version. Used by scripts/run.sh, scripts/test.sh and CI (.ci/run).
+# there at the right version. Used by scripts/run.sh and scripts/test.sh (and through it by CI, .ci/run).
 #
 #   --for-tests             also install what only the test suite uses (cargo-deny, the Node benchmark peer)
 #   HAMSTER_SKIP_BROWSER=1  skip Chromium/ChromeDriver (not needed to run the terminal, only for browser tests)

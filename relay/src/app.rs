@@ -1,12 +1,14 @@
 //! Wiring: builds the hub, the upstream router and the HTTP router from a [`Config`], serves until a signal,
 //! then shuts down in order (stop accepting, close clients with 1001, stop providers, exit within the grace).
+//!
+//! The routes themselves belong to the transports (each has a `routes()`); this module only decides which of
+//! them sit behind client auth, where CORS applies, and what answers everything else (the dashboard's files).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::response::Html;
-use axum::routing::{any, get};
 use axum::Router;
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
@@ -16,32 +18,18 @@ use tower_http::compression::CompressionLayer;
 use tower_http::services::{ServeDir, ServeFile};
 use tower_http::trace::TraceLayer;
 
-use crate::config::{Config, PublicEndpoint};
+use crate::config::Config;
 use crate::guard::{self, Guard};
 use crate::hub::{run_ingest, Hub};
 use crate::metrics::Metrics;
 use crate::server::{self, ServeOptions};
 use crate::shutdown;
+use crate::state::AppState;
 use crate::transport::{rest, sse, ws};
 use crate::upstream::{Routes, Upstream};
 
-/// Everything a request handler may need. Cheap to clone.
-#[derive(Debug, Clone)]
-pub struct AppState {
-    pub config: Arc<Config>,
-    pub hub: Arc<Hub>,
-    pub upstream: Arc<Upstream>,
-    pub metrics: Arc<Metrics>,
-    /// Fires when the relay starts shutting down.
-    pub shutdown: CancellationToken,
-    /// Long-lived connection tasks, awaited on shutdown.
-    pub tracker: TaskTracker,
-    /// Origin, auth and limits for every client.
-    pub guard: Arc<Guard>,
-}
-
 /// Starts the hub, providers and background tasks.
-pub fn build(config: Config) -> anyhow::Result<AppState> {
+pub(crate) fn build(config: Config) -> anyhow::Result<AppState> {
     let config = Arc::new(config);
     let metrics = Metrics::new();
     let guard = Arc::new(Guard::new(config.guard(), metrics.clone())?);
@@ -79,21 +67,11 @@ async fn sweeper(hub: Arc<Hub>, stop: CancellationToken) {
 }
 
 /// The HTTP router: streams and REST behind the edge policy, the dashboard's static files public.
-pub fn router(app: AppState) -> Router {
+pub(crate) fn router(app: AppState) -> Router {
     let guard = app.guard.clone();
-    let mut protected = Router::new()
-        .route("/ws", get(ws::upgrade))
-        .route("/api/stream", get(sse::stream))
-        .route("/api/quotes", get(rest::quotes))
-        .route("/api/history/{*symbol}", get(rest::history))
-        .route("/api/status", get(rest::status))
-        .route("/api/clients", get(rest::clients))
-        .route("/api/{*rest}", any(rest::not_found));
+    let mut protected = Router::new().merge(ws::routes()).merge(sse::routes()).merge(rest::routes());
     let mut public = Router::new();
-    for (endpoint, path, handler) in [
-        (PublicEndpoint::Healthz, "/healthz", get(rest::health)),
-        (PublicEndpoint::Metrics, "/metrics", get(rest::metrics)),
-    ] {
+    for (endpoint, path, handler) in rest::probes() {
         if app.config.is_public(endpoint) {
             public = public.route(path, handler);
         } else {

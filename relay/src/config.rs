@@ -1,5 +1,10 @@
 //! Relay configuration: command-line flags, each with an environment-variable fallback (12-factor style, so
-//! Render/Railway settings and `--flags` are interchangeable). README's configuration table mirrors this file.
+//! Render/Railway settings and `--flags` are interchangeable). README's configuration table mirrors this file, and
+//! a test (`readme_config`) holds the two together.
+//!
+//! Each default has one source: the hub's tunables are constants in [`crate::hub`] (also behind
+//! [`HubConfig::default`]), upstream reconnect timing is `providers/stream/timing.rs`, and each adapter's flags
+//! live in its own folder; the rest are written once, here.
 
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -10,7 +15,7 @@ use clap::{Parser, ValueEnum};
 use crate::guard::auth::JwtConfig;
 use crate::guard::limits::CommandQuota;
 use crate::guard::GuardConfig;
-use crate::hub::HubConfig;
+use crate::hub::{self, HubConfig};
 use crate::providers::stream::timing::{Timing, TimingArgs};
 use crate::providers::{Adapter, AdapterParser, ProviderArgs};
 use crate::secret::Secret;
@@ -22,11 +27,11 @@ use crate::secret::Secret;
 pub struct Config {
     /// TCP port to listen on (0 picks a free port; the chosen one is printed).
     #[arg(long, env = "PORT", default_value_t = 8080)]
-    pub port: u16,
+    pub(crate) port: u16,
 
     /// Address to bind.
     #[arg(long, env = "HOST", default_value = "0.0.0.0")]
-    pub host: IpAddr,
+    pub(crate) host: IpAddr,
 
     /// Providers to run, comma-separated; the first is the default route for symbols without a `provider:`
     /// prefix.
@@ -37,7 +42,7 @@ pub struct Config {
     /// `equity`, `*`, an exact ticker, or a ticker with one `*` (`BTC/*`, `*/USDT`). Unmatched symbols go to the
     /// first provider. A `provider:SYMBOL` prefix always wins.
     #[arg(long = "route", env = "ROUTES", value_delimiter = ',')]
-    pub routes: Vec<String>,
+    pub(crate) routes: Vec<String>,
 
     #[command(flatten)]
     pub(crate) upstream: TimingArgs,
@@ -47,107 +52,107 @@ pub struct Config {
 
     /// Directory with the built dashboard, served at `/` when it exists.
     #[arg(long, env = "STATIC_DIR", default_value = "dist")]
-    pub static_dir: PathBuf,
+    pub(crate) static_dir: PathBuf,
 
     /// Interval of WebSocket pings to clients; a client silent for twice this long is dropped.
     #[arg(long, env = "HEARTBEAT_MS", default_value_t = 15_000)]
-    pub heartbeat_ms: u64,
+    pub(crate) heartbeat_ms: u64,
 
     /// A client whose socket accepts nothing for this long is dropped.
     #[arg(long, env = "WRITE_TIMEOUT_MS", default_value_t = 30_000)]
-    pub write_timeout_ms: u64,
+    pub(crate) write_timeout_ms: u64,
 
     /// Kernel send buffer per client socket in bytes (0 = OS default). Small buffers keep a slow client's
     /// backlog short, so it is conflated to fresh prices instead of reading seconds-old ones, and bound the
     /// kernel memory each connection can pin.
     #[arg(long, env = "SEND_BUFFER_BYTES", default_value_t = 131_072)]
-    pub send_buffer_bytes: usize,
+    pub(crate) send_buffer_bytes: usize,
 
     /// Quote frames queued per client before it is conflated (latest value per symbol wins).
-    #[arg(long, env = "CLIENT_QUEUE_FRAMES", default_value_t = 64)]
-    pub client_queue_frames: usize,
+    #[arg(long, env = "CLIENT_QUEUE_FRAMES", default_value_t = hub::CLIENT_QUEUE_FRAMES)]
+    pub(crate) client_queue_frames: usize,
 
     /// Most symbols one connection may subscribe to.
-    #[arg(long, env = "MAX_SYMBOLS_PER_CONNECTION", default_value_t = 200)]
-    pub max_symbols_per_connection: usize,
+    #[arg(long, env = "MAX_SYMBOLS_PER_CONNECTION", default_value_t = hub::MAX_SYMBOLS_PER_CLIENT)]
+    pub(crate) max_symbols_per_connection: usize,
 
     /// Largest accepted client frame in bytes; larger ones close the connection with code 1009.
     #[arg(long, env = "MAX_MESSAGE_BYTES", default_value_t = 65_536)]
-    pub max_message_bytes: usize,
+    pub(crate) max_message_bytes: usize,
 
     /// Recent ticks kept per symbol for `/api/history`.
-    #[arg(long, env = "HISTORY_TICKS", default_value_t = 600)]
-    pub history_ticks: usize,
+    #[arg(long, env = "HISTORY_TICKS", default_value_t = hub::HISTORY_TICKS)]
+    pub(crate) history_ticks: usize,
 
     /// One-minute candles kept per symbol for `/api/history`.
-    #[arg(long, env = "HISTORY_CANDLES", default_value_t = 240)]
-    pub history_candles: usize,
+    #[arg(long, env = "HISTORY_CANDLES", default_value_t = hub::HISTORY_CANDLES)]
+    pub(crate) history_candles: usize,
 
     /// How long a `GET /api/quotes` keeps its symbols subscribed upstream, in seconds.
-    #[arg(long, env = "REST_LEASE_SECS", default_value_t = 60)]
-    pub rest_lease_secs: u64,
+    #[arg(long, env = "REST_LEASE_SECS", default_value_t = hub::LEASE_TTL_SECS)]
+    pub(crate) rest_lease_secs: u64,
 
     /// Seconds to wait for connections to close on SIGTERM/SIGINT before exiting anyway.
     #[arg(long, env = "SHUTDOWN_GRACE_SECS", default_value_t = 5)]
-    pub shutdown_grace_secs: u64,
+    pub(crate) shutdown_grace_secs: u64,
 
     /// Web origins allowed to open `/ws` and `/api/stream` and to read REST cross-origin, comma-separated:
     /// `https://app.example.com`, `https://*.example.com`. The relay's own origin is always allowed. Unset (or
     /// `*`) allows any origin, for local use only; the relay warns at startup.
     #[arg(long = "allowed-origin", env = "ALLOWED_ORIGINS", value_delimiter = ',')]
-    pub allowed_origins: Vec<String>,
+    pub(crate) allowed_origins: Vec<String>,
 
     /// Static bearer tokens clients may present, comma-separated (environment only: flags show in process lists).
     /// With neither tokens nor `JWT_SECRET`, client auth is off.
     #[arg(long = "auth-token", env = "AUTH_TOKENS", value_delimiter = ',', hide = true, hide_env_values = true)]
-    pub auth_tokens: Vec<Secret>,
+    pub(crate) auth_tokens: Vec<Secret>,
 
     /// HS256 secret for client JWTs (`exp` required; environment only).
     #[arg(long, env = "JWT_SECRET", hide = true, hide_env_values = true)]
-    pub jwt_secret: Option<Secret>,
+    pub(crate) jwt_secret: Option<Secret>,
 
     /// Required JWT `aud` claim, if any.
     #[arg(long, env = "JWT_AUDIENCE")]
-    pub jwt_audience: Option<String>,
+    pub(crate) jwt_audience: Option<String>,
 
     /// Required JWT `iss` claim, if any.
     #[arg(long, env = "JWT_ISSUER")]
-    pub jwt_issuer: Option<String>,
+    pub(crate) jwt_issuer: Option<String>,
 
     /// Endpoints served without a token when auth is on, comma-separated (`healthz`, `metrics`; `none` for
     /// neither). Platforms' health checks carry no token, so `/healthz` is public by default.
     #[arg(long = "public-endpoint", env = "PUBLIC_ENDPOINTS", value_delimiter = ',', default_value = "healthz")]
-    pub public_endpoints: Vec<PublicEndpoint>,
+    pub(crate) public_endpoints: Vec<PublicEndpoint>,
 
     /// Most concurrent WebSocket + SSE connections from one client address (IPv6: one /64); 0 = unlimited.
     #[arg(long, env = "MAX_CONNECTIONS_PER_IP", default_value_t = 256)]
-    pub max_connections_per_ip: usize,
+    pub(crate) max_connections_per_ip: usize,
 
     /// Sustained commands per second one connection may send (0 = unlimited); faster ones get `rate_limited`.
     #[arg(long, env = "MAX_COMMANDS_PER_SEC", default_value_t = 20)]
-    pub max_commands_per_sec: u32,
+    pub(crate) max_commands_per_sec: u32,
 
     /// Commands one connection may send at once above the sustained rate.
     #[arg(long, env = "COMMAND_BURST", default_value_t = 40)]
-    pub command_burst: u32,
+    pub(crate) command_burst: u32,
 
     /// Refused commands (bad input, over a limit) one connection may send per minute, all at once at most;
     /// past that it is closed with code 1008 (0 = never).
     #[arg(long, env = "MAX_REFUSED_PER_MIN", default_value_t = 30)]
-    pub max_refused_per_min: u32,
+    pub(crate) max_refused_per_min: u32,
 
     /// Reverse proxies in front of the relay that append the client address to `X-Forwarded-For` (1 on Render
     /// and Railway). 0 trusts no header: the TCP peer is the client.
     #[arg(long, env = "TRUSTED_PROXY_HOPS", default_value_t = 0)]
-    pub trusted_proxy_hops: usize,
+    pub(crate) trusted_proxy_hops: usize,
 
     /// A connection must send its complete HTTP request head (incl. the WebSocket handshake) within this long.
     #[arg(long, env = "HANDSHAKE_TIMEOUT_MS", default_value_t = 10_000)]
-    pub handshake_timeout_ms: u64,
+    pub(crate) handshake_timeout_ms: u64,
 
     /// A WebSocket client silent this long (no frame, no pong) is dropped; default twice `--heartbeat-ms`.
     #[arg(long, env = "CLIENT_TIMEOUT_MS")]
-    pub client_timeout_ms: Option<u64>,
+    pub(crate) client_timeout_ms: Option<u64>,
 
     /// Log format.
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Human)]
@@ -156,7 +161,7 @@ pub struct Config {
 
 /// Endpoints that may be served without a token.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum PublicEndpoint {
+pub(crate) enum PublicEndpoint {
     Healthz,
     Metrics,
     None,
@@ -170,25 +175,25 @@ pub enum LogFormat {
 }
 
 impl Config {
-    pub fn heartbeat(&self) -> Duration {
+    pub(crate) fn heartbeat(&self) -> Duration {
         Duration::from_millis(self.heartbeat_ms.max(100))
     }
 
     /// How long a silent WebSocket client is kept.
-    pub fn client_timeout(&self) -> Duration {
+    pub(crate) fn client_timeout(&self) -> Duration {
         self.client_timeout_ms.map_or(2 * self.heartbeat(), |ms| Duration::from_millis(ms.max(100)))
     }
 
-    pub fn handshake_timeout(&self) -> Duration {
+    pub(crate) fn handshake_timeout(&self) -> Duration {
         Duration::from_millis(self.handshake_timeout_ms.max(100))
     }
 
-    pub fn is_public(&self, endpoint: PublicEndpoint) -> bool {
+    pub(crate) fn is_public(&self, endpoint: PublicEndpoint) -> bool {
         self.public_endpoints.contains(&endpoint)
     }
 
     /// The edge policy's settings.
-    pub fn guard(&self) -> GuardConfig {
+    pub(crate) fn guard(&self) -> GuardConfig {
         GuardConfig {
             allowed_origins: self.allowed_origins.clone(),
             auth_tokens: self.auth_tokens.clone(),
@@ -207,7 +212,7 @@ impl Config {
         }
     }
 
-    pub fn write_timeout(&self) -> Duration {
+    pub(crate) fn write_timeout(&self) -> Duration {
         Duration::from_millis(self.write_timeout_ms.max(100))
     }
 
@@ -216,7 +221,8 @@ impl Config {
         self.upstream.timing()
     }
 
-    pub fn hub(&self) -> HubConfig {
+    /// The hub's tunables; those without a flag keep [`HubConfig::default`].
+    pub(crate) fn hub(&self) -> HubConfig {
         HubConfig {
             client_queue_frames: self.client_queue_frames,
             max_symbols_per_client: self.max_symbols_per_connection,
@@ -227,6 +233,9 @@ impl Config {
         }
     }
 }
+
+#[cfg(test)]
+mod readme_config;
 
 #[cfg(test)]
 mod tests {
@@ -242,6 +251,12 @@ mod tests {
         assert!(c.allowed_origins.is_empty() && c.auth_tokens.is_empty() && c.jwt_secret.is_none());
         assert_eq!(c.public_endpoints, [PublicEndpoint::Healthz]);
         assert_eq!(c.client_timeout(), Duration::from_secs(30));
+    }
+
+    #[test]
+    fn hub_defaults_are_the_flags_defaults() {
+        let c = Config::try_parse_from(["hamster-relay"]).unwrap();
+        assert_eq!(format!("{:?}", c.hub()), format!("{:?}", HubConfig::default()));
     }
 
     #[test]

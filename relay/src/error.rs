@@ -1,26 +1,36 @@
 //! The one error type that reaches HTTP: a status code and a JSON body with a stable code.
+//!
+//! The refusals other modules return (the edge's, auth's, routing's, a symbol's, a lease's) become HTTP errors
+//! here and nowhere else, through `From`, so every status code the relay answers with is chosen in this file and
+//! handlers simply use `?`.
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use hamster_shared::api::ApiError;
-use hamster_shared::ErrorCode;
+use hamster_shared::{ErrorCode, Rejection};
+
+use crate::commands::TooManySymbols;
+use crate::guard::auth::AuthError;
+use crate::guard::Refusal;
+use crate::hub::LeaseLimit;
+use crate::upstream::RouteError;
 
 /// An HTTP error response: `status` with body `{"code": ..., "message": ...}`.
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("{status}: {message}")]
-pub struct HttpError {
-    pub status: StatusCode,
-    pub code: ErrorCode,
-    pub message: String,
+pub(crate) struct HttpError {
+    pub(crate) status: StatusCode,
+    pub(crate) code: ErrorCode,
+    pub(crate) message: String,
 }
 
 impl HttpError {
-    pub fn new(status: StatusCode, code: ErrorCode, message: impl Into<String>) -> HttpError {
+    pub(crate) fn new(status: StatusCode, code: ErrorCode, message: impl Into<String>) -> HttpError {
         HttpError { status, code, message: message.into() }
     }
 
-    pub fn bad_request(code: ErrorCode, message: impl Into<String>) -> HttpError {
+    pub(crate) fn bad_request(code: ErrorCode, message: impl Into<String>) -> HttpError {
         HttpError::new(StatusCode::BAD_REQUEST, code, message)
     }
 }
@@ -28,5 +38,91 @@ impl HttpError {
 impl IntoResponse for HttpError {
     fn into_response(self) -> Response {
         (self.status, Json(ApiError { code: self.code, message: self.message })).into_response()
+    }
+}
+
+/// A stream handshake refused at the edge: 403 for the origin, 429 for the address's connection limit.
+impl From<Refusal> for HttpError {
+    fn from(e: Refusal) -> HttpError {
+        let (status, code) = match e {
+            Refusal::Origin(_) => (StatusCode::FORBIDDEN, ErrorCode::Forbidden),
+            Refusal::TooManyConnections => (StatusCode::TOO_MANY_REQUESTS, ErrorCode::TooManyConnections),
+        };
+        HttpError::new(status, code, e.to_string())
+    }
+}
+
+/// A missing or invalid credential: 401 (the auth middleware adds `WWW-Authenticate`).
+impl From<AuthError> for HttpError {
+    fn from(e: AuthError) -> HttpError {
+        HttpError::new(StatusCode::UNAUTHORIZED, ErrorCode::Unauthorized, e.to_string())
+    }
+}
+
+/// A symbol refused by the shared rules or the router, named in the message: 400 with the rejection's code.
+impl From<Rejection> for HttpError {
+    fn from(r: Rejection) -> HttpError {
+        HttpError::bad_request(r.code, format!("{:?}: {}", r.symbol, r.message))
+    }
+}
+
+/// A symbol no configured provider serves: 400 with the router's code.
+impl From<RouteError> for HttpError {
+    fn from(e: RouteError) -> HttpError {
+        HttpError::bad_request(e.code, e.message)
+    }
+}
+
+/// A request naming more symbols than one request may: 400.
+impl From<TooManySymbols> for HttpError {
+    fn from(e: TooManySymbols) -> HttpError {
+        HttpError::bad_request(ErrorCode::TooManySymbols, e.to_string())
+    }
+}
+
+/// REST leases are full: 429, the client should stream instead.
+impl From<LeaseLimit> for HttpError {
+    fn from(e: LeaseLimit) -> HttpError {
+        HttpError::new(StatusCode::TOO_MANY_REQUESTS, ErrorCode::TooManySymbols, e.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parts(e: impl Into<HttpError>) -> (StatusCode, ErrorCode, String) {
+        let e = e.into();
+        (e.status, e.code, e.message)
+    }
+
+    #[test]
+    fn refusals_keep_their_status_code_and_message() {
+        let origin = Refusal::Origin("https://evil.example".into());
+        assert_eq!(
+            parts(origin),
+            (
+                StatusCode::FORBIDDEN,
+                ErrorCode::Forbidden,
+                "origin \"https://evil.example\" is not allowed to connect (see ALLOWED_ORIGINS)".into()
+            )
+        );
+        let (status, code, _) = parts(Refusal::TooManyConnections);
+        assert_eq!((status, code), (StatusCode::TOO_MANY_REQUESTS, ErrorCode::TooManyConnections));
+        let (status, code, _) = parts(AuthError::Missing);
+        assert_eq!((status, code), (StatusCode::UNAUTHORIZED, ErrorCode::Unauthorized));
+        let (status, code, _) = parts(LeaseLimit { max: 3 });
+        assert_eq!((status, code), (StatusCode::TOO_MANY_REQUESTS, ErrorCode::TooManySymbols));
+        let (status, code, message) = parts(TooManySymbols { count: 101 });
+        assert_eq!((status, code), (StatusCode::BAD_REQUEST, ErrorCode::TooManySymbols));
+        assert!(message.starts_with("101 symbols in one request"), "{message}");
+    }
+
+    #[test]
+    fn symbol_rejections_name_the_symbol_and_route_errors_do_not() {
+        let rejected = Rejection { symbol: "A B".into(), code: ErrorCode::InvalidSymbol, message: "bad".into() };
+        assert_eq!(parts(rejected), (StatusCode::BAD_REQUEST, ErrorCode::InvalidSymbol, "\"A B\": bad".into()));
+        let unrouted = RouteError { code: ErrorCode::UnknownProvider, message: "no provider".into() };
+        assert_eq!(parts(unrouted), (StatusCode::BAD_REQUEST, ErrorCode::UnknownProvider, "no provider".into()));
     }
 }

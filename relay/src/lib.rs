@@ -7,7 +7,7 @@
 //!  providers/*  ──HubEvent──▶  hub  ──Frame──▶  outbox (per client) ──▶ transport/{ws,sse}
 //!  (simulator,     (quotes,     │ ref-counted       bounded; conflates      ▲
 //!   adapters)       status)     │ subscriptions,    when full               │ commands
-//!       ▲                       │ cache, history                       session (validation)
+//!       ▲                       │ cache, history                       commands (validation)
 //!       └── ProviderCommand ── upstream (router) ◀──Demand── hub ◀────────────┘
 //! ```
 //!
@@ -16,22 +16,27 @@
 //! * [`upstream`] — routes symbols to providers and sends each provider subscription diffs.
 //! * [`providers`] — one adapter per data source behind the [`providers::Provider`] trait; [`providers::simulator`]
 //!   is the default.
-//! * [`transport`] — `/ws`, `/api/stream` (SSE) and REST; [`session`] is what client commands mean.
+//! * [`transport`] — `/ws`, `/api/stream` (SSE) and REST; [`commands`] is what client commands mean.
 //! * [`guard`] — the edge policy: allowed origins, client auth, per-address and per-connection limits.
 //! * [`server`] — the accept loop (request-head deadline, socket options, graceful stop).
-//! * [`config`], [`metrics`], [`shutdown`], [`app`] (wiring), [`error`] (HTTP errors).
+//! * [`config`], [`metrics`], [`shutdown`], [`app`] (wiring), [`state`] (what handlers share), [`error`] (HTTP
+//!   errors).
+//!
+//! The library serves `main.rs` alone, so only what the binary calls is public (`config`, `secret`'s log sink,
+//! `app::serve`); everything else is crate-private, which lets the compiler report dead code.
 
 pub mod app;
-pub mod clock;
+mod clock;
+mod commands;
 pub mod config;
-pub mod error;
-pub mod guard;
-pub mod hub;
-pub mod metrics;
-pub mod providers;
+mod error;
+mod guard;
+mod hub;
+mod metrics;
+mod providers;
 pub mod secret;
-pub mod server;
-pub mod session;
-pub mod shutdown;
-pub mod transport;
-pub mod upstream;
+mod server;
+mod shutdown;
+mod state;
+mod transport;
+mod upstream;

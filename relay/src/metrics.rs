@@ -17,34 +17,34 @@ use tokio_util::sync::CancellationToken;
 
 /// The relay's metrics. Cheap to clone handles live inside; share it as `Arc<Metrics>`.
 #[derive(Debug)]
-pub struct Metrics {
+pub(crate) struct Metrics {
     registry: Registry,
     started: Instant,
     /// Quotes received from providers.
-    pub quotes_in: Counter,
+    pub(crate) quotes_in: Counter,
     /// Quotes written to client sockets.
-    pub quotes_out: Counter,
+    pub(crate) quotes_out: Counter,
     /// Frames written to client sockets.
-    pub frames_out: Counter,
+    pub(crate) frames_out: Counter,
     /// Quote updates superseded before a slow client took them.
-    pub conflated: Counter,
+    pub(crate) conflated: Counter,
     /// Client commands received, and those answered with an error.
-    pub commands: Counter,
-    pub command_errors: Counter,
+    pub(crate) commands: Counter,
+    pub(crate) command_errors: Counter,
     /// Handshakes and connections refused at the edge, by reason (origin, auth, connections_per_ip, abusive).
     refused: Family<Vec<(&'static str, &'static str)>, Counter>,
     /// Connected clients (WebSocket + SSE).
-    pub clients: Gauge,
+    pub(crate) clients: Gauge,
     /// Symbols with at least one subscriber or lease.
-    pub topics: Gauge,
+    pub(crate) topics: Gauge,
     /// Instruments subscribed on upstream connections, all providers.
-    pub upstream_subscriptions: Gauge,
+    pub(crate) upstream_subscriptions: Gauge,
     in_rate: AtomicU64,
     out_rate: AtomicU64,
 }
 
 impl Metrics {
-    pub fn new() -> Arc<Metrics> {
+    pub(crate) fn new() -> Arc<Metrics> {
         let mut registry = Registry::with_prefix("hamster");
         let m = Metrics {
             quotes_in: Counter::default(),
@@ -80,29 +80,29 @@ impl Metrics {
     }
 
     /// Counts a client refused at the edge.
-    pub fn refused(&self, reason: &'static str) {
+    pub(crate) fn refused(&self, reason: &'static str) {
         self.refused.get_or_create(&vec![("reason", reason)]).inc();
     }
 
     /// Prometheus text exposition of every metric.
-    pub fn encode(&self) -> String {
+    pub(crate) fn encode(&self) -> String {
         let mut out = String::new();
         // Writing into a String cannot fail.
         let _ = encode(&mut out, &self.registry);
         out
     }
 
-    pub fn uptime(&self) -> Duration {
+    pub(crate) fn uptime(&self) -> Duration {
         self.started.elapsed()
     }
 
     /// Quotes in and out per second over the last sampled second.
-    pub fn rates(&self) -> (f64, f64) {
+    pub(crate) fn rates(&self) -> (f64, f64) {
         (f64::from_bits(self.in_rate.load(Ordering::Relaxed)), f64::from_bits(self.out_rate.load(Ordering::Relaxed)))
     }
 
     /// Samples the counters once a second until `stop` fires, keeping [`Metrics::rates`] current.
-    pub async fn run_sampler(self: Arc<Self>, stop: CancellationToken) {
+    pub(crate) async fn run_sampler(self: Arc<Self>, stop: CancellationToken) {
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         let mut last = (Instant::now(), self.quotes_in.get(), self.quotes_out.get());
         loop {

@@ -39,7 +39,7 @@ fn remember(value: &str) {
 }
 
 /// `text` with every known secret replaced by `[redacted]`; borrowed (no allocation) when there is none.
-pub fn redact(text: &str) -> Cow<'_, str> {
+pub(crate) fn redact(text: &str) -> Cow<'_, str> {
     let known = KNOWN.read();
     if !known.iter().any(|k| text.contains(k.as_str())) {
         return Cow::Borrowed(text);
@@ -54,7 +54,7 @@ pub fn redact(text: &str) -> Cow<'_, str> {
 }
 
 /// [`redact`] applied to every string (keys included) inside a JSON value.
-pub fn redact_json(value: serde_json::Value) -> serde_json::Value {
+pub(crate) fn redact_json(value: serde_json::Value) -> serde_json::Value {
     use serde_json::Value;
     match value {
         Value::String(s) => match redact(&s) {
@@ -88,22 +88,22 @@ impl Write for RedactingStderr {
 
 /// A credential. `Debug` and `Display` print `[redacted]`; only [`Secret::expose`] gives the value.
 #[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
+pub(crate) struct Secret(String);
 
 impl Secret {
     /// Reads `var`; an unset or blank variable is `None`.
-    pub fn from_env(var: &str) -> Option<Secret> {
+    pub(crate) fn from_env(var: &str) -> Option<Secret> {
         std::env::var(var).ok().map(|v| v.trim().to_owned()).filter(|v| !v.is_empty()).map(Secret::new)
     }
 
-    pub fn new(value: impl Into<String>) -> Secret {
+    pub(crate) fn new(value: impl Into<String>) -> Secret {
         let value = value.into();
         remember(&value);
         Secret(value)
     }
 
     /// The value, for building an upstream request. Never log what this returns.
-    pub fn expose(&self) -> &str {
+    pub(crate) fn expose(&self) -> &str {
         &self.0
     }
 }

@@ -18,15 +18,15 @@ use tower::ServiceExt;
 
 /// Socket and protocol settings for accepted connections.
 #[derive(Debug, Clone, Copy)]
-pub struct ServeOptions {
+pub(crate) struct ServeOptions {
     /// The whole request head must arrive within this long (each request on a keep-alive connection).
-    pub handshake_timeout: Duration,
+    pub(crate) handshake_timeout: Duration,
     /// `SO_SNDBUF` per socket (0 = OS default).
-    pub send_buffer: usize,
+    pub(crate) send_buffer: usize,
 }
 
 /// Serves `router` on `listener` until `stop` fires, then lets in-flight HTTP requests finish.
-pub async fn serve(listener: TcpListener, router: Router, options: ServeOptions, stop: CancellationToken) {
+pub(crate) async fn serve(listener: TcpListener, router: Router, options: ServeOptions, stop: CancellationToken) {
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder.http1().timer(TokioTimer::new()).header_read_timeout(options.handshake_timeout);
     let graceful = GracefulShutdown::new();

@@ -1,7 +1,7 @@
 //! Waiting for the signal to stop: SIGINT (Ctrl-C) or SIGTERM (what Render, Railway and Docker send).
 
 /// Resolves on the first SIGINT or SIGTERM.
-pub async fn signal() {
+pub(crate) async fn signal() {
     let ctrl_c = async {
         if let Err(e) = tokio::signal::ctrl_c().await {
             tracing::error!(error = %e, "cannot listen for Ctrl-C");

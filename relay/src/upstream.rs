@@ -22,18 +22,18 @@ use crate::providers::{EventSink, InstrumentKeys, Provider, ProviderCommand};
 
 /// Where a symbol is served from.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Route {
-    pub provider: &'static str,
+pub(crate) struct Route {
+    pub(crate) provider: &'static str,
     /// The canonical ticker the provider is asked for.
-    pub instrument: String,
+    pub(crate) instrument: String,
 }
 
 /// Why a symbol cannot be routed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{message}")]
-pub struct RouteError {
-    pub code: ErrorCode,
-    pub message: String,
+pub(crate) struct RouteError {
+    pub(crate) code: ErrorCode,
+    pub(crate) message: String,
 }
 
 /// One side of a routing rule.
@@ -63,13 +63,13 @@ impl Pattern {
 
 /// Ordered `pattern=provider` rules; the first match wins.
 #[derive(Debug, Clone, Default)]
-pub struct Routes {
+pub(crate) struct Routes {
     rules: Vec<(Pattern, String)>,
 }
 
 impl Routes {
     /// Parses rules such as `crypto=binance`, `*/USDT=binance`, `AAPL=alpaca`, `*=twelvedata`.
-    pub fn parse(rules: &[String]) -> anyhow::Result<Routes> {
+    pub(crate) fn parse(rules: &[String]) -> anyhow::Result<Routes> {
         let mut parsed = Vec::new();
         for rule in rules.iter().map(|r| r.trim()).filter(|r| !r.is_empty()) {
             let (pattern, provider) = rule
@@ -109,7 +109,7 @@ struct Slot {
 
 /// The running providers and the routing rules. Share as `Arc<Upstream>`.
 #[derive(Debug)]
-pub struct Upstream {
+pub(crate) struct Upstream {
     slots: BTreeMap<&'static str, Slot>,
     routes: Routes,
     default_provider: &'static str,
@@ -156,7 +156,7 @@ impl Upstream {
     }
 
     /// Which provider and instrument serve `symbol`.
-    pub fn route(&self, symbol: &Symbol) -> Result<Route, RouteError> {
+    pub(crate) fn route(&self, symbol: &Symbol) -> Result<Route, RouteError> {
         let provider = match symbol.provider() {
             None => self
                 .routes
@@ -175,19 +175,19 @@ impl Upstream {
     }
 
     /// Configured provider names, default first.
-    pub fn names(&self) -> Vec<&'static str> {
+    pub(crate) fn names(&self) -> Vec<&'static str> {
         let mut names: Vec<_> = self.slots.keys().copied().collect();
         names.sort_by_key(|n| *n != self.default_provider);
         names
     }
 
     /// Instruments currently subscribed upstream, per provider.
-    pub fn subscriptions(&self) -> Vec<(&'static str, usize)> {
+    pub(crate) fn subscriptions(&self) -> Vec<(&'static str, usize)> {
         self.slots.iter().map(|(name, slot)| (*name, slot.subscriptions.load(Ordering::Relaxed))).collect()
     }
 
     /// Applies demand changes until the hub's demand channel closes.
-    pub async fn run(self: Arc<Self>, mut demand: mpsc::UnboundedReceiver<Demand>) {
+    pub(crate) async fn run(self: Arc<Self>, mut demand: mpsc::UnboundedReceiver<Demand>) {
         let mut batch = Vec::new();
         while demand.recv_many(&mut batch, 1024).await > 0 {
             self.apply(std::mem::take(&mut batch));
@@ -203,7 +203,7 @@ impl Upstream {
                 Demand::Remove(s) => (s, false),
             };
             let Ok(route) = self.route(&symbol) else {
-                // The session refuses unroutable symbols, so this is a late arrival after a config change.
+                // Command handling refuses unroutable symbols, so this is a late arrival after a config change.
                 tracing::warn!(%symbol, "demand for an unroutable symbol ignored");
                 continue;
             };

@@ -1,4 +1,4 @@
-//! Issue #6, "Keys never leave the relay": canary keys, then a scan of everything the relay emits.
+//! Provider keys never leave the relay: canary keys, then a scan of everything the relay emits.
 //!
 //! Every keyed provider gets a distinct random canary (`CANARY-twelvedata-…`, fresh each run) from the
 //! environment. The real relay runs with every provider enabled, each pointed at its mock, with `RUST_LOG=trace`:

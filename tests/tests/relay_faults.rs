@@ -1,7 +1,7 @@
-//! Fault injection against the real relay binary (issue #6): the Twelve Data mock sits behind a loopback
-//! [`FaultProxy`] that resets, stalls, truncates and delays the upstream connection while WebSocket clients stay
-//! attached; then the relay itself is SIGKILLed and restarted under 200 reconnecting clients, and 50 clients that
-//! never read share it with 10 fast ones.
+//! Fault injection against the real relay binary, for resilience to upstream and relay failures: the Twelve
+//! Data mock sits behind a loopback [`FaultProxy`] that resets, stalls, truncates and delays the upstream
+//! connection while WebSocket clients stay attached; then the relay itself is SIGKILLed and restarted under 200
+//! reconnecting clients, and 50 clients that never read share it with 10 fast ones.
 //!
 //! What every scenario proves is that clients are never dropped for an upstream's faults, that the relay
 //! reconnects and resubscribes in full, and that fresh data reaches every client again. "Fresh" is judged per

@@ -16,32 +16,32 @@ use subtle::ConstantTimeEq;
 use crate::secret::Secret;
 
 /// Clock skew tolerated on `exp` and `nbf`, between the token issuer and the relay.
-pub const LEEWAY: Duration = Duration::from_secs(30);
+pub(crate) const LEEWAY: Duration = Duration::from_secs(30);
 
 /// How clients prove they may connect. Without tokens or a JWT secret, everyone may.
-pub struct Auth {
+pub(crate) struct Auth {
     tokens: Vec<Secret>,
     jwt: Option<(DecodingKey, Validation)>,
 }
 
 /// JWT settings: the HS256 secret and the claims a token must carry.
 #[derive(Debug, Clone, Default)]
-pub struct JwtConfig {
-    pub secret: Option<Secret>,
-    pub audience: Option<String>,
-    pub issuer: Option<String>,
+pub(crate) struct JwtConfig {
+    pub(crate) secret: Option<Secret>,
+    pub(crate) audience: Option<String>,
+    pub(crate) issuer: Option<String>,
 }
 
 /// Who was let in; stored in the request's extensions for the transports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Authenticated {
+pub(crate) struct Authenticated {
     /// When the credential stops being valid (JWT `exp` plus leeway); static tokens never expire.
-    pub expires: Option<SystemTime>,
+    pub(crate) expires: Option<SystemTime>,
 }
 
 /// Why a request was refused. Texts are safe to send to the client: they never echo the token.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum AuthError {
+pub(crate) enum AuthError {
     #[error("missing token: send `Authorization: Bearer <token>` or `?token=<token>`")]
     Missing,
     #[error("token expired")]
@@ -60,7 +60,7 @@ struct Claims {
 }
 
 impl Auth {
-    pub fn new(tokens: Vec<Secret>, jwt: JwtConfig) -> Auth {
+    pub(crate) fn new(tokens: Vec<Secret>, jwt: JwtConfig) -> Auth {
         // A blank secret would let anyone sign tokens: it means "no JWTs", like a blank token list.
         let jwt = jwt.secret.filter(|s| !s.expose().is_empty()).map(|secret| {
             let mut validation = Validation::new(Algorithm::HS256);
@@ -79,12 +79,12 @@ impl Auth {
     }
 
     /// Whether any credential is required at all.
-    pub fn enabled(&self) -> bool {
+    pub(crate) fn enabled(&self) -> bool {
         !self.tokens.is_empty() || self.jwt.is_some()
     }
 
     /// Checks a request's token (header first, then `?token=`).
-    pub fn check(&self, request: &Parts) -> Result<Authenticated, AuthError> {
+    pub(crate) fn check(&self, request: &Parts) -> Result<Authenticated, AuthError> {
         if !self.enabled() {
             return Ok(Authenticated { expires: None });
         }
@@ -93,7 +93,7 @@ impl Auth {
     }
 
     /// Checks one token: a static token compared in constant time, else a JWT.
-    pub fn verify(&self, token: &str) -> Result<Authenticated, AuthError> {
+    pub(crate) fn verify(&self, token: &str) -> Result<Authenticated, AuthError> {
         // Every configured token is compared, so timing says nothing about which one (or how much) matched.
         let matched =
             self.tokens.iter().fold(0u8, |hit, t| hit | t.expose().as_bytes().ct_eq(token.as_bytes()).unwrap_u8());

@@ -16,25 +16,25 @@ use parking_lot::Mutex;
 
 /// Live streaming connections per client address, capped at `max` (0 = unlimited).
 #[derive(Debug)]
-pub struct IpLimiter {
+pub(crate) struct IpLimiter {
     max: usize,
     live: Mutex<HashMap<IpAddr, usize>>,
 }
 
 /// One connection's slot; dropping it frees the slot.
 #[derive(Debug)]
-pub struct IpPermit {
+pub(crate) struct IpPermit {
     limiter: Arc<IpLimiter>,
     key: IpAddr,
 }
 
 impl IpLimiter {
-    pub fn new(max: usize) -> Arc<IpLimiter> {
+    pub(crate) fn new(max: usize) -> Arc<IpLimiter> {
         Arc::new(IpLimiter { max, live: Mutex::new(HashMap::new()) })
     }
 
     /// Takes a slot for `ip`, or `None` when it already holds `max`.
-    pub fn acquire(self: &Arc<Self>, ip: IpAddr) -> Option<IpPermit> {
+    pub(crate) fn acquire(self: &Arc<Self>, ip: IpAddr) -> Option<IpPermit> {
         let key = bucket(ip);
         let mut live = self.live.lock();
         let count = live.entry(key).or_insert(0);
@@ -46,7 +46,8 @@ impl IpLimiter {
     }
 
     /// Connections now held by `ip`'s bucket.
-    pub fn live(&self, ip: IpAddr) -> usize {
+    #[cfg(test)]
+    pub(crate) fn live(&self, ip: IpAddr) -> usize {
         self.live.lock().get(&bucket(ip)).copied().unwrap_or(0)
     }
 }
@@ -80,30 +81,30 @@ fn bucket(ip: IpAddr) -> IpAddr {
 
 /// Command limits for each connection.
 #[derive(Debug, Clone, Copy)]
-pub struct CommandQuota {
+pub(crate) struct CommandQuota {
     /// Sustained commands per second (0 = unlimited) and the burst allowed on top.
-    pub per_second: u32,
-    pub burst: u32,
+    pub(crate) per_second: u32,
+    pub(crate) burst: u32,
     /// Refused commands (bad input, over a limit) tolerated per minute, all at once at most; beyond that the
     /// client is disconnected.
-    pub refusals_per_minute: u32,
+    pub(crate) refusals_per_minute: u32,
 }
 
 /// What a connection may still do.
-pub struct CommandBudget {
+pub(crate) struct CommandBudget {
     commands: Option<DefaultDirectRateLimiter>,
     refusals: Option<DefaultDirectRateLimiter>,
 }
 
 /// Whether a client that just had a command refused may stay.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Verdict {
+pub(crate) enum Verdict {
     Tolerated,
     Abusive,
 }
 
 impl CommandQuota {
-    pub fn budget(&self) -> CommandBudget {
+    pub(crate) fn budget(&self) -> CommandBudget {
         let commands = NonZeroU32::new(self.per_second)
             .map(|rate| Quota::per_second(rate).allow_burst(NonZeroU32::new(self.burst).unwrap_or(rate)));
         let refusals = NonZeroU32::new(self.refusals_per_minute)
@@ -114,12 +115,12 @@ impl CommandQuota {
 
 impl CommandBudget {
     /// Takes one command from the budget; `false` means the client is sending too fast.
-    pub fn take_command(&self) -> bool {
+    pub(crate) fn take_command(&self) -> bool {
         self.commands.as_ref().is_none_or(|l| l.check().is_ok())
     }
 
     /// Records a refused command.
-    pub fn refused(&self) -> Verdict {
+    pub(crate) fn refused(&self) -> Verdict {
         match &self.refusals {
             Some(l) if l.check().is_err() => Verdict::Abusive,
             _ => Verdict::Tolerated,

@@ -4,19 +4,18 @@
 //! errors with a JSON body and a stable code (401 `unauthorized`, 403 `forbidden`, 429 `too_many_connections`)
 //! on the handshake, or an `error` message and then close code 1008 on an open connection.
 
-pub mod auth;
-pub mod limits;
-pub mod origin;
+pub(crate) mod auth;
+pub(crate) mod limits;
+pub(crate) mod origin;
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::{Request, State};
-use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, Method};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use hamster_shared::ErrorCode;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use self::auth::{Auth, JwtConfig};
@@ -25,12 +24,12 @@ use self::origin::OriginPolicy;
 use crate::error::HttpError;
 use crate::metrics::Metrics;
 
-pub use self::auth::Authenticated;
-pub use self::limits::{CommandBudget, Verdict};
+pub(crate) use self::auth::Authenticated;
+pub(crate) use self::limits::{CommandBudget, Verdict};
 
 /// Everything the edge checks, built once from the configuration.
 #[derive(Debug)]
-pub struct Guard {
+pub(crate) struct Guard {
     origins: OriginPolicy,
     auth: Auth,
     ips: Arc<IpLimiter>,
@@ -42,26 +41,37 @@ pub struct Guard {
 
 /// The edge settings, as configured by flags and environment.
 #[derive(Debug, Clone)]
-pub struct GuardConfig {
-    pub allowed_origins: Vec<String>,
-    pub auth_tokens: Vec<crate::secret::Secret>,
-    pub jwt: JwtConfig,
-    pub max_connections_per_ip: usize,
-    pub commands: CommandQuota,
-    pub proxy_hops: usize,
+pub(crate) struct GuardConfig {
+    pub(crate) allowed_origins: Vec<String>,
+    pub(crate) auth_tokens: Vec<crate::secret::Secret>,
+    pub(crate) jwt: JwtConfig,
+    pub(crate) max_connections_per_ip: usize,
+    pub(crate) commands: CommandQuota,
+    pub(crate) proxy_hops: usize,
+}
+
+/// Why a stream handshake was refused. Texts are safe to send to the client.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum Refusal {
+    /// The page's `Origin` is not on the allowlist.
+    #[error("origin {0:?} is not allowed to connect (see ALLOWED_ORIGINS)")]
+    Origin(String),
+    /// The client's address already holds its share of connections.
+    #[error("too many connections from this address")]
+    TooManyConnections,
 }
 
 /// A streaming client let in: its address slot, and until when its credential holds.
 #[derive(Debug)]
-pub struct Admission {
-    pub ip: IpAddr,
-    pub expires: Option<std::time::SystemTime>,
+pub(crate) struct ClientPass {
+    pub(crate) ip: IpAddr,
+    pub(crate) expires: Option<std::time::SystemTime>,
     _slot: IpPermit,
 }
 
-impl Admission {
+impl ClientPass {
     /// Time left before the credential expires; a century for credentials that do not.
-    pub fn time_left(&self) -> Duration {
+    pub(crate) fn time_left(&self) -> Duration {
         match self.expires {
             Some(at) => at.duration_since(std::time::SystemTime::now()).unwrap_or_default(),
             None => Duration::from_secs(100 * 365 * 86_400),
@@ -70,7 +80,7 @@ impl Admission {
 }
 
 impl Guard {
-    pub fn new(config: GuardConfig, metrics: Arc<Metrics>) -> anyhow::Result<Guard> {
+    pub(crate) fn new(config: GuardConfig, metrics: Arc<Metrics>) -> anyhow::Result<Guard> {
         Ok(Guard {
             origins: OriginPolicy::parse(&config.allowed_origins)?,
             auth: Auth::new(config.auth_tokens, config.jwt),
@@ -82,7 +92,7 @@ impl Guard {
     }
 
     /// What an operator should hear about at startup: the permissive defaults left on.
-    pub fn warnings(&self) -> Vec<&'static str> {
+    pub(crate) fn warnings(&self) -> Vec<&'static str> {
         let mut out = Vec::new();
         if self.origins == OriginPolicy::Any {
             out.push("any web origin may open /ws and /api/stream and read REST (set ALLOWED_ORIGINS in production)");
@@ -94,7 +104,7 @@ impl Guard {
     }
 
     /// CORS for REST, from the same allowlist as the stream handshakes.
-    pub fn cors(self: &Arc<Self>) -> CorsLayer {
+    pub(crate) fn cors(self: &Arc<Self>) -> CorsLayer {
         let origin = match self.origins {
             OriginPolicy::Any => AllowOrigin::any(),
             OriginPolicy::Only(_) => {
@@ -111,7 +121,7 @@ impl Guard {
 
     /// The client's address: the TCP peer, or with `proxy_hops` trusted proxies in front, the address the
     /// outermost of them saw (`X-Forwarded-For` counted from the right, since a client can forge the left).
-    pub fn client_ip(&self, headers: &HeaderMap, peer: IpAddr) -> IpAddr {
+    pub(crate) fn client_ip(&self, headers: &HeaderMap, peer: IpAddr) -> IpAddr {
         if self.proxy_hops == 0 {
             return peer;
         }
@@ -129,47 +139,39 @@ impl Guard {
     }
 
     /// Checks a `/ws` or `/api/stream` handshake: the origin, then a free slot for the client's address.
-    pub fn admit_stream(
+    pub(crate) fn check_handshake(
         &self,
         headers: &HeaderMap,
         peer: SocketAddr,
         auth: Authenticated,
-    ) -> Result<Admission, HttpError> {
+    ) -> Result<ClientPass, Refusal> {
         if !self.origins.allows(headers.get(header::ORIGIN), headers.get(header::HOST)) {
             self.refuse("origin");
             let origin = headers.get(header::ORIGIN).and_then(|o| o.to_str().ok()).unwrap_or("?");
-            return Err(HttpError::new(
-                StatusCode::FORBIDDEN,
-                ErrorCode::Forbidden,
-                format!("origin {origin:?} is not allowed to connect (see ALLOWED_ORIGINS)"),
-            ));
+            return Err(Refusal::Origin(origin.to_owned()));
         }
         let ip = self.client_ip(headers, peer.ip());
         let Some(slot) = self.ips.acquire(ip) else {
             self.refuse("connections_per_ip");
             tracing::info!(%ip, "refusing a connection: too many from this address");
-            return Err(HttpError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                ErrorCode::TooManyConnections,
-                "too many connections from this address",
-            ));
+            return Err(Refusal::TooManyConnections);
         };
-        Ok(Admission { ip, expires: auth.expires, _slot: slot })
+        Ok(ClientPass { ip, expires: auth.expires, _slot: slot })
     }
 
     /// A command budget for a new connection.
-    pub fn command_budget(&self) -> CommandBudget {
+    pub(crate) fn command_budget(&self) -> CommandBudget {
         self.commands.budget()
     }
 
     /// Counts a refusal in `/metrics`, by reason.
-    pub fn refuse(&self, reason: &'static str) {
+    pub(crate) fn refuse(&self, reason: &'static str) {
         self.metrics.refused(reason);
     }
 }
 
 /// Middleware: requires a valid credential when auth is on, and stores [`Authenticated`] for the handler.
-pub async fn require_auth(State(guard): State<Arc<Guard>>, request: Request, next: Next) -> Response {
+pub(crate) async fn require_auth(State(guard): State<Arc<Guard>>, request: Request, next: Next) -> Response {
     let (mut parts, body) = request.into_parts();
     match guard.auth.check(&parts) {
         Ok(who) => {
@@ -178,8 +180,7 @@ pub async fn require_auth(State(guard): State<Arc<Guard>>, request: Request, nex
         }
         Err(e) => {
             guard.refuse("auth");
-            let mut response =
-                HttpError::new(StatusCode::UNAUTHORIZED, ErrorCode::Unauthorized, e.to_string()).into_response();
+            let mut response = HttpError::from(e).into_response();
             response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
             response
         }
@@ -225,12 +226,12 @@ mod tests {
         let open = Authenticated { expires: None };
         let mut evil = HeaderMap::new();
         evil.insert(header::ORIGIN, "https://evil.example".parse().unwrap());
-        let e = g.admit_stream(&evil, peer, open).unwrap_err();
-        assert_eq!((e.status, e.code), (StatusCode::FORBIDDEN, ErrorCode::Forbidden));
-        let first = g.admit_stream(&HeaderMap::new(), peer, open).unwrap();
-        let e = g.admit_stream(&HeaderMap::new(), peer, open).unwrap_err();
-        assert_eq!((e.status, e.code), (StatusCode::TOO_MANY_REQUESTS, ErrorCode::TooManyConnections));
+        let e = g.check_handshake(&evil, peer, open).unwrap_err();
+        assert_eq!(e, Refusal::Origin("https://evil.example".into()));
+        let first = g.check_handshake(&HeaderMap::new(), peer, open).unwrap();
+        let e = g.check_handshake(&HeaderMap::new(), peer, open).unwrap_err();
+        assert_eq!(e, Refusal::TooManyConnections);
         drop(first);
-        assert!(g.admit_stream(&HeaderMap::new(), peer, open).is_ok());
+        assert!(g.check_handshake(&HeaderMap::new(), peer, open).is_ok());
     }
 }

@@ -9,7 +9,7 @@ use axum::http::HeaderValue;
 
 /// Allowed origins, normalised to `scheme://host[:port]` in lowercase.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum OriginPolicy {
+pub(crate) enum OriginPolicy {
     /// Any origin: the local default, logged as a warning at startup.
     Any,
     /// Only these (plus the relay's own origin, for the dashboard it serves itself).
@@ -18,7 +18,7 @@ pub enum OriginPolicy {
 
 /// One allowlist entry: an exact origin, or `scheme://*.domain` for every subdomain of `domain`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AllowedOrigin {
+pub(crate) struct AllowedOrigin {
     scheme: String,
     host: String,
     port: Option<u16>,
@@ -28,14 +28,14 @@ pub struct AllowedOrigin {
 /// An allowlist entry that is not an origin.
 #[derive(Debug, thiserror::Error)]
 #[error("--allowed-origin {entry:?}: {reason} (expected e.g. https://app.example.com or https://*.example.com)")]
-pub struct BadOrigin {
+pub(crate) struct BadOrigin {
     entry: String,
     reason: &'static str,
 }
 
 impl OriginPolicy {
     /// Builds the policy from `--allowed-origin` entries; none at all means [`OriginPolicy::Any`], and so does `*`.
-    pub fn parse(entries: &[String]) -> Result<OriginPolicy, BadOrigin> {
+    pub(crate) fn parse(entries: &[String]) -> Result<OriginPolicy, BadOrigin> {
         let entries: Vec<&str> = entries.iter().map(|e| e.trim()).filter(|e| !e.is_empty()).collect();
         if entries.is_empty() || entries == ["*"] {
             return Ok(OriginPolicy::Any);
@@ -44,7 +44,7 @@ impl OriginPolicy {
     }
 
     /// Whether a handshake with this `Origin` (and `Host`) header may proceed.
-    pub fn allows(&self, origin: Option<&HeaderValue>, host: Option<&HeaderValue>) -> bool {
+    pub(crate) fn allows(&self, origin: Option<&HeaderValue>, host: Option<&HeaderValue>) -> bool {
         let OriginPolicy::Only(list) = self else { return true };
         let Some(origin) = origin else { return true };
         let Some(origin) = origin.to_str().ok().and_then(|o| AllowedOrigin::parse(o).ok()) else {
@@ -54,14 +54,6 @@ impl OriginPolicy {
         let same_origin =
             host.and_then(|h| h.to_str().ok()).is_some_and(|h| origin.authority().eq_ignore_ascii_case(h));
         same_origin || list.iter().any(|allowed| allowed.matches(&origin))
-    }
-
-    /// The exact origins, for the CORS layer (wildcard entries are matched by [`Self::allows`] there too).
-    pub fn entries(&self) -> &[AllowedOrigin] {
-        match self {
-            OriginPolicy::Any => &[],
-            OriginPolicy::Only(list) => list,
-        }
     }
 }
 
@@ -120,13 +112,6 @@ impl AllowedOrigin {
             origin.host == self.host
         };
         host && self.scheme == origin.scheme && self.port == origin.port
-    }
-}
-
-impl std::fmt::Display for AllowedOrigin {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let star = if self.any_subdomain { "*." } else { "" };
-        write!(f, "{}://{star}{}", self.scheme, self.authority())
     }
 }
 

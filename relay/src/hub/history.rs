@@ -13,7 +13,7 @@ const MINUTE_MS: i64 = 60_000;
 
 /// Bounded tick and candle history of one symbol.
 #[derive(Debug)]
-pub struct History {
+pub(crate) struct History {
     ticks: VecDeque<Tick>,
     candles: VecDeque<Candle>,
     max_ticks: usize,
@@ -21,7 +21,7 @@ pub struct History {
 }
 
 impl History {
-    pub fn new(max_ticks: usize, max_candles: usize) -> History {
+    pub(crate) fn new(max_ticks: usize, max_candles: usize) -> History {
         History {
             ticks: VecDeque::with_capacity(max_ticks.min(64)),
             candles: VecDeque::with_capacity(max_candles.min(16)),
@@ -31,7 +31,7 @@ impl History {
     }
 
     /// Records one price at event time `ts` (ms since epoch).
-    pub fn record(&mut self, ts: i64, price: f64) {
+    pub(crate) fn record(&mut self, ts: i64, price: f64) {
         if self.max_ticks > 0 {
             if self.ticks.len() == self.max_ticks {
                 self.ticks.pop_front();
@@ -71,12 +71,12 @@ impl History {
     }
 
     /// Recent ticks, oldest first.
-    pub fn ticks(&self) -> Vec<Tick> {
+    pub(crate) fn ticks(&self) -> Vec<Tick> {
         self.ticks.iter().copied().collect()
     }
 
     /// One-minute candles, oldest first.
-    pub fn candles(&self) -> Vec<Candle> {
+    pub(crate) fn candles(&self) -> Vec<Candle> {
         self.candles.iter().copied().collect()
     }
 }

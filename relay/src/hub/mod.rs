@@ -8,9 +8,11 @@
 //!   clients (and REST leases), so a symbol is demanded once however many clients want it.
 //!
 //! Fan-out serialises each quote once, and each distinct batch once: all clients that receive the same set of
-//! quotes from one ingest batch share one `Bytes` frame. State lives behind one mutex, held briefly; nothing
-//! under it waits on I/O, so a slow client can never slow the hub down.
+//! quotes from one ingest batch share one `Bytes` frame (encoding lives in `frame`, queueing in `outbox`). State
+//! lives behind one mutex, held briefly; nothing under it waits on I/O, so a slow client can never slow the hub
+//! down.
 
+mod frame;
 mod history;
 mod outbox;
 
@@ -24,18 +26,20 @@ use hamster_shared::{ErrorCode, ProviderInfo, ProviderState, Quote, Rejection, R
 use parking_lot::Mutex;
 use tokio::sync::mpsc;
 
-pub use history::History;
-pub use outbox::{CloseReason, Drained, Frame, Outbox};
+pub(crate) use frame::{control_frame, Frame};
+pub(crate) use history::History;
+pub(crate) use outbox::{Drained, Outbox};
 
 use crate::clock::now_ms;
 use crate::metrics::Metrics;
+use frame::{quotes_frame, Batch};
 
 /// Identifies one connected client for the life of the process.
-pub type ClientId = u64;
+pub(crate) type ClientId = u64;
 
 /// A normalised event entering the hub.
 #[derive(Debug, Clone)]
-pub enum HubEvent {
+pub(crate) enum HubEvent {
     /// New quotes, each for the canonical symbol clients subscribed to.
     Quotes(Vec<Quote>),
     /// Non-price messages on channels (e.g. options-flow alerts), each for the canonical channel subscribed.
@@ -48,50 +52,65 @@ pub enum HubEvent {
 
 /// One message on a channel that clients subscribe to like a symbol.
 #[derive(Debug, Clone, PartialEq)]
-pub struct ChannelEvent {
-    pub channel: Symbol,
-    pub payload: serde_json::Value,
-    pub ts: i64,
+pub(crate) struct ChannelEvent {
+    pub(crate) channel: Symbol,
+    pub(crate) payload: serde_json::Value,
+    pub(crate) ts: i64,
 }
 
 /// A change in what the relay as a whole wants from upstream.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Demand {
+pub(crate) enum Demand {
     /// The first subscriber (or lease) for this symbol arrived.
     Add(Symbol),
     /// The last one left.
     Remove(Symbol),
 }
 
-/// Tunables of the hub.
+/// Default quote frames a client may have queued (`--client-queue-frames`).
+pub(crate) const CLIENT_QUEUE_FRAMES: usize = 64;
+/// Default most symbols per connection (`--max-symbols-per-connection`).
+pub(crate) const MAX_SYMBOLS_PER_CLIENT: usize = 200;
+/// Default recent ticks kept per symbol (`--history-ticks`).
+pub(crate) const HISTORY_TICKS: usize = 600;
+/// Default one-minute candles kept per symbol (`--history-candles`).
+pub(crate) const HISTORY_CANDLES: usize = 240;
+/// Default seconds a REST request keeps its symbols subscribed (`--rest-lease-secs`).
+pub(crate) const LEASE_TTL_SECS: u64 = 60;
+/// Most symbols REST leases may hold at once (not configurable).
+const MAX_LEASES: usize = 1000;
+/// Idle topics whose cache is kept (not configurable).
+const MAX_IDLE_TOPICS: usize = 1000;
+
+/// Tunables of the hub. The defaults are the constants above, which the command-line flags use as theirs too.
 #[derive(Debug, Clone)]
-pub struct HubConfig {
+pub(crate) struct HubConfig {
     /// Quote frames a client may have queued before it is conflated.
-    pub client_queue_frames: usize,
+    pub(crate) client_queue_frames: usize,
     /// Most symbols one connection may subscribe to.
-    pub max_symbols_per_client: usize,
+    pub(crate) max_symbols_per_client: usize,
     /// Recent ticks kept per symbol.
-    pub history_ticks: usize,
+    pub(crate) history_ticks: usize,
     /// One-minute candles kept per symbol.
-    pub history_candles: usize,
+    pub(crate) history_candles: usize,
     /// How long a REST request keeps its symbols subscribed.
-    pub lease_ttl: Duration,
+    pub(crate) lease_ttl: Duration,
     /// Most symbols REST leases may hold at once.
-    pub max_leases: usize,
+    pub(crate) max_leases: usize,
     /// Symbols nobody wants any more whose cache is still kept (oldest dropped first).
-    pub max_idle_topics: usize,
+    pub(crate) max_idle_topics: usize,
 }
 
 impl Default for HubConfig {
     fn default() -> Self {
         HubConfig {
-            client_queue_frames: 64,
-            max_symbols_per_client: 200,
-            history_ticks: 600,
-            history_candles: 240,
-            lease_ttl: Duration::from_secs(60),
-            max_leases: 1000,
-            max_idle_topics: 1000,
+            client_queue_frames: CLIENT_QUEUE_FRAMES,
+            max_symbols_per_client: MAX_SYMBOLS_PER_CLIENT,
+            history_ticks: HISTORY_TICKS,
+            history_candles: HISTORY_CANDLES,
+            lease_ttl: Duration::from_secs(LEASE_TTL_SECS),
+            max_leases: MAX_LEASES,
+            max_idle_topics: MAX_IDLE_TOPICS,
         }
     }
 }
@@ -99,8 +118,8 @@ impl Default for HubConfig {
 /// Why a REST lease was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("the relay already holds {max} leased symbols; subscribe over /ws or /api/stream instead")]
-pub struct LeaseLimit {
-    pub max: usize,
+pub(crate) struct LeaseLimit {
+    pub(crate) max: usize,
 }
 
 #[derive(Debug)]
@@ -140,7 +159,7 @@ struct State {
 
 /// The subscription registry, cache and fan-out. Share as `Arc<Hub>`.
 #[derive(Debug)]
-pub struct Hub {
+pub(crate) struct Hub {
     state: Mutex<State>,
     config: HubConfig,
     demand: mpsc::UnboundedSender<Demand>,
@@ -149,7 +168,7 @@ pub struct Hub {
 
 /// A connected client's registration. Dropping it unsubscribes everything the client held.
 #[derive(Debug)]
-pub struct ClientHandle {
+pub(crate) struct ClientHandle {
     id: ClientId,
     outbox: Arc<Outbox>,
     hub: Arc<Hub>,
@@ -157,17 +176,13 @@ pub struct ClientHandle {
 
 impl Hub {
     /// A hub that reports demand changes on `demand`.
-    pub fn new(config: HubConfig, demand: mpsc::UnboundedSender<Demand>, metrics: Arc<Metrics>) -> Arc<Hub> {
+    pub(crate) fn new(config: HubConfig, demand: mpsc::UnboundedSender<Demand>, metrics: Arc<Metrics>) -> Arc<Hub> {
         Arc::new(Hub { state: Mutex::new(State::default()), config, demand, metrics })
-    }
-
-    pub fn config(&self) -> &HubConfig {
-        &self.config
     }
 
     /// Registers a client. `transport` is a label for status pages (`ws`, `sse`); `greeting` builds the
     /// client's first frames from the current provider states, queued before anything else can be.
-    pub fn connect(
+    pub(crate) fn connect(
         self: &Arc<Self>,
         transport: &'static str,
         greeting: impl FnOnce(&[ProviderInfo]) -> Vec<Frame>,
@@ -199,7 +214,7 @@ impl Hub {
     /// Subscribes `client` to `symbols` and queues, in this order, `subscribed` (with `rejected` plus any symbol
     /// over the connection's limit) and a `snapshot` of cached values. Done under one lock so no update for a
     /// new symbol can overtake its snapshot.
-    pub fn subscribe(
+    pub(crate) fn subscribe(
         &self,
         client: ClientId,
         id: Option<RequestId>,
@@ -245,14 +260,14 @@ impl Hub {
         }
         let snapshot: Vec<&Bytes> =
             accepted.iter().filter_map(|sym| s.topics.get(sym).and_then(|t| t.last_json.as_ref())).collect();
-        let snapshot = quotes_frame("snapshot", snapshot.iter().copied());
+        let snapshot = quotes_frame(Batch::Snapshot, snapshot.iter().copied());
         outbox.push_control(control_frame(&ServerMessage::Subscribed { id, symbols: accepted, rejected }));
         outbox.push_control(snapshot);
         self.metrics.topics.set(wanted_topics(s) as i64);
     }
 
     /// Unsubscribes `client` from `symbols` and queues `unsubscribed` listing those it actually held.
-    pub fn unsubscribe(&self, client: ClientId, id: Option<RequestId>, symbols: Vec<Symbol>) {
+    pub(crate) fn unsubscribe(&self, client: ClientId, id: Option<RequestId>, symbols: Vec<Symbol>) {
         let mut s = self.state.lock();
         let Some(c) = s.clients.get_mut(&client) else { return };
         let removed: Vec<Symbol> = symbols.into_iter().filter(|sym| c.symbols.remove(sym)).collect();
@@ -277,7 +292,7 @@ impl Hub {
     }
 
     /// Queues a control message for one client (command replies, errors).
-    pub fn send(&self, client: ClientId, msg: &ServerMessage) {
+    pub(crate) fn send(&self, client: ClientId, msg: &ServerMessage) {
         let outbox = self.state.lock().clients.get(&client).map(|c| c.outbox.clone());
         if let Some(outbox) = outbox {
             outbox.push_control(control_frame(msg));
@@ -285,7 +300,7 @@ impl Hub {
     }
 
     /// Applies a batch of events: updates caches and history, then fans out.
-    pub fn ingest(&self, events: Vec<HubEvent>) {
+    pub(crate) fn ingest(&self, events: Vec<HubEvent>) {
         let mut s = self.state.lock();
         let s = &mut *s;
         // Quotes of this batch that have subscribers, in arrival order, each serialised once.
@@ -359,7 +374,7 @@ impl Hub {
         for (outbox, share) in shares.values() {
             let frame = frames
                 .entry(share.as_slice())
-                .or_insert_with(|| quotes_frame("quotes", share.iter().map(|&i| &touched[i as usize].1)));
+                .or_insert_with(|| quotes_frame(Batch::Quotes, share.iter().map(|&i| &touched[i as usize].1)));
             conflated += outbox.push_quotes(
                 frame,
                 share.iter().map(|&i| {
@@ -397,7 +412,7 @@ impl Hub {
     }
 
     /// Cached quotes of `symbols` and the symbols with no value yet.
-    pub fn quotes(&self, symbols: &[Symbol]) -> (Vec<Quote>, Vec<Symbol>) {
+    pub(crate) fn quotes(&self, symbols: &[Symbol]) -> (Vec<Quote>, Vec<Symbol>) {
         let s = self.state.lock();
         let mut quotes = Vec::with_capacity(symbols.len());
         let mut pending = Vec::new();
@@ -411,7 +426,7 @@ impl Hub {
     }
 
     /// Every cached quote, sorted by symbol.
-    pub fn all_quotes(&self) -> Vec<Quote> {
+    pub(crate) fn all_quotes(&self) -> Vec<Quote> {
         let s = self.state.lock();
         let mut quotes: Vec<Quote> = s.topics.values().filter_map(|t| t.last.clone()).collect();
         quotes.sort_by(|a, b| a.symbol.cmp(&b.symbol));
@@ -419,7 +434,7 @@ impl Hub {
     }
 
     /// Keeps `symbols` demanded until `lease_ttl` from now (REST polling keeps data fresh this way).
-    pub fn lease(&self, symbols: &[Symbol]) -> Result<(), LeaseLimit> {
+    pub(crate) fn lease(&self, symbols: &[Symbol]) -> Result<(), LeaseLimit> {
         let until = Instant::now() + self.config.lease_ttl;
         let mut s = self.state.lock();
         let new = symbols.iter().filter(|sym| s.topics.get(*sym).is_none_or(|t| t.leased_until.is_none())).count();
@@ -443,7 +458,7 @@ impl Hub {
     }
 
     /// Ends expired leases and forgets the oldest idle topics beyond `max_idle_topics`. Call periodically.
-    pub fn sweep(&self, now: Instant) {
+    pub(crate) fn sweep(&self, now: Instant) {
         let mut s = self.state.lock();
         let s = &mut *s;
         let mut ended = 0;
@@ -470,7 +485,7 @@ impl Hub {
     }
 
     /// Recent ticks and candles of `symbol` (empty if the relay has none).
-    pub fn history(&self, symbol: &Symbol) -> HistoryResponse {
+    pub(crate) fn history(&self, symbol: &Symbol) -> HistoryResponse {
         let s = self.state.lock();
         let topic = s.topics.get(symbol);
         HistoryResponse {
@@ -481,12 +496,12 @@ impl Hub {
     }
 
     /// The last known state of every provider.
-    pub fn providers(&self) -> Vec<ProviderInfo> {
+    pub(crate) fn providers(&self) -> Vec<ProviderInfo> {
         self.state.lock().providers.values().cloned().collect()
     }
 
     /// Per-client counters, for `/api/clients`.
-    pub fn clients(&self) -> Vec<ClientStatus> {
+    pub(crate) fn clients(&self) -> Vec<ClientStatus> {
         let s = self.state.lock();
         let mut out: Vec<ClientStatus> = s
             .clients
@@ -509,28 +524,29 @@ impl Hub {
     }
 
     /// (connected clients, wanted topics).
-    pub fn counts(&self) -> (usize, usize) {
+    pub(crate) fn counts(&self) -> (usize, usize) {
         let s = self.state.lock();
         (s.clients.len(), wanted_topics(&s))
     }
 
-    pub fn metrics(&self) -> &Arc<Metrics> {
+    pub(crate) fn metrics(&self) -> &Arc<Metrics> {
         &self.metrics
     }
 }
 
 impl ClientHandle {
-    pub fn id(&self) -> ClientId {
+    pub(crate) fn id(&self) -> ClientId {
         self.id
     }
 
-    pub fn outbox(&self) -> &Arc<Outbox> {
+    #[cfg(test)]
+    pub(crate) fn outbox(&self) -> &Arc<Outbox> {
         &self.outbox
     }
 
     /// Waits for the next frames to write: queued frames, then a conflated catch-up frame if the client fell
     /// behind. `None` once the relay closed this client's outbox and everything queued was handed out.
-    pub async fn next_frames(&self) -> Option<Vec<Frame>> {
+    pub(crate) async fn next_frames(&self) -> Option<Vec<Frame>> {
         loop {
             let Drained { frames, closed } = self.outbox.drain();
             if !frames.is_empty() {
@@ -544,7 +560,7 @@ impl ClientHandle {
     }
 
     /// Records that `frames` reached the socket.
-    pub fn delivered(&self, frames: &[Frame]) {
+    pub(crate) fn delivered(&self, frames: &[Frame]) {
         let quotes: u64 = frames.iter().map(|f| u64::from(f.quotes)).sum();
         self.outbox.record_delivered(quotes);
         self.hub.metrics.quotes_out.inc_by(quotes);
@@ -560,7 +576,7 @@ impl Drop for ClientHandle {
 
 /// Drains `events` into the hub in batches: whatever has arrived while the previous batch was processed goes
 /// in the next one, so batches grow with load and latency stays at one pass when idle.
-pub async fn run_ingest(hub: Arc<Hub>, mut events: mpsc::Receiver<HubEvent>) {
+pub(crate) async fn run_ingest(hub: Arc<Hub>, mut events: mpsc::Receiver<HubEvent>) {
     const MAX_BATCH: usize = 512;
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while events.recv_many(&mut batch, MAX_BATCH).await > 0 {
@@ -581,30 +597,6 @@ fn new_topic(config: &HubConfig) -> Topic {
 
 fn wanted_topics(s: &State) -> usize {
     s.topics.values().filter(|t| t.wanted()).count()
-}
-
-/// A control frame for `msg`.
-pub fn control_frame(msg: &ServerMessage) -> Frame {
-    Frame { kind: msg.kind(), json: Bytes::from(msg.to_json()), quotes: 0 }
-}
-
-/// `{"type":kind,"quotes":[..]}` assembled from already-serialised quotes, byte-identical to serialising
-/// [`ServerMessage::Quotes`]/[`ServerMessage::Snapshot`] but without re-serialising per client.
-fn quotes_frame<'a>(kind: &'static str, fragments: impl Iterator<Item = &'a Bytes> + Clone) -> Frame {
-    let (count, len) = fragments.clone().fold((0u32, 0usize), |(n, l), f| (n + 1, l + f.len() + 1));
-    let mut buf = Vec::with_capacity(len + kind.len() + 24);
-    buf.extend_from_slice(b"{\"type\":\"");
-    buf.extend_from_slice(kind.as_bytes());
-    buf.extend_from_slice(b"\",\"quotes\":[");
-    for (i, fragment) in fragments.enumerate() {
-        if i > 0 {
-            buf.push(b',');
-        }
-        buf.extend_from_slice(fragment);
-    }
-    buf.extend_from_slice(b"]}");
-    let quotes = if kind == "quotes" { count } else { 0 };
-    Frame { kind, json: Bytes::from(buf), quotes }
 }
 
 #[cfg(test)]

@@ -22,25 +22,18 @@ use indexmap::IndexMap;
 use parking_lot::Mutex;
 use tokio::sync::Notify;
 
-/// Control frames a client may have waiting before it is considered dead.
-pub const MAX_CONTROL_FRAMES: usize = 1024;
+use super::frame::{quotes_frame, Batch, Frame};
 
-/// One frame ready to be written: the `type` of the message (SSE uses it as the event name) and its JSON text.
-#[derive(Debug, Clone)]
-pub struct Frame {
-    pub kind: &'static str,
-    pub json: Bytes,
-    /// Quotes carried by this frame, for delivery counters.
-    pub quotes: u32,
-}
+/// Control frames a client may have waiting before it is considered dead.
+pub(crate) const MAX_CONTROL_FRAMES: usize = 1024;
 
 /// What a writer takes from the outbox in one go.
 #[derive(Debug, Default)]
-pub struct Drained {
+pub(crate) struct Drained {
     /// Queued frames, then (if the client fell behind) one frame with the latest value of each conflated symbol.
-    pub frames: Vec<Frame>,
-    /// The outbox was closed (client evicted or hub shutting down): send what is here, then stop.
-    pub closed: bool,
+    pub(crate) frames: Vec<Frame>,
+    /// The outbox was closed because the client let control frames pile up: send what is here, then stop.
+    pub(crate) closed: bool,
 }
 
 #[derive(Debug, Default)]
@@ -50,21 +43,15 @@ struct State {
     control_frames: usize,
     /// Conflated symbols and their latest serialised quote, in first-conflated order.
     dirty: IndexMap<Symbol, Bytes>,
-    closed: Option<CloseReason>,
+    /// Set when control frames overflowed; the outbox then takes nothing more.
+    closed: bool,
     delivered: u64,
     conflated: u64,
 }
 
-/// Why an outbox was closed by the relay.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CloseReason {
-    /// The client let control frames pile up without reading.
-    Overflow,
-}
-
 /// The per-client queue. Shared between the hub (producer) and one writer task (consumer).
 #[derive(Debug)]
-pub struct Outbox {
+pub(crate) struct Outbox {
     state: Mutex<State>,
     notify: Notify,
     capacity: usize,
@@ -72,18 +59,18 @@ pub struct Outbox {
 
 impl Outbox {
     /// An outbox holding at most `capacity` quote frames (at least 1).
-    pub fn new(capacity: usize) -> Outbox {
+    pub(crate) fn new(capacity: usize) -> Outbox {
         Outbox { state: Mutex::new(State::default()), notify: Notify::new(), capacity: capacity.max(1) }
     }
 
     /// Queues a frame that must arrive exactly once and in order (reply, snapshot, status).
-    pub fn push_control(&self, frame: Frame) {
+    pub(crate) fn push_control(&self, frame: Frame) {
         let mut s = self.state.lock();
-        if s.closed.is_some() {
+        if s.closed {
             return;
         }
         if s.control_frames >= MAX_CONTROL_FRAMES {
-            s.closed = Some(CloseReason::Overflow);
+            s.closed = true;
             s.queue.clear();
             s.dirty.clear();
         } else {
@@ -97,9 +84,13 @@ impl Outbox {
     /// Queues a quote batch, or, if the client is behind, keeps each quote's latest value for conflated delivery.
     /// `quotes` are the symbols and serialised quotes inside `frame`, in order. Returns how many pending updates
     /// this one superseded (conflations).
-    pub fn push_quotes<'a>(&self, frame: &Frame, quotes: impl IntoIterator<Item = (&'a Symbol, &'a Bytes)>) -> u64 {
+    pub(crate) fn push_quotes<'a>(
+        &self,
+        frame: &Frame,
+        quotes: impl IntoIterator<Item = (&'a Symbol, &'a Bytes)>,
+    ) -> u64 {
         let mut s = self.state.lock();
-        if s.closed.is_some() {
+        if s.closed {
             return 0;
         }
         let before = s.conflated;
@@ -121,7 +112,7 @@ impl Outbox {
     }
 
     /// Drops pending conflated values of `symbols` (the client unsubscribed from them).
-    pub fn forget<'a>(&self, symbols: impl IntoIterator<Item = &'a Symbol>) {
+    pub(crate) fn forget<'a>(&self, symbols: impl IntoIterator<Item = &'a Symbol>) {
         let mut s = self.state.lock();
         if s.dirty.is_empty() {
             return;
@@ -132,41 +123,30 @@ impl Outbox {
     }
 
     /// Takes everything queued. The writer calls this after [`Outbox::ready`] wakes it.
-    pub fn drain(&self) -> Drained {
+    pub(crate) fn drain(&self) -> Drained {
         let mut s = self.state.lock();
         s.quote_frames = 0;
         s.control_frames = 0;
         let mut frames: Vec<Frame> = s.queue.drain(..).collect();
         if !s.dirty.is_empty() {
-            frames.push(super::quotes_frame("quotes", s.dirty.values()));
+            frames.push(quotes_frame(Batch::Quotes, s.dirty.values()));
             s.dirty.clear();
         }
-        Drained { frames, closed: s.closed.is_some() }
+        Drained { frames, closed: s.closed }
     }
 
     /// Waits until something was pushed (or the outbox closed) since the last drain.
-    pub async fn ready(&self) {
+    pub(crate) async fn ready(&self) {
         self.notify.notified().await;
     }
 
-    /// Marks the outbox closed and wakes its writer.
-    pub fn close(&self, reason: CloseReason) {
-        self.state.lock().closed.get_or_insert(reason);
-        self.notify.notify_one();
-    }
-
-    /// Why the relay closed this outbox, if it did.
-    pub fn close_reason(&self) -> Option<CloseReason> {
-        self.state.lock().closed
-    }
-
     /// Counts quotes that reached the socket.
-    pub fn record_delivered(&self, quotes: u64) {
+    pub(crate) fn record_delivered(&self, quotes: u64) {
         self.state.lock().delivered += quotes;
     }
 
     /// Counters for `/api/clients`: (delivered, conflated, queued frames).
-    pub fn counters(&self) -> (u64, u64, usize) {
+    pub(crate) fn counters(&self) -> (u64, u64, usize) {
         let s = self.state.lock();
         (s.delivered, s.conflated, s.queue.len())
     }
@@ -262,7 +242,9 @@ mod tests {
         for _ in 0..=MAX_CONTROL_FRAMES {
             out.push_control(Frame { kind: "pong", json: Bytes::new(), quotes: 0 });
         }
-        assert_eq!(out.close_reason(), Some(CloseReason::Overflow));
-        assert!(out.drain().closed);
+        let d = out.drain();
+        assert!(d.closed && d.frames.is_empty(), "queued frames are dropped with the client");
+        out.push_control(Frame { kind: "pong", json: Bytes::new(), quotes: 0 });
+        assert!(out.drain().frames.is_empty(), "a closed outbox takes nothing more");
     }
 }

@@ -1,25 +1,28 @@
 //! How clients reach the hub: WebSocket ([`ws`]), Server-Sent Events ([`sse`]) and plain REST ([`rest`]).
 //!
 //! Transports own sockets and HTTP details only. They register clients with the hub, hand commands to
-//! [`crate::session`], and drain each client's outbox at the pace its socket allows.
+//! [`crate::commands`], and drain each client's outbox at the pace its socket allows. Each one lists its own
+//! routes next to its handlers (`routes()`); [`crate::app`] decides which sit behind auth. The `?symbols=`
+//! query that SSE and REST share is parsed in `query`, so no transport imports another.
 
-pub mod rest;
-pub mod sse;
-pub mod ws;
+mod query;
+pub(crate) mod rest;
+pub(crate) mod sse;
+pub(crate) mod ws;
 
 use hamster_shared::{ServerMessage, PROTOCOL_VERSION};
 
-use crate::app::AppState;
 use crate::hub::{control_frame, ClientHandle};
+use crate::state::AppState;
 
 /// Relay name and version as sent in `hello`.
-pub fn server_name() -> String {
+pub(crate) fn server_name() -> String {
     format!("hamster-relay/{}", env!("CARGO_PKG_VERSION"))
 }
 
 /// Registers a client whose first frames are the greeting: `hello`, then the current `status` of each
 /// provider. Done atomically by the hub, so no broadcast can overtake the `hello`.
-pub fn connect(app: &AppState, transport: &'static str) -> ClientHandle {
+pub(crate) fn connect(app: &AppState, transport: &'static str) -> ClientHandle {
     let heartbeat_ms = app.config.heartbeat().as_millis() as u64;
     app.hub.connect(transport, |providers| {
         let hello = ServerMessage::Hello {

@@ -6,66 +6,54 @@
 use axum::extract::{Path, Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
-use axum::Json;
+use axum::routing::{any, get, MethodRouter};
+use axum::{Json, Router};
 use hamster_shared::api::{ClientsResponse, ProviderStatus, QuotesResponse, StatusResponse};
-use hamster_shared::symbol::split_list;
-use hamster_shared::{ErrorCode, ProviderState, Symbol, PROTOCOL_VERSION};
-use serde::Deserialize;
+use hamster_shared::{ErrorCode, ProviderState, PROTOCOL_VERSION};
 
-use crate::app::AppState;
+use super::query::{parse_symbols, SymbolsQuery};
+use crate::commands;
+use crate::config::PublicEndpoint;
 use crate::error::HttpError;
-use crate::session;
+use crate::state::AppState;
 
-/// `?symbols=A,B`
-#[derive(Debug, Deserialize)]
-pub struct SymbolsQuery {
-    pub symbols: Option<String>,
+/// The REST API under `/api`, and a JSON 404 for any other `/api/*` path (rather than the dashboard's page).
+pub(crate) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/quotes", get(quotes))
+        .route("/api/history/{*symbol}", get(history))
+        .route("/api/status", get(status))
+        .route("/api/clients", get(clients))
+        .route("/api/{*rest}", any(not_found))
 }
 
-/// Parses `?symbols=` strictly: any invalid or unroutable symbol fails the request with 400 and its reason.
-pub fn parse_symbols(app: &AppState, list: &str) -> Result<Vec<Symbol>, HttpError> {
-    let raw: Vec<String> = split_list(list).map(str::to_owned).collect();
-    if raw.len() > hamster_shared::MAX_SYMBOLS_PER_REQUEST {
-        let (code, message) = session::too_many(raw.len());
-        return Err(HttpError::bad_request(code, message));
-    }
-    let (symbols, rejected) = session::resolve(&app.upstream, &raw);
-    if let Some(r) = rejected.into_iter().next() {
-        return Err(HttpError::bad_request(r.code, format!("{:?}: {}", r.symbol, r.message)));
-    }
-    if symbols.is_empty() {
-        return Err(HttpError::bad_request(ErrorCode::InvalidSymbol, "no symbols given; use ?symbols=AAPL,BTC/USD"));
-    }
-    Ok(symbols)
+/// The operational endpoints, each with the setting that may serve it without a token (`--public-endpoint`);
+/// the caller decides which side of the auth layer each goes.
+pub(crate) fn probes() -> [(PublicEndpoint, &'static str, MethodRouter<AppState>); 2] {
+    [(PublicEndpoint::Healthz, "/healthz", get(health)), (PublicEndpoint::Metrics, "/metrics", get(metrics))]
 }
 
 /// `GET /api/quotes?symbols=A,B` — cached quotes (all of them without `symbols`).
-pub async fn quotes(
-    State(app): State<AppState>,
-    Query(q): Query<SymbolsQuery>,
-) -> Result<Json<QuotesResponse>, HttpError> {
+async fn quotes(State(app): State<AppState>, Query(q): Query<SymbolsQuery>) -> Result<Json<QuotesResponse>, HttpError> {
     let Some(list) = q.symbols else {
         return Ok(Json(QuotesResponse { quotes: app.hub.all_quotes(), pending: Vec::new() }));
     };
-    let symbols = parse_symbols(&app, &list)?;
-    app.hub
-        .lease(&symbols)
-        .map_err(|e| HttpError::new(StatusCode::TOO_MANY_REQUESTS, ErrorCode::TooManySymbols, e.to_string()))?;
+    let symbols = parse_symbols(&app.upstream, &list)?;
+    app.hub.lease(&symbols)?;
     let (quotes, pending) = app.hub.quotes(&symbols);
     Ok(Json(QuotesResponse { quotes, pending }))
 }
 
 /// `GET /api/history/{symbol}` — the symbol may contain `/` raw or percent-encoded.
-pub async fn history(State(app): State<AppState>, Path(raw): Path<String>) -> Result<impl IntoResponse, HttpError> {
+async fn history(State(app): State<AppState>, Path(raw): Path<String>) -> Result<impl IntoResponse, HttpError> {
     let decoded = percent_encoding::percent_decode_str(&raw).decode_utf8_lossy();
-    let symbol = Symbol::parse(&decoded)
-        .map_err(|e| HttpError::bad_request(ErrorCode::InvalidSymbol, format!("{decoded:?}: {e}")))?;
-    app.upstream.route(&symbol).map_err(|e| HttpError::bad_request(e.code, e.message))?;
+    let symbol = commands::parse(&decoded)?;
+    app.upstream.route(&symbol)?;
     Ok(Json(app.hub.history(&symbol)))
 }
 
 /// `GET /api/status`.
-pub async fn status(State(app): State<AppState>) -> Json<StatusResponse> {
+async fn status(State(app): State<AppState>) -> Json<StatusResponse> {
     let known = app.hub.providers();
     let providers: Vec<ProviderStatus> = app
         .upstream
@@ -102,21 +90,21 @@ pub async fn status(State(app): State<AppState>) -> Json<StatusResponse> {
 }
 
 /// `GET /api/clients` — per-client counters.
-pub async fn clients(State(app): State<AppState>) -> Json<ClientsResponse> {
+async fn clients(State(app): State<AppState>) -> Json<ClientsResponse> {
     Json(ClientsResponse { clients: app.hub.clients() })
 }
 
 /// `GET /healthz` — the process is up and serving.
-pub async fn health() -> impl IntoResponse {
+async fn health() -> impl IntoResponse {
     Json(serde_json::json!({ "status": "ok" }))
 }
 
 /// `GET /metrics` — Prometheus text exposition.
-pub async fn metrics(State(app): State<AppState>) -> impl IntoResponse {
+async fn metrics(State(app): State<AppState>) -> impl IntoResponse {
     ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], app.metrics.encode())
 }
 
 /// Any other `/api/*` path.
-pub async fn not_found() -> HttpError {
+async fn not_found() -> HttpError {
     HttpError::new(StatusCode::NOT_FOUND, ErrorCode::NotFound, "no such endpoint; see docs/protocol.md")
 }

@@ -11,16 +11,22 @@ use std::net::SocketAddr;
 use axum::extract::{ConnectInfo, Query, State};
 use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};
-use axum::Extension;
+use axum::routing::get;
+use axum::{Extension, Router};
 use futures::{stream, Stream, StreamExt};
-
-use super::rest::{parse_symbols, SymbolsQuery};
-use crate::app::AppState;
-use crate::error::HttpError;
-use crate::guard::Authenticated;
 use hamster_shared::ErrorCode;
 
-pub async fn stream(
+use super::query::{parse_symbols, SymbolsQuery};
+use crate::error::HttpError;
+use crate::guard::Authenticated;
+use crate::state::AppState;
+
+/// `GET /api/stream`.
+pub(crate) fn routes() -> Router<AppState> {
+    Router::new().route("/api/stream", get(stream))
+}
+
+async fn stream(
     State(app): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
@@ -28,19 +34,19 @@ pub async fn stream(
     Query(q): Query<SymbolsQuery>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, HttpError> {
     let who = who.map_or(Authenticated { expires: None }, |Extension(who)| who);
-    let admission = app.guard.admit_stream(&headers, peer, who)?;
+    let pass = app.guard.check_handshake(&headers, peer, who)?;
     let list =
         q.symbols.ok_or_else(|| HttpError::bad_request(ErrorCode::InvalidSymbol, "missing ?symbols=AAPL,BTC/USD"))?;
-    let symbols = parse_symbols(&app, &list)?;
+    let symbols = parse_symbols(&app.upstream, &list)?;
     let client = super::connect(&app, "sse");
     app.hub.subscribe(client.id(), None, symbols, Vec::new());
 
-    let expiry = admission.time_left();
-    // The admission (and its address slot) lives as long as the stream.
-    let frames = stream::unfold((client, admission), |(client, admission)| async move {
+    let expiry = pass.time_left();
+    // The pass (and with it the address slot) lives as long as the stream.
+    let frames = stream::unfold((client, pass), |(client, pass)| async move {
         let frames = client.next_frames().await?;
         client.delivered(&frames);
-        Some((frames, (client, admission)))
+        Some((frames, (client, pass)))
     });
     let events = frames
         .flat_map(|frames| {

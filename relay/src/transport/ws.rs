@@ -18,27 +18,33 @@ use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgr
 use axum::extract::{ConnectInfo, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
-use axum::Extension;
+use axum::routing::get;
+use axum::{Extension, Router};
 use futures::{FutureExt, SinkExt, StreamExt};
 use hamster_shared::{ErrorCode, ServerMessage};
 
-use crate::app::AppState;
+use crate::commands::{self, Handled};
 use crate::error::HttpError;
-use crate::guard::{Admission, Authenticated, Verdict};
+use crate::guard::{Authenticated, ClientPass, Verdict};
 use crate::hub::{ClientHandle, Frame};
-use crate::session::{self, Handled};
+use crate::state::AppState;
 
 /// Close codes (RFC 6455 §7.4.1).
 mod close {
-    pub const GOING_AWAY: u16 = 1001;
-    pub const POLICY: u16 = 1008;
-    pub const TOO_BIG: u16 = 1009;
+    pub(crate) const GOING_AWAY: u16 = 1001;
+    pub(crate) const POLICY: u16 = 1008;
+    pub(crate) const TOO_BIG: u16 = 1009;
 }
 
 /// Bytes read from a client socket at a time.
 const READ_BUFFER_BYTES: usize = 4096;
 
-pub async fn upgrade(
+/// `GET /ws`.
+pub(crate) fn routes() -> Router<AppState> {
+    Router::new().route("/ws", get(upgrade))
+}
+
+async fn upgrade(
     ws: WebSocketUpgrade,
     State(app): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -46,20 +52,20 @@ pub async fn upgrade(
     who: Option<Extension<Authenticated>>,
 ) -> Result<Response, HttpError> {
     let who = who.map_or(Authenticated { expires: None }, |Extension(who)| who);
-    let admission = app.guard.admit_stream(&headers, peer, who)?;
+    let pass = app.guard.check_handshake(&headers, peer, who)?;
     let max = app.config.max_message_bytes;
     // tungstenite's default read buffer is 128 KiB per connection, zero-filled before each read: it made an idle
     // client cost 133 KB and the fan-out spend a quarter of its CPU in memset (docs/benchmarks.md). Clients
     // send a few small commands, so 4 KiB reads are plenty; a larger message is assembled across reads.
     Ok(ws.read_buffer_size(READ_BUFFER_BYTES).max_message_size(max).max_frame_size(max).on_upgrade(move |socket| {
         let tracker = app.tracker.clone();
-        tracker.track_future(serve(socket, app, admission))
+        tracker.track_future(serve(socket, app, pass))
     }))
 }
 
-async fn serve(socket: WebSocket, app: AppState, admission: Admission) {
+async fn serve(socket: WebSocket, app: AppState, pass: ClientPass) {
     let client = super::connect(&app, "ws");
-    tracing::debug!(client = client.id(), ip = %admission.ip, "ws client connected");
+    tracing::debug!(client = client.id(), ip = %pass.ip, "ws client connected");
     let (mut sink, mut stream) = socket.split();
     let started = Instant::now();
     // Milliseconds since `started` when the client was last heard from.
@@ -71,15 +77,15 @@ async fn serve(socket: WebSocket, app: AppState, admission: Admission) {
         while let Some(message) = stream.next().await {
             heard();
             let handled = match message {
-                Ok(Message::Text(_)) if !budget.take_command() => session::error(
+                Ok(Message::Text(_)) if !budget.take_command() => commands::error(
                     &app.hub,
                     &client,
                     None,
                     ErrorCode::RateLimited,
                     format!("more than {} commands per second; slow down", app.config.max_commands_per_sec),
                 ),
-                Ok(Message::Text(text)) => session::handle_text(&app.hub, &app.upstream, &client, text.as_str()),
-                Ok(Message::Binary(_)) => session::error(
+                Ok(Message::Text(text)) => commands::handle_text(&app.hub, &app.upstream, &client, text.as_str()),
+                Ok(Message::Binary(_)) => commands::error(
                     &app.hub,
                     &client,
                     None,
@@ -92,14 +98,14 @@ async fn serve(socket: WebSocket, app: AppState, admission: Admission) {
             };
             if handled == Handled::Refused && budget.refused() == Verdict::Abusive {
                 app.guard.refuse("abusive");
-                tracing::info!(client = client.id(), ip = %admission.ip, "closing an abusive ws client");
+                tracing::info!(client = client.id(), ip = %pass.ip, "closing an abusive ws client");
                 return Some((close::POLICY, "too many refused commands"));
             }
         }
         None
     };
 
-    let expiry = admission.time_left();
+    let expiry = pass.time_left();
     let writer = async {
         let heartbeat = app.config.heartbeat();
         let client_timeout = app.config.client_timeout().as_millis() as i64;

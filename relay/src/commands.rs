@@ -10,18 +10,14 @@ use crate::hub::{ClientHandle, Hub};
 use crate::upstream::Upstream;
 
 /// Splits raw symbols into routable canonical ones (deduplicated, in order) and rejections.
-pub fn resolve(upstream: &Upstream, raw: &[String]) -> (Vec<Symbol>, Vec<Rejection>) {
+pub(crate) fn resolve(upstream: &Upstream, raw: &[String]) -> (Vec<Symbol>, Vec<Rejection>) {
     let mut ok: Vec<Symbol> = Vec::with_capacity(raw.len());
     let mut rejected = Vec::new();
     for text in raw {
-        let symbol = match Symbol::parse(text) {
+        let symbol = match parse(text) {
             Ok(symbol) => symbol,
-            Err(e) => {
-                rejected.push(Rejection {
-                    symbol: text.clone(),
-                    code: ErrorCode::InvalidSymbol,
-                    message: e.to_string(),
-                });
+            Err(rejection) => {
+                rejected.push(rejection);
                 continue;
             }
         };
@@ -36,24 +32,42 @@ pub fn resolve(upstream: &Upstream, raw: &[String]) -> (Vec<Symbol>, Vec<Rejecti
     (ok, rejected)
 }
 
-/// The error for a command naming too many symbols.
-pub fn too_many(count: usize) -> (ErrorCode, String) {
-    (
-        ErrorCode::TooManySymbols,
-        format!("{count} symbols in one request; at most {MAX_SYMBOLS_PER_REQUEST} are allowed"),
-    )
+/// A command or request naming more than [`MAX_SYMBOLS_PER_REQUEST`] symbols.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("{count} symbols in one request; at most {MAX_SYMBOLS_PER_REQUEST} are allowed")]
+pub(crate) struct TooManySymbols {
+    pub(crate) count: usize,
+}
+
+impl TooManySymbols {
+    /// Refuses `symbols` if there are too many of them.
+    pub(crate) fn check<T>(symbols: &[T]) -> Result<(), TooManySymbols> {
+        match symbols.len() {
+            count if count > MAX_SYMBOLS_PER_REQUEST => Err(TooManySymbols { count }),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Parses one symbol as the client wrote it; if it is invalid, the rejection names it and says why.
+pub(crate) fn parse(text: &str) -> Result<Symbol, Rejection> {
+    Symbol::parse(text).map_err(|e| Rejection {
+        symbol: text.to_owned(),
+        code: ErrorCode::InvalidSymbol,
+        message: e.to_string(),
+    })
 }
 
 /// Whether a command was carried out or refused with an `error` (refusals count against abusive clients).
 #[must_use]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Handled {
+pub(crate) enum Handled {
     Done,
     Refused,
 }
 
 /// Handles one text frame from `client`, queueing replies in its outbox.
-pub fn handle_text(hub: &Hub, upstream: &Upstream, client: &ClientHandle, text: &str) -> Handled {
+pub(crate) fn handle_text(hub: &Hub, upstream: &Upstream, client: &ClientHandle, text: &str) -> Handled {
     hub.metrics().commands.inc();
     let message = match ClientMessage::parse(text) {
         Ok(message) => message,
@@ -61,17 +75,15 @@ pub fn handle_text(hub: &Hub, upstream: &Upstream, client: &ClientHandle, text: 
     };
     match message {
         ClientMessage::Subscribe { id, symbols } => {
-            if symbols.len() > MAX_SYMBOLS_PER_REQUEST {
-                let (code, message) = too_many(symbols.len());
-                return error(hub, client, id, code, message);
+            if let Err(e) = TooManySymbols::check(&symbols) {
+                return error(hub, client, id, ErrorCode::TooManySymbols, e.to_string());
             }
             let (symbols, rejected) = resolve(upstream, &symbols);
             hub.subscribe(client.id(), id, symbols, rejected);
         }
         ClientMessage::Unsubscribe { id, symbols } => {
-            if symbols.len() > MAX_SYMBOLS_PER_REQUEST {
-                let (code, message) = too_many(symbols.len());
-                return error(hub, client, id, code, message);
+            if let Err(e) = TooManySymbols::check(&symbols) {
+                return error(hub, client, id, ErrorCode::TooManySymbols, e.to_string());
             }
             // Anything invalid cannot be subscribed, so there is nothing to remove for it.
             let symbols = symbols.iter().filter_map(|s| Symbol::parse(s).ok()).collect();
@@ -83,7 +95,13 @@ pub fn handle_text(hub: &Hub, upstream: &Upstream, client: &ClientHandle, text: 
 }
 
 /// Queues an `error` for `client`.
-pub fn error(hub: &Hub, client: &ClientHandle, id: Option<RequestId>, code: ErrorCode, message: String) -> Handled {
+pub(crate) fn error(
+    hub: &Hub,
+    client: &ClientHandle,
+    id: Option<RequestId>,
+    code: ErrorCode,
+    message: String,
+) -> Handled {
     hub.metrics().command_errors.inc();
     tracing::debug!(client = client.id(), code = code.as_str(), %message, "client command refused");
     hub.send(client.id(), &ServerMessage::Error { id, code, message });
