@@ -20,12 +20,15 @@ use tower_http::trace::TraceLayer;
 
 use crate::config::Config;
 use crate::guard::{self, Guard};
-use crate::hub::{run_ingest, Hub};
+use crate::hub::Hub;
+use crate::ingest::{self, Tap};
 use crate::metrics::Metrics;
+use crate::replay::Replays;
 use crate::server::{self, ServeOptions};
 use crate::shutdown;
 use crate::state::AppState;
-use crate::transport::{rest, sse, ws};
+use crate::store::Store;
+use crate::transport::{recordings, rest, sse, ws};
 use crate::upstream::{Routes, Upstream};
 
 /// Starts the hub, providers and background tasks.
@@ -48,11 +51,36 @@ pub(crate) fn build(config: Config) -> anyhow::Result<AppState> {
         &shutdown,
         &tracker,
     )?;
-    tokio::spawn(run_ingest(hub.clone(), events_rx));
+    let store = open_store(&config);
+    let taps: Vec<Box<dyn Tap>> = match store.as_ref().and_then(|s| s.recorder()) {
+        Some(recorder) if !config.store.no_record => vec![Box::new(recorder)],
+        _ => Vec::new(),
+    };
+    tokio::spawn(ingest::run(hub.clone(), events_rx, taps));
     tokio::spawn(upstream.clone().run(demand_rx));
     tokio::spawn(metrics.clone().run_sampler(shutdown.clone()));
     tokio::spawn(sweeper(hub.clone(), shutdown.clone()));
-    Ok(AppState { config, hub, upstream, metrics, shutdown, tracker, guard })
+    let replays = store.as_ref().map(|store| Replays::new(store.clone(), hub.clone(), config.max_replays));
+    Ok(AppState { config, hub, upstream, metrics, shutdown, tracker, guard, store, replays })
+}
+
+/// Opens the embedded store. A store that cannot open (an unwritable directory, a database from a newer relay)
+/// costs recording and stored history, not the relay: it runs on, says so at startup and in `/api/status`.
+fn open_store(config: &Config) -> Option<Arc<Store>> {
+    match Store::open(config.store.config()) {
+        Ok(store) => {
+            if config.store.no_record {
+                tracing::info!(dir = %config.store.data_dir.display(), "store open; recording is off (--no-record)");
+            } else {
+                tracing::info!(dir = %config.store.data_dir.display(), "recording ticks and events");
+            }
+            Some(store)
+        }
+        Err(e) => {
+            tracing::warn!(dir = %config.store.data_dir.display(), error = %e, "no embedded store: running without recording");
+            None
+        }
+    }
 }
 
 /// Expires REST leases and trims idle caches once a second.
@@ -69,7 +97,8 @@ async fn sweeper(hub: Arc<Hub>, stop: CancellationToken) {
 /// The HTTP router: streams and REST behind the edge policy, the dashboard's static files public.
 pub(crate) fn router(app: AppState) -> Router {
     let guard = app.guard.clone();
-    let mut protected = Router::new().merge(ws::routes()).merge(sse::routes()).merge(rest::routes());
+    let mut protected =
+        Router::new().merge(ws::routes()).merge(sse::routes()).merge(recordings::routes()).merge(rest::routes());
     let mut public = Router::new();
     for (endpoint, path, handler) in rest::probes() {
         if app.config.is_public(endpoint) {
@@ -114,7 +143,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let local = listener.local_addr()?;
     let options = ServeOptions { handshake_timeout: config.handshake_timeout(), send_buffer: config.send_buffer_bytes };
     let app = build(config)?;
-    let (shutdown, tracker) = (app.shutdown.clone(), app.tracker.clone());
+    let (shutdown, tracker, store) = (app.shutdown.clone(), app.tracker.clone(), app.store.clone());
     // Tests and scripts read the actual port from this line.
     println!("listening on http://127.0.0.1:{}", local.port());
     tracing::info!(%local, providers = ?app.upstream.names(), "relay listening");
@@ -139,6 +168,10 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     .await;
     if drained.is_err() {
         tracing::warn!(?grace, "connections still open after the grace period; exiting anyway");
+    }
+    if let Some(store) = store {
+        // Commits what the writer still holds (at most a quarter second of recording).
+        let _ = tokio::task::spawn_blocking(move || store.close()).await;
     }
     tracing::info!("relay stopped");
     Ok(())

@@ -4,9 +4,12 @@
 //! rejected on its own with a reason while the rest of the command proceeds. A command that cannot be read at
 //! all gets an `error` with a stable code, and the connection stays usable.
 
+use std::sync::Arc;
+
 use hamster_shared::{ClientMessage, ErrorCode, Rejection, RequestId, ServerMessage, Symbol, MAX_SYMBOLS_PER_REQUEST};
 
 use crate::hub::{ClientHandle, Hub};
+use crate::replay::{ReplayRequest, Replays};
 use crate::upstream::Upstream;
 
 /// Splits raw symbols into routable canonical ones (deduplicated, in order) and rejections.
@@ -67,7 +70,13 @@ pub(crate) enum Handled {
 }
 
 /// Handles one text frame from `client`, queueing replies in its outbox.
-pub(crate) fn handle_text(hub: &Hub, upstream: &Upstream, client: &ClientHandle, text: &str) -> Handled {
+pub(crate) fn handle_text(
+    hub: &Hub,
+    upstream: &Upstream,
+    replays: Option<&Arc<Replays>>,
+    client: &ClientHandle,
+    text: &str,
+) -> Handled {
     hub.metrics().commands.inc();
     let message = match ClientMessage::parse(text) {
         Ok(message) => message,
@@ -90,8 +99,36 @@ pub(crate) fn handle_text(hub: &Hub, upstream: &Upstream, client: &ClientHandle,
             hub.unsubscribe(client.id(), id, symbols);
         }
         ClientMessage::Ping { id } => hub.send(client.id(), &ServerMessage::Pong { id }),
+        ClientMessage::Replay { id, from, to, symbols, speed } => {
+            let Some(replays) = replays else { return no_store(hub, client, id) };
+            if let Err(e) = TooManySymbols::check(&symbols) {
+                return error(hub, client, id, ErrorCode::TooManySymbols, e.to_string());
+            }
+            let mut recorded = Vec::with_capacity(symbols.len());
+            for raw in &symbols {
+                match parse(raw) {
+                    Ok(symbol) => recorded.push(symbol),
+                    Err(r) => return error(hub, client, id, r.code, format!("{:?}: {}", r.symbol, r.message)),
+                }
+            }
+            let request = ReplayRequest { id: id.clone(), from, to, symbols: recorded, speed };
+            if let Err(e) = replays.start(client.id(), request) {
+                return error(hub, client, id, e.code, e.message);
+            }
+        }
+        ClientMessage::ReplayControl { id, action, speed, to } => {
+            let Some(replays) = replays else { return no_store(hub, client, id) };
+            if let Err(e) = replays.control(client.id(), id.clone(), action, speed, to) {
+                return error(hub, client, id, e.code, e.message);
+            }
+        }
     }
     Handled::Done
+}
+
+fn no_store(hub: &Hub, client: &ClientHandle, id: Option<RequestId>) -> Handled {
+    let message = "replay needs the embedded store, which is not available on this relay".to_owned();
+    error(hub, client, id, ErrorCode::Unavailable, message)
 }
 
 /// Queues an `error` for `client`.

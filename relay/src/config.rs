@@ -19,6 +19,7 @@ use crate::hub::{self, HubConfig};
 use crate::providers::stream::timing::{Timing, TimingArgs};
 use crate::providers::{Adapter, AdapterParser, ProviderArgs};
 use crate::secret::Secret;
+use crate::store::StoreArgs;
 
 /// Hamster Terminal relay: streams market data from upstream providers to browsers.
 #[derive(Debug, Clone, Parser)]
@@ -49,6 +50,17 @@ pub struct Config {
 
     #[command(flatten)]
     pub(crate) provider_args: ProviderArgs,
+
+    #[command(flatten)]
+    pub(crate) store: StoreArgs,
+
+    /// Run a tool instead of serving.
+    #[command(subcommand)]
+    pub command: Option<crate::cli::Command>,
+
+    /// Replays of recorded data that may run at once, relay-wide (one per connection at most).
+    #[arg(long, env = "MAX_REPLAYS", default_value_t = 8)]
+    pub(crate) max_replays: usize,
 
     /// Directory with the built dashboard, served at `/` when it exists.
     #[arg(long, env = "STATIC_DIR", default_value = "dist")]

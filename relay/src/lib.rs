@@ -26,17 +26,22 @@
 //! `app::serve`); everything else is crate-private, which lets the compiler report dead code.
 
 pub mod app;
+pub mod cli;
 mod clock;
 mod commands;
 pub mod config;
 mod error;
+mod export;
 mod guard;
 mod hub;
+mod ingest;
 mod metrics;
 mod providers;
+mod replay;
 pub mod secret;
 mod server;
 mod shutdown;
 mod state;
+mod store;
 mod transport;
 mod upstream;

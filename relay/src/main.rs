@@ -37,7 +37,11 @@ async fn main() -> std::process::ExitCode {
         Ok(limit) => tracing::debug!(limit, "open-files soft limit raised"),
         Err(e) => tracing::debug!(error = %e, "cannot raise the open-files limit"),
     }
-    match hamster_relay::app::serve(config).await {
+    let run = match config.command.clone() {
+        Some(command) => hamster_relay::cli::run(config, command).await,
+        None => hamster_relay::app::serve(config).await,
+    };
+    match run {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("{e:#}");

@@ -39,11 +39,25 @@ pub(crate) struct Metrics {
     pub(crate) topics: Gauge,
     /// Instruments subscribed on upstream connections, all providers.
     pub(crate) upstream_subscriptions: Gauge,
+    /// The embedded store: records written and dropped, whether recording is degraded, bytes used.
+    store_recorded: Gauge,
+    store_dropped: Gauge,
+    store_degraded: Gauge,
+    store_bytes: Gauge,
     in_rate: AtomicU64,
     out_rate: AtomicU64,
 }
 
 impl Metrics {
+    /// Copies the store's counters into the exported gauges (read on demand: the store keeps its own counts).
+    pub(crate) fn observe_store(&self, recorded: u64, dropped: u64, degraded: bool, bytes: u64) {
+        let g = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+        self.store_recorded.set(g(recorded));
+        self.store_dropped.set(g(dropped));
+        self.store_degraded.set(i64::from(degraded));
+        self.store_bytes.set(g(bytes));
+    }
+
     pub(crate) fn new() -> Arc<Metrics> {
         let mut registry = Registry::with_prefix("hamster");
         let m = Metrics {
@@ -57,6 +71,10 @@ impl Metrics {
             clients: Gauge::default(),
             topics: Gauge::default(),
             upstream_subscriptions: Gauge::default(),
+            store_recorded: Gauge::default(),
+            store_dropped: Gauge::default(),
+            store_degraded: Gauge::default(),
+            store_bytes: Gauge::default(),
             in_rate: AtomicU64::new(0),
             out_rate: AtomicU64::new(0),
             started: Instant::now(),
@@ -76,6 +94,18 @@ impl Metrics {
             "Instruments subscribed on upstream provider connections",
             m.upstream_subscriptions.clone(),
         );
+        registry.register("store_recorded", "Ticks and events written to the embedded store", m.store_recorded.clone());
+        registry.register(
+            "store_dropped",
+            "Ticks and events dropped because the store could not keep up or the disk was full",
+            m.store_dropped.clone(),
+        );
+        registry.register(
+            "store_degraded",
+            "1 while recording is impaired (disk full, write errors)",
+            m.store_degraded.clone(),
+        );
+        registry.register("store_bytes", "Bytes the embedded store's database uses", m.store_bytes.clone());
         Arc::new(Metrics { registry, ..m })
     }
 

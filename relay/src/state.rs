@@ -11,6 +11,8 @@ use crate::config::Config;
 use crate::guard::Guard;
 use crate::hub::Hub;
 use crate::metrics::Metrics;
+use crate::replay::Replays;
+use crate::store::Store;
 use crate::upstream::Upstream;
 
 /// Everything a request handler may need. Cheap to clone.
@@ -26,4 +28,8 @@ pub(crate) struct AppState {
     pub(crate) tracker: TaskTracker,
     /// Origin, auth and limits for every client.
     pub(crate) guard: Arc<Guard>,
+    /// The embedded store, when it could be opened.
+    pub(crate) store: Option<Arc<Store>>,
+    /// Replays of recorded data, one per connection at most (only with a store).
+    pub(crate) replays: Option<Arc<Replays>>,
 }

@@ -83,6 +83,40 @@ pub struct StatusResponse {
     pub messages_out_total: u64,
     /// Quote updates replaced by a newer one before a slow client could take them.
     pub conflated_total: u64,
+    /// The embedded store, when the relay has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub store: Option<StoreInfo>,
+}
+
+/// The embedded store's health in `/api/status` and `/api/recordings`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoreInfo {
+    /// Whether ticks and events are being recorded (off with `--no-record`).
+    pub recording: bool,
+    /// Records written since the relay started.
+    pub recorded_total: u64,
+    /// Records dropped because the disk could not keep up or was full (live delivery is unaffected).
+    pub dropped_total: u64,
+    /// Why recording is impaired, while it is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub degraded: Option<String>,
+    /// Bytes the database uses.
+    pub bytes: u64,
+}
+
+/// Where recorded data exists for one symbol or channel (receive times, ms).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RecordedRange {
+    pub symbol: Symbol,
+    pub first: i64,
+    pub last: i64,
+}
+
+/// `GET /api/recordings`: what can be replayed or exported.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RecordingsResponse {
+    pub store: StoreInfo,
+    pub recorded: Vec<RecordedRange>,
 }
 
 /// One connected client in `GET /api/clients`.

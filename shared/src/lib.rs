@@ -15,7 +15,7 @@ pub mod protocol;
 pub mod symbol;
 
 pub use protocol::{
-    ClientMessage, ErrorCode, ParseError, ProviderInfo, ProviderState, Quote, Rejection, RequestId, ServerMessage,
-    PROTOCOL_VERSION,
+    ClientMessage, ErrorCode, ParseError, ProviderInfo, ProviderState, Quote, Rejection, ReplayAction, ReplayPhase,
+    RequestId, ServerMessage, PROTOCOL_VERSION,
 };
 pub use symbol::{AssetClass, Symbol, SymbolError, MAX_SYMBOLS_PER_REQUEST, MAX_SYMBOL_LEN};

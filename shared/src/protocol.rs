@@ -43,6 +43,58 @@ pub enum ClientMessage {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         id: Option<RequestId>,
     },
+    /// Plays a recorded range back to this connection only, replacing any replay it has running. Replayed quotes
+    /// and events carry `replay:`-prefixed symbols, so they never mix with live data. Answered by `replay_state`.
+    Replay {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<RequestId>,
+        /// Receive-time range to play, ms since the epoch, `from` inclusive, `to` exclusive.
+        from: i64,
+        to: i64,
+        /// Recorded symbols and channels to play (as recorded, e.g. `AAPL`, `FLOW-ALERTS`).
+        symbols: Vec<String>,
+        /// Playback speed: 1, 2, 5, 10, 50 … times real time; 0 plays as fast as the connection reads.
+        #[serde(default = "default_speed")]
+        speed: f64,
+    },
+    /// Controls this connection's replay. Answered by `replay_state`.
+    ReplayControl {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<RequestId>,
+        action: ReplayAction,
+        /// New speed, with `action: "speed"`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        speed: Option<f64>,
+        /// Where to continue from (receive time, ms), with `action: "seek"`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        to: Option<i64>,
+    },
+}
+
+fn default_speed() -> f64 {
+    1.0
+}
+
+/// What a `replay_control` asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReplayAction {
+    Pause,
+    Resume,
+    Speed,
+    Seek,
+    Stop,
+}
+
+/// Where a replay is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReplayPhase {
+    Playing,
+    Paused,
+    /// Everything in the range was played.
+    Ended,
+    Stopped,
 }
 
 /// Why a client frame could not be understood, with the `error` reply it deserves.
@@ -57,7 +109,7 @@ pub struct ParseError {
 
 impl ClientMessage {
     /// Every `"type"` a client may send, as serde spells it (a test ties the two together).
-    pub const KINDS: [&'static str; 3] = ["subscribe", "unsubscribe", "ping"];
+    pub const KINDS: [&'static str; 5] = ["subscribe", "unsubscribe", "ping", "replay", "replay_control"];
 
     /// The `"type"` tag of this message.
     pub fn kind(&self) -> &'static str {
@@ -65,6 +117,8 @@ impl ClientMessage {
             ClientMessage::Subscribe { .. } => "subscribe",
             ClientMessage::Unsubscribe { .. } => "unsubscribe",
             ClientMessage::Ping { .. } => "ping",
+            ClientMessage::Replay { .. } => "replay",
+            ClientMessage::ReplayControl { .. } => "replay_control",
         }
     }
 
@@ -163,6 +217,20 @@ pub enum ServerMessage {
     Pong {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         id: Option<RequestId>,
+    },
+    /// This connection's replay: sent in answer to `replay`/`replay_control`, about once a second while playing,
+    /// and when it ends.
+    ReplayState {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<RequestId>,
+        phase: ReplayPhase,
+        from: i64,
+        to: i64,
+        /// The receive time of what was played last (ms).
+        position: i64,
+        speed: f64,
+        /// Quotes and events played so far.
+        played: u64,
     },
 }
 
@@ -322,6 +390,7 @@ impl ServerMessage {
             ServerMessage::Error { .. } => "error",
             ServerMessage::Event { .. } => "event",
             ServerMessage::Pong { .. } => "pong",
+            ServerMessage::ReplayState { .. } => "replay_state",
         }
     }
 
@@ -390,6 +459,8 @@ mod tests {
             ClientMessage::Subscribe { id: None, symbols: vec![] },
             ClientMessage::Unsubscribe { id: None, symbols: vec![] },
             ClientMessage::Ping { id: None },
+            ClientMessage::Replay { id: None, from: 1, to: 2, symbols: vec![], speed: 1.0 },
+            ClientMessage::ReplayControl { id: None, action: ReplayAction::Pause, speed: None, to: None },
         ];
         assert_eq!(msgs.len(), ClientMessage::KINDS.len());
         for (m, kind) in msgs.iter().zip(ClientMessage::KINDS) {
@@ -467,6 +538,15 @@ mod tests {
                 payload: serde_json::json!({"ticker": "AAPL", "total_premium": "1200000"}),
                 ts: 7,
             },
+            ServerMessage::ReplayState {
+                id: Some(RequestId::Num(4)),
+                phase: ReplayPhase::Playing,
+                from: 1,
+                to: 9,
+                position: 3,
+                speed: 10.0,
+                played: 42,
+            },
         ];
         // A new variant must be added above: this match has no wildcard.
         for m in &msgs {
@@ -479,7 +559,8 @@ mod tests {
                 | ServerMessage::Status { .. }
                 | ServerMessage::Error { .. }
                 | ServerMessage::Event { .. }
-                | ServerMessage::Pong { .. } => {}
+                | ServerMessage::Pong { .. }
+                | ServerMessage::ReplayState { .. } => {}
             }
         }
         msgs

@@ -26,6 +26,37 @@ pub struct Relay {
     port: u16,
     logs: Arc<Mutex<Vec<String>>>,
     stdout: Arc<Mutex<Vec<String>>>,
+    /// The relay's own data directory when the test did not choose one, removed with the relay.
+    _own_data_dir: Option<TempDir>,
+}
+
+/// A directory under the system temp dir, unique to this process and call, removed on drop.
+#[derive(Debug)]
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    pub fn new(label: &str) -> TempDir {
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let dir = std::env::temp_dir().join(format!("hamster-test-{label}-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("create a temp dir");
+        TempDir(dir)
+    }
+
+    pub fn path(&self) -> &std::path::Path {
+        &self.0
+    }
+
+    pub fn arg(&self) -> String {
+        self.0.display().to_string()
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 /// Environment variables that carry provider keys; never inherited by a relay under test.
@@ -65,6 +96,11 @@ impl Relay {
     /// `env` is applied last, so it may also set `RUST_LOG`.
     pub fn start_with_env(port: u16, args: &[&str], env: &[(&str, &str)]) -> Relay {
         let mut cmd = Command::new(relay_binary());
+        // Every relay records into a directory of its own unless the test names one (tests run in parallel).
+        let own_data_dir = (!args.contains(&"--data-dir")).then(|| TempDir::new("data"));
+        if let Some(dir) = &own_data_dir {
+            cmd.args(["--data-dir", &dir.arg()]);
+        }
         for var in PROVIDER_KEY_VARS {
             cmd.env_remove(var);
         }
@@ -109,7 +145,7 @@ impl Relay {
                 panic!("relay did not report its port within {WAIT:?}; stderr:\n{logs}");
             }
         };
-        Relay { child, port, logs, stdout: out }
+        Relay { child, port, logs, stdout: out, _own_data_dir: own_data_dir }
     }
 
     pub fn port(&self) -> u16 {

@@ -299,6 +299,13 @@ impl Hub {
         }
     }
 
+    /// Frames waiting in one client's queue, or `None` once it is gone: lets producers that push to one client
+    /// (a replay) keep pace with how fast it reads.
+    pub(crate) fn queued(&self, client: ClientId) -> Option<usize> {
+        let outbox = self.state.lock().clients.get(&client).map(|c| c.outbox.clone())?;
+        Some(outbox.counters().2)
+    }
+
     /// Applies a batch of events: updates caches and history, then fans out.
     pub(crate) fn ingest(&self, events: Vec<HubEvent>) {
         let mut s = self.state.lock();
@@ -571,16 +578,6 @@ impl ClientHandle {
 impl Drop for ClientHandle {
     fn drop(&mut self) {
         self.hub.disconnect(self.id);
-    }
-}
-
-/// Drains `events` into the hub in batches: whatever has arrived while the previous batch was processed goes
-/// in the next one, so batches grow with load and latency stays at one pass when idle.
-pub(crate) async fn run_ingest(hub: Arc<Hub>, mut events: mpsc::Receiver<HubEvent>) {
-    const MAX_BATCH: usize = 512;
-    let mut batch = Vec::with_capacity(MAX_BATCH);
-    while events.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        hub.ingest(std::mem::take(&mut batch));
     }
 }
 

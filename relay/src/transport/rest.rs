@@ -86,6 +86,7 @@ async fn status(State(app): State<AppState>) -> Json<StatusResponse> {
         messages_in_total: m.quotes_in.get(),
         messages_out_total: m.quotes_out.get(),
         conflated_total: m.conflated.get(),
+        store: super::recordings::store_info(&app),
     })
 }
 
@@ -101,6 +102,9 @@ async fn health() -> impl IntoResponse {
 
 /// `GET /metrics` — Prometheus text exposition.
 async fn metrics(State(app): State<AppState>) -> impl IntoResponse {
+    if let Some(info) = super::recordings::store_info(&app) {
+        app.metrics.observe_store(info.recorded_total, info.dropped_total, info.degraded.is_some(), info.bytes);
+    }
     ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], app.metrics.encode())
 }
 

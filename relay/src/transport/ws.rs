@@ -84,7 +84,9 @@ async fn serve(socket: WebSocket, app: AppState, pass: ClientPass) {
                     ErrorCode::RateLimited,
                     format!("more than {} commands per second; slow down", app.config.max_commands_per_sec),
                 ),
-                Ok(Message::Text(text)) => commands::handle_text(&app.hub, &app.upstream, &client, text.as_str()),
+                Ok(Message::Text(text)) => {
+                    commands::handle_text(&app.hub, &app.upstream, app.replays.as_ref(), &client, text.as_str())
+                }
                 Ok(Message::Binary(_)) => commands::error(
                     &app.hub,
                     &client,
