@@ -45,9 +45,12 @@ pub struct ExportArgs {
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct RecordArgs {
-    /// How long to record.
+    /// How long to record at most.
     #[arg(long, default_value_t = 20)]
     seconds: u64,
+    /// Stop as soon as this many ticks and events are recorded (a fixed-size sample on any machine).
+    #[arg(long)]
+    until_recorded: Option<u64>,
     /// Symbols and channels to record, comma-separated.
     #[arg(long, value_delimiter = ',', default_value = "BTC/USD,ETH/USD,AAPL,MSFT,NVDA,SPY,EUR/USD,FLOW-ALERTS,NEWS")]
     symbols: Vec<String>,
@@ -106,9 +109,16 @@ async fn record_sample(config: Config, args: RecordArgs) -> anyhow::Result<()> {
     let store = app.store.clone().ok_or_else(|| anyhow::anyhow!("the store could not be opened"))?;
     let until = tokio::time::Instant::now() + Duration::from_secs(args.seconds);
     // A REST lease keeps the symbols subscribed with no client attached; renewed well within its lifetime.
+    let mut renew = tokio::time::Instant::now();
     while tokio::time::Instant::now() < until {
-        app.hub.lease(&symbols).map_err(|e| anyhow::anyhow!("{e}"))?;
-        tokio::time::sleep_until(until.min(tokio::time::Instant::now() + Duration::from_secs(10))).await;
+        if tokio::time::Instant::now() >= renew {
+            app.hub.lease(&symbols).map_err(|e| anyhow::anyhow!("{e}"))?;
+            renew += Duration::from_secs(10);
+        }
+        if args.until_recorded.is_some_and(|n| store.status().recorded >= n) {
+            break;
+        }
+        tokio::time::sleep_until(until.min(tokio::time::Instant::now() + Duration::from_millis(100))).await;
     }
     app.shutdown.cancel();
     let status = tokio::task::spawn_blocking(move || {
