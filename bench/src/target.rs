@@ -76,7 +76,12 @@ impl Target {
                 let mut c = Command::new(&launch.relay_bin);
                 c.args(["--providers", "twelvedata", "--host", "127.0.0.1", "--port", "0"])
                     .args(["--twelvedata-ws-url", upstream_url, "--twelvedata-rest-credits-per-min", "0"])
-                    .args(&launch.relay_args)
+                    .args(&launch.relay_args);
+                // The relay records by default: into a scratch directory, never the caller's ./data.
+                if !launch.relay_args.iter().any(|a| a.starts_with("--data-dir")) {
+                    c.arg("--data-dir").arg(std::env::temp_dir().join(format!("hamster-bench-{}", std::process::id())));
+                }
+                c
                     // The relay reads TWELVE_DATA_API_KEY; the other spelling is set too for older notes.
                     .env("TWELVE_DATA_API_KEY", "bench")
                     .env("TWELVEDATA_API_KEY", "bench")
