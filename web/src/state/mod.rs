@@ -9,6 +9,7 @@
 //! the components derive from the model at render time; this file holds the model and the transitions.
 
 mod log;
+mod replay;
 mod row;
 #[cfg(test)]
 mod tests;
@@ -19,6 +20,8 @@ use std::rc::Rc;
 
 use hamster_shared::api::{HistoryResponse, QuotesResponse};
 use hamster_shared::{ProviderState, Quote, ServerMessage, Symbol};
+
+pub(crate) use replay::Replay;
 use yew::Reducible;
 
 pub use row::Row;
@@ -102,6 +105,8 @@ pub struct AppState {
     pub(crate) watchlist_rev: u64,
     /// Bumped by every reduction: a cheap identity for the context value.
     pub(crate) generation: u64,
+    /// This connection's replay of a recorded range, once one was asked for.
+    pub(crate) replay: Option<Replay>,
 }
 
 /// Everything that changes the model. Public only because [`AppState`]'s `Reducible` impl names it; nothing
@@ -169,6 +174,7 @@ impl AppState {
             quotes_rev: 0,
             watchlist_rev: 0,
             generation: 0,
+            replay: None,
         };
         if restored > 0 {
             state.log(LogLevel::Info, format!("restored {restored} cached quotes"));
@@ -233,6 +239,9 @@ impl AppState {
                 let was_live = matches!(self.phase, Phase::Live { .. });
                 let retry_at_ms = now_ms.saturating_add(i64::try_from(retry_in_ms).unwrap_or(i64::MAX));
                 self.phase = Phase::Waiting { attempt, retry_at_ms };
+                if let Some(replay) = self.replay.as_mut() {
+                    replay.connection_lost();
+                }
                 let text = format!(
                     "{}: {reason}; retrying in {:.1} s",
                     if was_live { "connection lost" } else { "could not connect" },
@@ -339,6 +348,11 @@ impl AppState {
             ServerMessage::Error { id: _, code, message } => {
                 self.log(LogLevel::Error, format!("relay error {}: {message}", code.as_str()));
             }
+            ServerMessage::Event { channel, payload: _, ts: _ } if replay::is_replayed(&channel) => {
+                if let Some(replay) = self.replay.as_mut() {
+                    replay.events += 1;
+                }
+            }
             ServerMessage::Event { channel, payload, ts } => {
                 let Some(row) = self.rows.get_mut(&channel) else {
                     return;
@@ -348,6 +362,13 @@ impl AppState {
                 }
             }
             ServerMessage::Pong { .. } => {}
+            ServerMessage::ReplayState { id: _, phase, from, to, position, speed, played } => {
+                let replay = Replay::reported(self.replay.take(), phase, from, to, position, speed, played);
+                if !replay.is_active() {
+                    self.log(LogLevel::Info, format!("replay {}: {} played", phase_name(phase), replay.played));
+                }
+                self.replay = Some(replay);
+            }
         }
     }
 
@@ -356,6 +377,12 @@ impl AppState {
     fn apply_quotes(&mut self, quotes: Vec<Quote>, now_ms: i64, live: bool) {
         let mut applied = 0u64;
         for q in quotes {
+            if replay::is_replayed(&q.symbol) {
+                if let Some(replay) = self.replay.as_mut() {
+                    replay.apply_quote(&q);
+                }
+                continue;
+            }
             let Some(row) = self.rows.get_mut(&q.symbol) else {
                 // Not (or no longer) watched, e.g. a late update after a removal.
                 continue;
@@ -428,4 +455,14 @@ fn join(symbols: &[Symbol]) -> String {
         text.push_str(&format!(" and {} more", symbols.len() - SHOWN));
     }
     text
+}
+
+/// How a replay phase reads in the log.
+fn phase_name(phase: hamster_shared::ReplayPhase) -> &'static str {
+    match phase {
+        hamster_shared::ReplayPhase::Playing => "playing",
+        hamster_shared::ReplayPhase::Paused => "paused",
+        hamster_shared::ReplayPhase::Ended => "ended",
+        hamster_shared::ReplayPhase::Stopped => "stopped",
+    }
 }
