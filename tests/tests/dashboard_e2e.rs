@@ -442,3 +442,74 @@ async fn a_token_in_the_page_url_unlocks_an_authenticated_relay() {
     b.close().await;
     relay.stop();
 }
+
+/// The replay bar as it is now.
+const REPLAY_JS: &str = r#"
+const badge = document.querySelector('[data-testid="replay-badge"]');
+const played = document.querySelector('[data-testid="replay-played"]');
+return {
+    badge: badge ? badge.textContent.trim() : null,
+    playable: !!document.querySelector('[data-testid="replay-play"]'),
+    played: played ? Number(played.dataset.played) : null,
+    rows: [...document.querySelectorAll('[data-testid="replay-row"] td:first-child')].map(td => td.textContent.trim()),
+};
+"#;
+
+#[derive(Debug, Clone, Deserialize)]
+struct ReplayView {
+    badge: Option<String>,
+    playable: bool,
+    played: Option<u64>,
+    rows: Vec<String>,
+}
+
+async fn wait_replay(b: &Browser, what: &str, limit: Duration, pred: impl Fn(&ReplayView) -> bool) -> ReplayView {
+    b.wait_for(what, limit, || async {
+        let view: ReplayView = serde_json::from_value(b.client().execute(REPLAY_JS, vec![]).await.ok()?).ok()?;
+        pred(&view).then_some(view)
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recorded_session_replays_from_the_bar_while_live_rows_keep_ticking() {
+    let _turn = SERIAL.lock().await;
+    let (relay, b, _) = setup().await;
+    open_live(&b, &relay).await;
+    // The relay records what the page watches; a few seconds make a session worth replaying.
+    tokio::time::sleep(Duration::from_secs(8)).await;
+
+    b.click("[data-testid=replay-open]").await;
+    wait_replay(&b, "recordings loaded", Duration::from_secs(10), |v| v.playable).await;
+    b.click(r#"[data-testid="replay-speed-1×"]"#).await;
+    b.click("[data-testid=replay-play]").await;
+    let v = wait_replay(&b, "replayed rows under a REPLAY badge", Duration::from_secs(10), |v| {
+        v.badge.as_deref().is_some_and(|t| t.starts_with("REPLAY 1×")) && !v.rows.is_empty()
+    })
+    .await;
+    assert!(v.rows.iter().all(|s| DEFAULT_SYMBOLS.contains(&s.as_str())), "replays the watched symbols: {:?}", v.rows);
+
+    // Live rows are untouched: still eight, none of them replayed, and they keep ticking.
+    let d = wait_dash(&b, "live rows", Duration::from_secs(5), |d| d.is("live")).await;
+    assert_eq!(d.rows.len(), 8, "{:?}", d.symbols());
+    assert!(d.symbols().iter().all(|s| !s.starts_with("replay:")));
+    let btc = d.price("BTC/USD").unwrap_or(0.0);
+    wait_tick(&b, "BTC/USD", btc, Duration::from_secs(10)).await;
+
+    b.screenshot(&artifact_dir().join("replay.png")).await;
+
+    // Pause holds the position; resume moves on.
+    b.click("[data-testid=replay-play]").await;
+    let paused =
+        wait_replay(&b, "paused", Duration::from_secs(5), |v| v.badge.as_deref().is_some_and(|t| t.contains("paused")))
+            .await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let still = wait_replay(&b, "still paused", Duration::from_secs(2), |_| true).await;
+    assert_eq!(still.played, paused.played, "nothing plays while paused");
+    b.click("[data-testid=replay-play]").await;
+    wait_replay(&b, "playing again", Duration::from_secs(10), |v| v.played > paused.played).await;
+
+    b.click("[data-testid=replay-stop]").await;
+    wait_replay(&b, "the badge gone after stop", Duration::from_secs(5), |v| v.badge.is_none()).await;
+    b.close().await;
+}

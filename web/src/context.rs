@@ -6,9 +6,12 @@
 //! Changing the watchlist is only a dispatch: the reducer owns the watchlist, and the connection hook passes
 //! every new version of it to the connection service, which subscribes accordingly.
 
-use hamster_shared::Symbol;
+use std::rc::Rc;
+
+use hamster_shared::{ClientMessage, Symbol};
 use yew::prelude::*;
 
+use crate::services::connection::CommandSender;
 use crate::services::now_ms;
 use crate::state::{Action, AppState};
 
@@ -16,6 +19,8 @@ use crate::state::{Action, AppState};
 #[derive(Clone)]
 pub(crate) struct AppContext {
     pub(crate) state: UseReducerHandle<AppState>,
+    /// Commands beyond subscriptions (a replay and its controls), sent on the page's one connection.
+    commands: Rc<CommandSender>,
     /// `state.generation` when this value was made: comparing it is much cheaper than comparing the states.
     generation: u64,
 }
@@ -27,8 +32,13 @@ impl PartialEq for AppContext {
 }
 
 impl AppContext {
-    pub(crate) fn new(state: UseReducerHandle<AppState>) -> AppContext {
-        AppContext { generation: state.generation, state }
+    pub(crate) fn new(state: UseReducerHandle<AppState>, commands: Rc<CommandSender>) -> AppContext {
+        AppContext { generation: state.generation, state, commands }
+    }
+
+    /// Sends a command on the current socket (dropped with a warning when none is live).
+    pub(crate) fn send(&self, command: ClientMessage) {
+        self.commands.send(command);
     }
 
     /// Adds a validated symbol to the watchlist (and so to the subscriptions).

@@ -8,6 +8,7 @@ use yew::prelude::*;
 use super::activity_log::ActivityLog;
 use super::add_symbol::AddSymbol;
 use super::connection_badge::ConnectionBadge;
+use super::replay_bar::ReplayBar;
 use super::stats_panel::StatsPanel;
 use super::watchlist::Watchlist;
 use crate::context::AppContext;
@@ -22,13 +23,13 @@ pub(crate) fn App() -> Html {
         AppState::restored(watchlist, storage::load_quotes(), now_ms())
     });
     let emit = use_frame_batch(state.dispatcher());
-    use_connection(emit, &state);
+    let commands = use_connection(emit, &state);
     use_clock(state.dispatcher());
     use_persistence(state.clone());
     use_history(state.clone());
     use_marks(&state);
 
-    let context = AppContext::new(state.clone());
+    let context = AppContext::new(state.clone(), commands);
     html! {
         <ContextProvider<AppContext> context={context}>
             <div class="app">
@@ -50,6 +51,7 @@ pub(crate) fn App() -> Html {
                     <section class="board" aria-label="Watchlist">
                         <AddSymbol />
                         <Watchlist />
+                        <ReplayBar />
                     </section>
                     <aside class="side">
                         <StatsPanel stats={state.stats_view()} />

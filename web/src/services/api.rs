@@ -11,7 +11,7 @@ use std::fmt::Write as _;
 use futures::future::{select, Either};
 use gloo_net::http::{Request, Response};
 use gloo_timers::future::TimeoutFuture;
-use hamster_shared::api::{ApiError, HistoryResponse, QuotesResponse};
+use hamster_shared::api::{ApiError, HistoryResponse, QuotesResponse, RecordingsResponse};
 use hamster_shared::{Symbol, MAX_SYMBOLS_PER_REQUEST};
 use serde::de::DeserializeOwned;
 
@@ -89,6 +89,11 @@ impl Api {
             all.pending.extend(part.pending);
         }
         Ok(all)
+    }
+
+    /// What the relay's store holds, for the replay bar.
+    pub(crate) async fn recordings(&self) -> Result<RecordingsResponse, RestError> {
+        get_json(&format!("{}/api/recordings", self.base), self.token.as_deref()).await
     }
 
     /// Recent ticks of one symbol.

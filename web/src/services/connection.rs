@@ -7,6 +7,9 @@
 //! successful poll after failures means the relay is back, so it cuts the backoff wait short instead of waiting
 //! out a long jittered delay.
 //!
+//! Besides subscriptions, the page can send other commands (a replay and its controls) through a
+//! [`CommandSender`]; they go out on the current socket only.
+//!
 //! Does not own: the model, and so not the watchlist either. The page sends the reducer's watchlist (and the
 //! symbols the relay refused, which the poller skips) as a [`Wanted`] whenever it changes; the service keeps
 //! only the latest one and works out the (un)subscribes from what it has asked for on the current socket. It
@@ -67,6 +70,27 @@ impl WantedSender {
     }
 }
 
+/// Commands the page sends on the current socket beyond subscriptions (a replay and its controls). They belong
+/// to one socket: one that arrives while no socket is live is dropped with a warning rather than sent later to
+/// a session that knows nothing of what came before.
+#[derive(Debug)]
+pub(crate) struct CommandSender {
+    tx: UnboundedSender<ClientMessage>,
+}
+
+impl CommandSender {
+    /// A channel for commands; the receiver goes to [`Connection::start`].
+    pub(crate) fn channel() -> (CommandSender, UnboundedReceiver<ClientMessage>) {
+        let (tx, rx) = unbounded();
+        (CommandSender { tx }, rx)
+    }
+
+    pub(crate) fn send(&self, command: ClientMessage) {
+        // Fails only when the service is gone (page teardown); nothing to do then.
+        let _ = self.tx.unbounded_send(command);
+    }
+}
+
 /// The running service. Dropping it stops everything.
 pub(crate) struct Connection {
     abort: AbortHandle,
@@ -80,8 +104,12 @@ impl Drop for Connection {
 
 impl Connection {
     /// Resolves the relay's address, then connects and keeps connecting until dropped.
-    pub(crate) fn start(wanted: UnboundedReceiver<Wanted>, emit: Callback<ConnEvent>) -> Connection {
-        let (task, abort) = abortable(run(wanted, emit));
+    pub(crate) fn start(
+        wanted: UnboundedReceiver<Wanted>,
+        commands: UnboundedReceiver<ClientMessage>,
+        emit: Callback<ConnEvent>,
+    ) -> Connection {
+        let (task, abort) = abortable(run(wanted, commands, emit));
         wasm_bindgen_futures::spawn_local(async move {
             // `Err(Aborted)` is the normal way to stop.
             let _ = task.await;
@@ -131,7 +159,7 @@ impl Subscriptions {
     }
 }
 
-async fn run(wanted: UnboundedReceiver<Wanted>, emit: Callback<ConnEvent>) {
+async fn run(wanted: UnboundedReceiver<Wanted>, commands: UnboundedReceiver<ClientMessage>, emit: Callback<ConnEvent>) {
     let (endpoints, warning) = config::load().await;
     marks::mark(marks::MARK_RELAY_RESOLVED);
     let token = config::load_token();
@@ -140,7 +168,7 @@ async fn run(wanted: UnboundedReceiver<Wanted>, emit: Callback<ConnEvent>) {
     emit.emit(ConnEvent::Endpoints { ws_url: endpoints.ws_url, api: api.clone(), warning });
     let shared = Rc::new(Shared::default());
     let (wake_tx, wake_rx) = unbounded();
-    let socket = socket_loop(ws_url, wanted, wake_rx, shared.clone(), emit.clone());
+    let socket = socket_loop(ws_url, Inputs { wanted, commands, wake: wake_rx }, shared.clone(), emit.clone());
     let rest = rest_loop(api, wake_tx, shared, emit);
     futures::pin_mut!(socket, rest);
     // Neither loop ends on its own; if one did, the other would be useless alone.
@@ -154,19 +182,22 @@ enum SessionEnd {
     Shutdown,
 }
 
-async fn socket_loop(
-    url: String,
-    mut wanted: UnboundedReceiver<Wanted>,
-    mut wake: UnboundedReceiver<()>,
-    shared: Rc<Shared>,
-    emit: Callback<ConnEvent>,
-) {
+/// What the socket loop listens to besides its socket.
+struct Inputs {
+    wanted: UnboundedReceiver<Wanted>,
+    commands: UnboundedReceiver<ClientMessage>,
+    /// The REST poller found the relay back: stop waiting out the backoff.
+    wake: UnboundedReceiver<()>,
+}
+
+async fn socket_loop(url: String, inputs: Inputs, shared: Rc<Shared>, emit: Callback<ConnEvent>) {
+    let Inputs { mut wanted, mut commands, mut wake } = inputs;
     let mut backoff = Backoff::default();
     let mut next_id = 0u64;
     loop {
         emit.emit(ConnEvent::Connecting { attempt: backoff.attempt() });
         let end = match WebSocket::open(&url) {
-            Ok(ws) => session(ws, &mut wanted, &shared, &emit, &mut next_id).await,
+            Ok(ws) => session(ws, (&mut wanted, &mut commands), &shared, &emit, &mut next_id).await,
             Err(e) => SessionEnd::Failed { reason: format!("cannot open socket: {e}"), stable: false },
         };
         shared.live.set(false);
@@ -191,6 +222,9 @@ async fn socket_loop(
                     Some(w) => *shared.wanted.borrow_mut() = w,
                     None => return,
                 },
+                command = commands.select_next_some() => {
+                    emit.emit(ConnEvent::Warning(format!("not connected: {} not sent", command.kind())));
+                }
             }
         }
     }
@@ -199,7 +233,7 @@ async fn socket_loop(
 /// One socket from open to close.
 async fn session(
     mut ws: WebSocket,
-    wanted: &mut UnboundedReceiver<Wanted>,
+    (wanted, commands): (&mut UnboundedReceiver<Wanted>, &mut UnboundedReceiver<ClientMessage>),
     shared: &Shared,
     emit: &Callback<ConnEvent>,
     next_id: &mut u64,
@@ -207,6 +241,7 @@ async fn session(
     enum Step {
         Frame(Option<Result<Message, WebSocketError>>),
         Wanted(Option<Wanted>),
+        Command(ClientMessage),
         Check,
     }
     let mut liveness = Liveness::new(now_ms());
@@ -217,6 +252,7 @@ async fn session(
         let step = select! {
             frame = ws.next().fuse() => Step::Frame(frame),
             latest = wanted.next() => Step::Wanted(latest),
+            command = commands.select_next_some() => Step::Command(command),
             _ = checks.select_next_some() => Step::Check,
         };
         let now = now_ms();
@@ -276,6 +312,13 @@ async fn session(
                             return failed(e, &liveness);
                         }
                     }
+                }
+            }
+            Step::Command(command) => {
+                if !liveness.is_live() {
+                    emit.emit(ConnEvent::Warning(format!("not connected yet: {} not sent", command.kind())));
+                } else if let Err(e) = send(&mut ws, &command).await {
+                    return failed(e, &liveness);
                 }
             }
             Step::Check => match liveness.check(now) {

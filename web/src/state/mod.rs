@@ -21,7 +21,7 @@ use std::rc::Rc;
 use hamster_shared::api::{HistoryResponse, QuotesResponse};
 use hamster_shared::{ProviderState, Quote, ServerMessage, Symbol};
 
-pub(crate) use replay::Replay;
+pub(crate) use replay::{plan as replay_plan, Replay};
 use yew::Reducible;
 
 pub use row::Row;

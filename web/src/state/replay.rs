@@ -5,6 +5,7 @@
 //! of the same symbols: a replay never overwrites, flashes or caches a live price. A replay belongs to the
 //! socket that started it, so it ends when that socket closes.
 
+use hamster_shared::api::RecordedRange;
 use hamster_shared::{Quote, ReplayPhase, Symbol};
 
 /// The provider prefix the relay gives replayed symbols.
@@ -90,12 +91,48 @@ impl Replay {
         matches!(self.phase, ReplayPhase::Playing | ReplayPhase::Paused)
     }
 
+    /// How far through its range the replay is, 0 to 1.
+    pub(crate) fn progress(&self) -> f64 {
+        let span = (self.to - self.from).max(1) as f64;
+        ((self.position - self.from) as f64 / span).clamp(0.0, 1.0)
+    }
+
     /// The socket that owned the replay closed: the relay has dropped it.
     pub(crate) fn connection_lost(&mut self) {
         if self.is_active() {
             self.phase = ReplayPhase::Stopped;
         }
     }
+}
+
+/// What the replay bar offers: the recorded symbols to play and the span they cover.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Plan {
+    pub(crate) symbols: Vec<String>,
+    /// Receive times (ms) of the earliest and latest record of those symbols.
+    pub(crate) first: i64,
+    pub(crate) last: i64,
+    /// Each symbol's recorded span as fractions of `first..last`, for the timeline.
+    pub(crate) spans: Vec<(String, f64, f64)>,
+}
+
+/// The watched symbols that have recordings (or, when none has, everything recorded), and their span.
+pub(crate) fn plan(recorded: &[RecordedRange], watchlist: &[Symbol]) -> Option<Plan> {
+    let watched: Vec<&RecordedRange> =
+        recorded.iter().filter(|r| watchlist.iter().any(|w| w.as_str() == r.symbol.as_str())).collect();
+    let chosen: Vec<&RecordedRange> = if watched.is_empty() { recorded.iter().collect() } else { watched };
+    let first = chosen.iter().map(|r| r.first).min()?;
+    let last = chosen.iter().map(|r| r.last).max()?;
+    let span = (last - first).max(1) as f64;
+    Some(Plan {
+        symbols: chosen.iter().map(|r| r.symbol.as_str().to_owned()).collect(),
+        first,
+        last,
+        spans: chosen
+            .iter()
+            .map(|r| (r.symbol.as_str().to_owned(), (r.first - first) as f64 / span, (r.last - first) as f64 / span))
+            .collect(),
+    })
 }
 
 #[cfg(test)]
@@ -134,8 +171,23 @@ mod tests {
         assert_eq!((r.rows[0].symbol.as_str(), r.rows[0].first, r.rows[0].price), ("AAPL", 10.0, 11.0));
         let same = Replay::reported(Some(r.clone()), ReplayPhase::Paused, 0, 100, 50, 10.0, 3);
         assert_eq!(same.rows.len(), 2, "the same range keeps its rows");
+        assert!((same.progress() - 0.5).abs() < 1e-9);
         let other = Replay::reported(Some(same), ReplayPhase::Playing, 200, 300, 200, 1.0, 0);
         assert!(other.rows.is_empty(), "another range starts afresh");
+    }
+
+    #[wasm_bindgen_test(unsupported = test)]
+    fn the_plan_prefers_watched_recordings_and_spans_them() {
+        let range = |s: &str, first, last| RecordedRange { symbol: Symbol::parse(s).expect("valid"), first, last };
+        let recorded = vec![range("AAPL", 100, 200), range("BTC/USD", 50, 300), range("NEWS", 0, 400)];
+        let watched = [Symbol::parse("BTC/USD").expect("valid"), Symbol::parse("AAPL").expect("valid")];
+        let p = plan(&recorded, &watched).expect("a plan");
+        assert_eq!(p.symbols, ["AAPL", "BTC/USD"]);
+        assert_eq!((p.first, p.last), (50, 300));
+        assert_eq!(p.spans[0], ("AAPL".to_owned(), 0.2, 0.6));
+        let all = plan(&recorded, &[Symbol::parse("MSFT").expect("valid")]).expect("a plan");
+        assert_eq!((all.symbols.len(), all.first, all.last), (3, 0, 400), "nothing watched is recorded: offer all");
+        assert_eq!(plan(&[], &watched), None);
     }
 
     #[wasm_bindgen_test(unsupported = test)]
