@@ -1,6 +1,7 @@
 //! Hub behaviour without sockets: ref-counting, snapshots, fan-out sharing, conflation, leases, rejections.
 
 use super::*;
+use hamster_shared::api::Timeframe;
 
 fn sym(s: &str) -> Symbol {
     Symbol::parse(s).unwrap()
@@ -261,7 +262,7 @@ fn idle_topics_keep_their_cache_up_to_the_cap() {
     let (quotes, pending) = hub.quotes(&[sym("A"), sym("B")]);
     assert_eq!(quotes, vec![quote("B", 2.0)], "the newest idle topic is kept");
     assert_eq!(pending, vec![sym("A")]);
-    assert_eq!(hub.history(&sym("B")).ticks.len(), 1);
+    assert_eq!(hub.history(&sym("B"), Timeframe::M1, 0, i64::MAX).0.ticks.len(), 1);
 }
 
 #[test]
