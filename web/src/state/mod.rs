@@ -347,7 +347,8 @@ impl AppState {
                     self.log(LogLevel::Info, format!("first event on {channel}"));
                 }
             }
-            ServerMessage::Pong { .. } => {}
+            // Replays are not started from the dashboard; a stray state change has nothing to update.
+            ServerMessage::Pong { .. } | ServerMessage::ReplayState { .. } => {}
         }
     }
 
