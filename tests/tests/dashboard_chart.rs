@@ -1,0 +1,137 @@
+//! The detail view end to end: the real relay serves the built dashboard to headless Chromium. Clicking a
+//! watchlist row opens the chart (a canvas from Lightweight Charts) under a deep link, its last candle moves with
+//! live ticks, the crosshair shows OHLC, a timeframe switch re-aggregates, line mode redraws, Esc closes it, and
+//! the deep link opens it directly. A screenshot goes to `target/e2e/detail.png`.
+//!
+//! The chart container exposes its last candle as `data-last-time` / `data-last-close` / `data-candles`, which
+//! is what the tests read (the canvas itself has no readable content).
+
+use std::time::Duration;
+
+use fantoccini::actions::{InputSource, MouseActions, PointerAction};
+use fantoccini::Locator;
+use hamster_tests::browser::{artifact_dir, dist_dir, Browser};
+use hamster_tests::Relay;
+use serde::Deserialize;
+
+const LIMIT: Duration = Duration::from_secs(20);
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+struct ChartState {
+    open: bool,
+    symbol: Option<String>,
+    hash: String,
+    canvases: u32,
+    tf: Option<String>,
+    candles: Option<u32>,
+    last_time: Option<i64>,
+    last_close: Option<f64>,
+    readout: Option<String>,
+    error: Option<String>,
+}
+
+const STATE_JS: &str = r#"
+const view = document.querySelector('[data-testid="detail-view"]');
+const chart = document.querySelector('[data-testid="detail-chart"]');
+const num = (v) => (v == null ? null : Number(v));
+const err = document.querySelector('.detail .chart-status.error');
+return {
+    open: !!view,
+    symbol: view ? view.dataset.symbol : null,
+    hash: location.hash,
+    canvases: chart ? chart.querySelectorAll('canvas').length : 0,
+    tf: chart ? chart.dataset.tf : null,
+    candles: chart && chart.dataset.candles != null ? num(chart.dataset.candles) : null,
+    last_time: chart && chart.dataset.lastTime != null ? num(chart.dataset.lastTime) : null,
+    last_close: chart && chart.dataset.lastClose != null ? num(chart.dataset.lastClose) : null,
+    readout: (document.querySelector('[data-testid="readout"]') || {}).textContent || null,
+    error: err ? err.textContent : null,
+};
+"#;
+
+async fn state(b: &Browser) -> ChartState {
+    b.eval(STATE_JS, vec![]).await
+}
+
+async fn wait_state(b: &Browser, what: &str, pred: impl Fn(&ChartState) -> bool) -> ChartState {
+    b.wait_for(what, LIMIT, || async {
+        let s = state(b).await;
+        assert_eq!(s.error, None, "the chart reported an error");
+        pred(&s).then_some(s)
+    })
+    .await
+}
+
+/// A drawn chart: canvases and at least one candle.
+fn drawn(s: &ChartState) -> bool {
+    s.open && s.canvases > 0 && s.candles.unwrap_or(0) > 0 && s.last_close.is_some()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_row_click_opens_a_live_chart_that_esc_closes() {
+    let dist = dist_dir().to_string_lossy().into_owned();
+    let relay = Relay::start(&["--static-dir", &dist, "--sim-tick-hz", "20"]);
+    let b = Browser::launch(1360, 900).await;
+    b.goto(&relay.http_url()).await;
+    b.wait_for("BTC/USD priced", LIMIT, || async {
+        let p: Option<String> = b
+            .eval("const e = document.querySelector('tr[data-symbol=\"BTC/USD\"] [data-testid=\"price\"]'); return e ? e.dataset.value || null : null;", vec![])
+            .await;
+        p
+    })
+    .await;
+
+    b.click("tr[data-symbol=\"BTC/USD\"] .ticker").await;
+    let first = wait_state(&b, "the chart drawn", drawn).await;
+    assert_eq!(first.symbol.as_deref(), Some("BTC/USD"));
+    assert_eq!(first.hash, "#/symbol/BTC%2FUSD");
+    assert_eq!(first.tf.as_deref(), Some("1m"));
+    let t0 = first.last_time.expect("a last candle");
+    assert_eq!(t0 % 60, 0, "1m candles start on minutes");
+
+    // Live ticks move the last candle (its close), and never move it back in time.
+    let mut seen = vec![first.last_close];
+    for _ in 0..3 {
+        let before = seen[seen.len() - 1];
+        let s = wait_state(&b, "the last candle to move", |s| drawn(s) && s.last_close != before).await;
+        assert!(s.last_time.unwrap_or(0) >= t0, "the last candle went back in time: {s:?}");
+        seen.push(s.last_close);
+    }
+
+    // The crosshair over the chart reads out the candle under it.
+    let chart = b.client().find(Locator::Css("[data-testid=\"detail-chart\"]")).await.expect("the chart");
+    let hover = MouseActions::new("mouse".into()).then(PointerAction::MoveToElement {
+        element: chart,
+        duration: Some(Duration::from_millis(100)),
+        x: 300.0,
+        y: -60.0,
+    });
+    b.client().perform_actions(hover).await.expect("move over the chart");
+    let s = wait_state(&b, "an OHLC readout", |s| s.readout.as_deref().is_some_and(|r| r.starts_with('O'))).await;
+    let readout = s.readout.unwrap_or_default();
+    assert!(readout.contains('H') && readout.contains('L') && readout.contains('C'), "{readout}");
+    std::fs::create_dir_all(artifact_dir()).ok();
+    b.screenshot(&artifact_dir().join("detail.png")).await;
+
+    // Another timeframe is aggregated by the relay: hour candles.
+    b.click("[data-testid=\"timeframe-1h\"]").await;
+    let s = wait_state(&b, "hour candles", |s| drawn(s) && s.tf.as_deref() == Some("1h")).await;
+    assert_eq!(s.last_time.unwrap_or(1) % 3600, 0, "{s:?}");
+
+    // Line mode redraws from the same candles.
+    b.click("[data-testid=\"line-mode\"]").await;
+    let line = wait_state(&b, "the line chart", drawn).await;
+    assert_eq!(line.last_time, s.last_time);
+
+    // Esc closes and drops the deep link.
+    let focused = b.client().active_element().await.expect("a focused element");
+    focused.send_keys("\u{E00C}").await.expect("press Esc");
+    let closed = wait_state(&b, "the view closed", |s| !s.open).await;
+    assert_eq!(closed.hash, "");
+
+    // The deep link opens the view directly.
+    b.goto(&format!("{}/#/symbol/ETH%2FUSD", relay.http_url())).await;
+    let s = wait_state(&b, "the deep-linked chart", drawn).await;
+    assert_eq!(s.symbol.as_deref(), Some("ETH/USD"));
+    b.close().await;
+}
