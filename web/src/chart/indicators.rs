@@ -87,11 +87,11 @@ pub(crate) fn rsi(values: &[f64], period: usize) -> Vec<Option<f64>> {
     };
     out[period] = Some(value(gain, loss));
     let n = period as f64;
-    for i in (period + 1)..values.len() {
+    for (i, slot) in out.iter_mut().enumerate().skip(period + 1) {
         let c = change(i);
         gain = (gain * (n - 1.0) + c.max(0.0)) / n;
         loss = (loss * (n - 1.0) + (-c).max(0.0)) / n;
-        out[i] = Some(value(gain, loss));
+        *slot = Some(value(gain, loss));
     }
     out
 }
