@@ -1,7 +1,7 @@
 //! The detail view end to end: the real relay serves the built dashboard to headless Chromium. Clicking a
 //! watchlist row opens the chart (a canvas from Lightweight Charts) under a deep link, its last candle moves with
-//! live ticks, the crosshair shows OHLC, a timeframe switch re-aggregates, line mode redraws, Esc closes it, and
-//! the deep link opens it directly. A screenshot goes to `target/e2e/detail.png`.
+//! live ticks, the crosshair shows OHLC, a timeframe switch re-aggregates, line mode redraws, Esc closes it, Enter
+//! on a focused row opens it, and the deep link opens it directly. A screenshot goes to `target/e2e/detail.png`.
 //!
 //! The chart container exposes its last candle as `data-last-time` / `data-last-close` / `data-candles`, which
 //! is what the tests read (the canvas itself has no readable content).
@@ -129,9 +129,22 @@ async fn a_row_click_opens_a_live_chart_that_esc_closes() {
     let closed = wait_state(&b, "the view closed", |s| !s.open).await;
     assert_eq!(closed.hash, "");
 
+    // Enter on a focused row opens that row's chart. (Making rows focusable is the watchlist's business; the
+    // test focuses one directly.)
+    let _: Option<bool> = b
+        .eval(
+            "const r = document.querySelector('tr[data-symbol=\"AAPL\"]'); r.tabIndex = 0; r.focus(); return null;",
+            vec![],
+        )
+        .await;
+    let focused = b.client().active_element().await.expect("the focused row");
+    focused.send_keys("\u{E007}").await.expect("press Enter");
+    let s = wait_state(&b, "the chart opened by Enter", drawn).await;
+    assert_eq!((s.symbol.as_deref(), s.hash.as_str()), (Some("AAPL"), "#/symbol/AAPL"));
+
     // The deep link opens the view directly.
     b.goto(&format!("{}/#/symbol/ETH%2FUSD", relay.http_url())).await;
-    let s = wait_state(&b, "the deep-linked chart", drawn).await;
-    assert_eq!(s.symbol.as_deref(), Some("ETH/USD"));
+    let s = wait_state(&b, "the deep-linked chart", |s| drawn(s) && s.symbol.as_deref() == Some("ETH/USD")).await;
+    assert_eq!(s.hash, "#/symbol/ETH%2FUSD");
     b.close().await;
 }
