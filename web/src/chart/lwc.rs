@@ -50,6 +50,9 @@ extern "C" {
     #[wasm_bindgen(method, catch, js_name = update)]
     fn update_raw(this: &SeriesApi, point: &JsValue) -> Result<(), JsValue>;
 
+    #[wasm_bindgen(method, catch, js_name = createPriceLine)]
+    fn create_price_line(this: &SeriesApi, options: &JsValue) -> Result<JsValue, JsValue>;
+
     /// `ITimeScaleApi`.
     type TimeScaleApi;
 
@@ -144,6 +147,14 @@ impl ChartApi {
 impl SeriesApi {
     pub(crate) fn set(&self, points: &Value) -> Result<(), String> {
         self.set_data_raw(&js(points)).map_err(message)
+    }
+
+    /// A horizontal guide at `price` (an oscillator's overbought/oversold level).
+    pub(crate) fn guide(&self, price: f64) -> Result<(), String> {
+        let options = serde_json::json!({
+            "price": price, "color": "#6e7681", "lineWidth": 1, "lineStyle": 2, "axisLabelVisible": false,
+        });
+        self.create_price_line(&js(&options)).map(drop).map_err(message)
     }
 
     /// Updates the last point or appends one (the library refuses an older time, which callers never send).

@@ -232,18 +232,18 @@ impl ChartView {
         if settings.rsi {
             pane += 1;
             stretch.push(1.0);
-            overlays.push(Overlay {
-                api: line("#d2a8ff", 2, 0, pane, Some(2))?,
-                pick: |l, i| l.rsi.get(i).copied().flatten(),
-            });
+            let rsi = line("#d2a8ff", 2, 0, pane, Some(2))?;
+            rsi.guide(70.0)?;
+            rsi.guide(30.0)?;
+            overlays.push(Overlay { api: rsi, pick: |l, i| l.rsi.get(i).copied().flatten() });
         }
         if settings.stoch_rsi {
             pane += 1;
             stretch.push(1.0);
-            overlays.push(Overlay {
-                api: line("#58a6ff", 1, 0, pane, Some(2))?,
-                pick: |l, i| l.stoch.get(i).and_then(|s| s.k),
-            });
+            let k = line("#58a6ff", 1, 0, pane, Some(2))?;
+            k.guide(80.0)?;
+            k.guide(20.0)?;
+            overlays.push(Overlay { api: k, pick: |l, i| l.stoch.get(i).and_then(|s| s.k) });
             overlays.push(Overlay {
                 api: line("#f0883e", 1, 0, pane, Some(2))?,
                 pick: |l, i| l.stoch.get(i).and_then(|s| s.d),

@@ -25,6 +25,8 @@ use crate::chart::view::{ChartView, Settings};
 use crate::context::AppContext;
 use crate::format;
 use crate::services::api::{encode_component, Api};
+use crate::services::now_ms;
+use crate::state::Action;
 
 /// Candles asked of the relay per timeframe.
 const CANDLES: usize = 1_000;
@@ -146,25 +148,21 @@ pub(crate) fn DetailView() -> Html {
             }
         });
     }
+    // Memoised, so the panel's props stay equal while the rest of the page re-renders every frame.
+    let on_close = use_callback(current.setter(), |_: (), current| {
+        clear_hash();
+        current.set(None);
+    });
+    let dispatcher = ctx.as_ref().map(|c| c.state.dispatcher());
+    let on_add = use_callback((*current).clone(), move |_: MouseEvent, symbol| {
+        if let (Some(d), Some(symbol)) = (&dispatcher, symbol) {
+            d.dispatch(Action::AddSymbol { symbol: symbol.clone(), now_ms: now_ms() });
+        }
+    });
     let Some(symbol) = (*current).clone() else { return html! {} };
     let (api, watched) = match &ctx {
         Some(ctx) => (ctx.state.api.clone(), ctx.state.watchlist.contains(&symbol)),
         None => (None, false),
-    };
-    let on_close = {
-        let current = current.setter();
-        Callback::from(move |_| {
-            clear_hash();
-            current.set(None);
-        })
-    };
-    let on_add = {
-        let (ctx, symbol) = (ctx.clone(), symbol.clone());
-        Callback::from(move |_: MouseEvent| {
-            if let Some(ctx) = &ctx {
-                ctx.add(symbol.clone());
-            }
-        })
     };
     html! {
         <DetailPanel key={symbol.to_string()} symbol={symbol.clone()} {api} {watched} {on_close} {on_add} />
