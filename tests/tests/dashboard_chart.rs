@@ -1,7 +1,8 @@
 //! The detail view end to end: the real relay serves the built dashboard to headless Chromium. Clicking a
 //! watchlist row opens the chart (a canvas from Lightweight Charts) under a deep link, its last candle moves with
 //! live ticks, the crosshair shows OHLC, a timeframe switch re-aggregates, line mode redraws, Esc closes it, Enter
-//! on a focused row opens it, and the deep link opens it directly. A screenshot goes to `target/e2e/detail.png`.
+//! on a focused row opens it, and the deep link opens it directly. First, the header's latency figure shows both
+//! hops (provider→relay, relay→browser) within plausible bounds. A screenshot goes to `target/e2e/detail.png`.
 //!
 //! The chart container exposes its last candle as `data-last-time` / `data-last-close` / `data-candles`, which
 //! is what the tests read (the canvas itself has no readable content).
@@ -70,7 +71,8 @@ fn drawn(s: &ChartState) -> bool {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_row_click_opens_a_live_chart_that_esc_closes() {
     let dist = dist_dir().to_string_lossy().into_owned();
-    let relay = Relay::start(&["--static-dir", &dist, "--sim-tick-hz", "20"]);
+    // A 1 s heartbeat makes the page ping (and so learn its clock offset) every half second.
+    let relay = Relay::start(&["--static-dir", &dist, "--sim-tick-hz", "20", "--heartbeat-ms", "1000"]);
     let b = Browser::launch(1360, 900).await;
     b.goto(&relay.http_url()).await;
     b.wait_for("BTC/USD priced", LIMIT, || async {
@@ -80,6 +82,27 @@ async fn a_row_click_opens_a_live_chart_that_esc_closes() {
         p
     })
     .await;
+
+    // Latency by hop in the header: both figures present and plausible on one machine.
+    let hops: Vec<(String, f64, f64)> = b
+        .wait_for("both latency figures", LIMIT, || async {
+            let hops: Vec<(String, Option<f64>, Option<f64>)> = b
+                .eval(
+                    "return [...document.querySelectorAll('[data-testid=\"latency\"] [data-hop]')].map(h => \
+                     [h.dataset.hop, h.dataset.p50 == null ? null : Number(h.dataset.p50), \
+                      h.dataset.p99 == null ? null : Number(h.dataset.p99)]);",
+                    vec![],
+                )
+                .await;
+            let done: Vec<(String, f64, f64)> =
+                hops.into_iter().filter_map(|(k, p50, p99)| Some((k, p50?, p99?))).collect();
+            (done.len() == 2).then_some(done)
+        })
+        .await;
+    for (hop, p50, p99) in &hops {
+        assert!((0.0..=1_000.0).contains(p50) && p99 >= p50 && *p99 <= 5_000.0, "{hop}: p50 {p50} p99 {p99}");
+    }
+    println!("latency: {hops:?}");
 
     b.click("tr[data-symbol=\"BTC/USD\"] .ticker").await;
     let first = wait_state(&b, "the chart drawn", drawn).await;

@@ -9,6 +9,7 @@ fn sym(s: &str) -> Symbol {
 
 fn quote(s: &str, price: f64) -> Quote {
     Quote {
+        recv: None,
         symbol: sym(s),
         price,
         ts: 1_700_000_000_000,
@@ -193,9 +194,9 @@ fn greeting_comes_first_with_current_provider_states() {
     let (hub, _rx) = hub();
     hub.ingest(vec![HubEvent::Status { provider: "sim".into(), state: ProviderState::Live, detail: None, since: 5 }]);
     let a = hub.connect("ws", |providers| {
-        vec![control_frame(&ServerMessage::Pong { id: Some(RequestId::Num(providers.len() as u64)) })]
+        vec![control_frame(&ServerMessage::Pong { ts: None, id: Some(RequestId::Num(providers.len() as u64)) })]
     });
-    assert_eq!(messages(&a), [ServerMessage::Pong { id: Some(RequestId::Num(1)) }]);
+    assert_eq!(messages(&a), [ServerMessage::Pong { ts: None, id: Some(RequestId::Num(1)) }]);
 }
 
 #[test]

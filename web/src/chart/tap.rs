@@ -2,6 +2,8 @@
 //! batching that the watchlist uses: the chart must see each tick (its high and low depend on all of them), not
 //! only the last one of a frame.
 //!
+//! The same tap feeds the latency estimate ([`latency`]), which must time each frame as it arrives.
+//!
 //! The tap wraps the callback the connection service reports through; one listener at most (there is one
 //! detail view), registered with [`listen`] and removed when its [`Listening`] guard drops.
 
@@ -12,6 +14,7 @@ use hamster_shared::{Quote, ServerMessage};
 use yew::prelude::*;
 
 use crate::events::ConnEvent;
+use crate::services::{latency, now_ms};
 
 type Listener = Rc<dyn Fn(&Quote)>;
 
@@ -41,6 +44,9 @@ pub(crate) fn listen(f: impl Fn(&Quote) + 'static) -> Listening {
 }
 
 fn deliver(event: &ConnEvent) {
+    if let ConnEvent::Server(msg) = event {
+        latency::observe(msg, now_ms());
+    }
     let quotes = match event {
         ConnEvent::Server(ServerMessage::Quotes { quotes } | ServerMessage::Snapshot { quotes }) => quotes,
         ConnEvent::RestQuotes(r) => &r.quotes,

@@ -9,6 +9,7 @@ use super::activity_log::ActivityLog;
 use super::add_symbol::AddSymbol;
 use super::connection_badge::ConnectionBadge;
 use super::detail::DetailView;
+use super::latency::LatencyFigure;
 use super::stats_panel::StatsPanel;
 use super::watchlist::Watchlist;
 use crate::chart::tap::use_tick_tap;
@@ -47,6 +48,7 @@ pub(crate) fn App() -> Html {
                         </svg>
                         {"Hamster Terminal"}
                     </h1>
+                    <LatencyFigure />
                     <ConnectionBadge />
                 </header>
                 <main class="layout">

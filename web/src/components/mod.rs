@@ -7,6 +7,7 @@ pub(crate) mod add_symbol;
 pub(crate) mod app;
 pub(crate) mod connection_badge;
 pub(crate) mod detail;
+pub(crate) mod latency;
 pub(crate) mod quote_row;
 pub(crate) mod row_group;
 pub(crate) mod sparkline;
