@@ -1,8 +1,9 @@
 //! The detail view end to end: the real relay serves the built dashboard to headless Chromium. Clicking a
 //! watchlist row opens the chart (a canvas from Lightweight Charts) under a deep link, its last candle moves with
 //! live ticks, the crosshair shows OHLC, a timeframe switch re-aggregates, line mode redraws, Esc closes it, Enter
-//! on a focused row opens it, and the deep link opens it directly. First, the header's latency figure shows both
-//! hops (provider→relay, relay→browser) within plausible bounds. A screenshot goes to `target/e2e/detail.png`.
+//! on a focused row opens it, and the deep link opens it directly, with a price scale of the asset's decimals.
+//! First, the header's latency figure shows both hops (provider→relay, relay→browser) within plausible bounds. A
+//! screenshot goes to `target/e2e/detail.png`.
 //!
 //! The chart container exposes its last candle as `data-last-time` / `data-last-close` / `data-candles`, which
 //! is what the tests read (the canvas itself has no readable content).
@@ -27,6 +28,7 @@ struct ChartState {
     candles: Option<u32>,
     last_time: Option<i64>,
     last_close: Option<f64>,
+    decimals: Option<u32>,
     readout: Option<String>,
     error: Option<String>,
 }
@@ -45,6 +47,7 @@ return {
     candles: chart && chart.dataset.candles != null ? num(chart.dataset.candles) : null,
     last_time: chart && chart.dataset.lastTime != null ? num(chart.dataset.lastTime) : null,
     last_close: chart && chart.dataset.lastClose != null ? num(chart.dataset.lastClose) : null,
+    decimals: chart && chart.dataset.decimals != null ? num(chart.dataset.decimals) : null,
     readout: (document.querySelector('[data-testid="readout"]') || {}).textContent || null,
     error: err ? err.textContent : null,
 };
@@ -169,5 +172,11 @@ async fn a_row_click_opens_a_live_chart_that_esc_closes() {
     b.goto(&format!("{}/#/symbol/ETH%2FUSD", relay.http_url())).await;
     let s = wait_state(&b, "the deep-linked chart", |s| drawn(s) && s.symbol.as_deref() == Some("ETH/USD")).await;
     assert_eq!(s.hash, "#/symbol/ETH%2FUSD");
+    assert_eq!(s.decimals, Some(2), "crypto above 1,000 has cents");
+
+    // The price scale fits the asset: FX quotes to five decimals.
+    b.goto(&format!("{}/#/symbol/EUR%2FUSD", relay.http_url())).await;
+    let s = wait_state(&b, "the EUR/USD chart", |s| drawn(s) && s.symbol.as_deref() == Some("EUR/USD")).await;
+    assert_eq!(s.decimals, Some(5));
     b.close().await;
 }
