@@ -180,3 +180,59 @@ async fn a_row_click_opens_a_live_chart_that_esc_closes() {
     assert_eq!(s.decimals, Some(5));
     b.close().await;
 }
+
+/// Measures frames in the page while the detail chart follows one symbol at 50 ticks/s. Frame busy time is from
+/// a frame's first `requestAnimationFrame` callback until the main thread runs its next task (the chart's draw,
+/// style, layout and paint). Printed, never asserted: a benchmark, run on demand with
+/// `cargo test -p hamster-tests --test dashboard_chart -- --ignored --nocapture` (set `HAMSTER_BENCH_DIST` to a
+/// `trunk build --release` output to measure a release build).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a benchmark: prints frame times, run on demand"]
+async fn detail_chart_frame_times_at_50_ticks_per_second() {
+    let dist = std::env::var("HAMSTER_BENCH_DIST").unwrap_or_else(|_| dist_dir().to_string_lossy().into_owned());
+    let relay = Relay::start(&["--static-dir", &dist, "--sim-tick-hz", "50"]);
+    let b = Browser::launch(1360, 900).await;
+    b.goto(&format!("{}/#/symbol/BTC%2FUSD", relay.http_url())).await;
+    wait_state(&b, "the chart drawn", drawn).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let before = state(&b).await;
+    let (intervals, busy): (Vec<f64>, Vec<f64>) = b
+        .eval(
+            r#"
+            const done = arguments[arguments.length - 1];
+            const intervals = [], busy = [];
+            let last = null;
+            const end = performance.now() + 5000;
+            const frame = (t) => {
+                if (last !== null) intervals.push(t - last);
+                last = t;
+                const start = performance.now();
+                setTimeout(() => busy.push(performance.now() - start), 0);
+                if (t < end) requestAnimationFrame(frame);
+            };
+            requestAnimationFrame(frame);
+            return new Promise((resolve) => setTimeout(() => resolve([intervals, busy]), 5300));
+            "#,
+            vec![],
+        )
+        .await;
+    let after = state(&b).await;
+    let pct = |v: &[f64], q: f64| {
+        let mut v = v.to_vec();
+        v.sort_by(f64::total_cmp);
+        v.get(((v.len().max(1) - 1) as f64 * q).round() as usize).copied().unwrap_or(f64::NAN)
+    };
+    assert!(intervals.len() > 10, "the page drew frames: {}", intervals.len());
+    assert_ne!(before.last_close, after.last_close, "the chart ticked while measured");
+    println!(
+        "detail chart at 50 ticks/s: {} frames in 5 s; interval p50 {:.1} / p95 {:.1} ms; busy p50 {:.1} / p95 {:.1} / max {:.1} ms; load {}",
+        intervals.len(),
+        pct(&intervals, 0.5),
+        pct(&intervals, 0.95),
+        pct(&busy, 0.5),
+        pct(&busy, 0.95),
+        pct(&busy, 1.0),
+        std::fs::read_to_string("/proc/loadavg").unwrap_or_default().trim()
+    );
+    b.close().await;
+}
