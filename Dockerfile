@@ -19,6 +19,13 @@ RUN rustup target add wasm32-unknown-unknown \
 ENV TRUNK_SKIP_VERSION_CHECK=true
 WORKDIR /src
 
+# ---- npm packages the dashboard bundles: the chart library, pinned in tools/package-lock.json ------------------
+# (binaryen is a devDependency for local builds; here trunk fetches the wasm-opt that Trunk.toml pins.)
+FROM node:22-bookworm-slim AS npm
+WORKDIR /src/tools
+COPY tools/package.json tools/package-lock.json ./
+RUN npm ci --omit=dev --no-audit --no-fund
+
 # ---- Stage 2: the dependency "recipe" (only Cargo manifests and the lockfile end up in recipe.json) -------------
 FROM chef AS planner
 COPY . .
@@ -32,6 +39,7 @@ COPY --from=planner /src/recipe.json recipe.json
 RUN cargo chef cook --release --locked -p hamster-relay --recipe-path recipe.json \
  && cargo chef cook --release --locked --target wasm32-unknown-unknown -p hamster-web --recipe-path recipe.json
 COPY . .
+COPY --from=npm /src/tools/node_modules /src/tools/node_modules
 # Trunk.toml at the workspace root drives the dashboard build and writes it to /src/dist.
 RUN trunk build --release \
  && cargo build --release --locked -p hamster-relay

@@ -39,16 +39,19 @@ if ! has_version wasm-bindgen "$WASM_BINDGEN_VERSION"; then
     cargo install wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION"
 fi
 
-# wasm-opt for release builds: binaryen from npm, pinned in tools/package-lock.json; Trunk.toml pins the version
-# trunk accepts (Debian's binaryen is too old to parse current Rust wasm).
+# From npm, pinned in tools/package-lock.json: wasm-opt for release builds (binaryen; Trunk.toml pins the version
+# trunk accepts, Debian's binaryen is too old to parse current Rust wasm) and the dashboard's chart library
+# (lightweight-charts, which web/index.html copies into the build).
 BINARYEN_VERSION=$(sed -n 's/.*"binaryen": "\([0-9]*\)\..*/\1/p' tools/package.json)
-if ! tools/node_modules/.bin/wasm-opt --version 2>/dev/null | grep -qF "version_$BINARYEN_VERSION"; then
+CHARTS_VERSION=$(sed -n 's/.*"lightweight-charts": "\([0-9.]*\)".*/\1/p' tools/package.json)
+if ! tools/node_modules/.bin/wasm-opt --version 2>/dev/null | grep -qF "version_$BINARYEN_VERSION" \
+    || ! grep -qF "\"version\": \"$CHARTS_VERSION\"" tools/node_modules/lightweight-charts/package.json 2>/dev/null; then
     if ! command -v npm >/dev/null 2>&1; then
         say "installing Node.js and npm from Debian (to run binaryen's wasm-opt)"
         as_root apt-get update -qq
         DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq nodejs npm >/dev/null
     fi
-    say "installing wasm-opt (binaryen $BINARYEN_VERSION from npm) into tools/node_modules"
+    say "installing wasm-opt (binaryen $BINARYEN_VERSION) and lightweight-charts $CHARTS_VERSION from npm into tools/node_modules"
     npm ci --prefix tools --no-audit --no-fund --loglevel=error
 fi
 

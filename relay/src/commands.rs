@@ -98,7 +98,9 @@ pub(crate) fn handle_text(
             let symbols = symbols.iter().filter_map(|s| Symbol::parse(s).ok()).collect();
             hub.unsubscribe(client.id(), id, symbols);
         }
-        ClientMessage::Ping { id } => hub.send(client.id(), &ServerMessage::Pong { id }),
+        ClientMessage::Ping { id } => {
+            hub.send(client.id(), &ServerMessage::Pong { id, ts: Some(crate::clock::now_ms()) })
+        }
         ClientMessage::Replay { id, from, to, symbols, speed } => {
             let Some(replays) = replays else { return no_store(hub, client, id) };
             if let Err(e) = TooManySymbols::check(&symbols) {

@@ -57,11 +57,17 @@ pub(crate) async fn run(hub: Arc<Hub>, mut events: mpsc::Receiver<HubEvent>, mut
     const MAX_BATCH: usize = 512;
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while events.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        if !taps.is_empty() {
-            let now = now_ms();
-            for tap in &mut taps {
-                tap.observe(&batch, now);
+        let now = now_ms();
+        // The receive stamp travels with each quote, so clients can tell the provider's hop from their own.
+        for event in &mut batch {
+            if let HubEvent::Quotes(quotes) = event {
+                for q in quotes {
+                    q.recv = Some(now);
+                }
             }
+        }
+        for tap in &mut taps {
+            tap.observe(&batch, now);
         }
         hub.ingest(std::mem::take(&mut batch));
     }

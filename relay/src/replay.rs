@@ -408,6 +408,7 @@ fn replayed(symbol: &str) -> Option<Symbol> {
 
 fn replayed_quote(t: StoredTick) -> Option<Quote> {
     Some(Quote {
+        recv: None,
         symbol: replayed(&t.symbol)?,
         price: t.price,
         ts: t.ts,

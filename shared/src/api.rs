@@ -30,7 +30,8 @@ pub struct Tick {
     pub price: f64,
 }
 
-/// A one-minute OHLC candle built from ticks. `start` is the minute's first millisecond.
+/// An OHLC candle built from ticks. `start` is the first millisecond of its period (a minute unless the response
+/// says another [`Timeframe`]).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Candle {
     pub start: i64,
@@ -40,14 +41,85 @@ pub struct Candle {
     pub close: f64,
     /// Number of ticks that went into the candle.
     pub ticks: u32,
+    /// Quantity traded inside the candle, where the provider reports volume (0 otherwise).
+    #[serde(default)]
+    pub volume: f64,
 }
 
-/// `GET /api/history/{symbol}`: recent ticks (oldest first) and one-minute candles (oldest first).
+/// The period of the candles in `GET /api/history/{symbol}?tf=`. Periods are aligned to the Unix epoch (UTC), so
+/// a day runs from 00:00 UTC.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+pub enum Timeframe {
+    #[default]
+    #[serde(rename = "1m")]
+    M1,
+    #[serde(rename = "5m")]
+    M5,
+    #[serde(rename = "15m")]
+    M15,
+    #[serde(rename = "1h")]
+    H1,
+    #[serde(rename = "1d", alias = "1D")]
+    D1,
+}
+
+impl Timeframe {
+    /// Every timeframe, shortest first.
+    pub const ALL: [Timeframe; 5] = [Timeframe::M1, Timeframe::M5, Timeframe::M15, Timeframe::H1, Timeframe::D1];
+
+    /// Its length in milliseconds.
+    pub fn ms(self) -> i64 {
+        const MINUTE: i64 = 60_000;
+        match self {
+            Timeframe::M1 => MINUTE,
+            Timeframe::M5 => 5 * MINUTE,
+            Timeframe::M15 => 15 * MINUTE,
+            Timeframe::H1 => 60 * MINUTE,
+            Timeframe::D1 => 24 * 60 * MINUTE,
+        }
+    }
+
+    /// The wire name: `1m`, `5m`, `15m`, `1h`, `1d`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Timeframe::M1 => "1m",
+            Timeframe::M5 => "5m",
+            Timeframe::M15 => "15m",
+            Timeframe::H1 => "1h",
+            Timeframe::D1 => "1d",
+        }
+    }
+
+    /// Reads a wire name (`1D` is accepted for a day; minutes are lower-case only, `1M` would read as a month).
+    pub fn parse(text: &str) -> Option<Timeframe> {
+        match text {
+            "1D" => Some(Timeframe::D1),
+            _ => Timeframe::ALL.into_iter().find(|tf| tf.as_str() == text),
+        }
+    }
+
+    /// The first millisecond of the period that holds `ts_ms`.
+    pub fn bucket(self, ts_ms: i64) -> i64 {
+        ts_ms.div_euclid(self.ms()).saturating_mul(self.ms())
+    }
+}
+
+impl std::fmt::Display for Timeframe {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// `GET /api/history/{symbol}?tf=&from=&to=&limit=`: recent ticks (oldest first) and candles of `tf` (oldest
+/// first).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct HistoryResponse {
     pub symbol: Symbol,
     pub ticks: Vec<Tick>,
     pub candles: Vec<Candle>,
+    /// The period of `candles`.
+    #[serde(default)]
+    pub tf: Timeframe,
 }
 
 /// One provider in `/api/status`.
@@ -139,4 +211,39 @@ pub struct ClientStatus {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ClientsResponse {
     pub clients: Vec<ClientStatus>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timeframes_round_trip_their_wire_names() {
+        for tf in Timeframe::ALL {
+            assert_eq!(Timeframe::parse(tf.as_str()), Some(tf));
+            assert_eq!(serde_json::to_string(&tf).unwrap(), format!("\"{tf}\""));
+        }
+        assert_eq!(Timeframe::parse("1D"), Some(Timeframe::D1));
+        assert_eq!(Timeframe::parse("1M"), None);
+        assert_eq!(Timeframe::parse("2m"), None);
+    }
+
+    #[test]
+    fn buckets_align_to_the_epoch_in_utc() {
+        let t = 1_700_000_123_456; // 2023-11-14T22:15:23.456Z
+        assert_eq!(Timeframe::M1.bucket(t), 1_700_000_100_000);
+        assert_eq!(Timeframe::M15.bucket(t), 1_700_000_100_000);
+        assert_eq!(Timeframe::H1.bucket(t), 1_699_999_200_000);
+        assert_eq!(Timeframe::D1.bucket(t), 1_699_920_000_000);
+        assert_eq!(Timeframe::H1.bucket(-1), -3_600_000);
+        assert_eq!(Timeframe::D1.bucket(i64::MIN), i64::MIN, "saturates, never panics");
+    }
+
+    #[test]
+    fn old_history_bodies_still_read() {
+        let body =
+            r#"{"symbol":"AAPL","ticks":[],"candles":[{"start":0,"open":1,"high":2,"low":0.5,"close":1.5,"ticks":3}]}"#;
+        let h: HistoryResponse = serde_json::from_str(body).unwrap();
+        assert_eq!((h.tf, h.candles[0].volume), (Timeframe::M1, 0.0));
+    }
 }

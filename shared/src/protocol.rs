@@ -217,6 +217,10 @@ pub enum ServerMessage {
     Pong {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         id: Option<RequestId>,
+        /// The relay's clock when it answered (ms since epoch): with the ping's send and the pong's arrival
+        /// times, a client estimates its clock offset from the relay (the NTP formula).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        ts: Option<i64>,
     },
     /// This connection's replay: sent in answer to `replay`/`replay_control`, about once a second while playing,
     /// and when it ends.
@@ -375,6 +379,10 @@ pub struct Quote {
     pub change: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub change_pct: Option<f64>,
+    /// When the relay received it from the provider, ms since the Unix epoch on the relay's clock: `recv - ts`
+    /// is the provider→relay hop, and a client that knows its offset from the relay's clock gets relay→client.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recv: Option<i64>,
 }
 
 impl ServerMessage {
@@ -491,6 +499,7 @@ mod tests {
     /// One message of every kind.
     fn sample_server_messages() -> Vec<ServerMessage> {
         let quote = Quote {
+            recv: None,
             symbol: sym("BTC/USD"),
             price: 67000.5,
             ts: 1_700_000_000_000,
@@ -532,7 +541,7 @@ mod tests {
                 since: 5,
             },
             ServerMessage::Error { id: None, code: ErrorCode::RateLimited, message: "slow down".into() },
-            ServerMessage::Pong { id: Some(RequestId::Num(3)) },
+            ServerMessage::Pong { id: Some(RequestId::Num(3)), ts: Some(1_767_225_600_000) },
             ServerMessage::Event {
                 channel: sym("uw:flow-alerts"),
                 payload: serde_json::json!({"ticker": "AAPL", "total_premium": "1200000"}),
@@ -569,6 +578,7 @@ mod tests {
     #[test]
     fn optional_fields_are_omitted_not_null() {
         let q = Quote {
+            recv: None,
             symbol: sym("AAPL"),
             price: 1.0,
             ts: 2,
@@ -580,7 +590,7 @@ mod tests {
             change_pct: None,
         };
         assert_eq!(serde_json::to_string(&q).unwrap(), r#"{"symbol":"AAPL","price":1.0,"ts":2,"provider":"sim"}"#);
-        assert_eq!(ServerMessage::Pong { id: None }.to_json(), r#"{"type":"pong"}"#);
+        assert_eq!(ServerMessage::Pong { id: None, ts: None }.to_json(), r#"{"type":"pong"}"#);
     }
 
     #[test]

@@ -76,7 +76,8 @@ async fn hello_subscribe_snapshot_updates() {
         other => panic!("{other:?}"),
     }
     ws.send_text(r#"{"type":"ping","id":42}"#).await;
-    ws.recv_until("pong", |m| matches!(m, ServerMessage::Pong { id: Some(hamster_shared::RequestId::Num(42)) })).await;
+    ws.recv_until("pong", |m| matches!(m, ServerMessage::Pong { id: Some(hamster_shared::RequestId::Num(42)), .. }))
+        .await;
 }
 
 async fn expect_error(ws: &mut WsClient, code: ErrorCode) -> String {

@@ -24,6 +24,7 @@
 // few public items (kept for the in-browser tests) may point at the private ones.
 #![allow(rustdoc::private_intra_doc_links)]
 
+mod chart;
 mod components;
 mod context;
 mod events;

@@ -71,6 +71,7 @@ mod tests {
 
     fn quote(symbol: &str, price: f64) -> Quote {
         Quote {
+            recv: None,
             symbol: Symbol::parse(symbol).unwrap(),
             price,
             ts: 1_700_000_000_000,

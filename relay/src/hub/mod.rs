@@ -21,7 +21,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use hamster_shared::api::{ClientStatus, HistoryResponse};
+use hamster_shared::api::{ClientStatus, HistoryResponse, Timeframe};
 use hamster_shared::{ErrorCode, ProviderInfo, ProviderState, Quote, Rejection, RequestId, ServerMessage, Symbol};
 use parking_lot::Mutex;
 use tokio::sync::mpsc;
@@ -73,8 +73,9 @@ pub(crate) const CLIENT_QUEUE_FRAMES: usize = 64;
 pub(crate) const MAX_SYMBOLS_PER_CLIENT: usize = 200;
 /// Default recent ticks kept per symbol (`--history-ticks`).
 pub(crate) const HISTORY_TICKS: usize = 600;
-/// Default one-minute candles kept per symbol (`--history-candles`).
-pub(crate) const HISTORY_CANDLES: usize = 240;
+/// Default one-minute candles kept per symbol (`--history-candles`): a day, so every chart timeframe up to an
+/// hour has a day of candles without a store.
+pub(crate) const HISTORY_CANDLES: usize = 1440;
 /// Default seconds a REST request keeps its symbols subscribed (`--rest-lease-secs`).
 pub(crate) const LEASE_TTL_SECS: u64 = 60;
 /// Most symbols REST leases may hold at once (not configurable).
@@ -325,7 +326,7 @@ impl Hub {
                                 continue;
                             }
                         };
-                        topic.history.record(quote.ts, quote.price);
+                        topic.history.record(quote.ts, quote.price, quote.volume);
                         if !topic.subscribers.is_empty() {
                             touched.push((quote.symbol.clone(), json.clone()));
                         }
@@ -491,15 +492,20 @@ impl Hub {
         self.metrics.topics.set(wanted_topics(s) as i64);
     }
 
-    /// Recent ticks and candles of `symbol` (empty if the relay has none).
-    pub(crate) fn history(&self, symbol: &Symbol) -> HistoryResponse {
+    /// Recent ticks and candles of `tf` of `symbol` with event times in `[from, to)` (empty if the relay has
+    /// none), and the start of the oldest minute held in memory: older candles can only come from a store.
+    pub(crate) fn history(&self, symbol: &Symbol, tf: Timeframe, from: i64, to: i64) -> (HistoryResponse, Option<i64>) {
         let s = self.state.lock();
         let topic = s.topics.get(symbol);
-        HistoryResponse {
+        let response = HistoryResponse {
             symbol: symbol.clone(),
-            ticks: topic.map(|t| t.history.ticks()).unwrap_or_default(),
-            candles: topic.map(|t| t.history.candles()).unwrap_or_default(),
-        }
+            ticks: topic
+                .map(|t| t.history.ticks().into_iter().filter(|k| k.ts >= from && k.ts < to).collect())
+                .unwrap_or_default(),
+            candles: topic.map(|t| t.history.candles(tf, from, to)).unwrap_or_default(),
+            tf,
+        };
+        (response, topic.and_then(|t| t.history.oldest_minute()))
     }
 
     /// The last known state of every provider.

@@ -1,6 +1,7 @@
 //! Hub behaviour without sockets: ref-counting, snapshots, fan-out sharing, conflation, leases, rejections.
 
 use super::*;
+use hamster_shared::api::Timeframe;
 
 fn sym(s: &str) -> Symbol {
     Symbol::parse(s).unwrap()
@@ -8,6 +9,7 @@ fn sym(s: &str) -> Symbol {
 
 fn quote(s: &str, price: f64) -> Quote {
     Quote {
+        recv: None,
         symbol: sym(s),
         price,
         ts: 1_700_000_000_000,
@@ -192,9 +194,9 @@ fn greeting_comes_first_with_current_provider_states() {
     let (hub, _rx) = hub();
     hub.ingest(vec![HubEvent::Status { provider: "sim".into(), state: ProviderState::Live, detail: None, since: 5 }]);
     let a = hub.connect("ws", |providers| {
-        vec![control_frame(&ServerMessage::Pong { id: Some(RequestId::Num(providers.len() as u64)) })]
+        vec![control_frame(&ServerMessage::Pong { ts: None, id: Some(RequestId::Num(providers.len() as u64)) })]
     });
-    assert_eq!(messages(&a), [ServerMessage::Pong { id: Some(RequestId::Num(1)) }]);
+    assert_eq!(messages(&a), [ServerMessage::Pong { ts: None, id: Some(RequestId::Num(1)) }]);
 }
 
 #[test]
@@ -261,7 +263,7 @@ fn idle_topics_keep_their_cache_up_to_the_cap() {
     let (quotes, pending) = hub.quotes(&[sym("A"), sym("B")]);
     assert_eq!(quotes, vec![quote("B", 2.0)], "the newest idle topic is kept");
     assert_eq!(pending, vec![sym("A")]);
-    assert_eq!(hub.history(&sym("B")).ticks.len(), 1);
+    assert_eq!(hub.history(&sym("B"), Timeframe::M1, 0, i64::MAX).0.ticks.len(), 1);
 }
 
 #[test]

@@ -1,10 +1,12 @@
-//! How clients reach the hub: WebSocket ([`ws`]), Server-Sent Events ([`sse`]) and plain REST ([`rest`]).
+//! How clients reach the hub: WebSocket ([`ws`]), Server-Sent Events ([`sse`]) and plain REST ([`rest`],
+//! [`history`]).
 //!
 //! Transports own sockets and HTTP details only. They register clients with the hub, hand commands to
 //! [`crate::commands`], and drain each client's outbox at the pace its socket allows. Each one lists its own
 //! routes next to its handlers (`routes()`); [`crate::app`] decides which sit behind auth. The `?symbols=`
 //! query that SSE and REST share is parsed in `query`, so no transport imports another.
 
+pub(crate) mod history;
 mod query;
 pub(crate) mod recordings;
 pub(crate) mod rest;

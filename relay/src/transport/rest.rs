@@ -1,9 +1,9 @@
-//! Plain HTTP endpoints: cached quotes, history, status, health and metrics.
+//! Plain HTTP endpoints: cached quotes, status, health and metrics (history has its own module, `history`).
 //!
 //! REST is how the dashboard keeps prices fresh while its socket is down, so `GET /api/quotes` takes a short
 //! lease on the symbols it names: they stay subscribed upstream while someone polls, even with no socket open.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::{any, get, MethodRouter};
@@ -12,7 +12,6 @@ use hamster_shared::api::{ClientsResponse, ProviderStatus, QuotesResponse, Statu
 use hamster_shared::{ErrorCode, ProviderState, PROTOCOL_VERSION};
 
 use super::query::{parse_symbols, SymbolsQuery};
-use crate::commands;
 use crate::config::PublicEndpoint;
 use crate::error::HttpError;
 use crate::state::AppState;
@@ -21,7 +20,7 @@ use crate::state::AppState;
 pub(crate) fn routes() -> Router<AppState> {
     Router::new()
         .route("/api/quotes", get(quotes))
-        .route("/api/history/{*symbol}", get(history))
+        .route("/api/history/{*symbol}", get(super::history::history))
         .route("/api/status", get(status))
         .route("/api/clients", get(clients))
         .route("/api/{*rest}", any(not_found))
@@ -42,14 +41,6 @@ async fn quotes(State(app): State<AppState>, Query(q): Query<SymbolsQuery>) -> R
     app.hub.lease(&symbols)?;
     let (quotes, pending) = app.hub.quotes(&symbols);
     Ok(Json(QuotesResponse { quotes, pending }))
-}
-
-/// `GET /api/history/{symbol}` — the symbol may contain `/` raw or percent-encoded.
-async fn history(State(app): State<AppState>, Path(raw): Path<String>) -> Result<impl IntoResponse, HttpError> {
-    let decoded = percent_encoding::percent_decode_str(&raw).decode_utf8_lossy();
-    let symbol = commands::parse(&decoded)?;
-    app.upstream.route(&symbol)?;
-    Ok(Json(app.hub.history(&symbol)))
 }
 
 /// `GET /api/status`.

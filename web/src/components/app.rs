@@ -9,8 +9,11 @@ use super::activity_log::ActivityLog;
 use super::add_symbol::AddSymbol;
 use super::connection_badge::ConnectionBadge;
 use super::replay_bar::ReplayBar;
+use super::detail::DetailView;
+use super::latency::LatencyFigure;
 use super::stats_panel::StatsPanel;
 use super::watchlist::Watchlist;
+use crate::chart::tap::use_tick_tap;
 use crate::context::AppContext;
 use crate::hooks::{use_clock, use_connection, use_frame_batch, use_history, use_marks, use_persistence};
 use crate::services::{now_ms, storage};
@@ -22,7 +25,8 @@ pub(crate) fn App() -> Html {
         let watchlist = storage::load_watchlist().unwrap_or_else(default_watchlist);
         AppState::restored(watchlist, storage::load_quotes(), now_ms())
     });
-    let emit = use_frame_batch(state.dispatcher());
+    let batched = use_frame_batch(state.dispatcher());
+    let emit = use_tick_tap(batched);
     let commands = use_connection(emit, &state);
     use_clock(state.dispatcher());
     use_persistence(state.clone());
@@ -45,6 +49,7 @@ pub(crate) fn App() -> Html {
                         </svg>
                         {"Hamster Terminal"}
                     </h1>
+                    <LatencyFigure />
                     <ConnectionBadge />
                 </header>
                 <main class="layout">
@@ -58,6 +63,7 @@ pub(crate) fn App() -> Html {
                         <ActivityLog log={Rc::clone(state.log.entries())} />
                     </aside>
                 </main>
+                <DetailView />
             </div>
         </ContextProvider<AppContext>>
     }

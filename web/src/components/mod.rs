@@ -6,6 +6,8 @@ pub(crate) mod activity_log;
 pub(crate) mod add_symbol;
 pub(crate) mod app;
 pub(crate) mod connection_badge;
+pub(crate) mod detail;
+pub(crate) mod latency;
 pub(crate) mod quote_row;
 pub(crate) mod replay_bar;
 pub(crate) mod row_group;

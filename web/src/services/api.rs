@@ -11,7 +11,7 @@ use std::fmt::Write as _;
 use futures::future::{select, Either};
 use gloo_net::http::{Request, Response};
 use gloo_timers::future::TimeoutFuture;
-use hamster_shared::api::{ApiError, HistoryResponse, QuotesResponse, RecordingsResponse};
+use hamster_shared::api::{ApiError, HistoryResponse, QuotesResponse, RecordingsResponse, Timeframe};
 use hamster_shared::{Symbol, MAX_SYMBOLS_PER_REQUEST};
 use serde::de::DeserializeOwned;
 
@@ -42,6 +42,11 @@ fn quotes_url(http_base: &str, symbols: &[Symbol]) -> String {
 /// `GET /api/history/{symbol}` with the symbol as one encoded path segment.
 fn history_url(http_base: &str, symbol: &Symbol) -> String {
     format!("{http_base}/api/history/{}", encode_component(symbol.as_str()))
+}
+
+/// `GET /api/history/{symbol}?tf=&limit=`: candles of one timeframe.
+fn candles_url(http_base: &str, symbol: &Symbol, tf: Timeframe, limit: usize) -> String {
+    format!("{}?tf={tf}&limit={limit}", history_url(http_base, symbol))
 }
 
 /// A failed REST call.
@@ -99,6 +104,16 @@ impl Api {
     /// Recent ticks of one symbol.
     pub(crate) async fn history(&self, symbol: &Symbol) -> Result<HistoryResponse, RestError> {
         get_json(&history_url(&self.base, symbol), self.token.as_deref()).await
+    }
+
+    /// The newest `limit` candles of `tf` of one symbol (for the detail chart).
+    pub(crate) async fn candles(
+        &self,
+        symbol: &Symbol,
+        tf: Timeframe,
+        limit: usize,
+    ) -> Result<HistoryResponse, RestError> {
+        get_json(&candles_url(&self.base, symbol, tf, limit), self.token.as_deref()).await
     }
 }
 
@@ -174,6 +189,7 @@ mod tests {
             "http://h:1/api/quotes?symbols=BTC%2FUSD,AAPL,sim%3AEURUSD%3DX"
         );
         assert_eq!(history_url("", &sym("eur/usd")), "/api/history/EUR%2FUSD");
+        assert_eq!(candles_url("", &sym("BTC/USD"), Timeframe::H1, 500), "/api/history/BTC%2FUSD?tf=1h&limit=500");
         assert_eq!(encode_component("BRK.B-x_~"), "BRK.B-x_~");
     }
 }

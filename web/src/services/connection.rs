@@ -325,7 +325,10 @@ async fn session(
                 Verdict::Fine => {}
                 Verdict::SendPing => {
                     liveness.on_ping_sent(now);
-                    if let Err(e) = send(&mut ws, &ClientMessage::Ping { id: None }).await {
+                    // The id is the send time, which the pong echoes: with the relay's time in the pong, that is
+                    // all the latency estimate needs (`super::latency`).
+                    let id = u64::try_from(now_ms()).ok().map(RequestId::Num);
+                    if let Err(e) = send(&mut ws, &ClientMessage::Ping { id }).await {
                         return failed(e, &liveness);
                     }
                 }

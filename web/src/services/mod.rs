@@ -7,6 +7,7 @@ mod backoff;
 pub(crate) mod config;
 pub(crate) mod connection;
 mod heartbeat;
+pub(crate) mod latency;
 pub(crate) mod marks;
 pub(crate) mod on_screen;
 pub mod storage;

@@ -151,6 +151,7 @@ mod tests {
             volume: None,
             change: None,
             change_pct: None,
+            recv: None,
         }
     }
 

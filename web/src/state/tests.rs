@@ -14,6 +14,7 @@ fn sym(s: &str) -> Symbol {
 
 fn quote(s: &str, price: f64, ts: i64) -> Quote {
     Quote {
+        recv: None,
         symbol: sym(s),
         price,
         ts,
@@ -286,7 +287,12 @@ fn history_seeds_the_sparkline_and_keeps_newer_live_points() {
     batch(&mut s, 2_000, vec![hello()]);
     ticks(&mut s, 10_000, vec![quote("AAPL", 200.0, 9_999)]);
     let ticks_in: Vec<Tick> = (0..100).map(|i| Tick { ts: i * 10, price: i as f64 }).collect();
-    s.apply(Action::History(HistoryResponse { symbol: sym("AAPL"), ticks: ticks_in, candles: vec![] }));
+    s.apply(Action::History(HistoryResponse {
+        symbol: sym("AAPL"),
+        ticks: ticks_in,
+        candles: vec![],
+        tf: Default::default(),
+    }));
     let spark = &s.rows[&sym("AAPL")].spark;
     assert_eq!(spark.len(), SPARK_POINTS);
     assert_eq!(spark.back().map(|p| p.price), Some(200.0));
