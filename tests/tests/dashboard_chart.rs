@@ -80,7 +80,11 @@ async fn a_row_click_opens_a_live_chart_that_esc_closes() {
     b.goto(&relay.http_url()).await;
     b.wait_for("BTC/USD priced", LIMIT, || async {
         let p: Option<String> = b
-            .eval("const e = document.querySelector('tr[data-symbol=\"BTC/USD\"] [data-testid=\"price\"]'); return e ? e.dataset.value || null : null;", vec![])
+            .eval(
+                "const e = document.querySelector('tr[data-symbol=\"BTC/USD\"] [data-testid=\"price\"]'); \
+                 return e ? e.dataset.value || null : null;",
+                vec![],
+            )
             .await;
         p
     })
@@ -225,7 +229,8 @@ async fn detail_chart_frame_times_at_50_ticks_per_second() {
     assert!(intervals.len() > 10, "the page drew frames: {}", intervals.len());
     assert_ne!(before.last_close, after.last_close, "the chart ticked while measured");
     println!(
-        "detail chart at 50 ticks/s: {} frames in 5 s; interval p50 {:.1} / p95 {:.1} ms; busy p50 {:.1} / p95 {:.1} / max {:.1} ms; load {}",
+        "detail chart at 50 ticks/s: {} frames in 5 s; interval p50 {:.1} / p95 {:.1} ms; \
+         busy p50 {:.1} / p95 {:.1} / max {:.1} ms; load {}",
         intervals.len(),
         pct(&intervals, 0.5),
         pct(&intervals, 0.95),

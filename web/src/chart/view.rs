@@ -180,7 +180,10 @@ impl ChartView {
         let volume = if model_ref.has_volume() {
             let v = chart.add(
                 Kind::Histogram,
-                &json!({ "priceScaleId": "volume", "priceFormat": { "type": "volume" }, "lastValueVisible": false, "priceLineVisible": false }),
+                &json!({
+                    "priceScaleId": "volume", "priceFormat": { "type": "volume" },
+                    "lastValueVisible": false, "priceLineVisible": false,
+                }),
                 0,
             )?;
             chart.style_price_scale("volume", 0, &json!({ "scaleMargins": { "top": 0.8, "bottom": 0.0 } }));

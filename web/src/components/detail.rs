@@ -3,8 +3,8 @@
 //!
 //! The address is the source of truth: opening sets the hash, and the view follows `hashchange`, so links,
 //! reloads and the back button all work. Row clicks are caught by one listener on the document (a row is any
-//! `tr[data-symbol]`), so the watchlist needs no knowledge of the dialog; clicks on a row's own controls
-//! (buttons, links, inputs) are left to them.
+//! `tr[data-symbol]` that is not a channel's), so the watchlist needs no knowledge of the dialog; clicks on a
+//! row's own controls (buttons, links, inputs) are left to them.
 //!
 //! The panel fetches the candles of the chosen timeframe from the relay, builds the chart ([`ChartView`]) and
 //! registers with the tick tap, so every live tick of the symbol moves the last candle.
@@ -86,7 +86,8 @@ fn row_symbol(target: Option<web_sys::EventTarget>) -> Option<Symbol> {
     if el.closest("button, a, input, select, textarea, [role=button]").ok().flatten().is_some() {
         return None;
     }
-    let row = el.closest("tr[data-symbol]").ok().flatten()?;
+    // A channel's row (a feed of events) has no prices to chart.
+    let row = el.closest("tr[data-symbol]:not([data-kind=channel])").ok().flatten()?;
     Symbol::parse(&row.get_attribute("data-symbol")?).ok()
 }
 
@@ -272,9 +273,12 @@ fn DetailPanel(props: &PanelProps) -> Html {
     let timeframes = Timeframe::ALL.iter().map(|&t| {
         let tf = tf.clone();
         let label = if t == Timeframe::D1 { "1D".to_owned() } else { t.to_string() };
+        let active = *tf == t;
         html! {
-            <button type="button" class={classes!("tf", (*tf == t).then_some("active"))} aria-pressed={(*tf == t).to_string()}
-                data-testid={format!("timeframe-{}", t.as_str())} onclick={Callback::from(move |_| tf.set(t))}>{label}</button>
+            <button type="button" class={classes!("tf", active.then_some("active"))} aria-pressed={active.to_string()}
+                data-testid={format!("timeframe-{}", t.as_str())} onclick={Callback::from(move |_| tf.set(t))}>
+                {label}
+            </button>
         }
     });
     let toggle = |label: &'static str, testid: &'static str, on: bool, change: fn(&mut Settings, bool)| {
@@ -285,7 +289,9 @@ fn DetailPanel(props: &PanelProps) -> Html {
             change(&mut s, checked);
             settings.set(s);
         });
-        html! { <label class="toggle"><input type="checkbox" checked={on} data-testid={testid} {onchange} />{label}</label> }
+        html! {
+            <label class="toggle"><input type="checkbox" checked={on} data-testid={testid} {onchange} />{label}</label>
+        }
     };
     let ema_input = |label: &'static str, which: usize| {
         let (fast, slow) = settings.ema.unwrap_or((12, 26));
@@ -319,7 +325,8 @@ fn DetailPanel(props: &PanelProps) -> Html {
             }
         }
         None => {
-            html! { <p class="readout hint" data-testid="readout">{"Move over the chart for open, high, low, close and volume."}</p> }
+            let hint = "Move over the chart for open, high, low, close and volume.";
+            html! { <p class="readout hint" data-testid="readout">{hint}</p> }
         }
     };
     let status = match &*load {
@@ -330,7 +337,8 @@ fn DetailPanel(props: &PanelProps) -> Html {
     let on_close = props.on_close.reform(|_: MouseEvent| ());
     html! {
         <div class="detail-backdrop">
-            <section class="detail" role="dialog" aria-modal="true" aria-label={format!("{symbol} chart")} data-testid="detail-view" data-symbol={symbol.to_string()}>
+            <section class="detail" role="dialog" aria-modal="true" aria-label={format!("{symbol} chart")}
+                data-testid="detail-view" data-symbol={symbol.to_string()}>
                 <header class="detail-head">
                     <h2>{symbol.as_str()}</h2>
                     <div class="timeframes" role="group" aria-label="Timeframe">{for timeframes}</div>
@@ -348,7 +356,9 @@ fn DetailPanel(props: &PanelProps) -> Html {
                         data-testid="detail-close" onclick={on_close}>{"×"}</button>
                 </header>
                 <div class="indicators">
-                    {toggle("EMA", "toggle-ema", settings.ema.is_some(), |s, on| s.ema = on.then_some(s.ema.unwrap_or((12, 26))))}
+                    {toggle("EMA", "toggle-ema", settings.ema.is_some(), |s, on| {
+                        s.ema = on.then_some(s.ema.unwrap_or((12, 26)))
+                    })}
                     {ema_input("fast", 0)}
                     {ema_input("slow", 1)}
                     {toggle("Bollinger 20, 2", "toggle-bollinger", settings.bollinger, |s, on| s.bollinger = on)}
@@ -365,7 +375,8 @@ fn DetailPanel(props: &PanelProps) -> Html {
                 {status}
                 <div class="chart" ref={container} data-testid="detail-chart" data-tf={tf.as_str()}></div>
                 <p class="attribution">
-                    {"Charts by "}<a href="https://www.tradingview.com/" target="_blank" rel="noopener">{"TradingView"}</a>
+                    {"Charts by "}
+                    <a href="https://www.tradingview.com/" target="_blank" rel="noopener">{"TradingView"}</a>
                     {" Lightweight Charts™ (Apache-2.0)."}
                 </p>
             </section>
