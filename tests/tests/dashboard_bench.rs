@@ -180,8 +180,12 @@ fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }
 
-/// The 8 default symbols, then made-up equities with every fifth a crypto pair (the simulator prices any
-/// valid symbol), `n` in all.
+/// Currencies the simulator prices (it refuses pairs of currencies it does not know).
+const COINS: [&str; 12] = ["SOL", "BNB", "XRP", "ADA", "DOGE", "AVAX", "DOT", "LINK", "LTC", "BCH", "ATOM", "UNI"];
+const FIATS: [&str; 10] = ["EUR", "GBP", "JPY", "CHF", "CAD", "AUD", "SGD", "HKD", "KRW", "INR"];
+
+/// The 8 default symbols, then made-up equities (the simulator prices any valid ticker) with every fifth a
+/// crypto cross of currencies it knows, `n` in all.
 fn watchlist(n: usize) -> Vec<String> {
     let mut list: Vec<String> = ["BTC/USD", "ETH/USD", "AAPL", "MSFT", "NVDA", "SPY", "EUR/USD", "GBP/USD"]
         .iter()
@@ -190,7 +194,12 @@ fn watchlist(n: usize) -> Vec<String> {
         .collect();
     let mut i = 0;
     while list.len() < n {
-        list.push(if i % 5 == 4 { format!("C{i:03}/USD") } else { format!("S{i:03}") });
+        list.push(if i % 5 == 4 {
+            let k = i / 5;
+            format!("{}/{}", COINS[k % COINS.len()], FIATS[(k / COINS.len()) % FIATS.len()])
+        } else {
+            format!("S{i:03}")
+        });
         i += 1;
     }
     list
