@@ -144,6 +144,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let options = ServeOptions { handshake_timeout: config.handshake_timeout(), send_buffer: config.send_buffer_bytes };
     let app = build(config)?;
     let (shutdown, tracker, store) = (app.shutdown.clone(), app.tracker.clone(), app.store.clone());
+    let guard = app.guard.clone();
     // Tests and scripts read the actual port from this line.
     println!("listening on http://127.0.0.1:{}", local.port());
     tracing::info!(%local, providers = ?app.upstream.names(), "relay listening");
@@ -158,7 +159,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
             shutdown.cancel();
         }
     });
-    let server = tokio::spawn(server::serve(listener, router(app), options, shutdown.clone()));
+    let server = tokio::spawn(server::serve(listener, router(app), guard, options, shutdown.clone()));
     shutdown.cancelled().await;
     tracker.close();
     let drained = tokio::time::timeout(grace, async {

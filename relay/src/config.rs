@@ -153,6 +153,11 @@ pub struct Config {
     #[arg(long, env = "MAX_REFUSED_PER_MIN", default_value_t = 30)]
     pub(crate) max_refused_per_min: u32,
 
+    /// WebSocket ping and pong frames one connection may send per second (twice that at once); past that it is
+    /// closed with code 1008 (0 = unlimited).
+    #[arg(long, env = "MAX_CONTROL_FRAMES_PER_SEC", default_value_t = 10)]
+    pub(crate) max_control_frames_per_sec: u32,
+
     /// Reverse proxies in front of the relay that append the client address to `X-Forwarded-For` (1 on Render
     /// and Railway). 0 trusts no header: the TCP peer is the client.
     #[arg(long, env = "TRUSTED_PROXY_HOPS", default_value_t = 0)]
@@ -219,6 +224,11 @@ impl Config {
                 per_second: self.max_commands_per_sec,
                 burst: self.command_burst.max(self.max_commands_per_sec),
                 refusals_per_minute: self.max_refused_per_min,
+            },
+            controls: CommandQuota {
+                per_second: self.max_control_frames_per_sec,
+                burst: self.max_control_frames_per_sec.saturating_mul(2),
+                refusals_per_minute: 0,
             },
             proxy_hops: self.trusted_proxy_hops,
         }

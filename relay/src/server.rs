@@ -1,9 +1,11 @@
 //! The HTTP accept loop: hyper serving the axum router, with what `axum::serve` does not offer — a deadline for
-//! the request head (slow-loris handshakes are cut), per-socket options, and the peer address for the edge
+//! the first byte and for the request head (silent and slow-loris connections are cut), silent connections
+//! counted toward their address's connection limit, per-socket options, and the peer address for the edge
 //! policy — plus graceful shutdown of plain HTTP connections.
 //!
 //! Upgraded WebSocket connections leave hyper's hands; the transports track and close those themselves.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::ConnectInfo;
@@ -16,17 +18,26 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
 
+use crate::guard::Guard;
+
 /// Socket and protocol settings for accepted connections.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct ServeOptions {
-    /// The whole request head must arrive within this long (each request on a keep-alive connection).
+    /// The first byte must arrive within this long of the accept, and the whole request head within this long
+    /// of the first byte (each request on a keep-alive connection).
     pub(crate) handshake_timeout: Duration,
     /// `SO_SNDBUF` per socket (0 = OS default).
     pub(crate) send_buffer: usize,
 }
 
 /// Serves `router` on `listener` until `stop` fires, then lets in-flight HTTP requests finish.
-pub(crate) async fn serve(listener: TcpListener, router: Router, options: ServeOptions, stop: CancellationToken) {
+pub(crate) async fn serve(
+    listener: TcpListener,
+    router: Router,
+    guard: Arc<Guard>,
+    options: ServeOptions,
+    stop: CancellationToken,
+) {
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder.http1().timer(TokioTimer::new()).header_read_timeout(options.handshake_timeout);
     let graceful = GracefulShutdown::new();
@@ -43,6 +54,12 @@ pub(crate) async fn serve(listener: TcpListener, router: Router, options: ServeO
                 }
             },
         };
+        // A connection that has said nothing yet holds a slot of its address; over the limit it is closed at once,
+        // so silent sockets cannot pile up to the open-files limit.
+        let Ok(silent_slot) = guard.silent_slot(peer.ip()) else {
+            tracing::debug!(%peer, "refusing a connection: too many from this address");
+            continue;
+        };
         tune_socket(&tcp, options.send_buffer);
         let router = router.clone();
         let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
@@ -50,10 +67,27 @@ pub(crate) async fn serve(listener: TcpListener, router: Router, options: ServeO
             let router = router.clone();
             async move { router.oneshot(request.map(axum::body::Body::new)).await }
         });
-        let connection = builder.serve_connection_with_upgrades(TokioIo::new(tcp), service).into_owned();
-        let connection = graceful.watch(connection);
+        let builder = builder.clone();
+        let watcher = graceful.watcher();
+        let stop = stop.clone();
         tokio::spawn(async move {
-            if let Err(e) = connection.await {
+            // hyper's head deadline starts at the first byte; before that, only this one runs.
+            let mut first = [0u8; 1];
+            let spoke = tokio::select! {
+                _ = stop.cancelled() => return,
+                peeked = tokio::time::timeout(options.handshake_timeout, tcp.peek(&mut first)) => peeked,
+            };
+            match spoke {
+                Ok(Ok(n)) if n > 0 => {}
+                Ok(_) => return,
+                Err(_) => {
+                    tracing::debug!(%peer, "closing a connection that sent nothing");
+                    return;
+                }
+            }
+            drop(silent_slot);
+            let connection = builder.serve_connection_with_upgrades(TokioIo::new(tcp), service).into_owned();
+            if let Err(e) = watcher.watch(connection).await {
                 tracing::trace!(%peer, error = %e, "connection ended with an error");
             }
         });

@@ -34,6 +34,7 @@ pub(crate) struct Guard {
     auth: Auth,
     ips: Arc<IpLimiter>,
     commands: CommandQuota,
+    controls: CommandQuota,
     /// Reverse proxies in front of the relay that append to `X-Forwarded-For` (0 = trust no header).
     proxy_hops: usize,
     metrics: Arc<Metrics>,
@@ -47,6 +48,8 @@ pub(crate) struct GuardConfig {
     pub(crate) jwt: JwtConfig,
     pub(crate) max_connections_per_ip: usize,
     pub(crate) commands: CommandQuota,
+    /// WebSocket ping and pong frames one connection may send (the rate, and the burst on top).
+    pub(crate) controls: CommandQuota,
     pub(crate) proxy_hops: usize,
 }
 
@@ -86,6 +89,7 @@ impl Guard {
             auth: Auth::new(config.auth_tokens, config.jwt),
             ips: IpLimiter::new(config.max_connections_per_ip),
             commands: config.commands,
+            controls: config.controls,
             proxy_hops: config.proxy_hops,
             metrics,
         })
@@ -159,9 +163,31 @@ impl Guard {
         Ok(ClientPass { ip, expires: auth.expires, _slot: slot })
     }
 
+    /// A slot for a TCP connection that has not sent its first byte yet, from the same per-address count as the
+    /// streams: silent sockets cost a file descriptor each, and 1,100 of them once starved the whole relay.
+    /// `Ok(None)` behind trusted proxies, whose address every client shares (they cut idle sockets themselves).
+    pub(crate) fn silent_slot(&self, peer: IpAddr) -> Result<Option<IpPermit>, Refusal> {
+        if self.proxy_hops > 0 {
+            return Ok(None);
+        }
+        match self.ips.acquire(peer) {
+            Some(slot) => Ok(Some(slot)),
+            None => {
+                self.refuse("connections_per_ip");
+                Err(Refusal::TooManyConnections)
+            }
+        }
+    }
+
     /// A command budget for a new connection.
     pub(crate) fn command_budget(&self) -> CommandBudget {
         self.commands.budget()
+    }
+
+    /// A ping/pong budget for a new WebSocket connection: a browser sends none, a library one per few seconds,
+    /// so a client past it is flooding (each ping costs the relay a pong it must hold until the client reads).
+    pub(crate) fn control_budget(&self) -> CommandBudget {
+        self.controls.budget()
     }
 
     /// Counts a refusal in `/metrics`, by reason.
@@ -198,6 +224,7 @@ mod tests {
             jwt: JwtConfig::default(),
             max_connections_per_ip: 1,
             commands: CommandQuota { per_second: 0, burst: 0, refusals_per_minute: 0 },
+            controls: CommandQuota { per_second: 0, burst: 0, refusals_per_minute: 0 },
             proxy_hops: hops,
         };
         Guard::new(config, Metrics::new()).unwrap()
