@@ -110,6 +110,7 @@ pub(crate) fn router(app: AppState) -> Router {
     let api = protected
         .route_layer(axum::middleware::from_fn_with_state(guard.clone(), guard::require_auth))
         .merge(public)
+        .layer(axum::middleware::map_response(crate::error::json_errors))
         // The dashboard may be hosted on another origin and poll REST while its socket is down.
         .layer(guard.cors());
     let dir = &app.config.static_dir;

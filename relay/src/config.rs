@@ -140,6 +140,10 @@ pub struct Config {
     #[arg(long, env = "MAX_CONNECTIONS_PER_IP", default_value_t = 256)]
     pub(crate) max_connections_per_ip: usize,
 
+    /// Most symbols one client address may hold leased through `GET /api/quotes` at once (0 = unlimited).
+    #[arg(long, env = "MAX_LEASES_PER_IP", default_value_t = 200)]
+    pub(crate) max_leases_per_ip: usize,
+
     /// Sustained commands per second one connection may send (0 = unlimited); faster ones get `rate_limited`.
     #[arg(long, env = "MAX_COMMANDS_PER_SEC", default_value_t = 20)]
     pub(crate) max_commands_per_sec: u32,
@@ -220,6 +224,8 @@ impl Config {
                 issuer: self.jwt_issuer.clone(),
             },
             max_connections_per_ip: self.max_connections_per_ip,
+            max_leases_per_ip: self.max_leases_per_ip,
+            lease_ttl: Duration::from_secs(self.rest_lease_secs),
             commands: CommandQuota {
                 per_second: self.max_commands_per_sec,
                 burst: self.command_burst.max(self.max_commands_per_sec),
