@@ -1,10 +1,11 @@
 //! The HTTP accept loop: hyper serving the axum router, with what `axum::serve` does not offer — a deadline for
-//! the first byte and for the request head (silent and slow-loris connections are cut), silent connections
-//! counted toward their address's connection limit, per-socket options, and the peer address for the edge
+//! the first byte and for the request head (silent and slow-loris connections are cut), connections silent past
+//! a grace second counted toward their address's connection limit, per-socket options, and the peer address for the edge
 //! policy — plus graceful shutdown of plain HTTP connections.
 //!
 //! Upgraded WebSocket connections leave hyper's hands; the transports track and close those themselves.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -54,12 +55,6 @@ pub(crate) async fn serve(
                 }
             },
         };
-        // A connection that has said nothing yet holds a slot of its address; over the limit it is closed at once,
-        // so silent sockets cannot pile up to the open-files limit.
-        let Ok(silent_slot) = guard.silent_slot(peer.ip()) else {
-            tracing::debug!(%peer, "refusing a connection: too many from this address");
-            continue;
-        };
         tune_socket(&tcp, options.send_buffer);
         let router = router.clone();
         let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
@@ -68,24 +63,18 @@ pub(crate) async fn serve(
             async move { router.oneshot(request.map(axum::body::Body::new)).await }
         });
         let builder = builder.clone();
+        let guard = guard.clone();
         let watcher = graceful.watcher();
         let stop = stop.clone();
         tokio::spawn(async move {
             // hyper's head deadline starts at the first byte; before that, only this one runs.
-            let mut first = [0u8; 1];
             let spoke = tokio::select! {
                 _ = stop.cancelled() => return,
-                peeked = tokio::time::timeout(options.handshake_timeout, tcp.peek(&mut first)) => peeked,
+                spoke = first_byte(&tcp, &guard, peer, options.handshake_timeout) => spoke,
             };
-            match spoke {
-                Ok(Ok(n)) if n > 0 => {}
-                Ok(_) => return,
-                Err(_) => {
-                    tracing::debug!(%peer, "closing a connection that sent nothing");
-                    return;
-                }
+            if !spoke {
+                return;
             }
-            drop(silent_slot);
             let connection = builder.serve_connection_with_upgrades(TokioIo::new(tcp), service).into_owned();
             if let Err(e) = watcher.watch(connection).await {
                 tracing::trace!(%peer, error = %e, "connection ended with an error");
@@ -94,6 +83,33 @@ pub(crate) async fn serve(
     }
     drop(listener);
     graceful.shutdown().await;
+}
+
+/// How long a new connection may stay silent before it takes a slot of its address's connection limit. Real
+/// clients speak at once, so they never count; the slot is only a cost for sockets that say nothing.
+const SILENT_GRACE: Duration = Duration::from_secs(1);
+
+/// Waits for a connection's first byte, up to `deadline` after the accept; `false` if it never came (or the
+/// peer left). Past [`SILENT_GRACE`] the wait holds a slot of the peer's per-address connection limit, and
+/// with none left the connection is closed at once: silent sockets cannot pile up to the open-files limit.
+async fn first_byte(tcp: &TcpStream, guard: &Guard, peer: SocketAddr, deadline: Duration) -> bool {
+    let mut first = [0u8; 1];
+    let grace = deadline.min(SILENT_GRACE);
+    let spoke = |peeked: std::io::Result<usize>| matches!(peeked, Ok(n) if n > 0);
+    if let Ok(peeked) = tokio::time::timeout(grace, tcp.peek(&mut first)).await {
+        return spoke(peeked);
+    }
+    let Ok(_slot) = guard.silent_slot(peer.ip()) else {
+        tracing::debug!(%peer, "closing a silent connection: its address holds its share of connections");
+        return false;
+    };
+    match tokio::time::timeout(deadline.saturating_sub(grace), tcp.peek(&mut first)).await {
+        Ok(peeked) => spoke(peeked),
+        Err(_) => {
+            tracing::debug!(%peer, "closing a connection that sent nothing");
+            false
+        }
+    }
 }
 
 /// Per-connection socket options: no Nagle delay (quotes are small and latency-sensitive) and a bounded send
