@@ -110,6 +110,7 @@ pub(crate) fn router(app: AppState) -> Router {
     let api = protected
         .route_layer(axum::middleware::from_fn_with_state(guard.clone(), guard::require_auth))
         .merge(public)
+        .layer(axum::middleware::map_response(crate::error::json_errors))
         // The dashboard may be hosted on another origin and poll REST while its socket is down.
         .layer(guard.cors());
     let dir = &app.config.static_dir;
@@ -144,6 +145,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let options = ServeOptions { handshake_timeout: config.handshake_timeout(), send_buffer: config.send_buffer_bytes };
     let app = build(config)?;
     let (shutdown, tracker, store) = (app.shutdown.clone(), app.tracker.clone(), app.store.clone());
+    let guard = app.guard.clone();
     // Tests and scripts read the actual port from this line.
     println!("listening on http://127.0.0.1:{}", local.port());
     tracing::info!(%local, providers = ?app.upstream.names(), "relay listening");
@@ -158,7 +160,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
             shutdown.cancel();
         }
     });
-    let server = tokio::spawn(server::serve(listener, router(app), options, shutdown.clone()));
+    let server = tokio::spawn(server::serve(listener, router(app), guard, options, shutdown.clone()));
     shutdown.cancelled().await;
     tracker.close();
     let drained = tokio::time::timeout(grace, async {

@@ -140,6 +140,10 @@ pub struct Config {
     #[arg(long, env = "MAX_CONNECTIONS_PER_IP", default_value_t = 256)]
     pub(crate) max_connections_per_ip: usize,
 
+    /// Most symbols one client address may hold leased through `GET /api/quotes` at once (0 = unlimited).
+    #[arg(long, env = "MAX_LEASES_PER_IP", default_value_t = 200)]
+    pub(crate) max_leases_per_ip: usize,
+
     /// Sustained commands per second one connection may send (0 = unlimited); faster ones get `rate_limited`.
     #[arg(long, env = "MAX_COMMANDS_PER_SEC", default_value_t = 20)]
     pub(crate) max_commands_per_sec: u32,
@@ -152,6 +156,11 @@ pub struct Config {
     /// past that it is closed with code 1008 (0 = never).
     #[arg(long, env = "MAX_REFUSED_PER_MIN", default_value_t = 30)]
     pub(crate) max_refused_per_min: u32,
+
+    /// WebSocket ping and pong frames one connection may send per second (twice that at once); past that it is
+    /// closed with code 1008 (0 = unlimited).
+    #[arg(long, env = "MAX_CONTROL_FRAMES_PER_SEC", default_value_t = 10)]
+    pub(crate) max_control_frames_per_sec: u32,
 
     /// Reverse proxies in front of the relay that append the client address to `X-Forwarded-For` (1 on Render
     /// and Railway). 0 trusts no header: the TCP peer is the client.
@@ -215,10 +224,17 @@ impl Config {
                 issuer: self.jwt_issuer.clone(),
             },
             max_connections_per_ip: self.max_connections_per_ip,
+            max_leases_per_ip: self.max_leases_per_ip,
+            lease_ttl: Duration::from_secs(self.rest_lease_secs),
             commands: CommandQuota {
                 per_second: self.max_commands_per_sec,
                 burst: self.command_burst.max(self.max_commands_per_sec),
                 refusals_per_minute: self.max_refused_per_min,
+            },
+            controls: CommandQuota {
+                per_second: self.max_control_frames_per_sec,
+                burst: self.max_control_frames_per_sec.saturating_mul(2),
+                refusals_per_minute: 0,
             },
             proxy_hops: self.trusted_proxy_hops,
         }

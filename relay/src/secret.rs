@@ -4,6 +4,11 @@
 //! Redaction is twofold. [`Secret`] never prints its value. And every secret the process loads is remembered, so
 //! text that came from elsewhere — an upstream's error message or close reason, which could echo the key back —
 //! passes through [`redact`] before it reaches a client or a log line ([`RedactingStderr`]).
+//!
+//! A secret is remembered in every spelling text could carry it in: raw, URL-encoded (form and percent, either
+//! hex case), and each of those escaped as JSON does it (`\"`, `\\`, `\n`, `\u001f`), as ASCII-only JSON does
+//! it (`\u00e9`), as Rust's `Debug` does it, or with every character as `\uXXXX` — and escaped twice, since a
+//! JSON log line quotes a field whose `Debug` text already escaped an upstream frame that JSON-escaped the key.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -11,7 +16,7 @@ use std::io::Write;
 
 use parking_lot::RwLock;
 
-/// Every loaded secret, in the spellings it could appear in: raw and URL-encoded.
+/// Every loaded secret, in the spellings it could appear in (see the module doc).
 static KNOWN: RwLock<Vec<String>> = RwLock::new(Vec::new());
 
 /// Shorter values are not redacted from free text: they would match ordinary words.
@@ -23,11 +28,19 @@ fn remember(value: &str) {
     if value.len() < MIN_REDACTED_LEN {
         return;
     }
-    let forms = [
+    let percent = percent_encoding::utf8_percent_encode(value, percent_encoding::NON_ALPHANUMERIC).to_string();
+    let bases = [
         value.to_owned(),
         url::form_urlencoded::byte_serialize(value.as_bytes()).collect(),
-        percent_encoding::utf8_percent_encode(value, percent_encoding::NON_ALPHANUMERIC).to_string(),
+        lowercase_percent_hex(&percent),
+        percent,
     ];
+    let mut forms: Vec<String> = Vec::new();
+    for base in bases {
+        for once in escaped(&base) {
+            forms.extend(escaped(&once));
+        }
+    }
     let mut known = KNOWN.write();
     for form in forms {
         if !known.contains(&form) {
@@ -36,6 +49,49 @@ fn remember(value: &str) {
     }
     // Longest first, so a secret that contains another is replaced whole.
     known.sort_by_key(|k| std::cmp::Reverse(k.len()));
+}
+
+/// `text` as itself and in every single escaping a log or a JSON producer might apply to it.
+fn escaped(text: &str) -> Vec<String> {
+    let json = serde_json::to_string(text).map(|q| q[1..q.len() - 1].to_owned()).unwrap_or_else(|_| text.to_owned());
+    let ascii_json = |upper: bool| -> String {
+        json.chars().map(|c| if c.is_ascii() { c.to_string() } else { unicode_escape(c, upper) }).collect::<String>()
+    };
+    let all_unicode = |upper: bool| -> String { text.chars().map(|c| unicode_escape(c, upper)).collect() };
+    vec![
+        text.to_owned(),
+        ascii_json(false),
+        ascii_json(true),
+        text.escape_debug().to_string(),
+        text.escape_default().to_string(),
+        all_unicode(false),
+        all_unicode(true),
+        json,
+    ]
+}
+
+/// `c` as `\uXXXX` (a surrogate pair outside the Basic Multilingual Plane), in lower or upper hex.
+fn unicode_escape(c: char, upper: bool) -> String {
+    let mut units = [0u16; 2];
+    c.encode_utf16(&mut units)
+        .iter()
+        .map(|u| if upper { format!("\\u{u:04X}") } else { format!("\\u{u:04x}") })
+        .collect()
+}
+
+/// Percent-encoding with lowercase hex digits (`%2f`), which some clients send.
+fn lowercase_percent_hex(upper: &str) -> String {
+    let mut out = String::with_capacity(upper.len());
+    let mut rest = upper;
+    while let Some(i) = rest.find('%') {
+        out.push_str(&rest[..i]);
+        let hex = rest.get(i + 1..i + 3).unwrap_or("");
+        out.push('%');
+        out.push_str(&hex.to_ascii_lowercase());
+        rest = &rest[(i + 1 + hex.len()).min(rest.len())..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// `text` with every known secret replaced by `[redacted]`; borrowed (no allocation) when there is none.
@@ -152,5 +208,37 @@ mod tests {
         assert_eq!(redact("form: key%2Bwith%2Fodd%3Dchars-42"), "form: [redacted]");
         let json = serde_json::json!({"msg": ["echo key+with/odd=chars-42"], "key+with/odd=chars-42": 1});
         assert_eq!(redact_json(json), serde_json::json!({"msg": ["echo [redacted]"], "[redacted]": 1}));
+    }
+
+    #[test]
+    fn every_escaped_form_of_a_secret_is_redacted() {
+        let key = "sk\"q\\b\u{1}\té/+=-canary-77";
+        let _s = Secret::new(key);
+        let json = serde_json::to_string(key).unwrap();
+        let inner = &json[1..json.len() - 1];
+        let double = serde_json::to_string(inner).unwrap();
+        let unicode: String = key.chars().map(|c| format!("\\u{:04x}", c as u32)).collect();
+        let forms = [
+            inner.to_owned(),
+            double[1..double.len() - 1].to_owned(),
+            format!("{key:?}").trim_matches('"').to_owned(),
+            format!("{inner:?}").trim_matches('"').to_owned(),
+            inner.replace('é', "\\u00e9"),
+            inner.replace('é', "\\u00E9"),
+            unicode.clone(),
+            unicode.to_uppercase().replace("\\U", "\\u"),
+            percent_encoding::utf8_percent_encode(key, percent_encoding::NON_ALPHANUMERIC).to_string(),
+            percent_encoding::utf8_percent_encode(key, percent_encoding::NON_ALPHANUMERIC).to_string().to_lowercase(),
+            url::form_urlencoded::byte_serialize(key.as_bytes()).collect(),
+        ];
+        for (i, form) in forms.iter().enumerate() {
+            let line = format!("upstream said: {form} (end)");
+            assert_eq!(redact(&line), "upstream said: [redacted] (end)", "form {form:?}");
+            // A JSON log line quotes a singly escaped form once more (the doubly escaped ones are that already).
+            if i != 1 && i != 3 {
+                let logged = serde_json::to_string(&line).unwrap();
+                assert!(!redact(&logged).contains("canary-77"), "JSON-logged form {form:?}: {}", redact(&logged));
+            }
+        }
     }
 }

@@ -1,9 +1,12 @@
 //! The HTTP accept loop: hyper serving the axum router, with what `axum::serve` does not offer — a deadline for
-//! the request head (slow-loris handshakes are cut), per-socket options, and the peer address for the edge
+//! the first byte and for the request head (silent and slow-loris connections are cut), connections silent past
+//! a grace second counted toward their address's connection limit, per-socket options, and the peer address for the edge
 //! policy — plus graceful shutdown of plain HTTP connections.
 //!
 //! Upgraded WebSocket connections leave hyper's hands; the transports track and close those themselves.
 
+use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::ConnectInfo;
@@ -16,17 +19,26 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
 
+use crate::guard::Guard;
+
 /// Socket and protocol settings for accepted connections.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct ServeOptions {
-    /// The whole request head must arrive within this long (each request on a keep-alive connection).
+    /// The first byte must arrive within this long of the accept, and the whole request head within this long
+    /// of the first byte (each request on a keep-alive connection).
     pub(crate) handshake_timeout: Duration,
     /// `SO_SNDBUF` per socket (0 = OS default).
     pub(crate) send_buffer: usize,
 }
 
 /// Serves `router` on `listener` until `stop` fires, then lets in-flight HTTP requests finish.
-pub(crate) async fn serve(listener: TcpListener, router: Router, options: ServeOptions, stop: CancellationToken) {
+pub(crate) async fn serve(
+    listener: TcpListener,
+    router: Router,
+    guard: Arc<Guard>,
+    options: ServeOptions,
+    stop: CancellationToken,
+) {
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder.http1().timer(TokioTimer::new()).header_read_timeout(options.handshake_timeout);
     let graceful = GracefulShutdown::new();
@@ -50,16 +62,54 @@ pub(crate) async fn serve(listener: TcpListener, router: Router, options: ServeO
             let router = router.clone();
             async move { router.oneshot(request.map(axum::body::Body::new)).await }
         });
-        let connection = builder.serve_connection_with_upgrades(TokioIo::new(tcp), service).into_owned();
-        let connection = graceful.watch(connection);
+        let builder = builder.clone();
+        let guard = guard.clone();
+        let watcher = graceful.watcher();
+        let stop = stop.clone();
         tokio::spawn(async move {
-            if let Err(e) = connection.await {
+            // hyper's head deadline starts at the first byte; before that, only this one runs.
+            let spoke = tokio::select! {
+                _ = stop.cancelled() => return,
+                spoke = first_byte(&tcp, &guard, peer, options.handshake_timeout) => spoke,
+            };
+            if !spoke {
+                return;
+            }
+            let connection = builder.serve_connection_with_upgrades(TokioIo::new(tcp), service).into_owned();
+            if let Err(e) = watcher.watch(connection).await {
                 tracing::trace!(%peer, error = %e, "connection ended with an error");
             }
         });
     }
     drop(listener);
     graceful.shutdown().await;
+}
+
+/// How long a new connection may stay silent before it takes a slot of its address's connection limit. Real
+/// clients speak at once, so they never count; the slot is only a cost for sockets that say nothing.
+const SILENT_GRACE: Duration = Duration::from_secs(1);
+
+/// Waits for a connection's first byte, up to `deadline` after the accept; `false` if it never came (or the
+/// peer left). Past [`SILENT_GRACE`] the wait holds a slot of the peer's per-address connection limit, and
+/// with none left the connection is closed at once: silent sockets cannot pile up to the open-files limit.
+async fn first_byte(tcp: &TcpStream, guard: &Guard, peer: SocketAddr, deadline: Duration) -> bool {
+    let mut first = [0u8; 1];
+    let grace = deadline.min(SILENT_GRACE);
+    let spoke = |peeked: std::io::Result<usize>| matches!(peeked, Ok(n) if n > 0);
+    if let Ok(peeked) = tokio::time::timeout(grace, tcp.peek(&mut first)).await {
+        return spoke(peeked);
+    }
+    let Ok(_slot) = guard.silent_slot(peer.ip()) else {
+        tracing::debug!(%peer, "closing a silent connection: its address holds its share of connections");
+        return false;
+    };
+    match tokio::time::timeout(deadline.saturating_sub(grace), tcp.peek(&mut first)).await {
+        Ok(peeked) => spoke(peeked),
+        Err(_) => {
+            tracing::debug!(%peer, "closing a connection that sent nothing");
+            false
+        }
+    }
 }
 
 /// Per-connection socket options: no Nagle delay (quotes are small and latency-sensitive) and a bounded send

@@ -9,17 +9,18 @@
 //! * **refusing** (`--log-format json`): mocks refuse the keys (HTTP 401, Alpaca's 402 then a close, Twelve Data's
 //!   REST bad-key body), then fail with 500 and 403 and cut sockets, so the down, error and reconnect paths —
 //!   whose messages could carry a URL with `?apikey=`/`?token=` — run over and over;
-//! * **echoing** (`--log-format human`): hostile upstreams that accept the upgrade
+//! * **echoing** (`--log-format human`, and again with `json`): hostile upstreams that accept the upgrade
 //!   and then echo the key they were sent back in every message the relay might forward or log: error and
-//!   rejection messages, close reasons, REST error bodies, and a data payload.
+//!   rejection messages, close reasons, REST error bodies, and a data payload. Alpaca's keys carry `"`, `\`, a
+//!   control character and a non-ASCII letter, which every log format escapes.
 //!
 //! The accepting run's `RUST_LOG` also names the modules of the HTTP and WebSocket crates that print request
 //! lines and frames verbatim (`tungstenite::handshake::client=trace`, …), as an operator debugging a handshake
 //! might: a crate-level cap in the relay must not be undone by a more specific directive.
 //!
 //! Each run first proves the keys were really used (every mock received its canary, so the scan means
-//! something), then scans for every canary — raw, percent-encoded, base64 at every alignment, hex and any letter
-//! case — in: every HTTP response's status, headers and body (REST, metrics, health, 404s, bad requests); every
+//! something), then scans for every canary — raw, percent-encoded, JSON-, ASCII-JSON-, `Debug`- and
+//! `\u`-escaped (and escaped twice), base64 at every alignment, hex and any letter case — in: every HTTP response's status, headers and body (REST, metrics, health, 404s, bad requests); every
 //! static asset in `dist/` fetched through the relay, plus `/` and a SPA fallback path; every WebSocket frame
 //! (and handshake header) received by clients subscribing to symbols on every provider, rejected and invalid
 //! ones included, over several seconds; every SSE frame of `/api/stream`; and every line the relay wrote to
@@ -106,8 +107,16 @@ impl Canaries {
                     "UW_API_TOKEN" => "uw",
                     other => panic!("no canary slug for {other}: add it here"),
                 };
-                // Characters that URL encoding changes in two of them, so the encoded forms differ from the raw.
-                let tail = if matches!(*var, "TWELVE_DATA_API_KEY" | "APCA_API_SECRET_KEY") { "+/=" } else { "" };
+                // Characters that URL encoding changes in two of them, so the encoded forms differ from the raw;
+                // Alpaca's pair (sent in a JSON message, so any character can reach the upstream and be echoed)
+                // also carries characters JSON, `Debug` and ASCII-only JSON escape: `"`, `\`, a control character,
+                // a non-ASCII letter.
+                let tail = match *var {
+                    "TWELVE_DATA_API_KEY" => "+/=",
+                    "APCA_API_SECRET_KEY" => "+/=\"\\\u{1}é",
+                    "APCA_API_KEY_ID" => "\"q\\",
+                    _ => "",
+                };
                 (*var, format!("CANARY-{slug}-{}{tail}", random_hex()))
             })
             .collect();
@@ -172,7 +181,22 @@ fn forms(value: &str) -> Vec<(String, String)> {
     };
     forms.push(("percent-encoded".into(), percent(&|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b))));
     forms.push(("percent-encoded (all)".into(), percent(&|b| b.is_ascii_alphanumeric())));
-    forms.push(("json".into(), serde_json::to_string(value).unwrap().trim_matches('"').to_owned()));
+    let json = |text: &str| -> String {
+        let quoted = serde_json::to_string(text).unwrap();
+        quoted[1..quoted.len() - 1].to_owned()
+    };
+    let debug = |text: &str| -> String { text.escape_debug().to_string() };
+    let unicode = |c: char| -> String { c.encode_utf16(&mut [0; 2]).iter().map(|u| format!("\\u{u:04x}")).collect() };
+    let ascii_json = |text: &str| -> String {
+        json(text).chars().map(|c| if c.is_ascii() { c.to_string() } else { unicode(c) }).collect()
+    };
+    forms.push(("json".into(), json(value)));
+    forms.push(("json (ASCII only)".into(), ascii_json(value)));
+    forms.push(("debug".into(), debug(value)));
+    forms.push(("json of json".into(), json(&json(value))));
+    forms.push(("json of debug".into(), json(&debug(value))));
+    forms.push(("debug of json".into(), debug(&json(value))));
+    forms.push(("all \\u".into(), value.chars().map(unicode).collect()));
     forms.push(("hex".into(), value.bytes().map(|b| format!("{b:02x}")).collect()));
     for offset in 0..3 {
         let core = base64_core(value.as_bytes(), offset);
@@ -1103,9 +1127,19 @@ async fn echo_rest() -> String {
 /// loaded secret from both, so an upstream that echoes the key leaks nothing.
 #[tokio::test]
 async fn keys_never_leave_the_relay_when_upstreams_echo_them_back() {
+    echoing("echoing", "human").await;
+}
+
+/// The same with JSON logs, which escape what they quote: a key with `"`, `\\` or a control character in it is
+/// logged escaped, and must be redacted in that form too.
+#[tokio::test]
+async fn keys_never_leave_json_logs_when_upstreams_echo_them_back() {
+    echoing("echoing, json logs", "json").await;
+}
+
+async fn echoing(run: &str, log_format: &str) {
     let _serial = SERIAL.lock().await;
     let started = Instant::now();
-    let run = "echoing";
     let dist = dist_dir();
     let (dist_files, dist_bytes) = dist_volume(&dist);
     let canaries = Canaries::new();
@@ -1125,7 +1159,7 @@ async fn keys_never_leave_the_relay_when_upstreams_echo_them_back() {
         ("--uw-ws-url", uw.ws_url("/socket")),
     ];
     let dist_arg = dist.to_string_lossy().into_owned();
-    let args = relay_args(&urls, &dist_arg, "human");
+    let args = relay_args(&urls, &dist_arg, log_format);
     let mut env = canaries.env();
     env.push(("RUST_LOG", "trace"));
     let relay = Relay::start_with_env(0, &args, &env);
@@ -1147,7 +1181,9 @@ async fn keys_never_leave_the_relay_when_upstreams_echo_them_back() {
     assert!(key_in_paths(&td.upgrade_paths(), "apikey", canaries.get("TWELVE_DATA_API_KEY")));
     assert!(key_in_paths(&fh.upgrade_paths(), "token", canaries.get("FINNHUB_API_KEY")));
     assert!(key_in_paths(&uw.upgrade_paths(), "token", canaries.get("UW_API_TOKEN")));
-    assert!(ap.received().iter().any(|f| f.contains(canaries.get("APCA_API_KEY_ID"))), "Alpaca got the key");
+    // Alpaca's key travels inside a JSON message, escaped.
+    let ap_key = serde_json::to_string(canaries.get("APCA_API_KEY_ID")).unwrap();
+    assert!(ap.received().iter().any(|f| f.contains(ap_key.trim_matches('"'))), "Alpaca got the key");
 
     stop_and_capture_logs(relay, &capture).await;
     let scanner = scan_and_check(run, &canaries, &capture, dist_files, dist_bytes);

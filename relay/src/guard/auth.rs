@@ -50,6 +50,9 @@ pub(crate) enum AuthError {
     NotYetValid,
     #[error("token is for another audience or issuer")]
     WrongAudience,
+    /// A configured claim (`aud`, `iss`) is absent or null: a token minted for no one is not minted for us.
+    #[error("token lacks the required `{0}` claim")]
+    MissingClaim(String),
     #[error("invalid token")]
     Invalid,
 }
@@ -66,13 +69,20 @@ impl Auth {
             let mut validation = Validation::new(Algorithm::HS256);
             validation.leeway = LEEWAY.as_secs();
             validation.validate_nbf = true;
+            // jsonwebtoken checks `aud`/`iss` only when the token has them: a configured claim must also be required.
+            let mut required = vec!["exp"];
             match &jwt.audience {
-                Some(aud) => validation.set_audience(&[aud]),
+                Some(aud) => {
+                    validation.set_audience(&[aud]);
+                    required.push("aud");
+                }
                 None => validation.validate_aud = false,
             }
             if let Some(iss) = &jwt.issuer {
                 validation.set_issuer(&[iss]);
+                required.push("iss");
             }
+            validation.set_required_spec_claims(&required);
             (DecodingKey::from_secret(secret.expose().as_bytes()), validation)
         });
         Auth { tokens: tokens.into_iter().filter(|t| !t.expose().is_empty()).collect(), jwt }
@@ -107,6 +117,7 @@ impl Auth {
                 ErrorKind::ExpiredSignature => AuthError::Expired,
                 ErrorKind::ImmatureSignature => AuthError::NotYetValid,
                 ErrorKind::InvalidAudience | ErrorKind::InvalidIssuer => AuthError::WrongAudience,
+                ErrorKind::MissingRequiredClaim(claim) => AuthError::MissingClaim(claim.clone()),
                 _ => AuthError::Invalid,
             }
         })?;
@@ -200,6 +211,29 @@ mod tests {
         let later = jwt(serde_json::json!({"exp": now() + 600, "nbf": now() + 300, "aud": "hamster"}), SECRET);
         assert_eq!(a.verify(&later), Err(AuthError::NotYetValid));
         assert_eq!(a.verify("not.a.jwt"), Err(AuthError::Invalid));
+    }
+
+    #[test]
+    fn configured_claims_must_be_present() {
+        let a = Auth::new(
+            vec![],
+            JwtConfig {
+                secret: Some(Secret::new(SECRET)),
+                audience: Some("hamster".into()),
+                issuer: Some("https://id.example".into()),
+            },
+        );
+        let good = jwt(serde_json::json!({"exp": now() + 600, "aud": "hamster", "iss": "https://id.example"}), SECRET);
+        assert!(a.verify(&good).is_ok());
+        let bare = jwt(serde_json::json!({"exp": now() + 600}), SECRET);
+        assert!(matches!(a.verify(&bare), Err(AuthError::MissingClaim(_))), "{:?}", a.verify(&bare));
+        let null_aud = jwt(serde_json::json!({"exp": now() + 600, "aud": null, "iss": "https://id.example"}), SECRET);
+        assert!(a.verify(&null_aud).is_err(), "aud: null accepted");
+        let no_iss = jwt(serde_json::json!({"exp": now() + 600, "aud": "hamster"}), SECRET);
+        assert_eq!(a.verify(&no_iss), Err(AuthError::MissingClaim("iss".into())));
+        // Without configured claims, a token with only `exp` is fine.
+        let open = Auth::new(vec![], JwtConfig { secret: Some(Secret::new(SECRET)), ..JwtConfig::default() });
+        assert!(open.verify(&bare).is_ok());
     }
 
     #[test]

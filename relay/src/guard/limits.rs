@@ -1,4 +1,5 @@
-//! How much one client may take: streaming connections per IP address, and commands per second per connection.
+//! How much one client may take: streaming connections per IP address, REST-leased symbols per IP address, and
+//! commands per second per connection.
 //!
 //! Both are cheap enough to sit on every handshake and every command. Per-IP slots are RAII permits, so a
 //! connection that ends in any way (close, error, panic, shutdown) gives its slot back. Command budgets are
@@ -9,7 +10,7 @@ use std::collections::HashMap;
 use std::net::{IpAddr, Ipv6Addr};
 use std::num::NonZeroU32;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use parking_lot::Mutex;
@@ -76,6 +77,61 @@ fn bucket(ip: IpAddr) -> IpAddr {
                 IpAddr::V6(Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
             }
         },
+    }
+}
+
+/// Symbols each address holds leased through `GET /api/quotes`, capped at `max` (0 = unlimited), so one
+/// client cannot take every relay-wide lease with made-up symbols. Entries live as long as the lease they took.
+#[derive(Debug)]
+pub(crate) struct LeaseLedger {
+    max: usize,
+    ttl: Duration,
+    held: Mutex<HashMap<IpAddr, HashMap<String, Instant>>>,
+}
+
+/// Addresses tracked before expired entries of all of them are swept (each call sweeps its own address).
+const LEDGER_SWEEP_AT: usize = 4096;
+
+/// An address asked to lease more symbols than its share.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("this address already holds {max} leased symbols; subscribe over /ws or /api/stream instead")]
+pub(crate) struct AddressLeaseLimit {
+    pub(crate) max: usize,
+}
+
+impl LeaseLedger {
+    pub(crate) fn new(max: usize, ttl: Duration) -> LeaseLedger {
+        LeaseLedger { max, ttl, held: Mutex::new(HashMap::new()) }
+    }
+
+    /// Records that `ip` leases `symbols` now, or refuses all of them when that would exceed its share.
+    pub(crate) fn lease<'a>(
+        &self,
+        ip: IpAddr,
+        symbols: impl IntoIterator<Item = &'a str> + Clone,
+        now: Instant,
+    ) -> Result<(), AddressLeaseLimit> {
+        if self.max == 0 {
+            return Ok(());
+        }
+        let mut held = self.held.lock();
+        if held.len() >= LEDGER_SWEEP_AT {
+            held.retain(|_, symbols| {
+                symbols.retain(|_, until| *until > now);
+                !symbols.is_empty()
+            });
+        }
+        let mine = held.entry(bucket(ip)).or_default();
+        mine.retain(|_, until| *until > now);
+        let new = symbols.clone().into_iter().filter(|s| !mine.contains_key(*s)).count();
+        if mine.len() + new > self.max {
+            return Err(AddressLeaseLimit { max: self.max });
+        }
+        let until = now + self.ttl;
+        for symbol in symbols {
+            mine.insert(symbol.to_owned(), until);
+        }
+        Ok(())
     }
 }
 
@@ -173,6 +229,19 @@ mod tests {
         assert_eq!(budget.refused(), Verdict::Tolerated);
         assert_eq!(budget.refused(), Verdict::Tolerated);
         assert_eq!(budget.refused(), Verdict::Abusive);
+    }
+
+    #[test]
+    fn leases_are_capped_per_address_and_expire() {
+        let ledger = LeaseLedger::new(3, Duration::from_secs(60));
+        let (ip, other): (IpAddr, IpAddr) = ("203.0.113.7".parse().unwrap(), "203.0.113.8".parse().unwrap());
+        let t0 = Instant::now();
+        assert!(ledger.lease(ip, ["A", "B"], t0).is_ok());
+        assert!(ledger.lease(ip, ["A", "B", "C"], t0).is_ok(), "renewing costs nothing");
+        assert_eq!(ledger.lease(ip, ["D"], t0), Err(AddressLeaseLimit { max: 3 }));
+        assert!(ledger.lease(other, ["D", "E", "F"], t0).is_ok(), "another address is not affected");
+        assert!(ledger.lease(ip, ["D", "E", "F"], t0 + Duration::from_secs(61)).is_ok(), "expired leases free up");
+        assert!(LeaseLedger::new(0, Duration::from_secs(1)).lease(ip, ["A", "B", "C", "D"], t0).is_ok());
     }
 
     #[test]

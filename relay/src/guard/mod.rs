@@ -19,7 +19,7 @@ use axum::response::{IntoResponse, Response};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use self::auth::{Auth, JwtConfig};
-use self::limits::{CommandQuota, IpLimiter, IpPermit};
+use self::limits::{AddressLeaseLimit, CommandQuota, IpLimiter, IpPermit, LeaseLedger};
 use self::origin::OriginPolicy;
 use crate::error::HttpError;
 use crate::metrics::Metrics;
@@ -33,7 +33,9 @@ pub(crate) struct Guard {
     origins: OriginPolicy,
     auth: Auth,
     ips: Arc<IpLimiter>,
+    leases: LeaseLedger,
     commands: CommandQuota,
+    controls: CommandQuota,
     /// Reverse proxies in front of the relay that append to `X-Forwarded-For` (0 = trust no header).
     proxy_hops: usize,
     metrics: Arc<Metrics>,
@@ -46,7 +48,12 @@ pub(crate) struct GuardConfig {
     pub(crate) auth_tokens: Vec<crate::secret::Secret>,
     pub(crate) jwt: JwtConfig,
     pub(crate) max_connections_per_ip: usize,
+    /// Symbols one address may hold leased through REST, and for how long a lease lasts.
+    pub(crate) max_leases_per_ip: usize,
+    pub(crate) lease_ttl: Duration,
     pub(crate) commands: CommandQuota,
+    /// WebSocket ping and pong frames one connection may send (the rate, and the burst on top).
+    pub(crate) controls: CommandQuota,
     pub(crate) proxy_hops: usize,
 }
 
@@ -85,7 +92,9 @@ impl Guard {
             origins: OriginPolicy::parse(&config.allowed_origins)?,
             auth: Auth::new(config.auth_tokens, config.jwt),
             ips: IpLimiter::new(config.max_connections_per_ip),
+            leases: LeaseLedger::new(config.max_leases_per_ip, config.lease_ttl),
             commands: config.commands,
+            controls: config.controls,
             proxy_hops: config.proxy_hops,
             metrics,
         })
@@ -159,9 +168,45 @@ impl Guard {
         Ok(ClientPass { ip, expires: auth.expires, _slot: slot })
     }
 
+    /// A slot for a TCP connection that has not sent its first byte yet, from the same per-address count as the
+    /// streams: silent sockets cost a file descriptor each, and 1,100 of them once starved the whole relay.
+    /// `Ok(None)` behind trusted proxies, whose address every client shares (they cut idle sockets themselves).
+    pub(crate) fn silent_slot(&self, peer: IpAddr) -> Result<Option<IpPermit>, Refusal> {
+        if self.proxy_hops > 0 {
+            return Ok(None);
+        }
+        match self.ips.acquire(peer) {
+            Some(slot) => Ok(Some(slot)),
+            None => {
+                self.refuse("connections_per_ip");
+                Err(Refusal::TooManyConnections)
+            }
+        }
+    }
+
+    /// Records a REST lease of `symbols` by the client at `peer`, or refuses it past the address's share.
+    pub(crate) fn lease<'a>(
+        &self,
+        headers: &HeaderMap,
+        peer: IpAddr,
+        symbols: impl IntoIterator<Item = &'a str> + Clone,
+    ) -> Result<(), AddressLeaseLimit> {
+        let ip = self.client_ip(headers, peer);
+        self.leases.lease(ip, symbols, std::time::Instant::now()).inspect_err(|_| {
+            self.refuse("leases_per_ip");
+            tracing::info!(%ip, "refusing a REST lease: too many symbols leased from this address");
+        })
+    }
+
     /// A command budget for a new connection.
     pub(crate) fn command_budget(&self) -> CommandBudget {
         self.commands.budget()
+    }
+
+    /// A ping/pong budget for a new WebSocket connection: a browser sends none, a library one per few seconds,
+    /// so a client past it is flooding (each ping costs the relay a pong it must hold until the client reads).
+    pub(crate) fn control_budget(&self) -> CommandBudget {
+        self.controls.budget()
     }
 
     /// Counts a refusal in `/metrics`, by reason.
@@ -197,7 +242,10 @@ mod tests {
             auth_tokens: vec![],
             jwt: JwtConfig::default(),
             max_connections_per_ip: 1,
+            max_leases_per_ip: 0,
+            lease_ttl: Duration::from_secs(60),
             commands: CommandQuota { per_second: 0, burst: 0, refusals_per_minute: 0 },
+            controls: CommandQuota { per_second: 0, burst: 0, refusals_per_minute: 0 },
             proxy_hops: hops,
         };
         Guard::new(config, Metrics::new()).unwrap()

@@ -3,8 +3,10 @@
 //! REST is how the dashboard keeps prices fresh while its socket is down, so `GET /api/quotes` takes a short
 //! lease on the symbols it names: they stay subscribed upstream while someone polls, even with no socket open.
 
-use axum::extract::{Query, State};
-use axum::http::{header, StatusCode};
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::{any, get, MethodRouter};
 use axum::{Json, Router};
@@ -33,11 +35,17 @@ pub(crate) fn probes() -> [(PublicEndpoint, &'static str, MethodRouter<AppState>
 }
 
 /// `GET /api/quotes?symbols=A,B` — cached quotes (all of them without `symbols`).
-async fn quotes(State(app): State<AppState>, Query(q): Query<SymbolsQuery>) -> Result<Json<QuotesResponse>, HttpError> {
+async fn quotes(
+    State(app): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Query(q): Query<SymbolsQuery>,
+) -> Result<Json<QuotesResponse>, HttpError> {
     let Some(list) = q.symbols else {
         return Ok(Json(QuotesResponse { quotes: app.hub.all_quotes(), pending: Vec::new() }));
     };
     let symbols = parse_symbols(&app.upstream, &list)?;
+    app.guard.lease(&headers, peer.ip(), symbols.iter().map(|s| s.as_str()))?;
     app.hub.lease(&symbols)?;
     let (quotes, pending) = app.hub.quotes(&symbols);
     Ok(Json(QuotesResponse { quotes, pending }))

@@ -32,12 +32,20 @@ use crate::state::AppState;
 /// Close codes (RFC 6455 §7.4.1).
 mod close {
     pub(crate) const GOING_AWAY: u16 = 1001;
+    pub(crate) const PROTOCOL: u16 = 1002;
+    pub(crate) const INVALID_PAYLOAD: u16 = 1007;
     pub(crate) const POLICY: u16 = 1008;
     pub(crate) const TOO_BIG: u16 = 1009;
 }
 
 /// Bytes read from a client socket at a time.
 const READ_BUFFER_BYTES: usize = 4096;
+
+/// Bytes tungstenite may hold for a socket that accepts nothing. Our own frames never queue past its write
+/// buffer (the sink waits instead), but the pong it answers each ping with is queued while reading, without
+/// limit: a client flooding pings and never reading grew the relay by a hundred megabytes. This cap leaves room
+/// for the largest frame we send (a history or a replay batch) on top of the write buffer.
+const MAX_WRITE_BUFFER_BYTES: usize = 128 * 1024 + 2 * 1024 * 1024;
 
 /// `GET /ws`.
 pub(crate) fn routes() -> Router<AppState> {
@@ -57,7 +65,12 @@ async fn upgrade(
     // tungstenite's default read buffer is 128 KiB per connection, zero-filled before each read: it made an idle
     // client cost 133 KB and the fan-out spend a quarter of its CPU in memset (docs/benchmarks.md). Clients
     // send a few small commands, so 4 KiB reads are plenty; a larger message is assembled across reads.
-    Ok(ws.read_buffer_size(READ_BUFFER_BYTES).max_message_size(max).max_frame_size(max).on_upgrade(move |socket| {
+    let ws = ws
+        .read_buffer_size(READ_BUFFER_BYTES)
+        .max_write_buffer_size(MAX_WRITE_BUFFER_BYTES)
+        .max_message_size(max)
+        .max_frame_size(max);
+    Ok(ws.on_upgrade(move |socket| {
         let tracker = app.tracker.clone();
         tracker.track_future(serve(socket, app, pass))
     }))
@@ -72,6 +85,7 @@ async fn serve(socket: WebSocket, app: AppState, pass: ClientPass) {
     let last_heard = AtomicI64::new(0);
     let heard = || last_heard.store(started.elapsed().as_millis() as i64, Ordering::Relaxed);
     let budget = app.guard.command_budget();
+    let controls = app.guard.control_budget();
 
     let reader = async {
         while let Some(message) = stream.next().await {
@@ -94,9 +108,14 @@ async fn serve(socket: WebSocket, app: AppState, pass: ClientPass) {
                     ErrorCode::UnsupportedFrame,
                     "binary frames are not part of the protocol; send JSON text".into(),
                 ),
+                Ok(Message::Ping(_) | Message::Pong(_)) if !controls.take_command() => {
+                    app.guard.refuse("control_frames");
+                    tracing::info!(client = client.id(), ip = %pass.ip, "closing a ws client flooding control frames");
+                    return Some((close::POLICY, "too many ping/pong frames"));
+                }
                 Ok(Message::Ping(_) | Message::Pong(_)) => Handled::Done,
                 Ok(Message::Close(_)) => return None,
-                Err(e) => return too_big(e).then_some((close::TOO_BIG, "message too large")),
+                Err(e) => return read_error(e),
             };
             if handled == Handled::Refused && budget.refused() == Verdict::Abusive {
                 app.guard.refuse("abusive");
@@ -192,7 +211,20 @@ where
     Ok(())
 }
 
-/// Whether a read error means the client sent a frame over the size limit.
-fn too_big(e: axum::Error) -> bool {
-    matches!(e.into_inner().downcast_ref::<tungstenite::Error>(), Some(tungstenite::Error::Capacity(_)))
+/// The close a read error earns: 1009 for a frame over the size limit, 1007 for text that is not UTF-8, 1002
+/// for any other breach of RFC 6455 (unmasked, reserved bits, bad opcode, fragmented control frame...); none
+/// when the socket itself failed, since nobody would read the close frame.
+fn read_error(e: axum::Error) -> Option<(u16, &'static str)> {
+    use tungstenite::error::ProtocolError;
+    let inner = e.into_inner();
+    match inner.downcast_ref::<tungstenite::Error>()? {
+        tungstenite::Error::Capacity(_) => Some((close::TOO_BIG, "message too large")),
+        tungstenite::Error::Utf8(_) => Some((close::INVALID_PAYLOAD, "text frame is not valid UTF-8")),
+        tungstenite::Error::Protocol(ProtocolError::ResetWithoutClosingHandshake | ProtocolError::SendAfterClosing) => {
+            None
+        }
+        tungstenite::Error::Protocol(_) => Some((close::PROTOCOL, "protocol error")),
+        tungstenite::Error::WriteBufferFull(_) => Some((close::POLICY, "client is not reading its messages")),
+        _ => None,
+    }
 }
