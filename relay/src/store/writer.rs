@@ -51,6 +51,7 @@ struct Writer {
 
 /// Runs until told to close (or every [`super::Recorder`] is gone), committing what is left first.
 pub(super) fn run(conn: Connection, config: StoreConfig, shared: Arc<Shared>, records: Receiver<ToWriter>) {
+    yield_to_delivery();
     let mut w = Writer {
         conn,
         config,
@@ -267,4 +268,20 @@ fn merge_candles(tx: &Transaction<'_>, table: &str, candles: &HashMap<(i64, i64)
 
 fn is_full(e: &StoreError) -> bool {
     matches!(e, StoreError::Sqlite(rusqlite::Error::SqliteFailure(f, _)) if f.code == ErrorCode::DiskFull)
+}
+
+/// Lowers this thread's scheduling priority to the lowest, so that when the cores are busy the kernel runs the
+/// fan-out first and the recorder falls behind (its queue fills, records are dropped and counted) instead of
+/// delaying live delivery. Measured at 100,000 ticks/s on 2 cores: without it, recording pushed the fan-out's
+/// p50 from under 1 ms to tens or hundreds of ms. On Linux `setpriority(PRIO_PROCESS, 0, …)` applies to the
+/// calling thread only.
+fn yield_to_delivery() {
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: setpriority takes plain integers and touches no memory of ours.
+        let result = unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, 19) };
+        if result != 0 {
+            tracing::debug!(error = %std::io::Error::last_os_error(), "store writer keeps its priority");
+        }
+    }
 }
