@@ -1,4 +1,4 @@
-//! Finnhub adapter against a mock speaking its protocol (reference §4), through the real relay binary:
+//! Finnhub adapter against a mock speaking its protocol (`docs/providers/finnhub.md`), through the real relay binary:
 //! connect → subscribe (one frame per symbol, mapped to Finnhub's spelling) → trades reach WebSocket clients
 //! normalised → the last client leaving unsubscribes upstream → cuts are survived with clients attached and
 //! resubscribe one frame per symbol → 50 clients share one connection and one subscription → a refused token means

@@ -19,11 +19,6 @@ use crate::providers::ADAPTERS;
 
 const README: &str = include_str!("../../../README.md");
 
-/// Adapter flags documented outside `docs/providers/` for now (Twelve Data's page is the "Twelve Data" section of
-/// `docs/providers.md`). The test fails once one of them is documented there, so the list only shrinks.
-const NOT_ON_PROVIDER_PAGES: &[&str] =
-    &["--twelvedata-ws-url", "--twelvedata-rest-url", "--twelvedata-rest-credits-per-min"];
-
 /// One row of the table: the code spans of its flag, env and default columns, and whether it is elided (`…`).
 #[derive(Debug)]
 struct Row {
@@ -133,9 +128,6 @@ fn every_flag_and_variable_is_in_the_table_or_on_its_provider_page() {
             continue;
         }
         if flag.as_ref().is_some_and(|f| adapter_flags.contains(f)) {
-            if NOT_ON_PROVIDER_PAGES.contains(&name.as_str()) {
-                continue;
-            }
             let on_pages = [&flag, &var].into_iter().flatten().all(|word| mentions(&pages, word));
             if on_pages {
                 continue;
@@ -146,16 +138,6 @@ fn every_flag_and_variable_is_in_the_table_or_on_its_provider_page() {
         }
     }
     assert!(missing.is_empty(), "undocumented configuration:\n{}", missing.join("\n"));
-}
-
-#[test]
-fn the_exemptions_are_still_needed() {
-    let pages = provider_pages();
-    let adapter_flags = adapter_flags();
-    for flag in NOT_ON_PROVIDER_PAGES {
-        assert!(adapter_flags.contains(*flag), "{flag} is no adapter flag: remove it from NOT_ON_PROVIDER_PAGES");
-        assert!(!mentions(&pages, flag), "{flag} is now on a provider page: remove it from NOT_ON_PROVIDER_PAGES");
-    }
 }
 
 #[test]

@@ -1,4 +1,4 @@
-//! Alpaca Market Data v2 stocks mock (reference §3), JSON mode: greets with `[{"T":"success","msg":"connected"}]`,
+//! Alpaca Market Data v2 stocks mock (`docs/providers/alpaca.md`), JSON mode: greets with `[{"T":"success","msg":"connected"}]`,
 //! wants `{"action":"auth",…}` within the auth timeout (else 404 and close), checks the credentials (402), allows
 //! one authenticated session per account (406 for the next, or for the next N on command), answers every
 //! `subscribe`/`unsubscribe` with the full `subscription` set (405 and an unchanged set beyond the symbol limit),

@@ -1,4 +1,4 @@
-//! Binance spot market-stream mock (reference §2): no auth; `/ws` with live `SUBSCRIBE`/`UNSUBSCRIBE`/
+//! Binance spot market-stream mock (`docs/providers/binance.md`): no auth; `/ws` with live `SUBSCRIBE`/`UNSUBSCRIBE`/
 //! `LIST_SUBSCRIPTIONS` answered `{"result":…,"id":N}`; nested `{"error":{"code":…,"msg":…},"id":…}` replies
 //! for malformed requests (bad JSON, missing `method`, non-integer id, unknown method, invalid or refused streams);
 //! `24hrTicker`/`24hrMiniTicker` payloads with string prices and an ms event time on a timer for each subscribed

@@ -1,4 +1,4 @@
-//! Finnhub mock (reference §4): `?token=` checked before the upgrade (a bad or missing token gets HTTP 401, or
+//! Finnhub mock (`docs/providers/finnhub.md`): `?token=` checked before the upgrade (a bad or missing token gets HTTP 401, or
 //! the status set in [`FhState::bad_token_status`]); no greeting and no acknowledgements; one
 //! `{"type":"subscribe","symbol":..}` / `unsubscribe` per symbol; a `trade` batch every tick for the subscribed
 //! symbols (two trades per symbol, the older first, `t` in Unix ms, `v` a trade size, `c` conditions as strings);
@@ -146,7 +146,7 @@ async fn serve(mut conn: MockConn, state: Arc<FhState>) {
         let Ok(mut conns) = state.conns.lock() else { return };
         let rivals: Vec<_> = conns.iter().filter(|(_, t, _)| *t == token).map(|(_, _, k)| k.clone()).collect();
         if state.one_connection_per_token.load(Ordering::SeqCst) && !rivals.is_empty() {
-            // "A second connection dropped both" (reference §4.6): this one is dropped without a word.
+            // "A second connection dropped both" (`docs/providers/finnhub.md`, Limits): this one is dropped without a word.
             rivals.iter().for_each(|k| k.notify_one());
             true
         } else {

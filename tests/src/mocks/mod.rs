@@ -1,5 +1,5 @@
 //! Mock upstream providers, one module per provider, each speaking that provider's documented protocol
-//! (`shared/reference/upstream-protocols.md`) on loopback, with switches for the failures tests inject.
+//! (as written down in `docs/providers/`) on loopback, with switches for the failures tests inject.
 
 pub mod alpaca;
 pub mod binance;

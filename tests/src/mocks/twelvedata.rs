@@ -1,4 +1,4 @@
-//! Twelve Data mock (reference §1): `?apikey=` auth, no greeting, `subscribe`/`unsubscribe` with comma-separated
+//! Twelve Data mock (`docs/providers/twelvedata.md`): `?apikey=` auth, no greeting, `subscribe`/`unsubscribe` with comma-separated
 //! symbols answered by `subscribe-status`/`unsubscribe-status` (`fails[]` for symbols it is told to refuse),
 //! `price` events with Unix-seconds timestamps every tick for each subscribed symbol, `heartbeat` replies, and a
 //! REST `/price` endpoint (single and batch bodies, error bodies with HTTP 200 as observed in the wild).

@@ -1,4 +1,4 @@
-//! Unusual Whales mock (reference §5): `/socket?token=` checked at the upgrade (a wrong token gets HTTP 401 with the
+//! Unusual Whales mock (`docs/providers/unusualwhales.md`): `/socket?token=` checked at the upgrade (a wrong token gets HTTP 401 with the
 //! observed body; the status is a switch), no greeting, `{"channel":C,"msg_type":"join"}` answered with
 //! `[C,{"response":{},"status":"ok"}]`, `leave` likewise (UNVERIFIED ack, switchable), and `[C, payload]` data
 //! frames every tick for each joined channel in the documented sample shapes (`price:T` with a string `close`,

@@ -14,7 +14,7 @@ use crate::providers::stream::{Wire, WireEvent};
 use crate::providers::testing::fuzz::{self, check_events, quotes, Op};
 use crate::secret::Secret;
 
-/// The documented frames (`docs/providers/alpaca.md`, Messages and Errors), as arrays as on the wire.
+/// The documented frames (`docs/providers/alpaca.md`, What is supported; Limits), as arrays as on the wire.
 const SAMPLES: &[&str] = &[
     r#"[{"T":"success","msg":"connected"}]"#,
     r#"[{"T":"success","msg":"authenticated"}]"#,

@@ -12,7 +12,7 @@ use crate::providers::stream::Wire;
 use crate::providers::testing::fuzz::{self, check_events, quotes, Op};
 use crate::providers::testing::Driven;
 
-/// The documented frames (`docs/providers/binance.md`, Messages), and replies to the first requests.
+/// The documented frames (`docs/providers/binance.md`, What is supported), and replies to the first requests.
 const SAMPLES: &[&str] = &[
     concat!(
         r#"{"e":"24hrTicker","E":1672515782136,"s":"BNBBTC","p":"0.0015","P":"250.00","w":"0.0018","x":"0.0009","#,

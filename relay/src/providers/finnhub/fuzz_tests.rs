@@ -14,7 +14,7 @@ use crate::providers::testing::fuzz::{self, check_events, quotes, Op};
 use crate::providers::testing::Driven;
 use crate::secret::Secret;
 
-/// The documented frames (`docs/providers/finnhub.md`, Messages).
+/// The documented frames (`docs/providers/finnhub.md`, What is supported).
 const SAMPLES: &[&str] = &[
     r#"{"type":"trade","data":[{"s":"BINANCE:BTCUSDT","p":7296.89,"t":1575526691134,"v":0.011467}]}"#,
     r#"{"data":[{"c":["1","8","24","12"],"p":122.1,"s":"TSLA","t":1672348887195,"v":1},{"c":["1","24","12"],"p":129.58,"s":"AAPL","t":1672348887666,"v":1}],"type":"trade"}"#,

@@ -1,5 +1,5 @@
 //! Simulated non-price channels, in the payload shapes Unusual Whales publishes (`docs/providers/unusualwhales.md`,
-//! Messages), so the dashboard's event feed, its filters and its large-premium alerts work with no key and tests
+//! What is supported), so the dashboard's event feed, its filters and its large-premium alerts work with no key and tests
 //! can drive them: `FLOW-ALERTS` (options-flow alerts on the subscribed equities) and `NEWS` (headlines).
 //!
 //! Alerts follow the subscribed equities' live simulated prices: strikes near the money, weekly expiries, calls

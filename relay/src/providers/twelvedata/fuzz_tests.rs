@@ -12,7 +12,7 @@ use crate::providers::stream::Wire;
 use crate::providers::testing::fuzz::{self, check_events, check_quote};
 use crate::secret::Secret;
 
-/// The documented frames (`docs/providers/twelvedata.md`, Messages), compact as on the wire.
+/// The documented frames (`docs/providers/twelvedata.md`, What is supported), compact as on the wire.
 const SAMPLES: &[&str] = &[
     r#"{"event":"price","symbol":"AAPL","currency":"USD","exchange":"NASDAQ","type":"Common Stock","timestamp":1592249566,"price":342.0157,"day_volume":27631112}"#,
     r#"{"event":"price","symbol":"XAU/USD","currency":"USD","currency_base":"Gold Spot","currency_quote":"US Dollar","type":"Physical Currency","timestamp":1647950462,"price":1925.18,"bid":1925.05,"ask":1925.32}"#,

@@ -1,4 +1,4 @@
-//! How our instruments map to Unusual Whales channel names and back (`docs/providers/unusualwhales.md`, Channels).
+//! How our instruments map to Unusual Whales channel names and back (`docs/providers/unusualwhales.md`, Symbols and channels).
 
 /// How our instruments map to Unusual Whales channel names and back.
 #[derive(Debug, Clone)]

@@ -14,7 +14,7 @@ use crate::providers::stream::{Wire, WireEvent};
 use crate::providers::testing::fuzz::{self, check_events, quotes};
 use crate::secret::Secret;
 
-/// The documented frames (`docs/providers/unusualwhales.md`, Messages), and the failure shapes the
+/// The documented frames (`docs/providers/unusualwhales.md`, What is supported), and the failure shapes the
 /// adapter understands.
 const SAMPLES: &[&str] = &[
     r#"["price:SPY",{"close":"562.82","time":1726670327692,"vol":6015555}]"#,
