@@ -26,6 +26,7 @@
 //! `app::serve`); everything else is crate-private, which lets the compiler report dead code.
 
 pub mod app;
+mod broker;
 pub mod cli;
 mod clock;
 mod commands;
