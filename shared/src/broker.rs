@@ -176,6 +176,10 @@ pub enum OrderRejectCode {
     InvalidOrder,
     NotFound,
     NotCancelable,
+    /// The broker could not take the request now (its journal failed, or it is unreachable).
+    Unavailable,
+    /// The caller may not act on this account (no identity, or auth failed).
+    Unauthorized,
 }
 
 impl OrderRejectCode {
@@ -191,6 +195,8 @@ impl OrderRejectCode {
             OrderRejectCode::InvalidOrder => "invalid_order",
             OrderRejectCode::NotFound => "not_found",
             OrderRejectCode::NotCancelable => "not_cancelable",
+            OrderRejectCode::Unavailable => "unavailable",
+            OrderRejectCode::Unauthorized => "unauthorized",
         }
     }
 }

@@ -285,10 +285,7 @@ impl Engine {
             };
             let power = buying_power(book, marks, config);
             if cost > power + EPS {
-                return Err(reject(
-                    InsufficientBuyingPower,
-                    format!("needs {cost:.2} but buying power is {power:.2}"),
-                ));
+                return Err(reject(InsufficientBuyingPower, format!("needs {cost:.2} but buying power is {power:.2}")));
             }
         } else if entry_side == Side::Sell {
             let held = book.holdings.get(symbol).map_or(0.0, |h| h.qty);
@@ -494,7 +491,9 @@ impl Engine {
             let ids: Vec<String> = book
                 .orders
                 .values()
-                .filter(|o| o.symbol == symbol && matches!(o.status, OrderStatus::Accepted | OrderStatus::PartiallyFilled))
+                .filter(|o| {
+                    o.symbol == symbol && matches!(o.status, OrderStatus::Accepted | OrderStatus::PartiallyFilled)
+                })
                 .map(|o| o.id.clone())
                 .collect();
             let mut filled_any = false;
@@ -504,7 +503,8 @@ impl Engine {
                 if !order.status.is_open() || order.status == OrderStatus::Held {
                     continue;
                 }
-                if order.time_in_force == TimeInForce::Day && mark.ts.div_euclid(DAY_MS) > order.created_at.div_euclid(DAY_MS)
+                if order.time_in_force == TimeInForce::Day
+                    && mark.ts.div_euclid(DAY_MS) > order.created_at.div_euclid(DAY_MS)
                 {
                     order.status = OrderStatus::Expired;
                     order.updated_at = mark.ts;
@@ -551,11 +551,7 @@ impl Engine {
         let marks = &self.marks;
         let cash = config.starting_cash;
         let book = self.books.entry(account.clone()).or_insert_with(|| Book::new(cash));
-        let long: f64 = book
-            .holdings
-            .iter()
-            .map(|(s, h)| h.qty * marks.get(s).map_or(h.avg_cost, |m| m.price))
-            .sum();
+        let long: f64 = book.holdings.iter().map(|(s, h)| h.qty * marks.get(s).map_or(h.avg_cost, |m| m.price)).sum();
         Account {
             id: account.0.clone(),
             cash: book.cash,
@@ -609,12 +605,9 @@ fn buying_power(book: &Book, marks: &HashMap<String, Mark>, config: PaperConfig)
         .values()
         .filter(|o| o.side == Side::Buy && matches!(o.status, OrderStatus::Accepted | OrderStatus::PartiallyFilled))
         .map(|o| {
-            let price = o
-                .limit_price
-                .or(o.stop_price)
-                .or(marks.get(&o.symbol).map(|m| m.fill_price(Side::Buy)))
-                .unwrap_or(0.0)
-                * (1.0 + config.slippage_bps / 10_000.0);
+            let price =
+                o.limit_price.or(o.stop_price).or(marks.get(&o.symbol).map(|m| m.fill_price(Side::Buy))).unwrap_or(0.0)
+                    * (1.0 + config.slippage_bps / 10_000.0);
             match o.qty {
                 Some(q) => (q - o.filled_qty) * price + config.commission,
                 None => o.notional.unwrap_or(0.0) + config.commission,
@@ -740,16 +733,8 @@ fn apply_fill(
     order.filled_avg_price = Some(price);
     order.status = OrderStatus::Filled;
     order.updated_at = ts;
-    let fill = Fill {
-        id: *next_fill,
-        order_id: id.to_owned(),
-        symbol,
-        side,
-        qty,
-        price,
-        commission: config.commission,
-        ts,
-    };
+    let fill =
+        Fill { id: *next_fill, order_id: id.to_owned(), symbol, side, qty, price, commission: config.commission, ts };
     *next_fill += 1;
     Ok(fill)
 }

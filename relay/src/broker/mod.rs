@@ -8,6 +8,7 @@
 //! [`crate::store::Journal`].
 
 pub(crate) mod engine;
+pub(crate) mod paper;
 
 #[cfg(test)]
 mod tests;
