@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
 
+use crate::broker::BrokerArgs;
 use crate::guard::auth::JwtConfig;
 use crate::guard::limits::CommandQuota;
 use crate::guard::GuardConfig;
@@ -53,6 +54,9 @@ pub struct Config {
 
     #[command(flatten)]
     pub(crate) store: StoreArgs,
+
+    #[command(flatten)]
+    pub(crate) broker: BrokerArgs,
 
     /// Run a tool instead of serving.
     #[command(subcommand)]

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::broker::Broker;
 use crate::config::Config;
 use crate::guard::Guard;
 use crate::hub::Hub;
@@ -32,4 +33,6 @@ pub(crate) struct AppState {
     pub(crate) store: Option<Arc<Store>>,
     /// Replays of recorded data, one per connection at most (only with a store).
     pub(crate) replays: Option<Arc<Replays>>,
+    /// Where orders go (the paper broker by default).
+    pub(crate) broker: Arc<dyn Broker>,
 }

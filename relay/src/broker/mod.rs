@@ -7,6 +7,7 @@
 //! [`crate::ingest::Tap`] (every tick, never a conflated view) and keeps its state durable through
 //! [`crate::store::Journal`].
 
+mod args;
 pub(crate) mod engine;
 pub(crate) mod paper;
 
@@ -14,6 +15,8 @@ pub(crate) mod paper;
 mod tests;
 
 use futures::future::BoxFuture;
+
+pub(crate) use args::BrokerArgs;
 use hamster_shared::broker::{Account, Order, OrderReject, OrderRequest, OrderStatus, Position, ReplaceRequest};
 
 /// Whose account a request acts on: the JWT `sub`, the static token's name, or the one local account when
@@ -29,7 +32,7 @@ impl AccountId {
 }
 
 /// What a broker does for one account. Asynchronous because a real broker answers over the network.
-pub(crate) trait Broker: Send + Sync {
+pub(crate) trait Broker: Send + Sync + std::fmt::Debug {
     /// Places an order (or returns the existing one for a `client_order_id` already used).
     fn place(&self, account: &AccountId, request: OrderRequest) -> BoxFuture<'_, Result<Order, OrderReject>>;
     /// Cancels a working order (and, for a bracket entry, its waiting exits).

@@ -170,6 +170,18 @@ impl Guard {
     }
 }
 
+impl Guard {
+    /// Whether clients must present a credential.
+    pub(crate) fn auth_enabled(&self) -> bool {
+        self.auth.enabled()
+    }
+
+    /// Who a request is (see [`auth::Identity`]).
+    pub(crate) fn identify(&self, request: &axum::http::request::Parts) -> Result<auth::Identity, auth::AuthError> {
+        self.auth.identify(request)
+    }
+}
+
 /// Middleware: requires a valid credential when auth is on, and stores [`Authenticated`] for the handler.
 pub(crate) async fn require_auth(State(guard): State<Arc<Guard>>, request: Request, next: Next) -> Response {
     let (mut parts, body) = request.into_parts();

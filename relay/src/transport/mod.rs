@@ -6,6 +6,7 @@
 //! query that SSE and REST share is parsed in `query`, so no transport imports another.
 
 mod query;
+pub(crate) mod orders;
 pub(crate) mod recordings;
 pub(crate) mod rest;
 pub(crate) mod sse;
