@@ -17,6 +17,8 @@
 //! * [`providers`] — one adapter per data source behind the [`providers::Provider`] trait; [`providers::simulator`]
 //!   is the default.
 //! * [`transport`] — `/ws`, `/api/stream` (SSE) and REST; [`commands`] is what client commands mean.
+//! * [`broker`] — orders, positions and the account: the [`broker::Broker`] contract and the paper broker filled
+//!   on every ingested tick; [`trading`] is what the trading commands of a connection mean.
 //! * [`guard`] — the edge policy: allowed origins, client auth, per-address and per-connection limits.
 //! * [`server`] — the accept loop (request-head deadline, socket options, graceful stop).
 //! * [`config`], [`metrics`], [`shutdown`], [`app`] (wiring), [`state`] (what handlers share), [`error`] (HTTP
@@ -44,5 +46,6 @@ mod server;
 mod shutdown;
 mod state;
 mod store;
+mod trading;
 mod transport;
 mod upstream;

@@ -249,3 +249,43 @@ async fn sigkill_and_restart_keep_orders_positions_and_cash_exact() {
     .await;
     assert_eq!(again.id, open.id);
 }
+
+#[tokio::test]
+async fn the_account_stream_reports_every_order_transition_and_the_account_over_ws() {
+    use hamster_shared::ServerMessage;
+    use hamster_tests::WsClient;
+
+    let mock = TwelveDataMock::start().await;
+    let relay = relay_for(&mock, &[], &[]);
+    let mut ws = WsClient::connect(&relay.ws_url()).await;
+    ws.hello().await;
+    ws.send_json(json!({"type":"subscribe_account","id":1})).await;
+    let first = ws.recv_until("account", |m| matches!(m, ServerMessage::Account { .. })).await;
+    let ServerMessage::Account { account } = first else { unreachable!() };
+    assert_eq!((account.id.as_str(), account.cash), ("local", 100_000.0));
+
+    ws.send_json(json!({"type":"place_order","id":2,"order":{"symbol":"AAPL","qty":1,"side":"buy","type":"limit",
+        "limit_price":100.02,"time_in_force":"gtc"}}))
+    .await;
+    let reply = ws.recv_until("the reply", |m| matches!(m, ServerMessage::Order { id: Some(_), .. })).await;
+    let ServerMessage::Order { order: placed, .. } = reply else { unreachable!() };
+    // The sawtooth comes back to 100.00 within five seconds: the limit fills and the stream says so.
+    let filled = ws
+        .recv_until("the fill", |m| {
+            matches!(m, ServerMessage::Order { id: None, order } if order.id == placed.id && order.status == OrderStatus::Filled)
+        })
+        .await;
+    let ServerMessage::Order { order: filled, .. } = filled else { unreachable!() };
+    assert!(filled.filled_avg_price.unwrap() <= 100.02);
+    let positions = ws
+        .recv_until("positions", |m| matches!(m, ServerMessage::Positions { positions } if !positions.is_empty()))
+        .await;
+    let ServerMessage::Positions { positions } = positions else { unreachable!() };
+    assert_eq!(positions[0].qty, 1.0);
+
+    ws.send_json(json!({"type":"place_order","id":3,"order":{"symbol":"AAPL","qty":1000,"side":"buy","type":"market"}}))
+        .await;
+    let rejected = ws.recv_until("rejection", |m| matches!(m, ServerMessage::OrderRejected { .. })).await;
+    let ServerMessage::OrderRejected { id, reject } = rejected else { unreachable!() };
+    assert_eq!((id, reject.code), (Some(hamster_shared::RequestId::Num(3)), OrderRejectCode::InsufficientBuyingPower));
+}

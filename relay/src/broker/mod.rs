@@ -17,7 +17,7 @@ mod tests;
 use futures::future::BoxFuture;
 
 pub(crate) use args::BrokerArgs;
-use hamster_shared::broker::{Account, Order, OrderReject, OrderRequest, OrderStatus, Position, ReplaceRequest};
+use hamster_shared::broker::{Account, Fill, Order, OrderReject, OrderRequest, OrderStatus, Position, ReplaceRequest};
 
 /// Whose account a request acts on: the JWT `sub`, the static token's name, or the one local account when
 /// client auth is off.
@@ -50,4 +50,17 @@ pub(crate) trait Broker: Send + Sync + std::fmt::Debug {
     fn positions(&self, account: &AccountId) -> BoxFuture<'_, Vec<Position>>;
     /// The account's cash, equity and buying power.
     fn account(&self, account: &AccountId) -> BoxFuture<'_, Account>;
+    /// The account's fills from the ledger, newest first, at most `limit`.
+    fn fills(&self, account: &AccountId, limit: usize) -> BoxFuture<'_, Vec<Fill>>;
+    /// Every change in every account, as it happens (receivers filter by account).
+    fn updates(&self) -> tokio::sync::broadcast::Receiver<Update>;
+}
+
+/// What changed in one account, for the streams that report it.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Update {
+    pub(crate) account: AccountId,
+    /// Orders whose status changed (every transition), in order.
+    pub(crate) orders: Vec<Order>,
+    pub(crate) fills: Vec<Fill>,
 }

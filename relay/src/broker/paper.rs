@@ -11,27 +11,18 @@ use std::sync::Arc;
 
 use futures::future::{ready, BoxFuture, FutureExt};
 use hamster_shared::broker::{
-    Account, Fill, Order, OrderReject, OrderRejectCode, OrderRequest, OrderStatus, Position, ReplaceRequest,
+    Account, Fill, Order, OrderReject, OrderRejectCode, OrderRequest, OrderStatus, Position, ReplaceRequest, Side,
 };
 use parking_lot::Mutex;
 use tokio::sync::broadcast;
 
 use super::engine::{Book, Delta, Engine, Holding, Mark, PaperConfig};
-use super::{AccountId, Broker};
+use super::{AccountId, Broker, Update};
 use crate::clock::now_ms;
 use crate::hub::HubEvent;
 use crate::ingest::Tap;
 use crate::store::journal::{AccountChange, FillRow, OrderRow, PositionRow};
 use crate::store::Journal;
-
-/// What changed in one account, for the streams that report it.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct Update {
-    pub(crate) account: AccountId,
-    /// Orders whose status changed (every transition), in order.
-    pub(crate) orders: Vec<Order>,
-    pub(crate) fills: Vec<Fill>,
-}
 
 /// The paper broker.
 #[derive(Debug)]
@@ -58,10 +49,10 @@ fn unavailable() -> OrderReject {
     OrderReject { code: OrderRejectCode::Unavailable, message: "the broker could not record the change".into() }
 }
 
-fn side_name(side: hamster_shared::broker::Side) -> &'static str {
+fn side_name(side: Side) -> &'static str {
     match side {
-        hamster_shared::broker::Side::Buy => "buy",
-        hamster_shared::broker::Side::Sell => "sell",
+        Side::Buy => "buy",
+        Side::Sell => "sell",
     }
 }
 
@@ -140,11 +131,6 @@ impl Paper {
         Ok(Arc::new(Paper { engine: Mutex::new(engine), journal, updates }))
     }
 
-    /// Every change, as it is made durable.
-    pub(crate) fn updates(&self) -> broadcast::Receiver<Update> {
-        self.updates.subscribe()
-    }
-
     /// Symbols the broker needs prices for: those of working orders and of open positions.
     pub(crate) fn watched(&self) -> BTreeSet<String> {
         let engine = self.engine.lock();
@@ -212,6 +198,30 @@ impl Paper {
         self.engine.lock().account(account)
     }
 
+    /// The ledger's fills (none without a journal: the ledger is the journal).
+    pub(crate) fn fills_now(&self, account: &AccountId, limit: usize) -> Vec<Fill> {
+        let Some(journal) = &self.journal else { return Vec::new() };
+        match journal.fills(&account.0, limit) {
+            Ok(rows) => rows
+                .into_iter()
+                .map(|f| Fill {
+                    id: f.id,
+                    order_id: f.order_id,
+                    symbol: f.symbol,
+                    side: if f.side == "sell" { Side::Sell } else { Side::Buy },
+                    qty: f.qty,
+                    price: f.price,
+                    commission: f.commission,
+                    ts: f.ts,
+                })
+                .collect(),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the broker ledger");
+                Vec::new()
+            }
+        }
+    }
+
     /// One ingested tick.
     fn on_quote(&self, symbol: &str, mark: Mark) {
         let mut engine = self.engine.lock();
@@ -251,6 +261,14 @@ impl Broker for Paper {
     fn account(&self, account: &AccountId) -> BoxFuture<'_, Account> {
         ready(self.account_now(account)).boxed()
     }
+
+    fn fills(&self, account: &AccountId, limit: usize) -> BoxFuture<'_, Vec<Fill>> {
+        ready(self.fills_now(account, limit)).boxed()
+    }
+
+    fn updates(&self) -> broadcast::Receiver<Update> {
+        self.updates.subscribe()
+    }
 }
 
 /// The paper broker's seat on the ingest loop: it sees every tick, before any conflation.
@@ -274,7 +292,7 @@ impl Tap for PaperTap {
 
 #[cfg(test)]
 mod tests {
-    use hamster_shared::broker::{OrderClass, OrderType, Side, TimeInForce};
+    use hamster_shared::broker::{OrderClass, OrderType, TimeInForce};
     use hamster_shared::{Quote, Symbol};
 
     use super::*;
@@ -338,6 +356,8 @@ mod tests {
         assert_eq!(paper.orders_now(&me, None), orders);
         assert_eq!(paper.positions_now(&me)[0].qty, 3.3);
         assert_eq!(paper.watched().into_iter().collect::<Vec<_>>(), ["AAPL"]);
+        let fills = paper.fills_now(&me, 10);
+        assert_eq!((fills.len(), fills[0].side, fills[0].qty), (1, Side::Buy, 3.3));
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -1,6 +1,6 @@
 //! Trading over REST, with Alpaca's paths and field names: `GET /api/account`, `GET /api/positions`,
 //! `GET /api/orders?status=`, `POST /api/orders`, `PATCH /api/orders/{id}` (replace) and
-//! `DELETE /api/orders/{id}` (cancel). Every request acts on the caller's own account: the identity comes from
+//! `DELETE /api/orders/{id}` (cancel), and the ledger at `GET /api/fills`. Every request acts on the caller's own account: the identity comes from
 //! its credential (the JWT `sub`, the static token's place in `AUTH_TOKENS`), or is the one local account when
 //! client auth is off. Refusals are `{"code", "message"}` with the broker's codes.
 
@@ -24,6 +24,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/api/positions", get(positions))
         .route("/api/orders", get(orders).post(place))
         .route("/api/orders/{id}", patch(replace).delete(cancel))
+        .route("/api/fills", get(fills))
 }
 
 /// A broker refusal as HTTP: the status says what kind, the body carries the broker's code.
@@ -50,23 +51,33 @@ fn refused(code: OrderRejectCode, message: impl Into<String>) -> Refused {
     Refused(OrderReject { code, message: message.into() })
 }
 
-/// The caller's account. The auth layer has already let the request in; this names whose it is.
-fn whose(app: &AppState, parts: &Parts) -> Result<AccountId, Refused> {
+/// The caller's account, for REST and the streams. The auth layer has already let the request in; this names
+/// whose it is.
+pub(crate) fn account_of(app: &AppState, parts: &Parts) -> Result<AccountId, OrderReject> {
+    let no = |message: String| OrderReject { code: OrderRejectCode::Unauthorized, message };
     match app.guard.identify(parts) {
         Ok(Identity::Open) => Ok(AccountId::local()),
         Ok(Identity::Token(n)) => Ok(AccountId(format!("token-{n}"))),
         Ok(Identity::Subject(sub)) => Ok(AccountId(format!("sub:{sub}"))),
-        Ok(Identity::Anonymous) => {
-            Err(refused(OrderRejectCode::Unauthorized, "this token has no `sub` claim, so it owns no account"))
-        }
-        Err(e) => Err(refused(OrderRejectCode::Unauthorized, e.to_string())),
+        Ok(Identity::Anonymous) => Err(no("this token has no `sub` claim, so it owns no account".into())),
+        Err(e) => Err(no(e.to_string())),
     }
+}
+
+fn whose(app: &AppState, parts: &Parts) -> Result<AccountId, Refused> {
+    account_of(app, parts).map_err(Refused)
 }
 
 /// `GET /api/account`.
 async fn account(State(app): State<AppState>, parts: Parts) -> Result<Response, Refused> {
     let who = whose(&app, &parts)?;
     Ok(Json(app.broker.account(&who).await).into_response())
+}
+
+/// `GET /api/fills`: the ledger, newest first (the last 500).
+async fn fills(State(app): State<AppState>, parts: Parts) -> Result<Response, Refused> {
+    let who = whose(&app, &parts)?;
+    Ok(Json(app.broker.fills(&who, 500).await).into_response())
 }
 
 /// `GET /api/positions`.

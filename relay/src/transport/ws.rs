@@ -26,6 +26,7 @@ use hamster_shared::{ErrorCode, ServerMessage};
 use crate::commands::{self, Handled};
 use crate::error::HttpError;
 use crate::guard::{Authenticated, ClientPass, Verdict};
+use crate::trading::Trading;
 use crate::hub::{ClientHandle, Frame};
 use crate::state::AppState;
 
@@ -50,20 +51,22 @@ async fn upgrade(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     who: Option<Extension<Authenticated>>,
+    parts: axum::http::request::Parts,
 ) -> Result<Response, HttpError> {
     let who = who.map_or(Authenticated { expires: None }, |Extension(who)| who);
     let pass = app.guard.check_handshake(&headers, peer, who)?;
+    let trading = Trading::new(app.broker.clone(), super::orders::account_of(&app, &parts));
     let max = app.config.max_message_bytes;
     // tungstenite's default read buffer is 128 KiB per connection, zero-filled before each read: it made an idle
     // client cost 133 KB and the fan-out spend a quarter of its CPU in memset (docs/benchmarks.md). Clients
     // send a few small commands, so 4 KiB reads are plenty; a larger message is assembled across reads.
     Ok(ws.read_buffer_size(READ_BUFFER_BYTES).max_message_size(max).max_frame_size(max).on_upgrade(move |socket| {
         let tracker = app.tracker.clone();
-        tracker.track_future(serve(socket, app, pass))
+        tracker.track_future(serve(socket, app, pass, trading))
     }))
 }
 
-async fn serve(socket: WebSocket, app: AppState, pass: ClientPass) {
+async fn serve(socket: WebSocket, app: AppState, pass: ClientPass, trading: Trading) {
     let client = super::connect(&app, "ws");
     tracing::debug!(client = client.id(), ip = %pass.ip, "ws client connected");
     let (mut sink, mut stream) = socket.split();
@@ -85,7 +88,14 @@ async fn serve(socket: WebSocket, app: AppState, pass: ClientPass) {
                     format!("more than {} commands per second; slow down", app.config.max_commands_per_sec),
                 ),
                 Ok(Message::Text(text)) => {
-                    commands::handle_text(&app.hub, &app.upstream, app.replays.as_ref(), &client, text.as_str())
+                    commands::handle_text(
+                    &app.hub,
+                    &app.upstream,
+                    app.replays.as_ref(),
+                    &trading,
+                    &client,
+                    text.as_str(),
+                )
                 }
                 Ok(Message::Binary(_)) => commands::error(
                     &app.hub,
