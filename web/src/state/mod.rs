@@ -348,6 +348,13 @@ impl AppState {
                 }
             }
             ServerMessage::Pong { .. } => {}
+            // The dashboard has no replay view yet.
+            ServerMessage::ReplayState { .. } => {}
+            // Trading messages come only to connections that trade, which the dashboard does not do yet.
+            ServerMessage::Order { .. }
+            | ServerMessage::OrderRejected { .. }
+            | ServerMessage::Positions { .. }
+            | ServerMessage::Account { .. } => {}
         }
     }
 
