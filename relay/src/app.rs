@@ -134,8 +134,10 @@ async fn sweeper(hub: Arc<Hub>, stop: CancellationToken) {
 /// The HTTP router: streams and REST behind the edge policy, the dashboard's static files public.
 pub(crate) fn router(app: AppState) -> Router {
     let guard = app.guard.clone();
-    let mut protected =
-        Router::new().merge(ws::routes()).merge(sse::routes()).merge(recordings::routes())
+    let mut protected = Router::new()
+        .merge(ws::routes())
+        .merge(sse::routes())
+        .merge(recordings::routes())
         .merge(orders::routes())
         .merge(rest::routes());
     let mut public = Router::new();

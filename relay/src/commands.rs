@@ -84,10 +84,7 @@ pub(crate) fn handle_text(
         Ok(message) => message,
         Err(e) => return error(hub, client, e.id, e.code, e.message),
     };
-    let message = match trading.handle(hub, upstream, client.id(), message) {
-        Ok(()) => return Handled::Done,
-        Err(other) => other,
-    };
+    let Some(message) = trading.handle(hub, upstream, client.id(), message) else { return Handled::Done };
     match message {
         ClientMessage::Subscribe { id, symbols } => {
             if let Err(e) = TooManySymbols::check(&symbols) {

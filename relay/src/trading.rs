@@ -46,27 +46,27 @@ impl Trading {
         Trading { broker, account, stream: Mutex::new(None) }
     }
 
-    /// Handles a trading command; returns it back if it is not one.
+    /// Handles a trading command (`None`); returns any other command back.
     pub(crate) fn handle(
         &self,
         hub: &Arc<Hub>,
         upstream: &Upstream,
         client: ClientId,
         message: ClientMessage,
-    ) -> Result<(), ClientMessage> {
+    ) -> Option<ClientMessage> {
         let id = match &message {
             ClientMessage::PlaceOrder { id, .. }
             | ClientMessage::CancelOrder { id, .. }
             | ClientMessage::ReplaceOrder { id, .. }
             | ClientMessage::SubscribeAccount { id }
             | ClientMessage::UnsubscribeAccount { id } => id.clone(),
-            other => return Err(other.clone()),
+            _ => return Some(message),
         };
         let account = match &self.account {
             Ok(account) => account.clone(),
             Err(reject) => {
                 reply_rejected(hub, client, id, reject.clone());
-                return Ok(());
+                return None;
             }
         };
         let (broker, hub) = (self.broker.clone(), hub.clone());
@@ -78,21 +78,21 @@ impl Trading {
                     Err(r) => {
                         let reject = OrderReject { code: OrderRejectCode::UnknownSymbol, message: r.message };
                         reply_rejected(&hub, client, id, reject);
-                        return Ok(());
+                        return None;
                     }
                 };
                 if let Err(e) = upstream.route(&symbol) {
                     let reject = OrderReject { code: OrderRejectCode::UnknownSymbol, message: e.message };
                     reply_rejected(&hub, client, id, reject);
-                    return Ok(());
+                    return None;
                 }
                 if let Err(e) = hub.lease(std::slice::from_ref(&symbol)) {
                     let reject = OrderReject { code: OrderRejectCode::Unavailable, message: e.to_string() };
                     reply_rejected(&hub, client, id, reject);
-                    return Ok(());
+                    return None;
                 }
                 tokio::spawn(async move {
-                    let result = broker.place(&account, order).await;
+                    let result = broker.place(&account, *order).await;
                     reply(&hub, client, id, result);
                 });
             }
@@ -122,13 +122,18 @@ impl Trading {
             }
             _ => {}
         }
-        Ok(())
+        None
     }
 }
 
-fn reply(hub: &Hub, client: ClientId, id: Option<RequestId>, result: Result<hamster_shared::broker::Order, OrderReject>) {
+fn reply(
+    hub: &Hub,
+    client: ClientId,
+    id: Option<RequestId>,
+    result: Result<hamster_shared::broker::Order, OrderReject>,
+) {
     match result {
-        Ok(order) => hub.send(client, &ServerMessage::Order { id, order }),
+        Ok(order) => hub.send(client, &ServerMessage::Order { id, order: Box::new(order) }),
         Err(reject) => reply_rejected(hub, client, id, reject),
     }
 }
@@ -156,7 +161,7 @@ async fn account_stream(
             update = updates.recv() => match update {
                 Ok(update) if update.account == account => {
                     for order in update.orders {
-                        hub.send(client, &ServerMessage::Order { id: None, order });
+                        hub.send(client, &ServerMessage::Order { id: None, order: Box::new(order) });
                     }
                     true
                 }

@@ -75,7 +75,7 @@ pub enum ClientMessage {
     PlaceOrder {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         id: Option<RequestId>,
-        order: OrderRequest,
+        order: Box<OrderRequest>,
     },
     /// Cancels a working order. Answered by `order` (status `canceled`) or `order_rejected`.
     CancelOrder {
@@ -285,7 +285,7 @@ pub enum ServerMessage {
     Order {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         id: Option<RequestId>,
-        order: Order,
+        order: Box<Order>,
     },
     /// An order command refused, with the broker's code (`insufficient_buying_power`, `unknown_symbol`, …).
     OrderRejected {

@@ -14,7 +14,8 @@ const WAIT: Duration = Duration::from_secs(20);
 
 fn relay_for(mock: &TwelveDataMock, extra: &[&str], env: &[(&str, &str)]) -> Relay {
     let ws_url = mock.ws_url();
-    let mut args = vec!["--providers", "twelvedata", "--twelvedata-ws-url", &ws_url, "--twelvedata-rest-url", &mock.rest_url];
+    let mut args =
+        vec!["--providers", "twelvedata", "--twelvedata-ws-url", &ws_url, "--twelvedata-rest-url", &mock.rest_url];
     args.extend_from_slice(extra);
     let mut vars = vec![("TWELVE_DATA_API_KEY", "td-test-key")];
     vars.extend_from_slice(env);
@@ -88,7 +89,8 @@ async fn wait_quote(relay: &Relay) {
 }
 
 async fn buy(relay: &Relay, qty: f64) -> Order {
-    let o = place(relay, None, json!({"symbol":"AAPL","qty":qty,"side":"buy","type":"market","time_in_force":"gtc"})).await;
+    let o =
+        place(relay, None, json!({"symbol":"AAPL","qty":qty,"side":"buy","type":"market","time_in_force":"gtc"})).await;
     wait_status(relay, &o.id, OrderStatus::Filled).await
 }
 
@@ -150,7 +152,8 @@ async fn bracket_exits_wait_for_the_entry_and_oco_legs_cancel_each_other() {
                "take_profit":{"limit_price":100.95},"stop_loss":{"stop_price":10}}),
     )
     .await;
-    let sibling = orders(&relay, None, "open").await.into_iter().find(|o| o.parent_id.as_deref() == Some(&oco.id)).unwrap();
+    let sibling =
+        orders(&relay, None, "open").await.into_iter().find(|o| o.parent_id.as_deref() == Some(&oco.id)).unwrap();
     wait_status(&relay, &oco.id, OrderStatus::Filled).await;
     assert_eq!(order(&relay, &sibling.id).await.status, OrderStatus::Canceled);
 }
@@ -160,7 +163,11 @@ async fn bad_orders_are_refused_with_their_codes() {
     let mock = TwelveDataMock::start().await;
     let relay = relay_for(&mock, &["--paper-starting-cash", "1000"], &[]);
     let cases = [
-        (json!({"symbol":"AAPL","qty":100,"side":"buy","type":"limit","limit_price":50}), 403, OrderRejectCode::InsufficientBuyingPower),
+        (
+            json!({"symbol":"AAPL","qty":100,"side":"buy","type":"limit","limit_price":50}),
+            403,
+            OrderRejectCode::InsufficientBuyingPower,
+        ),
         (json!({"symbol":"AAPL","qty":0,"side":"buy","type":"market"}), 422, OrderRejectCode::InvalidQty),
         (json!({"symbol":"AAPL","qty":1,"side":"buy","type":"limit"}), 422, OrderRejectCode::LimitPriceMissing),
         (json!({"symbol":"AAPL","qty":1,"side":"sell","type":"market"}), 403, OrderRejectCode::InsufficientQty),
@@ -198,7 +205,8 @@ async fn identities_see_only_their_own_account_and_anonymous_requests_are_refuse
     ] {
         let (status, _): (u16, Value) = call(&relay, method.clone(), path, None, Some(limit.clone())).await;
         assert_eq!(status, 401, "{method} {path}");
-        let (status, _): (u16, Value) = call(&relay, method.clone(), path, Some("tok-wrong"), Some(limit.clone())).await;
+        let (status, _): (u16, Value) =
+            call(&relay, method.clone(), path, Some("tok-wrong"), Some(limit.clone())).await;
         assert_eq!(status, 401, "{method} {path}");
     }
     let still = orders(&relay, Some("tok-alpha"), "all").await;
@@ -266,7 +274,7 @@ async fn the_account_stream_reports_every_order_transition_and_the_account_over_
 
     ws.send_json(json!({"type":"place_order","id":2,"order":{"symbol":"AAPL","qty":1,"side":"buy","type":"limit",
         "limit_price":100.02,"time_in_force":"gtc"}}))
-    .await;
+        .await;
     let reply = ws.recv_until("the reply", |m| matches!(m, ServerMessage::Order { id: Some(_), .. })).await;
     let ServerMessage::Order { order: placed, .. } = reply else { unreachable!() };
     // The sawtooth comes back to 100.00 within five seconds: the limit fills and the stream says so.
@@ -283,8 +291,10 @@ async fn the_account_stream_reports_every_order_transition_and_the_account_over_
     let ServerMessage::Positions { positions } = positions else { unreachable!() };
     assert_eq!(positions[0].qty, 1.0);
 
-    ws.send_json(json!({"type":"place_order","id":3,"order":{"symbol":"AAPL","qty":1000,"side":"buy","type":"market"}}))
-        .await;
+    ws.send_json(
+        json!({"type":"place_order","id":3,"order":{"symbol":"AAPL","qty":1000,"side":"buy","type":"market"}}),
+    )
+    .await;
     let rejected = ws.recv_until("rejection", |m| matches!(m, ServerMessage::OrderRejected { .. })).await;
     let ServerMessage::OrderRejected { id, reject } = rejected else { unreachable!() };
     assert_eq!((id, reject.code), (Some(hamster_shared::RequestId::Num(3)), OrderRejectCode::InsufficientBuyingPower));

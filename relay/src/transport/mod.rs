@@ -5,8 +5,8 @@
 //! routes next to its handlers (`routes()`); [`crate::app`] decides which sit behind auth. The `?symbols=`
 //! query that SSE and REST share is parsed in `query`, so no transport imports another.
 
-mod query;
 pub(crate) mod orders;
+mod query;
 pub(crate) mod recordings;
 pub(crate) mod rest;
 pub(crate) mod sse;

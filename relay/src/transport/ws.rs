@@ -26,9 +26,9 @@ use hamster_shared::{ErrorCode, ServerMessage};
 use crate::commands::{self, Handled};
 use crate::error::HttpError;
 use crate::guard::{Authenticated, ClientPass, Verdict};
-use crate::trading::Trading;
 use crate::hub::{ClientHandle, Frame};
 use crate::state::AppState;
+use crate::trading::Trading;
 
 /// Close codes (RFC 6455 §7.4.1).
 mod close {
@@ -87,16 +87,14 @@ async fn serve(socket: WebSocket, app: AppState, pass: ClientPass, trading: Trad
                     ErrorCode::RateLimited,
                     format!("more than {} commands per second; slow down", app.config.max_commands_per_sec),
                 ),
-                Ok(Message::Text(text)) => {
-                    commands::handle_text(
+                Ok(Message::Text(text)) => commands::handle_text(
                     &app.hub,
                     &app.upstream,
                     app.replays.as_ref(),
                     &trading,
                     &client,
                     text.as_str(),
-                )
-                }
+                ),
                 Ok(Message::Binary(_)) => commands::error(
                     &app.hub,
                     &client,
