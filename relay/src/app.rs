@@ -21,6 +21,7 @@ use tower_http::trace::TraceLayer;
 
 use crate::broker::paper::{Paper, PaperTap};
 use crate::config::Config;
+use crate::guard::site::Site;
 use crate::guard::{self, Guard};
 use crate::hub::Hub;
 use crate::ingest::{self, Tap};
@@ -66,7 +67,8 @@ pub(crate) fn build(config: Config) -> anyhow::Result<AppState> {
     tokio::spawn(metrics.clone().run_sampler(shutdown.clone()));
     tokio::spawn(sweeper(hub.clone(), shutdown.clone()));
     let replays = store.as_ref().map(|store| Replays::new(store.clone(), hub.clone(), config.max_replays));
-    Ok(AppState { config, hub, upstream, metrics, shutdown, tracker, guard, store, replays, broker: paper })
+    let site = Arc::new(Site::new(&config.public_hosts, &config.allowed_origins));
+    Ok(AppState { config, hub, upstream, metrics, shutdown, tracker, guard, store, replays, broker: paper, site })
 }
 
 /// Opens the paper broker on the store's database. Without a usable database it trades in memory only, and says

@@ -118,6 +118,11 @@ pub struct Config {
     #[arg(long = "allowed-origin", env = "ALLOWED_ORIGINS", value_delimiter = ',')]
     pub(crate) allowed_origins: Vec<String>,
 
+    /// Host names the relay is served under (e.g. `terminal.example.com`), comma-separated. Orders are taken only
+    /// through a known host: these, `localhost`, IP addresses and the hosts of `ALLOWED_ORIGINS`.
+    #[arg(long = "public-host", env = "PUBLIC_HOSTS", value_delimiter = ',')]
+    pub(crate) public_hosts: Vec<String>,
+
     /// Static bearer tokens clients may present, comma-separated (environment only: flags show in process lists).
     /// With neither tokens nor `JWT_SECRET`, client auth is off.
     #[arg(long = "auth-token", env = "AUTH_TOKENS", value_delimiter = ',', hide = true, hide_env_values = true)]

@@ -9,6 +9,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::broker::Broker;
 use crate::config::Config;
+use crate::guard::site::Site;
 use crate::guard::Guard;
 use crate::hub::Hub;
 use crate::metrics::Metrics;
@@ -35,4 +36,6 @@ pub(crate) struct AppState {
     pub(crate) replays: Option<Arc<Replays>>,
     /// Where orders go (the paper broker by default).
     pub(crate) broker: Arc<dyn Broker>,
+    /// The host names and origins trading is accepted from.
+    pub(crate) site: Arc<Site>,
 }

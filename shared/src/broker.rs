@@ -180,6 +180,8 @@ pub enum OrderRejectCode {
     Unavailable,
     /// The caller may not act on this account (no identity, or auth failed).
     Unauthorized,
+    /// The request came from another site or through a host name the relay does not serve.
+    Forbidden,
 }
 
 impl OrderRejectCode {
@@ -197,6 +199,7 @@ impl OrderRejectCode {
             OrderRejectCode::NotCancelable => "not_cancelable",
             OrderRejectCode::Unavailable => "unavailable",
             OrderRejectCode::Unauthorized => "unauthorized",
+            OrderRejectCode::Forbidden => "forbidden",
         }
     }
 }

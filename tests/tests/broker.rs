@@ -299,3 +299,57 @@ async fn the_account_stream_reports_every_order_transition_and_the_account_over_
     let ServerMessage::OrderRejected { id, reject } = rejected else { unreachable!() };
     assert_eq!((id, reject.code), (Some(hamster_shared::RequestId::Num(3)), OrderRejectCode::InsufficientBuyingPower));
 }
+
+#[tokio::test]
+async fn a_rebound_host_or_another_site_cannot_trade_while_the_relays_own_origin_can() {
+    use hamster_shared::ServerMessage;
+    use hamster_tests::WsClient;
+
+    let mock = TwelveDataMock::start().await;
+    let relay = relay_for(&mock, &[], &[]);
+    let port = relay.port();
+    let own = format!("127.0.0.1:{port}");
+    let own_origin = format!("http://{own}");
+    let evil = format!("evil.example:{port}");
+    let evil_origin = format!("http://{evil}");
+    let body = json!({"symbol":"AAPL","qty":1,"side":"buy","type":"limit","limit_price":1,"time_in_force":"gtc"});
+    let post = |host: String, origin: Option<String>, content_type: &'static str| {
+        let body = body.to_string();
+        let url = format!("{}/api/orders", relay.http_url());
+        async move {
+            let mut request =
+                reqwest::Client::new().post(url).header("host", host).header("content-type", content_type).body(body);
+            if let Some(origin) = origin {
+                request = request.header("origin", origin);
+            }
+            let response = request.send().await.expect("POST /api/orders");
+            let status = response.status().as_u16();
+            (status, response.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+    // DNS rebinding: Host and Origin agree, on a domain the relay does not serve.
+    let (status, refusal) = post(evil.clone(), Some(evil_origin.clone()), "application/json").await;
+    assert_eq!((status, refusal["code"].as_str()), (403, Some("forbidden")), "{refusal}");
+    // Cross-site: a page elsewhere posting to the real address, as JSON or as a form would.
+    let (status, _) = post(own.clone(), Some("https://evil.example".into()), "application/json").await;
+    assert_eq!(status, 403);
+    let (status, _) = post(own.clone(), None, "text/plain").await;
+    assert_eq!(status, 403);
+    assert!(orders(&relay, None, "all").await.is_empty(), "nothing was placed");
+    // The relay's own page (its dashboard) still trades.
+    let (status, placed) = post(own.clone(), Some(own_origin.clone()), "application/json").await;
+    assert_eq!(status, 200, "{placed}");
+
+    // Over the socket: a rebound page still streams prices but cannot trade.
+    let mut ws = WsClient::handshake(&relay.ws_url(), &[("host", &evil), ("origin", &evil_origin)])
+        .await
+        .unwrap_or_else(|r| panic!("streaming stays open to any origin by default: {}", r.status));
+    ws.hello().await;
+    ws.subscribe(&["AAPL"]).await;
+    ws.quote_for("AAPL").await;
+    ws.send_json(json!({"type":"place_order","id":9,"order":body})).await;
+    let rejected = ws.recv_until("rejection", |m| matches!(m, ServerMessage::OrderRejected { .. })).await;
+    let ServerMessage::OrderRejected { reject, .. } = rejected else { unreachable!() };
+    assert_eq!(reject.code, OrderRejectCode::Forbidden);
+    assert_eq!(orders(&relay, None, "all").await.len(), 1);
+}

@@ -7,6 +7,7 @@
 pub(crate) mod auth;
 pub(crate) mod limits;
 pub(crate) mod origin;
+pub(crate) mod site;
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;

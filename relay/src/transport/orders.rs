@@ -39,6 +39,7 @@ impl IntoResponse for Refused {
             NotCancelable => StatusCode::UNPROCESSABLE_ENTITY,
             Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             Unauthorized => StatusCode::UNAUTHORIZED,
+            Forbidden => StatusCode::FORBIDDEN,
             UnknownSymbol | InvalidQty | LimitPriceMissing | StopPriceMissing | TrailMissing | InvalidOrder => {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
@@ -66,6 +67,16 @@ pub(crate) fn account_of(app: &AppState, parts: &Parts) -> Result<AccountId, Ord
 
 fn whose(app: &AppState, parts: &Parts) -> Result<AccountId, Refused> {
     account_of(app, parts).map_err(Refused)
+}
+
+/// The caller's account for a request that changes it: only from this relay's own site (or an allowed origin),
+/// through a host name it serves.
+fn whose_writing(app: &AppState, parts: &Parts, json_body: bool) -> Result<AccountId, Refused> {
+    if let Err(e) = app.site.check(&parts.headers, json_body) {
+        app.guard.refuse("site");
+        return Err(refused(OrderRejectCode::Forbidden, e.to_string()));
+    }
+    whose(app, parts)
 }
 
 /// `GET /api/account`.
@@ -116,7 +127,7 @@ async fn orders(State(app): State<AppState>, parts: Parts) -> Result<Response, R
 
 /// `POST /api/orders` with an Alpaca-style body.
 async fn place(State(app): State<AppState>, parts: Parts, body: axum::body::Bytes) -> Result<Response, Refused> {
-    let who = whose(&app, &parts)?;
+    let who = whose_writing(&app, &parts, true)?;
     let request: OrderRequest = serde_json::from_slice(&body)
         .map_err(|e| refused(OrderRejectCode::InvalidOrder, format!("invalid order body: {e}")))?;
     // Only symbols a provider serves can ever fill; asking for one subscribes it, so its ticks reach the broker.
@@ -137,7 +148,7 @@ async fn replace(
     parts: Parts,
     body: axum::body::Bytes,
 ) -> Result<Response, Refused> {
-    let who = whose(&app, &parts)?;
+    let who = whose_writing(&app, &parts, true)?;
     let change: ReplaceRequest = serde_json::from_slice(&body)
         .map_err(|e| refused(OrderRejectCode::InvalidOrder, format!("invalid replace body: {e}")))?;
     let order = app.broker.replace(&who, &id, change).await.map_err(Refused)?;
@@ -146,7 +157,7 @@ async fn replace(
 
 /// `DELETE /api/orders/{id}`: cancel.
 async fn cancel(State(app): State<AppState>, Path(id): Path<String>, parts: Parts) -> Result<Response, Refused> {
-    let who = whose(&app, &parts)?;
+    let who = whose_writing(&app, &parts, false)?;
     let order = app.broker.cancel(&who, &id).await.map_err(Refused)?;
     Ok(Json(order).into_response())
 }

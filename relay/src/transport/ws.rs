@@ -29,6 +29,7 @@ use crate::guard::{Authenticated, ClientPass, Verdict};
 use crate::hub::{ClientHandle, Frame};
 use crate::state::AppState;
 use crate::trading::Trading;
+use hamster_shared::broker::{OrderReject, OrderRejectCode};
 
 /// Close codes (RFC 6455 §7.4.1).
 mod close {
@@ -55,7 +56,12 @@ async fn upgrade(
 ) -> Result<Response, HttpError> {
     let who = who.map_or(Authenticated { expires: None }, |Extension(who)| who);
     let pass = app.guard.check_handshake(&headers, peer, who)?;
-    let trading = Trading::new(app.broker.clone(), super::orders::account_of(&app, &parts));
+    // A page from another site, or one reached through a rebound domain, may stream prices but never trade.
+    let account = match app.site.check(&headers, false) {
+        Ok(()) => super::orders::account_of(&app, &parts),
+        Err(e) => Err(OrderReject { code: OrderRejectCode::Forbidden, message: e.to_string() }),
+    };
+    let trading = Trading::new(app.broker.clone(), account);
     let max = app.config.max_message_bytes;
     // tungstenite's default read buffer is 128 KiB per connection, zero-filled before each read: it made an idle
     // client cost 133 KB and the fan-out spend a quarter of its CPU in memset (docs/benchmarks.md). Clients
