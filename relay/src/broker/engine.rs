@@ -98,6 +98,9 @@ pub(crate) struct Delta {
     pub(crate) holdings: Vec<(String, Holding)>,
     pub(crate) cash: f64,
     pub(crate) realized: f64,
+    /// Whether anything but a trailing stop's move or a stop's trigger changed: those may be lost to a power cut
+    /// (not to a killed process) without harm, so they need no flush to disk of their own.
+    pub(crate) durable: bool,
 }
 
 impl Delta {
@@ -109,6 +112,7 @@ impl Delta {
             holdings: Vec::new(),
             cash: book.cash,
             realized: book.realized,
+            durable: false,
         }
     }
 
@@ -117,6 +121,12 @@ impl Delta {
     }
 
     fn touch(&mut self, order: &Order) {
+        self.durable = true;
+        self.touch_soft(order);
+    }
+
+    /// Records a change that needs no flush of its own (see [`Delta::durable`]).
+    fn touch_soft(&mut self, order: &Order) {
         match self.orders.iter_mut().find(|o| o.id == order.id) {
             Some(slot) => *slot = order.clone(),
             None => self.orders.push(order.clone()),
@@ -139,11 +149,28 @@ pub(crate) struct Engine {
     pub(crate) books: HashMap<AccountId, Book>,
     pub(crate) marks: HashMap<String, Mark>,
     pub(crate) next_fill: i64,
+    /// For each symbol with working orders, the accounts that hold them: a tick costs one lookup plus the
+    /// orders of those accounts, not a scan of every account. Rebuilt after anything that may open or close an
+    /// order.
+    working: HashMap<String, Vec<AccountId>>,
+    working_stale: bool,
 }
 
 impl Engine {
     pub(crate) fn new(config: PaperConfig) -> Engine {
-        Engine { config, books: HashMap::new(), marks: HashMap::new(), next_fill: 1 }
+        Engine {
+            config,
+            books: HashMap::new(),
+            marks: HashMap::new(),
+            next_fill: 1,
+            working: HashMap::new(),
+            working_stale: true,
+        }
+    }
+
+    /// Marks the working-symbol index for a rebuild (after a restore, or any change to orders).
+    pub(crate) fn orders_changed(&mut self) {
+        self.working_stale = true;
     }
 
     fn book(&mut self, account: &AccountId) -> &mut Book {
@@ -192,6 +219,7 @@ impl Engine {
             }
         }
         let order = self.books[account].orders[&first].clone();
+        self.working_stale = true;
         Ok((order, delta))
     }
 
@@ -394,6 +422,7 @@ impl Engine {
                 cancel_linked(book, parent, id, now, &mut delta);
             }
         }
+        self.working_stale = true;
         Ok((order, delta))
     }
 
@@ -458,18 +487,32 @@ impl Engine {
         if let Some(mark) = self.marks.get(&symbol).copied() {
             self.match_symbol(account, &symbol, mark, &mut delta);
         }
+        self.working_stale = true;
         Ok((self.books[account].orders[&new_id].clone(), delta))
     }
 
     /// One tick: every working order on `symbol` in every account is checked against it.
     pub(crate) fn on_quote(&mut self, symbol: &str, mark: Mark) -> Vec<Delta> {
-        self.marks.insert(symbol.to_owned(), mark);
-        let accounts: Vec<AccountId> = self
-            .books
-            .iter()
-            .filter(|(_, b)| b.orders.values().any(|o| o.symbol == symbol && o.status.is_open()))
-            .map(|(a, _)| a.clone())
-            .collect();
+        match self.marks.get_mut(symbol) {
+            Some(m) => *m = mark,
+            None => {
+                self.marks.insert(symbol.to_owned(), mark);
+            }
+        }
+        if self.working_stale {
+            self.working.clear();
+            for (account, book) in &self.books {
+                for o in book.orders.values().filter(|o| o.status.is_open()) {
+                    let holders = self.working.entry(o.symbol.clone()).or_default();
+                    if holders.last() != Some(account) && !holders.contains(account) {
+                        holders.push(account.clone());
+                    }
+                }
+            }
+            self.working_stale = false;
+        }
+        let Some(accounts) = self.working.get(symbol) else { return Vec::new() };
+        let accounts = accounts.clone();
         let mut deltas = Vec::new();
         for account in accounts {
             let mut delta = Delta::new(&account, &self.books[&account]);
@@ -477,6 +520,9 @@ impl Engine {
             if !delta.is_empty() {
                 deltas.push(delta);
             }
+        }
+        if deltas.iter().any(|d| d.durable) {
+            self.working_stale = true;
         }
         deltas
     }
@@ -653,7 +699,7 @@ fn executable(order: &mut Order, mark: Mark, delta: &mut Delta) -> Option<f64> {
                 order.triggered = true;
                 order.updated_at = mark.ts;
                 let o = order.clone();
-                delta.touch(&o);
+                delta.touch_soft(&o);
             }
             (order.triggered && limit_ok(order)).then_some(at)
         }
@@ -667,7 +713,7 @@ fn executable(order: &mut Order, mark: Mark, delta: &mut Delta) -> Option<f64> {
                 start_trail(order, last);
                 order.updated_at = mark.ts;
                 let o = order.clone();
-                delta.touch(&o);
+                delta.touch_soft(&o);
                 return None;
             }
             crosses_stop(order).then_some(at)

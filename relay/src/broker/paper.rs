@@ -60,6 +60,7 @@ fn side_name(side: Side) -> &'static str {
 fn to_change(delta: &Delta) -> AccountChange {
     AccountChange {
         account: delta.account.0.clone(),
+        durable: delta.durable,
         cash: delta.cash,
         realized: delta.realized,
         orders: delta
@@ -117,6 +118,7 @@ fn load(journal: &Journal, engine: &mut Engine) -> Result<(), PaperError> {
         }
         engine.books.insert(AccountId(a.account), book);
     }
+    engine.orders_changed();
     Ok(())
 }
 

@@ -50,6 +50,10 @@ pub(crate) struct PositionRow {
 #[derive(Debug, Clone, PartialEq, Default)]
 pub(crate) struct AccountChange {
     pub(crate) account: String,
+    /// Flushed to disk before `apply` returns (`synchronous = FULL`); otherwise committed in WAL with
+    /// `NORMAL`, which survives a killed process but maybe not a power cut — for trailing-stop moves, which
+    /// happen on many ticks and must not stall the ingest path on a flush each.
+    pub(crate) durable: bool,
     pub(crate) cash: f64,
     pub(crate) realized: f64,
     pub(crate) orders: Vec<OrderRow>,
@@ -70,7 +74,8 @@ pub(crate) struct AccountState {
 /// The broker's synchronous connection.
 #[derive(Debug)]
 pub(crate) struct Journal {
-    conn: Mutex<Connection>,
+    /// The connection, and whether it is in `synchronous = FULL` now.
+    conn: Mutex<(Connection, bool)>,
 }
 
 impl Journal {
@@ -86,12 +91,17 @@ impl Journal {
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         schema::migrate(&mut conn)?;
-        Ok(Journal { conn: Mutex::new(conn) })
+        Ok(Journal { conn: Mutex::new((conn, true)) })
     }
 
     /// Writes one change in one transaction.
     pub(crate) fn apply(&self, change: &AccountChange) -> Result<(), StoreError> {
-        let mut conn = self.conn.lock();
+        let mut guard = self.conn.lock();
+        let (conn, full) = &mut *guard;
+        if *full != change.durable {
+            conn.pragma_update(None, "synchronous", if change.durable { "FULL" } else { "NORMAL" })?;
+            *full = change.durable;
+        }
         let tx = conn.transaction()?;
         tx.execute(
             "INSERT INTO broker_accounts (id, cash, realized) VALUES (?1, ?2, ?3)
@@ -133,7 +143,8 @@ impl Journal {
 
     /// Every account with its orders and positions, and the next free fill id.
     pub(crate) fn load(&self) -> Result<(Vec<AccountState>, i64), StoreError> {
-        let conn = self.conn.lock();
+        let guard = self.conn.lock();
+        let conn = &guard.0;
         let mut accounts: Vec<AccountState> = conn
             .prepare("SELECT id, cash, realized FROM broker_accounts ORDER BY id")?
             .query_map([], |r| {
@@ -161,7 +172,8 @@ impl Journal {
 
     /// An account's fills, newest first.
     pub(crate) fn fills(&self, account: &str, limit: usize) -> Result<Vec<FillRow>, StoreError> {
-        let conn = self.conn.lock();
+        let guard = self.conn.lock();
+        let conn = &guard.0;
         let mut stmt = conn.prepare(
             "SELECT id, order_id, symbol, side, qty, price, commission, ts FROM broker_fills
              WHERE account = ?1 ORDER BY id DESC LIMIT ?2",
@@ -198,6 +210,7 @@ mod tests {
             let j = Journal::open(&path).unwrap();
             j.apply(&AccountChange {
                 account: "alice".into(),
+                durable: true,
                 cash,
                 realized: -0.35,
                 orders: vec![OrderRow { id: "o1".into(), status: "filled".into(), created_at: 5, body: "{}".into() }],
