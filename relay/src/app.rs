@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use axum::response::Html;
 use axum::Router;
+use hamster_shared::Symbol;
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -18,7 +19,9 @@ use tower_http::compression::CompressionLayer;
 use tower_http::services::{ServeDir, ServeFile};
 use tower_http::trace::TraceLayer;
 
+use crate::broker::paper::{Paper, PaperTap};
 use crate::config::Config;
+use crate::guard::site::Site;
 use crate::guard::{self, Guard};
 use crate::hub::Hub;
 use crate::ingest::{self, Tap};
@@ -27,8 +30,8 @@ use crate::replay::Replays;
 use crate::server::{self, ServeOptions};
 use crate::shutdown;
 use crate::state::AppState;
-use crate::store::Store;
-use crate::transport::{recordings, rest, sse, ws};
+use crate::store::{Journal, Store};
+use crate::transport::{orders, recordings, rest, sse, ws};
 use crate::upstream::{Routes, Upstream};
 
 /// Starts the hub, providers and background tasks.
@@ -52,16 +55,52 @@ pub(crate) fn build(config: Config) -> anyhow::Result<AppState> {
         &tracker,
     )?;
     let store = open_store(&config);
-    let taps: Vec<Box<dyn Tap>> = match store.as_ref().and_then(|s| s.recorder()) {
+    let mut taps: Vec<Box<dyn Tap>> = match store.as_ref().and_then(|s| s.recorder()) {
         Some(recorder) if !config.store.no_record => vec![Box::new(recorder)],
         _ => Vec::new(),
     };
+    let paper = open_paper(&config)?;
+    taps.push(Box::new(PaperTap(paper.clone())));
     tokio::spawn(ingest::run(hub.clone(), events_rx, taps));
+    tokio::spawn(broker_leases(hub.clone(), paper.clone(), shutdown.clone()));
     tokio::spawn(upstream.clone().run(demand_rx));
     tokio::spawn(metrics.clone().run_sampler(shutdown.clone()));
     tokio::spawn(sweeper(hub.clone(), shutdown.clone()));
     let replays = store.as_ref().map(|store| Replays::new(store.clone(), hub.clone(), config.max_replays));
-    Ok(AppState { config, hub, upstream, metrics, shutdown, tracker, guard, store, replays })
+    let site = Arc::new(Site::new(&config.public_hosts, &config.allowed_origins));
+    Ok(AppState { config, hub, upstream, metrics, shutdown, tracker, guard, store, replays, broker: paper, site })
+}
+
+/// Opens the paper broker on the store's database. Without a usable database it trades in memory only, and says
+/// so: orders and positions would not survive a restart.
+fn open_paper(config: &Config) -> anyhow::Result<Arc<Paper>> {
+    let path = config.store.config().path;
+    let journal = match Journal::open(&path) {
+        Ok(journal) => Some(journal),
+        Err(e) => {
+            tracing::warn!(path = %path.display(), error = %e, "paper broker runs in memory: orders and positions will not survive a restart");
+            None
+        }
+    };
+    Ok(Paper::open(config.broker.paper(), journal)?)
+}
+
+/// Keeps the symbols of working orders and open positions demanded upstream, so their stops see every tick even
+/// with no client watching them.
+async fn broker_leases(hub: Arc<Hub>, paper: Arc<Paper>, stop: CancellationToken) {
+    let every = Duration::from_secs(crate::hub::LEASE_TTL_SECS / 3).max(Duration::from_secs(1));
+    let mut tick = tokio::time::interval(every);
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tick.tick() => {
+                let symbols: Vec<Symbol> = paper.watched().iter().filter_map(|s| Symbol::parse(s).ok()).collect();
+                if let Err(e) = hub.lease(&symbols) {
+                    tracing::warn!(error = %e, "cannot keep the paper broker's symbols subscribed");
+                }
+            }
+        }
+    }
 }
 
 /// Opens the embedded store. A store that cannot open (an unwritable directory, a database from a newer relay)
@@ -97,8 +136,12 @@ async fn sweeper(hub: Arc<Hub>, stop: CancellationToken) {
 /// The HTTP router: streams and REST behind the edge policy, the dashboard's static files public.
 pub(crate) fn router(app: AppState) -> Router {
     let guard = app.guard.clone();
-    let mut protected =
-        Router::new().merge(ws::routes()).merge(sse::routes()).merge(recordings::routes()).merge(rest::routes());
+    let mut protected = Router::new()
+        .merge(ws::routes())
+        .merge(sse::routes())
+        .merge(recordings::routes())
+        .merge(orders::routes())
+        .merge(rest::routes());
     let mut public = Router::new();
     for (endpoint, path, handler) in rest::probes() {
         if app.config.is_public(endpoint) {
@@ -151,6 +194,9 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     tracing::info!(%local, providers = ?app.upstream.names(), "relay listening");
     for warning in app.guard.warnings() {
         tracing::warn!("{warning}");
+    }
+    if !app.guard.auth_enabled() {
+        tracing::warn!("client auth is off: the local paper trading account is open to anyone who can reach the relay");
     }
 
     tokio::spawn({

@@ -10,6 +10,7 @@ use hamster_shared::{ClientMessage, ErrorCode, Rejection, RequestId, ServerMessa
 
 use crate::hub::{ClientHandle, Hub};
 use crate::replay::{ReplayRequest, Replays};
+use crate::trading::Trading;
 use crate::upstream::Upstream;
 
 /// Splits raw symbols into routable canonical ones (deduplicated, in order) and rejections.
@@ -71,9 +72,10 @@ pub(crate) enum Handled {
 
 /// Handles one text frame from `client`, queueing replies in its outbox.
 pub(crate) fn handle_text(
-    hub: &Hub,
+    hub: &Arc<Hub>,
     upstream: &Upstream,
     replays: Option<&Arc<Replays>>,
+    trading: &Trading,
     client: &ClientHandle,
     text: &str,
 ) -> Handled {
@@ -82,6 +84,7 @@ pub(crate) fn handle_text(
         Ok(message) => message,
         Err(e) => return error(hub, client, e.id, e.code, e.message),
     };
+    let Some(message) = trading.handle(hub, upstream, client.id(), message) else { return Handled::Done };
     match message {
         ClientMessage::Subscribe { id, symbols } => {
             if let Err(e) = TooManySymbols::check(&symbols) {
@@ -124,6 +127,12 @@ pub(crate) fn handle_text(
                 return error(hub, client, id, e.code, e.message);
             }
         }
+        // Handled by `trading` above.
+        ClientMessage::PlaceOrder { .. }
+        | ClientMessage::CancelOrder { .. }
+        | ClientMessage::ReplaceOrder { .. }
+        | ClientMessage::SubscribeAccount { .. }
+        | ClientMessage::UnsubscribeAccount { .. } => {}
     }
     Handled::Done
 }

@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
 
+use crate::broker::BrokerArgs;
 use crate::guard::auth::JwtConfig;
 use crate::guard::limits::CommandQuota;
 use crate::guard::GuardConfig;
@@ -53,6 +54,9 @@ pub struct Config {
 
     #[command(flatten)]
     pub(crate) store: StoreArgs,
+
+    #[command(flatten)]
+    pub(crate) broker: BrokerArgs,
 
     /// Run a tool instead of serving.
     #[command(subcommand)]
@@ -113,6 +117,11 @@ pub struct Config {
     /// `*`) allows any origin, for local use only; the relay warns at startup.
     #[arg(long = "allowed-origin", env = "ALLOWED_ORIGINS", value_delimiter = ',')]
     pub(crate) allowed_origins: Vec<String>,
+
+    /// Host names the relay is served under (e.g. `terminal.example.com`), comma-separated. Orders are taken only
+    /// through a known host: these, `localhost`, IP addresses and the hosts of `ALLOWED_ORIGINS`.
+    #[arg(long = "public-host", env = "PUBLIC_HOSTS", value_delimiter = ',')]
+    pub(crate) public_hosts: Vec<String>,
 
     /// Static bearer tokens clients may present, comma-separated (environment only: flags show in process lists).
     /// With neither tokens nor `JWT_SECRET`, client auth is off.

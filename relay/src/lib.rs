@@ -17,6 +17,8 @@
 //! * [`providers`] — one adapter per data source behind the [`providers::Provider`] trait; [`providers::simulator`]
 //!   is the default.
 //! * [`transport`] — `/ws`, `/api/stream` (SSE) and REST; [`commands`] is what client commands mean.
+//! * [`broker`] — orders, positions and the account: the [`broker::Broker`] contract and the paper broker filled
+//!   on every ingested tick; [`trading`] is what the trading commands of a connection mean.
 //! * [`guard`] — the edge policy: allowed origins, client auth, per-address and per-connection limits.
 //! * [`server`] — the accept loop (request-head deadline, socket options, graceful stop).
 //! * [`config`], [`metrics`], [`shutdown`], [`app`] (wiring), [`state`] (what handlers share), [`error`] (HTTP
@@ -26,6 +28,7 @@
 //! `app::serve`); everything else is crate-private, which lets the compiler report dead code.
 
 pub mod app;
+mod broker;
 pub mod cli;
 mod clock;
 mod commands;
@@ -43,5 +46,6 @@ mod server;
 mod shutdown;
 mod state;
 mod store;
+mod trading;
 mod transport;
 mod upstream;

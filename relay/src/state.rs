@@ -7,7 +7,9 @@ use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::broker::Broker;
 use crate::config::Config;
+use crate::guard::site::Site;
 use crate::guard::Guard;
 use crate::hub::Hub;
 use crate::metrics::Metrics;
@@ -32,4 +34,8 @@ pub(crate) struct AppState {
     pub(crate) store: Option<Arc<Store>>,
     /// Replays of recorded data, one per connection at most (only with a store).
     pub(crate) replays: Option<Arc<Replays>>,
+    /// Where orders go (the paper broker by default).
+    pub(crate) broker: Arc<dyn Broker>,
+    /// The host names and origins trading is accepted from.
+    pub(crate) site: Arc<Site>,
 }

@@ -11,6 +11,7 @@
 //! `docs/protocol.md` shows an example of every message.
 
 pub mod api;
+pub mod broker;
 pub mod protocol;
 pub mod symbol;
 

@@ -7,6 +7,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::broker::{Account, Order, OrderReject, OrderRequest, Position, ReplaceRequest};
 use crate::symbol::Symbol;
 
 /// Sent in `hello.protocol`. Bumped when an existing message changes shape; adding a message or an optional
@@ -69,6 +70,37 @@ pub enum ClientMessage {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         to: Option<i64>,
     },
+    /// Places an order on the caller's account (Alpaca's field names). Answered by `order` (and later `order`s
+    /// for every status change, to `subscribe_account`ers), or `order_rejected`.
+    PlaceOrder {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<RequestId>,
+        order: Box<OrderRequest>,
+    },
+    /// Cancels a working order. Answered by `order` (status `canceled`) or `order_rejected`.
+    CancelOrder {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<RequestId>,
+        order_id: String,
+    },
+    /// Replaces a working order with a changed copy. Answered by `order` (the new one) or `order_rejected`.
+    ReplaceOrder {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<RequestId>,
+        order_id: String,
+        change: ReplaceRequest,
+    },
+    /// Starts the caller's account stream: `account` and `positions` at once, then `order` on every status
+    /// change, and `account`/`positions` on every change and marked to market at most once a second.
+    SubscribeAccount {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<RequestId>,
+    },
+    /// Stops the account stream.
+    UnsubscribeAccount {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<RequestId>,
+    },
 }
 
 fn default_speed() -> f64 {
@@ -109,7 +141,18 @@ pub struct ParseError {
 
 impl ClientMessage {
     /// Every `"type"` a client may send, as serde spells it (a test ties the two together).
-    pub const KINDS: [&'static str; 5] = ["subscribe", "unsubscribe", "ping", "replay", "replay_control"];
+    pub const KINDS: [&'static str; 10] = [
+        "subscribe",
+        "unsubscribe",
+        "ping",
+        "replay",
+        "replay_control",
+        "place_order",
+        "cancel_order",
+        "replace_order",
+        "subscribe_account",
+        "unsubscribe_account",
+    ];
 
     /// The `"type"` tag of this message.
     pub fn kind(&self) -> &'static str {
@@ -119,6 +162,11 @@ impl ClientMessage {
             ClientMessage::Ping { .. } => "ping",
             ClientMessage::Replay { .. } => "replay",
             ClientMessage::ReplayControl { .. } => "replay_control",
+            ClientMessage::PlaceOrder { .. } => "place_order",
+            ClientMessage::CancelOrder { .. } => "cancel_order",
+            ClientMessage::ReplaceOrder { .. } => "replace_order",
+            ClientMessage::SubscribeAccount { .. } => "subscribe_account",
+            ClientMessage::UnsubscribeAccount { .. } => "unsubscribe_account",
         }
     }
 
@@ -236,6 +284,24 @@ pub enum ServerMessage {
         /// Quotes and events played so far.
         played: u64,
     },
+    /// An order of the caller's account: the answer to an order command (with its `id`), and every status
+    /// change on the account stream.
+    Order {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<RequestId>,
+        order: Box<Order>,
+    },
+    /// An order command refused, with the broker's code (`insufficient_buying_power`, `unknown_symbol`, …).
+    OrderRejected {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<RequestId>,
+        #[serde(flatten)]
+        reject: OrderReject,
+    },
+    /// The account stream's positions, marked to market.
+    Positions { positions: Vec<Position> },
+    /// The account stream's cash, equity and buying power, marked to market.
+    Account { account: Account },
 }
 
 /// One provider as listed in `hello`.
@@ -399,6 +465,10 @@ impl ServerMessage {
             ServerMessage::Event { .. } => "event",
             ServerMessage::Pong { .. } => "pong",
             ServerMessage::ReplayState { .. } => "replay_state",
+            ServerMessage::Order { .. } => "order",
+            ServerMessage::OrderRejected { .. } => "order_rejected",
+            ServerMessage::Positions { .. } => "positions",
+            ServerMessage::Account { .. } => "account",
         }
     }
 
@@ -469,6 +539,14 @@ mod tests {
             ClientMessage::Ping { id: None },
             ClientMessage::Replay { id: None, from: 1, to: 2, symbols: vec![], speed: 1.0 },
             ClientMessage::ReplayControl { id: None, action: ReplayAction::Pause, speed: None, to: None },
+            ClientMessage::PlaceOrder {
+                id: None,
+                order: serde_json::from_str(r#"{"symbol":"AAPL","qty":1,"side":"buy","type":"market"}"#).unwrap(),
+            },
+            ClientMessage::CancelOrder { id: None, order_id: "o1".into() },
+            ClientMessage::ReplaceOrder { id: None, order_id: "o1".into(), change: ReplaceRequest::default() },
+            ClientMessage::SubscribeAccount { id: None },
+            ClientMessage::UnsubscribeAccount { id: None },
         ];
         assert_eq!(msgs.len(), ClientMessage::KINDS.len());
         for (m, kind) in msgs.iter().zip(ClientMessage::KINDS) {
@@ -556,6 +634,44 @@ mod tests {
                 speed: 10.0,
                 played: 42,
             },
+            ServerMessage::Order {
+                id: Some(RequestId::Num(5)),
+                order: serde_json::from_value(serde_json::json!({
+                    "id": "o1", "symbol": "AAPL", "qty": 1.0, "filled_qty": 0.0, "side": "buy", "type": "limit",
+                    "time_in_force": "gtc", "order_class": "simple", "limit_price": 10.0, "status": "accepted",
+                    "triggered": false, "created_at": 1, "updated_at": 1
+                }))
+                .unwrap(),
+            },
+            ServerMessage::OrderRejected {
+                id: None,
+                reject: OrderReject {
+                    code: crate::broker::OrderRejectCode::InsufficientBuyingPower,
+                    message: "no".into(),
+                },
+            },
+            ServerMessage::Positions {
+                positions: vec![Position {
+                    symbol: "AAPL".into(),
+                    qty: 2.0,
+                    avg_entry_price: 10.0,
+                    cost_basis: 20.0,
+                    current_price: 11.0,
+                    market_value: 22.0,
+                    unrealized_pl: 2.0,
+                    realized_pl: 0.0,
+                }],
+            },
+            ServerMessage::Account {
+                account: Account {
+                    id: "local".into(),
+                    cash: 1.0,
+                    equity: 23.0,
+                    long_market_value: 22.0,
+                    buying_power: 1.0,
+                    realized_pl: 0.0,
+                },
+            },
         ];
         // A new variant must be added above: this match has no wildcard.
         for m in &msgs {
@@ -569,7 +685,11 @@ mod tests {
                 | ServerMessage::Error { .. }
                 | ServerMessage::Event { .. }
                 | ServerMessage::Pong { .. }
-                | ServerMessage::ReplayState { .. } => {}
+                | ServerMessage::ReplayState { .. }
+                | ServerMessage::Order { .. }
+                | ServerMessage::OrderRejected { .. }
+                | ServerMessage::Positions { .. }
+                | ServerMessage::Account { .. } => {}
             }
         }
         msgs

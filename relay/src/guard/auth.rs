@@ -60,6 +60,21 @@ pub(crate) enum AuthError {
 #[derive(Deserialize)]
 struct Claims {
     exp: u64,
+    #[serde(default)]
+    sub: Option<String>,
+}
+
+/// Whose account a verified request acts on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Identity {
+    /// Client auth is off: everyone shares the one local account.
+    Open,
+    /// A static token, named by its place in `AUTH_TOKENS` (`token-1`, …): the token itself must never be a name.
+    Token(usize),
+    /// A JWT's `sub` claim.
+    Subject(String),
+    /// A JWT without `sub`: it may read prices but owns no account.
+    Anonymous,
 }
 
 impl Auth {
@@ -100,6 +115,26 @@ impl Auth {
         }
         let token = bearer(&request.headers).or_else(|| query_token(request.uri.query())).ok_or(AuthError::Missing)?;
         self.verify(&token)
+    }
+
+    /// Who a request is, for per-identity state such as a broker account. Verifies the token again.
+    pub(crate) fn identify(&self, request: &Parts) -> Result<Identity, AuthError> {
+        if !self.enabled() {
+            return Ok(Identity::Open);
+        }
+        let token = bearer(&request.headers).or_else(|| query_token(request.uri.query())).ok_or(AuthError::Missing)?;
+        let mut index = None;
+        for (i, t) in self.tokens.iter().enumerate() {
+            if t.expose().as_bytes().ct_eq(token.as_bytes()).unwrap_u8() == 1 {
+                index = Some(i);
+            }
+        }
+        if let Some(i) = index {
+            return Ok(Identity::Token(i + 1));
+        }
+        let Some((key, validation)) = &self.jwt else { return Err(AuthError::Invalid) };
+        let data = jsonwebtoken::decode::<Claims>(&token, key, validation).map_err(|_| AuthError::Invalid)?;
+        Ok(data.claims.sub.filter(|s| !s.is_empty()).map_or(Identity::Anonymous, Identity::Subject))
     }
 
     /// Checks one token: a static token compared in constant time, else a JWT.

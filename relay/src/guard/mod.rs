@@ -7,6 +7,7 @@
 pub(crate) mod auth;
 pub(crate) mod limits;
 pub(crate) mod origin;
+pub(crate) mod site;
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -212,6 +213,18 @@ impl Guard {
     /// Counts a refusal in `/metrics`, by reason.
     pub(crate) fn refuse(&self, reason: &'static str) {
         self.metrics.refused(reason);
+    }
+}
+
+impl Guard {
+    /// Whether clients must present a credential.
+    pub(crate) fn auth_enabled(&self) -> bool {
+        self.auth.enabled()
+    }
+
+    /// Who a request is (see [`auth::Identity`]).
+    pub(crate) fn identify(&self, request: &axum::http::request::Parts) -> Result<auth::Identity, auth::AuthError> {
+        self.auth.identify(request)
     }
 }
 

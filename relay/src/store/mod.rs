@@ -1,5 +1,6 @@
 //! The embedded store: one SQLite file (WAL mode) under the data directory, owned by this module alone — its
-//! schema and migrations ([`schema`]), its one writer thread ([`writer`]) and its queries ([`read`]).
+//! schema and migrations ([`schema`]), its one writer thread ([`writer`]), its queries ([`read`]) and the
+//! broker's synchronous journal ([`journal`]).
 //!
 //! Recording is fed from the relay's ingest path through [`Recorder::offer`], which never blocks: records go into
 //! a bounded queue, and when the writer cannot keep up they are dropped and counted (`/api/status` shows the
@@ -9,6 +10,7 @@
 //! Nothing here knows about transports, the hub or providers: records are plain values.
 
 mod args;
+pub(crate) mod journal;
 pub(crate) mod read;
 mod schema;
 mod writer;
@@ -23,6 +25,7 @@ use parking_lot::Mutex;
 use rusqlite::Connection;
 
 pub(crate) use args::StoreArgs;
+pub(crate) use journal::Journal;
 pub(crate) use read::{StoredEvent, StoredTick};
 
 /// Why the store cannot do something.

@@ -59,6 +59,41 @@ pub(super) const MIGRATIONS: &[&str] = &[
         ticks INTEGER NOT NULL,
         PRIMARY KEY (instrument, start)
     ) WITHOUT ROWID;",
+    // 3: the paper broker's accounts, orders, positions and its append-only ledger of fills. An order's row
+    // keeps the wire form (JSON) beside the columns queries filter on.
+    "CREATE TABLE broker_accounts (
+        id TEXT PRIMARY KEY,
+        cash REAL NOT NULL,
+        realized REAL NOT NULL
+    ) WITHOUT ROWID;
+    CREATE TABLE broker_orders (
+        id TEXT PRIMARY KEY,
+        account TEXT NOT NULL REFERENCES broker_accounts(id),
+        status TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        body TEXT NOT NULL
+    );
+    CREATE INDEX broker_orders_by_account ON broker_orders(account, status);
+    CREATE TABLE broker_positions (
+        account TEXT NOT NULL REFERENCES broker_accounts(id),
+        symbol TEXT NOT NULL,
+        qty REAL NOT NULL,
+        avg_cost REAL NOT NULL,
+        realized REAL NOT NULL,
+        PRIMARY KEY (account, symbol)
+    ) WITHOUT ROWID;
+    CREATE TABLE broker_fills (
+        id INTEGER PRIMARY KEY,
+        account TEXT NOT NULL REFERENCES broker_accounts(id),
+        order_id TEXT NOT NULL,
+        symbol TEXT NOT NULL,
+        side TEXT NOT NULL,
+        qty REAL NOT NULL,
+        price REAL NOT NULL,
+        commission REAL NOT NULL,
+        ts INTEGER NOT NULL
+    );
+    CREATE INDEX broker_fills_by_account ON broker_fills(account, ts);",
 ];
 
 /// The version this build writes.

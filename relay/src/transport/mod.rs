@@ -7,6 +7,7 @@
 //! query that SSE and REST share is parsed in `query`, so no transport imports another.
 
 pub(crate) mod history;
+pub(crate) mod orders;
 mod query;
 pub(crate) mod recordings;
 pub(crate) mod rest;

@@ -28,6 +28,8 @@ use crate::error::HttpError;
 use crate::guard::{Authenticated, ClientPass, Verdict};
 use crate::hub::{ClientHandle, Frame};
 use crate::state::AppState;
+use crate::trading::Trading;
+use hamster_shared::broker::{OrderReject, OrderRejectCode};
 
 /// Close codes (RFC 6455 §7.4.1).
 mod close {
@@ -58,9 +60,16 @@ async fn upgrade(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     who: Option<Extension<Authenticated>>,
+    parts: axum::http::request::Parts,
 ) -> Result<Response, HttpError> {
     let who = who.map_or(Authenticated { expires: None }, |Extension(who)| who);
     let pass = app.guard.check_handshake(&headers, peer, who)?;
+    // A page from another site, or one reached through a rebound domain, may stream prices but never trade.
+    let account = match app.site.check(&headers, false) {
+        Ok(()) => super::orders::account_of(&app, &parts),
+        Err(e) => Err(OrderReject { code: OrderRejectCode::Forbidden, message: e.to_string() }),
+    };
+    let trading = Trading::new(app.broker.clone(), account);
     let max = app.config.max_message_bytes;
     // tungstenite's default read buffer is 128 KiB per connection, zero-filled before each read: it made an idle
     // client cost 133 KB and the fan-out spend a quarter of its CPU in memset (docs/benchmarks.md). Clients
@@ -72,11 +81,11 @@ async fn upgrade(
         .max_frame_size(max);
     Ok(ws.on_upgrade(move |socket| {
         let tracker = app.tracker.clone();
-        tracker.track_future(serve(socket, app, pass))
+        tracker.track_future(serve(socket, app, pass, trading))
     }))
 }
 
-async fn serve(socket: WebSocket, app: AppState, pass: ClientPass) {
+async fn serve(socket: WebSocket, app: AppState, pass: ClientPass, trading: Trading) {
     let client = super::connect(&app, "ws");
     tracing::debug!(client = client.id(), ip = %pass.ip, "ws client connected");
     let (mut sink, mut stream) = socket.split();
@@ -98,9 +107,14 @@ async fn serve(socket: WebSocket, app: AppState, pass: ClientPass) {
                     ErrorCode::RateLimited,
                     format!("more than {} commands per second; slow down", app.config.max_commands_per_sec),
                 ),
-                Ok(Message::Text(text)) => {
-                    commands::handle_text(&app.hub, &app.upstream, app.replays.as_ref(), &client, text.as_str())
-                }
+                Ok(Message::Text(text)) => commands::handle_text(
+                    &app.hub,
+                    &app.upstream,
+                    app.replays.as_ref(),
+                    &trading,
+                    &client,
+                    text.as_str(),
+                ),
                 Ok(Message::Binary(_)) => commands::error(
                     &app.hub,
                     &client,

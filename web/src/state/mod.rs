@@ -369,6 +369,11 @@ impl AppState {
                 }
                 self.replay = Some(replay);
             }
+            // Trading messages come only to connections that trade, which the dashboard does not do yet.
+            ServerMessage::Order { .. }
+            | ServerMessage::OrderRejected { .. }
+            | ServerMessage::Positions { .. }
+            | ServerMessage::Account { .. } => {}
         }
     }
 

@@ -1,0 +1,31 @@
+//! The paper broker's flags.
+
+use super::engine::PaperConfig;
+
+/// Paper trading settings.
+#[derive(Debug, Clone, clap::Args)]
+pub(crate) struct BrokerArgs {
+    /// Cash every new paper account starts with.
+    #[arg(long, env = "PAPER_STARTING_CASH", default_value_t = 100_000.0)]
+    pub(crate) paper_starting_cash: f64,
+
+    /// Slippage on every paper fill, in basis points against the trader.
+    #[arg(long, env = "PAPER_SLIPPAGE_BPS", default_value_t = 0.0)]
+    pub(crate) paper_slippage_bps: f64,
+
+    /// Commission charged per paper fill, in account currency.
+    #[arg(long, env = "PAPER_COMMISSION", default_value_t = 0.0)]
+    pub(crate) paper_commission: f64,
+}
+
+impl BrokerArgs {
+    /// The engine's settings; values that make no sense (negative, not finite) fall back to none.
+    pub(crate) fn paper(&self) -> PaperConfig {
+        let clean = |v: f64, default: f64| if v.is_finite() && v >= 0.0 { v } else { default };
+        PaperConfig {
+            starting_cash: clean(self.paper_starting_cash, 100_000.0),
+            slippage_bps: clean(self.paper_slippage_bps, 0.0),
+            commission: clean(self.paper_commission, 0.0),
+        }
+    }
+}
