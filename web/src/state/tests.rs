@@ -14,6 +14,7 @@ fn sym(s: &str) -> Symbol {
 
 fn quote(s: &str, price: f64, ts: i64) -> Quote {
     Quote {
+        seq: None,
         recv: None,
         symbol: sym(s),
         price,
@@ -29,6 +30,8 @@ fn quote(s: &str, price: f64, ts: i64) -> Quote {
 
 fn hello() -> ConnEvent {
     ConnEvent::Server(ServerMessage::Hello {
+        epoch: 0,
+        features: Vec::new(),
         protocol: hamster_shared::PROTOCOL_VERSION,
         server: "hamster-relay/test".into(),
         heartbeat_ms: 15_000,
@@ -171,6 +174,7 @@ fn rejections_show_the_relays_reason() {
         vec![
             hello(),
             ConnEvent::Server(ServerMessage::Subscribed {
+                continuity: Vec::new(),
                 id: None,
                 symbols: vec![sym("AAPL")],
                 rejected: vec![Rejection {
@@ -320,6 +324,7 @@ fn channel_events_fill_their_row() {
     s.apply(Action::AddSymbol { symbol: sym("uw:flow-alerts"), now_ms: 1_500 });
     let event = |n: u32| {
         ConnEvent::Server(ServerMessage::Event {
+            seq: None,
             channel: sym("uw:FLOW-ALERTS"),
             payload: serde_json::json!({ "ticker": "AAPL", "n": n, "note": "é".repeat(300) }),
             ts: 1_900 + i64::from(n),
