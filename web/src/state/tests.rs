@@ -358,3 +358,32 @@ fn cache_export_follows_watchlist_order() {
     let cached: Vec<String> = s.quotes_to_cache().iter().map(|q| q.symbol.to_string()).collect();
     assert_eq!(cached, ["AAPL", "MSFT"]);
 }
+
+#[wasm_bindgen_test(unsupported = test)]
+fn a_resume_applies_recovered_ticks_in_order_and_says_what_was_missed() {
+    let mut s = fresh();
+    batch(&mut s, 2_000, vec![hello()]);
+    ticks(&mut s, 2_100, vec![quote("AAPL", 100.0, 2_000)]);
+    let continuity = vec![
+        hamster_shared::Continuity { symbol: sym("AAPL"), recovered: 2, gap: false, missed: None },
+        hamster_shared::Continuity { symbol: sym("MSFT"), recovered: 0, gap: true, missed: Some(40) },
+    ];
+    batch(
+        &mut s,
+        5_000,
+        vec![
+            ConnEvent::Server(ServerMessage::Subscribed {
+                id: None,
+                symbols: vec![sym("AAPL"), sym("MSFT")],
+                rejected: vec![],
+                continuity,
+            }),
+            ConnEvent::Server(ServerMessage::Recovered {
+                quotes: vec![quote("AAPL", 101.0, 3_000), quote("AAPL", 102.0, 4_000)],
+            }),
+        ],
+    );
+    assert_eq!(s.rows[&sym("AAPL")].quote.as_ref().map(|q| q.price), Some(102.0), "the newest recovered tick");
+    let last = s.log.entries().back().map(|e| (e.level, e.text.clone()));
+    assert_eq!(last, Some((LogLevel::Warn, "resynced, 40 updates missed on MSFT; 2 recovered".to_owned())));
+}
