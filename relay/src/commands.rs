@@ -5,10 +5,11 @@
 //! all gets an `error` with a stable code, and the connection stays usable.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use hamster_shared::{ClientMessage, ErrorCode, Rejection, RequestId, ServerMessage, Symbol, MAX_SYMBOLS_PER_REQUEST};
 
-use crate::hub::{ClientHandle, Hub};
+use crate::hub::{ClientHandle, Hub, SubscribeOptions};
 use crate::replay::{ReplayRequest, Replays};
 use crate::trading::Trading;
 use crate::upstream::Upstream;
@@ -86,12 +87,21 @@ pub(crate) fn handle_text(
     };
     let Some(message) = trading.handle(hub, upstream, client.id(), message) else { return Handled::Done };
     match message {
-        ClientMessage::Subscribe { id, symbols } => {
+        ClientMessage::Subscribe { id, symbols, resume, max_hz } => {
             if let Err(e) = TooManySymbols::check(&symbols) {
                 return error(hub, client, id, ErrorCode::TooManySymbols, e.to_string());
             }
+            let interval = match max_hz.map(rate_interval).transpose() {
+                Ok(interval) => interval.flatten(),
+                Err(message) => return error(hub, client, id, ErrorCode::BadMessage, message),
+            };
+            // Resume points name symbols as the client wrote them; an unreadable one has nothing to resume.
+            let resume = resume.map(|r| {
+                let seen = r.seqs.iter().filter_map(|(raw, seq)| Symbol::parse(raw).ok().map(|s| (s, *seq))).collect();
+                (r.epoch, seen)
+            });
             let (symbols, rejected) = resolve(upstream, &symbols);
-            hub.subscribe(client.id(), id, symbols, rejected);
+            hub.subscribe_with(client.id(), id, symbols, rejected, SubscribeOptions { resume, interval });
         }
         ClientMessage::Unsubscribe { id, symbols } => {
             if let Err(e) = TooManySymbols::check(&symbols) {
@@ -135,6 +145,22 @@ pub(crate) fn handle_text(
         | ClientMessage::UnsubscribeAccount { .. } => {}
     }
     Handled::Done
+}
+
+/// Fastest `max_hz` that still limits anything; above it a client gets every update.
+const UNLIMITED_HZ: f64 = 1000.0;
+/// Slowest `max_hz` honoured (one update an hour); slower requests get that.
+const SLOWEST_HZ: f64 = 1.0 / 3600.0;
+
+/// The interval between updates for `max_hz`, `None` when it limits nothing, or why it is not a rate.
+fn rate_interval(max_hz: f64) -> Result<Option<Duration>, String> {
+    if !max_hz.is_finite() || max_hz <= 0.0 {
+        return Err(format!("max_hz must be a positive number of updates per second, not {max_hz}"));
+    }
+    if max_hz >= UNLIMITED_HZ {
+        return Ok(None);
+    }
+    Ok(Some(Duration::from_secs_f64(1.0 / max_hz.max(SLOWEST_HZ))))
 }
 
 fn no_store(hub: &Hub, client: &ClientHandle, id: Option<RequestId>) -> Handled {

@@ -104,6 +104,10 @@ pub struct Config {
     #[arg(long, env = "HISTORY_CANDLES", default_value_t = hub::HISTORY_CANDLES)]
     pub(crate) history_candles: usize,
 
+    /// Recent updates kept per symbol for clients that reconnect and resume where they stopped.
+    #[arg(long, env = "RESUME_UPDATES", default_value_t = hub::RESUME_UPDATES)]
+    pub(crate) resume_updates: usize,
+
     /// How long a `GET /api/quotes` keeps its symbols subscribed upstream, in seconds.
     #[arg(long, env = "REST_LEASE_SECS", default_value_t = hub::LEASE_TTL_SECS)]
     pub(crate) rest_lease_secs: u64,
@@ -265,6 +269,7 @@ impl Config {
             max_symbols_per_client: self.max_symbols_per_connection,
             history_ticks: self.history_ticks,
             history_candles: self.history_candles,
+            resume_updates: self.resume_updates,
             lease_ttl: Duration::from_secs(self.rest_lease_secs),
             ..HubConfig::default()
         }

@@ -28,6 +28,9 @@ pub(crate) struct Metrics {
     pub(crate) frames_out: Counter,
     /// Quote updates superseded before a slow client took them.
     pub(crate) conflated: Counter,
+    /// Updates sent again to resuming clients, and resumed symbols that had a gap instead.
+    pub(crate) recovered: Counter,
+    pub(crate) resume_gaps: Counter,
     /// Client commands received, and those answered with an error.
     pub(crate) commands: Counter,
     pub(crate) command_errors: Counter,
@@ -65,6 +68,8 @@ impl Metrics {
             quotes_out: Counter::default(),
             frames_out: Counter::default(),
             conflated: Counter::default(),
+            recovered: Counter::default(),
+            resume_gaps: Counter::default(),
             commands: Counter::default(),
             command_errors: Counter::default(),
             refused: Family::default(),
@@ -84,6 +89,12 @@ impl Metrics {
         registry.register("quotes_out", "Quotes delivered to clients", m.quotes_out.clone());
         registry.register("frames_out", "Frames written to client connections", m.frames_out.clone());
         registry.register("conflated", "Quote updates replaced before a slow client read them", m.conflated.clone());
+        registry.register("recovered", "Updates sent again to clients that resumed", m.recovered.clone());
+        registry.register(
+            "resume_gaps",
+            "Resumed symbols whose missed updates were no longer held",
+            m.resume_gaps.clone(),
+        );
         registry.register("client_commands", "Commands received from clients", m.commands.clone());
         registry.register("client_command_errors", "Client commands answered with an error", m.command_errors.clone());
         registry.register("refused", "Clients refused at the edge, by reason", m.refused.clone());

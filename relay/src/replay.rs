@@ -210,7 +210,7 @@ impl Replays {
             let (Some(channel), Ok(payload)) = (replayed(&e.channel), serde_json::from_str(&e.payload)) else {
                 continue;
             };
-            self.hub.send(client, &ServerMessage::Event { channel, payload, ts: e.ts });
+            self.hub.send(client, &ServerMessage::Event { seq: None, channel, payload, ts: e.ts });
         }
         true
     }
@@ -408,6 +408,7 @@ fn replayed(symbol: &str) -> Option<Symbol> {
 
 fn replayed_quote(t: StoredTick) -> Option<Quote> {
     Some(Quote {
+        seq: None,
         recv: None,
         symbol: replayed(&t.symbol)?,
         price: t.price,

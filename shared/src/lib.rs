@@ -16,7 +16,7 @@ pub mod protocol;
 pub mod symbol;
 
 pub use protocol::{
-    ClientMessage, ErrorCode, ParseError, ProviderInfo, ProviderState, Quote, Rejection, ReplayAction, ReplayPhase,
-    RequestId, ServerMessage, PROTOCOL_VERSION,
+    ClientMessage, Continuity, ErrorCode, ParseError, ProviderInfo, ProviderState, Quote, Rejection, ReplayAction,
+    ReplayPhase, RequestId, Resume, ServerMessage, FEATURES, PROTOCOL_VERSION,
 };
 pub use symbol::{AssetClass, Symbol, SymbolError, MAX_SYMBOLS_PER_REQUEST, MAX_SYMBOL_LEN};

@@ -1,4 +1,4 @@
-//! Protocol v1 messages. Every frame is one JSON object tagged by `"type"`.
+//! Protocol messages (version 2). Every frame is one JSON object tagged by `"type"`.
 //!
 //! Client → relay: [`ClientMessage`]. Relay → client: [`ServerMessage`]. Optional fields are omitted when
 //! absent (never sent as `null`), numbers are JSON numbers, and times are milliseconds since the Unix epoch.
@@ -10,9 +10,13 @@ use serde::{Deserialize, Serialize};
 use crate::broker::{Account, Order, OrderReject, OrderRequest, Position, ReplaceRequest};
 use crate::symbol::Symbol;
 
-/// Sent in `hello.protocol`. Bumped when an existing message changes shape; adding a message or an optional
-/// field is not a bump.
-pub const PROTOCOL_VERSION: u32 = 1;
+/// Sent in `hello.protocol`. Bumped when an existing message changes shape or a new capability set arrives.
+/// Version 2 added continuity (`seq`, `epoch`, `resume`, `recovered`, `continuity`) and `max_hz`; every one of
+/// those is optional on the wire, so a version 1 client keeps working unchanged.
+pub const PROTOCOL_VERSION: u32 = 2;
+
+/// What `hello.features` lists: the optional capabilities this relay speaks.
+pub const FEATURES: [&str; 2] = ["resume", "max_hz"];
 
 /// Echo of the client's optional `id`, so replies can be matched to commands. Numbers and strings are both
 /// accepted and echoed back exactly as sent.
@@ -27,11 +31,20 @@ pub enum RequestId {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum ClientMessage {
-    /// Start receiving quotes for `symbols`. Answered by `subscribed`, then a `snapshot` of cached values.
+    /// Start receiving quotes for `symbols`. Answered by `subscribed`, then (for resumed symbols) a `recovered`
+    /// batch and recovered `event`s, then a `snapshot` of cached values for the rest.
     Subscribe {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         id: Option<RequestId>,
         symbols: Vec<String>,
+        /// The last update this client saw of some of `symbols`: the relay sends what it missed since.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        resume: Option<Resume>,
+        /// At most this many updates per second per symbol of this request (the latest value always arrives
+        /// within one interval); absent means every update. Subscribing again changes it without touching the
+        /// upstream subscription.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        max_hz: Option<f64>,
     },
     /// Stop receiving quotes for `symbols`. Answered by `unsubscribed`.
     Unsubscribe {
@@ -105,6 +118,29 @@ pub enum ClientMessage {
 
 fn default_speed() -> f64 {
     1.0
+}
+
+/// Where a client stopped: the relay's `epoch` (from `hello`) and, per symbol as the client subscribes it, the
+/// `seq` of the last quote or event it received.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Resume {
+    pub epoch: u64,
+    pub seqs: std::collections::BTreeMap<String, u64>,
+}
+
+/// How a resumed symbol was brought up to date, listed in `subscribed.continuity`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Continuity {
+    pub symbol: Symbol,
+    /// Updates sent again (in a `recovered` batch for quotes, as `event`s for channels), in order.
+    pub recovered: u64,
+    /// The relay no longer holds everything the client missed: it gets the latest value in the `snapshot`
+    /// instead, and `missed` says how many updates it skipped when the relay can count them (same epoch).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub gap: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub missed: Option<u64>,
 }
 
 /// What a `replay_control` asks for.
@@ -217,6 +253,13 @@ pub enum ServerMessage {
         /// for about twice this long should treat the connection as dead.
         heartbeat_ms: u64,
         providers: Vec<ProviderInfo>,
+        /// Changes whenever the relay's sequence numbers restart (a relay restart): a `resume` from another epoch
+        /// cannot be recovered and is answered with a gap.
+        #[serde(default)]
+        epoch: u64,
+        /// Optional capabilities, e.g. `resume`, `max_hz`.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        features: Vec<String>,
     },
     /// Reply to `subscribe`: the canonical symbols now subscribed and those refused, each with a reason.
     Subscribed {
@@ -225,6 +268,9 @@ pub enum ServerMessage {
         symbols: Vec<Symbol>,
         #[serde(default)]
         rejected: Vec<Rejection>,
+        /// One entry per symbol the client asked to `resume`.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        continuity: Vec<Continuity>,
     },
     /// Reply to `unsubscribe`: the canonical symbols no longer subscribed.
     Unsubscribed {
@@ -236,6 +282,8 @@ pub enum ServerMessage {
     Snapshot { quotes: Vec<Quote> },
     /// Live updates, batched. With a slow connection only the latest quote per symbol is kept (conflation).
     Quotes { quotes: Vec<Quote> },
+    /// Quotes a resuming client missed, in sequence order, sent after `subscribed` and before anything newer.
+    Recovered { quotes: Vec<Quote> },
     /// An upstream provider's state changed. Also sent for every provider right after `hello`.
     Status {
         provider: String,
@@ -260,6 +308,9 @@ pub enum ServerMessage {
         payload: serde_json::Value,
         /// Event time (ms since epoch): the provider's when it gives one, else when the relay received it.
         ts: i64,
+        /// Position in this channel's sequence within the relay's epoch (see `Quote::seq`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        seq: Option<u64>,
     },
     /// Reply to `ping`.
     Pong {
@@ -449,6 +500,11 @@ pub struct Quote {
     /// is the provider→relay hop, and a client that knows its offset from the relay's clock gets relay→client.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recv: Option<i64>,
+    /// Position in this symbol's sequence of updates within the relay's epoch (`hello.epoch`), counting from 1:
+    /// consecutive quotes of a symbol differ by one, so a client sees any gap, and a `resume` names where it
+    /// stopped. Absent on values that did not pass through the relay's live stream (replays, REST fallbacks).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seq: Option<u64>,
 }
 
 impl ServerMessage {
@@ -460,6 +516,7 @@ impl ServerMessage {
             ServerMessage::Unsubscribed { .. } => "unsubscribed",
             ServerMessage::Snapshot { .. } => "snapshot",
             ServerMessage::Quotes { .. } => "quotes",
+            ServerMessage::Recovered { .. } => "recovered",
             ServerMessage::Status { .. } => "status",
             ServerMessage::Error { .. } => "error",
             ServerMessage::Event { .. } => "event",
@@ -492,7 +549,18 @@ mod tests {
     #[test]
     fn client_messages_round_trip() {
         let msgs = [
-            ClientMessage::Subscribe { id: Some(RequestId::Num(1)), symbols: vec!["AAPL".into()] },
+            ClientMessage::Subscribe {
+                max_hz: None,
+                resume: None,
+                id: Some(RequestId::Num(1)),
+                symbols: vec!["AAPL".into()],
+            },
+            ClientMessage::Subscribe {
+                id: None,
+                symbols: vec!["AAPL".into()],
+                resume: Some(Resume { epoch: 9, seqs: [("AAPL".to_owned(), 41)].into() }),
+                max_hz: Some(2.0),
+            },
             ClientMessage::Unsubscribe { id: Some(RequestId::Str("x".into())), symbols: vec![] },
             ClientMessage::Ping { id: None },
         ];
@@ -507,7 +575,12 @@ mod tests {
         let m = ClientMessage::parse(r#"{"type":"subscribe","id":7,"symbols":["BTC/USD","AAPL"]}"#).unwrap();
         assert_eq!(
             m,
-            ClientMessage::Subscribe { id: Some(RequestId::Num(7)), symbols: vec!["BTC/USD".into(), "AAPL".into()] }
+            ClientMessage::Subscribe {
+                max_hz: None,
+                resume: None,
+                id: Some(RequestId::Num(7)),
+                symbols: vec!["BTC/USD".into(), "AAPL".into()]
+            }
         );
         assert_eq!(ClientMessage::parse(r#"{"type":"ping"}"#).unwrap(), ClientMessage::Ping { id: None });
     }
@@ -534,7 +607,7 @@ mod tests {
     #[test]
     fn client_kinds_are_serdes_tags() {
         let msgs = [
-            ClientMessage::Subscribe { id: None, symbols: vec![] },
+            ClientMessage::Subscribe { max_hz: None, resume: None, id: None, symbols: vec![] },
             ClientMessage::Unsubscribe { id: None, symbols: vec![] },
             ClientMessage::Ping { id: None },
             ClientMessage::Replay { id: None, from: 1, to: 2, symbols: vec![], speed: 1.0 },
@@ -577,6 +650,7 @@ mod tests {
     /// One message of every kind.
     fn sample_server_messages() -> Vec<ServerMessage> {
         let quote = Quote {
+            seq: None,
             recv: None,
             symbol: sym("BTC/USD"),
             price: 67000.5,
@@ -590,6 +664,8 @@ mod tests {
         };
         let msgs = vec![
             ServerMessage::Hello {
+                epoch: 1_767_225_600_000,
+                features: FEATURES.iter().map(|f| f.to_string()).collect(),
                 protocol: PROTOCOL_VERSION,
                 server: "hamster-relay/0.1.0".into(),
                 heartbeat_ms: 15_000,
@@ -601,6 +677,10 @@ mod tests {
                 }],
             },
             ServerMessage::Subscribed {
+                continuity: vec![
+                    Continuity { symbol: sym("AAPL"), recovered: 3, gap: false, missed: None },
+                    Continuity { symbol: sym("MSFT"), recovered: 0, gap: true, missed: Some(700) },
+                ],
                 id: Some(RequestId::Num(1)),
                 symbols: vec![sym("AAPL")],
                 rejected: vec![Rejection {
@@ -611,7 +691,8 @@ mod tests {
             },
             ServerMessage::Unsubscribed { id: None, symbols: vec![sym("AAPL")] },
             ServerMessage::Snapshot { quotes: vec![quote.clone()] },
-            ServerMessage::Quotes { quotes: vec![quote] },
+            ServerMessage::Quotes { quotes: vec![quote.clone()] },
+            ServerMessage::Recovered { quotes: vec![Quote { seq: Some(42), ..quote }] },
             ServerMessage::Status {
                 provider: "sim".into(),
                 state: ProviderState::Reconnecting,
@@ -621,6 +702,7 @@ mod tests {
             ServerMessage::Error { id: None, code: ErrorCode::RateLimited, message: "slow down".into() },
             ServerMessage::Pong { id: Some(RequestId::Num(3)), ts: Some(1_767_225_600_000) },
             ServerMessage::Event {
+                seq: Some(12),
                 channel: sym("uw:flow-alerts"),
                 payload: serde_json::json!({"ticker": "AAPL", "total_premium": "1200000"}),
                 ts: 7,
@@ -681,6 +763,7 @@ mod tests {
                 | ServerMessage::Unsubscribed { .. }
                 | ServerMessage::Snapshot { .. }
                 | ServerMessage::Quotes { .. }
+                | ServerMessage::Recovered { .. }
                 | ServerMessage::Status { .. }
                 | ServerMessage::Error { .. }
                 | ServerMessage::Event { .. }
@@ -698,6 +781,7 @@ mod tests {
     #[test]
     fn optional_fields_are_omitted_not_null() {
         let q = Quote {
+            seq: None,
             recv: None,
             symbol: sym("AAPL"),
             price: 1.0,

@@ -183,7 +183,12 @@ fn client_message() -> impl Strategy<Value = ClientMessage> {
         prop::option::of(prop_oneof![any::<u64>().prop_map(RequestId::Num), any::<String>().prop_map(RequestId::Str)]);
     let symbols = prop::collection::vec(any::<String>(), 0..12);
     prop_oneof![
-        (id.clone(), symbols.clone()).prop_map(|(id, symbols)| ClientMessage::Subscribe { id, symbols }),
+        (id.clone(), symbols.clone()).prop_map(|(id, symbols)| ClientMessage::Subscribe {
+            max_hz: None,
+            resume: None,
+            id,
+            symbols
+        }),
         (id.clone(), symbols).prop_map(|(id, symbols)| ClientMessage::Unsubscribe { id, symbols }),
         id.clone().prop_map(|id| ClientMessage::Ping { id }),
         (id.clone(), any::<i64>(), any::<i64>(), prop::collection::vec(any::<String>(), 0..4), 0u32..100_000).prop_map(

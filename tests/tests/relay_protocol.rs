@@ -19,8 +19,10 @@ async fn hello_subscribe_snapshot_updates() {
     let relay = Relay::start(&["--sim-tick-hz", "20"]);
     let mut ws = WsClient::connect(&relay.ws_url()).await;
     match ws.hello().await {
-        ServerMessage::Hello { protocol, heartbeat_ms, providers, server } => {
+        ServerMessage::Hello { protocol, heartbeat_ms, providers, server, epoch, features } => {
             assert_eq!(protocol, PROTOCOL_VERSION);
+            assert!(epoch > 1_600_000_000_000, "the epoch is the relay's start time in ms: {epoch}");
+            assert_eq!(features, ["resume", "max_hz"]);
             assert_eq!(heartbeat_ms, 15_000);
             assert!(server.starts_with("hamster-relay/"));
             assert_eq!(providers.len(), 1);
@@ -32,7 +34,9 @@ async fn hello_subscribe_snapshot_updates() {
 
     ws.send_text(r#"{"type":"subscribe","id":1,"symbols":["btc/usd","AAPL"]}"#).await;
     match ws.recv().await {
-        ServerMessage::Subscribed { id, symbols, rejected } => {
+        // A version 1 command (no `resume`, no `max_hz`) gets a version 1 answer: nothing to resume.
+        ServerMessage::Subscribed { id, symbols, rejected, continuity } => {
+            assert!(continuity.is_empty());
             assert_eq!(id, Some(hamster_shared::RequestId::Num(1)));
             let symbols: Vec<_> = symbols.iter().map(|s| s.as_str().to_owned()).collect();
             assert_eq!(symbols, ["BTC/USD", "AAPL"], "canonical spelling");

@@ -16,7 +16,7 @@ async fn flow_alerts_follow_the_subscribed_equities() {
     let (mut alerts, mut news) = (0, 0);
     while alerts < 5 || news < 1 {
         let message = ws.recv_until("an event", |m| matches!(m, ServerMessage::Event { .. })).await;
-        let ServerMessage::Event { channel, payload, ts } = message else { continue };
+        let ServerMessage::Event { channel, payload, ts, .. } = message else { continue };
         assert!(ts > 1_600_000_000_000);
         match channel.as_str() {
             "FLOW-ALERTS" => {

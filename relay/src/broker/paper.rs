@@ -301,6 +301,7 @@ mod tests {
 
     fn quote(price: f64) -> HubEvent {
         HubEvent::Quotes(vec![Quote {
+            seq: None,
             symbol: Symbol::parse("AAPL").unwrap(),
             price,
             ts: now_ms(),

@@ -28,6 +28,8 @@ pub(super) enum Batch {
     Snapshot,
     /// Live updates (fan-out and conflated catch-ups).
     Quotes,
+    /// Updates a resuming client missed, sent again.
+    Recovered,
 }
 
 impl Batch {
@@ -36,6 +38,7 @@ impl Batch {
         match self {
             Batch::Snapshot => ServerMessage::Snapshot { quotes: Vec::new() }.kind(),
             Batch::Quotes => ServerMessage::Quotes { quotes: Vec::new() }.kind(),
+            Batch::Recovered => ServerMessage::Recovered { quotes: Vec::new() }.kind(),
         }
     }
 }
@@ -57,7 +60,7 @@ pub(super) fn quotes_frame<'a>(batch: Batch, fragments: impl Iterator<Item = &'a
     }
     buf.extend_from_slice(b"]}");
     let quotes = match batch {
-        Batch::Quotes => count,
+        Batch::Quotes | Batch::Recovered => count,
         Batch::Snapshot => 0,
     };
     Frame { kind, json: Bytes::from(buf), quotes }
@@ -71,6 +74,7 @@ mod tests {
 
     fn quote(symbol: &str, price: f64) -> Quote {
         Quote {
+            seq: None,
             recv: None,
             symbol: Symbol::parse(symbol).unwrap(),
             price,

@@ -7,11 +7,15 @@
 //!   router turns into provider subscribe/unsubscribe calls. Subscriptions are reference-counted across all
 //!   clients (and REST leases), so a symbol is demanded once however many clients want it.
 //!
+//! Every update of a topic is numbered (`seq`, within the hub's `epoch`) and the last few are kept, so a client
+//! that reconnects gets exactly what it missed or is told how much it missed (`continuity`).
+//!
 //! Fan-out serialises each quote once, and each distinct batch once: all clients that receive the same set of
 //! quotes from one ingest batch share one `Bytes` frame (encoding lives in `frame`, queueing in `outbox`). State
 //! lives behind one mutex, held briefly; nothing under it waits on I/O, so a slow client can never slow the hub
 //! down.
 
+mod continuity;
 mod frame;
 mod history;
 mod outbox;
@@ -22,7 +26,9 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use hamster_shared::api::{ClientStatus, HistoryResponse, Timeframe};
-use hamster_shared::{ErrorCode, ProviderInfo, ProviderState, Quote, Rejection, RequestId, ServerMessage, Symbol};
+use hamster_shared::{
+    Continuity, ErrorCode, ProviderInfo, ProviderState, Quote, Rejection, RequestId, ServerMessage, Symbol,
+};
 use parking_lot::Mutex;
 use tokio::sync::mpsc;
 
@@ -32,6 +38,7 @@ pub(crate) use outbox::{Drained, Outbox};
 
 use crate::clock::now_ms;
 use crate::metrics::Metrics;
+use continuity::{Kind, Resumed, Sequence};
 use frame::{quotes_frame, Batch};
 
 /// Identifies one connected client for the life of the process.
@@ -76,6 +83,8 @@ pub(crate) const HISTORY_TICKS: usize = 600;
 /// Default one-minute candles kept per symbol (`--history-candles`): a day, so every chart timeframe up to an
 /// hour has a day of candles without a store.
 pub(crate) const HISTORY_CANDLES: usize = 1440;
+/// Default recent updates per symbol a resuming client can be sent again (`--resume-updates`).
+pub(crate) const RESUME_UPDATES: usize = 256;
 /// Default seconds a REST request keeps its symbols subscribed (`--rest-lease-secs`).
 pub(crate) const LEASE_TTL_SECS: u64 = 60;
 /// Most symbols REST leases may hold at once (not configurable).
@@ -94,6 +103,8 @@ pub(crate) struct HubConfig {
     pub(crate) history_ticks: usize,
     /// One-minute candles kept per symbol.
     pub(crate) history_candles: usize,
+    /// Recent updates per symbol kept for clients that resume.
+    pub(crate) resume_updates: usize,
     /// How long a REST request keeps its symbols subscribed.
     pub(crate) lease_ttl: Duration,
     /// Most symbols REST leases may hold at once.
@@ -109,6 +120,7 @@ impl Default for HubConfig {
             max_symbols_per_client: MAX_SYMBOLS_PER_CLIENT,
             history_ticks: HISTORY_TICKS,
             history_candles: HISTORY_CANDLES,
+            resume_updates: RESUME_UPDATES,
             lease_ttl: Duration::from_secs(LEASE_TTL_SECS),
             max_leases: MAX_LEASES,
             max_idle_topics: MAX_IDLE_TOPICS,
@@ -131,6 +143,8 @@ struct Topic {
     /// `last` serialised once, reused by snapshots and conflated frames.
     last_json: Option<Bytes>,
     history: History,
+    /// Numbers this topic's updates and keeps the last few for resuming clients.
+    sequence: Sequence,
     /// When the last subscriber left; `None` while wanted.
     idle_since: Option<Instant>,
 }
@@ -165,6 +179,17 @@ pub(crate) struct Hub {
     config: HubConfig,
     demand: mpsc::UnboundedSender<Demand>,
     metrics: Arc<Metrics>,
+    /// Names this run of the hub: sequence numbers restart with it.
+    epoch: u64,
+}
+
+/// How a `subscribe` wants its symbols delivered, beyond the symbols themselves.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct SubscribeOptions {
+    /// The epoch and, per canonical symbol, the last `seq` the client saw: it is sent what it missed since.
+    pub(crate) resume: Option<(u64, HashMap<Symbol, u64>)>,
+    /// At most one update per this interval per symbol (`max_hz`); `None` for every update.
+    pub(crate) interval: Option<Duration>,
 }
 
 /// A connected client's registration. Dropping it unsubscribes everything the client held.
@@ -178,7 +203,14 @@ pub(crate) struct ClientHandle {
 impl Hub {
     /// A hub that reports demand changes on `demand`.
     pub(crate) fn new(config: HubConfig, demand: mpsc::UnboundedSender<Demand>, metrics: Arc<Metrics>) -> Arc<Hub> {
-        Arc::new(Hub { state: Mutex::new(State::default()), config, demand, metrics })
+        // Milliseconds since the Unix epoch at start: distinct for every run of the relay.
+        let epoch = u64::try_from(now_ms()).unwrap_or_default();
+        Arc::new(Hub { state: Mutex::new(State::default()), config, demand, metrics, epoch })
+    }
+
+    /// This run's epoch, sent in `hello`; a `resume` naming another one cannot be recovered.
+    pub(crate) fn epoch(&self) -> u64 {
+        self.epoch
     }
 
     /// Registers a client. `transport` is a label for status pages (`ws`, `sse`); `greeting` builds the
@@ -220,7 +252,21 @@ impl Hub {
         client: ClientId,
         id: Option<RequestId>,
         symbols: Vec<Symbol>,
+        rejected: Vec<Rejection>,
+    ) {
+        self.subscribe_with(client, id, symbols, rejected, SubscribeOptions::default());
+    }
+
+    /// [`Hub::subscribe`] with a rate limit and a resume point: a resumed symbol is sent, right after
+    /// `subscribed` and under the same lock (so nothing newer can overtake it), exactly the updates the client
+    /// missed, or a gap and its latest value in the `snapshot`.
+    pub(crate) fn subscribe_with(
+        &self,
+        client: ClientId,
+        id: Option<RequestId>,
+        symbols: Vec<Symbol>,
         mut rejected: Vec<Rejection>,
+        options: SubscribeOptions,
     ) {
         let mut s = self.state.lock();
         let s = &mut *s;
@@ -259,10 +305,56 @@ impl Hub {
                 let _ = self.demand.send(Demand::Add(symbol.clone()));
             }
         }
-        let snapshot: Vec<&Bytes> =
-            accepted.iter().filter_map(|sym| s.topics.get(sym).and_then(|t| t.last_json.as_ref())).collect();
+        // Rates are set before any frame is queued, so the first live update already obeys them.
+        outbox.set_rate(&accepted, options.interval);
+        let mut continuity = Vec::new();
+        let mut recovered_quotes: Vec<&Bytes> = Vec::new();
+        let mut recovered_events: Vec<&Bytes> = Vec::new();
+        let mut up_to_date: HashSet<&Symbol> = HashSet::new();
+        if let Some((epoch, seen)) = &options.resume {
+            for symbol in &accepted {
+                let (Some(seen), Some(topic)) = (seen.get(symbol), s.topics.get(symbol)) else { continue };
+                let entry = match topic.sequence.resume(*epoch == self.epoch, *seen) {
+                    Resumed::UpToDate => {
+                        up_to_date.insert(symbol);
+                        Continuity { symbol: symbol.clone(), recovered: 0, gap: false, missed: None }
+                    }
+                    Resumed::Recover(updates) => {
+                        up_to_date.insert(symbol);
+                        let recovered = updates.len() as u64;
+                        for (kind, bytes) in updates {
+                            match kind {
+                                Kind::Quote => recovered_quotes.push(bytes),
+                                Kind::Event => recovered_events.push(bytes),
+                            }
+                        }
+                        Continuity { symbol: symbol.clone(), recovered, gap: false, missed: None }
+                    }
+                    Resumed::Gap { missed } => Continuity { symbol: symbol.clone(), recovered: 0, gap: true, missed },
+                };
+                continuity.push(entry);
+            }
+        }
+        self.metrics.resume_gaps.inc_by(continuity.iter().filter(|c| c.gap).count() as u64);
+        // A symbol brought up to date needs no snapshot: its last recovered update is its latest value.
+        let snapshot: Vec<&Bytes> = accepted
+            .iter()
+            .filter(|sym| !up_to_date.contains(sym))
+            .filter_map(|sym| s.topics.get(sym).and_then(|t| t.last_json.as_ref()))
+            .collect();
         let snapshot = quotes_frame(Batch::Snapshot, snapshot.iter().copied());
-        outbox.push_control(control_frame(&ServerMessage::Subscribed { id, symbols: accepted, rejected }));
+        let recovered =
+            (!recovered_quotes.is_empty()).then(|| quotes_frame(Batch::Recovered, recovered_quotes.iter().copied()));
+        let recovered_events: Vec<Frame> =
+            recovered_events.into_iter().map(|json| Frame { kind: "event", json: json.clone(), quotes: 0 }).collect();
+        self.metrics.recovered.inc_by(recovered_quotes.len() as u64 + recovered_events.len() as u64);
+        outbox.push_control(control_frame(&ServerMessage::Subscribed { id, symbols: accepted, rejected, continuity }));
+        if let Some(recovered) = recovered {
+            outbox.push_control(recovered);
+        }
+        for event in recovered_events {
+            outbox.push_control(event);
+        }
         outbox.push_control(snapshot);
         self.metrics.topics.set(wanted_topics(s) as i64);
     }
@@ -317,8 +409,10 @@ impl Hub {
             match event {
                 HubEvent::Quotes(quotes) => {
                     self.metrics.quotes_in.inc_by(quotes.len() as u64);
-                    for quote in quotes {
+                    for mut quote in quotes {
                         let Some(topic) = s.topics.get_mut(&quote.symbol) else { continue };
+                        let seq = topic.sequence.next();
+                        quote.seq = Some(seq);
                         let json = match serde_json::to_vec(&quote) {
                             Ok(json) => Bytes::from(json),
                             Err(e) => {
@@ -327,6 +421,7 @@ impl Hub {
                             }
                         };
                         topic.history.record(quote.ts, quote.price, quote.volume);
+                        topic.sequence.remember(seq, Kind::Quote, json.clone());
                         if !topic.subscribers.is_empty() {
                             touched.push((quote.symbol.clone(), json.clone()));
                         }
@@ -345,16 +440,17 @@ impl Hub {
                 }
                 HubEvent::Events(events) => {
                     for event in events {
-                        let Some(topic) = s.topics.get(&event.channel) else { continue };
-                        if topic.subscribers.is_empty() {
-                            continue;
-                        }
+                        let Some(topic) = s.topics.get_mut(&event.channel) else { continue };
+                        let seq = topic.sequence.next();
                         // Alerts are individual facts, not prices: delivered in order, never conflated.
                         let frame = control_frame(&ServerMessage::Event {
                             channel: event.channel,
                             payload: event.payload,
                             ts: event.ts,
+                            seq: Some(seq),
                         });
+                        // Kept even with nobody listening: a client between two connections resumes from here.
+                        topic.sequence.remember(seq, Kind::Event, frame.json.clone());
                         for (_, outbox) in &topic.subscribers {
                             outbox.push_control(frame.clone());
                         }
@@ -402,6 +498,7 @@ impl Hub {
             s.leases -= 1;
         }
         let frame = control_frame(&ServerMessage::Subscribed {
+            continuity: Vec::new(),
             id: None,
             symbols: Vec::new(),
             rejected: vec![Rejection { symbol: symbol.to_string(), code, message }],
@@ -568,7 +665,16 @@ impl ClientHandle {
             if closed {
                 return None;
             }
-            self.outbox.ready().await;
+            match self.outbox.next_due() {
+                // A rate-limited value is held: it must go out when due even if nothing else arrives.
+                Some(due) => {
+                    tokio::select! {
+                        () = self.outbox.ready() => {}
+                        () = tokio::time::sleep_until(due.into()) => {}
+                    }
+                }
+                None => self.outbox.ready().await,
+            }
         }
     }
 
@@ -594,6 +700,7 @@ fn new_topic(config: &HubConfig) -> Topic {
         last: None,
         last_json: None,
         history: History::new(config.history_ticks, config.history_candles),
+        sequence: Sequence::new(config.resume_updates),
         idle_since: None,
     }
 }

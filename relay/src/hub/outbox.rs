@@ -11,10 +11,16 @@
 //! one, nor the same update twice (the catch-up used to be read from the hub's cache separately, which raced
 //! with the next batch: the benchmark saw stale and duplicate quotes).
 //!
+//! A client may also ask for at most `max_hz` updates per second of some symbols: an update arriving sooner
+//! than that after the symbol's last one is held (the latest replacing the one before) and goes out when the
+//! interval has passed, so the client gets that rate and always the final value, within one interval. Clients
+//! without such limits never reach that code.
+//!
 //! Control frames (replies, snapshots, status) are never conflated; a client that lets more than
 //! [`MAX_CONTROL_FRAMES`] of them pile up is not reading at all and is closed as a policy violation.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use hamster_shared::Symbol;
@@ -43,10 +49,27 @@ struct State {
     control_frames: usize,
     /// Conflated symbols and their latest serialised quote, in first-conflated order.
     dirty: IndexMap<Symbol, Bytes>,
+    /// Symbols with a rate limit, and when each last went out.
+    rates: HashMap<Symbol, Rate>,
+    /// Rate-limited symbols' latest values waiting for their interval, in first-held order.
+    held: IndexMap<Symbol, Bytes>,
     /// Set when control frames overflowed; the outbox then takes nothing more.
     closed: bool,
     delivered: u64,
     conflated: u64,
+}
+
+/// One symbol's `max_hz` as an interval, and when its last update went out.
+#[derive(Debug, Clone, Copy)]
+struct Rate {
+    interval: Duration,
+    last_sent: Option<Instant>,
+}
+
+impl Rate {
+    fn due(&self) -> Option<Instant> {
+        self.last_sent.map(|at| at + self.interval)
+    }
 }
 
 /// The per-client queue. Shared between the hub (producer) and one writer task (consumer).
@@ -94,6 +117,45 @@ impl Outbox {
             return 0;
         }
         let before = s.conflated;
+        if s.rates.is_empty() {
+            self.enqueue(&mut s, frame, quotes);
+        } else {
+            let now = Instant::now();
+            let mut admitted = Vec::new();
+            let mut all = true;
+            for (symbol, json) in quotes {
+                let s = &mut *s;
+                if let Some(rate) = s.rates.get_mut(symbol) {
+                    if rate.due().is_some_and(|due| now < due) {
+                        if s.held.insert(symbol.clone(), json.clone()).is_some() {
+                            s.conflated += 1;
+                        }
+                        all = false;
+                        continue;
+                    }
+                    rate.last_sent = Some(now);
+                    // A held value older than this one is superseded, never sent after it.
+                    if s.held.shift_remove(symbol).is_some() {
+                        s.conflated += 1;
+                    }
+                }
+                admitted.push((symbol, json));
+            }
+            if all {
+                self.enqueue(&mut s, frame, admitted);
+            } else if !admitted.is_empty() {
+                let own = quotes_frame(Batch::Quotes, admitted.iter().map(|(_, json)| *json));
+                self.enqueue(&mut s, &own, admitted);
+            }
+        }
+        let superseded = s.conflated - before;
+        drop(s);
+        self.notify.notify_one();
+        superseded
+    }
+
+    /// Queues `frame`, or keeps its quotes' latest values once the client is `capacity` frames behind.
+    fn enqueue<'a>(&self, s: &mut State, frame: &Frame, quotes: impl IntoIterator<Item = (&'a Symbol, &'a Bytes)>) {
         if s.quote_frames < self.capacity && s.dirty.is_empty() {
             s.quote_frames += 1;
             s.queue.push_back(frame.clone());
@@ -105,20 +167,44 @@ impl Outbox {
                 }
             }
         }
-        let superseded = s.conflated - before;
+    }
+
+    /// Limits `symbols` to one update per `interval` (`None`: every update), without touching what is queued.
+    pub(crate) fn set_rate<'a>(&self, symbols: impl IntoIterator<Item = &'a Symbol>, interval: Option<Duration>) {
+        let mut s = self.state.lock();
+        for symbol in symbols {
+            match interval {
+                Some(interval) => {
+                    let last_sent = s.rates.get(symbol).and_then(|r| r.last_sent);
+                    s.rates.insert(symbol.clone(), Rate { interval, last_sent });
+                }
+                // A value held under the old limit is now due and goes out with the next drain.
+                None => {
+                    s.rates.remove(symbol);
+                }
+            }
+        }
         drop(s);
         self.notify.notify_one();
-        superseded
+    }
+
+    /// When the next held value is due, if any is held: the writer wakes then even if nothing else arrives.
+    pub(crate) fn next_due(&self) -> Option<Instant> {
+        let s = self.state.lock();
+        let now = Instant::now();
+        s.held.keys().map(|symbol| s.rates.get(symbol).and_then(Rate::due).unwrap_or(now)).min()
     }
 
     /// Drops pending conflated values of `symbols` (the client unsubscribed from them).
     pub(crate) fn forget<'a>(&self, symbols: impl IntoIterator<Item = &'a Symbol>) {
         let mut s = self.state.lock();
-        if s.dirty.is_empty() {
+        if s.dirty.is_empty() && s.rates.is_empty() {
             return;
         }
         for symbol in symbols {
             s.dirty.shift_remove(symbol);
+            s.held.shift_remove(symbol);
+            s.rates.remove(symbol);
         }
     }
 
@@ -131,6 +217,24 @@ impl Outbox {
         if !s.dirty.is_empty() {
             frames.push(quotes_frame(Batch::Quotes, s.dirty.values()));
             s.dirty.clear();
+        }
+        if !s.held.is_empty() {
+            let s = &mut *s;
+            let now = Instant::now();
+            let mut due = Vec::new();
+            s.held.retain(|symbol, json| match s.rates.get_mut(symbol) {
+                Some(rate) if rate.due().is_some_and(|at| now < at) => true,
+                rate => {
+                    if let Some(rate) = rate {
+                        rate.last_sent = Some(now);
+                    }
+                    due.push(json.clone());
+                    false
+                }
+            });
+            if !due.is_empty() {
+                frames.push(quotes_frame(Batch::Quotes, due.iter()));
+            }
         }
         Drained { frames, closed: s.closed }
     }
@@ -234,6 +338,50 @@ mod tests {
         assert_eq!(d.frames[8].quotes, 3);
         let (_, conflated, _) = out.counters();
         assert_eq!(conflated, 100_000 - 8 - 3);
+    }
+
+    #[test]
+    fn a_rate_limited_symbol_gets_its_rate_and_always_its_final_value() {
+        let out = Outbox::new(64);
+        let (a, b) = (sym("AAPL"), sym("MSFT"));
+        out.set_rate([&a], Some(Duration::from_millis(200)));
+        push(&out, 1, &[q(&a, "a1"), q(&b, "b1")]);
+        // Within the interval: AAPL is held (the latest replacing the one before), MSFT is unlimited.
+        push(&out, 2, &[q(&a, "a2"), q(&b, "b2")]);
+        push(&out, 3, &[q(&a, "a3")]);
+        let d = out.drain();
+        let bodies: Vec<_> = d.frames.iter().map(|f| f.json.clone()).collect();
+        assert_eq!(bodies, [Bytes::from("1"), Bytes::from_static(br#"{"type":"quotes","quotes":[b2]}"#)]);
+        let due = out.next_due().expect("a3 is held");
+        assert!(due > Instant::now() && due <= Instant::now() + Duration::from_millis(200));
+        std::thread::sleep(due.saturating_duration_since(Instant::now()));
+        let d = out.drain();
+        assert_eq!(d.frames.len(), 1);
+        assert_eq!(d.frames[0].json, Bytes::from_static(br#"{"type":"quotes","quotes":[a3]}"#), "the final value");
+        assert_eq!(out.next_due(), None);
+        let (_, conflated, _) = out.counters();
+        assert_eq!(conflated, 1, "a2 was superseded by a3");
+        // Lifting the limit lets the next update straight through.
+        out.set_rate([&a], None);
+        push(&out, 4, &[q(&a, "a4")]);
+        assert_eq!(out.drain().frames[0].json, Bytes::from("4"));
+    }
+
+    #[test]
+    fn a_held_value_is_never_sent_after_a_newer_one() {
+        let out = Outbox::new(64);
+        let a = sym("AAPL");
+        out.set_rate([&a], Some(Duration::from_millis(30)));
+        push(&out, 1, &[q(&a, "a1")]);
+        push(&out, 2, &[q(&a, "a2")]);
+        std::thread::sleep(Duration::from_millis(40));
+        // Due again: a3 goes straight out and the held a2 is dropped, not delivered behind it.
+        push(&out, 3, &[q(&a, "a3")]);
+        let bodies: Vec<_> = out.drain().frames.iter().map(|f| f.json.clone()).collect();
+        assert_eq!(bodies, [Bytes::from("1"), Bytes::from("3")]);
+        out.forget([&a]);
+        push(&out, 4, &[q(&a, "a4")]);
+        assert_eq!(out.drain().frames[0].json, Bytes::from("4"), "unsubscribing dropped the limit");
     }
 
     #[test]

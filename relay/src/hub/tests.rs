@@ -9,6 +9,7 @@ fn sym(s: &str) -> Symbol {
 
 fn quote(s: &str, price: f64) -> Quote {
     Quote {
+        seq: None,
         recv: None,
         symbol: sym(s),
         price,
@@ -20,6 +21,11 @@ fn quote(s: &str, price: f64) -> Quote {
         change: None,
         change_pct: None,
     }
+}
+
+/// `quote` as the hub sends it: numbered within its symbol's sequence.
+fn numbered(s: &str, price: f64, seq: u64) -> Quote {
+    Quote { seq: Some(seq), ..quote(s, price) }
 }
 
 fn hub_with(config: HubConfig) -> (Arc<Hub>, mpsc::UnboundedReceiver<Demand>) {
@@ -84,12 +90,13 @@ fn subscribe_replies_then_snapshots_from_cache() {
     assert_eq!(
         got[0],
         ServerMessage::Subscribed {
+            continuity: Vec::new(),
             id: Some(RequestId::Num(9)),
             symbols: vec![sym("AAPL"), sym("MSFT")],
             rejected: vec![bad]
         }
     );
-    assert_eq!(got[1], ServerMessage::Snapshot { quotes: vec![quote("AAPL", 190.0)] });
+    assert_eq!(got[1], ServerMessage::Snapshot { quotes: vec![numbered("AAPL", 190.0, 1)] });
 }
 
 #[test]
@@ -124,10 +131,10 @@ fn fan_out_shares_one_frame_per_distinct_share() {
     assert_eq!(frames[0].json.as_ptr(), frames[1].json.as_ptr(), "same share, same bytes");
     assert_ne!(frames[0].json.as_ptr(), frames[2].json.as_ptr());
     let parsed: ServerMessage = serde_json::from_slice(&frames[0].json).unwrap();
-    assert_eq!(parsed, ServerMessage::Quotes { quotes: vec![quote("AAPL", 1.0), quote("MSFT", 2.0)] });
+    assert_eq!(parsed, ServerMessage::Quotes { quotes: vec![numbered("AAPL", 1.0, 1), numbered("MSFT", 2.0, 1)] });
     assert_eq!(frames[0].json, Bytes::from(parsed.to_json()), "hand-assembled frame equals serde's");
     let parsed: ServerMessage = serde_json::from_slice(&frames[2].json).unwrap();
-    assert_eq!(parsed, ServerMessage::Quotes { quotes: vec![quote("MSFT", 2.0)] });
+    assert_eq!(parsed, ServerMessage::Quotes { quotes: vec![numbered("MSFT", 2.0, 1)] });
 }
 
 #[test]
@@ -137,7 +144,10 @@ fn every_tick_in_a_batch_reaches_a_fast_client() {
     hub.subscribe(a.id(), None, vec![sym("AAPL")], vec![]);
     let _ = a.outbox().drain();
     hub.ingest(vec![HubEvent::Quotes(vec![quote("AAPL", 1.0), quote("AAPL", 2.0)])]);
-    assert_eq!(messages(&a), [ServerMessage::Quotes { quotes: vec![quote("AAPL", 1.0), quote("AAPL", 2.0)] }]);
+    assert_eq!(
+        messages(&a),
+        [ServerMessage::Quotes { quotes: vec![numbered("AAPL", 1.0, 1), numbered("AAPL", 2.0, 2)] }]
+    );
 }
 
 #[tokio::test]
@@ -168,7 +178,10 @@ async fn slow_client_is_conflated_while_fast_client_gets_everything() {
     let frames = slow.next_frames().await.unwrap();
     assert_eq!(frames.len(), 5);
     let last: ServerMessage = serde_json::from_slice(&frames[4].json).unwrap();
-    assert_eq!(last, ServerMessage::Quotes { quotes: vec![quote("AAPL", 999.0), quote("MSFT", -999.0)] });
+    assert_eq!(
+        last,
+        ServerMessage::Quotes { quotes: vec![numbered("AAPL", 999.0, 1000), numbered("MSFT", -999.0, 1000)] }
+    );
     assert_eq!(hub.metrics().conflated.get(), slow_conflated);
 }
 
@@ -184,9 +197,9 @@ fn conflated_catch_up_skips_symbols_unsubscribed_meanwhile() {
     let d = a.outbox().drain();
     let parsed: Vec<ServerMessage> = d.frames.iter().map(|f| serde_json::from_slice(&f.json).unwrap()).collect();
     assert_eq!(parsed.len(), 3, "{parsed:?}");
-    assert_eq!(parsed[0], ServerMessage::Quotes { quotes: vec![quote("AAPL", 1.0)] });
+    assert_eq!(parsed[0], ServerMessage::Quotes { quotes: vec![numbered("AAPL", 1.0, 1)] });
     assert!(matches!(parsed[1], ServerMessage::Unsubscribed { .. }));
-    assert_eq!(parsed[2], ServerMessage::Quotes { quotes: vec![quote("AAPL", 2.0)] });
+    assert_eq!(parsed[2], ServerMessage::Quotes { quotes: vec![numbered("AAPL", 2.0, 2)] });
 }
 
 #[test]
@@ -261,7 +274,7 @@ fn idle_topics_keep_their_cache_up_to_the_cap() {
     hub.unsubscribe(a.id(), None, vec![sym("B")]);
     hub.sweep(Instant::now());
     let (quotes, pending) = hub.quotes(&[sym("A"), sym("B")]);
-    assert_eq!(quotes, vec![quote("B", 2.0)], "the newest idle topic is kept");
+    assert_eq!(quotes, vec![numbered("B", 2.0, 1)], "the newest idle topic is kept");
     assert_eq!(pending, vec![sym("A")]);
     assert_eq!(hub.history(&sym("B"), Timeframe::M1, 0, i64::MAX).0.ticks.len(), 1);
 }
@@ -279,9 +292,107 @@ fn channel_events_reach_subscribers_in_order() {
     assert_eq!(
         messages(&a),
         [
-            ServerMessage::Event { channel: sym("uw:FLOW-ALERTS"), payload: serde_json::json!({"n": 1}), ts: 1 },
-            ServerMessage::Event { channel: sym("uw:FLOW-ALERTS"), payload: serde_json::json!({"n": 2}), ts: 2 },
+            ServerMessage::Event {
+                seq: Some(1),
+                channel: sym("uw:FLOW-ALERTS"),
+                payload: serde_json::json!({"n": 1}),
+                ts: 1
+            },
+            ServerMessage::Event {
+                seq: Some(2),
+                channel: sym("uw:FLOW-ALERTS"),
+                payload: serde_json::json!({"n": 2}),
+                ts: 2
+            },
         ]
     );
     assert!(messages(&b).is_empty(), "only subscribers get events");
+}
+
+/// A client that subscribes `symbols` resuming from `seen` (per symbol) in `epoch`.
+fn resume(hub: &Hub, client: &ClientHandle, epoch: u64, seen: &[(&str, u64)], symbols: &[&str]) -> Vec<ServerMessage> {
+    let seen = seen.iter().map(|(s, n)| (sym(s), *n)).collect();
+    let options = SubscribeOptions { resume: Some((epoch, seen)), interval: None };
+    hub.subscribe_with(client.id(), None, symbols.iter().map(|s| sym(s)).collect(), vec![], options);
+    messages(client)
+}
+
+fn continuity(m: &ServerMessage) -> Vec<Continuity> {
+    match m {
+        ServerMessage::Subscribed { continuity, .. } => continuity.clone(),
+        other => panic!("expected subscribed, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_resuming_client_gets_exactly_what_it_missed_before_anything_newer() {
+    let (hub, _rx) = hub();
+    let keeper = hub.connect("ws", |_| Vec::new());
+    hub.subscribe(keeper.id(), None, vec![sym("AAPL"), sym("MSFT"), sym("uw:flow-alerts")], vec![]);
+    for i in 1..=5 {
+        hub.ingest(vec![HubEvent::Quotes(vec![quote("AAPL", f64::from(i)), quote("MSFT", f64::from(i))])]);
+    }
+    let event = |n: i64| ChannelEvent { channel: sym("uw:flow-alerts"), payload: serde_json::json!({"n": n}), ts: n };
+    hub.ingest(vec![HubEvent::Events(vec![event(1), event(2)])]);
+
+    let back = hub.connect("ws", |_| Vec::new());
+    let got = resume(
+        &hub,
+        &back,
+        hub.epoch(),
+        &[("AAPL", 3), ("MSFT", 5), ("uw:flow-alerts", 1)],
+        &["AAPL", "MSFT", "uw:flow-alerts"],
+    );
+    assert_eq!(
+        continuity(&got[0]),
+        [
+            Continuity { symbol: sym("AAPL"), recovered: 2, gap: false, missed: None },
+            Continuity { symbol: sym("MSFT"), recovered: 0, gap: false, missed: None },
+            Continuity { symbol: sym("uw:flow-alerts"), recovered: 1, gap: false, missed: None },
+        ]
+    );
+    assert_eq!(got[1], ServerMessage::Recovered { quotes: vec![numbered("AAPL", 4.0, 4), numbered("AAPL", 5.0, 5)] });
+    assert!(matches!(&got[2], ServerMessage::Event { seq: Some(2), .. }), "{:?}", got[2]);
+    // Both quote symbols are up to date, so the snapshot carries neither.
+    assert_eq!(got[3], ServerMessage::Snapshot { quotes: vec![] });
+    hub.ingest(vec![HubEvent::Quotes(vec![quote("AAPL", 6.0)])]);
+    assert_eq!(messages(&back), [ServerMessage::Quotes { quotes: vec![numbered("AAPL", 6.0, 6)] }]);
+    assert_eq!(hub.metrics().recovered.get(), 3);
+}
+
+#[test]
+fn beyond_what_is_kept_or_from_another_epoch_the_client_is_told_the_gap_and_gets_the_latest_value() {
+    let (hub, _rx) = hub_with(HubConfig { resume_updates: 2, ..HubConfig::default() });
+    let keeper = hub.connect("ws", |_| Vec::new());
+    hub.subscribe(keeper.id(), None, vec![sym("AAPL")], vec![]);
+    for i in 1..=10 {
+        hub.ingest(vec![HubEvent::Quotes(vec![quote("AAPL", f64::from(i))])]);
+    }
+    let back = hub.connect("ws", |_| Vec::new());
+    let got = resume(&hub, &back, hub.epoch(), &[("AAPL", 4)], &["AAPL"]);
+    assert_eq!(continuity(&got[0]), [Continuity { symbol: sym("AAPL"), recovered: 0, gap: true, missed: Some(6) }]);
+    assert_eq!(got[1], ServerMessage::Snapshot { quotes: vec![numbered("AAPL", 10.0, 10)] });
+
+    let other = hub.connect("ws", |_| Vec::new());
+    let got = resume(&hub, &other, hub.epoch() - 1, &[("AAPL", 9)], &["AAPL"]);
+    assert_eq!(continuity(&got[0]), [Continuity { symbol: sym("AAPL"), recovered: 0, gap: true, missed: None }]);
+    assert_eq!(got[1], ServerMessage::Snapshot { quotes: vec![numbered("AAPL", 10.0, 10)] });
+    assert_eq!(hub.metrics().resume_gaps.get(), 2);
+}
+
+#[tokio::test]
+async fn max_hz_holds_updates_and_the_writer_wakes_for_the_final_value() {
+    let (hub, _rx) = hub();
+    let a = hub.connect("ws", |_| Vec::new());
+    let options = SubscribeOptions { resume: None, interval: Some(Duration::from_millis(100)) };
+    hub.subscribe_with(a.id(), None, vec![sym("AAPL")], vec![], options);
+    let _ = messages(&a);
+    for i in 1..=20 {
+        hub.ingest(vec![HubEvent::Quotes(vec![quote("AAPL", f64::from(i))])]);
+    }
+    assert_eq!(messages(&a), [ServerMessage::Quotes { quotes: vec![numbered("AAPL", 1.0, 1)] }]);
+    // Nothing else arrives: the writer still wakes when the interval is over and gets the latest value.
+    let frames = tokio::time::timeout(Duration::from_secs(5), a.next_frames()).await.unwrap().unwrap();
+    let got: Vec<ServerMessage> = frames.iter().map(|f| serde_json::from_slice(&f.json).unwrap()).collect();
+    assert_eq!(got, [ServerMessage::Quotes { quotes: vec![numbered("AAPL", 20.0, 20)] }]);
 }

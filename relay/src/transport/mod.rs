@@ -14,7 +14,7 @@ pub(crate) mod rest;
 pub(crate) mod sse;
 pub(crate) mod ws;
 
-use hamster_shared::{ServerMessage, PROTOCOL_VERSION};
+use hamster_shared::{ServerMessage, FEATURES, PROTOCOL_VERSION};
 
 use crate::hub::{control_frame, ClientHandle};
 use crate::state::AppState;
@@ -28,8 +28,11 @@ pub(crate) fn server_name() -> String {
 /// provider. Done atomically by the hub, so no broadcast can overtake the `hello`.
 pub(crate) fn connect(app: &AppState, transport: &'static str) -> ClientHandle {
     let heartbeat_ms = app.config.heartbeat().as_millis() as u64;
+    let epoch = app.hub.epoch();
     app.hub.connect(transport, |providers| {
         let hello = ServerMessage::Hello {
+            epoch,
+            features: FEATURES.iter().map(|f| f.to_string()).collect(),
             protocol: PROTOCOL_VERSION,
             server: server_name(),
             heartbeat_ms,

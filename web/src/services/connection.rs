@@ -1,7 +1,8 @@
 //! The page's one connection to the relay.
 //!
 //! Owns: the WebSocket (exactly one open at a time), reconnecting with [`Backoff`] (full jitter, reset after a
-//! stable connection), subscribing the whole watchlist after every `hello` and then only its changes, the
+//! stable connection), subscribing the whole watchlist after every `hello` (resuming from the last update
+//! seen of each symbol, [`ResumePoint`], so the relay sends what the page missed) and then only its changes, the
 //! application-level heartbeat ([`Liveness`]: ping every half heartbeat, give up after two heartbeats of
 //! silence) and the REST fallback (polling `/api/quotes` every [`REST_POLL_MS`] while the socket is down). A
 //! successful poll after failures means the relay is back, so it cuts the backoff wait short instead of waiting
@@ -28,12 +29,13 @@ use futures::{select, FutureExt, SinkExt, StreamExt};
 use gloo_net::websocket::futures::WebSocket;
 use gloo_net::websocket::{Message, WebSocketError};
 use gloo_timers::future::{IntervalStream, TimeoutFuture};
-use hamster_shared::{ClientMessage, RequestId, ServerMessage, Symbol, MAX_SYMBOLS_PER_REQUEST};
+use hamster_shared::{ClientMessage, RequestId, Resume, ServerMessage, Symbol, MAX_SYMBOLS_PER_REQUEST};
 use yew::Callback;
 
 use super::api::Api;
 use super::backoff::Backoff;
 use super::heartbeat::{Liveness, Verdict};
+use super::resume::ResumePoint;
 use super::{config, marks, now_ms};
 use crate::events::ConnEvent;
 
@@ -194,10 +196,11 @@ async fn socket_loop(url: String, inputs: Inputs, shared: Rc<Shared>, emit: Call
     let Inputs { mut wanted, mut commands, mut wake } = inputs;
     let mut backoff = Backoff::default();
     let mut next_id = 0u64;
+    let mut resume = ResumePoint::default();
     loop {
         emit.emit(ConnEvent::Connecting { attempt: backoff.attempt() });
         let end = match WebSocket::open(&url) {
-            Ok(ws) => session(ws, (&mut wanted, &mut commands), &shared, &emit, &mut next_id).await,
+            Ok(ws) => session(ws, (&mut wanted, &mut commands), &shared, &emit, (&mut next_id, &mut resume)).await,
             Err(e) => SessionEnd::Failed { reason: format!("cannot open socket: {e}"), stable: false },
         };
         shared.live.set(false);
@@ -236,7 +239,7 @@ async fn session(
     (wanted, commands): (&mut UnboundedReceiver<Wanted>, &mut UnboundedReceiver<ClientMessage>),
     shared: &Shared,
     emit: &Callback<ConnEvent>,
-    next_id: &mut u64,
+    (next_id, resume): (&mut u64, &mut ResumePoint),
 ) -> SessionEnd {
     enum Step {
         Frame(Option<Result<Message, WebSocketError>>),
@@ -269,20 +272,23 @@ async fn session(
                         continue;
                     }
                 };
+                resume.observe(&msg);
                 let hello = match &msg {
-                    ServerMessage::Hello { heartbeat_ms, .. } => {
+                    ServerMessage::Hello { heartbeat_ms, epoch, .. } => {
                         liveness.on_hello(now, *heartbeat_ms);
                         shared.live.set(true);
-                        true
+                        Some(*epoch)
                     }
-                    _ => false,
+                    _ => None,
                 };
                 emit.emit(ConnEvent::Server(msg));
-                if hello {
+                if let Some(epoch) = hello {
                     // A new session on the relay's side (or a relay that restarted): nothing is subscribed yet.
                     subscriptions = Subscriptions::default();
                     let (_, added) = subscriptions.update(&shared.symbols());
-                    if let Err(e) = send_symbols(&mut ws, Request::Subscribe, &added, next_id).await {
+                    let point = resume.on_hello(epoch, &added);
+                    let request = Request::Subscribe(point.as_ref());
+                    if let Err(e) = send_symbols(&mut ws, request, &added, next_id).await {
                         return failed(e, &liveness);
                     }
                 }
@@ -307,7 +313,7 @@ async fn session(
                 *shared.wanted.borrow_mut() = latest;
                 if liveness.is_live() {
                     let (removed, added) = subscriptions.update(&shared.symbols());
-                    for (request, symbols) in [(Request::Unsubscribe, removed), (Request::Subscribe, added)] {
+                    for (request, symbols) in [(Request::Unsubscribe, removed), (Request::Subscribe(None), added)] {
                         if let Err(e) = send_symbols(&mut ws, request, &symbols, next_id).await {
                             return failed(e, &liveness);
                         }
@@ -340,15 +346,16 @@ async fn session(
 
 /// Which way a [`send_symbols`] goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Request {
-    Subscribe,
+enum Request<'a> {
+    /// With where to resume from, on a new socket.
+    Subscribe(Option<&'a Resume>),
     Unsubscribe,
 }
 
 /// Sends a (un)subscribe for `symbols`, split to the relay's per-command limit; nothing when there are none.
 async fn send_symbols(
     ws: &mut WebSocket,
-    request: Request,
+    request: Request<'_>,
     symbols: &[Symbol],
     next_id: &mut u64,
 ) -> Result<(), String> {
@@ -357,7 +364,10 @@ async fn send_symbols(
         let id = Some(RequestId::Num(*next_id));
         let symbols = chunk.iter().map(|s| s.as_str().to_owned()).collect();
         let msg = match request {
-            Request::Subscribe => ClientMessage::Subscribe { id, symbols },
+            Request::Subscribe(resume) => {
+                let resume = ResumePoint::part(resume, chunk);
+                ClientMessage::Subscribe { id, symbols, resume, max_hz: None }
+            }
             Request::Unsubscribe => ClientMessage::Unsubscribe { id, symbols },
         };
         send(ws, &msg).await?;

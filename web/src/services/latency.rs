@@ -140,6 +140,7 @@ mod tests {
 
     fn quote(ts: i64, recv: Option<i64>) -> Quote {
         Quote {
+            seq: None,
             symbol: Symbol::parse("AAPL").unwrap(),
             price: 1.0,
             ts,

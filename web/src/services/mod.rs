@@ -10,6 +10,7 @@ mod heartbeat;
 pub(crate) mod latency;
 pub(crate) mod marks;
 pub(crate) mod on_screen;
+mod resume;
 pub mod storage;
 
 use wasm_bindgen::JsCast;

@@ -100,6 +100,7 @@ mod tests {
 
     fn quote(s: &str, price: f64) -> Quote {
         Quote {
+            seq: None,
             recv: None,
             symbol: Symbol::parse(s).expect("valid test symbol"),
             price,

@@ -19,7 +19,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::rc::Rc;
 
 use hamster_shared::api::{HistoryResponse, QuotesResponse};
-use hamster_shared::{ProviderState, Quote, ServerMessage, Symbol};
+use hamster_shared::{Continuity, ProviderState, Quote, ServerMessage, Symbol};
 
 pub(crate) use replay::{plan as replay_plan, Replay};
 use yew::Reducible;
@@ -276,7 +276,7 @@ impl AppState {
 
     fn apply_server(&mut self, msg: ServerMessage, now_ms: i64) {
         match msg {
-            ServerMessage::Hello { protocol, server, heartbeat_ms, providers } => {
+            ServerMessage::Hello { protocol, server, heartbeat_ms, providers, epoch: _, features: _ } => {
                 if self.ever_live {
                     self.stats.reconnects += 1;
                     self.log(LogLevel::Info, format!("reconnected to {server}"));
@@ -302,9 +302,12 @@ impl AppState {
                     .map(|p| (p.name, ProviderView { state: p.state, detail: p.detail, since: p.since }))
                     .collect();
             }
-            ServerMessage::Subscribed { id: _, symbols, rejected } => {
+            ServerMessage::Subscribed { id: _, symbols, rejected, continuity } => {
                 if !symbols.is_empty() {
                     self.log(LogLevel::Info, format!("subscribed {}", join(&symbols)));
+                }
+                if let Some((level, text)) = continuity_notice(&continuity) {
+                    self.log(level, text);
                 }
                 for s in &symbols {
                     if let Some(row) = self.rows.get_mut(s) {
@@ -329,6 +332,8 @@ impl AppState {
             }
             ServerMessage::Snapshot { quotes } => self.apply_quotes(quotes, now_ms, false),
             ServerMessage::Quotes { quotes } => self.apply_quotes(quotes, now_ms, true),
+            // Old ticks sent again in order: they move rows and charts but say nothing about today's lag.
+            ServerMessage::Recovered { quotes } => self.apply_quotes(quotes, now_ms, false),
             ServerMessage::Status { provider, state, detail, since } => {
                 let text = match &detail {
                     Some(d) => format!("provider {provider}: {} ({d})", state.as_str()),
@@ -348,12 +353,12 @@ impl AppState {
             ServerMessage::Error { id: _, code, message } => {
                 self.log(LogLevel::Error, format!("relay error {}: {message}", code.as_str()));
             }
-            ServerMessage::Event { channel, payload: _, ts: _ } if replay::is_replayed(&channel) => {
+            ServerMessage::Event { channel, .. } if replay::is_replayed(&channel) => {
                 if let Some(replay) = self.replay.as_mut() {
                     replay.events += 1;
                 }
             }
-            ServerMessage::Event { channel, payload, ts } => {
+            ServerMessage::Event { channel, payload, ts, seq: _ } => {
                 let Some(row) = self.rows.get_mut(&channel) else {
                     return;
                 };
@@ -460,6 +465,33 @@ fn join(symbols: &[Symbol]) -> String {
         text.push_str(&format!(" and {} more", symbols.len() - SHOWN));
     }
     text
+}
+
+/// The one line a reconnect's `continuity` deserves: what was recovered, or how much was missed and where.
+fn continuity_notice(continuity: &[Continuity]) -> Option<(LogLevel, String)> {
+    if continuity.is_empty() {
+        return None;
+    }
+    let recovered: u64 = continuity.iter().map(|c| c.recovered).sum();
+    let gaps: Vec<&Continuity> = continuity.iter().filter(|c| c.gap).collect();
+    if gaps.is_empty() {
+        return Some((LogLevel::Info, format!("resynced: {recovered} missed updates recovered, none lost")));
+    }
+    let counted: u64 = gaps.iter().filter_map(|c| c.missed).sum();
+    let uncounted = gaps.iter().filter(|c| c.missed.is_none()).count();
+    let mut text = format!("resynced, {counted} updates missed");
+    if uncounted > 0 {
+        text.push_str(&format!(" (and an unknown number on {uncounted} symbols: the relay restarted)"));
+    }
+    let names: Vec<&str> = gaps.iter().take(5).map(|c| c.symbol.as_str()).collect();
+    text.push_str(&format!(" on {}", names.join(", ")));
+    if gaps.len() > names.len() {
+        text.push_str(&format!(" and {} more", gaps.len() - names.len()));
+    }
+    if recovered > 0 {
+        text.push_str(&format!("; {recovered} recovered"));
+    }
+    Some((LogLevel::Warn, text))
 }
 
 /// How a replay phase reads in the log.

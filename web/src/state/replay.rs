@@ -142,6 +142,7 @@ mod tests {
 
     fn quote(symbol: &str, price: f64, ts: i64) -> Quote {
         Quote {
+            seq: None,
             symbol: Symbol::parse(symbol).expect("valid"),
             price,
             ts,

@@ -14,6 +14,7 @@ fn sym(s: &str) -> Symbol {
 
 fn quote(s: &str, price: f64, ts: i64) -> Quote {
     Quote {
+        seq: None,
         recv: None,
         symbol: sym(s),
         price,
@@ -29,6 +30,8 @@ fn quote(s: &str, price: f64, ts: i64) -> Quote {
 
 fn hello() -> ConnEvent {
     ConnEvent::Server(ServerMessage::Hello {
+        epoch: 0,
+        features: Vec::new(),
         protocol: hamster_shared::PROTOCOL_VERSION,
         server: "hamster-relay/test".into(),
         heartbeat_ms: 15_000,
@@ -171,6 +174,7 @@ fn rejections_show_the_relays_reason() {
         vec![
             hello(),
             ConnEvent::Server(ServerMessage::Subscribed {
+                continuity: Vec::new(),
                 id: None,
                 symbols: vec![sym("AAPL")],
                 rejected: vec![Rejection {
@@ -320,6 +324,7 @@ fn channel_events_fill_their_row() {
     s.apply(Action::AddSymbol { symbol: sym("uw:flow-alerts"), now_ms: 1_500 });
     let event = |n: u32| {
         ConnEvent::Server(ServerMessage::Event {
+            seq: None,
             channel: sym("uw:FLOW-ALERTS"),
             payload: serde_json::json!({ "ticker": "AAPL", "n": n, "note": "é".repeat(300) }),
             ts: 1_900 + i64::from(n),
@@ -352,4 +357,33 @@ fn cache_export_follows_watchlist_order() {
     ticks(&mut s, 2_100, vec![quote("MSFT", 400.0, 2_050), quote("AAPL", 190.0, 2_050)]);
     let cached: Vec<String> = s.quotes_to_cache().iter().map(|q| q.symbol.to_string()).collect();
     assert_eq!(cached, ["AAPL", "MSFT"]);
+}
+
+#[wasm_bindgen_test(unsupported = test)]
+fn a_resume_applies_recovered_ticks_in_order_and_says_what_was_missed() {
+    let mut s = fresh();
+    batch(&mut s, 2_000, vec![hello()]);
+    ticks(&mut s, 2_100, vec![quote("AAPL", 100.0, 2_000)]);
+    let continuity = vec![
+        hamster_shared::Continuity { symbol: sym("AAPL"), recovered: 2, gap: false, missed: None },
+        hamster_shared::Continuity { symbol: sym("MSFT"), recovered: 0, gap: true, missed: Some(40) },
+    ];
+    batch(
+        &mut s,
+        5_000,
+        vec![
+            ConnEvent::Server(ServerMessage::Subscribed {
+                id: None,
+                symbols: vec![sym("AAPL"), sym("MSFT")],
+                rejected: vec![],
+                continuity,
+            }),
+            ConnEvent::Server(ServerMessage::Recovered {
+                quotes: vec![quote("AAPL", 101.0, 3_000), quote("AAPL", 102.0, 4_000)],
+            }),
+        ],
+    );
+    assert_eq!(s.rows[&sym("AAPL")].quote.as_ref().map(|q| q.price), Some(102.0), "the newest recovered tick");
+    let last = s.log.entries().back().map(|e| (e.level, e.text.clone()));
+    assert_eq!(last, Some((LogLevel::Warn, "resynced, 40 updates missed on MSFT; 2 recovered".to_owned())));
 }

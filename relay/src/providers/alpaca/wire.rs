@@ -285,7 +285,7 @@ impl AlpacaWire {
 }
 
 fn merged(symbol: &str, price: f64, ts: i64, book: &Book) -> Option<Quote> {
-    Some(Quote { recv: None,
+    Some(Quote { seq: None, recv: None,
         symbol: Symbol::parse(symbol).ok()?,
         price,
         ts,

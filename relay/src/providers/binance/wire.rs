@@ -308,7 +308,7 @@ fn normalise(p: &Value, symbol: Symbol) -> Option<Quote> {
     let change_pct = num(p.get("P")).or_else(|| open.map(|o| (price - o) / o * 100.0)).filter(|v| v.is_finite());
     // An empty book side is sent as "0.00000000": no bid is not a bid of zero.
     let side = |key: &str| num(p.get(key)).filter(|v| *v > 0.0);
-    Some(Quote { recv: None,
+    Some(Quote { seq: None, recv: None,
         symbol,
         price,
         ts,

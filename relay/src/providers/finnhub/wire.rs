@@ -102,7 +102,7 @@ impl FhWire {
         for (wire, price, ts) in latest {
             for instrument in self.by_wire.get(wire).into_iter().flatten() {
                 let Ok(symbol) = Symbol::parse(instrument) else { continue };
-                quotes.push(Quote { recv: None,
+                quotes.push(Quote { seq: None, recv: None,
                     symbol,
                     price,
                     ts,

@@ -61,7 +61,7 @@ impl Walk {
         let price = round(self.price);
         let half = (self.price * self.half_spread).max(10f64.powi(-(decimals as i32)));
         let change = price - self.open;
-        Some(Quote { recv: None,
+        Some(Quote { seq: None, recv: None,
             symbol: self.symbol.clone()?,
             price,
             ts,

@@ -111,7 +111,7 @@ pub(super) fn parse_prices(body: &serde_json::Value, symbols: &[String], ts: i64
         .iter()
         .filter_map(|s| {
             let price = *found.get(s.as_str())?;
-            Some(Quote { recv: None,
+            Some(Quote { seq: None, recv: None,
                 symbol: Symbol::parse(s).ok()?,
                 price,
                 // REST /price carries no event time; the response time is the best bound we have.

@@ -96,7 +96,7 @@ impl Wire for TdWire {
                 if !price.is_finite() {
                     return Vec::new();
                 }
-                vec![WireEvent::Quotes(vec![Quote { recv: None,
+                vec![WireEvent::Quotes(vec![Quote { seq: None, recv: None,
                     symbol,
                     price,
                     ts: (timestamp * 1000.0) as i64,

@@ -223,7 +223,7 @@ fn event_ts(fields: &Map<String, Value>) -> Option<i64> {
 fn price_quote(ticker: &str, fields: &Map<String, Value>) -> Option<Quote> {
     let price = fields.get("close").and_then(number)?;
     let symbol = Symbol::parse(ticker).ok()?;
-    Some(Quote { recv: None,
+    Some(Quote { seq: None, recv: None,
         symbol,
         price,
         ts: fields.get("time").and_then(epoch_ms).unwrap_or_else(now_ms),
