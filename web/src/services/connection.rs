@@ -8,6 +8,10 @@
 //! successful poll after failures means the relay is back, so it cuts the backoff wait short instead of waiting
 //! out a long jittered delay.
 //!
+//! While the tab is hidden nobody looks at the prices, so every symbol is subscribed with `max_hz`
+//! ([`HIDDEN_MAX_HZ`]): the relay then sends each at most once a second, always its latest value, and the full
+//! rate comes back as soon as the tab is shown (a subscribe again, which changes nothing upstream).
+//!
 //! Besides subscriptions, the page can send other commands (a replay and its controls) through a
 //! [`CommandSender`]; they go out on the current socket only.
 //!
@@ -41,6 +45,8 @@ use crate::events::ConnEvent;
 
 /// How often the REST fallback polls while the socket is down.
 const REST_POLL_MS: u32 = 3_000;
+/// Updates per second per symbol while the tab is hidden.
+pub(crate) const HIDDEN_MAX_HZ: f64 = 1.0;
 /// How often an open socket checks its heartbeat. Fine-grained enough for the smallest heartbeat we accept.
 const CHECK_EVERY_MS: u32 = 500;
 
@@ -129,6 +135,16 @@ struct Shared {
     live: Cell<bool>,
 }
 
+/// The `max_hz` to subscribe with: a limit while the tab is hidden, none while it shows.
+fn rate_for(hidden: bool) -> Option<f64> {
+    hidden.then_some(HIDDEN_MAX_HZ)
+}
+
+/// Whether the page is hidden now (a background tab or a minimised window).
+fn page_hidden() -> bool {
+    web_sys::window().and_then(|w| w.document()).is_some_and(|d| d.hidden())
+}
+
 impl Shared {
     /// The watched symbols worth polling over REST, in watchlist order.
     fn pollable(&self) -> Vec<Symbol> {
@@ -192,15 +208,30 @@ struct Inputs {
     wake: UnboundedReceiver<()>,
 }
 
+/// The page's visibility changes, as `true` for hidden. The listener lives as long as the returned guard.
+fn visibility_changes() -> (UnboundedReceiver<bool>, Option<gloo_events::EventListener>) {
+    let (tx, rx) = unbounded();
+    let listener = web_sys::window().and_then(|w| w.document()).map(|document| {
+        gloo_events::EventListener::new(&document, "visibilitychange", move |_| {
+            let _ = tx.unbounded_send(page_hidden());
+        })
+    });
+    (rx, listener)
+}
+
 async fn socket_loop(url: String, inputs: Inputs, shared: Rc<Shared>, emit: Callback<ConnEvent>) {
     let Inputs { mut wanted, mut commands, mut wake } = inputs;
     let mut backoff = Backoff::default();
     let mut next_id = 0u64;
     let mut resume = ResumePoint::default();
+    let (mut visibility, _listener) = visibility_changes();
     loop {
         emit.emit(ConnEvent::Connecting { attempt: backoff.attempt() });
         let end = match WebSocket::open(&url) {
-            Ok(ws) => session(ws, (&mut wanted, &mut commands), &shared, &emit, (&mut next_id, &mut resume)).await,
+            Ok(ws) => {
+                let inputs = (&mut wanted, &mut commands, &mut visibility);
+                session(ws, inputs, &shared, &emit, (&mut next_id, &mut resume)).await
+            }
             Err(e) => SessionEnd::Failed { reason: format!("cannot open socket: {e}"), stable: false },
         };
         shared.live.set(false);
@@ -236,7 +267,11 @@ async fn socket_loop(url: String, inputs: Inputs, shared: Rc<Shared>, emit: Call
 /// One socket from open to close.
 async fn session(
     mut ws: WebSocket,
-    (wanted, commands): (&mut UnboundedReceiver<Wanted>, &mut UnboundedReceiver<ClientMessage>),
+    (wanted, commands, visibility): (
+        &mut UnboundedReceiver<Wanted>,
+        &mut UnboundedReceiver<ClientMessage>,
+        &mut UnboundedReceiver<bool>,
+    ),
     shared: &Shared,
     emit: &Callback<ConnEvent>,
     (next_id, resume): (&mut u64, &mut ResumePoint),
@@ -245,17 +280,20 @@ async fn session(
         Frame(Option<Result<Message, WebSocketError>>),
         Wanted(Option<Wanted>),
         Command(ClientMessage),
+        Hidden(bool),
         Check,
     }
     let mut liveness = Liveness::new(now_ms());
     let mut checks = IntervalStream::new(CHECK_EVERY_MS).fuse();
     let mut last_error: Option<String> = None;
     let mut subscriptions = Subscriptions::default();
+    let mut hidden = page_hidden();
     loop {
         let step = select! {
             frame = ws.next().fuse() => Step::Frame(frame),
             latest = wanted.next() => Step::Wanted(latest),
             command = commands.select_next_some() => Step::Command(command),
+            now_hidden = visibility.select_next_some() => Step::Hidden(now_hidden),
             _ = checks.select_next_some() => Step::Check,
         };
         let now = now_ms();
@@ -287,7 +325,7 @@ async fn session(
                     subscriptions = Subscriptions::default();
                     let (_, added) = subscriptions.update(&shared.symbols());
                     let point = resume.on_hello(epoch, &added);
-                    let request = Request::Subscribe(point.as_ref());
+                    let request = Request::Subscribe { resume: point.as_ref(), max_hz: rate_for(hidden) };
                     if let Err(e) = send_symbols(&mut ws, request, &added, next_id).await {
                         return failed(e, &liveness);
                     }
@@ -313,13 +351,25 @@ async fn session(
                 *shared.wanted.borrow_mut() = latest;
                 if liveness.is_live() {
                     let (removed, added) = subscriptions.update(&shared.symbols());
-                    for (request, symbols) in [(Request::Unsubscribe, removed), (Request::Subscribe(None), added)] {
+                    let subscribe = Request::Subscribe { resume: None, max_hz: rate_for(hidden) };
+                    for (request, symbols) in [(Request::Unsubscribe, removed), (subscribe, added)] {
                         if let Err(e) = send_symbols(&mut ws, request, &symbols, next_id).await {
                             return failed(e, &liveness);
                         }
                     }
                 }
             }
+            Step::Hidden(now_hidden) if now_hidden != hidden => {
+                hidden = now_hidden;
+                if liveness.is_live() {
+                    // Subscribing again to what is held only changes its rate.
+                    let request = Request::Subscribe { resume: None, max_hz: rate_for(hidden) };
+                    if let Err(e) = send_symbols(&mut ws, request, &subscriptions.sent, next_id).await {
+                        return failed(e, &liveness);
+                    }
+                }
+            }
+            Step::Hidden(_) => {}
             Step::Command(command) => {
                 if !liveness.is_live() {
                     emit.emit(ConnEvent::Warning(format!("not connected yet: {} not sent", command.kind())));
@@ -345,10 +395,13 @@ async fn session(
 }
 
 /// Which way a [`send_symbols`] goes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 enum Request<'a> {
-    /// With where to resume from, on a new socket.
-    Subscribe(Option<&'a Resume>),
+    /// With where to resume from (on a new socket) and the rate limit, if any.
+    Subscribe {
+        resume: Option<&'a Resume>,
+        max_hz: Option<f64>,
+    },
     Unsubscribe,
 }
 
@@ -364,9 +417,9 @@ async fn send_symbols(
         let id = Some(RequestId::Num(*next_id));
         let symbols = chunk.iter().map(|s| s.as_str().to_owned()).collect();
         let msg = match request {
-            Request::Subscribe(resume) => {
+            Request::Subscribe { resume, max_hz } => {
                 let resume = ResumePoint::part(resume, chunk);
-                ClientMessage::Subscribe { id, symbols, resume, max_hz: None }
+                ClientMessage::Subscribe { id, symbols, resume, max_hz }
             }
             Request::Unsubscribe => ClientMessage::Unsubscribe { id, symbols },
         };
