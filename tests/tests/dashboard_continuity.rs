@@ -122,3 +122,39 @@ async fn a_hidden_tab_receives_one_update_per_second_per_symbol_until_shown_agai
     assert!(shown > full * 0.6, "shown again: {shown:.1}/s");
     b.close().await;
 }
+
+#[tokio::test]
+async fn rows_out_of_view_are_asked_for_at_a_low_rate() {
+    let _turn = SERIAL.lock().await;
+    let dist = dist_dir().to_string_lossy().into_owned();
+    let relay = Relay::start(&["--static-dir", &dist, "--sim-tick-hz", "20"]);
+    let b = Browser::launch(1360, 900).await;
+    // A hundred crypto crosses of currencies the simulator knows, saved as a returning user's watchlist.
+    let coins = ["SOL", "BNB", "XRP", "ADA", "DOGE", "AVAX", "DOT", "LINK", "LTC", "BCH"];
+    let fiats = ["EUR", "GBP", "JPY", "CHF", "CAD", "AUD", "SGD", "HKD", "KRW", "INR"];
+    let list: Vec<String> = coins.iter().flat_map(|c| fiats.iter().map(move |f| format!("{c}/{f}"))).collect();
+    b.goto(&format!("{}/healthz", relay.http_url())).await;
+    let _: Option<bool> = b
+        .eval(
+            "localStorage.clear(); localStorage.setItem(arguments[0], arguments[1]); return null;",
+            vec!["hamster.watchlist.v1".into(), serde_json::to_string(&list).expect("json").into()],
+        )
+        .await;
+    b.goto(&relay.http_url()).await;
+    // Rows out of view do not render their prices, so wait for the rows and the relay's side instead.
+    b.wait_for("100 rows subscribed and live", Duration::from_secs(30), || async {
+        let rows: usize =
+            b.eval("return document.querySelectorAll('[data-testid=\"quote-row\"]').length;", vec![]).await;
+        let (_, clients): (u16, ClientsResponse) = relay.get_json("/api/clients").await;
+        (rows == list.len() && clients.clients.iter().any(|c| c.symbols == list.len())).then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+
+    let rate = delivery_rate(&relay, Duration::from_secs(4)).await;
+    let full = list.len() as f64 * TICK_HZ;
+    println!("100 rows at 20 ticks/s, a screenful in view: {rate:.0} quotes/s delivered of {full:.0} offered");
+    assert!(rate < full * 0.5, "rows out of view cost a fraction: {rate:.0}/s of {full:.0}");
+    assert!(rate >= list.len() as f64 * 0.5, "every row still gets its latest value: {rate:.0}/s");
+    b.close().await;
+}

@@ -8,9 +8,10 @@
 //! successful poll after failures means the relay is back, so it cuts the backoff wait short instead of waiting
 //! out a long jittered delay.
 //!
-//! While the tab is hidden nobody looks at the prices, so every symbol is subscribed with `max_hz`
-//! ([`HIDDEN_MAX_HZ`]): the relay then sends each at most once a second, always its latest value, and the full
-//! rate comes back as soon as the tab is shown (a subscribe again, which changes nothing upstream).
+//! Rows out of view and every row of a hidden tab are subscribed with `max_hz` ([`LIMITED_MAX_HZ`]): nobody
+//! looks at those prices, so the relay sends each at most once a second, always its latest value, and the full
+//! rate comes back as soon as the row scrolls near the viewport or the tab is shown (a subscribe again, which
+//! changes nothing upstream).
 //!
 //! Besides subscriptions, the page can send other commands (a replay and its controls) through a
 //! [`CommandSender`]; they go out on the current socket only.
@@ -45,8 +46,8 @@ use crate::events::ConnEvent;
 
 /// How often the REST fallback polls while the socket is down.
 const REST_POLL_MS: u32 = 3_000;
-/// Updates per second per symbol while the tab is hidden.
-pub(crate) const HIDDEN_MAX_HZ: f64 = 1.0;
+/// Updates per second per symbol for rows out of view and while the tab is hidden.
+pub(crate) const LIMITED_MAX_HZ: f64 = 1.0;
 /// How often an open socket checks its heartbeat. Fine-grained enough for the smallest heartbeat we accept.
 const CHECK_EVERY_MS: u32 = 500;
 
@@ -57,6 +58,8 @@ pub(crate) struct Wanted {
     pub(crate) symbols: Rc<Vec<Symbol>>,
     /// Watched symbols the relay refused: not worth polling over REST.
     pub(crate) refused: HashSet<Symbol>,
+    /// Watched symbols whose rows are out of view: asked for at [`LIMITED_MAX_HZ`].
+    pub(crate) off_screen: Rc<HashSet<Symbol>>,
 }
 
 /// The page's end of the service's input. What is sent before the service runs waits in the channel.
@@ -135,11 +138,6 @@ struct Shared {
     live: Cell<bool>,
 }
 
-/// The `max_hz` to subscribe with: a limit while the tab is hidden, none while it shows.
-fn rate_for(hidden: bool) -> Option<f64> {
-    hidden.then_some(HIDDEN_MAX_HZ)
-}
-
 /// Whether the page is hidden now (a background tab or a minimised window).
 fn page_hidden() -> bool {
     web_sys::window().and_then(|w| w.document()).is_some_and(|d| d.hidden())
@@ -155,6 +153,12 @@ impl Shared {
     fn symbols(&self) -> Rc<Vec<Symbol>> {
         Rc::clone(&self.wanted.borrow().symbols)
     }
+
+    /// What the relay should be asked for now, given whether the tab is `hidden`.
+    fn changes(&self, subscriptions: &mut Subscriptions, hidden: bool) -> Changes {
+        let off_screen = Rc::clone(&self.wanted.borrow().off_screen);
+        subscriptions.update(&self.symbols(), |s| hidden || off_screen.contains(s))
+    }
 }
 
 /// What one socket has asked the relay for. A socket starts with nothing; after its `hello` the whole
@@ -162,18 +166,48 @@ impl Shared {
 #[derive(Debug, Default)]
 struct Subscriptions {
     sent: Rc<Vec<Symbol>>,
+    /// Of `sent`, those asked for at [`LIMITED_MAX_HZ`].
+    limited: HashSet<Symbol>,
+}
+
+/// The commands that bring the relay to what the page wants.
+#[derive(Debug, Default, PartialEq)]
+struct Changes {
+    /// To unsubscribe, in the order they were subscribed.
+    removed: Vec<Symbol>,
+    /// To subscribe (or subscribe again) at the full rate, in watchlist order.
+    full: Vec<Symbol>,
+    /// To subscribe (or subscribe again) at [`LIMITED_MAX_HZ`], in watchlist order.
+    limited: Vec<Symbol>,
 }
 
 impl Subscriptions {
-    /// What to unsubscribe (in the order it was subscribed) and what to subscribe (in `wanted`'s order) to bring
-    /// the relay to `wanted`, which is then taken as sent.
-    fn update(&mut self, wanted: &Rc<Vec<Symbol>>) -> (Vec<Symbol>, Vec<Symbol>) {
+    /// The changes from what was sent to `wanted`, with `limit` saying which symbols go at the low rate; the
+    /// result is then taken as sent. A symbol already held is sent again only when its rate changes.
+    fn update(&mut self, wanted: &Rc<Vec<Symbol>>, limit: impl Fn(&Symbol) -> bool) -> Changes {
         let want: HashSet<&Symbol> = wanted.iter().collect();
         let have: HashSet<&Symbol> = self.sent.iter().collect();
-        let removed = self.sent.iter().filter(|s| !want.contains(s)).cloned().collect();
-        let added = wanted.iter().filter(|s| !have.contains(s)).cloned().collect();
+        let mut changes = Changes {
+            removed: self.sent.iter().filter(|s| !want.contains(s)).cloned().collect(),
+            ..Changes::default()
+        };
+        let mut limited = HashSet::new();
+        for symbol in wanted.iter() {
+            let low = limit(symbol);
+            if !have.contains(symbol) || low != self.limited.contains(symbol) {
+                if low {
+                    changes.limited.push(symbol.clone());
+                } else {
+                    changes.full.push(symbol.clone());
+                }
+            }
+            if low {
+                limited.insert(symbol.clone());
+            }
+        }
         self.sent = Rc::clone(wanted);
-        (removed, added)
+        self.limited = limited;
+        changes
     }
 }
 
@@ -323,10 +357,9 @@ async fn session(
                 if let Some(epoch) = hello {
                     // A new session on the relay's side (or a relay that restarted): nothing is subscribed yet.
                     subscriptions = Subscriptions::default();
-                    let (_, added) = subscriptions.update(&shared.symbols());
-                    let point = resume.on_hello(epoch, &added);
-                    let request = Request::Subscribe { resume: point.as_ref(), max_hz: rate_for(hidden) };
-                    if let Err(e) = send_symbols(&mut ws, request, &added, next_id).await {
+                    let changes = shared.changes(&mut subscriptions, hidden);
+                    let point = resume.on_hello(epoch, &shared.symbols());
+                    if let Err(e) = send_changes(&mut ws, changes, point.as_ref(), next_id).await {
                         return failed(e, &liveness);
                     }
                 }
@@ -350,12 +383,9 @@ async fn session(
             Step::Wanted(Some(latest)) => {
                 *shared.wanted.borrow_mut() = latest;
                 if liveness.is_live() {
-                    let (removed, added) = subscriptions.update(&shared.symbols());
-                    let subscribe = Request::Subscribe { resume: None, max_hz: rate_for(hidden) };
-                    for (request, symbols) in [(Request::Unsubscribe, removed), (subscribe, added)] {
-                        if let Err(e) = send_symbols(&mut ws, request, &symbols, next_id).await {
-                            return failed(e, &liveness);
-                        }
+                    let changes = shared.changes(&mut subscriptions, hidden);
+                    if let Err(e) = send_changes(&mut ws, changes, None, next_id).await {
+                        return failed(e, &liveness);
                     }
                 }
             }
@@ -363,8 +393,8 @@ async fn session(
                 hidden = now_hidden;
                 if liveness.is_live() {
                     // Subscribing again to what is held only changes its rate.
-                    let request = Request::Subscribe { resume: None, max_hz: rate_for(hidden) };
-                    if let Err(e) = send_symbols(&mut ws, request, &subscriptions.sent, next_id).await {
+                    let changes = shared.changes(&mut subscriptions, hidden);
+                    if let Err(e) = send_changes(&mut ws, changes, None, next_id).await {
                         return failed(e, &liveness);
                     }
                 }
@@ -403,6 +433,18 @@ enum Request<'a> {
         max_hz: Option<f64>,
     },
     Unsubscribe,
+}
+
+/// Sends `changes`: unsubscribes first, then subscribes at each rate (with `resume` on a new socket).
+async fn send_changes(
+    ws: &mut WebSocket,
+    changes: Changes,
+    resume: Option<&Resume>,
+    next_id: &mut u64,
+) -> Result<(), String> {
+    send_symbols(ws, Request::Unsubscribe, &changes.removed, next_id).await?;
+    send_symbols(ws, Request::Subscribe { resume, max_hz: None }, &changes.full, next_id).await?;
+    send_symbols(ws, Request::Subscribe { resume, max_hz: Some(LIMITED_MAX_HZ) }, &changes.limited, next_id).await
 }
 
 /// Sends a (un)subscribe for `symbols`, split to the relay's per-command limit; nothing when there are none.
@@ -483,19 +525,42 @@ mod tests {
         Symbol::parse(s).expect("valid test symbol")
     }
 
+    /// `(removed, added)` at the full rate, nothing limited.
+    fn full(subs: &mut Subscriptions, wanted: Vec<Symbol>) -> (Vec<Symbol>, Vec<Symbol>) {
+        let changes = subs.update(&Rc::new(wanted), |_| false);
+        assert!(changes.limited.is_empty());
+        (changes.removed, changes.full)
+    }
+
     #[wasm_bindgen_test(unsupported = test)]
     fn subscriptions_send_only_differences() {
         let mut subs = Subscriptions::default();
-        let (removed, added) = subs.update(&Rc::new(vec![sym("AAPL"), sym("MSFT")]));
+        let (removed, added) = full(&mut subs, vec![sym("AAPL"), sym("MSFT")]);
         assert_eq!((removed, added), (vec![], vec![sym("AAPL"), sym("MSFT")]));
-        let (removed, added) = subs.update(&Rc::new(vec![sym("AAPL"), sym("MSFT"), sym("TSLA")]));
+        let (removed, added) = full(&mut subs, vec![sym("AAPL"), sym("MSFT"), sym("TSLA")]);
         assert_eq!((removed, added), (vec![], vec![sym("TSLA")]));
-        let (removed, added) = subs.update(&Rc::new(vec![sym("AAPL"), sym("TSLA")]));
+        let (removed, added) = full(&mut subs, vec![sym("AAPL"), sym("TSLA")]);
         assert_eq!((removed, added), (vec![sym("MSFT")], vec![]));
-        let (removed, added) = subs.update(&Rc::new(vec![sym("AAPL"), sym("TSLA")]));
+        let (removed, added) = full(&mut subs, vec![sym("AAPL"), sym("TSLA")]);
         assert_eq!((removed, added), (vec![], vec![]), "an unchanged list sends nothing");
-        let (removed, added) = subs.update(&Rc::new(vec![sym("NVDA")]));
+        let (removed, added) = full(&mut subs, vec![sym("NVDA")]);
         assert_eq!((removed, added), (vec![sym("AAPL"), sym("TSLA")], vec![sym("NVDA")]));
+    }
+
+    #[wasm_bindgen_test(unsupported = test)]
+    fn a_symbol_is_sent_again_only_when_its_rate_changes() {
+        let mut subs = Subscriptions::default();
+        let list = Rc::new(vec![sym("AAPL"), sym("MSFT"), sym("TSLA")]);
+        let changes = subs.update(&list, |s| *s == sym("TSLA"));
+        assert_eq!(changes.full, [sym("AAPL"), sym("MSFT")]);
+        assert_eq!(changes.limited, [sym("TSLA")], "a row out of view starts at the low rate");
+        assert_eq!(subs.update(&list, |s| *s == sym("TSLA")), Changes::default(), "nothing changed");
+        // The tab is hidden: everything not already limited goes to the low rate.
+        let changes = subs.update(&list, |_| true);
+        assert_eq!((changes.full, changes.limited), (vec![], vec![sym("AAPL"), sym("MSFT")]));
+        // Shown again, with TSLA scrolled into view.
+        let changes = subs.update(&list, |_| false);
+        assert_eq!(changes.full, [sym("AAPL"), sym("MSFT"), sym("TSLA")]);
     }
 
     #[wasm_bindgen_test(unsupported = test)]
@@ -504,6 +569,7 @@ mod tests {
         *shared.wanted.borrow_mut() = Wanted {
             symbols: Rc::new(vec![sym("AAPL"), sym("nosuch:X"), sym("MSFT")]),
             refused: HashSet::from([sym("nosuch:X")]),
+            off_screen: Rc::default(),
         };
         assert_eq!(shared.pollable(), vec![sym("AAPL"), sym("MSFT")]);
     }
