@@ -136,6 +136,12 @@ struct Args {
     #[arg(long)]
     burst_factor: Option<f64>,
 
+    /// Working paper orders placed on the relay before the window (stop and trailing-stop buys that never
+    /// trigger, round-robin over the scenario's symbols), so its broker evaluates them on every tick. The relay
+    /// target only; give it --relay-arg=--paper-starting-cash=1e15 so buying power never refuses them.
+    #[arg(long, default_value_t = 0)]
+    orders: usize,
+
     /// Also write the report to this file.
     #[arg(long)]
     out: Option<PathBuf>,
@@ -230,7 +236,7 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let window = Arc::new(Window::default());
     let generator = Generator::start(args.upstream_listen, window.clone())?;
     eprintln!("[bench] generator at {}", generator.ws_url());
-    let bench = Bench { generator, window, launch };
+    let bench = Bench { generator, window, launch, orders: args.orders };
 
     let load_before = loadavg();
     let mut rows = Vec::new();

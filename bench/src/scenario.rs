@@ -157,6 +157,8 @@ pub struct Bench {
     pub generator: Generator,
     pub window: Arc<Window>,
     pub launch: Launch,
+    /// Paper orders to place on a relay target before the window.
+    pub orders: usize,
 }
 
 /// The ticker of symbol `i` (Twelve Data spelling; canonical under the relay's symbol rules).
@@ -252,6 +254,13 @@ impl Bench {
         })
         .await?;
         tokio::time::sleep(Duration::from_millis(500)).await;
+        let orders = if self.orders > 0 && target.kind == Kind::Relay {
+            let placed = Instant::now();
+            target.place_orders(&all, self.orders).await?;
+            Some((self.orders, placed.elapsed()))
+        } else {
+            None
+        };
         let rss_before = pid.and_then(rss_bytes);
 
         // The measured clients.
@@ -284,6 +293,9 @@ impl Bench {
             connect_time.as_secs_f64(),
             subscribe_time.as_secs_f64()
         )];
+        if let Some((n, took)) = orders {
+            notes.push(format!("{n} working paper orders (placed in {:.1} s)", took.as_secs_f64()));
+        }
         let me = std::process::id();
 
         if scenario == Scenario::Idle {

@@ -13,6 +13,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
+use futures::StreamExt;
 use hamster_shared::api::StatusResponse;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
@@ -132,6 +133,40 @@ impl Target {
 
     pub fn pid(&self) -> Option<u32> {
         self.pid
+    }
+
+    /// Places `n` working paper orders round-robin over `symbols`: alternately a stop buy and a trailing-stop buy
+    /// so far from any price the generator makes that neither ever triggers, while both are evaluated (and the
+    /// trailing stop's low-water mark followed) on every tick.
+    pub async fn place_orders(&self, symbols: &[String], n: usize) -> anyhow::Result<()> {
+        let url = format!("{}/api/orders", self.base);
+        let bodies = (0..n).map(|i| {
+            let symbol = &symbols[i % symbols.len()];
+            if i % 2 == 0 {
+                serde_json::json!({"symbol": symbol, "qty": 1, "side": "buy", "type": "stop",
+                    "time_in_force": "gtc", "stop_price": 1e9})
+            } else {
+                serde_json::json!({"symbol": symbol, "qty": 1, "side": "buy", "type": "trailing_stop",
+                    "time_in_force": "gtc", "trail_price": 1e9})
+            }
+        });
+        let mut placing = futures::stream::iter(bodies.map(|body| {
+            let request = self.http.post(&url).json(&body);
+            async move {
+                let response = request.send().await?;
+                let status = response.status();
+                if !status.is_success() {
+                    let text = response.text().await.unwrap_or_default();
+                    bail!("POST /api/orders answered {status}: {text}");
+                }
+                Ok(())
+            }
+        }))
+        .buffer_unordered(16);
+        while let Some(placed) = placing.next().await {
+            placed?;
+        }
+        Ok(())
     }
 
     /// `GET /api/status` (the relay only; the Node peer has none).

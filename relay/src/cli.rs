@@ -97,7 +97,8 @@ fn export_to_stdout(config: &Config, args: ExportArgs) -> anyhow::Result<()> {
     }
 }
 
-async fn record_sample(config: Config, args: RecordArgs) -> anyhow::Result<()> {
+async fn record_sample(mut config: Config, args: RecordArgs) -> anyhow::Result<()> {
+    config.store.recording_first = true;
     if config.store.no_record {
         anyhow::bail!("record-sample records: drop --no-record");
     }

@@ -50,4 +50,9 @@ impl AppContext {
     pub(crate) fn remove(&self, symbol: Symbol) {
         self.state.dispatch(Action::RemoveSymbol { symbol, now_ms: now_ms() });
     }
+
+    /// Rows came into view or left it.
+    pub(crate) fn on_screen(&self, symbols: Vec<Symbol>, on_screen: bool) {
+        self.state.dispatch(Action::OnScreen { symbols, on_screen });
+    }
 }

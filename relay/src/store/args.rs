@@ -32,6 +32,11 @@ pub(crate) struct StoreArgs {
     /// Caps the database at this many 4 KiB pages, so a test can make a small disk fill up.
     #[arg(long, env = "STORE_MAX_PAGES", hide = true)]
     pub(crate) store_max_pages: Option<u64>,
+
+    /// Recording is the point of this run (`record-sample`): the writer keeps its normal priority instead of
+    /// yielding to delivery. Not a flag.
+    #[arg(skip)]
+    pub(crate) recording_first: bool,
 }
 
 /// The database file inside the data directory.
@@ -47,6 +52,7 @@ impl StoreArgs {
             queue: 262_144,
             retention_every: Duration::from_secs(10),
             max_pages: self.store_max_pages,
+            yield_to_delivery: !self.recording_first,
         }
     }
 }

@@ -58,6 +58,8 @@ pub(crate) struct StoreConfig {
     pub(crate) retention_every: Duration,
     /// Test hook: SQLite's `max_page_count`, to make a small database behave like a full disk.
     pub(crate) max_pages: Option<u64>,
+    /// The writer runs at the lowest priority, so live delivery wins the cores (off when recording is the job).
+    pub(crate) yield_to_delivery: bool,
 }
 
 /// One normalised quote as recorded.

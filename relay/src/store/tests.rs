@@ -37,6 +37,7 @@ fn config(dir: &TempDir) -> StoreConfig {
         queue: 100_000,
         retention_every: Duration::from_secs(3600),
         max_pages: None,
+        yield_to_delivery: true,
     }
 }
 

@@ -51,7 +51,9 @@ struct Writer {
 
 /// Runs until told to close (or every [`super::Recorder`] is gone), committing what is left first.
 pub(super) fn run(conn: Connection, config: StoreConfig, shared: Arc<Shared>, records: Receiver<ToWriter>) {
-    yield_to_delivery();
+    if config.yield_to_delivery {
+        yield_to_delivery();
+    }
     let mut w = Writer {
         conn,
         config,

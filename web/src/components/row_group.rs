@@ -8,6 +8,9 @@
 //! (`content-visibility: auto` in `styles.css`). Grouping rows keeps the number of elements the browser and
 //! the observer track small (one per [`GROUP_ROWS`] rows), and lets the watchlist skip a whole out-of-view
 //! group with one props comparison.
+//!
+//! A group also reports when its rows come into view or leave it (and its rows again when they change), so the
+//! connection can ask the relay for rows out of view at a low rate.
 
 use std::rc::Rc;
 
@@ -40,6 +43,14 @@ pub(crate) struct RowGroupProps {
     pub(crate) on_remove: Callback<Symbol>,
     /// The page's viewport observer; without one the group always renders.
     pub(crate) on_screen: Option<Rc<OnScreen>>,
+    /// Told the group's symbols and whether they are in (or near) view, whenever that or the symbols change.
+    pub(crate) on_visible: Callback<(Vec<Symbol>, bool)>,
+}
+
+impl RowGroupProps {
+    fn symbols(&self) -> Vec<Symbol> {
+        self.rows.iter().map(|r| r.row.symbol.clone()).collect()
+    }
 }
 
 pub(crate) struct RowGroup {
@@ -63,13 +74,21 @@ impl Component for RowGroup {
         RowGroup { node: NodeRef::default(), on_screen: true, behind: false, watch: None }
     }
 
-    fn changed(&mut self, _ctx: &Context<Self>, _old: &RowGroupProps) -> bool {
+    fn changed(&mut self, ctx: &Context<Self>, old: &RowGroupProps) -> bool {
+        let props = ctx.props();
+        // Rows move between groups when one above is removed: the group's new rows take its visibility.
+        if !self.on_screen && old.rows.iter().map(|r| &r.row.symbol).ne(props.rows.iter().map(|r| &r.row.symbol)) {
+            props.on_visible.emit((props.symbols(), self.on_screen));
+        }
         self.behind = !self.on_screen;
         self.on_screen
     }
 
-    fn update(&mut self, _ctx: &Context<Self>, msg: Msg) -> bool {
+    fn update(&mut self, ctx: &Context<Self>, msg: Msg) -> bool {
         let Msg::OnScreen(on_screen) = msg;
+        if on_screen != self.on_screen {
+            ctx.props().on_visible.emit((ctx.props().symbols(), on_screen));
+        }
         self.on_screen = on_screen;
         let catch_up = on_screen && self.behind;
         if catch_up {

@@ -27,6 +27,14 @@ pub(crate) fn Watchlist() -> Html {
             }
         })
     };
+    let on_visible = {
+        let ctx = ctx.clone();
+        use_callback((), move |(symbols, on_screen): (Vec<Symbol>, bool), _| {
+            if let Some(ctx) = &ctx {
+                ctx.on_screen(symbols, on_screen);
+            }
+        })
+    };
     let on_screen = use_memo((), |_| OnScreen::new(ON_SCREEN_MARGIN_PX).map(Rc::new));
     let Some(ctx) = ctx else {
         return Html::default();
@@ -57,7 +65,7 @@ pub(crate) fn Watchlist() -> Html {
                 </thead>
                 { for rows.chunks(GROUP_ROWS).enumerate().map(|(i, rows)| html! {
                     <RowGroup key={i} rows={rows.to_vec()} on_remove={on_remove.clone()}
-                        on_screen={(*on_screen).clone()} />
+                        on_screen={(*on_screen).clone()} on_visible={on_visible.clone()} />
                 }) }
                 if rows.is_empty() {
                     <tbody role="rowgroup">

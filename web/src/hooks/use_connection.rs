@@ -36,7 +36,11 @@ pub(crate) fn use_connection(emit: Callback<ConnEvent>, state: &AppState) -> Rc<
         });
     }
     let sender = Rc::clone(&commands.borrow().0);
-    let wanted = Wanted { symbols: Rc::clone(&state.watchlist), refused: state.refused() };
+    let wanted = Wanted {
+        symbols: Rc::clone(&state.watchlist),
+        refused: state.refused(),
+        off_screen: Rc::clone(&state.off_screen),
+    };
     use_effect_with(wanted, move |wanted| channel.borrow().0.send(wanted.clone()));
     sender
 }

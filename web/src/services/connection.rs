@@ -8,6 +8,11 @@
 //! successful poll after failures means the relay is back, so it cuts the backoff wait short instead of waiting
 //! out a long jittered delay.
 //!
+//! Rows out of view and every row of a hidden tab are subscribed with `max_hz` ([`LIMITED_MAX_HZ`]): nobody
+//! looks at those prices, so the relay sends each at most once a second, always its latest value, and the full
+//! rate comes back as soon as the row scrolls near the viewport or the tab is shown (a subscribe again, which
+//! changes nothing upstream).
+//!
 //! Besides subscriptions, the page can send other commands (a replay and its controls) through a
 //! [`CommandSender`]; they go out on the current socket only.
 //!
@@ -41,6 +46,8 @@ use crate::events::ConnEvent;
 
 /// How often the REST fallback polls while the socket is down.
 const REST_POLL_MS: u32 = 3_000;
+/// Updates per second per symbol for rows out of view and while the tab is hidden.
+pub(crate) const LIMITED_MAX_HZ: f64 = 1.0;
 /// How often an open socket checks its heartbeat. Fine-grained enough for the smallest heartbeat we accept.
 const CHECK_EVERY_MS: u32 = 500;
 
@@ -51,6 +58,8 @@ pub(crate) struct Wanted {
     pub(crate) symbols: Rc<Vec<Symbol>>,
     /// Watched symbols the relay refused: not worth polling over REST.
     pub(crate) refused: HashSet<Symbol>,
+    /// Watched symbols whose rows are out of view: asked for at [`LIMITED_MAX_HZ`].
+    pub(crate) off_screen: Rc<HashSet<Symbol>>,
 }
 
 /// The page's end of the service's input. What is sent before the service runs waits in the channel.
@@ -129,6 +138,11 @@ struct Shared {
     live: Cell<bool>,
 }
 
+/// Whether the page is hidden now (a background tab or a minimised window).
+fn page_hidden() -> bool {
+    web_sys::window().and_then(|w| w.document()).is_some_and(|d| d.hidden())
+}
+
 impl Shared {
     /// The watched symbols worth polling over REST, in watchlist order.
     fn pollable(&self) -> Vec<Symbol> {
@@ -139,6 +153,12 @@ impl Shared {
     fn symbols(&self) -> Rc<Vec<Symbol>> {
         Rc::clone(&self.wanted.borrow().symbols)
     }
+
+    /// What the relay should be asked for now, given whether the tab is `hidden`.
+    fn changes(&self, subscriptions: &mut Subscriptions, hidden: bool) -> Changes {
+        let off_screen = Rc::clone(&self.wanted.borrow().off_screen);
+        subscriptions.update(&self.symbols(), |s| hidden || off_screen.contains(s))
+    }
 }
 
 /// What one socket has asked the relay for. A socket starts with nothing; after its `hello` the whole
@@ -146,18 +166,48 @@ impl Shared {
 #[derive(Debug, Default)]
 struct Subscriptions {
     sent: Rc<Vec<Symbol>>,
+    /// Of `sent`, those asked for at [`LIMITED_MAX_HZ`].
+    limited: HashSet<Symbol>,
+}
+
+/// The commands that bring the relay to what the page wants.
+#[derive(Debug, Default, PartialEq)]
+struct Changes {
+    /// To unsubscribe, in the order they were subscribed.
+    removed: Vec<Symbol>,
+    /// To subscribe (or subscribe again) at the full rate, in watchlist order.
+    full: Vec<Symbol>,
+    /// To subscribe (or subscribe again) at [`LIMITED_MAX_HZ`], in watchlist order.
+    limited: Vec<Symbol>,
 }
 
 impl Subscriptions {
-    /// What to unsubscribe (in the order it was subscribed) and what to subscribe (in `wanted`'s order) to bring
-    /// the relay to `wanted`, which is then taken as sent.
-    fn update(&mut self, wanted: &Rc<Vec<Symbol>>) -> (Vec<Symbol>, Vec<Symbol>) {
+    /// The changes from what was sent to `wanted`, with `limit` saying which symbols go at the low rate; the
+    /// result is then taken as sent. A symbol already held is sent again only when its rate changes.
+    fn update(&mut self, wanted: &Rc<Vec<Symbol>>, limit: impl Fn(&Symbol) -> bool) -> Changes {
         let want: HashSet<&Symbol> = wanted.iter().collect();
         let have: HashSet<&Symbol> = self.sent.iter().collect();
-        let removed = self.sent.iter().filter(|s| !want.contains(s)).cloned().collect();
-        let added = wanted.iter().filter(|s| !have.contains(s)).cloned().collect();
+        let mut changes = Changes {
+            removed: self.sent.iter().filter(|s| !want.contains(s)).cloned().collect(),
+            ..Changes::default()
+        };
+        let mut limited = HashSet::new();
+        for symbol in wanted.iter() {
+            let low = limit(symbol);
+            if !have.contains(symbol) || low != self.limited.contains(symbol) {
+                if low {
+                    changes.limited.push(symbol.clone());
+                } else {
+                    changes.full.push(symbol.clone());
+                }
+            }
+            if low {
+                limited.insert(symbol.clone());
+            }
+        }
         self.sent = Rc::clone(wanted);
-        (removed, added)
+        self.limited = limited;
+        changes
     }
 }
 
@@ -192,15 +242,30 @@ struct Inputs {
     wake: UnboundedReceiver<()>,
 }
 
+/// The page's visibility changes, as `true` for hidden. The listener lives as long as the returned guard.
+fn visibility_changes() -> (UnboundedReceiver<bool>, Option<gloo_events::EventListener>) {
+    let (tx, rx) = unbounded();
+    let listener = web_sys::window().and_then(|w| w.document()).map(|document| {
+        gloo_events::EventListener::new(&document, "visibilitychange", move |_| {
+            let _ = tx.unbounded_send(page_hidden());
+        })
+    });
+    (rx, listener)
+}
+
 async fn socket_loop(url: String, inputs: Inputs, shared: Rc<Shared>, emit: Callback<ConnEvent>) {
     let Inputs { mut wanted, mut commands, mut wake } = inputs;
     let mut backoff = Backoff::default();
     let mut next_id = 0u64;
     let mut resume = ResumePoint::default();
+    let (mut visibility, _listener) = visibility_changes();
     loop {
         emit.emit(ConnEvent::Connecting { attempt: backoff.attempt() });
         let end = match WebSocket::open(&url) {
-            Ok(ws) => session(ws, (&mut wanted, &mut commands), &shared, &emit, (&mut next_id, &mut resume)).await,
+            Ok(ws) => {
+                let inputs = (&mut wanted, &mut commands, &mut visibility);
+                session(ws, inputs, &shared, &emit, (&mut next_id, &mut resume)).await
+            }
             Err(e) => SessionEnd::Failed { reason: format!("cannot open socket: {e}"), stable: false },
         };
         shared.live.set(false);
@@ -236,7 +301,11 @@ async fn socket_loop(url: String, inputs: Inputs, shared: Rc<Shared>, emit: Call
 /// One socket from open to close.
 async fn session(
     mut ws: WebSocket,
-    (wanted, commands): (&mut UnboundedReceiver<Wanted>, &mut UnboundedReceiver<ClientMessage>),
+    (wanted, commands, visibility): (
+        &mut UnboundedReceiver<Wanted>,
+        &mut UnboundedReceiver<ClientMessage>,
+        &mut UnboundedReceiver<bool>,
+    ),
     shared: &Shared,
     emit: &Callback<ConnEvent>,
     (next_id, resume): (&mut u64, &mut ResumePoint),
@@ -245,17 +314,20 @@ async fn session(
         Frame(Option<Result<Message, WebSocketError>>),
         Wanted(Option<Wanted>),
         Command(ClientMessage),
+        Hidden(bool),
         Check,
     }
     let mut liveness = Liveness::new(now_ms());
     let mut checks = IntervalStream::new(CHECK_EVERY_MS).fuse();
     let mut last_error: Option<String> = None;
     let mut subscriptions = Subscriptions::default();
+    let mut hidden = page_hidden();
     loop {
         let step = select! {
             frame = ws.next().fuse() => Step::Frame(frame),
             latest = wanted.next() => Step::Wanted(latest),
             command = commands.select_next_some() => Step::Command(command),
+            now_hidden = visibility.select_next_some() => Step::Hidden(now_hidden),
             _ = checks.select_next_some() => Step::Check,
         };
         let now = now_ms();
@@ -285,10 +357,9 @@ async fn session(
                 if let Some(epoch) = hello {
                     // A new session on the relay's side (or a relay that restarted): nothing is subscribed yet.
                     subscriptions = Subscriptions::default();
-                    let (_, added) = subscriptions.update(&shared.symbols());
-                    let point = resume.on_hello(epoch, &added);
-                    let request = Request::Subscribe(point.as_ref());
-                    if let Err(e) = send_symbols(&mut ws, request, &added, next_id).await {
+                    let changes = shared.changes(&mut subscriptions, hidden);
+                    let point = resume.on_hello(epoch, &shared.symbols());
+                    if let Err(e) = send_changes(&mut ws, changes, point.as_ref(), next_id).await {
                         return failed(e, &liveness);
                     }
                 }
@@ -312,14 +383,23 @@ async fn session(
             Step::Wanted(Some(latest)) => {
                 *shared.wanted.borrow_mut() = latest;
                 if liveness.is_live() {
-                    let (removed, added) = subscriptions.update(&shared.symbols());
-                    for (request, symbols) in [(Request::Unsubscribe, removed), (Request::Subscribe(None), added)] {
-                        if let Err(e) = send_symbols(&mut ws, request, &symbols, next_id).await {
-                            return failed(e, &liveness);
-                        }
+                    let changes = shared.changes(&mut subscriptions, hidden);
+                    if let Err(e) = send_changes(&mut ws, changes, None, next_id).await {
+                        return failed(e, &liveness);
                     }
                 }
             }
+            Step::Hidden(now_hidden) if now_hidden != hidden => {
+                hidden = now_hidden;
+                if liveness.is_live() {
+                    // Subscribing again to what is held only changes its rate.
+                    let changes = shared.changes(&mut subscriptions, hidden);
+                    if let Err(e) = send_changes(&mut ws, changes, None, next_id).await {
+                        return failed(e, &liveness);
+                    }
+                }
+            }
+            Step::Hidden(_) => {}
             Step::Command(command) => {
                 if !liveness.is_live() {
                     emit.emit(ConnEvent::Warning(format!("not connected yet: {} not sent", command.kind())));
@@ -345,11 +425,26 @@ async fn session(
 }
 
 /// Which way a [`send_symbols`] goes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 enum Request<'a> {
-    /// With where to resume from, on a new socket.
-    Subscribe(Option<&'a Resume>),
+    /// With where to resume from (on a new socket) and the rate limit, if any.
+    Subscribe {
+        resume: Option<&'a Resume>,
+        max_hz: Option<f64>,
+    },
     Unsubscribe,
+}
+
+/// Sends `changes`: unsubscribes first, then subscribes at each rate (with `resume` on a new socket).
+async fn send_changes(
+    ws: &mut WebSocket,
+    changes: Changes,
+    resume: Option<&Resume>,
+    next_id: &mut u64,
+) -> Result<(), String> {
+    send_symbols(ws, Request::Unsubscribe, &changes.removed, next_id).await?;
+    send_symbols(ws, Request::Subscribe { resume, max_hz: None }, &changes.full, next_id).await?;
+    send_symbols(ws, Request::Subscribe { resume, max_hz: Some(LIMITED_MAX_HZ) }, &changes.limited, next_id).await
 }
 
 /// Sends a (un)subscribe for `symbols`, split to the relay's per-command limit; nothing when there are none.
@@ -364,9 +459,9 @@ async fn send_symbols(
         let id = Some(RequestId::Num(*next_id));
         let symbols = chunk.iter().map(|s| s.as_str().to_owned()).collect();
         let msg = match request {
-            Request::Subscribe(resume) => {
+            Request::Subscribe { resume, max_hz } => {
                 let resume = ResumePoint::part(resume, chunk);
-                ClientMessage::Subscribe { id, symbols, resume, max_hz: None }
+                ClientMessage::Subscribe { id, symbols, resume, max_hz }
             }
             Request::Unsubscribe => ClientMessage::Unsubscribe { id, symbols },
         };
@@ -430,19 +525,42 @@ mod tests {
         Symbol::parse(s).expect("valid test symbol")
     }
 
+    /// `(removed, added)` at the full rate, nothing limited.
+    fn full(subs: &mut Subscriptions, wanted: Vec<Symbol>) -> (Vec<Symbol>, Vec<Symbol>) {
+        let changes = subs.update(&Rc::new(wanted), |_| false);
+        assert!(changes.limited.is_empty());
+        (changes.removed, changes.full)
+    }
+
     #[wasm_bindgen_test(unsupported = test)]
     fn subscriptions_send_only_differences() {
         let mut subs = Subscriptions::default();
-        let (removed, added) = subs.update(&Rc::new(vec![sym("AAPL"), sym("MSFT")]));
+        let (removed, added) = full(&mut subs, vec![sym("AAPL"), sym("MSFT")]);
         assert_eq!((removed, added), (vec![], vec![sym("AAPL"), sym("MSFT")]));
-        let (removed, added) = subs.update(&Rc::new(vec![sym("AAPL"), sym("MSFT"), sym("TSLA")]));
+        let (removed, added) = full(&mut subs, vec![sym("AAPL"), sym("MSFT"), sym("TSLA")]);
         assert_eq!((removed, added), (vec![], vec![sym("TSLA")]));
-        let (removed, added) = subs.update(&Rc::new(vec![sym("AAPL"), sym("TSLA")]));
+        let (removed, added) = full(&mut subs, vec![sym("AAPL"), sym("TSLA")]);
         assert_eq!((removed, added), (vec![sym("MSFT")], vec![]));
-        let (removed, added) = subs.update(&Rc::new(vec![sym("AAPL"), sym("TSLA")]));
+        let (removed, added) = full(&mut subs, vec![sym("AAPL"), sym("TSLA")]);
         assert_eq!((removed, added), (vec![], vec![]), "an unchanged list sends nothing");
-        let (removed, added) = subs.update(&Rc::new(vec![sym("NVDA")]));
+        let (removed, added) = full(&mut subs, vec![sym("NVDA")]);
         assert_eq!((removed, added), (vec![sym("AAPL"), sym("TSLA")], vec![sym("NVDA")]));
+    }
+
+    #[wasm_bindgen_test(unsupported = test)]
+    fn a_symbol_is_sent_again_only_when_its_rate_changes() {
+        let mut subs = Subscriptions::default();
+        let list = Rc::new(vec![sym("AAPL"), sym("MSFT"), sym("TSLA")]);
+        let changes = subs.update(&list, |s| *s == sym("TSLA"));
+        assert_eq!(changes.full, [sym("AAPL"), sym("MSFT")]);
+        assert_eq!(changes.limited, [sym("TSLA")], "a row out of view starts at the low rate");
+        assert_eq!(subs.update(&list, |s| *s == sym("TSLA")), Changes::default(), "nothing changed");
+        // The tab is hidden: everything not already limited goes to the low rate.
+        let changes = subs.update(&list, |_| true);
+        assert_eq!((changes.full, changes.limited), (vec![], vec![sym("AAPL"), sym("MSFT")]));
+        // Shown again, with TSLA scrolled into view.
+        let changes = subs.update(&list, |_| false);
+        assert_eq!(changes.full, [sym("AAPL"), sym("MSFT"), sym("TSLA")]);
     }
 
     #[wasm_bindgen_test(unsupported = test)]
@@ -451,6 +569,7 @@ mod tests {
         *shared.wanted.borrow_mut() = Wanted {
             symbols: Rc::new(vec![sym("AAPL"), sym("nosuch:X"), sym("MSFT")]),
             refused: HashSet::from([sym("nosuch:X")]),
+            off_screen: Rc::default(),
         };
         assert_eq!(shared.pollable(), vec![sym("AAPL"), sym("MSFT")]);
     }

@@ -107,6 +107,8 @@ pub struct AppState {
     pub(crate) generation: u64,
     /// This connection's replay of a recorded range, once one was asked for.
     pub(crate) replay: Option<Replay>,
+    /// Watched symbols whose rows are out of view: the connection asks for them at a low rate.
+    pub(crate) off_screen: Rc<HashSet<Symbol>>,
 }
 
 /// Everything that changes the model. Public only because [`AppState`]'s `Reducible` impl names it; nothing
@@ -133,6 +135,11 @@ pub enum Action {
     },
     /// Recent ticks for a sparkline.
     History(HistoryResponse),
+    /// Rows came into view (`on_screen`) or left it.
+    OnScreen {
+        symbols: Vec<Symbol>,
+        on_screen: bool,
+    },
     /// A failure worth logging that no connection event covers (e.g. history).
     Warn {
         text: String,
@@ -175,6 +182,7 @@ impl AppState {
             watchlist_rev: 0,
             generation: 0,
             replay: None,
+            off_screen: Rc::default(),
         };
         if restored > 0 {
             state.log(LogLevel::Info, format!("restored {restored} cached quotes"));
@@ -213,6 +221,16 @@ impl AppState {
                 self.log(LogLevel::Info, format!("removed {symbol}"));
             }
             Action::History(history) => self.apply_history(history),
+            Action::OnScreen { symbols, on_screen } => {
+                let off = Rc::make_mut(&mut self.off_screen);
+                for symbol in symbols {
+                    if on_screen {
+                        off.remove(&symbol);
+                    } else {
+                        off.insert(symbol);
+                    }
+                }
+            }
             Action::Warn { text, now_ms } => {
                 self.now_ms = self.now_ms.max(now_ms);
                 self.log(LogLevel::Warn, text);
