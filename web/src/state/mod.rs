@@ -107,6 +107,8 @@ pub struct AppState {
     pub(crate) generation: u64,
     /// This connection's replay of a recorded range, once one was asked for.
     pub(crate) replay: Option<Replay>,
+    /// When the latest frame of any kind came from the relay (ms), to tell a stalled connection.
+    pub(crate) last_frame_ms: Option<i64>,
     /// Watched symbols whose rows are out of view: the connection asks for them at a low rate.
     pub(crate) off_screen: Rc<HashSet<Symbol>>,
 }
@@ -182,6 +184,7 @@ impl AppState {
             watchlist_rev: 0,
             generation: 0,
             replay: None,
+            last_frame_ms: None,
             off_screen: Rc::default(),
         };
         if restored > 0 {
@@ -267,7 +270,10 @@ impl AppState {
                 );
                 self.log(if was_live { LogLevel::Warn } else { LogLevel::Info }, text);
             }
-            ConnEvent::Server(msg) => self.apply_server(msg, now_ms),
+            ConnEvent::Server(msg) => {
+                self.last_frame_ms = Some(now_ms);
+                self.apply_server(msg, now_ms);
+            }
             ConnEvent::RestQuotes(QuotesResponse { quotes, pending: _ }) => {
                 if matches!(self.phase, Phase::Live { .. }) {
                     // The socket came back while the poll was in flight; streaming data wins.
