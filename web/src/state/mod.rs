@@ -137,6 +137,11 @@ pub enum Action {
     },
     /// Recent ticks for a sparkline.
     History(HistoryResponse),
+    /// Another tab saved its watchlist: take it, so that this tab's next change starts from it.
+    AdoptWatchlist {
+        symbols: Vec<Symbol>,
+        now_ms: i64,
+    },
     /// Rows came into view (`on_screen`) or left it.
     OnScreen {
         symbols: Vec<Symbol>,
@@ -224,6 +229,22 @@ impl AppState {
                 self.log(LogLevel::Info, format!("removed {symbol}"));
             }
             Action::History(history) => self.apply_history(history),
+            Action::AdoptWatchlist { symbols, now_ms } => {
+                self.now_ms = self.now_ms.max(now_ms);
+                if *self.watchlist == symbols {
+                    return;
+                }
+                let mut rows = HashMap::with_capacity(symbols.len());
+                for symbol in &symbols {
+                    let row = self.rows.remove(symbol).unwrap_or_else(|| Rc::new(Row::new(symbol.clone())));
+                    rows.insert(symbol.clone(), row);
+                }
+                self.rows = rows;
+                self.watchlist = Rc::new(symbols);
+                self.watchlist_rev += 1;
+                self.quotes_rev += 1;
+                self.log(LogLevel::Info, "watchlist changed in another tab".to_owned());
+            }
             Action::OnScreen { symbols, on_screen } => {
                 let off = Rc::make_mut(&mut self.off_screen);
                 for symbol in symbols {

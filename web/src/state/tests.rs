@@ -449,3 +449,19 @@ fn simulated_data_is_labelled() {
     batch(&mut s, 10_000, vec![hello()]);
     assert!(s.simulated(), "the relay runs the simulator");
 }
+
+#[wasm_bindgen_test(unsupported = test)]
+fn a_watchlist_saved_by_another_tab_is_adopted_keeping_the_rows_it_shares() {
+    let mut s = fresh();
+    batch(&mut s, 10_000, vec![hello()]);
+    ticks(&mut s, 10_000, vec![quote("AAPL", 190.0, 10_000)]);
+    let rev = s.watchlist_rev;
+    s.apply(Action::AdoptWatchlist { symbols: vec![sym("AAPL"), sym("TSLA")], now_ms: 11_000 });
+    assert_eq!(*s.watchlist, vec![sym("AAPL"), sym("TSLA")]);
+    assert_eq!(s.rows.len(), 2);
+    assert_eq!(s.rows[&sym("AAPL")].quote.as_ref().map(|q| q.price), Some(190.0), "kept with its price");
+    assert!(s.watchlist_rev > rev, "saved (the same list: no event back)");
+    let rev = s.watchlist_rev;
+    s.apply(Action::AdoptWatchlist { symbols: vec![sym("AAPL"), sym("TSLA")], now_ms: 12_000 });
+    assert_eq!(s.watchlist_rev, rev, "an unchanged list changes nothing");
+}
