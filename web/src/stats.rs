@@ -74,8 +74,10 @@ impl RateCounter {
         self.prune(second);
     }
 
+    /// Keeps the current second and the [`RATE_WINDOW_S`] completed ones before it: `per_second` divides by
+    /// that many, so dropping one of them too early would read the rate low.
     fn prune(&mut self, second: i64) {
-        while self.buckets.front().is_some_and(|(s, _)| *s <= second - RATE_WINDOW_S) {
+        while self.buckets.front().is_some_and(|(s, _)| *s < second - RATE_WINDOW_S) {
             self.buckets.pop_front();
         }
     }
@@ -142,6 +144,16 @@ mod tests {
         assert_eq!(r.per_second(20_100), 10.0);
         // The window slides: five seconds later with nothing new, the rate drops to zero.
         assert_eq!(r.per_second(26_000), 0.0);
+    }
+
+    #[wasm_bindgen_test(unsupported = test)]
+    fn a_steady_rate_reads_right_while_the_current_second_fills() {
+        let mut r = RateCounter::default();
+        // 10 per second for seconds 10..=30, the last one still filling up when read.
+        for s in 10..=30 {
+            r.record(s * 1000 + 500, 10);
+        }
+        assert_eq!(r.per_second(30_700), 10.0, "not four seconds' counts over five");
     }
 
     #[wasm_bindgen_test(unsupported = test)]

@@ -31,6 +31,7 @@ fn sym(s: &str) -> Symbol {
 fn quote(s: &str, price: f64, ts: i64) -> Quote {
     Quote {
         recv: None,
+        seq: None,
         symbol: sym(s),
         price,
         ts,

@@ -55,7 +55,7 @@ pub(crate) fn AddSymbol() -> Html {
                 autocomplete="off"
                 autocapitalize="characters"
                 spellcheck="false"
-                maxlength="32"
+                maxlength="256"
                 aria-invalid={error.is_some().to_string()}
                 aria-describedby="symbol-error"
                 oninput={oninput}

@@ -1,10 +1,13 @@
-//! The connection badge (`data-testid="connection-status"`, `data-state` = live | connecting | reconnecting |
-//! offline | fallback) and each upstream provider's state. The region is `aria-live`, so state changes are
+//! The connection badge (`data-testid="connection-status"`, `data-state` = live | stalled | connecting |
+//! reconnecting | offline | fallback, with "prices as of" the newest value whenever it is not live), a
+//! SIMULATED label while the data comes from the built-in simulator, and each upstream provider's state. The region is `aria-live`, so state changes are
 //! announced; the once-a-second countdown is hidden from screen readers to keep that quiet.
 
 use yew::prelude::*;
 
 use crate::context::AppContext;
+use crate::format;
+use crate::services::tz_offset_minutes;
 
 #[component]
 pub(crate) fn ConnectionBadge() -> Html {
@@ -22,7 +25,14 @@ pub(crate) fn ConnectionBadge() -> Html {
                 if let Some(detail) = badge.detail {
                     <span class="detail" aria-hidden="true">{format!(" ({detail})")}</span>
                 }
+                if let Some(ts) = badge.as_of {
+                    <span class="as-of" data-testid="as-of">{format!(" — prices as of {}", format::clock(ts, tz_offset_minutes()))}</span>
+                }
             </span>
+            if state.simulated() {
+                <span class="simulated" data-testid="simulated"
+                    title="Prices come from the relay's built-in simulator, not a market">{"SIMULATED"}</span>
+            }
             <ul class="providers" aria-label="Providers">
                 { for state.providers.iter().map(|(name, p)| {
                     let st = p.state.as_str();

@@ -1,4 +1,6 @@
-//! Saves the watchlist whenever it changes, and the quote cache when quotes changed: within a second of the
+//! Saves the watchlist whenever it changes, and adopts the one another tab of the page saved (a `storage`
+//! event), so two tabs never overwrite each other's changes: each starts from the other's latest list. Saves
+//! the quote cache when quotes changed: within a second of the
 //! first quotes, then at most every [`QUOTES_SAVE_EVERY_MS`]. So a reload (even with the relay down) starts
 //! from what was on screen a few seconds before.
 //!
@@ -9,14 +11,33 @@
 use gloo_timers::future::TimeoutFuture;
 use yew::prelude::*;
 
-use crate::services::storage;
-use crate::state::AppState;
+use wasm_bindgen::JsCast;
+
+use crate::services::{now_ms, storage};
+use crate::state::{Action, AppState};
 
 /// Shortest time between two saves of the quote cache.
 const QUOTES_SAVE_EVERY_MS: i64 = 5_000;
 
 #[hook]
 pub(crate) fn use_persistence(state: UseReducerHandle<AppState>) {
+    {
+        let dispatcher = state.dispatcher();
+        use_effect_with((), move |_| {
+            let listener = web_sys::window().map(|window| {
+                gloo_events::EventListener::new(&window, "storage", move |event| {
+                    let Some(event) = event.dyn_ref::<web_sys::StorageEvent>() else {
+                        return;
+                    };
+                    let (key, value) = (event.key(), event.new_value());
+                    if let Some(symbols) = storage::watchlist_saved_elsewhere(key.as_deref(), value.as_deref()) {
+                        dispatcher.dispatch(Action::AdoptWatchlist { symbols, now_ms: now_ms() });
+                    }
+                })
+            });
+            move || drop(listener)
+        });
+    }
     {
         let watchlist = state.watchlist.clone();
         use_effect_with(state.watchlist_rev, move |_| {

@@ -80,6 +80,15 @@ pub fn load_watchlist() -> Option<Vec<Symbol>> {
     read_raw(WATCHLIST_KEY).and_then(|t| decode_watchlist(&t))
 }
 
+/// The watchlist another tab of this page just saved, from a `storage` event's key and new value (`None` for
+/// any other key, or a value that is not a watchlist).
+pub(crate) fn watchlist_saved_elsewhere(key: Option<&str>, value: Option<&str>) -> Option<Vec<Symbol>> {
+    if key != Some(WATCHLIST_KEY) {
+        return None;
+    }
+    decode_watchlist(value?)
+}
+
 pub fn save_watchlist(list: &[Symbol]) -> Result<(), String> {
     write_raw(WATCHLIST_KEY, &encode_watchlist(list))
 }

@@ -107,6 +107,8 @@ pub struct AppState {
     pub(crate) generation: u64,
     /// This connection's replay of a recorded range, once one was asked for.
     pub(crate) replay: Option<Replay>,
+    /// When the latest frame of any kind came from the relay (ms), to tell a stalled connection.
+    pub(crate) last_frame_ms: Option<i64>,
     /// Watched symbols whose rows are out of view: the connection asks for them at a low rate.
     pub(crate) off_screen: Rc<HashSet<Symbol>>,
 }
@@ -135,6 +137,11 @@ pub enum Action {
     },
     /// Recent ticks for a sparkline.
     History(HistoryResponse),
+    /// Another tab saved its watchlist: take it, so that this tab's next change starts from it.
+    AdoptWatchlist {
+        symbols: Vec<Symbol>,
+        now_ms: i64,
+    },
     /// Rows came into view (`on_screen`) or left it.
     OnScreen {
         symbols: Vec<Symbol>,
@@ -182,6 +189,7 @@ impl AppState {
             watchlist_rev: 0,
             generation: 0,
             replay: None,
+            last_frame_ms: None,
             off_screen: Rc::default(),
         };
         if restored > 0 {
@@ -221,6 +229,22 @@ impl AppState {
                 self.log(LogLevel::Info, format!("removed {symbol}"));
             }
             Action::History(history) => self.apply_history(history),
+            Action::AdoptWatchlist { symbols, now_ms } => {
+                self.now_ms = self.now_ms.max(now_ms);
+                if *self.watchlist == symbols {
+                    return;
+                }
+                let mut rows = HashMap::with_capacity(symbols.len());
+                for symbol in &symbols {
+                    let row = self.rows.remove(symbol).unwrap_or_else(|| Rc::new(Row::new(symbol.clone())));
+                    rows.insert(symbol.clone(), row);
+                }
+                self.rows = rows;
+                self.watchlist = Rc::new(symbols);
+                self.watchlist_rev += 1;
+                self.quotes_rev += 1;
+                self.log(LogLevel::Info, "watchlist changed in another tab".to_owned());
+            }
             Action::OnScreen { symbols, on_screen } => {
                 let off = Rc::make_mut(&mut self.off_screen);
                 for symbol in symbols {
@@ -267,7 +291,10 @@ impl AppState {
                 );
                 self.log(if was_live { LogLevel::Warn } else { LogLevel::Info }, text);
             }
-            ConnEvent::Server(msg) => self.apply_server(msg, now_ms),
+            ConnEvent::Server(msg) => {
+                self.last_frame_ms = Some(now_ms);
+                self.apply_server(msg, now_ms);
+            }
             ConnEvent::RestQuotes(QuotesResponse { quotes, pending: _ }) => {
                 if matches!(self.phase, Phase::Live { .. }) {
                     // The socket came back while the poll was in flight; streaming data wins.

@@ -14,6 +14,10 @@ use hamster_shared::{ErrorCode, Quote, Symbol};
 pub(crate) const SPARK_POINTS: usize = 60;
 /// A row with no fresh value for this long is dimmed as stale.
 pub(crate) const STALE_AFTER_MS: i64 = 15_000;
+/// The shortest time without a newer value after which a row counts as stale, however fast it usually ticks.
+pub(crate) const MIN_STALE_MS: i64 = 3_000;
+/// Usual intervals without a newer value before a row counts as stale.
+const STALE_INTERVALS: f64 = 5.0;
 /// Shortest time between two flashes of one row. The flash animation lasts 0.7 s; a row ticking faster would
 /// otherwise restart it on every tick and never stop animating, which costs style and paint work in every
 /// frame (with many fast symbols, the largest rendering cost left) and reads as a constant tint anyway.
@@ -66,6 +70,8 @@ pub struct Row {
     flashed_ms: Option<i64>,
     /// Local time the last fresh value arrived (`None` for values restored from the cache).
     received_ms: Option<i64>,
+    /// This symbol's usual time between values (ms, a moving average of the gaps between their `ts`).
+    pub(crate) interval_ms: Option<f64>,
     /// The value was restored from localStorage and nothing fresh has arrived since.
     pub cached: bool,
     pub(crate) refusal: Option<Refusal>,
@@ -85,6 +91,7 @@ impl Row {
             flash_seq: 0,
             flashed_ms: None,
             received_ms: None,
+            interval_ms: None,
             cached: false,
             refusal: None,
             spark: VecDeque::new(),
@@ -93,9 +100,21 @@ impl Row {
         }
     }
 
-    /// No fresh value for [`STALE_AFTER_MS`] (or only a cached one).
+    /// How long a value stays fresh: [`STALE_INTERVALS`] of the symbol's usual intervals, between
+    /// [`MIN_STALE_MS`] and [`STALE_AFTER_MS`] (the latter until the interval is known).
+    pub(crate) fn stale_after_ms(&self) -> i64 {
+        self.interval_ms.map_or(STALE_AFTER_MS, |i| ((i * STALE_INTERVALS) as i64).clamp(MIN_STALE_MS, STALE_AFTER_MS))
+    }
+
+    /// The value is older than [`Row::stale_after_ms`] (or only a cached one). Judged by the value's own time,
+    /// so a value that was already old when it arrived (a relay's cache of a symbol that stopped trading) is
+    /// shown as old at once, and by its arrival, so a provider clock ahead of ours cannot keep a silent row fresh.
     pub(crate) fn is_stale(&self, now_ms: i64) -> bool {
-        self.quote.is_some() && (self.cached || self.received_ms.is_none_or(|t| now_ms - t > STALE_AFTER_MS))
+        let Some(quote) = &self.quote else {
+            return false;
+        };
+        let limit = self.stale_after_ms();
+        self.cached || now_ms - quote.ts > limit || self.received_ms.is_none_or(|t| now_ms - t > limit)
     }
 
     /// Shows a value restored from the cache, marked as such until a fresh one arrives.
@@ -128,6 +147,14 @@ impl Row {
             self.direction = moved;
             self.flash_seq += 1;
             self.flashed_ms = Some(now_ms);
+        }
+        if let Some(old) = self.quote.as_ref().filter(|_| !self.cached) {
+            let gap = (quote.ts - old.ts) as f64;
+            if gap > 0.0 {
+                // A moving average over about ten values: steady enough to ignore one late tick, quick enough to
+                // follow a symbol that speeds up.
+                self.interval_ms = Some(self.interval_ms.map_or(gap, |i| i + (gap - i) / 10.0));
+            }
         }
         self.push_spark(SparkPoint { ts: quote.ts, price: quote.price });
         self.quote = Some(quote);

@@ -216,7 +216,7 @@ fn badge_follows_the_connection() {
     let mut s = fresh();
     assert_eq!(s.badge().kind, BadgeKind::Connecting);
     batch(&mut s, 2_000, vec![hello()]);
-    assert_eq!(s.badge(), Badge { kind: BadgeKind::Live, label: "Live".into(), detail: None });
+    assert_eq!(s.badge(), Badge { kind: BadgeKind::Live, label: "Live".into(), detail: None, as_of: None });
     batch(&mut s, 3_000, vec![ConnEvent::Closed { reason: "closed (1006)".into(), attempt: 1, retry_in_ms: 2_400 }]);
     let badge = s.badge();
     assert_eq!(badge.kind, BadgeKind::Reconnecting);
@@ -386,4 +386,82 @@ fn a_resume_applies_recovered_ticks_in_order_and_says_what_was_missed() {
     assert_eq!(s.rows[&sym("AAPL")].quote.as_ref().map(|q| q.price), Some(102.0), "the newest recovered tick");
     let last = s.log.entries().back().map(|e| (e.level, e.text.clone()));
     assert_eq!(last, Some((LogLevel::Warn, "resynced, 40 updates missed on MSFT; 2 recovered".to_owned())));
+}
+
+#[wasm_bindgen_test(unsupported = test)]
+fn a_value_that_was_already_old_when_it_arrived_is_stale_at_once() {
+    let mut s = fresh();
+    batch(&mut s, 100_000, vec![hello()]);
+    // The relay's cached last value of a symbol that stopped trading two minutes ago.
+    ticks(&mut s, 100_000, vec![quote("AAPL", 190.0, 100_000 - 120_000)]);
+    assert!(s.row_is_stale(&s.rows[&sym("AAPL")]), "old on arrival");
+    ticks(&mut s, 100_050, vec![quote("MSFT", 400.0, 100_000)]);
+    assert!(!s.row_is_stale(&s.rows[&sym("MSFT")]), "a current value is fresh");
+}
+
+#[wasm_bindgen_test(unsupported = test)]
+fn a_fast_symbol_goes_stale_after_a_few_of_its_usual_intervals_not_fifteen_seconds() {
+    let mut s = fresh();
+    batch(&mut s, 10_000, vec![hello()]);
+    for i in 0..20 {
+        ticks(&mut s, 10_000 + i * 250, vec![quote("BTC/USD", 60_000.0 + i as f64, 10_000 + i * 250)]);
+    }
+    let row = &s.rows[&sym("BTC/USD")];
+    assert_eq!(row.stale_after_ms(), row::MIN_STALE_MS, "4 ticks/s: five intervals is under the floor");
+    let last = 10_000 + 19 * 250;
+    s.apply(Action::Clock { now_ms: last + row::MIN_STALE_MS - 100 });
+    assert!(!s.row_is_stale(&s.rows[&sym("BTC/USD")]));
+    s.apply(Action::Clock { now_ms: last + row::MIN_STALE_MS + 100 });
+    assert!(s.row_is_stale(&s.rows[&sym("BTC/USD")]), "stale long before {STALE_AFTER_MS} ms");
+}
+
+#[wasm_bindgen_test(unsupported = test)]
+fn rows_dim_the_moment_the_connection_is_not_live_and_the_badge_says_as_of_when() {
+    let mut s = fresh();
+    batch(&mut s, 10_000, vec![hello()]);
+    ticks(&mut s, 10_000, vec![quote("AAPL", 190.0, 9_990)]);
+    assert!(!s.row_is_stale(&s.rows[&sym("AAPL")]));
+    assert_eq!(s.badge().as_of, None, "live data needs no date");
+    batch(&mut s, 10_500, vec![ConnEvent::Closed { reason: "closed (1006)".into(), attempt: 1, retry_in_ms: 2_000 }]);
+    assert!(s.row_is_stale(&s.rows[&sym("AAPL")]), "dimmed at once, not 15 s later");
+    assert_eq!(s.badge().as_of, Some(9_990), "the newest value on screen");
+}
+
+#[wasm_bindgen_test(unsupported = test)]
+fn a_silent_connection_shows_stalled_long_before_it_is_given_up() {
+    let mut s = fresh();
+    batch(&mut s, 10_000, vec![hello()]);
+    ticks(&mut s, 10_000, vec![quote("AAPL", 190.0, 10_000)]);
+    // Heartbeat 15 s: the page's ping goes out every 7.5 s and is answered at once.
+    s.apply(Action::Clock { now_ms: 10_000 + 7_500 + view::STALL_GRACE_MS - 100 });
+    assert_eq!(s.badge().kind, BadgeKind::Live);
+    s.apply(Action::Clock { now_ms: 10_000 + 7_500 + view::STALL_GRACE_MS + 100 });
+    assert_eq!(s.badge().kind, BadgeKind::Stalled, "not 30 s of Live from a frozen relay");
+    assert!(s.row_is_stale(&s.rows[&sym("AAPL")]));
+    batch(&mut s, 21_000, vec![ConnEvent::Server(ServerMessage::Pong { id: None, ts: None })]);
+    assert_eq!(s.badge().kind, BadgeKind::Live, "any frame ends the stall");
+}
+
+#[wasm_bindgen_test(unsupported = test)]
+fn simulated_data_is_labelled() {
+    let mut s = fresh();
+    assert!(!s.simulated());
+    batch(&mut s, 10_000, vec![hello()]);
+    assert!(s.simulated(), "the relay runs the simulator");
+}
+
+#[wasm_bindgen_test(unsupported = test)]
+fn a_watchlist_saved_by_another_tab_is_adopted_keeping_the_rows_it_shares() {
+    let mut s = fresh();
+    batch(&mut s, 10_000, vec![hello()]);
+    ticks(&mut s, 10_000, vec![quote("AAPL", 190.0, 10_000)]);
+    let rev = s.watchlist_rev;
+    s.apply(Action::AdoptWatchlist { symbols: vec![sym("AAPL"), sym("TSLA")], now_ms: 11_000 });
+    assert_eq!(*s.watchlist, vec![sym("AAPL"), sym("TSLA")]);
+    assert_eq!(s.rows.len(), 2);
+    assert_eq!(s.rows[&sym("AAPL")].quote.as_ref().map(|q| q.price), Some(190.0), "kept with its price");
+    assert!(s.watchlist_rev > rev, "saved (the same list: no event back)");
+    let rev = s.watchlist_rev;
+    s.apply(Action::AdoptWatchlist { symbols: vec![sym("AAPL"), sym("TSLA")], now_ms: 12_000 });
+    assert_eq!(s.watchlist_rev, rev, "an unchanged list changes nothing");
 }

@@ -7,12 +7,20 @@
 use hamster_shared::ProviderState;
 
 use super::row::Row;
+
+/// Silence beyond half a heartbeat (when the page's own ping should have been answered) before the badge
+/// says the connection is stalled.
+pub(crate) const STALL_GRACE_MS: i64 = 3_000;
+/// The built-in simulator's provider name.
+const SIMULATOR: &str = "sim";
 use super::{AppState, Phase, RestHealth};
 
 /// What the connection badge shows; `as_str` is its `data-state`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BadgeKind {
     Live,
+    /// Connected, but nothing at all has arrived for longer than the heartbeat allows.
+    Stalled,
     Connecting,
     Reconnecting,
     Offline,
@@ -23,6 +31,7 @@ impl BadgeKind {
     pub(crate) fn as_str(self) -> &'static str {
         match self {
             BadgeKind::Live => "live",
+            BadgeKind::Stalled => "stalled",
             BadgeKind::Connecting => "connecting",
             BadgeKind::Reconnecting => "reconnecting",
             BadgeKind::Offline => "offline",
@@ -38,6 +47,8 @@ pub struct Badge {
     pub kind: BadgeKind,
     pub(crate) label: String,
     pub(crate) detail: Option<String>,
+    /// When not live: the time of the newest value on screen ("as of 14:03:12").
+    pub(crate) as_of: Option<i64>,
 }
 
 /// An upstream provider as last reported by the relay.
@@ -71,6 +82,10 @@ impl AppState {
             Phase::Live { .. } => None,
         };
         let (kind, label, detail) = match (self.phase, self.rest) {
+            (Phase::Live { .. }, _) if self.stalled() => {
+                let silent = self.last_frame_ms.map_or(0, |t| (self.now_ms - t) / 1000);
+                (BadgeKind::Stalled, "Stalled", Some(format!("nothing from the relay for {silent} s")))
+            }
             (Phase::Live { .. }, _) => (BadgeKind::Live, "Live", None),
             (_, RestHealth::Ok { .. }) => (BadgeKind::Fallback, "Fallback (REST)", retry),
             (_, RestHealth::Failing) => {
@@ -83,7 +98,32 @@ impl AppState {
             }
             (_, RestHealth::Idle) => (BadgeKind::Reconnecting, "Reconnecting", retry),
         };
-        Badge { kind, label: label.to_owned(), detail }
+        // Whatever is on screen while not live is as old as its newest value: say how old.
+        let as_of = (kind != BadgeKind::Live).then(|| self.newest_value_ts()).flatten();
+        Badge { kind, label: label.to_owned(), detail, as_of }
+    }
+
+    /// Connected, but silent for longer than the relay's pings allow: the page sends a `ping` every half
+    /// heartbeat and the relay answers at once, so more than that plus [`STALL_GRACE_MS`] of silence means the
+    /// relay (or the path to it) is stuck, long before the connection gives up after two heartbeats.
+    pub(crate) fn stalled(&self) -> bool {
+        let (Some(hb), Some(last)) = (self.heartbeat_ms, self.last_frame_ms) else {
+            return false;
+        };
+        let hb = i64::try_from(hb).unwrap_or(i64::MAX);
+        self.is_live() && self.now_ms - last > hb / 2 + STALL_GRACE_MS
+    }
+
+    /// The time of the newest value on screen.
+    fn newest_value_ts(&self) -> Option<i64> {
+        self.rows.values().filter_map(|r| r.quote.as_ref().map(|q| q.ts)).max()
+    }
+
+    /// Whether the values on screen come from the built-in simulator (a label says so, so nobody trades on
+    /// them).
+    pub(crate) fn simulated(&self) -> bool {
+        self.providers.contains_key(SIMULATOR)
+            || self.rows.values().any(|r| r.quote.as_ref().is_some_and(|q| q.provider == SIMULATOR))
     }
 
     /// Whether any row shows a value (cached or not).
@@ -93,6 +133,10 @@ impl AppState {
 
     /// Whether a row should be dimmed: no fresh value for a while, or its provider is not serving.
     pub(crate) fn row_is_stale(&self, row: &Row) -> bool {
+        // Nothing on screen is vouched for once the badge says the connection is not live.
+        if row.quote.is_some() && (!self.is_live() || self.stalled()) {
+            return true;
+        }
         if row.is_stale(self.now_ms) {
             return true;
         }
