@@ -24,7 +24,7 @@ use crate::config::Config;
 use crate::guard::site::Site;
 use crate::guard::{self, Guard};
 use crate::hub::Hub;
-use crate::ingest::{self, Tap};
+use crate::ingest::{self, OffThread, Tap};
 use crate::metrics::Metrics;
 use crate::replay::Replays;
 use crate::server::{self, ServeOptions};
@@ -60,7 +60,7 @@ pub(crate) fn build(config: Config) -> anyhow::Result<AppState> {
         _ => Vec::new(),
     };
     let paper = open_paper(&config)?;
-    taps.push(Box::new(PaperTap(paper.clone())));
+    taps.push(Box::new(OffThread::spawn("paper-broker", PaperTap(paper.clone()))?));
     tokio::spawn(ingest::run(hub.clone(), events_rx, taps));
     tokio::spawn(broker_leases(hub.clone(), paper.clone(), shutdown.clone()));
     tokio::spawn(upstream.clone().run(demand_rx));
