@@ -167,7 +167,9 @@ pub(crate) fn PortfolioPanel() -> Html {
     let cash_share = marked.as_ref().map_or(0.0, |m| m.cash_allocation);
     let position_rows = positions.iter().map(|p| {
         html! {
-            <tr data-testid="position" data-symbol={p.symbol.clone()}>
+            <tr data-testid="position" data-symbol={p.symbol.clone()} title={format!(
+                "avg {:.2} · value {} · day {}", p.avg_entry_price, money(p.market_value), pl(p.day_pl)
+            )}>
                 <th scope="row" class="sym">{p.symbol.clone()}</th>
                 <td class="num" data-testid="position-qty">{trim_qty(p.qty)}</td>
                 <td class="num opt">{format!("{:.2}", p.avg_entry_price)}</td>
@@ -183,9 +185,11 @@ pub(crate) fn PortfolioPanel() -> Html {
                     <span class="alloc-pct">{format!("{:.1}%", p.allocation)}</span>
                 </td>
                 <td class="actions">
-                    <button type="button" class="trade" data-trade={p.symbol.clone()} data-side="buy">{"Buy"}</button>
+                    <button type="button" class="trade" data-trade={p.symbol.clone()} data-side="buy"
+                        title={format!("Buy {}", p.symbol)} aria-label={format!("Buy {}", p.symbol)}>{"B"}</button>
                     <button type="button" class="trade" data-trade={p.symbol.clone()} data-side="sell"
-                        data-qty={trim_qty(p.qty)}>{"Sell"}</button>
+                        data-qty={trim_qty(p.qty)} title={format!("Sell {}", p.symbol)}
+                        aria-label={format!("Sell {}", p.symbol)}>{"S"}</button>
                 </td>
             </tr>
         }
