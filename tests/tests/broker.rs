@@ -376,10 +376,12 @@ async fn a_reset_starts_the_account_over_and_survives_a_restart() {
     assert!((p.day_pl - (p.unrealized_pl + p.realized_pl)).abs() < 0.05, "{p:?}");
     assert!(account.cash < 100_000.0 - 4.0 * 99.0, "{account:?}");
 
-    let (status, reset): (u16, Account) =
-        call(&relay, reqwest::Method::POST, "/api/account/reset", None, None).await;
+    let (status, reset): (u16, Account) = call(&relay, reqwest::Method::POST, "/api/account/reset", None, None).await;
     assert_eq!(status, 200);
-    assert_eq!((reset.cash, reset.equity, reset.buying_power, reset.realized_pl), (100_000.0, 100_000.0, 100_000.0, 0.0));
+    assert_eq!(
+        (reset.cash, reset.equity, reset.buying_power, reset.realized_pl),
+        (100_000.0, 100_000.0, 100_000.0, 0.0)
+    );
     let (_, positions): (u16, Vec<Position>) = call(&relay, reqwest::Method::GET, "/api/positions", None, None).await;
     assert!(positions.is_empty(), "{positions:?}");
     assert_eq!(order(&relay, &working.id).await.status, OrderStatus::Canceled);

@@ -173,14 +173,10 @@ async fn buy_watch_the_pl_move_cancel_a_limit_and_see_a_rejection_next_to_the_ti
     b.click("tr[data-symbol=\"AAPL\"] [data-testid=\"trade-symbol\"]").await;
     fill(&b, "ticket-amount", "100000000").await;
     b.click("[data-testid=\"ticket-submit\"]").await;
-    let p = wait_panel(&b, "the rejection next to the quantity", |p| p.ticket_state.as_deref() == Some("rejected"))
-        .await;
+    let p =
+        wait_panel(&b, "the rejection next to the quantity", |p| p.ticket_state.as_deref() == Some("rejected")).await;
     let amount_error = p.errors.iter().find(|(id, _)| id == "ticket-error-amount").map(|(_, t)| t.clone());
-    assert!(
-        amount_error.as_deref().is_some_and(|t| t.contains("insufficient_buying_power")),
-        "errors: {:?}",
-        p.errors
-    );
+    assert!(amount_error.as_deref().is_some_and(|t| t.contains("insufficient_buying_power")), "errors: {:?}", p.errors);
     assert!(p.toasts.iter().any(|(k, t)| k == "rejection" && t.contains("insufficient_buying_power")), "{p:?}");
     // Editing the field clears the stale rejection.
     fill(&b, "ticket-amount", "2").await;
@@ -191,8 +187,8 @@ async fn buy_watch_the_pl_move_cancel_a_limit_and_see_a_rejection_next_to_the_ti
     // Reset: the position is closed and the cash is back (the page's confirm answered yes).
     let _: Option<bool> = b.eval("window.confirm = () => true; return null;", vec![]).await;
     b.click("[data-testid=\"reset-account\"]").await;
-    let p = wait_panel(&b, "the account started over", |p| p.positions.is_empty() && p.cash == Some(STARTING_CASH))
-        .await;
+    let p =
+        wait_panel(&b, "the account started over", |p| p.positions.is_empty() && p.cash == Some(STARTING_CASH)).await;
     assert_eq!(p.equity, Some(STARTING_CASH));
     b.close().await;
 }

@@ -114,7 +114,10 @@ fn load(journal: &Journal, engine: &mut Engine) -> Result<(), PaperError> {
             book.orders.insert(o.id, order);
         }
         for p in a.positions {
-            book.holdings.insert(p.symbol, Holding { qty: p.qty, avg_cost: p.avg_cost, realized: p.realized, ..Holding::default() });
+            book.holdings.insert(
+                p.symbol,
+                Holding { qty: p.qty, avg_cost: p.avg_cost, realized: p.realized, ..Holding::default() },
+            );
         }
         engine.books.insert(AccountId(a.account), book);
     }

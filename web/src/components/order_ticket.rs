@@ -160,9 +160,11 @@ pub(crate) fn OrderTicket() -> Html {
     };
     // The client's own message for a field, else the relay's rejection when it is about that field.
     let message = |field: Field| -> Html {
-        let text = errors.iter().find(|e| e.field == field).map(|e| e.message.clone()).or_else(|| {
-            outcome.rejected.as_ref().filter(|r| r.field == field).map(|r| r.message.clone())
-        });
+        let text = errors
+            .iter()
+            .find(|e| e.field == field)
+            .map(|e| e.message.clone())
+            .or_else(|| outcome.rejected.as_ref().filter(|r| r.field == field).map(|r| r.message.clone()));
         match text {
             Some(text) => html! {
                 <p class="field-error" role="alert" data-testid={format!("ticket-error-{}", field.as_str())}>{text}</p>
@@ -189,7 +191,8 @@ pub(crate) fn OrderTicket() -> Html {
                     errors.set(Vec::new());
                     let id = RequestId::Str(format!("ticket-{n}"));
                     let now = now_ms();
-                    ctx.state.dispatch(Action::Portfolio { action: PortfolioAction::TicketSent(id.clone()), now_ms: now });
+                    ctx.state
+                        .dispatch(Action::Portfolio { action: PortfolioAction::TicketSent(id.clone()), now_ms: now });
                     ctx.send(ClientMessage::PlaceOrder { id: Some(id), order: Box::new(order) });
                 }
             }

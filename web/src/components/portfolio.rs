@@ -108,7 +108,10 @@ pub(crate) fn PortfolioPanel() -> Html {
                             dispatcher.dispatch(Action::Portfolio { action, now_ms: now_ms() });
                         }
                         if let Ok(fills) = api.fills().await {
-                            dispatcher.dispatch(Action::Portfolio { action: PortfolioAction::Fills(fills), now_ms: now_ms() });
+                            dispatcher.dispatch(Action::Portfolio {
+                                action: PortfolioAction::Fills(fills),
+                                now_ms: now_ms(),
+                            });
                         }
                     });
                 }
@@ -123,7 +126,10 @@ pub(crate) fn PortfolioPanel() -> Html {
                 if let Some(api) = api {
                     wasm_bindgen_futures::spawn_local(async move {
                         if let Ok(fills) = api.fills().await {
-                            dispatcher.dispatch(Action::Portfolio { action: PortfolioAction::Fills(fills), now_ms: now_ms() });
+                            dispatcher.dispatch(Action::Portfolio {
+                                action: PortfolioAction::Fills(fills),
+                                now_ms: now_ms(),
+                            });
                         }
                     });
                 }
@@ -273,8 +279,10 @@ pub(crate) fn PortfolioPanel() -> Html {
         Callback::from(move |_: MouseEvent| {
             let sure = web_sys::window()
                 .and_then(|w| {
-                    w.confirm_with_message("Start the paper account over? Open orders are cancelled and positions closed.")
-                        .ok()
+                    w.confirm_with_message(
+                        "Start the paper account over? Open orders are cancelled and positions closed.",
+                    )
+                    .ok()
                 })
                 .unwrap_or(false);
             if sure {

@@ -12,8 +12,8 @@ use std::fmt::Write as _;
 use futures::future::{select, Either};
 use gloo_net::http::{Request, Response};
 use gloo_timers::future::TimeoutFuture;
-use hamster_shared::broker::{Fill, Order};
 use hamster_shared::api::{ApiError, HistoryResponse, QuotesResponse, RecordingsResponse, Timeframe};
+use hamster_shared::broker::{Fill, Order};
 use hamster_shared::{Symbol, MAX_SYMBOLS_PER_REQUEST};
 use serde::de::DeserializeOwned;
 

@@ -2,8 +2,8 @@
 //!
 //! Owns: the watchlist (the one copy of it: the connection service subscribes to whatever this list says) and
 //! one [`Row`] per watched symbol, what is known about the connection and the providers, the activity log and
-//! the stats, and the trading account ([`portfolio`]). Does not own: sockets, timers or storage. Time comes in with the actions (`now_ms`), so every
-//! transition is deterministic and tested natively.
+//! the stats, and the trading account ([`portfolio`]). Does not own: sockets, timers or storage. Time comes in
+//! with the actions (`now_ms`), so every transition is deterministic and tested natively.
 //!
 //! The parts live in their own files: [`row`] the rules of one row, [`log`] the activity log, [`view`] what
 //! the components derive from the model at render time; this file holds the model and the transitions.

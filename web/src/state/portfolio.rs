@@ -241,7 +241,8 @@ impl Portfolio {
         let before = self.orders.get(&order.id).map_or(0.0, |o| o.filled_qty);
         if order.filled_qty > before + 1e-12 {
             let price = order.filled_avg_price.map(|p| format!(" @ {p:.2}")).unwrap_or_default();
-            let text = format!("{} {} {}{price}", side_word(order.side), trim_qty(order.filled_qty - before), order.symbol);
+            let text =
+                format!("{} {} {}{price}", side_word(order.side), trim_qty(order.filled_qty - before), order.symbol);
             self.toast(ToastKind::Fill, text, now_ms);
             self.fills_rev += 1;
         }
