@@ -1,8 +1,8 @@
 //! Trading from the dashboard end to end: the real relay (simulator, paper broker, no key) serves the built
 //! dashboard to headless Chromium. A market buy from a watchlist row's ticket fills, the position appears in the
 //! portfolio panel marked with the page's own quote stream (its price is the row's price, its P&L moves with the
-//! ticks), a fill toast and a fills-history line appear; a limit order far below the market stays open until its
-//! cancel button cancels it; the form refuses a limit order without a price before sending anything; an order
+//! ticks), a fill toast and a fills-history line appear; a limit order far below the market stays open, its
+//! replace button moves its limit and its cancel button cancels it; the form refuses a limit order without a price before sending anything; an order
 //! beyond the buying power comes back rejected by the relay with its code next to the quantity field; and the
 //! panel's reset starts the account over. A screenshot goes to `target/e2e/portfolio.png`.
 //!
@@ -158,6 +158,14 @@ async fn buy_watch_the_pl_move_cancel_a_limit_and_see_a_rejection_next_to_the_ti
     let (order_id, text) = p.open_orders[0].clone();
     assert!(text.contains("limit 1") && text.contains("accepted"), "{text}");
     b.click("[data-testid=\"ticket-close\"]").await;
+    // Replace moves its limit (the page's prompt answered 2.5): the old order ends `replaced`, a new one works.
+    let _: Option<bool> = b.eval("window.prompt = () => '2.5'; return null;", vec![]).await;
+    b.click(&format!("[data-testid=\"open-order\"][data-order-id=\"{order_id}\"] [data-testid=\"replace-order\"]"))
+        .await;
+    let p =
+        wait_panel(&b, "the replacement open", |p| p.open_orders.len() == 1 && p.open_orders[0].0 != order_id).await;
+    let (order_id, text) = p.open_orders[0].clone();
+    assert!(text.contains("limit 2.5"), "{text}");
     b.click(&format!("[data-testid=\"open-order\"][data-order-id=\"{order_id}\"] [data-testid=\"cancel-order\"]"))
         .await;
     wait_panel(&b, "the limit order cancelled", |p| p.open_orders.is_empty()).await;
