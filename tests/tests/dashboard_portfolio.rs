@@ -3,8 +3,8 @@
 //! portfolio panel marked with the page's own quote stream (its price is the row's price, its P&L moves with the
 //! ticks), a fill toast and a fills-history line appear; a limit order far below the market stays open, its
 //! replace button moves its limit and its cancel button cancels it; the form refuses a limit order without a price before sending anything; an order
-//! beyond the buying power comes back rejected by the relay with its code next to the quantity field; and the
-//! panel's reset starts the account over. A screenshot goes to `target/e2e/portfolio.png`.
+//! beyond the buying power comes back rejected by the relay with its code next to the quantity field; the detail
+//! view opens the ticket too; and the panel's reset starts the account over. A screenshot goes to `target/e2e/portfolio.png`.
 //!
 //! The panel exposes its figures as `data-value` attributes, which is what the test reads.
 
@@ -191,6 +191,14 @@ async fn buy_watch_the_pl_move_cancel_a_limit_and_see_a_rejection_next_to_the_ti
     wait_panel(&b, "the rejection cleared by an edit", |p| p.errors.is_empty()).await;
     b.screenshot(&artifact_dir().join("portfolio.png")).await;
     b.click("[data-testid=\"ticket-close\"]").await;
+
+    // The detail view's Trade button opens the ticket for its symbol, above the chart.
+    b.click("tr[data-symbol=\"BTC/USD\"] .ticker").await;
+    b.click("[data-testid=\"detail-trade\"]").await;
+    let p = wait_panel(&b, "the ticket from the detail view", |p| p.ticket.is_some()).await;
+    assert_eq!(p.ticket.as_deref(), Some("BTC/USD"));
+    b.click("[data-testid=\"ticket-close\"]").await;
+    b.click("[data-testid=\"detail-close\"]").await;
 
     // Reset: the position is closed and the cash is back (the page's confirm answered yes).
     let _: Option<bool> = b.eval("window.confirm = () => true; return null;", vec![]).await;
