@@ -2,9 +2,10 @@
 //! dashboard to headless Chromium. A market buy from a watchlist row's ticket fills, the position appears in the
 //! portfolio panel marked with the page's own quote stream (its price is the row's price, its P&L moves with the
 //! ticks), a fill toast and a fills-history line appear; a limit order far below the market stays open, its
-//! replace button moves its limit and its cancel button cancels it; the form refuses a limit order without a price before sending anything; an order
-//! beyond the buying power comes back rejected by the relay with its code next to the quantity field; the detail
-//! view opens the ticket too; and the panel's reset starts the account over. A screenshot goes to `target/e2e/portfolio.png`.
+//! replace button moves its limit and its cancel button cancels it; the form refuses a limit order without a
+//! price before sending anything; an order beyond the buying power comes back rejected by the relay with its code
+//! next to the quantity field; the detail view opens the ticket too; and the panel's reset starts the account
+//! over. A screenshot goes to `target/e2e/portfolio.png`.
 //!
 //! The panel exposes its figures as `data-value` attributes, which is what the test reads.
 
