@@ -187,6 +187,14 @@ async fn buy_watch_the_pl_move_cancel_a_limit_and_see_a_rejection_next_to_the_ti
     let amount_error = p.errors.iter().find(|(id, _)| id == "ticket-error-amount").map(|(_, t)| t.clone());
     assert!(amount_error.as_deref().is_some_and(|t| t.contains("insufficient_buying_power")), "errors: {:?}", p.errors);
     assert!(p.toasts.iter().any(|(k, t)| k == "rejection" && t.contains("insufficient_buying_power")), "{p:?}");
+    // Each toast also played its tone (counted by the page; the sound itself is not observable here).
+    b.wait_for("a tone for the fill and one for the rejection", LIMIT, || async {
+        let n: Option<u32> = b
+            .eval("const t = document.querySelector('.toasts'); return t ? Number(t.dataset.chimes) : null;", vec![])
+            .await;
+        n.filter(|n| *n >= 2)
+    })
+    .await;
     // Editing the field clears the stale rejection.
     fill(&b, "ticket-amount", "2").await;
     wait_panel(&b, "the rejection cleared by an edit", |p| p.errors.is_empty()).await;
