@@ -8,12 +8,12 @@
 //! Buttons with `data-trade` open the order ticket ([`super::order_ticket`]).
 
 use hamster_shared::broker::{Order, OrderType, ReplaceRequest, Side};
-use hamster_shared::{ClientMessage, Symbol};
+use hamster_shared::{ClientMessage, RequestId, Symbol};
 use yew::prelude::*;
 
 use crate::context::AppContext;
 use crate::services::now_ms;
-use crate::state::{trim_qty, Action, Phase, PortfolioAction};
+use crate::state::{trim_qty, Action, Phase, PortfolioAction, ACCOUNT_REQUEST};
 
 /// Money with two decimals and thousands separators.
 pub(crate) fn money(x: f64) -> String {
@@ -99,7 +99,7 @@ pub(crate) fn PortfolioPanel() -> Html {
         let ctx = ctx.clone();
         use_effect_with((socket, state.api.clone()), move |(socket, api)| {
             if socket.is_some() {
-                ctx.send(ClientMessage::SubscribeAccount { id: None });
+                ctx.send(ClientMessage::SubscribeAccount { id: Some(RequestId::Str(ACCOUNT_REQUEST.to_owned())) });
                 if let Some(api) = api.clone() {
                     let dispatcher = ctx.state.dispatcher();
                     wasm_bindgen_futures::spawn_local(async move {
@@ -144,6 +144,11 @@ pub(crate) fn PortfolioPanel() -> Html {
     let marked = portfolio.mark(price_of);
 
     let summary = match &marked {
+        None if portfolio.refused.is_some() => html! {
+            <p class="muted" role="alert" data-testid="account-refused">
+                {format!("Trading is not available to this page: {}", portfolio.refused.clone().unwrap_or_default())}
+            </p>
+        },
         None => html! { <p class="muted" data-testid="account-waiting">{"waiting for the account…"}</p> },
         Some(m) => {
             let item = |key: &'static str, label: &'static str, value: f64, signed: bool| {

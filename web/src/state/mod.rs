@@ -23,7 +23,7 @@ use hamster_shared::api::{HistoryResponse, QuotesResponse};
 use hamster_shared::{ProviderState, Quote, ServerMessage, Symbol};
 
 pub use portfolio::PortfolioAction;
-pub(crate) use portfolio::{trim_qty, Field, FieldError, Portfolio, TicketForm, ToastKind};
+pub(crate) use portfolio::{trim_qty, Field, FieldError, Portfolio, TicketForm, ToastKind, ACCOUNT_REQUEST};
 pub(crate) use replay::{plan as replay_plan, Replay};
 use yew::Reducible;
 

@@ -105,6 +105,10 @@ pub(crate) struct Toast {
     pub(crate) at_ms: i64,
 }
 
+/// The request id of the page's `subscribe_account`: a refusal of it means this page cannot trade (a credential
+/// without an account), which the panel shows instead of a toast on every connect.
+pub(crate) const ACCOUNT_REQUEST: &str = "account";
+
 /// Trading changes that do not come from the socket.
 #[derive(Debug, Clone, PartialEq)]
 pub enum PortfolioAction {
@@ -131,6 +135,8 @@ pub(crate) struct Portfolio {
     pub(crate) ticket: TicketOutcome,
     pub(crate) toasts: Vec<Toast>,
     next_toast: u64,
+    /// Why the relay refused this page the account stream, if it did.
+    pub(crate) refused: Option<String>,
     /// Bumped when an order reports a new fill: the page then refreshes the ledger from the relay.
     pub(crate) fills_rev: u64,
 }
@@ -183,6 +189,9 @@ impl Portfolio {
                 }
                 self.upsert(*order, now_ms);
             }
+            ServerMessage::OrderRejected { id: Some(RequestId::Str(id)), reject } if id == ACCOUNT_REQUEST => {
+                self.refused = Some(format!("{} ({})", reject.message, reject.code.as_str()));
+            }
             ServerMessage::OrderRejected { id, reject } => {
                 let OrderReject { code, message } = reject;
                 self.toast(ToastKind::Rejection, format!("Rejected: {message} ({})", code.as_str()), now_ms);
@@ -192,7 +201,10 @@ impl Portfolio {
                 }
             }
             ServerMessage::Positions { positions } => self.positions = positions,
-            ServerMessage::Account { account } => self.account = Some(account),
+            ServerMessage::Account { account } => {
+                self.refused = None;
+                self.account = Some(account);
+            }
             _ => {}
         }
     }
@@ -567,6 +579,17 @@ mod tests {
         assert!(p.toasts.iter().all(|t| t.kind == ToastKind::Rejection));
         p.apply(PortfolioAction::TicketEdited, 3);
         assert_eq!(p.ticket.rejected, None);
+    }
+
+    #[wasm_bindgen_test(unsupported = test)]
+    fn a_refused_account_stream_is_a_state_not_a_toast() {
+        let mut p = Portfolio::default();
+        let reject = OrderReject { code: OrderRejectCode::Unauthorized, message: "this token has no `sub`".into() };
+        p.apply_server(ServerMessage::OrderRejected { id: Some(RequestId::Str(ACCOUNT_REQUEST.into())), reject }, 0);
+        assert!(p.toasts.is_empty());
+        assert_eq!(p.refused.as_deref(), Some("this token has no `sub` (unauthorized)"));
+        p.apply_server(ServerMessage::Account { account: account(1.0, 0.0) }, 1);
+        assert_eq!(p.refused, None);
     }
 
     #[wasm_bindgen_test(unsupported = test)]
