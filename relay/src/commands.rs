@@ -142,7 +142,8 @@ pub(crate) fn handle_text(
         | ClientMessage::CancelOrder { .. }
         | ClientMessage::ReplaceOrder { .. }
         | ClientMessage::SubscribeAccount { .. }
-        | ClientMessage::UnsubscribeAccount { .. } => {}
+        | ClientMessage::UnsubscribeAccount { .. }
+        | ClientMessage::ResetAccount { .. } => {}
     }
     Handled::Done
 }

@@ -1,7 +1,7 @@
 //! What the trading commands of a streaming connection mean: `place_order`, `cancel_order`, `replace_order`
 //! answered with `order` or `order_rejected`, and the account stream (`subscribe_account`): `account` and
 //! `positions` at once, every order status change as `order`, and `account`/`positions` again on every change
-//! and, marked to market, at most once a second.
+//! and, marked to market, at most once a second; `reset_account` starts the account over (answered by `account`).
 //!
 //! A connection acts on one account, fixed when it connects (its credential's identity). Broker calls run in
 //! tasks of their own, so a slow broker never stalls the connection's reader; replies go through the client's
@@ -59,7 +59,8 @@ impl Trading {
             | ClientMessage::CancelOrder { id, .. }
             | ClientMessage::ReplaceOrder { id, .. }
             | ClientMessage::SubscribeAccount { id }
-            | ClientMessage::UnsubscribeAccount { id } => id.clone(),
+            | ClientMessage::UnsubscribeAccount { id }
+            | ClientMessage::ResetAccount { id } => id.clone(),
             _ => return Some(message),
         };
         let account = match &self.account {
@@ -114,6 +115,14 @@ impl Trading {
                     old.cancel();
                 }
                 tokio::spawn(account_stream(broker, account, hub, client, stop));
+            }
+            ClientMessage::ResetAccount { .. } => {
+                tokio::spawn(async move {
+                    match broker.reset(&account).await {
+                        Ok(account) => hub.send(client, &ServerMessage::Account { account }),
+                        Err(reject) => reply_rejected(&hub, client, id, reject),
+                    }
+                });
             }
             ClientMessage::UnsubscribeAccount { .. } => {
                 if let Some(old) = self.stream.lock().take() {

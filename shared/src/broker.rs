@@ -280,6 +280,10 @@ pub struct Position {
     pub market_value: f64,
     pub unrealized_pl: f64,
     pub realized_pl: f64,
+    /// Profit or loss since the start of the current UTC day (realised and unrealised): against the first price
+    /// of the day for what was held then, against the fill price for what was bought since.
+    #[serde(default)]
+    pub day_pl: f64,
 }
 
 /// Cash and what it is worth with the positions marked to market.
@@ -292,6 +296,9 @@ pub struct Account {
     /// Cash not promised to open buy orders.
     pub buying_power: f64,
     pub realized_pl: f64,
+    /// The sum of the positions' `day_pl`, closed ones included.
+    #[serde(default)]
+    pub day_pl: f64,
 }
 
 #[cfg(test)]

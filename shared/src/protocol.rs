@@ -114,6 +114,13 @@ pub enum ClientMessage {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         id: Option<RequestId>,
     },
+    /// Starts the caller's account over: open orders cancelled, positions closed without a trade, cash back to
+    /// the starting amount (the ledger of fills is append-only and keeps the earlier ones). Answered by `account`,
+    /// or `order_rejected` when the broker cannot do it (a real broker's account cannot be reset).
+    ResetAccount {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<RequestId>,
+    },
 }
 
 fn default_speed() -> f64 {
@@ -177,7 +184,7 @@ pub struct ParseError {
 
 impl ClientMessage {
     /// Every `"type"` a client may send, as serde spells it (a test ties the two together).
-    pub const KINDS: [&'static str; 10] = [
+    pub const KINDS: [&'static str; 11] = [
         "subscribe",
         "unsubscribe",
         "ping",
@@ -188,6 +195,7 @@ impl ClientMessage {
         "replace_order",
         "subscribe_account",
         "unsubscribe_account",
+        "reset_account",
     ];
 
     /// The `"type"` tag of this message.
@@ -203,6 +211,7 @@ impl ClientMessage {
             ClientMessage::ReplaceOrder { .. } => "replace_order",
             ClientMessage::SubscribeAccount { .. } => "subscribe_account",
             ClientMessage::UnsubscribeAccount { .. } => "unsubscribe_account",
+            ClientMessage::ResetAccount { .. } => "reset_account",
         }
     }
 
@@ -620,6 +629,7 @@ mod tests {
             ClientMessage::ReplaceOrder { id: None, order_id: "o1".into(), change: ReplaceRequest::default() },
             ClientMessage::SubscribeAccount { id: None },
             ClientMessage::UnsubscribeAccount { id: None },
+            ClientMessage::ResetAccount { id: None },
         ];
         assert_eq!(msgs.len(), ClientMessage::KINDS.len());
         for (m, kind) in msgs.iter().zip(ClientMessage::KINDS) {
@@ -742,6 +752,7 @@ mod tests {
                     market_value: 22.0,
                     unrealized_pl: 2.0,
                     realized_pl: 0.0,
+                    day_pl: 2.0,
                 }],
             },
             ServerMessage::Account {
@@ -752,6 +763,7 @@ mod tests {
                     long_market_value: 22.0,
                     buying_power: 1.0,
                     realized_pl: 0.0,
+                    day_pl: 2.0,
                 },
             },
         ];

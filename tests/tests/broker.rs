@@ -353,3 +353,47 @@ async fn a_rebound_host_or_another_site_cannot_trade_while_the_relays_own_origin
     assert_eq!(reject.code, OrderRejectCode::Forbidden);
     assert_eq!(orders(&relay, None, "all").await.len(), 1);
 }
+
+#[tokio::test]
+async fn a_reset_starts_the_account_over_and_survives_a_restart() {
+    let mock = TwelveDataMock::start().await;
+    let dir = TempDir::new("broker-reset");
+    let args = ["--data-dir", &dir.arg()];
+    let mut relay = relay_for(&mock, &args, &[]);
+    wait_quote(&relay).await;
+    buy(&relay, 4.0).await;
+    let working = place(
+        &relay,
+        None,
+        json!({"symbol":"AAPL","qty":1,"side":"buy","type":"limit","limit_price":1.23,"time_in_force":"gtc"}),
+    )
+    .await;
+    // Bought today: the day's P&L is the whole unrealised P&L, and the account's is the positions' sum.
+    let (_, positions): (u16, Vec<Position>) = call(&relay, reqwest::Method::GET, "/api/positions", None, None).await;
+    let (_, account): (u16, Account) = call(&relay, reqwest::Method::GET, "/api/account", None, None).await;
+    assert_eq!(positions.len(), 1);
+    let p = &positions[0];
+    assert!((p.day_pl - (p.unrealized_pl + p.realized_pl)).abs() < 0.05, "{p:?}");
+    assert!(account.cash < 100_000.0 - 4.0 * 99.0, "{account:?}");
+
+    let (status, reset): (u16, Account) = call(&relay, reqwest::Method::POST, "/api/account/reset", None, None).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        (reset.cash, reset.equity, reset.buying_power, reset.realized_pl),
+        (100_000.0, 100_000.0, 100_000.0, 0.0)
+    );
+    let (_, positions): (u16, Vec<Position>) = call(&relay, reqwest::Method::GET, "/api/positions", None, None).await;
+    assert!(positions.is_empty(), "{positions:?}");
+    assert_eq!(order(&relay, &working.id).await.status, OrderStatus::Canceled);
+    // The ledger is append-only: the earlier fill is still there.
+    let (_, fills): (u16, Vec<Value>) = call(&relay, reqwest::Method::GET, "/api/fills", None, None).await;
+    assert_eq!(fills.len(), 1);
+    relay.kill();
+
+    let relay = relay_for(&mock, &args, &[]);
+    let (_, after): (u16, Account) = call(&relay, reqwest::Method::GET, "/api/account", None, None).await;
+    assert_eq!(after.cash, 100_000.0);
+    let (_, positions): (u16, Vec<Position>) = call(&relay, reqwest::Method::GET, "/api/positions", None, None).await;
+    assert!(positions.is_empty(), "{positions:?}");
+    assert!(orders(&relay, None, "open").await.is_empty());
+}

@@ -51,6 +51,27 @@ pub(crate) struct Holding {
     pub(crate) qty: f64,
     pub(crate) avg_cost: f64,
     pub(crate) realized: f64,
+    /// The UTC day (days since the epoch) `pl_at_day_start` belongs to; 0 until the first price of a day (after a
+    /// restart, the day starts at the first price seen). Not journalled: it follows from the prices.
+    pub(crate) day: i64,
+    /// The holding's total P&L (unrealised at the day's first price, plus realised) when its day started.
+    pub(crate) pl_at_day_start: f64,
+}
+
+impl Holding {
+    /// Realised plus unrealised P&L at `price`.
+    fn total_pl(&self, price: f64) -> f64 {
+        self.qty * (price - self.avg_cost) + self.realized
+    }
+
+    /// The P&L since the day started, at `price`; nothing for a holding whose day has not started.
+    fn day_pl(&self, price: f64, today: i64) -> f64 {
+        if self.day == today {
+            self.total_pl(price) - self.pl_at_day_start
+        } else {
+            0.0
+        }
+    }
 }
 
 /// One account's book.
@@ -154,6 +175,8 @@ pub(crate) struct Engine {
     /// order.
     working: HashMap<String, Vec<AccountId>>,
     working_stale: bool,
+    /// The latest UTC day a price arrived on: day P&L is about this day.
+    today: i64,
 }
 
 impl Engine {
@@ -165,6 +188,7 @@ impl Engine {
             next_fill: 1,
             working: HashMap::new(),
             working_stale: true,
+            today: 0,
         }
     }
 
@@ -493,11 +517,21 @@ impl Engine {
 
     /// One tick: every working order on `symbol` in every account is checked against it.
     pub(crate) fn on_quote(&mut self, symbol: &str, mark: Mark) -> Vec<Delta> {
-        match self.marks.get_mut(symbol) {
-            Some(m) => *m = mark,
+        let day = mark.ts.div_euclid(DAY_MS);
+        let first_today = match self.marks.get_mut(symbol) {
+            Some(m) => {
+                let first = m.ts.div_euclid(DAY_MS) != day;
+                *m = mark;
+                first
+            }
             None => {
                 self.marks.insert(symbol.to_owned(), mark);
+                true
             }
+        };
+        self.today = self.today.max(day);
+        if first_today {
+            self.start_day(symbol, mark.price, day);
         }
         if self.working_stale {
             self.working.clear();
@@ -525,6 +559,43 @@ impl Engine {
             self.working_stale = true;
         }
         deltas
+    }
+
+    /// The first price of `day` for `symbol`: every holding of it starts its day P&L here.
+    fn start_day(&mut self, symbol: &str, price: f64, day: i64) {
+        for book in self.books.values_mut() {
+            if let Some(h) = book.holdings.get_mut(symbol) {
+                if h.day != day {
+                    h.day = day;
+                    h.pl_at_day_start = h.total_pl(price);
+                }
+            }
+        }
+    }
+
+    /// Starts an account over: open orders cancelled, holdings closed without a trade (the ledger keeps its
+    /// fills), cash back to the starting amount.
+    pub(crate) fn reset(&mut self, account: &AccountId, now: i64) -> Delta {
+        let cash = self.config.starting_cash;
+        let book = self.book(account);
+        let mut delta = Delta::new(account, book);
+        for order in book.orders.values_mut().filter(|o| o.status.is_open()) {
+            order.status = OrderStatus::Canceled;
+            order.updated_at = now;
+            delta.touch(order);
+        }
+        for (symbol, h) in std::mem::take(&mut book.holdings) {
+            if h.qty != 0.0 {
+                delta.holdings.push((symbol, Holding::default()));
+            }
+        }
+        book.cash = cash;
+        book.realized = 0.0;
+        delta.cash = cash;
+        delta.realized = 0.0;
+        delta.durable = true;
+        self.working_stale = true;
+        delta
     }
 
     /// Checks the account's working orders on one symbol against a quote, until nothing more happens (a fill may
@@ -597,7 +668,9 @@ impl Engine {
         let marks = &self.marks;
         let cash = config.starting_cash;
         let book = self.books.entry(account.clone()).or_insert_with(|| Book::new(cash));
-        let long: f64 = book.holdings.iter().map(|(s, h)| h.qty * marks.get(s).map_or(h.avg_cost, |m| m.price)).sum();
+        let price = |s: &String, h: &Holding| marks.get(s).map_or(h.avg_cost, |m| m.price);
+        let long: f64 = book.holdings.iter().map(|(s, h)| h.qty * price(s, h)).sum();
+        let day_pl: f64 = book.holdings.iter().map(|(s, h)| h.day_pl(price(s, h), self.today)).sum();
         Account {
             id: account.0.clone(),
             cash: book.cash,
@@ -605,6 +678,7 @@ impl Engine {
             long_market_value: long,
             buying_power: buying_power(book, marks, config),
             realized_pl: book.realized,
+            day_pl,
         }
     }
 
@@ -625,6 +699,7 @@ impl Engine {
                     market_value: h.qty * price,
                     unrealized_pl: h.qty * (price - h.avg_cost),
                     realized_pl: h.realized,
+                    day_pl: h.day_pl(price, self.today),
                 }
             })
             .collect()
@@ -743,6 +818,12 @@ fn apply_fill(
     let symbol = order.symbol.clone();
     let side = order.side;
     let holding = book.holdings.entry(symbol.clone()).or_default();
+    let day = ts.div_euclid(DAY_MS);
+    if holding.day != day {
+        // A holding opened (or first traded) today: its day starts from nothing at this fill.
+        holding.day = day;
+        holding.pl_at_day_start = holding.total_pl(price);
+    }
     match side {
         Side::Buy => {
             let cost = qty * price + config.commission;

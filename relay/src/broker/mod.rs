@@ -44,6 +44,14 @@ pub(crate) trait Broker: Send + Sync + std::fmt::Debug {
         id: &str,
         change: ReplaceRequest,
     ) -> BoxFuture<'_, Result<Order, OrderReject>>;
+    /// Starts the account over: open orders cancelled, positions closed without a trade, cash back to the
+    /// starting amount. Only a simulated account can do that; a real broker refuses.
+    fn reset(&self, _account: &AccountId) -> BoxFuture<'_, Result<Account, OrderReject>> {
+        Box::pin(std::future::ready(Err(OrderReject {
+            code: hamster_shared::broker::OrderRejectCode::Unavailable,
+            message: "this broker's accounts cannot be reset from the relay".to_owned(),
+        })))
+    }
     /// The account's orders, newest first, optionally only those in one of `statuses`.
     fn orders(&self, account: &AccountId, statuses: Option<Vec<OrderStatus>>) -> BoxFuture<'_, Vec<Order>>;
     /// The account's positions, marked to the last price.

@@ -114,7 +114,10 @@ fn load(journal: &Journal, engine: &mut Engine) -> Result<(), PaperError> {
             book.orders.insert(o.id, order);
         }
         for p in a.positions {
-            book.holdings.insert(p.symbol, Holding { qty: p.qty, avg_cost: p.avg_cost, realized: p.realized });
+            book.holdings.insert(
+                p.symbol,
+                Holding { qty: p.qty, avg_cost: p.avg_cost, realized: p.realized, ..Holding::default() },
+            );
         }
         engine.books.insert(AccountId(a.account), book);
     }
@@ -146,7 +149,8 @@ impl Paper {
 
     /// Makes `delta` durable, then tells subscribers. On a journal failure, memory goes back to what is on disk.
     fn commit(&self, engine: &mut Engine, delta: Delta) -> Result<(), OrderReject> {
-        if delta.is_empty() {
+        // A reset of an account with nothing in it still changes its cash: `durable` makes it count.
+        if delta.is_empty() && !delta.durable {
             return Ok(());
         }
         if let Some(journal) = &self.journal {
@@ -186,6 +190,14 @@ impl Paper {
         let (order, delta) = engine.replace(account, id, change, &mut new_id, now_ms())?;
         self.commit(&mut engine, delta)?;
         Ok(order)
+    }
+
+    /// Starts the account over (see [`Engine::reset`]).
+    pub(crate) fn reset_now(&self, account: &AccountId) -> Result<Account, OrderReject> {
+        let mut engine = self.engine.lock();
+        let delta = engine.reset(account, now_ms());
+        self.commit(&mut engine, delta)?;
+        Ok(engine.account(account))
     }
 
     pub(crate) fn orders_now(&self, account: &AccountId, statuses: Option<&[OrderStatus]>) -> Vec<Order> {
@@ -250,6 +262,10 @@ impl Broker for Paper {
         change: ReplaceRequest,
     ) -> BoxFuture<'_, Result<Order, OrderReject>> {
         ready(self.replace_now(account, id, change)).boxed()
+    }
+
+    fn reset(&self, account: &AccountId) -> BoxFuture<'_, Result<Account, OrderReject>> {
+        ready(self.reset_now(account)).boxed()
     }
 
     fn orders(&self, account: &AccountId, statuses: Option<Vec<OrderStatus>>) -> BoxFuture<'_, Vec<Order>> {

@@ -282,3 +282,43 @@ fn accounts_are_separate() {
     assert!(e.positions(&other).is_empty());
     assert_eq!(e.account(&other).cash, 100_000.0);
 }
+
+#[test]
+fn day_pl_counts_from_the_fill_today_and_from_the_first_price_of_the_next_day() {
+    let mut id = ids();
+    let mut e = holding(10.0, 100.0, &mut id);
+    tick(&mut e, 103.0, 1);
+    // Bought today at 100: the day's P&L is the whole move.
+    assert!((e.positions(&me())[0].day_pl - 30.0).abs() < 1e-9);
+    assert!((e.account(&me()).day_pl - 30.0).abs() < 1e-9);
+    // The next UTC day starts at its first price (105); a later 104 is a loss of 1 a share that day.
+    let next_day = 86_400_000 - T0.rem_euclid(86_400_000);
+    tick(&mut e, 105.0, next_day);
+    tick(&mut e, 104.0, next_day + 1);
+    let p = &e.positions(&me())[0];
+    assert!((p.day_pl + 10.0).abs() < 1e-9, "day_pl {}", p.day_pl);
+    assert!((p.unrealized_pl - 40.0).abs() < 1e-9);
+    // Selling half realises 20 against cost but only -5 against the day's start; the day P&L stays -10.
+    let (o, _) = e.place(&me(), req(Side::Sell, OrderType::Market, 5.0), &mut id, T0 + next_day + 2).unwrap();
+    assert_eq!(o.status, OrderStatus::Filled);
+    assert!((e.account(&me()).day_pl + 10.0).abs() < 1e-9);
+}
+
+#[test]
+fn a_reset_cancels_open_orders_closes_positions_and_restores_the_starting_cash() {
+    let mut id = ids();
+    let mut e = holding(10.0, 100.0, &mut id);
+    let mut limit = req(Side::Buy, OrderType::Limit, 1.0);
+    limit.limit_price = Some(50.0);
+    let (working, _) = e.place(&me(), limit, &mut id, T0).unwrap();
+    assert_eq!(working.status, OrderStatus::Accepted);
+    let delta = e.reset(&me(), T0 + 5);
+    assert!(delta.durable);
+    assert_eq!(status(&e, &working.id), OrderStatus::Canceled);
+    assert!(e.positions(&me()).is_empty());
+    let account = e.account(&me());
+    assert_eq!((account.cash, account.equity, account.buying_power), (100_000.0, 100_000.0, 100_000.0));
+    // The journal learns the position is closed (a zero quantity deletes its row).
+    assert_eq!(delta.holdings.len(), 1);
+    assert_eq!(delta.holdings[0].1.qty, 0.0);
+}

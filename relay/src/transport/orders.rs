@@ -1,4 +1,5 @@
-//! Trading over REST, with Alpaca's paths and field names: `GET /api/account`, `GET /api/positions`,
+//! Trading over REST, with Alpaca's paths and field names: `GET /api/account` (and `POST /api/account/reset`,
+//! the paper account started over), `GET /api/positions`,
 //! `GET /api/orders?status=`, `POST /api/orders`, `PATCH /api/orders/{id}` (replace) and
 //! `DELETE /api/orders/{id}` (cancel), and the ledger at `GET /api/fills`. Every request acts on the caller's own account: the identity comes from
 //! its credential (the JWT `sub`, the static token's place in `AUTH_TOKENS`), or is the one local account when
@@ -21,6 +22,7 @@ use crate::state::AppState;
 pub(crate) fn routes() -> Router<AppState> {
     Router::new()
         .route("/api/account", get(account))
+        .route("/api/account/reset", axum::routing::post(reset))
         .route("/api/positions", get(positions))
         .route("/api/orders", get(orders).post(place))
         .route("/api/orders/{id}", patch(replace).delete(cancel))
@@ -83,6 +85,13 @@ fn whose_writing(app: &AppState, parts: &Parts, json_body: bool) -> Result<Accou
 async fn account(State(app): State<AppState>, parts: Parts) -> Result<Response, Refused> {
     let who = whose(&app, &parts)?;
     Ok(Json(app.broker.account(&who).await).into_response())
+}
+
+/// `POST /api/account/reset`: the account started over, as `GET /api/account` then shows it.
+async fn reset(State(app): State<AppState>, parts: Parts) -> Result<Response, Refused> {
+    let who = whose_writing(&app, &parts, false)?;
+    let account = app.broker.reset(&who).await.map_err(Refused)?;
+    Ok(Json(account).into_response())
 }
 
 /// `GET /api/fills`: the ledger, newest first (the last 500).

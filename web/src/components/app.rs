@@ -10,8 +10,11 @@ use super::add_symbol::AddSymbol;
 use super::connection_badge::ConnectionBadge;
 use super::detail::DetailView;
 use super::latency::LatencyFigure;
+use super::order_ticket::OrderTicket;
+use super::portfolio::PortfolioPanel;
 use super::replay_bar::ReplayBar;
 use super::stats_panel::StatsPanel;
+use super::toasts::Toasts;
 use super::watchlist::Watchlist;
 use crate::chart::tap::use_tick_tap;
 use crate::context::AppContext;
@@ -59,11 +62,14 @@ pub(crate) fn App() -> Html {
                         <ReplayBar />
                     </section>
                     <aside class="side">
+                        <PortfolioPanel />
                         <StatsPanel stats={state.stats_view()} />
                         <ActivityLog log={Rc::clone(state.log.entries())} />
                     </aside>
                 </main>
                 <DetailView />
+                <OrderTicket />
+                <Toasts />
             </div>
         </ContextProvider<AppContext>>
     }

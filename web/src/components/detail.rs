@@ -341,6 +341,9 @@ fn DetailPanel(props: &PanelProps) -> Html {
                 data-testid="detail-view" data-symbol={symbol.to_string()}>
                 <header class="detail-head">
                     <h2>{symbol.as_str()}</h2>
+                    <button type="button" class="trade" data-testid="detail-trade" data-trade={symbol.to_string()}>
+                        {"Trade"}
+                    </button>
                     <div class="timeframes" role="group" aria-label="Timeframe">{for timeframes}</div>
                     <label class="toggle">
                         <input type="checkbox" checked={settings.line} data-testid="line-mode" onchange={{

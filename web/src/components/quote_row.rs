@@ -48,6 +48,8 @@ pub(crate) fn QuoteRow(props: &QuoteRowProps) -> Html {
     );
     let remove = html! {
         <td role="cell" class="actions">
+            <button type="button" class="trade" data-testid="trade-symbol" data-trade={symbol.to_string()}
+                aria-label={format!("Trade {symbol}")} title={format!("Trade {symbol}")}>{"$"}</button>
             <button type="button" class="remove" data-testid="remove-symbol"
                 aria-label={format!("Remove {symbol}")} title={format!("Remove {symbol}")} onclick={onclick}>
                 {"×"}

@@ -1,5 +1,6 @@
 //! The relay's REST endpoints as the dashboard uses them: `GET /api/quotes` (the fallback while the socket is
-//! down) and `GET /api/history/{symbol}` (sparkline seeds). Every request has a deadline and is aborted when
+//! down), `GET /api/history/{symbol}` (sparkline seeds), and `GET /api/orders?status=open` and `GET /api/fills`
+//! (what the account stream does not repeat: orders opened earlier, the ledger). Every request has a deadline and is aborted when
 //! it passes, so a hung relay cannot pile up requests. URL building is pure and tested.
 //!
 //! The calls go through an [`Api`]: where the relay is and the token it wants, built once by the connection
@@ -12,6 +13,7 @@ use futures::future::{select, Either};
 use gloo_net::http::{Request, Response};
 use gloo_timers::future::TimeoutFuture;
 use hamster_shared::api::{ApiError, HistoryResponse, QuotesResponse, RecordingsResponse, Timeframe};
+use hamster_shared::broker::{Fill, Order};
 use hamster_shared::{Symbol, MAX_SYMBOLS_PER_REQUEST};
 use serde::de::DeserializeOwned;
 
@@ -94,6 +96,16 @@ impl Api {
             all.pending.extend(part.pending);
         }
         Ok(all)
+    }
+
+    /// The account's working orders (the account stream reports changes only, not what was open before).
+    pub(crate) async fn open_orders(&self) -> Result<Vec<Order>, RestError> {
+        get_json(&format!("{}/api/orders?status=open", self.base), self.token.as_deref()).await
+    }
+
+    /// The account's ledger of fills, newest first.
+    pub(crate) async fn fills(&self) -> Result<Vec<Fill>, RestError> {
+        get_json(&format!("{}/api/fills", self.base), self.token.as_deref()).await
     }
 
     /// What the relay's store holds, for the replay bar.

@@ -2,13 +2,14 @@
 //!
 //! Owns: the watchlist (the one copy of it: the connection service subscribes to whatever this list says) and
 //! one [`Row`] per watched symbol, what is known about the connection and the providers, the activity log and
-//! the stats. Does not own: sockets, timers or storage. Time comes in with the actions (`now_ms`), so every
-//! transition is deterministic and tested natively.
+//! the stats, and the trading account ([`portfolio`]). Does not own: sockets, timers or storage. Time comes in
+//! with the actions (`now_ms`), so every transition is deterministic and tested natively.
 //!
 //! The parts live in their own files: [`row`] the rules of one row, [`log`] the activity log, [`view`] what
 //! the components derive from the model at render time; this file holds the model and the transitions.
 
 mod log;
+mod portfolio;
 mod replay;
 mod row;
 #[cfg(test)]
@@ -21,6 +22,8 @@ use std::rc::Rc;
 use hamster_shared::api::{HistoryResponse, QuotesResponse};
 use hamster_shared::{Continuity, ProviderState, Quote, ServerMessage, Symbol};
 
+pub use portfolio::PortfolioAction;
+pub(crate) use portfolio::{trim_qty, Field, FieldError, Portfolio, TicketForm, ToastKind, ACCOUNT_REQUEST};
 pub(crate) use replay::{plan as replay_plan, Replay};
 use yew::Reducible;
 
@@ -111,6 +114,8 @@ pub struct AppState {
     pub(crate) last_frame_ms: Option<i64>,
     /// Watched symbols whose rows are out of view: the connection asks for them at a low rate.
     pub(crate) off_screen: Rc<HashSet<Symbol>>,
+    /// The trading account as the relay's account stream reports it.
+    pub(crate) portfolio: Rc<Portfolio>,
 }
 
 /// Everything that changes the model. Public only because [`AppState`]'s `Reducible` impl names it; nothing
@@ -152,6 +157,11 @@ pub enum Action {
         text: String,
         now_ms: i64,
     },
+    /// A trading change that did not come from the socket (REST answers, the ticket, toasts).
+    Portfolio {
+        action: PortfolioAction,
+        now_ms: i64,
+    },
 }
 
 impl AppState {
@@ -191,6 +201,7 @@ impl AppState {
             replay: None,
             last_frame_ms: None,
             off_screen: Rc::default(),
+            portfolio: Rc::default(),
         };
         if restored > 0 {
             state.log(LogLevel::Info, format!("restored {restored} cached quotes"));
@@ -207,7 +218,16 @@ impl AppState {
                     self.apply_event(event, now_ms);
                 }
             }
-            Action::Clock { now_ms } => self.now_ms = self.now_ms.max(now_ms),
+            Action::Clock { now_ms } => {
+                self.now_ms = self.now_ms.max(now_ms);
+                if self.portfolio.toasts.iter().any(|t| now_ms - t.at_ms >= portfolio::TOAST_MS) {
+                    Rc::make_mut(&mut self.portfolio).expire(now_ms);
+                }
+            }
+            Action::Portfolio { action, now_ms } => {
+                self.now_ms = self.now_ms.max(now_ms);
+                Rc::make_mut(&mut self.portfolio).apply(action, now_ms);
+            }
             Action::AddSymbol { symbol, now_ms } => {
                 self.now_ms = self.now_ms.max(now_ms);
                 if self.rows.contains_key(&symbol) {
@@ -419,11 +439,10 @@ impl AppState {
                 }
                 self.replay = Some(replay);
             }
-            // Trading messages come only to connections that trade, which the dashboard does not do yet.
-            ServerMessage::Order { .. }
+            msg @ (ServerMessage::Order { .. }
             | ServerMessage::OrderRejected { .. }
             | ServerMessage::Positions { .. }
-            | ServerMessage::Account { .. } => {}
+            | ServerMessage::Account { .. }) => Rc::make_mut(&mut self.portfolio).apply_server(msg, now_ms),
         }
     }
 

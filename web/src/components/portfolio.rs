@@ -1,0 +1,353 @@
+//! The portfolio panel (`data-testid="portfolio"`): the account summary (cash, equity, buying power, day and
+//! unrealised P&L), positions marked to the page's own quote stream with their share of equity, the working
+//! orders (`open-orders`) with cancel and replace, and the fills history (`fills`).
+//!
+//! Everything goes through the page's one connection: on every new socket the panel subscribes to the account
+//! stream (`subscribe_account`) and reads, over REST, what that stream does not repeat (orders opened earlier,
+//! the ledger). Cancel, replace and reset are WebSocket commands; their answers arrive on the account stream.
+//! Buttons with `data-trade` open the order ticket ([`super::order_ticket`]).
+
+use hamster_shared::broker::{Order, OrderType, ReplaceRequest, Side};
+use hamster_shared::{ClientMessage, RequestId, Symbol};
+use yew::prelude::*;
+
+use crate::context::AppContext;
+use crate::services::now_ms;
+use crate::state::{trim_qty, Action, Phase, PortfolioAction, ACCOUNT_REQUEST};
+
+/// Money with two decimals and thousands separators.
+pub(crate) fn money(x: f64) -> String {
+    let sign = if x < 0.0 { "-" } else { "" };
+    let cents = (x.abs() * 100.0).round() as u64;
+    let whole = (cents / 100).to_string();
+    let mut grouped = String::new();
+    for (i, c) in whole.chars().enumerate() {
+        if i > 0 && (whole.len() - i) % 3 == 0 {
+            grouped.push(',');
+        }
+        grouped.push(c);
+    }
+    format!("{sign}{grouped}.{:02}", cents % 100)
+}
+
+/// A signed P&L figure.
+fn pl(x: f64) -> String {
+    if x > 0.0 {
+        format!("+{}", money(x))
+    } else {
+        money(x)
+    }
+}
+
+fn pl_class(x: f64) -> Option<&'static str> {
+    if x > 0.005 {
+        Some("up")
+    } else if x < -0.005 {
+        Some("down")
+    } else {
+        None
+    }
+}
+
+fn type_name(t: OrderType) -> &'static str {
+    match t {
+        OrderType::Market => "market",
+        OrderType::Limit => "limit",
+        OrderType::Stop => "stop",
+        OrderType::StopLimit => "stop limit",
+        OrderType::TrailingStop => "trailing stop",
+    }
+}
+
+/// The prices that describe a working order.
+fn order_prices(o: &Order) -> String {
+    let mut parts = Vec::new();
+    if let Some(p) = o.limit_price {
+        parts.push(format!("limit {p}"));
+    }
+    if let Some(p) = o.stop_price {
+        parts.push(format!("stop {p}"));
+    }
+    if let Some(p) = o.trail_percent {
+        parts.push(format!("trail {p}%"));
+    }
+    if let Some(p) = o.trail_price {
+        parts.push(format!("trail {p}"));
+    }
+    parts.join(", ")
+}
+
+/// Asks for a replacement price in a browser prompt; `None` when dismissed or not a positive number.
+fn ask_price(question: &str, current: Option<f64>) -> Option<f64> {
+    let window = web_sys::window()?;
+    let default = current.map(|p| p.to_string()).unwrap_or_default();
+    let answer = window.prompt_with_message_and_default(question, &default).ok().flatten()?;
+    answer.trim().parse::<f64>().ok().filter(|p| p.is_finite() && *p > 0.0)
+}
+
+#[component]
+pub(crate) fn PortfolioPanel() -> Html {
+    // The context is provided by the root component around everything; without it there is nothing to show.
+    let Some(ctx) = use_context::<AppContext>() else { return html! {} };
+    let state = &ctx.state;
+    // A new socket (or the relay's address) starts the account stream again and reloads what it does not repeat.
+    let socket = match state.phase {
+        Phase::Live { since_ms } => Some(since_ms),
+        _ => None,
+    };
+    {
+        let ctx = ctx.clone();
+        use_effect_with((socket, state.api.clone()), move |(socket, api)| {
+            if socket.is_some() {
+                ctx.send(ClientMessage::SubscribeAccount { id: Some(RequestId::Str(ACCOUNT_REQUEST.to_owned())) });
+                if let Some(api) = api.clone() {
+                    let dispatcher = ctx.state.dispatcher();
+                    wasm_bindgen_futures::spawn_local(async move {
+                        if let Ok(orders) = api.open_orders().await {
+                            let action = PortfolioAction::Orders(orders);
+                            dispatcher.dispatch(Action::Portfolio { action, now_ms: now_ms() });
+                        }
+                        if let Ok(fills) = api.fills().await {
+                            dispatcher.dispatch(Action::Portfolio {
+                                action: PortfolioAction::Fills(fills),
+                                now_ms: now_ms(),
+                            });
+                        }
+                    });
+                }
+            }
+        });
+    }
+    {
+        // A new fill: the ledger has a new line.
+        let (api, dispatcher) = (state.api.clone(), state.dispatcher());
+        use_effect_with(state.portfolio.fills_rev, move |rev| {
+            if *rev > 0 {
+                if let Some(api) = api {
+                    wasm_bindgen_futures::spawn_local(async move {
+                        if let Ok(fills) = api.fills().await {
+                            dispatcher.dispatch(Action::Portfolio {
+                                action: PortfolioAction::Fills(fills),
+                                now_ms: now_ms(),
+                            });
+                        }
+                    });
+                }
+            }
+        });
+    }
+
+    let portfolio = &state.portfolio;
+    let price_of = |s: &str| {
+        Symbol::parse(s).ok().and_then(|k| state.rows.get(&k)).and_then(|r| r.quote.as_ref()).map(|q| q.price)
+    };
+    let marked = portfolio.mark(price_of);
+
+    let summary = match &marked {
+        None if portfolio.refused.is_some() => html! {
+            <p class="muted" role="alert" data-testid="account-refused">
+                {format!("Trading is not available to this page: {}", portfolio.refused.clone().unwrap_or_default())}
+            </p>
+        },
+        None => html! { <p class="muted" data-testid="account-waiting">{"waiting for the account…"}</p> },
+        Some(m) => {
+            let item = |key: &'static str, label: &'static str, value: f64, signed: bool| {
+                html! {
+                    <div class="stat">
+                        <dt>{label}</dt>
+                        <dd data-account={key} data-value={value.to_string()}
+                            class={classes!(signed.then(|| pl_class(value)).flatten())}>
+                            {if signed { pl(value) } else { money(value) }}
+                        </dd>
+                    </div>
+                }
+            };
+            html! {
+                <dl class="account-summary">
+                    {item("equity", "Equity", m.equity, false)}
+                    {item("cash", "Cash", m.cash, false)}
+                    {item("buying-power", "Buying power", m.buying_power, false)}
+                    {item("day-pl", "Day P&L", m.day_pl, true)}
+                    {item("unrealized-pl", "Unrealised", m.unrealized_pl, true)}
+                </dl>
+            }
+        }
+    };
+
+    let positions = marked.as_ref().map(|m| m.positions.clone()).unwrap_or_default();
+    let cash_share = marked.as_ref().map_or(0.0, |m| m.cash_allocation);
+    let position_rows = positions.iter().map(|p| {
+        html! {
+            <tr data-testid="position" data-symbol={p.symbol.clone()} title={format!(
+                "avg {:.2} · value {} · day {}", p.avg_entry_price, money(p.market_value), pl(p.day_pl)
+            )}>
+                <th scope="row" class="sym">{p.symbol.clone()}</th>
+                <td class="num" data-testid="position-qty">{trim_qty(p.qty)}</td>
+                <td class="num opt">{format!("{:.2}", p.avg_entry_price)}</td>
+                <td class="num" data-testid="position-price" data-value={p.price.to_string()}>{format!("{:.2}", p.price)}</td>
+                <td class="num opt">{money(p.market_value)}</td>
+                <td class={classes!("num", pl_class(p.unrealized_pl))} data-testid="position-pl"
+                    data-value={p.unrealized_pl.to_string()}>
+                    {format!("{} ({:+.2}%)", pl(p.unrealized_pl), p.unrealized_pct)}
+                </td>
+                <td class={classes!("num", "opt", pl_class(p.day_pl))} data-testid="position-day-pl">{pl(p.day_pl)}</td>
+                <td class="alloc" title={format!("{:.1}% of equity", p.allocation)}>
+                    <span class="bar" style={format!("width:{:.1}%", p.allocation.clamp(0.0, 100.0))}></span>
+                    <span class="alloc-pct">{format!("{:.1}%", p.allocation)}</span>
+                </td>
+                <td class="actions">
+                    <button type="button" class="trade" data-trade={p.symbol.clone()} data-side="buy"
+                        title={format!("Buy {}", p.symbol)} aria-label={format!("Buy {}", p.symbol)}>{"B"}</button>
+                    <button type="button" class="trade" data-trade={p.symbol.clone()} data-side="sell"
+                        data-qty={trim_qty(p.qty)} title={format!("Sell {}", p.symbol)}
+                        aria-label={format!("Sell {}", p.symbol)}>{"S"}</button>
+                </td>
+            </tr>
+        }
+    });
+
+    let open = portfolio.open_orders();
+    let order_rows = open.iter().map(|o| {
+        let cancel = {
+            let (ctx, id) = (ctx.clone(), o.id.clone());
+            Callback::from(move |_: MouseEvent| ctx.send(ClientMessage::CancelOrder { id: None, order_id: id.clone() }))
+        };
+        let replace = {
+            let (ctx, o) = (ctx.clone(), (*o).clone());
+            Callback::from(move |_: MouseEvent| {
+                let mut change = ReplaceRequest::default();
+                match o.order_type {
+                    OrderType::Limit | OrderType::StopLimit => {
+                        change.limit_price = ask_price("New limit price", o.limit_price);
+                        if change.limit_price.is_none() {
+                            return;
+                        }
+                    }
+                    OrderType::Stop => {
+                        change.stop_price = ask_price("New stop price", o.stop_price);
+                        if change.stop_price.is_none() {
+                            return;
+                        }
+                    }
+                    OrderType::TrailingStop => {
+                        change.trail = ask_price("New trail", o.trail_percent.or(o.trail_price));
+                        if change.trail.is_none() {
+                            return;
+                        }
+                    }
+                    OrderType::Market => return,
+                }
+                ctx.send(ClientMessage::ReplaceOrder { id: None, order_id: o.id.clone(), change });
+            })
+        };
+        let side = match o.side {
+            Side::Buy => "buy",
+            Side::Sell => "sell",
+        };
+        let qty = o.qty.map(trim_qty).unwrap_or_else(|| o.notional.map(|n| format!("${n}")).unwrap_or_default());
+        html! {
+            <tr data-testid="open-order" data-order-id={o.id.clone()} data-symbol={o.symbol.clone()}>
+                <td class={classes!("side", side)}>{side}</td>
+                <th scope="row" class="sym">{o.symbol.clone()}</th>
+                <td class="num">{qty}</td>
+                <td>{type_name(o.order_type)}</td>
+                <td class="num">{order_prices(o)}</td>
+                <td class="status">{o.status.as_str()}</td>
+                <td class="actions">
+                    if o.order_type != OrderType::Market {
+                        <button type="button" data-testid="replace-order" onclick={replace}>{"Replace"}</button>
+                    }
+                    <button type="button" data-testid="cancel-order" onclick={cancel}>{"Cancel"}</button>
+                </td>
+            </tr>
+        }
+    });
+
+    let fill_rows = portfolio.fills.iter().take(50).map(|f| {
+        let side = match f.side {
+            Side::Buy => "buy",
+            Side::Sell => "sell",
+        };
+        html! {
+            <tr data-testid="fill" data-order-id={f.order_id.clone()}>
+                <td class={classes!("side", side)}>{side}</td>
+                <th scope="row" class="sym">{f.symbol.clone()}</th>
+                <td class="num">{trim_qty(f.qty)}</td>
+                <td class="num">{format!("{:.2}", f.price)}</td>
+                <td class="time">{crate::format::clock(f.ts, crate::services::tz_offset_minutes())}</td>
+            </tr>
+        }
+    });
+
+    let reset = {
+        let ctx = ctx.clone();
+        Callback::from(move |_: MouseEvent| {
+            let sure = web_sys::window()
+                .and_then(|w| {
+                    w.confirm_with_message(
+                        "Start the paper account over? Open orders are cancelled and positions closed.",
+                    )
+                    .ok()
+                })
+                .unwrap_or(false);
+            if sure {
+                ctx.send(ClientMessage::ResetAccount { id: None });
+            }
+        })
+    };
+
+    html! {
+        <section class="panel portfolio" data-testid="portfolio" aria-labelledby="portfolio-title">
+            <header class="panel-head">
+                <h2 id="portfolio-title">{"Portfolio"}</h2>
+                <button type="button" class="reset" data-testid="reset-account" onclick={reset}
+                    title="Start the paper account over">{"Reset"}</button>
+            </header>
+            {summary}
+            <h3>{"Positions"}</h3>
+            if positions.is_empty() {
+                <p class="muted" data-testid="no-positions">{"No positions. Trade from a row or a chart."}</p>
+            } else {
+                <table class="positions">
+                    <thead><tr>
+                        <th scope="col">{"Symbol"}</th><th scope="col" class="num">{"Qty"}</th>
+                        <th scope="col" class="num opt">{"Avg"}</th><th scope="col" class="num">{"Last"}</th>
+                        <th scope="col" class="num opt">{"Value"}</th><th scope="col" class="num">{"P&L"}</th>
+                        <th scope="col" class="num opt">{"Day"}</th><th scope="col">{"Alloc"}</th><th></th>
+                    </tr></thead>
+                    <tbody>{for position_rows}</tbody>
+                </table>
+                <p class="muted cash-share">{format!("Cash {cash_share:.1}% of equity")}</p>
+            }
+            <div data-testid="open-orders">
+                <h3>{format!("Open orders ({})", open.len())}</h3>
+                if open.is_empty() {
+                    <p class="muted">{"None working."}</p>
+                } else {
+                    <table class="orders"><tbody>{for order_rows}</tbody></table>
+                }
+            </div>
+            <div data-testid="fills">
+                <h3>{"Fills"}</h3>
+                if portfolio.fills.is_empty() {
+                    <p class="muted">{"No fills yet."}</p>
+                } else {
+                    <table class="fills"><tbody>{for fill_rows}</tbody></table>
+                }
+            </div>
+        </section>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::money;
+    use wasm_bindgen_test::wasm_bindgen_test;
+
+    #[wasm_bindgen_test(unsupported = test)]
+    fn money_groups_thousands_and_keeps_the_sign() {
+        assert_eq!(money(100_000.0), "100,000.00");
+        assert_eq!(money(-1234.567), "-1,234.57");
+        assert_eq!(money(0.4), "0.40");
+    }
+}

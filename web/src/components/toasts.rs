@@ -1,0 +1,87 @@
+//! Toasts (`data-testid="toast"`) announcing fills and rejections from the account stream, newest last, each
+//! gone after a few seconds (the model drops them on its clock) or when dismissed. Each new one also plays a short
+//! tone through the Web Audio API (higher for a fill, lower for a rejection); the number played is in the
+//! container's `data-chimes`. A browser that allows no sound before a user gesture stays silent, harmlessly.
+
+use std::cell::RefCell;
+
+use web_sys::{AudioContext, OscillatorType};
+use yew::prelude::*;
+
+use crate::context::AppContext;
+use crate::services::now_ms;
+use crate::state::{Action, PortfolioAction, ToastKind};
+
+/// Plays a short tone; `None` when the page has no sound (no Web Audio, or it refused).
+fn chime(audio: &RefCell<Option<AudioContext>>, kind: ToastKind) -> Option<()> {
+    let mut slot = audio.borrow_mut();
+    if slot.is_none() {
+        *slot = AudioContext::new().ok();
+    }
+    let ac = slot.as_ref()?;
+    let osc = ac.create_oscillator().ok()?;
+    let gain = ac.create_gain().ok()?;
+    osc.set_type(OscillatorType::Sine);
+    osc.frequency().set_value(match kind {
+        ToastKind::Fill => 880.0,
+        ToastKind::Rejection => 220.0,
+    });
+    let t = ac.current_time();
+    gain.gain().set_value_at_time(0.08, t).ok()?;
+    gain.gain().exponential_ramp_to_value_at_time(0.0001, t + 0.25).ok()?;
+    osc.connect_with_audio_node(&gain).ok()?;
+    gain.connect_with_audio_node(&ac.destination()).ok()?;
+    osc.start_with_when(t).ok()?;
+    osc.stop_with_when(t + 0.25).ok()
+}
+
+#[component]
+pub(crate) fn Toasts() -> Html {
+    let ctx = use_context::<AppContext>();
+    let audio = use_mut_ref(|| None::<AudioContext>);
+    let chimes = use_mut_ref(|| 0u64);
+    // The newest toast's id: ids only grow, so one that is not above the last chimed one is an old toast left
+    // on top after a newer one went.
+    let chimed = use_mut_ref(|| 0u64);
+    let newest = ctx.as_ref().and_then(|c| c.state.portfolio.toasts.last().map(|t| (t.id, t.kind)));
+    {
+        let (audio, chimes) = (audio.clone(), chimes.clone());
+        use_effect_with(newest, move |newest| {
+            if let Some((id, kind)) = *newest {
+                if id > *chimed.borrow() {
+                    *chimed.borrow_mut() = id;
+                    if chime(&audio, kind).is_some() {
+                        *chimes.borrow_mut() += 1;
+                    }
+                }
+            }
+        });
+    }
+    let Some(ctx) = ctx else { return html! {} };
+    let toasts = &ctx.state.portfolio.toasts;
+    if toasts.is_empty() {
+        return html! {};
+    }
+    html! {
+        <div class="toasts" role="status" aria-live="polite" data-chimes={chimes.borrow().to_string()}>
+            {for toasts.iter().map(|t| {
+                let dismiss = {
+                    let (state, id) = (ctx.state.clone(), t.id);
+                    Callback::from(move |_: MouseEvent| {
+                        state.dispatch(Action::Portfolio { action: PortfolioAction::DismissToast(id), now_ms: now_ms() })
+                    })
+                };
+                let kind = match t.kind {
+                    ToastKind::Fill => "fill",
+                    ToastKind::Rejection => "rejection",
+                };
+                html! {
+                    <div class={classes!("toast", kind)} data-testid="toast" data-kind={kind} key={t.id}>
+                        <span>{t.text.clone()}</span>
+                        <button type="button" class="close" aria-label="Dismiss" onclick={dismiss}>{"×"}</button>
+                    </div>
+                }
+            })}
+        </div>
+    }
+}
