@@ -7,6 +7,7 @@ use yew::prelude::*;
 
 use super::activity_log::ActivityLog;
 use super::add_symbol::AddSymbol;
+use super::alerts::AlertsPanel;
 use super::connection_badge::ConnectionBadge;
 use super::detail::DetailView;
 use super::latency::LatencyFigure;
@@ -20,13 +21,16 @@ use crate::chart::tap::use_tick_tap;
 use crate::context::AppContext;
 use crate::hooks::{use_clock, use_connection, use_frame_batch, use_history, use_marks, use_persistence};
 use crate::services::{now_ms, storage};
-use crate::state::{default_watchlist, AppState};
+use crate::state::{default_watchlist, Action, AlertAction, AppState};
 
 #[component]
 pub(crate) fn App() -> Html {
     let state = use_reducer(|| {
         let watchlist = storage::load_watchlist().unwrap_or_else(default_watchlist);
-        AppState::restored(watchlist, storage::load_quotes(), now_ms())
+        let mut state = AppState::restored(watchlist, storage::load_quotes(), now_ms());
+        let alerts = storage::load_json(storage::ALERTS_KEY).unwrap_or_default();
+        state.apply(Action::Alert(AlertAction::Restore(alerts)));
+        state
     });
     let batched = use_frame_batch(state.dispatcher());
     let emit = use_tick_tap(batched);
@@ -63,6 +67,7 @@ pub(crate) fn App() -> Html {
                     </section>
                     <aside class="side">
                         <PortfolioPanel />
+                        <AlertsPanel />
                         <StatsPanel stats={state.stats_view()} />
                         <ActivityLog log={Rc::clone(state.log.entries())} />
                     </aside>

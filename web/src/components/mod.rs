@@ -4,6 +4,7 @@
 
 pub(crate) mod activity_log;
 pub(crate) mod add_symbol;
+pub(crate) mod alerts;
 pub(crate) mod app;
 pub(crate) mod connection_badge;
 pub(crate) mod detail;

@@ -48,6 +48,9 @@ pub(crate) fn QuoteRow(props: &QuoteRowProps) -> Html {
     );
     let remove = html! {
         <td role="cell" class="actions">
+            <button type="button" class="bell" data-testid="alert-bell" data-alert={symbol.to_string()}
+                data-price={row.quote.as_ref().map(|q| q.price.to_string())}
+                aria-label={format!("Alert on {symbol}")} title={format!("Set an alert on {symbol}")}>{"🔔"}</button>
             <button type="button" class="trade" data-testid="trade-symbol" data-trade={symbol.to_string()}
                 aria-label={format!("Trade {symbol}")} title={format!("Trade {symbol}")}>{"$"}</button>
             <button type="button" class="remove" data-testid="remove-symbol"

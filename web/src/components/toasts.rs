@@ -5,34 +5,20 @@
 
 use std::cell::RefCell;
 
-use web_sys::{AudioContext, OscillatorType};
+use web_sys::AudioContext;
 use yew::prelude::*;
 
 use crate::context::AppContext;
-use crate::services::now_ms;
+use crate::services::{now_ms, sound};
 use crate::state::{Action, PortfolioAction, ToastKind};
 
-/// Plays a short tone; `None` when the page has no sound (no Web Audio, or it refused).
+/// A fill's tone is high, a rejection's low.
 fn chime(audio: &RefCell<Option<AudioContext>>, kind: ToastKind) -> Option<()> {
-    let mut slot = audio.borrow_mut();
-    if slot.is_none() {
-        *slot = AudioContext::new().ok();
-    }
-    let ac = slot.as_ref()?;
-    let osc = ac.create_oscillator().ok()?;
-    let gain = ac.create_gain().ok()?;
-    osc.set_type(OscillatorType::Sine);
-    osc.frequency().set_value(match kind {
+    let hz = match kind {
         ToastKind::Fill => 880.0,
         ToastKind::Rejection => 220.0,
-    });
-    let t = ac.current_time();
-    gain.gain().set_value_at_time(0.08, t).ok()?;
-    gain.gain().exponential_ramp_to_value_at_time(0.0001, t + 0.25).ok()?;
-    osc.connect_with_audio_node(&gain).ok()?;
-    gain.connect_with_audio_node(&ac.destination()).ok()?;
-    osc.start_with_when(t).ok()?;
-    osc.stop_with_when(t + 0.25).ok()
+    };
+    sound::tone(audio, hz, 0.8)
 }
 
 #[component]

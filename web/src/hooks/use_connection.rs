@@ -40,6 +40,7 @@ pub(crate) fn use_connection(emit: Callback<ConnEvent>, state: &AppState) -> Rc<
         symbols: Rc::clone(&state.watchlist),
         refused: state.refused(),
         off_screen: Rc::clone(&state.off_screen),
+        full_rate: Rc::new(state.watchlist.iter().filter(|s| state.alerts.watches(s)).cloned().collect()),
     };
     use_effect_with(wanted, move |wanted| channel.borrow().0.send(wanted.clone()));
     sender

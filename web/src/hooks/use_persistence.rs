@@ -46,6 +46,19 @@ pub(crate) fn use_persistence(state: UseReducerHandle<AppState>) {
             }
         });
     }
+    {
+        let alerts = state.alerts.clone();
+        // The first run is the restore at load: saving then would only write back what was just read.
+        let first = use_mut_ref(|| true);
+        use_effect_with(state.alerts_rev, move |_| {
+            if std::mem::replace(&mut *first.borrow_mut(), false) {
+                return;
+            }
+            if let Err(e) = storage::save_json(storage::ALERTS_KEY, &alerts.list) {
+                web_sys::console::warn_1(&e.into());
+            }
+        });
+    }
     // The `quotes_rev` last saved, and when.
     let saved = use_mut_ref(|| (0u64, None::<i64>));
     let second = state.now_ms.div_euclid(1_000);

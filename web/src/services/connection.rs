@@ -60,6 +60,8 @@ pub(crate) struct Wanted {
     pub(crate) refused: HashSet<Symbol>,
     /// Watched symbols whose rows are out of view: asked for at [`LIMITED_MAX_HZ`].
     pub(crate) off_screen: Rc<HashSet<Symbol>>,
+    /// Symbols that need every update wherever their row is (an alert watches them).
+    pub(crate) full_rate: Rc<HashSet<Symbol>>,
 }
 
 /// The page's end of the service's input. What is sent before the service runs waits in the channel.
@@ -156,8 +158,11 @@ impl Shared {
 
     /// What the relay should be asked for now, given whether the tab is `hidden`.
     fn changes(&self, subscriptions: &mut Subscriptions, hidden: bool) -> Changes {
-        let off_screen = Rc::clone(&self.wanted.borrow().off_screen);
-        subscriptions.update(&self.symbols(), |s| hidden || off_screen.contains(s))
+        let (off_screen, full) = {
+            let wanted = self.wanted.borrow();
+            (Rc::clone(&wanted.off_screen), Rc::clone(&wanted.full_rate))
+        };
+        subscriptions.update(&self.symbols(), |s| !full.contains(s) && (hidden || off_screen.contains(s)))
     }
 }
 
@@ -570,6 +575,7 @@ mod tests {
             symbols: Rc::new(vec![sym("AAPL"), sym("nosuch:X"), sym("MSFT")]),
             refused: HashSet::from([sym("nosuch:X")]),
             off_screen: Rc::default(),
+            full_rate: Rc::default(),
         };
         assert_eq!(shared.pollable(), vec![sym("AAPL"), sym("MSFT")]);
     }

@@ -11,6 +11,7 @@ pub(crate) mod latency;
 pub(crate) mod marks;
 pub(crate) mod on_screen;
 mod resume;
+pub(crate) mod sound;
 pub mod storage;
 
 use wasm_bindgen::JsCast;

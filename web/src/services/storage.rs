@@ -75,6 +75,19 @@ fn write_raw(key: &str, value: &str) -> Result<(), String> {
     LocalStorage::raw().set_item(key, value).map_err(|_| format!("could not save {key} (storage full or disabled)"))
 }
 
+/// Where the price alerts are saved.
+pub(crate) const ALERTS_KEY: &str = "hamster.alerts.v1";
+
+/// A value saved as JSON under `key`; `None` when there is none or it no longer reads as a `T`.
+pub(crate) fn load_json<T: serde::de::DeserializeOwned>(key: &str) -> Option<T> {
+    serde_json::from_str(&read_raw(key)?).ok()
+}
+
+pub(crate) fn save_json<T: serde::Serialize>(key: &str, value: &T) -> Result<(), String> {
+    let text = serde_json::to_string(value).map_err(|e| format!("could not encode {key}: {e}"))?;
+    write_raw(key, &text)
+}
+
 /// The saved watchlist, if any.
 pub fn load_watchlist() -> Option<Vec<Symbol>> {
     read_raw(WATCHLIST_KEY).and_then(|t| decode_watchlist(&t))

@@ -8,6 +8,7 @@
 //! The parts live in their own files: [`row`] the rules of one row, [`log`] the activity log, [`view`] what
 //! the components derive from the model at render time; this file holds the model and the transitions.
 
+pub(crate) mod alerts;
 mod log;
 mod portfolio;
 mod replay;
@@ -22,6 +23,8 @@ use std::rc::Rc;
 use hamster_shared::api::{HistoryResponse, QuotesResponse};
 use hamster_shared::{Continuity, ProviderState, Quote, ServerMessage, Symbol};
 
+pub(crate) use alerts::Alerts;
+pub use alerts::{Alert, Condition, Repeat};
 pub use portfolio::PortfolioAction;
 pub(crate) use portfolio::{trim_qty, Field, FieldError, Portfolio, TicketForm, ToastKind, ACCOUNT_REQUEST};
 pub(crate) use replay::{plan as replay_plan, Replay};
@@ -116,6 +119,31 @@ pub struct AppState {
     pub(crate) off_screen: Rc<HashSet<Symbol>>,
     /// The trading account as the relay's account stream reports it.
     pub(crate) portfolio: Rc<Portfolio>,
+    /// Price alerts and the log of those that fired.
+    pub(crate) alerts: Rc<Alerts>,
+    /// Bumped whenever the alerts themselves (not their log) change, so persistence knows when to save.
+    pub(crate) alerts_rev: u64,
+    /// A row's bell asked for an alert on this symbol near this price: the form is prefilled with it.
+    pub(crate) alerts_draft: Option<(Symbol, f64)>,
+}
+
+/// What the alert form and list ask for.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AlertAction {
+    Add {
+        symbol: Symbol,
+        condition: Condition,
+        repeat: Repeat,
+        expires_ms: Option<i64>,
+    },
+    Remove(u64),
+    /// The saved alerts, at page load.
+    Restore(Vec<Alert>),
+    /// Prefill the form (a row's bell).
+    Draft {
+        symbol: Symbol,
+        price: f64,
+    },
 }
 
 /// Everything that changes the model. Public only because [`AppState`]'s `Reducible` impl names it; nothing
@@ -157,6 +185,8 @@ pub enum Action {
         text: String,
         now_ms: i64,
     },
+    /// A change to the price alerts.
+    Alert(AlertAction),
     /// A trading change that did not come from the socket (REST answers, the ticket, toasts).
     Portfolio {
         action: PortfolioAction,
@@ -202,6 +232,9 @@ impl AppState {
             last_frame_ms: None,
             off_screen: Rc::default(),
             portfolio: Rc::default(),
+            alerts: Rc::default(),
+            alerts_rev: 0,
+            alerts_draft: None,
         };
         if restored > 0 {
             state.log(LogLevel::Info, format!("restored {restored} cached quotes"));
@@ -274,6 +307,24 @@ impl AppState {
                         off.insert(symbol);
                     }
                 }
+            }
+            Action::Alert(action) => {
+                let alerts = Rc::make_mut(&mut self.alerts);
+                match action {
+                    AlertAction::Add { symbol, condition, repeat, expires_ms } => {
+                        let text = alerts::describe(&symbol, condition, f64::NAN);
+                        alerts.add(symbol, condition, repeat, expires_ms);
+                        let what = text.split(':').next().unwrap_or_default().to_owned();
+                        self.log(LogLevel::Info, format!("alert set: {what}"));
+                    }
+                    AlertAction::Remove(id) => alerts.remove(id),
+                    AlertAction::Restore(list) => *alerts = Alerts::restored(list),
+                    AlertAction::Draft { symbol, price } => {
+                        self.alerts_draft = Some((symbol, price));
+                        return;
+                    }
+                }
+                self.alerts_rev += 1;
             }
             Action::Warn { text, now_ms } => {
                 self.now_ms = self.now_ms.max(now_ms);
@@ -466,6 +517,15 @@ impl AppState {
             }
             if live {
                 self.stats.lag.record((now_ms - q.ts) as f64);
+            }
+            // Every applied value, not every rendered frame: a hidden tab or a busy render skips no crossing.
+            if self.alerts.watches(&q.symbol) {
+                let alerts = Rc::make_mut(&mut self.alerts);
+                let before = alerts.list.len();
+                alerts.on_quote(&q, now_ms);
+                if alerts.list.len() != before {
+                    self.alerts_rev += 1;
+                }
             }
             Rc::make_mut(row).apply_quote(q, now_ms);
             applied += 1;

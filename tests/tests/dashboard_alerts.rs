@@ -1,0 +1,123 @@
+//! Price alerts end to end in headless Chromium against the real relay: an alert made from a row's bell fires
+//! exactly once on the live stream, with a toast in the page's `role="alert"` region, a line in the log with the
+//! triggering price, and a browser notification (permission granted through the DevTools protocol; the page's
+//! `Notification` calls are observed by a wrapper that still makes the real one). Alerts survive a reload.
+//!
+//! The cool-down of "every time" alerts, % moves and expiry are unit tests of `web/src/state/alerts.rs`.
+
+use std::time::Duration;
+
+use hamster_tests::browser::{dist_dir, Browser};
+use hamster_tests::Relay;
+use serde::Deserialize;
+use serde_json::json;
+
+/// Counts the page's notifications while still showing them.
+const OBSERVE_NOTIFICATIONS_JS: &str = r#"
+(() => {
+    const Real = window.Notification;
+    if (!Real) return;
+    window.__notified = [];
+    const Observed = function (title, options) {
+        window.__notified.push({ title, body: options && options.body, tag: options && options.tag });
+        return new Real(title, options);
+    };
+    Object.defineProperty(Observed, 'permission', { get: () => Real.permission });
+    Observed.requestPermission = (...args) => Real.requestPermission(...args);
+    window.Notification = Observed;
+})();
+"#;
+
+const VIEW_JS: &str = r#"
+const text = el => el ? el.textContent.trim() : '';
+const btc = document.querySelector('[data-testid="quote-row"][data-symbol="BTC/USD"]');
+return {
+    live: (document.querySelector('[data-testid="connection-status"]') || {dataset: {}}).dataset.state === 'live',
+    btc: btc ? text(btc.querySelector('[data-testid="price"]')) : '',
+    level: (document.querySelector('[data-testid="alert-level"]') || {}).value || '',
+    armed: document.querySelectorAll('[data-testid="alert-list"] li').length,
+    log: [...document.querySelectorAll('[data-testid="alert-log"] li')].map(text),
+    toast: text(document.querySelector('[role="alert"][data-testid="alert-toast"]')),
+    notified: window.__notified || [],
+};
+"#;
+
+#[derive(Debug, Deserialize)]
+struct Notified {
+    title: String,
+    body: Option<String>,
+    tag: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct View {
+    live: bool,
+    btc: String,
+    level: String,
+    armed: usize,
+    log: Vec<String>,
+    toast: String,
+    notified: Vec<Notified>,
+}
+
+async fn view(b: &Browser) -> Option<View> {
+    serde_json::from_value(b.client().execute(VIEW_JS, vec![]).await.ok()?).ok()
+}
+
+async fn wait_view(b: &Browser, what: &str, limit: Duration, pred: impl Fn(&View) -> bool) -> View {
+    b.wait_for(what, limit, || async { view(b).await.filter(|v| pred(v)) }).await
+}
+
+async fn set_alert(b: &Browser, kind: &str, level: &str) {
+    let pick = "const [k, l] = arguments; const kind = document.querySelector('[data-testid=\"alert-kind\"]'); \
+        kind.value = k; kind.dispatchEvent(new Event('change', { bubbles: true })); \
+        document.querySelector('[data-testid=\"alert-level\"]').value = l; return true;";
+    let _: bool = b.eval(pick, vec![json!(kind), json!(level)]).await;
+    b.click("[data-testid=\"alert-create\"]").await;
+}
+
+#[tokio::test]
+async fn an_alert_from_a_row_fires_exactly_once_with_toast_log_and_notification_and_survives_a_reload() {
+    let dist = dist_dir().to_string_lossy().into_owned();
+    let relay = Relay::start(&["--static-dir", &dist, "--sim-tick-hz", "20"]);
+    let b = Browser::launch(1360, 900).await;
+    b.cdp("Browser.grantPermissions", json!({ "permissions": ["notifications"], "origin": relay.http_url() })).await;
+    b.cdp("Page.addScriptToEvaluateOnNewDocument", json!({ "source": OBSERVE_NOTIFICATIONS_JS })).await;
+    b.goto(&relay.http_url()).await;
+    let v = wait_view(&b, "live with BTC/USD priced", Duration::from_secs(30), |v| {
+        v.live && v.btc.chars().any(|c| c.is_ascii_digit())
+    })
+    .await;
+    let price: f64 = v.btc.replace(',', "").parse().expect("a price");
+
+    // The bell prefills the form with the row's symbol and a level just above its price.
+    b.click("[data-testid=\"quote-row\"][data-symbol=\"BTC/USD\"] [data-testid=\"alert-bell\"]").await;
+    let v = wait_view(&b, "the form prefilled", Duration::from_secs(5), |v| !v.level.is_empty()).await;
+    let level: f64 = v.level.parse().expect("a level");
+    assert!(level > price && level < price * 1.01, "just above {price}: {level}");
+
+    // A level the walk crosses within seconds: the price as it is now, crossed either way.
+    set_alert(&b, "crosses", &format!("{price}")).await;
+    wait_view(&b, "the alert armed", Duration::from_secs(5), |v| v.armed == 1).await;
+    let fired = wait_view(&b, "the alert to fire", Duration::from_secs(60), |v| !v.log.is_empty()).await;
+    assert!(fired.log[0].contains("BTC/USD crossed"), "{:?}", fired.log);
+    assert!(fired.toast.contains("BTC/USD crossed"), "announced in the role=alert region: {:?}", fired.toast);
+    assert_eq!(fired.armed, 0, "a once-alert is done after firing: {fired:?}");
+
+    // More ticks cross the same level; it stays fired once.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let later = view(&b).await.expect("view");
+    assert_eq!(later.log.len(), 1, "{:?}", later.log);
+    assert_eq!(later.notified.len(), 1, "one notification: {:?}", later.notified);
+    let n = &later.notified[0];
+    assert_eq!(n.title, "Hamster Terminal alert");
+    assert!(n.body.as_deref().is_some_and(|body| body.contains("BTC/USD crossed")), "{n:?}");
+    assert!(n.tag.as_deref().is_some_and(|t| t.starts_with("hamster-alert-")), "merged per alert by tag: {n:?}");
+
+    // An alert that has not fired is kept across a reload.
+    set_alert(&b, "above", &format!("{}", price * 10.0)).await;
+    wait_view(&b, "the second alert armed", Duration::from_secs(5), |v| v.armed == 1).await;
+    b.reload().await;
+    wait_view(&b, "the alert restored after a reload", Duration::from_secs(30), |v| v.live && v.armed == 1).await;
+    b.close().await;
+}

@@ -1,0 +1,245 @@
+//! The alerts panel: a form to set an alert (`data-testid="alert-form"`, prefilled by a row's bell), the alerts
+//! that are armed, and the log of those that fired (`alert-log`) with the triggering price and time. A fired
+//! alert is announced once: a toast in one `role="alert"` region (`alert-toast`), a short tone (mutable), and a
+//! browser notification when the user allowed them (asked only from the button, merged per alert by `tag`).
+
+use hamster_shared::Symbol;
+use wasm_bindgen::JsCast;
+use web_sys::{AudioContext, HtmlInputElement, HtmlSelectElement};
+use yew::prelude::*;
+
+use crate::context::AppContext;
+use crate::format;
+use crate::services::{now_ms, sound, tz_offset_minutes};
+use crate::state::{alerts, Action, AlertAction, Condition, Repeat};
+
+/// `Notification.permission`: "granted", "denied", "default", or `None` without the API.
+fn notification_permission() -> Option<String> {
+    let window = web_sys::window()?;
+    let api = js_sys::Reflect::get(&window, &"Notification".into()).ok().filter(|v| !v.is_undefined())?;
+    js_sys::Reflect::get(&api, &"permission".into()).ok()?.as_string()
+}
+
+/// Shows `body` as a browser notification, one per `tag` (a newer one replaces the older).
+fn notify(title: &str, body: &str, tag: &str) {
+    if notification_permission().as_deref() != Some("granted") {
+        return;
+    }
+    let options = web_sys::NotificationOptions::new();
+    options.set_body(body);
+    options.set_tag(tag);
+    let _ = web_sys::Notification::new_with_options(title, &options);
+}
+
+fn input_value(node: &NodeRef) -> String {
+    node.cast::<HtmlInputElement>().map(|i| i.value()).unwrap_or_default()
+}
+
+fn select_value(node: &NodeRef) -> String {
+    node.cast::<HtmlSelectElement>().map(|s| s.value()).unwrap_or_default()
+}
+
+#[component]
+pub(crate) fn AlertsPanel() -> Html {
+    let ctx = use_context::<AppContext>();
+    let (symbol, kind, level, repeat, cooldown) =
+        (use_node_ref(), use_node_ref(), use_node_ref(), use_node_ref(), use_node_ref());
+    let error = use_state(|| None::<String>);
+    // The selects are controlled (`selected` from these), so a re-render never leaves them on another option.
+    let kind_v = use_state(|| "above".to_owned());
+    let repeat_v = use_state(|| "once".to_owned());
+    let muted = use_state(|| false);
+    let permission = use_state(notification_permission);
+    let audio = use_mut_ref(|| None::<AudioContext>);
+    let announced = use_mut_ref(|| None::<u64>);
+
+    // Announce each newly fired alert once: tone and notification. The first run only notes where the log is.
+    let newest = ctx.as_ref().and_then(|c| c.state.alerts.log.back().cloned());
+    {
+        let (audio, muted) = (audio.clone(), *muted);
+        use_effect_with(newest.as_ref().map(|f| f.seq), move |_| {
+            let Some(fired) = newest else { return };
+            let last = announced.borrow_mut().replace(fired.seq);
+            if last.is_some_and(|seen| fired.seq > seen) || last.is_none() && now_ms() - fired.at_ms < 2_000 {
+                if !muted {
+                    let _ = sound::tone(&audio, 1_320.0, 1.0);
+                }
+                notify("Hamster Terminal alert", &fired.text, &format!("hamster-alert-{}", fired.alert_id));
+            }
+        });
+    }
+    // The bell on a row: prefill the form with its symbol and a level just above the price.
+    let draft = ctx.as_ref().and_then(|c| c.state.alerts_draft.clone());
+    {
+        let (symbol, level) = (symbol.clone(), level.clone());
+        use_effect_with(draft, move |draft| {
+            if let Some((sym, price)) = draft {
+                if let Some(s) = symbol.cast::<HtmlSelectElement>() {
+                    s.set_value(sym.as_str());
+                }
+                if let Some(l) = level.cast::<HtmlInputElement>() {
+                    l.set_value(&format!("{}", (price * 1.001 * 1e6).round() / 1e6));
+                    let _ = l.focus();
+                }
+            }
+        });
+    }
+    // A bell anywhere on the page (`data-alert="SYMBOL"`, `data-price`) prefills the form.
+    {
+        let dispatcher = ctx.as_ref().map(|c| c.state.dispatcher());
+        use_effect_with((), move |_| {
+            let listener = web_sys::window().and_then(|w| w.document()).zip(dispatcher).map(|(doc, dispatcher)| {
+                gloo_events::EventListener::new(&doc, "click", move |event| {
+                    let Some(el) = event.target().and_then(|t| t.dyn_into::<web_sys::Element>().ok()) else { return };
+                    let Some(button) = el.closest("[data-alert]").ok().flatten() else { return };
+                    let symbol = button.get_attribute("data-alert").and_then(|s| Symbol::parse(&s).ok());
+                    let price = button.get_attribute("data-price").and_then(|p| p.parse::<f64>().ok());
+                    if let Some(symbol) = symbol {
+                        dispatcher.dispatch(Action::Alert(AlertAction::Draft { symbol, price: price.unwrap_or(0.0) }));
+                    }
+                })
+            });
+            move || drop(listener)
+        });
+    }
+    let Some(ctx) = ctx else { return html! {} };
+    let state = &ctx.state;
+
+    let onsubmit = {
+        let (state, error) = (state.clone(), error.clone());
+        let nodes = (symbol.clone(), kind.clone(), level.clone(), repeat.clone(), cooldown.clone());
+        Callback::from(move |e: SubmitEvent| {
+            e.prevent_default();
+            let (symbol, kind, level, repeat, cooldown) = &nodes;
+            let Ok(sym) = Symbol::parse(&select_value(symbol)) else {
+                error.set(Some("pick a symbol".into()));
+                return;
+            };
+            let Ok(value) = input_value(level).trim().parse::<f64>() else {
+                error.set(Some("the level must be a number".into()));
+                return;
+            };
+            if !value.is_finite() || value <= 0.0 {
+                error.set(Some("the level must be above zero".into()));
+                return;
+            }
+            let condition = match select_value(kind).as_str() {
+                "below" => Condition::Below { level: value },
+                "crosses" => Condition::Crosses { level: value },
+                "move" => Condition::MovePct { pct: value, window_ms: 5 * 60_000 },
+                _ => Condition::Above { level: value },
+            };
+            let repeat = match select_value(repeat).as_str() {
+                "every" => {
+                    let secs = input_value(cooldown).trim().parse::<f64>().unwrap_or(60.0).max(0.0);
+                    Repeat::Every { cooldown_ms: (secs * 1000.0) as i64 }
+                }
+                _ => Repeat::Once,
+            };
+            error.set(None);
+            state.dispatch(Action::Alert(AlertAction::Add { symbol: sym, condition, repeat, expires_ms: None }));
+        })
+    };
+    let ask_permission = {
+        let permission = permission.clone();
+        Callback::from(move |_: MouseEvent| {
+            let Some(window) = web_sys::window() else { return };
+            let Ok(api) = js_sys::Reflect::get(&window, &"Notification".into()) else { return };
+            let Ok(request) = js_sys::Reflect::get(&api, &"requestPermission".into()) else { return };
+            let Some(request) = request.dyn_ref::<js_sys::Function>() else { return };
+            if let Ok(promise) = request.call0(&api) {
+                let permission = permission.clone();
+                wasm_bindgen_futures::spawn_local(async move {
+                    let _ = wasm_bindgen_futures::JsFuture::from(js_sys::Promise::from(promise)).await;
+                    permission.set(notification_permission());
+                });
+            }
+        })
+    };
+    let toggle_mute = {
+        let muted = muted.clone();
+        Callback::from(move |_: MouseEvent| muted.set(!*muted))
+    };
+    let on_kind = {
+        let kind_v = kind_v.clone();
+        Callback::from(move |e: Event| {
+            if let Some(s) = e.target().and_then(|t| t.dyn_into::<HtmlSelectElement>().ok()) {
+                kind_v.set(s.value());
+            }
+        })
+    };
+    let on_repeat = {
+        let repeat_v = repeat_v.clone();
+        Callback::from(move |e: Event| {
+            if let Some(s) = e.target().and_then(|t| t.dyn_into::<HtmlSelectElement>().ok()) {
+                repeat_v.set(s.value());
+            }
+        })
+    };
+    let offset = tz_offset_minutes();
+    let toast = state.alerts.toasts(state.now_ms).last().cloned();
+    html! {
+        <section class="panel alerts" aria-labelledby="alerts-title" data-testid="alerts">
+            <h2 id="alerts-title">{"Alerts"}</h2>
+            <form class="alert-form" data-testid="alert-form" onsubmit={onsubmit} novalidate=true>
+                <select ref={symbol} aria-label="Symbol" data-testid="alert-symbol">
+                    { for state.watchlist.iter().map(|s| {
+                        let chosen = state.alerts_draft.as_ref().is_some_and(|(d, _)| d == s);
+                        html! { <option key={s.as_str()} value={s.as_str().to_owned()} selected={chosen}>{s.as_str()}</option> }
+                    }) }
+                </select>
+                <select ref={kind} aria-label="Condition" data-testid="alert-kind" onchange={on_kind}>
+                    { for [("above", "price above"), ("below", "price below"), ("crosses", "price crosses"), ("move", "moves % in 5 min")]
+                        .into_iter().map(|(v, label)| html! { <option key={v} value={v} selected={*kind_v == v}>{label}</option> }) }
+                </select>
+                <input ref={level} type="text" inputmode="decimal" aria-label="Level or percent"
+                    data-testid="alert-level" placeholder="level" />
+                <select ref={repeat} aria-label="Repeat" data-testid="alert-repeat" onchange={on_repeat}>
+                    { for [("once", "once"), ("every", "every time")]
+                        .into_iter().map(|(v, label)| html! { <option key={v} value={v} selected={*repeat_v == v}>{label}</option> }) }
+                </select>
+                <input ref={cooldown} type="text" inputmode="numeric" aria-label="Cool-down in seconds"
+                    placeholder="cool-down s" value="60" />
+                <button type="submit" data-testid="alert-create">{"Set alert"}</button>
+                <p class="input-error">{ (*error).clone().unwrap_or_default() }</p>
+            </form>
+            <div class="alert-controls">
+                <button type="button" onclick={toggle_mute} aria-pressed={(*muted).to_string()}>
+                    { if *muted { "Sound off" } else { "Sound on" } }
+                </button>
+                if permission.as_deref() == Some("default") {
+                    <button type="button" data-testid="notify-enable" onclick={ask_permission}>
+                        {"Enable notifications"}
+                    </button>
+                }
+            </div>
+            <ul class="alert-list" data-testid="alert-list">
+                { for state.alerts.list.iter().map(|a| {
+                    let remove = {
+                        let (state, id) = (state.clone(), a.id);
+                        Callback::from(move |_: MouseEvent| state.dispatch(Action::Alert(AlertAction::Remove(id))))
+                    };
+                    let what = alerts::describe(&a.symbol, a.condition, f64::NAN);
+                    let what = what.split(':').next().unwrap_or_default().to_owned();
+                    let every = matches!(a.repeat, Repeat::Every { .. });
+                    html! {
+                        <li key={a.id}>
+                            <span>{what}{ if every { " (every time)" } else { "" } }</span>
+                            <button type="button" class="remove" aria-label="Remove alert" onclick={remove}>{"×"}</button>
+                        </li>
+                    }
+                }) }
+            </ul>
+            <ol class="alert-log" data-testid="alert-log" aria-label="Fired alerts">
+                { for state.alerts.log.iter().rev().map(|f| html! {
+                    <li key={f.seq}>
+                        <time>{format::clock(f.at_ms, offset)}</time>{" "}{f.text.clone()}
+                    </li>
+                }) }
+            </ol>
+            <div class="alert-toast" role="alert" data-testid="alert-toast">
+                { toast.map(|f| html! { <div class="toast alert">{f.text}</div> }).unwrap_or_default() }
+            </div>
+        </section>
+    }
+}
