@@ -10,6 +10,7 @@ use super::add_symbol::AddSymbol;
 use super::alerts::AlertsPanel;
 use super::connection_badge::ConnectionBadge;
 use super::detail::DetailView;
+use super::event_feed::EventFeed;
 use super::latency::LatencyFigure;
 use super::order_ticket::OrderTicket;
 use super::portfolio::PortfolioPanel;
@@ -64,6 +65,7 @@ pub(crate) fn App() -> Html {
                         <AddSymbol />
                         <Watchlist />
                         <ReplayBar />
+                        <EventFeed />
                     </section>
                     <aside class="side">
                         <PortfolioPanel />

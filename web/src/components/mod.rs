@@ -8,6 +8,7 @@ pub(crate) mod alerts;
 pub(crate) mod app;
 pub(crate) mod connection_badge;
 pub(crate) mod detail;
+pub(crate) mod event_feed;
 pub(crate) mod latency;
 pub(crate) mod order_ticket;
 pub(crate) mod portfolio;

@@ -9,6 +9,7 @@
 //! the components derive from the model at render time; this file holds the model and the transitions.
 
 pub(crate) mod alerts;
+pub(crate) mod feed;
 mod log;
 mod portfolio;
 mod replay;
@@ -25,6 +26,8 @@ use hamster_shared::{Continuity, ProviderState, Quote, ServerMessage, Symbol};
 
 pub(crate) use alerts::Alerts;
 pub use alerts::{Alert, Condition, Repeat};
+pub(crate) use feed::Feed;
+pub use feed::Filter as FeedFilter;
 pub use portfolio::PortfolioAction;
 pub(crate) use portfolio::{trim_qty, Field, FieldError, Portfolio, TicketForm, ToastKind, ACCOUNT_REQUEST};
 pub(crate) use replay::{plan as replay_plan, Replay};
@@ -125,6 +128,17 @@ pub struct AppState {
     pub(crate) alerts_rev: u64,
     /// A row's bell asked for an alert on this symbol near this price: the form is prefilled with it.
     pub(crate) alerts_draft: Option<(Symbol, f64)>,
+    /// Every event of the watched channels, in readable columns.
+    pub(crate) feed: Rc<Feed>,
+}
+
+/// What the event feed's controls ask for.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FeedAction {
+    Pause,
+    Resume,
+    Filter(FeedFilter),
+    BigPremium(Option<f64>),
 }
 
 /// What the alert form and list ask for.
@@ -187,6 +201,8 @@ pub enum Action {
     },
     /// A change to the price alerts.
     Alert(AlertAction),
+    /// The event feed paused, resumed or filtered.
+    Feed(FeedAction),
     /// A trading change that did not come from the socket (REST answers, the ticket, toasts).
     Portfolio {
         action: PortfolioAction,
@@ -235,6 +251,7 @@ impl AppState {
             alerts: Rc::default(),
             alerts_rev: 0,
             alerts_draft: None,
+            feed: Rc::default(),
         };
         if restored > 0 {
             state.log(LogLevel::Info, format!("restored {restored} cached quotes"));
@@ -306,6 +323,15 @@ impl AppState {
                     } else {
                         off.insert(symbol);
                     }
+                }
+            }
+            Action::Feed(action) => {
+                let feed = Rc::make_mut(&mut self.feed);
+                match action {
+                    FeedAction::Pause => feed.pause(),
+                    FeedAction::Resume => feed.resume(),
+                    FeedAction::Filter(filter) => feed.filter = filter,
+                    FeedAction::BigPremium(p) => feed.big_premium = p,
                 }
             }
             Action::Alert(action) => {
@@ -481,6 +507,7 @@ impl AppState {
                 if Rc::make_mut(row).apply_event(&payload, ts, now_ms) {
                     self.log(LogLevel::Info, format!("first event on {channel}"));
                 }
+                Rc::make_mut(&mut self.feed).push(channel, &payload, ts);
             }
             ServerMessage::Pong { .. } => {}
             ServerMessage::ReplayState { id: _, phase, from, to, position, speed, played } => {
