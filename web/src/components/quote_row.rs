@@ -123,7 +123,8 @@ pub(crate) fn QuoteRow(props: &QuoteRowProps) -> Html {
     };
     let spark: Vec<f64> = row.spark.iter().map(|p| p.price).collect();
     html! {
-        <tr class={class} role="row" data-testid="quote-row" data-symbol={symbol.to_string()}>
+        <tr class={class} role="row" data-testid="quote-row" data-symbol={symbol.to_string()}
+            data-provider={q.provider.clone()} title={row.provenance(tz_offset_minutes())}>
             {head}
             <td role="cell" class={classes!("num", "price", flash)} data-testid="price" data-value={q.price.to_string()}>
                 {format::price(symbol, q.price)}

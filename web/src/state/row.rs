@@ -106,6 +106,29 @@ impl Row {
         self.interval_ms.map_or(STALE_AFTER_MS, |i| ((i * STALE_INTERVALS) as i64).clamp(MIN_STALE_MS, STALE_AFTER_MS))
     }
 
+    /// The row's hover text: which provider the value came from, the value's own time (so its age can be read
+    /// off the clock), and how often this symbol usually updates, against which it is judged stale.
+    pub(crate) fn provenance(&self, offset_minutes: i64) -> Option<String> {
+        let quote = self.quote.as_ref()?;
+        let rate = match self.interval_ms {
+            Some(ms) => format!(
+                "usually every {:.1} s, stale after {:.1} s",
+                ms / 1000.0,
+                self.stale_after_ms() as f64 / 1000.0
+            ),
+            None => {
+                format!("usual update rate not yet known, stale after {:.1} s", self.stale_after_ms() as f64 / 1000.0)
+            }
+        };
+        let cached = if self.cached { " (restored from this browser's cache)" } else { "" };
+        Some(format!(
+            "{} from {} as of {}{cached}; {rate}",
+            self.symbol,
+            quote.provider,
+            crate::format::clock(quote.ts, offset_minutes)
+        ))
+    }
+
     /// The value is older than [`Row::stale_after_ms`] (or only a cached one). Judged by the value's own time,
     /// so a value that was already old when it arrived (a relay's cache of a symbol that stopped trading) is
     /// shown as old at once, and by its arrival, so a provider clock ahead of ours cannot keep a silent row fresh.

@@ -465,3 +465,16 @@ fn a_watchlist_saved_by_another_tab_is_adopted_keeping_the_rows_it_shares() {
     s.apply(Action::AdoptWatchlist { symbols: vec![sym("AAPL"), sym("TSLA")], now_ms: 12_000 });
     assert_eq!(s.watchlist_rev, rev, "an unchanged list changes nothing");
 }
+
+#[wasm_bindgen_test(unsupported = test)]
+fn a_row_says_where_its_value_came_from_and_how_old_it_may_be() {
+    let mut row = Row::new(sym("AAPL"));
+    assert_eq!(row.provenance(0), None, "no value, nothing to vouch for");
+    row.apply_quote(quote("AAPL", 1.0, 1_700_000_000_000), 1_700_000_000_000);
+    let first = row.provenance(0).expect("a value has a provenance");
+    assert!(first.contains("from sim as of 22:13:20"), "{first}");
+    assert!(first.contains("not yet known, stale after 15.0 s"), "{first}");
+    row.apply_quote(quote("AAPL", 1.1, 1_700_000_000_500), 1_700_000_000_500);
+    let second = row.provenance(0).expect("a value has a provenance");
+    assert!(second.contains("usually every 0.5 s"), "{second}");
+}
