@@ -156,7 +156,8 @@ fn number(v: &Value) -> Option<f64> {
 /// Reads an OCC option symbol (`AAPL250117C00190000`): expiry, call/put, strike.
 fn occ(chain: &str) -> Option<(String, Right, f64)> {
     let tail = chain.get(chain.len().checked_sub(15)?..)?;
-    let (date, rest) = tail.split_at(6);
+    // Provider text: slice only where a character starts, never panic on it.
+    let (date, rest) = (tail.get(..6)?, tail.get(6..)?);
     let right = match rest.as_bytes().first()? {
         b'C' => Right::Call,
         b'P' => Right::Put,
@@ -241,6 +242,11 @@ mod tests {
         );
         assert!(matches!(parse(&json!({"headline": "x", "tickers": ["NVDA"]})), Body::News { .. }));
         assert!(matches!(parse(&json!({"a": 1})), Body::Other { .. }));
+        // Odd option symbols never panic: too short, not ASCII, no C/P.
+        for chain in ["", "AAPL", "ééééééééééééééé", "AAPL250117X00190000", "AAPL2501é7C00190000"] {
+            let body = parse(&json!({"ticker": "AAPL", "total_premium": 1.0, "option_chain": chain}));
+            assert!(matches!(body, Body::Flow { right: None, .. }), "{chain}: {body:?}");
+        }
     }
 
     #[test]
