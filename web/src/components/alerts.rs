@@ -183,8 +183,9 @@ pub(crate) fn AlertsPanel() -> Html {
             <h2 id="alerts-title">{"Alerts"}</h2>
             <form class="alert-form" data-testid="alert-form" onsubmit={onsubmit} novalidate=true>
                 <select ref={symbol} aria-label="Symbol" data-testid="alert-symbol">
-                    { for state.watchlist.iter().map(|s| {
-                        let chosen = state.alerts_draft.as_ref().is_some_and(|(d, _)| d == s);
+                    { for state.watchlist.iter().enumerate().map(|(i, s)| {
+                        // The bell's symbol, else the first: every option must say whether it is chosen.
+                        let chosen = state.alerts_draft.as_ref().map_or(i == 0, |(d, _)| d == s);
                         html! { <option key={s.as_str()} value={s.as_str().to_owned()} selected={chosen}>{s.as_str()}</option> }
                     }) }
                 </select>

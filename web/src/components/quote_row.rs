@@ -50,7 +50,13 @@ pub(crate) fn QuoteRow(props: &QuoteRowProps) -> Html {
         <td role="cell" class="actions">
             <button type="button" class="bell" data-testid="alert-bell" data-alert={symbol.to_string()}
                 data-price={row.quote.as_ref().map(|q| q.price.to_string())}
-                aria-label={format!("Alert on {symbol}")} title={format!("Set an alert on {symbol}")}>{"🔔"}</button>
+                aria-label={format!("Alert on {symbol}")} title={format!("Set an alert on {symbol}")}>
+                // Drawn, not an emoji: headless and minimal systems have no emoji font.
+                <svg viewBox="0 0 16 16" width="12" height="12" aria-hidden="true">
+                    <path d="M8 1.5a4 4 0 0 0-4 4v3L2.5 11h11L12 8.5v-3a4 4 0 0 0-4-4zM6.5 12.5a1.5 1.5 0 0 0 3 0z"
+                        fill="currentColor" />
+                </svg>
+            </button>
             <button type="button" class="trade" data-testid="trade-symbol" data-trade={symbol.to_string()}
                 aria-label={format!("Trade {symbol}")} title={format!("Trade {symbol}")}>{"$"}</button>
             <button type="button" class="remove" data-testid="remove-symbol"
