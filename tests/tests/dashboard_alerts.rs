@@ -91,13 +91,24 @@ async fn an_alert_from_a_row_fires_exactly_once_with_toast_log_and_notification_
     let price: f64 = v.btc.replace(',', "").parse().expect("a price");
 
     // The bell prefills the form with the row's symbol and a level just above its price.
-    b.click("[data-testid=\"quote-row\"][data-symbol=\"BTC/USD\"] [data-testid=\"alert-bell\"]").await;
+    // The price the bell carried when clicked (the row keeps ticking, so read it in the same script as the click).
+    let clicked: String = b
+        .eval(
+            "const bell = document.querySelector('[data-testid=\"quote-row\"][data-symbol=\"BTC/USD\"] \
+             [data-testid=\"alert-bell\"]'); const p = bell.dataset.price; bell.click(); return p;",
+            vec![],
+        )
+        .await;
+    let clicked: f64 = clicked.parse().expect("the bell carries the row's price");
     let v = wait_view(&b, "the form prefilled", Duration::from_secs(5), |v| !v.level.is_empty()).await;
     let level: f64 = v.level.parse().expect("a level");
-    assert!(level > price && level < price * 1.01, "just above {price}: {level}");
+    assert!(level > clicked && level < clicked * 1.01, "just above {clicked}: {level}");
+    let symbol: String = b.eval("return document.querySelector('[data-testid=\"alert-symbol\"]').value;", vec![]).await;
+    assert_eq!(symbol, "BTC/USD", "the bell's symbol is chosen");
 
     // A level the walk crosses within seconds: the price as it is now, crossed either way.
-    set_alert(&b, "crosses", &format!("{price}")).await;
+    let now = view(&b).await.map(|v| v.btc.replace(',', "")).and_then(|p| p.parse::<f64>().ok()).unwrap_or(price);
+    set_alert(&b, "crosses", &format!("{now}")).await;
     wait_view(&b, "the alert armed", Duration::from_secs(5), |v| v.armed == 1).await;
     let fired = wait_view(&b, "the alert to fire", Duration::from_secs(60), |v| !v.log.is_empty()).await;
     assert!(fired.log[0].contains("BTC/USD crossed"), "{:?}", fired.log);
