@@ -99,15 +99,6 @@ pub(crate) struct Mark {
 }
 
 impl Mark {
-    /// The lowest and highest of the last price, bid and ask: every order condition compares one of them.
-    fn range(&self) -> (f64, f64) {
-        [self.bid, self.ask]
-            .into_iter()
-            .flatten()
-            .filter(|p| p.is_finite() && *p > 0.0)
-            .fold((self.price, self.price), |(lo, hi), p| (lo.min(p), hi.max(p)))
-    }
-
     fn fill_price(&self, side: Side) -> f64 {
         let quoted = match side {
             Side::Buy => self.ask,
@@ -179,12 +170,21 @@ struct Working {
     gate: Gate,
 }
 
-/// The prices (and the day) at which a tick can change some working order of a symbol: a tick whose lowest
-/// price is above `lo`, whose highest is below `hi`, on a day no `day` order has outlived, changes nothing.
+/// The prices (and the day) at which a tick can change some working order of a symbol. Each condition is
+/// compared with the price the engine itself compares: stops and trailing stops with the last price, buy limits
+/// with the price a buy fills at (the ask), sell limits with the bid. A tick that reaches none of the bounds, on
+/// a day no `day` order has outlived, changes nothing.
 #[derive(Debug, Clone, Copy)]
 struct Gate {
-    lo: f64,
-    hi: f64,
+    /// Some order changes at any price (a market order, a triggered stop, a trailing stop not yet started).
+    always: bool,
+    /// Wake when the last price is at or below `last_lo`, or at or above `last_hi`.
+    last_lo: f64,
+    last_hi: f64,
+    /// Wake when a buy would fill at or below `buy_lo`.
+    buy_lo: f64,
+    /// Wake when a sell would fill at or above `sell_hi`.
+    sell_hi: f64,
     /// The earliest day a `day` order on the symbol was placed on.
     first_day: i64,
 }
@@ -197,46 +197,59 @@ impl Default for Gate {
 
 impl Gate {
     /// No order: no tick wakes it.
-    const CLOSED: Gate = Gate { lo: f64::NEG_INFINITY, hi: f64::INFINITY, first_day: i64::MAX };
+    const CLOSED: Gate = Gate {
+        always: false,
+        last_lo: f64::NEG_INFINITY,
+        last_hi: f64::INFINITY,
+        buy_lo: f64::NEG_INFINITY,
+        sell_hi: f64::INFINITY,
+        first_day: i64::MAX,
+    };
 
-    /// Widens the band so that every tick that could change `o` wakes it (conservatively: ties wake).
+    /// Widens the band so that every tick that could change `o` wakes it (ties wake too).
     fn widen(&mut self, o: &Order) {
-        const ALWAYS: (f64, f64) = (f64::INFINITY, f64::NEG_INFINITY);
-        let limit = |o: &Order| match (o.side, o.limit_price) {
-            (Side::Buy, Some(l)) => (l, f64::INFINITY),
-            (Side::Sell, Some(l)) => (f64::NEG_INFINITY, l),
-            (_, None) => ALWAYS,
+        let limit = |gate: &mut Gate| match (o.side, o.limit_price) {
+            (Side::Buy, Some(l)) => gate.buy_lo = gate.buy_lo.max(l),
+            (Side::Sell, Some(l)) => gate.sell_hi = gate.sell_hi.min(l),
+            (_, None) => gate.always = true,
         };
-        let (lo, hi) = match o.order_type {
-            OrderType::Market => ALWAYS,
-            OrderType::Limit => limit(o),
-            OrderType::Stop if o.triggered => ALWAYS,
-            OrderType::StopLimit if o.triggered => limit(o),
+        match o.order_type {
+            OrderType::Market => self.always = true,
+            OrderType::Limit => limit(self),
+            OrderType::Stop if o.triggered => self.always = true,
+            OrderType::StopLimit if o.triggered => limit(self),
             OrderType::Stop | OrderType::StopLimit => match (o.side, o.stop_price) {
-                (Side::Buy, Some(s)) => (f64::NEG_INFINITY, s),
-                (Side::Sell, Some(s)) => (s, f64::INFINITY),
-                (_, None) => ALWAYS,
+                (Side::Buy, Some(s)) => self.last_hi = self.last_hi.min(s),
+                (Side::Sell, Some(s)) => self.last_lo = self.last_lo.max(s),
+                (_, None) => self.always = true,
             },
             // A trailing stop changes on a new best price (its mark moves) or when the price reaches its stop.
             OrderType::TrailingStop => match (o.side, o.hwm, o.stop_price) {
-                (Side::Sell, Some(best), Some(stop)) => (stop, best),
-                (Side::Buy, Some(best), Some(stop)) => (best, stop),
-                _ => ALWAYS,
+                (Side::Sell, Some(best), Some(stop)) => {
+                    self.last_lo = self.last_lo.max(stop);
+                    self.last_hi = self.last_hi.min(best);
+                }
+                (Side::Buy, Some(best), Some(stop)) => {
+                    self.last_lo = self.last_lo.max(best);
+                    self.last_hi = self.last_hi.min(stop);
+                }
+                _ => self.always = true,
             },
-        };
-        self.lo = self.lo.max(lo);
-        self.hi = self.hi.min(hi);
+        }
         if o.time_in_force == TimeInForce::Day {
             self.first_day = self.first_day.min(o.created_at.div_euclid(DAY_MS));
         }
     }
 
     fn wakes(&self, mark: Mark) -> bool {
-        let (low, high) = mark.range();
-        low <= self.lo || high >= self.hi || mark.ts.div_euclid(DAY_MS) > self.first_day
+        self.always
+            || mark.price <= self.last_lo
+            || mark.price >= self.last_hi
+            || mark.fill_price(Side::Buy) <= self.buy_lo
+            || mark.fill_price(Side::Sell) >= self.sell_hi
+            || mark.ts.div_euclid(DAY_MS) > self.first_day
     }
 }
-
 
 /// All accounts and the last quotes.
 #[derive(Debug, Clone)]
