@@ -667,7 +667,11 @@ impl Engine {
     fn rebuild_working(&mut self) {
         self.working.clear();
         for (account, book) in &self.books {
-            for o in book.orders.values().filter(|o| matches!(o.status, OrderStatus::Accepted | OrderStatus::PartiallyFilled)) {
+            for o in book
+                .orders
+                .values()
+                .filter(|o| matches!(o.status, OrderStatus::Accepted | OrderStatus::PartiallyFilled))
+            {
                 let working = self.working.entry(o.symbol.clone()).or_default();
                 working.gate.widen(o);
                 match working.holders.last_mut() {

@@ -113,24 +113,45 @@ struct Cache {
 }
 
 impl Cache {
-    /// Stores `order`; returns whether anything a trader sees changed.
+    /// Stores `order` unless the cache already has a later state of it (a REST answer can arrive after the
+    /// stream's events about the same order); returns whether anything a trader sees changed.
     fn put(&mut self, order: Order) -> bool {
-        let changed = self.orders.get(&order.id).is_none_or(|old| {
-            old.status != order.status || old.filled_qty != order.filled_qty || old.stop_price != order.stop_price
-        });
-        if !self.orders.contains_key(&order.id) {
-            self.orders.shift_insert(0, order.id.clone(), order);
-            self.orders.truncate(MAX_ORDERS);
-        } else if let Some(slot) = self.orders.get_mut(&order.id) {
-            *slot = order;
+        match self.orders.get_mut(&order.id) {
+            Some(old) if !supersedes(&order, old) => false,
+            Some(old) => {
+                let changed = old.status != order.status
+                    || old.filled_qty != order.filled_qty
+                    || old.stop_price != order.stop_price
+                    || old.limit_price != order.limit_price;
+                *old = order;
+                changed
+            }
+            None => {
+                self.orders.shift_insert(0, order.id.clone(), order);
+                self.orders.truncate(MAX_ORDERS);
+                true
+            }
         }
-        changed
     }
 
     fn book(&mut self, fill: Fill) {
         self.fills.push_front(fill);
         self.fills.truncate(MAX_FILLS);
     }
+}
+
+/// Whether `new` is a later state of the order than `old`: a later update time, or at the same time, no step
+/// back in its life (a working order does not follow a fill).
+fn supersedes(new: &Order, old: &Order) -> bool {
+    let stage = |o: &Order| match o.status {
+        OrderStatus::Held | OrderStatus::Accepted => 0,
+        OrderStatus::PartiallyFilled => 1,
+        _ => 2,
+    };
+    if new.updated_at != old.updated_at {
+        return new.updated_at > old.updated_at;
+    }
+    (stage(new), new.filled_qty) >= (stage(old), old.filled_qty)
 }
 
 /// The Alpaca broker.
@@ -368,12 +389,13 @@ impl Alpaca {
         Ok(self.take(placed))
     }
 
-    /// Stores an order Alpaca answered with and returns its top-level part.
+    /// Stores an order Alpaca answered with and returns its top-level part, as the cache now knows it (the
+    /// stream may already have reported it further along).
     fn take(&self, wire: WireOrder) -> Order {
         let orders = wire.into_orders(now_ms());
         let first = orders[0].clone();
         self.absorb(orders);
-        first
+        self.cache.lock().orders.get(&first.id).cloned().unwrap_or(first)
     }
 
     async fn do_cancel(&self, account: &AccountId, id: &str) -> Result<Order, OrderReject> {

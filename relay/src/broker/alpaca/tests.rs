@@ -97,3 +97,23 @@ fn order_bodies_use_alpacas_fields_with_decimal_strings() {
     assert!(body["stop_loss"].get("limit_price").is_none());
     assert_eq!(body["client_order_id"], "cid-1");
 }
+
+#[test]
+fn a_late_rest_answer_does_not_undo_a_fill_the_stream_reported() {
+    let order = |status: &str, filled: &str, updated: &str| -> hamster_shared::broker::Order {
+        let o: WireOrder = serde_json::from_value(serde_json::json!({"id": "a", "symbol": "AAPL", "qty": "10",
+            "filled_qty": filled, "status": status, "side": "buy", "type": "market",
+            "created_at": "2026-12-05T10:00:00Z", "updated_at": updated}))
+        .unwrap();
+        o.into_orders(0).remove(0)
+    };
+    let mut cache = super::Cache::default();
+    assert!(cache.put(order("new", "0", "2026-12-05T10:00:00Z")));
+    assert!(cache.put(order("filled", "10", "2026-12-05T10:00:00.050Z")));
+    // POST's answer, written before the fill, arrives last.
+    assert!(!cache.put(order("accepted", "0", "2026-12-05T10:00:00Z")));
+    assert_eq!(cache.orders["a"].status, OrderStatus::Filled);
+    // Same timestamp: no step back either.
+    assert!(!cache.put(order("accepted", "0", "2026-12-05T10:00:00.050Z")));
+    assert_eq!(cache.orders["a"].status, OrderStatus::Filled);
+}
