@@ -99,6 +99,21 @@ async fn fill(b: &Browser, testid: &str, value: &str) {
         .await;
 }
 
+/// Waits for the portfolio's broker badge to read `label`; returns its label and state.
+async fn broker_badge(b: &Browser, label: &str) -> (String, String) {
+    b.wait_for(&format!("the broker badge {label:?}"), LIMIT, || async {
+        let badge: Option<(String, String)> = b
+            .eval(
+                "const e = document.querySelector('[data-testid=\"broker\"]'); \
+                 return e ? [e.textContent.trim(), e.dataset.state] : null;",
+                vec![],
+            )
+            .await;
+        badge.filter(|(text, _)| text == label)
+    })
+    .await
+}
+
 fn aapl(p: &Panel) -> Option<&(String, f64, f64, f64)> {
     p.positions.iter().find(|(s, ..)| s == "AAPL")
 }
@@ -114,6 +129,7 @@ async fn buy_watch_the_pl_move_cancel_a_limit_and_see_a_rejection_next_to_the_ti
     let p = wait_panel(&b, "the account and a priced AAPL row", |p| p.equity.is_some() && p.row_price.is_some()).await;
     assert_eq!((p.equity, p.cash), (Some(STARTING_CASH), Some(STARTING_CASH)));
     assert!(p.positions.is_empty() && p.open_orders.is_empty(), "{p:?}");
+    broker_badge(&b, "Paper").await;
 
     // Buy 10 AAPL at market from the row's ticket.
     b.click("tr[data-symbol=\"AAPL\"] [data-testid=\"trade-symbol\"]").await;
