@@ -19,7 +19,9 @@ use tower_http::compression::CompressionLayer;
 use tower_http::services::{ServeDir, ServeFile};
 use tower_http::trace::TraceLayer;
 
+use crate::broker::alpaca::{Alpaca, AlpacaMarks};
 use crate::broker::paper::{Paper, PaperTap};
+use crate::broker::{Broker, BrokerKind};
 use crate::config::Config;
 use crate::guard::site::Site;
 use crate::guard::{self, Guard};
@@ -59,16 +61,26 @@ pub(crate) fn build(config: Config) -> anyhow::Result<AppState> {
         Some(recorder) if !config.store.no_record => vec![Box::new(recorder)],
         _ => Vec::new(),
     };
-    let paper = open_paper(&config)?;
-    taps.push(Box::new(OffThread::spawn("paper-broker", PaperTap(paper.clone()))?));
+    let broker: Arc<dyn Broker> = match config.broker.broker {
+        BrokerKind::Paper => {
+            let paper = open_paper(&config)?;
+            taps.push(Box::new(OffThread::spawn("paper-broker", PaperTap(paper.clone()))?));
+            paper
+        }
+        BrokerKind::Alpaca => {
+            let alpaca = Alpaca::start(&config.broker.alpaca, shutdown.clone())?;
+            taps.push(Box::new(OffThread::spawn("alpaca-marks", AlpacaMarks(alpaca.clone()))?));
+            alpaca
+        }
+    };
     tokio::spawn(ingest::run(hub.clone(), events_rx, taps));
-    tokio::spawn(broker_leases(hub.clone(), paper.clone(), shutdown.clone()));
+    tokio::spawn(broker_leases(hub.clone(), broker.clone(), shutdown.clone()));
     tokio::spawn(upstream.clone().run(demand_rx));
     tokio::spawn(metrics.clone().run_sampler(shutdown.clone()));
     tokio::spawn(sweeper(hub.clone(), shutdown.clone()));
     let replays = store.as_ref().map(|store| Replays::new(store.clone(), hub.clone(), config.max_replays));
     let site = Arc::new(Site::new(&config.public_hosts, &config.allowed_origins));
-    Ok(AppState { config, hub, upstream, metrics, shutdown, tracker, guard, store, replays, broker: paper, site })
+    Ok(AppState { config, hub, upstream, metrics, shutdown, tracker, guard, store, replays, broker, site })
 }
 
 /// Opens the paper broker on the store's database. Without a usable database it trades in memory only, and says
@@ -87,16 +99,16 @@ fn open_paper(config: &Config) -> anyhow::Result<Arc<Paper>> {
 
 /// Keeps the symbols of working orders and open positions demanded upstream, so their stops see every tick even
 /// with no client watching them.
-async fn broker_leases(hub: Arc<Hub>, paper: Arc<Paper>, stop: CancellationToken) {
+async fn broker_leases(hub: Arc<Hub>, broker: Arc<dyn Broker>, stop: CancellationToken) {
     let every = Duration::from_secs(crate::hub::LEASE_TTL_SECS / 3).max(Duration::from_secs(1));
     let mut tick = tokio::time::interval(every);
     loop {
         tokio::select! {
             _ = stop.cancelled() => return,
             _ = tick.tick() => {
-                let symbols: Vec<Symbol> = paper.watched().iter().filter_map(|s| Symbol::parse(s).ok()).collect();
+                let symbols: Vec<Symbol> = broker.watched().iter().filter_map(|s| Symbol::parse(s).ok()).collect();
                 if let Err(e) = hub.lease(&symbols) {
-                    tracing::warn!(error = %e, "cannot keep the paper broker's symbols subscribed");
+                    tracing::warn!(error = %e, "cannot keep the broker's symbols subscribed");
                 }
             }
         }
@@ -196,7 +208,17 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         tracing::warn!("{warning}");
     }
     if !app.guard.auth_enabled() {
-        tracing::warn!("client auth is off: the local paper trading account is open to anyone who can reach the relay");
+        match app.config.broker.broker {
+            BrokerKind::Paper => tracing::warn!(
+                "client auth is off: the local paper trading account is open to anyone who can reach the relay"
+            ),
+            BrokerKind::Alpaca if app.config.broker.alpaca.alpaca_owner == "local" => {
+                tracing::warn!("client auth is off: the Alpaca account is open to anyone who can reach the relay")
+            }
+            BrokerKind::Alpaca => {}
+        }
+    } else if app.config.broker.broker == BrokerKind::Alpaca && app.config.broker.alpaca.alpaca_owner == "local" {
+        tracing::warn!("client auth is on but --alpaca-owner is `local`: no identity can trade on the Alpaca account");
     }
 
     tokio::spawn({

@@ -158,6 +158,25 @@ pub struct StatusResponse {
     /// The embedded store, when the relay has one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub store: Option<StoreInfo>,
+    /// Where orders go, and whether that backend is reachable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub broker: Option<BrokerStatus>,
+}
+
+/// The trading backend in `/api/status`: the built-in paper broker, or a real broker and its connection.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BrokerStatus {
+    /// `paper` or the real broker's name (`alpaca`).
+    pub name: String,
+    /// Whether orders go to a market with real money (Alpaca's live endpoint).
+    pub live_money: bool,
+    /// `live` when orders can be placed and order updates arrive; `down` with a reason when the broker refused
+    /// our credentials.
+    pub state: ProviderState,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    /// When the broker entered this state (ms since epoch).
+    pub since: i64,
 }
 
 /// The embedded store's health in `/api/status` and `/api/recordings`.

@@ -269,3 +269,29 @@ impl Drop for Relay {
 }
 
 pub mod browser;
+
+/// One HTTP call; returns the status and the parsed body.
+pub async fn call<T: serde::de::DeserializeOwned>(
+    relay: &Relay,
+    method: reqwest::Method,
+    path: &str,
+    token: Option<&str>,
+    body: Option<serde_json::Value>,
+) -> (u16, T) {
+    let client = reqwest::Client::new();
+    let mut request = client.request(method.clone(), format!("{}{}", relay.http_url(), path));
+    if let Some(t) = token {
+        request = request.bearer_auth(t);
+    }
+    if let Some(b) = body {
+        request = request.json(&b);
+    }
+    let response = tokio::time::timeout(WAIT, request.send())
+        .await
+        .unwrap_or_else(|_| panic!("{method} {path} timed out"))
+        .unwrap_or_else(|e| panic!("{method} {path}: {e}"));
+    let status = response.status().as_u16();
+    let text = response.text().await.unwrap_or_default();
+    let parsed = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{method} {path} -> {status}: {e}: {text}"));
+    (status, parsed)
+}

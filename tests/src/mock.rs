@@ -227,6 +227,11 @@ impl MockConn {
         self.ws.send(Message::text(text.into())).await.is_ok()
     }
 
+    /// Sends a binary frame (Alpaca's paper `trade_updates` stream carries its JSON in binary frames).
+    pub async fn send_binary(&mut self, bytes: impl Into<Vec<u8>>) -> bool {
+        self.ws.send(Message::binary(bytes.into())).await.is_ok()
+    }
+
     /// Sends a WebSocket ping frame with `payload`.
     pub async fn ping(&mut self, payload: &'static [u8]) -> bool {
         self.ws.send(Message::Ping(payload.into())).await.is_ok()

@@ -6,8 +6,7 @@ use std::time::{Duration, Instant};
 
 use hamster_shared::broker::{Account, Order, OrderReject, OrderRejectCode, OrderStatus, Position};
 use hamster_tests::mocks::twelvedata::TwelveDataMock;
-use hamster_tests::{Relay, TempDir};
-use serde::de::DeserializeOwned;
+use hamster_tests::{call, Relay, TempDir};
 use serde_json::{json, Value};
 
 const WAIT: Duration = Duration::from_secs(20);
@@ -20,32 +19,6 @@ fn relay_for(mock: &TwelveDataMock, extra: &[&str], env: &[(&str, &str)]) -> Rel
     let mut vars = vec![("TWELVE_DATA_API_KEY", "td-test-key")];
     vars.extend_from_slice(env);
     Relay::start_with_env(0, &args, &vars)
-}
-
-/// One HTTP call; returns the status and the parsed body.
-async fn call<T: DeserializeOwned>(
-    relay: &Relay,
-    method: reqwest::Method,
-    path: &str,
-    token: Option<&str>,
-    body: Option<Value>,
-) -> (u16, T) {
-    let client = reqwest::Client::new();
-    let mut request = client.request(method.clone(), format!("{}{}", relay.http_url(), path));
-    if let Some(t) = token {
-        request = request.bearer_auth(t);
-    }
-    if let Some(b) = body {
-        request = request.json(&b);
-    }
-    let response = tokio::time::timeout(WAIT, request.send())
-        .await
-        .unwrap_or_else(|_| panic!("{method} {path} timed out"))
-        .unwrap_or_else(|e| panic!("{method} {path}: {e}"));
-    let status = response.status().as_u16();
-    let text = response.text().await.unwrap_or_default();
-    let parsed = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{method} {path} -> {status}: {e}: {text}"));
-    (status, parsed)
 }
 
 async fn place(relay: &Relay, token: Option<&str>, body: Value) -> Order {

@@ -7,11 +7,16 @@
 //! next to the quantity field; the detail view opens the ticket too; and the panel's reset starts the account
 //! over. A screenshot goes to `target/e2e/portfolio.png`.
 //!
+//! The same screens then trade on Alpaca through the relay (`--broker alpaca` against the Alpaca Trading API mock):
+//! a buy from the ticket fills there and shows up as a position whose P&L moves with the page's ticks, a limit
+//! order is cancelled, and Alpaca's buying-power refusal lands next to the quantity.
+//!
 //! The panel exposes its figures as `data-value` attributes, which is what the test reads.
 
 use std::time::Duration;
 
 use hamster_tests::browser::{artifact_dir, dist_dir, Browser};
+use hamster_tests::mocks::alpaca_trading::AlpacaTradingMock;
 use hamster_tests::Relay;
 use serde::Deserialize;
 use serde_json::json;
@@ -94,6 +99,21 @@ async fn fill(b: &Browser, testid: &str, value: &str) {
         .await;
 }
 
+/// Waits for the portfolio's broker badge to read `label`; returns its label and state.
+async fn broker_badge(b: &Browser, label: &str) -> (String, String) {
+    b.wait_for(&format!("the broker badge {label:?}"), LIMIT, || async {
+        let badge: Option<(String, String)> = b
+            .eval(
+                "const e = document.querySelector('[data-testid=\"broker\"]'); \
+                 return e ? [e.textContent.trim(), e.dataset.state] : null;",
+                vec![],
+            )
+            .await;
+        badge.filter(|(text, _)| text == label)
+    })
+    .await
+}
+
 fn aapl(p: &Panel) -> Option<&(String, f64, f64, f64)> {
     p.positions.iter().find(|(s, ..)| s == "AAPL")
 }
@@ -109,6 +129,7 @@ async fn buy_watch_the_pl_move_cancel_a_limit_and_see_a_rejection_next_to_the_ti
     let p = wait_panel(&b, "the account and a priced AAPL row", |p| p.equity.is_some() && p.row_price.is_some()).await;
     assert_eq!((p.equity, p.cash), (Some(STARTING_CASH), Some(STARTING_CASH)));
     assert!(p.positions.is_empty() && p.open_orders.is_empty(), "{p:?}");
+    broker_badge(&b, "Paper").await;
 
     // Buy 10 AAPL at market from the row's ticket.
     b.click("tr[data-symbol=\"AAPL\"] [data-testid=\"trade-symbol\"]").await;
@@ -215,5 +236,74 @@ async fn buy_watch_the_pl_move_cancel_a_limit_and_see_a_rejection_next_to_the_ti
     let p =
         wait_panel(&b, "the account started over", |p| p.positions.is_empty() && p.cash == Some(STARTING_CASH)).await;
     assert_eq!(p.equity, Some(STARTING_CASH));
+    b.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_screens_trade_on_alpaca_through_the_relay() {
+    let mock = AlpacaTradingMock::start("PKBROWSER0001", "browser-secret-91ab", 20_000.0).await;
+    mock.state.prices.lock().unwrap().insert("AAPL".into(), 150.0);
+    let dist = dist_dir().to_string_lossy().into_owned();
+    let stream = mock.stream_url();
+    let relay = Relay::start_with_env(
+        0,
+        &[
+            "--static-dir",
+            &dist,
+            "--sim-tick-hz",
+            "20",
+            "--broker",
+            "alpaca",
+            "--alpaca-trading-url",
+            &mock.rest_url,
+            "--alpaca-trading-stream-url",
+            &stream,
+            "--alpaca-poll-ms",
+            "1000",
+        ],
+        &[("APCA_API_KEY_ID", "PKBROWSER0001"), ("APCA_API_SECRET_KEY", "browser-secret-91ab")],
+    );
+    let b = Browser::launch(1360, 900).await;
+    b.goto(&relay.http_url()).await;
+
+    let p =
+        wait_panel(&b, "Alpaca's account and a priced AAPL row", |p| p.cash.is_some() && p.row_price.is_some()).await;
+    assert_eq!(p.cash, Some(20_000.0), "the panel shows Alpaca's account: {p:?}");
+
+    b.click("tr[data-symbol=\"AAPL\"] [data-testid=\"trade-symbol\"]").await;
+    fill(&b, "ticket-amount", "10").await;
+    b.click("[data-testid=\"ticket-submit\"]").await;
+    let p = wait_panel(&b, "the Alpaca fill as a position", |p| {
+        aapl(p).is_some() && p.fills >= 1 && p.toasts.iter().any(|(k, _)| k == "fill")
+    })
+    .await;
+    assert_eq!(aapl(&p).map(|a| a.1), Some(10.0));
+    assert_eq!(mock.calls("POST /v2/orders"), 1, "the order went to Alpaca");
+    wait_panel(&b, "cash after Alpaca's fill at 150", |p| p.cash == Some(18_500.0)).await;
+    // Between Alpaca's polls the page marks the position with its own ticks: the P&L moves.
+    let first = aapl(&p).map(|a| a.3);
+    wait_panel(&b, "the P&L to move with a tick", |p| aapl(p).map(|a| a.3) != first).await;
+    b.click("[data-testid=\"ticket-close\"]").await;
+
+    b.click("tr[data-symbol=\"AAPL\"] [data-testid=\"trade-symbol\"]").await;
+    choose(&b, "ticket-type", "limit").await;
+    fill(&b, "ticket-amount", "1").await;
+    fill(&b, "ticket-limit", "1.00").await;
+    b.click("[data-testid=\"ticket-submit\"]").await;
+    let p = wait_panel(&b, "the Alpaca limit order open", |p| p.open_orders.len() == 1).await;
+    let order_id = p.open_orders[0].0.clone();
+    b.click("[data-testid=\"ticket-close\"]").await;
+    b.click(&format!("[data-testid=\"open-order\"][data-order-id=\"{order_id}\"] [data-testid=\"cancel-order\"]"))
+        .await;
+    wait_panel(&b, "the Alpaca limit order cancelled", |p| p.open_orders.is_empty()).await;
+    assert_eq!(mock.order(&order_id).map(|o| o["status"].clone()), Some(json!("canceled")));
+
+    b.click("tr[data-symbol=\"AAPL\"] [data-testid=\"trade-symbol\"]").await;
+    fill(&b, "ticket-amount", "1000").await;
+    b.click("[data-testid=\"ticket-submit\"]").await;
+    let p = wait_panel(&b, "Alpaca's refusal next to the quantity", |p| p.ticket_state.as_deref() == Some("rejected"))
+        .await;
+    let amount_error = p.errors.iter().find(|(id, _)| id == "ticket-error-amount").map(|(_, t)| t.clone());
+    assert!(amount_error.as_deref().is_some_and(|t| t.contains("insufficient_buying_power")), "errors: {:?}", p.errors);
     b.close().await;
 }

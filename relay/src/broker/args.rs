@@ -1,10 +1,28 @@
-//! The paper broker's flags.
+//! The brokers' flags: which broker takes orders, and each one's settings.
 
+use super::alpaca::AlpacaTradingArgs;
 use super::engine::PaperConfig;
 
-/// Paper trading settings.
+/// Which broker takes orders.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub(crate) enum BrokerKind {
+    /// The built-in paper broker, filled against the live quote stream.
+    #[default]
+    Paper,
+    /// Alpaca's Trading API (paper endpoint unless `--alpaca-live`).
+    Alpaca,
+}
+
+/// Trading settings.
 #[derive(Debug, Clone, clap::Args)]
 pub(crate) struct BrokerArgs {
+    /// Where orders go: `paper` (built in, no key) or `alpaca` (APCA_API_KEY_ID, APCA_API_SECRET_KEY).
+    #[arg(long, env = "BROKER", value_enum, default_value_t = BrokerKind::Paper)]
+    pub(crate) broker: BrokerKind,
+
+    #[command(flatten)]
+    pub(crate) alpaca: AlpacaTradingArgs,
+
     /// Cash every new paper account starts with.
     #[arg(long, env = "PAPER_STARTING_CASH", default_value_t = 100_000.0)]
     pub(crate) paper_starting_cash: f64,

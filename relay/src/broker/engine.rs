@@ -163,6 +163,94 @@ fn positive(x: Option<f64>) -> Option<f64> {
     x.filter(|v| v.is_finite() && *v > 0.0)
 }
 
+/// One symbol's working orders (by account) and its wake-up band.
+#[derive(Debug, Clone, Default)]
+struct Working {
+    holders: Vec<(AccountId, Vec<String>)>,
+    gate: Gate,
+}
+
+/// The prices (and the day) at which a tick can change some working order of a symbol. Each condition is
+/// compared with the price the engine itself compares: stops and trailing stops with the last price, buy limits
+/// with the price a buy fills at (the ask), sell limits with the bid. A tick that reaches none of the bounds, on
+/// a day no `day` order has outlived, changes nothing.
+#[derive(Debug, Clone, Copy)]
+struct Gate {
+    /// Some order changes at any price (a market order, a triggered stop, a trailing stop not yet started).
+    always: bool,
+    /// Wake when the last price is at or below `last_lo`, or at or above `last_hi`.
+    last_lo: f64,
+    last_hi: f64,
+    /// Wake when a buy would fill at or below `buy_lo`.
+    buy_lo: f64,
+    /// Wake when a sell would fill at or above `sell_hi`.
+    sell_hi: f64,
+    /// The earliest day a `day` order on the symbol was placed on.
+    first_day: i64,
+}
+
+impl Default for Gate {
+    fn default() -> Gate {
+        Gate::CLOSED
+    }
+}
+
+impl Gate {
+    /// No order: no tick wakes it.
+    const CLOSED: Gate = Gate {
+        always: false,
+        last_lo: f64::NEG_INFINITY,
+        last_hi: f64::INFINITY,
+        buy_lo: f64::NEG_INFINITY,
+        sell_hi: f64::INFINITY,
+        first_day: i64::MAX,
+    };
+
+    /// Widens the band so that every tick that could change `o` wakes it (ties wake too).
+    fn widen(&mut self, o: &Order) {
+        let limit = |gate: &mut Gate| match (o.side, o.limit_price) {
+            (Side::Buy, Some(l)) => gate.buy_lo = gate.buy_lo.max(l),
+            (Side::Sell, Some(l)) => gate.sell_hi = gate.sell_hi.min(l),
+            (_, None) => gate.always = true,
+        };
+        match o.order_type {
+            OrderType::Market => self.always = true,
+            OrderType::Limit => limit(self),
+            OrderType::Stop if o.triggered => self.always = true,
+            OrderType::StopLimit if o.triggered => limit(self),
+            OrderType::Stop | OrderType::StopLimit => match (o.side, o.stop_price) {
+                (Side::Buy, Some(s)) => self.last_hi = self.last_hi.min(s),
+                (Side::Sell, Some(s)) => self.last_lo = self.last_lo.max(s),
+                (_, None) => self.always = true,
+            },
+            // A trailing stop changes on a new best price (its mark moves) or when the price reaches its stop.
+            OrderType::TrailingStop => match (o.side, o.hwm, o.stop_price) {
+                (Side::Sell, Some(best), Some(stop)) => {
+                    self.last_lo = self.last_lo.max(stop);
+                    self.last_hi = self.last_hi.min(best);
+                }
+                (Side::Buy, Some(best), Some(stop)) => {
+                    self.last_lo = self.last_lo.max(best);
+                    self.last_hi = self.last_hi.min(stop);
+                }
+                _ => self.always = true,
+            },
+        }
+        if o.time_in_force == TimeInForce::Day {
+            self.first_day = self.first_day.min(o.created_at.div_euclid(DAY_MS));
+        }
+    }
+
+    fn wakes(&self, mark: Mark) -> bool {
+        self.always
+            || mark.price <= self.last_lo
+            || mark.price >= self.last_hi
+            || mark.fill_price(Side::Buy) <= self.buy_lo
+            || mark.fill_price(Side::Sell) >= self.sell_hi
+            || mark.ts.div_euclid(DAY_MS) > self.first_day
+    }
+}
+
 /// All accounts and the last quotes.
 #[derive(Debug, Clone)]
 pub(crate) struct Engine {
@@ -170,11 +258,15 @@ pub(crate) struct Engine {
     pub(crate) books: HashMap<AccountId, Book>,
     pub(crate) marks: HashMap<String, Mark>,
     pub(crate) next_fill: i64,
-    /// For each symbol with working orders, the accounts that hold them: a tick costs one lookup plus the
-    /// orders of those accounts, not a scan of every account. Rebuilt after anything that may open or close an
-    /// order.
-    working: HashMap<String, Vec<AccountId>>,
+    /// For each symbol with working orders: which orders of which accounts, and the prices beyond which a tick
+    /// can change any of them. A tick inside that band costs one lookup; only a tick that can trigger, fill,
+    /// move a trailing stop or expire something looks at the orders. Rebuilt after anything that may open or
+    /// close an order.
+    working: HashMap<String, Working>,
     working_stale: bool,
+    /// Tests compare the gated engine with one that looks at every order on every tick.
+    #[cfg(test)]
+    pub(crate) ungated: bool,
     /// The latest UTC day a price arrived on: day P&L is about this day.
     today: i64,
 }
@@ -188,6 +280,8 @@ impl Engine {
             next_fill: 1,
             working: HashMap::new(),
             working_stale: true,
+            #[cfg(test)]
+            ungated: false,
             today: 0,
         }
     }
@@ -229,7 +323,7 @@ impl Engine {
             book.orders.insert(order.id.clone(), order);
         }
         if let Some(mark) = self.marks.get(&symbol).copied() {
-            self.match_symbol(account, &symbol, mark, &mut delta);
+            self.match_symbol(account, &symbol, mark, None, &mut delta);
         }
         // IOC: what could not fill against the quote in hand is cancelled.
         let book = self.book(account);
@@ -509,7 +603,7 @@ impl Engine {
         delta.touch(&new);
         self.book(account).orders.insert(new_id.clone(), new);
         if let Some(mark) = self.marks.get(&symbol).copied() {
-            self.match_symbol(account, &symbol, mark, &mut delta);
+            self.match_symbol(account, &symbol, mark, None, &mut delta);
         }
         self.working_stale = true;
         Ok((self.books[account].orders[&new_id].clone(), delta))
@@ -534,31 +628,59 @@ impl Engine {
             self.start_day(symbol, mark.price, day);
         }
         if self.working_stale {
-            self.working.clear();
-            for (account, book) in &self.books {
-                for o in book.orders.values().filter(|o| o.status.is_open()) {
-                    let holders = self.working.entry(o.symbol.clone()).or_default();
-                    if holders.last() != Some(account) && !holders.contains(account) {
-                        holders.push(account.clone());
-                    }
-                }
-            }
-            self.working_stale = false;
+            self.rebuild_working();
         }
-        let Some(accounts) = self.working.get(symbol) else { return Vec::new() };
-        let accounts = accounts.clone();
+        let Some(working) = self.working.get(symbol) else { return Vec::new() };
+        #[cfg(test)]
+        let skip = !self.ungated && !working.gate.wakes(mark);
+        #[cfg(not(test))]
+        let skip = !working.gate.wakes(mark);
+        if skip {
+            return Vec::new();
+        }
+        let holders = working.holders.clone();
         let mut deltas = Vec::new();
-        for account in accounts {
-            let mut delta = Delta::new(&account, &self.books[&account]);
-            self.match_symbol(&account, symbol, mark, &mut delta);
+        for (account, ids) in &holders {
+            let mut delta = Delta::new(account, &self.books[account]);
+            self.match_symbol(account, symbol, mark, Some(ids), &mut delta);
             if !delta.is_empty() {
                 deltas.push(delta);
             }
         }
         if deltas.iter().any(|d| d.durable) {
             self.working_stale = true;
+        } else {
+            // Nothing opened or closed, but trailing stops may have moved: their band moves with them.
+            let mut gate = Gate::CLOSED;
+            for (account, ids) in &holders {
+                let Some(book) = self.books.get(account) else { continue };
+                ids.iter().filter_map(|id| book.orders.get(id)).for_each(|o| gate.widen(o));
+            }
+            if let Some(working) = self.working.get_mut(symbol) {
+                working.gate = gate;
+            }
         }
         deltas
+    }
+
+    /// Indexes every working order by symbol and account, with each symbol's wake-up band.
+    fn rebuild_working(&mut self) {
+        self.working.clear();
+        for (account, book) in &self.books {
+            for o in book
+                .orders
+                .values()
+                .filter(|o| matches!(o.status, OrderStatus::Accepted | OrderStatus::PartiallyFilled))
+            {
+                let working = self.working.entry(o.symbol.clone()).or_default();
+                working.gate.widen(o);
+                match working.holders.last_mut() {
+                    Some((holder, ids)) if holder == account => ids.push(o.id.clone()),
+                    _ => working.holders.push((account.clone(), vec![o.id.clone()])),
+                }
+            }
+        }
+        self.working_stale = false;
     }
 
     /// The first price of `day` for `symbol`: every holding of it starts its day P&L here.
@@ -600,19 +722,31 @@ impl Engine {
 
     /// Checks the account's working orders on one symbol against a quote, until nothing more happens (a fill may
     /// activate a bracket's exits, which may fill on the same quote).
-    fn match_symbol(&mut self, account: &AccountId, symbol: &str, mark: Mark, delta: &mut Delta) {
+    /// `known` lists the working orders on `symbol` when the caller has them indexed (the first round then
+    /// skips the scan of the whole book).
+    fn match_symbol(
+        &mut self,
+        account: &AccountId,
+        symbol: &str,
+        mark: Mark,
+        known: Option<&[String]>,
+        delta: &mut Delta,
+    ) {
         let config = self.config;
         let next_fill = &mut self.next_fill;
         let Some(book) = self.books.get_mut(account) else { return };
-        for _round in 0..4 {
-            let ids: Vec<String> = book
-                .orders
-                .values()
-                .filter(|o| {
-                    o.symbol == symbol && matches!(o.status, OrderStatus::Accepted | OrderStatus::PartiallyFilled)
-                })
-                .map(|o| o.id.clone())
-                .collect();
+        for round in 0..4 {
+            let ids: Vec<String> = match known {
+                Some(ids) if round == 0 => ids.to_vec(),
+                _ => book
+                    .orders
+                    .values()
+                    .filter(|o| {
+                        o.symbol == symbol && matches!(o.status, OrderStatus::Accepted | OrderStatus::PartiallyFilled)
+                    })
+                    .map(|o| o.id.clone())
+                    .collect(),
+            };
             let mut filled_any = false;
             for id in ids {
                 // An earlier fill in this round may have cancelled it.

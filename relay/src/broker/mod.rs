@@ -1,5 +1,5 @@
 //! Brokers: where orders go. The [`Broker`] trait is the contract every backend meets (the built-in paper broker
-//! in [`paper`], a real broker later), so the transports place, cancel and list orders without knowing which one
+//! in [`paper`], Alpaca in [`alpaca`]), so the transports place, cancel and list orders without knowing which one
 //! answers. The vocabulary (orders, fills, positions, the account) is the wire protocol's, from
 //! `hamster_shared::broker`.
 //!
@@ -7,6 +7,7 @@
 //! [`crate::ingest::Tap`] (every tick, never a conflated view) and keeps its state durable through
 //! [`crate::store::Journal`].
 
+pub(crate) mod alpaca;
 mod args;
 pub(crate) mod engine;
 pub(crate) mod paper;
@@ -16,7 +17,7 @@ mod tests;
 
 use futures::future::BoxFuture;
 
-pub(crate) use args::BrokerArgs;
+pub(crate) use args::{BrokerArgs, BrokerKind};
 use hamster_shared::broker::{Account, Fill, Order, OrderReject, OrderRequest, OrderStatus, Position, ReplaceRequest};
 
 /// Whose account a request acts on: the JWT `sub`, the static token's name, or the one local account when
@@ -62,6 +63,13 @@ pub(crate) trait Broker: Send + Sync + std::fmt::Debug {
     fn fills(&self, account: &AccountId, limit: usize) -> BoxFuture<'_, Vec<Fill>>;
     /// Every change in every account, as it happens (receivers filter by account).
     fn updates(&self) -> tokio::sync::broadcast::Receiver<Update>;
+    /// Which backend this is and whether it can take orders now, for `/api/status`.
+    fn status(&self) -> hamster_shared::api::BrokerStatus;
+    /// Symbols the broker needs live prices for (working orders, open positions): the relay keeps them
+    /// subscribed even when no client watches them.
+    fn watched(&self) -> Vec<String> {
+        Vec::new()
+    }
 }
 
 /// What changed in one account, for the streams that report it.

@@ -10,9 +10,11 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use futures::future::{ready, BoxFuture, FutureExt};
+use hamster_shared::api::BrokerStatus;
 use hamster_shared::broker::{
     Account, Fill, Order, OrderReject, OrderRejectCode, OrderRequest, OrderStatus, Position, ReplaceRequest, Side,
 };
+use hamster_shared::ProviderState;
 use parking_lot::Mutex;
 use tokio::sync::broadcast;
 
@@ -30,6 +32,8 @@ pub(crate) struct Paper {
     engine: Mutex<Engine>,
     journal: Option<Journal>,
     updates: broadcast::Sender<Update>,
+    /// When the broker opened (ms), for its status.
+    started: i64,
 }
 
 /// Why the paper broker cannot start.
@@ -133,11 +137,11 @@ impl Paper {
             load(j, &mut engine)?;
         }
         let (updates, _) = broadcast::channel(1024);
-        Ok(Arc::new(Paper { engine: Mutex::new(engine), journal, updates }))
+        Ok(Arc::new(Paper { engine: Mutex::new(engine), journal, updates, started: now_ms() }))
     }
 
     /// Symbols the broker needs prices for: those of working orders and of open positions.
-    pub(crate) fn watched(&self) -> BTreeSet<String> {
+    fn watched_now(&self) -> BTreeSet<String> {
         let engine = self.engine.lock();
         let mut out = BTreeSet::new();
         for book in engine.books.values() {
@@ -286,6 +290,20 @@ impl Broker for Paper {
 
     fn updates(&self) -> broadcast::Receiver<Update> {
         self.updates.subscribe()
+    }
+
+    fn status(&self) -> BrokerStatus {
+        BrokerStatus {
+            name: "paper".into(),
+            live_money: false,
+            state: ProviderState::Live,
+            detail: self.journal.is_none().then(|| "in memory only: orders will not survive a restart".into()),
+            since: self.started,
+        }
+    }
+
+    fn watched(&self) -> Vec<String> {
+        self.watched_now().into_iter().collect()
     }
 }
 

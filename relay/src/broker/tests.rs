@@ -322,3 +322,94 @@ fn a_reset_cancels_open_orders_closes_positions_and_restores_the_starting_cash()
     assert_eq!(delta.holdings.len(), 1);
     assert_eq!(delta.holdings[0].1.qty, 0.0);
 }
+
+mod gate {
+    //! The wake-up band is an optimisation only: an engine that skips ticks inside it must do exactly what an
+    //! engine that looks at every order on every tick does.
+
+    use proptest::prelude::*;
+
+    use super::*;
+
+    #[derive(Debug, Clone)]
+    struct Spec {
+        side: Side,
+        kind: u8,
+        offset: f64,
+        day: bool,
+        qty: f64,
+    }
+
+    fn spec() -> impl Strategy<Value = Spec> {
+        (any::<bool>(), 0u8..5, -3.0f64..3.0, any::<bool>(), 1u8..4).prop_map(|(buy, kind, offset, day, qty)| Spec {
+            side: if buy { Side::Buy } else { Side::Sell },
+            kind,
+            offset,
+            day,
+            qty: f64::from(qty),
+        })
+    }
+
+    fn request(spec: &Spec, price: f64) -> OrderRequest {
+        let level = (price + spec.offset).max(0.01);
+        let mut r = req(spec.side, OrderType::Market, spec.qty);
+        r.time_in_force = if spec.day { TimeInForce::Day } else { TimeInForce::Gtc };
+        match spec.kind {
+            0 => {
+                r.order_type = OrderType::Limit;
+                r.limit_price = Some(level);
+            }
+            1 => {
+                r.order_type = OrderType::Stop;
+                r.stop_price = Some(level);
+            }
+            2 => {
+                r.order_type = OrderType::StopLimit;
+                r.stop_price = Some(level);
+                r.limit_price = Some(level + spec.offset / 2.0);
+            }
+            3 => {
+                r.order_type = OrderType::TrailingStop;
+                r.trail_price = Some(spec.offset.abs() + 0.05);
+            }
+            _ => {
+                r.order_type = OrderType::TrailingStop;
+                r.trail_percent = Some(spec.offset.abs() + 0.1);
+            }
+        }
+        r
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
+        #[test]
+        fn skipping_ticks_inside_the_band_changes_nothing(
+            specs in prop::collection::vec(spec(), 1..12),
+            steps in prop::collection::vec((-1.0f64..1.0, 0.0f64..0.3, 0i64..40_000_000), 1..80),
+        ) {
+            let mut gated = Engine::new(PaperConfig { starting_cash: 1e9, ..PaperConfig::default() });
+            let mut ungated = Engine::new(PaperConfig { starting_cash: 1e9, ..PaperConfig::default() });
+            ungated.ungated = true;
+            let (mut id_a, mut id_b) = (ids(), ids());
+            let mut price = 100.0;
+            let mut ts = T0;
+            for e in [&mut gated, &mut ungated] {
+                e.on_quote("AAPL", Mark { price, bid: None, ask: None, ts });
+            }
+            for spec in &specs {
+                let a = gated.place(&me(), request(spec, price), &mut id_a, ts).map(|(o, _)| o);
+                let b = ungated.place(&me(), request(spec, price), &mut id_b, ts).map(|(o, _)| o);
+                prop_assert_eq!(a, b);
+            }
+            for (step, spread, wait) in steps {
+                price = (price + step).max(1.0);
+                ts += wait;
+                let mark = Mark { price, bid: Some(price - spread), ask: Some(price + spread), ts };
+                let a = gated.on_quote("AAPL", mark);
+                let b = ungated.on_quote("AAPL", mark);
+                prop_assert_eq!(a, b, "tick {} at {}", price, ts);
+            }
+            prop_assert_eq!(&gated.books[&me()].orders, &ungated.books[&me()].orders);
+        }
+    }
+}

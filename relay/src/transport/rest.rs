@@ -86,6 +86,7 @@ async fn status(State(app): State<AppState>) -> Json<StatusResponse> {
         messages_out_total: m.quotes_out.get(),
         conflated_total: m.conflated.get(),
         store: super::recordings::store_info(&app),
+        broker: Some(app.broker.status()),
     })
 }
 

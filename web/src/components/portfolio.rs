@@ -7,8 +7,9 @@
 //! the ledger). Cancel, replace and reset are WebSocket commands; their answers arrive on the account stream.
 //! Buttons with `data-trade` open the order ticket ([`super::order_ticket`]).
 
+use hamster_shared::api::BrokerStatus;
 use hamster_shared::broker::{Order, OrderType, ReplaceRequest, Side};
-use hamster_shared::{ClientMessage, RequestId, Symbol};
+use hamster_shared::{ClientMessage, ProviderState, RequestId, Symbol};
 use yew::prelude::*;
 
 use crate::context::AppContext;
@@ -77,6 +78,42 @@ fn order_prices(o: &Order) -> String {
     parts.join(", ")
 }
 
+/// Who takes this page's orders: the relay's paper broker, or a real broker's paper or live (real money) account,
+/// with its connection state when that is not live.
+fn broker_badge(broker: Option<&BrokerStatus>) -> Html {
+    let Some(b) = broker else { return html! {} };
+    let (label, title) = match (b.name.as_str(), b.live_money) {
+        ("paper", _) => ("Paper".to_owned(), "The relay's paper broker: simulated fills on the live stream".to_owned()),
+        (name, false) => {
+            (format!("{} paper", capitalised(name)), format!("Orders go to {}'s paper account", capitalised(name)))
+        }
+        (name, true) => {
+            (format!("{} LIVE", capitalised(name)), "Orders go to a live market with real money".to_owned())
+        }
+    };
+    let state = match b.state {
+        ProviderState::Live => None,
+        other => Some(format!("{other:?}").to_lowercase()),
+    };
+    let title = match (&state, &b.detail) {
+        (Some(s), Some(d)) => format!("{title} · {s}: {d}"),
+        (Some(s), None) => format!("{title} · {s}"),
+        _ => title,
+    };
+    let class = classes!("broker", b.live_money.then_some("live-money"), state.is_some().then_some("impaired"));
+    html! {
+        <span {class} data-testid="broker" data-broker={b.name.clone()} data-state={format!("{:?}", b.state).to_lowercase()} {title}>
+            {label}
+            if let Some(s) = state { {format!(" · {s}")} }
+        </span>
+    }
+}
+
+fn capitalised(name: &str) -> String {
+    let mut chars = name.chars();
+    chars.next().map(|c| c.to_uppercase().chain(chars).collect()).unwrap_or_default()
+}
+
 /// Asks for a replacement price in a browser prompt; `None` when dismissed or not a positive number.
 fn ask_price(question: &str, current: Option<f64>) -> Option<f64> {
     let window = web_sys::window()?;
@@ -112,6 +149,12 @@ pub(crate) fn PortfolioPanel() -> Html {
                                 action: PortfolioAction::Fills(fills),
                                 now_ms: now_ms(),
                             });
+                        }
+                        if let Ok(status) = api.status().await {
+                            if let Some(broker) = status.broker {
+                                let action = PortfolioAction::Broker(broker);
+                                dispatcher.dispatch(Action::Portfolio { action, now_ms: now_ms() });
+                            }
                         }
                     });
                 }
@@ -300,8 +343,11 @@ pub(crate) fn PortfolioPanel() -> Html {
         <section class="panel portfolio" data-testid="portfolio" aria-labelledby="portfolio-title">
             <header class="panel-head">
                 <h2 id="portfolio-title">{"Portfolio"}</h2>
-                <button type="button" class="reset" data-testid="reset-account" onclick={reset}
-                    title="Start the paper account over">{"Reset"}</button>
+                {broker_badge(portfolio.broker.as_ref())}
+                if portfolio.broker.as_ref().is_none_or(|b| b.name == "paper") {
+                    <button type="button" class="reset" data-testid="reset-account" onclick={reset}
+                        title="Start the paper account over">{"Reset"}</button>
+                }
             </header>
             {summary}
             <h3>{"Positions"}</h3>

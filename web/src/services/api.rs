@@ -12,7 +12,7 @@ use std::fmt::Write as _;
 use futures::future::{select, Either};
 use gloo_net::http::{Request, Response};
 use gloo_timers::future::TimeoutFuture;
-use hamster_shared::api::{ApiError, HistoryResponse, QuotesResponse, RecordingsResponse, Timeframe};
+use hamster_shared::api::{ApiError, HistoryResponse, QuotesResponse, RecordingsResponse, StatusResponse, Timeframe};
 use hamster_shared::broker::{Fill, Order};
 use hamster_shared::{Symbol, MAX_SYMBOLS_PER_REQUEST};
 use serde::de::DeserializeOwned;
@@ -101,6 +101,11 @@ impl Api {
     /// The account's working orders (the account stream reports changes only, not what was open before).
     pub(crate) async fn open_orders(&self) -> Result<Vec<Order>, RestError> {
         get_json(&format!("{}/api/orders?status=open", self.base), self.token.as_deref()).await
+    }
+
+    /// The relay's state, for which broker takes this page's orders.
+    pub(crate) async fn status(&self) -> Result<StatusResponse, RestError> {
+        get_json(&format!("{}/api/status", self.base), self.token.as_deref()).await
     }
 
     /// The account's ledger of fills, newest first.

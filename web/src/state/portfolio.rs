@@ -10,6 +10,8 @@
 
 use std::collections::BTreeMap;
 
+use hamster_shared::api::BrokerStatus;
+
 use hamster_shared::broker::{
     Account, Fill, Order, OrderClass, OrderReject, OrderRejectCode, OrderRequest, OrderStatus, OrderType, Position,
     Side, StopLoss, TakeProfit, TimeInForce,
@@ -116,6 +118,8 @@ pub enum PortfolioAction {
     Orders(Vec<Order>),
     /// The ledger, newest first, fetched over REST.
     Fills(Vec<Fill>),
+    /// Which broker takes the orders (from `/api/status`).
+    Broker(BrokerStatus),
     /// The ticket sent a `place_order` with this id.
     TicketSent(RequestId),
     /// The ticket's fields changed: an old rejection no longer applies.
@@ -137,6 +141,8 @@ pub(crate) struct Portfolio {
     next_toast: u64,
     /// Why the relay refused this page the account stream, if it did.
     pub(crate) refused: Option<String>,
+    /// Which broker takes the orders, once the relay has said.
+    pub(crate) broker: Option<BrokerStatus>,
     /// Bumped when an order reports a new fill: the page then refreshes the ledger from the relay.
     pub(crate) fills_rev: u64,
 }
@@ -223,6 +229,7 @@ impl Portfolio {
                 fills.truncate(MAX_FILLS);
                 self.fills = fills;
             }
+            PortfolioAction::Broker(broker) => self.broker = Some(broker),
             PortfolioAction::TicketSent(id) => {
                 self.ticket = TicketOutcome { pending: Some(id), rejected: None, accepted: None };
             }
