@@ -33,7 +33,7 @@ use crate::server::{self, ServeOptions};
 use crate::shutdown;
 use crate::state::AppState;
 use crate::store::{Journal, Store};
-use crate::transport::{orders, recordings, rest, sse, ws};
+use crate::transport::{orders, recordings, rest, sse, symbols, ws};
 use crate::upstream::{Routes, Upstream};
 
 /// Starts the hub, providers and background tasks.
@@ -153,6 +153,7 @@ pub(crate) fn router(app: AppState) -> Router {
         .merge(sse::routes())
         .merge(recordings::routes())
         .merge(orders::routes())
+        .merge(symbols::routes())
         .merge(rest::routes());
     let mut public = Router::new();
     for (endpoint, path, handler) in rest::probes() {
