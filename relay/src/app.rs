@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use axum::response::Html;
 use axum::Router;
-use hamster_shared::Symbol;
+use hamster_shared::{ProviderState, Symbol};
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -25,7 +25,7 @@ use crate::broker::{Broker, BrokerKind};
 use crate::config::Config;
 use crate::guard::site::Site;
 use crate::guard::{self, Guard};
-use crate::hub::Hub;
+use crate::hub::{Hub, HubEvent};
 use crate::ingest::{self, OffThread, Tap};
 use crate::metrics::Metrics;
 use crate::replay::Replays;
@@ -33,7 +33,7 @@ use crate::server::{self, ServeOptions};
 use crate::shutdown;
 use crate::state::AppState;
 use crate::store::{Journal, Store};
-use crate::transport::{orders, recordings, rest, sse, ws};
+use crate::transport::{orders, recordings, rest, sse, symbols, ws};
 use crate::upstream::{Routes, Upstream};
 
 /// Starts the hub, providers and background tasks.
@@ -56,6 +56,15 @@ pub(crate) fn build(config: Config) -> anyhow::Result<AppState> {
         &shutdown,
         &tracker,
     )?;
+    // Every provider is known to the hub before the first client can connect, so `hello` lists them all (the
+    // providers' own status events, already queued, land after this and win).
+    let announced = upstream.names().into_iter().map(|name| HubEvent::Status {
+        provider: name.to_owned(),
+        state: ProviderState::Connecting,
+        detail: None,
+        since: crate::clock::now_ms(),
+    });
+    hub.ingest(announced.collect());
     let store = open_store(&config);
     let mut taps: Vec<Box<dyn Tap>> = match store.as_ref().and_then(|s| s.recorder()) {
         Some(recorder) if !config.store.no_record => vec![Box::new(recorder)],
@@ -153,6 +162,7 @@ pub(crate) fn router(app: AppState) -> Router {
         .merge(sse::routes())
         .merge(recordings::routes())
         .merge(orders::routes())
+        .merge(symbols::routes())
         .merge(rest::routes());
     let mut public = Router::new();
     for (endpoint, path, handler) in rest::probes() {

@@ -27,7 +27,12 @@ pub(crate) fn resolve(upstream: &Upstream, raw: &[String]) -> (Vec<Symbol>, Vec<
             }
         };
         if let Err(e) = upstream.route(&symbol) {
-            rejected.push(Rejection { symbol: text.clone(), code: e.code, message: e.message });
+            rejected.push(Rejection {
+                symbol: text.clone(),
+                code: e.code,
+                message: e.message,
+                suggestions: e.suggestions,
+            });
             continue;
         }
         if !ok.contains(&symbol) {
@@ -60,6 +65,7 @@ pub(crate) fn parse(text: &str) -> Result<Symbol, Rejection> {
         symbol: text.to_owned(),
         code: ErrorCode::InvalidSymbol,
         message: e.to_string(),
+        suggestions: Vec::new(),
     })
 }
 

@@ -193,9 +193,15 @@ mod tests {
 
     #[test]
     fn symbol_rejections_name_the_symbol_and_route_errors_do_not() {
-        let rejected = Rejection { symbol: "A B".into(), code: ErrorCode::InvalidSymbol, message: "bad".into() };
+        let rejected = Rejection {
+            symbol: "A B".into(),
+            code: ErrorCode::InvalidSymbol,
+            message: "bad".into(),
+            suggestions: Vec::new(),
+        };
         assert_eq!(parts(rejected), (StatusCode::BAD_REQUEST, ErrorCode::InvalidSymbol, "\"A B\": bad".into()));
-        let unrouted = RouteError { code: ErrorCode::UnknownProvider, message: "no provider".into() };
+        let unrouted =
+            RouteError { code: ErrorCode::UnknownProvider, message: "no provider".into(), suggestions: Vec::new() };
         assert_eq!(parts(unrouted), (StatusCode::BAD_REQUEST, ErrorCode::UnknownProvider, "no provider".into()));
     }
 }

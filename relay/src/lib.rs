@@ -29,6 +29,7 @@
 
 pub mod app;
 mod broker;
+mod catalog;
 pub mod cli;
 mod clock;
 mod commands;

@@ -15,6 +15,9 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use hamster_shared::api::CatalogInfo;
+
+use crate::catalog::{Catalog, CatalogSlot};
 use crate::clock::now_ms;
 use crate::hub::{Demand, HubEvent};
 use crate::metrics::Metrics;
@@ -34,6 +37,8 @@ pub(crate) struct Route {
 pub(crate) struct RouteError {
     pub(crate) code: ErrorCode,
     pub(crate) message: String,
+    /// For `unknown_symbol`: symbols to try instead, best first.
+    pub(crate) suggestions: Vec<String>,
 }
 
 /// One side of a routing rule.
@@ -105,6 +110,7 @@ struct Slot {
     commands: mpsc::UnboundedSender<ProviderCommand>,
     keys: InstrumentKeys,
     subscriptions: AtomicUsize,
+    catalog: CatalogSlot,
 }
 
 /// The running providers and the routing rules. Share as `Arc<Upstream>`.
@@ -144,8 +150,16 @@ impl Upstream {
                 since: now_ms(),
             });
             let sink = EventSink::new(name, keys.clone(), hub.clone());
+            let catalog = match provider.catalog() {
+                Some(source) => {
+                    let slot = CatalogSlot::for_source(source);
+                    tracker.spawn(slot.clone().keep_fresh(name, stop.child_token()));
+                    slot
+                }
+                None => CatalogSlot::default(),
+            };
             tracker.spawn(provider.run(rx, sink, stop.child_token()));
-            slots.insert(name, Slot { commands: tx, keys, subscriptions: AtomicUsize::new(0) });
+            slots.insert(name, Slot { commands: tx, keys, subscriptions: AtomicUsize::new(0), catalog });
         }
         for (_, name) in &routes.rules {
             if !slots.contains_key(name.as_str()) {
@@ -169,9 +183,41 @@ impl Upstream {
                     "no provider named {name:?} is configured here; available: {}",
                     self.slots.keys().copied().collect::<Vec<_>>().join(", ")
                 ),
+                suggestions: Vec::new(),
             })?,
         };
+        if let Some(slot) = self.slots.get(provider) {
+            slot.catalog.check(provider, symbol.ticker()).map_err(|unknown| RouteError {
+                code: ErrorCode::UnknownSymbol,
+                message: unknown.message,
+                suggestions: unknown.suggestions.iter().map(|t| self.symbol_for(provider, t)).collect(),
+            })?;
+        }
         Ok(Route { provider, instrument: symbol.ticker().to_owned() })
+    }
+
+    /// How a client names `ticker` on `provider`: bare when the routes send it there anyway, else prefixed.
+    pub(crate) fn symbol_for(&self, provider: &str, ticker: &str) -> String {
+        let routed = self
+            .routes
+            .provider_for(ticker)
+            .and_then(|name| self.slots.get_key_value(name).map(|(k, _)| *k))
+            .unwrap_or(self.default_provider);
+        if routed == provider {
+            ticker.to_owned()
+        } else {
+            format!("{provider}:{ticker}")
+        }
+    }
+
+    /// Every loaded catalog, in the relay's provider order (default first).
+    pub(crate) fn catalogs(&self) -> Vec<(&'static str, Arc<Catalog>)> {
+        self.names().into_iter().filter_map(|name| Some((name, self.slots.get(name)?.catalog.catalog()?))).collect()
+    }
+
+    /// Each provider's catalog state, for `/api/status`.
+    pub(crate) fn catalog_info(&self, provider: &str) -> Option<CatalogInfo> {
+        self.slots.get(provider)?.catalog.info()
     }
 
     /// Configured provider names, default first.

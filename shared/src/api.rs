@@ -132,6 +132,71 @@ pub struct ProviderStatus {
     pub since: i64,
     /// Instruments this relay currently has subscribed on the provider's upstream connection.
     pub subscriptions: usize,
+    /// What the relay knows of the provider's instruments, when the provider has a catalog.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub catalog: Option<CatalogInfo>,
+}
+
+/// One provider's instrument catalog in `/api/status`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CatalogInfo {
+    /// Instruments known.
+    pub instruments: usize,
+    /// Whether subscribes are checked against it (an unknown symbol refused with `unknown_symbol`); the simulator's
+    /// catalog is for search only, as it quotes any well-formed ticker.
+    pub validates: bool,
+    /// When it was last loaded (ms since epoch); absent until the first load succeeds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub loaded_at: Option<i64>,
+    /// Why the last load failed, while it does: symbols then pass unchecked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// The kind of instrument a search result is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InstrumentClass {
+    Equity,
+    Crypto,
+    Forex,
+    /// A non-price event channel (options flow, news).
+    Channel,
+}
+
+impl InstrumentClass {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InstrumentClass::Equity => "equity",
+            InstrumentClass::Crypto => "crypto",
+            InstrumentClass::Forex => "forex",
+            InstrumentClass::Channel => "channel",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<InstrumentClass> {
+        [InstrumentClass::Equity, InstrumentClass::Crypto, InstrumentClass::Forex, InstrumentClass::Channel]
+            .into_iter()
+            .find(|c| c.as_str().eq_ignore_ascii_case(text.trim()))
+    }
+}
+
+/// One instrument found by `GET /api/symbols`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SymbolMatch {
+    /// What to subscribe to get it: the bare ticker when the relay's routes send it to this provider anyway,
+    /// else `provider:TICKER`.
+    pub symbol: String,
+    pub ticker: String,
+    pub name: String,
+    pub class: InstrumentClass,
+    pub provider: String,
+}
+
+/// `GET /api/symbols?q=`: instruments matching the query, best first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SymbolsResponse {
+    pub results: Vec<SymbolMatch>,
 }
 
 /// `GET /api/status`: what the relay is doing right now.

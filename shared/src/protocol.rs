@@ -419,6 +419,10 @@ pub struct Rejection {
     pub symbol: String,
     pub code: ErrorCode,
     pub message: String,
+    /// For `unknown_symbol`: the provider's instruments closest to what was typed, best first (symbols to send
+    /// as they are).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub suggestions: Vec<String>,
 }
 
 /// Stable machine-readable error codes. Clients match on these; the message is for humans.
@@ -439,6 +443,8 @@ pub enum ErrorCode {
     TooManySymbols,
     /// The upstream provider refused the symbol (unknown instrument, plan limit, …).
     ProviderRejected,
+    /// The provider's catalog has no such instrument (refused before anything was sent upstream).
+    UnknownSymbol,
     /// Too many commands too fast.
     RateLimited,
     /// A frame was larger than the relay accepts.
@@ -471,6 +477,7 @@ impl ErrorCode {
             ErrorCode::UnknownProvider => "unknown_provider",
             ErrorCode::TooManySymbols => "too_many_symbols",
             ErrorCode::ProviderRejected => "provider_rejected",
+            ErrorCode::UnknownSymbol => "unknown_symbol",
             ErrorCode::RateLimited => "rate_limited",
             ErrorCode::MessageTooLarge => "message_too_large",
             ErrorCode::UnsupportedFrame => "unsupported_frame",
@@ -693,11 +700,20 @@ mod tests {
                 ],
                 id: Some(RequestId::Num(1)),
                 symbols: vec![sym("AAPL")],
-                rejected: vec![Rejection {
-                    symbol: "bad sym".into(),
-                    code: ErrorCode::InvalidSymbol,
-                    message: "no".into(),
-                }],
+                rejected: vec![
+                    Rejection {
+                        symbol: "bad sym".into(),
+                        code: ErrorCode::InvalidSymbol,
+                        message: "no".into(),
+                        suggestions: Vec::new(),
+                    },
+                    Rejection {
+                        symbol: "BTC/USDX".into(),
+                        code: ErrorCode::UnknownSymbol,
+                        message: "binance has no instrument BTC/USDX; did you mean BTC/USDT?".into(),
+                        suggestions: vec!["BTC/USDT".into()],
+                    },
+                ],
             },
             ServerMessage::Unsubscribed { id: None, symbols: vec![sym("AAPL")] },
             ServerMessage::Snapshot { quotes: vec![quote.clone()] },

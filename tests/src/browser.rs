@@ -206,6 +206,13 @@ impl Browser {
         el.send_keys(text).await.unwrap_or_else(|e| panic!("type into {css}: {e}"));
     }
 
+    /// Sends keys (WebDriver key codes such as `\u{E015}` for arrow down) to the element matching `css`, without
+    /// clearing it first.
+    pub async fn type_into_keys(&self, css: &str, keys: &str) {
+        let el = self.client.find(Locator::Css(css)).await.unwrap_or_else(|e| panic!("find {css}: {e}"));
+        el.send_keys(keys).await.unwrap_or_else(|e| panic!("keys into {css}: {e}"));
+    }
+
     pub async fn click(&self, css: &str) {
         let el = self.client.find(Locator::Css(css)).await.unwrap_or_else(|e| panic!("find {css}: {e}"));
         el.click().await.unwrap_or_else(|e| panic!("click {css}: {e}"));

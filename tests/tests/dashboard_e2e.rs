@@ -270,6 +270,65 @@ async fn add_and_remove_symbols() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn search_as_you_type_adds_a_symbol_found_by_its_name_with_the_keyboard() {
+    let _turn = SERIAL.lock().await;
+    let (relay, b, _) = setup().await;
+    open_live(&b, &relay).await;
+
+    // Part of a company name: the relay's catalog search lists the ticker under the field.
+    b.type_into("[data-testid=symbol-input]", "coinbas").await;
+    let listed: Vec<(String, String)> = b
+        .wait_for("suggestions under the field", Duration::from_secs(10), || async {
+            let items: Vec<(String, String)> = b
+                .eval(
+                    "return [...document.querySelectorAll('[data-testid=\"symbol-suggestion\"]')] \
+                     .map(e => [e.dataset.symbol, e.textContent]);",
+                    vec![],
+                )
+                .await;
+            (!items.is_empty()).then_some(items)
+        })
+        .await;
+    assert_eq!(listed[0].0, "COIN", "{listed:?}");
+    assert!(listed[0].1.contains("Coinbase") && listed[0].1.contains("equity"), "name and class shown: {listed:?}");
+
+    // Arrow down onto it, Enter: the row appears and ticks; the field is empty and the list gone.
+    b.type_into_keys("[data-testid=symbol-input]", "\u{E015}").await;
+    let expanded: Option<String> = b
+        .eval(
+            "return document.querySelector('[data-testid=symbol-input]').getAttribute('aria-activedescendant');",
+            vec![],
+        )
+        .await;
+    assert_eq!(expanded.as_deref(), Some("symbol-option-0"));
+    b.type_into_keys("[data-testid=symbol-input]", "\u{E007}").await;
+    let d = wait_dash(&b, "COIN added and priced", Duration::from_secs(10), |d| d.price("COIN").is_some()).await;
+    assert_eq!(d.symbols().last(), Some(&"COIN"));
+    let state: (String, bool) = b
+        .eval(
+            "return [document.querySelector('[data-testid=symbol-input]').value, \
+             !!document.querySelector('[data-testid=symbol-suggestions]')];",
+            vec![],
+        )
+        .await;
+    assert_eq!(state, (String::new(), false));
+
+    // Escape closes the list without adding anything.
+    b.type_into("[data-testid=symbol-input]", "tesl").await;
+    b.wait_for("suggestions for tesl", Duration::from_secs(10), || async {
+        let n: usize =
+            b.eval("return document.querySelectorAll('[data-testid=\"symbol-suggestion\"]').length;", vec![]).await;
+        (n > 0).then_some(())
+    })
+    .await;
+    b.type_into_keys("[data-testid=symbol-input]", "\u{E00C}").await;
+    let open: bool = b.eval("return !!document.querySelector('[data-testid=symbol-suggestions]');", vec![]).await;
+    assert!(!open);
+    assert!(wait_dash(&b, "no TSLA row", Duration::from_secs(2), |_| true).await.row("TSLA").is_none());
+    b.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rejected_symbol_shows_the_relays_reason() {
     let _turn = SERIAL.lock().await;
     let (relay, b, _) = setup().await;

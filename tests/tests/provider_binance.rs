@@ -11,12 +11,15 @@ use hamster_shared::{ErrorCode, ProviderState, ServerMessage};
 use hamster_tests::mocks::binance::{BinanceMock, PingProbe};
 use hamster_tests::{eventually_within, Relay, WsClient};
 
-fn relay_at(url: &str, extra: &[&str]) -> Relay {
+/// A relay on `url`; its instrument list comes from `rest` (the mock's, or a closed port: never the internet).
+fn relay_at(url: &str, rest: &str, extra: &[&str]) -> Relay {
     let mut args = vec![
         "--providers",
         "binance",
         "--binance-ws-url",
         url,
+        "--binance-rest-url",
+        rest,
         "--upstream-backoff-min-ms",
         "50",
         "--upstream-backoff-max-ms",
@@ -28,7 +31,7 @@ fn relay_at(url: &str, extra: &[&str]) -> Relay {
 }
 
 fn relay_for(mock: &BinanceMock, extra: &[&str]) -> Relay {
-    relay_at(&mock.ws_url(), extra)
+    relay_at(&mock.ws_url(), &mock.rest_url, extra)
 }
 
 /// Sends a subscribe and returns the rejections that arrive for it (at once or late, from upstream).
@@ -209,7 +212,7 @@ async fn the_rate_check_catches_an_unpaced_client() {
 #[tokio::test]
 async fn pings_are_answered_with_their_payload() {
     let probe = PingProbe::start(Duration::from_millis(300)).await;
-    let relay = relay_at(&probe.ws_url(), &[]);
+    let relay = relay_at(&probe.ws_url(), "http://127.0.0.1:9", &[]);
     let mut ws = WsClient::subscribed(&relay.ws_url(), &["BTC/USD"]).await;
     ws.quote_for("BTC/USD").await;
     eventually_within("three pongs", Duration::from_secs(10), || probe.state.pings_and_pongs().1.len() >= 3).await;
@@ -269,4 +272,90 @@ async fn mini_ticker_stream_is_configurable() {
     assert_eq!((q.bid, q.ask), (None, None), "the mini ticker has no book: nothing invented");
     let pct = q.change_pct.expect("computed from the 24 h open");
     assert!((pct - (q.price - 100.0)).abs() < 1e-6, "{pct} for {}", q.price);
+}
+
+/// Polls `/api/status` until Binance's catalog holds `n` instruments.
+async fn catalog_loaded(relay: &Relay, n: usize) {
+    relay
+        .wait_status("the Binance catalog", |s| {
+            s.providers.iter().any(|p| p.name == "binance" && p.catalog.as_ref().is_some_and(|c| c.instruments == n))
+        })
+        .await;
+}
+
+#[tokio::test]
+async fn the_catalog_refuses_an_unknown_pair_before_anything_is_sent_and_the_valid_one_ticks() {
+    let mock = BinanceMock::start().await;
+    mock.list_pairs(&["BTC/USDT", "ETH/USDT", "ETH/BTC", "SOL/USDT"]);
+    let relay = relay_for(&mock, &[]);
+    catalog_loaded(&relay, 4).await;
+    assert_eq!(mock.catalog_requests.load(std::sync::atomic::Ordering::SeqCst), 1);
+
+    let mut ws = WsClient::connect(&relay.ws_url()).await;
+    ws.hello().await;
+    let (subscribed, _) = ws.subscribe(&["BTC/USD", "BTC/USDX", "ETH/BTC"]).await;
+    let ServerMessage::Subscribed { symbols, rejected, .. } = subscribed else { unreachable!() };
+    assert_eq!(symbols.iter().map(|s| s.as_str()).collect::<Vec<_>>(), ["BTC/USD", "ETH/BTC"]);
+    assert_eq!(rejected.len(), 1, "{rejected:?}");
+    assert_eq!((rejected[0].symbol.as_str(), rejected[0].code), ("BTC/USDX", ErrorCode::UnknownSymbol));
+    assert_eq!(rejected[0].suggestions.first().map(String::as_str), Some("BTC/USDT"), "{rejected:?}");
+    assert!(rejected[0].message.contains("did you mean BTC/USDT"), "{}", rejected[0].message);
+    // The valid pairs of the same command tick; the unknown one never reached Binance.
+    ws.quote_for("BTC/USD").await;
+    ws.quote_for("ETH/BTC").await;
+    assert!(
+        mock.requests().iter().all(|r| r.params.iter().all(|p| !p.starts_with("btcusdx"))),
+        "{:?}",
+        mock.requests()
+    );
+
+    // REST refuses it the same way, with a JSON body.
+    let (status, body): (u16, serde_json::Value) = relay.get_json("/api/quotes?symbols=BTC/USDX").await;
+    assert_eq!((status, body["code"].as_str()), (400, Some("unknown_symbol")), "{body}");
+}
+
+#[tokio::test]
+async fn without_its_catalog_binance_works_as_before_and_status_says_why() {
+    let mock = BinanceMock::start().await; // exchangeInfo answers 503
+    let relay = relay_for(&mock, &[]);
+    let status = relay
+        .wait_status("the catalog error", |s| {
+            s.providers.iter().any(|p| p.catalog.as_ref().is_some_and(|c| c.error.is_some()))
+        })
+        .await;
+    let catalog = status.providers.iter().find(|p| p.name == "binance").and_then(|p| p.catalog.clone()).unwrap();
+    assert!(catalog.error.as_deref().is_some_and(|e| e.contains("503")), "{catalog:?}");
+    assert_eq!((catalog.instruments, catalog.validates), (0, true));
+    // Unchecked, the pair goes upstream as it always did.
+    let mut ws = WsClient::connect(&relay.ws_url()).await;
+    ws.hello().await;
+    let (subscribed, _) = ws.subscribe(&["XRP/USD"]).await;
+    let ServerMessage::Subscribed { rejected, .. } = subscribed else { unreachable!() };
+    assert!(rejected.is_empty());
+    ws.quote_for("XRP/USD").await;
+}
+
+#[tokio::test]
+async fn search_finds_symbols_across_providers_with_the_route_each_takes() {
+    use hamster_shared::api::SymbolsResponse;
+    let mock = BinanceMock::start().await;
+    mock.list_pairs(&["BTC/USDT", "ETH/USDT", "WBTC/BTC"]);
+    let (ws_url, rest_url) = (mock.ws_url(), mock.rest_url.clone());
+    let args = ["--providers", "sim,binance", "--binance-ws-url", &ws_url, "--binance-rest-url", &rest_url];
+    let relay = Relay::start_with_env(0, &args, &[]);
+    catalog_loaded(&relay, 3).await;
+    let (status, found): (u16, SymbolsResponse) = relay.get_json("/api/symbols?q=btc&limit=5").await;
+    assert_eq!(status, 200);
+    let symbols: Vec<&str> = found.results.iter().map(|r| r.symbol.as_str()).collect();
+    assert_eq!(symbols[0], "BTC/USD", "the simulator's BTC/USD first: {symbols:?}");
+    assert!(symbols.contains(&"binance:BTC/USDT"), "Binance's pair with the prefix that routes there: {symbols:?}");
+    let apple: SymbolsResponse = relay.get_json("/api/symbols?q=apple").await.1;
+    assert_eq!(apple.results[0].symbol, "AAPL");
+    assert_eq!(apple.results[0].name, "Apple Inc.");
+    let only: SymbolsResponse = relay.get_json("/api/symbols?q=btc&provider=binance&class=crypto").await.1;
+    assert!(only.results.iter().all(|r| r.provider == "binance"), "{only:?}");
+    let (status, body): (u16, serde_json::Value) = relay.get_json("/api/symbols?q=btc&class=bonds").await;
+    assert_eq!((status, body["code"].as_str()), (400, Some("bad_message")));
+    let (status, body): (u16, serde_json::Value) = relay.get_json("/api/symbols?q=btc&provider=nope").await;
+    assert_eq!((status, body["code"].as_str()), (400, Some("unknown_provider")));
 }

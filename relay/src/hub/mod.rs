@@ -288,6 +288,7 @@ impl Hub {
                     ),
                     symbol: symbol.to_string(),
                     code: ErrorCode::TooManySymbols,
+                    suggestions: Vec::new(),
                 });
                 continue;
             }
@@ -501,7 +502,7 @@ impl Hub {
             continuity: Vec::new(),
             id: None,
             symbols: Vec::new(),
-            rejected: vec![Rejection { symbol: symbol.to_string(), code, message }],
+            rejected: vec![Rejection { symbol: symbol.to_string(), code, message, suggestions: Vec::new() }],
         });
         for (client, outbox) in &topic.subscribers {
             if let Some(c) = s.clients.get_mut(client) {

@@ -84,7 +84,12 @@ fn subscribe_replies_then_snapshots_from_cache() {
     let _ = messages(&a);
 
     let b = hub.connect("ws", |_| Vec::new());
-    let bad = Rejection { symbol: "x y".into(), code: ErrorCode::InvalidSymbol, message: "no".into() };
+    let bad = Rejection {
+        symbol: "x y".into(),
+        code: ErrorCode::InvalidSymbol,
+        message: "no".into(),
+        suggestions: Vec::new(),
+    };
     hub.subscribe(b.id(), Some(RequestId::Num(9)), vec![sym("AAPL"), sym("MSFT")], vec![bad.clone()]);
     let got = messages(&b);
     assert_eq!(

@@ -81,6 +81,11 @@ pub(crate) trait Provider: Send + 'static {
         events: EventSink,
         stop: CancellationToken,
     ) -> BoxFuture<'static, ()>;
+
+    /// Where this provider's instrument list comes from, if it has one ([`crate::catalog`]).
+    fn catalog(&self) -> Option<crate::catalog::CatalogSource> {
+        None
+    }
 }
 
 /// Which client-facing symbols each upstream instrument feeds. `BTC/USD` and `binance:BTC/USD` are two symbols

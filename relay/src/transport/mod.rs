@@ -1,5 +1,5 @@
 //! How clients reach the hub: WebSocket ([`ws`]), Server-Sent Events ([`sse`]) and plain REST ([`rest`],
-//! [`history`]).
+//! [`history`], [`symbols`]).
 //!
 //! Transports own sockets and HTTP details only. They register clients with the hub, hand commands to
 //! [`crate::commands`], and drain each client's outbox at the pace its socket allows. Each one lists its own
@@ -12,6 +12,7 @@ mod query;
 pub(crate) mod recordings;
 pub(crate) mod rest;
 pub(crate) mod sse;
+pub(crate) mod symbols;
 pub(crate) mod ws;
 
 use hamster_shared::{ServerMessage, FEATURES, PROTOCOL_VERSION};

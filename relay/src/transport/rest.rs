@@ -66,6 +66,7 @@ async fn status(State(app): State<AppState>) -> Json<StatusResponse> {
                 detail: info.and_then(|p| p.detail.clone()),
                 since: info.map_or(0, |p| p.since),
                 subscriptions,
+                catalog: app.upstream.catalog_info(name),
             }
         })
         .collect();

@@ -62,6 +62,11 @@ pub struct BnState {
     shutdown: broadcast::Sender<()>,
     next_conn: AtomicUsize,
     next_ping: AtomicU64,
+    /// The pairs `GET /api/v3/exchangeInfo` lists (base, quote, status); `None` answers it with a 503, as a
+    /// Binance that cannot be reached for reference data would (symbols then pass unchecked).
+    pub catalog: Mutex<Option<Vec<(String, String, String)>>>,
+    /// How many times the relay asked for the exchange info.
+    pub catalog_requests: AtomicUsize,
 }
 
 impl BnState {
@@ -81,7 +86,19 @@ impl BnState {
             shutdown: broadcast::channel(4).0,
             next_conn: AtomicUsize::new(0),
             next_ping: AtomicU64::new(0),
+            catalog: Mutex::new(None),
+            catalog_requests: AtomicUsize::new(0),
         }
+    }
+
+    /// Lists `pairs` (`BASE/QUOTE`, all `TRADING`) in the exchange info from now on.
+    pub fn list_pairs(&self, pairs: &[&str]) {
+        let pairs = pairs
+            .iter()
+            .filter_map(|p| p.split_once('/'))
+            .map(|(b, q)| (b.to_owned(), q.to_owned(), "TRADING".to_owned()))
+            .collect();
+        self.catalog.lock().map(|mut c| *c = Some(pairs)).ok();
     }
 
     /// Union of streams subscribed on all open connections.
@@ -135,10 +152,36 @@ impl BnState {
     }
 }
 
-/// A running Binance mock on the generic [`MockServer`].
+/// A running Binance mock on the generic [`MockServer`], with the REST reference endpoint beside it.
 pub struct BinanceMock {
     pub ws: MockServer,
     pub state: Arc<BnState>,
+    /// `http://127.0.0.1:PORT`, serving `/api/v3/exchangeInfo` (`--binance-rest-url`).
+    pub rest_url: String,
+}
+
+/// `GET /api/v3/exchangeInfo` in Binance's shape (fields the relay does not read trimmed to a few).
+async fn exchange_info(axum::extract::State(state): axum::extract::State<Arc<BnState>>) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    state.catalog_requests.fetch_add(1, Ordering::SeqCst);
+    let pairs = state.catalog.lock().ok().and_then(|c| c.clone());
+    let Some(pairs) = pairs else {
+        let body = json!({"code": -1001, "msg": "Internal error; unable to process your request. Please try again."});
+        return (axum::http::StatusCode::SERVICE_UNAVAILABLE, axum::Json(body)).into_response();
+    };
+    let symbols: Vec<Value> = pairs
+        .iter()
+        .map(|(base, quote, status)| {
+            json!({"symbol": format!("{base}{quote}"), "status": status, "baseAsset": base, "baseAssetPrecision": 8,
+                   "quoteAsset": quote, "quotePrecision": 8, "quoteAssetPrecision": 8,
+                   "orderTypes": ["LIMIT", "MARKET"], "icebergAllowed": true, "ocoAllowed": true,
+                   "isSpotTradingAllowed": true, "isMarginTradingAllowed": false, "filters": [],
+                   "permissions": ["SPOT"]})
+        })
+        .collect();
+    axum::Json(json!({"timezone": "UTC", "serverTime": 1_565_246_363_776_u64, "rateLimits": [],
+                      "exchangeFilters": [], "symbols": symbols}))
+    .into_response()
 }
 
 /// Ticker cadence (Binance: 1000 ms; faster here so tests are quick).
@@ -155,7 +198,15 @@ impl BinanceMock {
             serve(Transport::Mock(conn), path, s.clone())
         })
         .await;
-        BinanceMock { ws, state }
+        let rest = axum::Router::new()
+            .route("/api/v3/exchangeInfo", axum::routing::get(exchange_info))
+            .with_state(state.clone());
+        let listener = TcpListener::bind(("127.0.0.1", 0)).await.expect("bind binance rest mock");
+        let rest_url = format!("http://127.0.0.1:{}", listener.local_addr().expect("addr").port());
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, rest).await;
+        });
+        BinanceMock { ws, state, rest_url }
     }
 
     /// The bare `/ws` endpoint the relay connects to.

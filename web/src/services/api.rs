@@ -12,7 +12,9 @@ use std::fmt::Write as _;
 use futures::future::{select, Either};
 use gloo_net::http::{Request, Response};
 use gloo_timers::future::TimeoutFuture;
-use hamster_shared::api::{ApiError, HistoryResponse, QuotesResponse, RecordingsResponse, StatusResponse, Timeframe};
+use hamster_shared::api::{
+    ApiError, HistoryResponse, QuotesResponse, RecordingsResponse, StatusResponse, SymbolsResponse, Timeframe,
+};
 use hamster_shared::broker::{Fill, Order};
 use hamster_shared::{Symbol, MAX_SYMBOLS_PER_REQUEST};
 use serde::de::DeserializeOwned;
@@ -101,6 +103,12 @@ impl Api {
     /// The account's working orders (the account stream reports changes only, not what was open before).
     pub(crate) async fn open_orders(&self) -> Result<Vec<Order>, RestError> {
         get_json(&format!("{}/api/orders?status=open", self.base), self.token.as_deref()).await
+    }
+
+    /// Instruments matching what the user is typing, best first (search as you type).
+    pub(crate) async fn symbols(&self, query: &str, limit: usize) -> Result<SymbolsResponse, RestError> {
+        let url = format!("{}/api/symbols?q={}&limit={limit}", self.base, encode_component(query));
+        get_json(&url, self.token.as_deref()).await
     }
 
     /// The relay's state, for which broker takes this page's orders.

@@ -181,6 +181,7 @@ fn rejections_show_the_relays_reason() {
                     symbol: "nosuch:AAPL".into(),
                     code: ErrorCode::UnknownProvider,
                     message: "no provider named nosuch".into(),
+                    suggestions: Vec::new(),
                 }],
             }),
         ],

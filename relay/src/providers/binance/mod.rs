@@ -22,6 +22,7 @@
 //! `--binance-min-send-interval-ms`); what a SUBSCRIBE for a well-formed stream of an unknown symbol gets
 //! (probably an ack and silence: nothing to reject then, the symbol just never quotes).
 
+mod catalog;
 mod symbols;
 mod wire;
 
@@ -37,7 +38,11 @@ pub(crate) const ADAPTER: Adapter = Adapter {
     about: "Binance spot market streams: crypto (no key)",
     key_vars: &[],
     args: <BinanceArgs as clap::Args>::augment_args,
-    build: |build| Ok(Box::new(Streaming::new(BnWire::new(&build.args()?), build.timing))),
+    build: |build| {
+        let args: BinanceArgs = build.args()?;
+        let catalog = catalog::source(&args.rest_url, &args.usd_quote);
+        Ok(Box::new(Streaming::new(BnWire::new(&args), build.timing).with_catalog(catalog)))
+    },
 };
 
 /// Which per-symbol stream carries prices.
@@ -71,6 +76,14 @@ pub(crate) struct BinanceArgs {
         default_value = "wss://stream.binance.com:9443/ws"
     )]
     pub(crate) ws_url: String,
+    /// Binance REST base, for the instrument list (`/api/v3/exchangeInfo`, no key).
+    #[arg(
+        id = "binance_rest_url",
+        long = "binance-rest-url",
+        env = "BINANCE_REST_URL",
+        default_value = "https://api.binance.com"
+    )]
+    pub(crate) rest_url: String,
     /// Stream per symbol: `ticker` (price, 24 h change, bid/ask, volume) or `miniTicker` (lighter, no bid/ask).
     #[arg(
         id = "binance_stream",

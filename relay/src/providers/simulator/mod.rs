@@ -10,6 +10,7 @@
 //! prices rounded to the decimals of the asset class. Every subscribed instrument ticks `tick_hz` times a second.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures::future::BoxFuture;
@@ -27,6 +28,7 @@ mod universe;
 mod walk;
 
 use self::walk::Walk;
+use crate::catalog::CatalogSource;
 use super::{Adapter, EventSink, Provider, ProviderCommand};
 use crate::clock::now_ms;
 
@@ -143,6 +145,16 @@ impl Market {
 impl Provider for Simulator {
     fn name(&self) -> &'static str {
         NAME
+    }
+
+    fn catalog(&self) -> Option<CatalogSource> {
+        let instruments = universe::catalog(events::CHANNELS);
+        Some(CatalogSource {
+            load: Arc::new(move || futures::future::ready(Ok(instruments.clone())).boxed()),
+            key_of: Arc::new(|instrument: &str| Some(instrument.to_owned())),
+            validates: false,
+            refresh: Duration::from_secs(24 * 3600),
+        })
     }
 
     fn run(

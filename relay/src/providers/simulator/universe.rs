@@ -7,6 +7,10 @@
 use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
 
+use hamster_shared::api::InstrumentClass;
+
+use crate::catalog::Instrument;
+
 /// A listed share of the simulated universe.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) struct Listing {
@@ -120,6 +124,33 @@ const COIN_USD: &[(&str, &str, f64)] = &[
     ("USDT", "Tether", 1.0),
     ("USDC", "USD Coin", 1.0),
 ];
+
+/// Forex pairs quoted against the dollar the market's way round (`USD/JPY`, not `JPY/USD`).
+const USD_BASE: &[&str] = &["JPY", "CHF", "CAD", "SEK", "NOK", "DKK", "PLN", "CZK", "HUF", "TRY", "ZAR", "MXN", "BRL",
+    "CNH", "CNY", "HKD", "SGD", "INR", "KRW", "ILS"];
+
+/// The instruments the simulator lists for search: every listed share, each currency against the dollar the
+/// usual way round, each coin against USD and USDT, and the event channels. It quotes more than this (any
+/// ticker, any pair of known codes), so the list is for finding symbols, not for refusing them.
+pub(crate) fn catalog(channels: &[&str]) -> Vec<Instrument> {
+    let item = |ticker: String, name: String, class| Instrument { key: ticker.clone(), ticker, name, class };
+    let mut out: Vec<Instrument> =
+        STOCKS.iter().map(|l| item(l.symbol.to_owned(), l.name.to_owned(), InstrumentClass::Equity)).collect();
+    for (code, name, _) in FIAT_USD.iter().filter(|(c, _, _)| *c != "USD") {
+        let (pair, title) = if USD_BASE.contains(code) {
+            (format!("USD/{code}"), format!("US Dollar / {name}"))
+        } else {
+            (format!("{code}/USD"), format!("{name} / US Dollar"))
+        };
+        out.push(item(pair, title, InstrumentClass::Forex));
+    }
+    for (code, name, _) in COIN_USD.iter().filter(|(c, _, _)| !matches!(*c, "USDT" | "USDC")) {
+        out.push(item(format!("{code}/USD"), format!("{name} / US Dollar"), InstrumentClass::Crypto));
+        out.push(item(format!("{code}/USDT"), format!("{name} / Tether"), InstrumentClass::Crypto));
+    }
+    out.extend(channels.iter().map(|c| item((*c).to_owned(), format!("Simulated {c} events"), InstrumentClass::Channel)));
+    out
+}
 
 fn usd_value(code: &str) -> Option<f64> {
     FIAT_USD.iter().chain(COIN_USD).find(|(c, _, _)| *c == code).map(|(_, _, usd)| *usd)

@@ -40,6 +40,7 @@ use self::send_queue::SendQueue;
 use self::timing::{Backoff, Timing};
 pub(crate) use self::wire::{request, Capacity, Refusal, Wire, WireEvent};
 use super::{EventSink, Provider, ProviderCommand};
+use crate::catalog::CatalogSource;
 
 /// What tasks running beside the stream (e.g. a REST fallback) can see of it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -59,11 +60,18 @@ pub(crate) struct Streaming<W: Wire> {
     wire: W,
     timing: Timing,
     beside: Option<Beside>,
+    catalog: Option<CatalogSource>,
 }
 
 impl<W: Wire> Streaming<W> {
     pub(crate) fn new(wire: W, timing: Timing) -> Streaming<W> {
-        Streaming { wire, timing, beside: None }
+        Streaming { wire, timing, beside: None, catalog: None }
+    }
+
+    /// Offers the provider's instrument list ([`crate::catalog`]).
+    pub(crate) fn with_catalog(mut self, source: CatalogSource) -> Streaming<W> {
+        self.catalog = Some(source);
+        self
     }
 
     /// Runs `task` beside the stream.
@@ -78,13 +86,17 @@ impl<W: Wire> Provider for Streaming<W> {
         W::NAME
     }
 
+    fn catalog(&self) -> Option<CatalogSource> {
+        self.catalog.clone()
+    }
+
     fn run(
         self: Box<Self>,
         commands: mpsc::UnboundedReceiver<ProviderCommand>,
         events: EventSink,
         stop: CancellationToken,
     ) -> BoxFuture<'static, ()> {
-        let Streaming { wire, timing, beside } = *self;
+        let Streaming { wire, timing, beside, .. } = *self;
         let (link, watcher) = watch::channel(Link::default());
         let stream = run(wire, commands, events.clone(), stop.clone(), timing, link);
         match beside {
