@@ -77,6 +77,8 @@ impl Target {
                 let mut c = Command::new(&launch.relay_bin);
                 c.args(["--providers", "twelvedata", "--host", "127.0.0.1", "--port", "0"])
                     .args(["--twelvedata-ws-url", upstream_url, "--twelvedata-rest-credits-per-min", "0"])
+                    // A closed loopback port: the relay's reference lists are never fetched from the internet.
+                    .args(["--twelvedata-rest-url", "http://127.0.0.1:9"])
                     .args(&launch.relay_args);
                 // The relay records by default: into a scratch directory, never the caller's ./data.
                 if !launch.relay_args.iter().any(|a| a.starts_with("--data-dir")) {

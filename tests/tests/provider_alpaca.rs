@@ -26,6 +26,8 @@ fn relay_with_secret(mock: &AlpacaMock, secret: &str, extra: &[&str]) -> Relay {
         "alpaca",
         "--alpaca-ws-url",
         &ws_url,
+        "--alpaca-assets-url",
+        &mock.rest_url,
         "--upstream-backoff-min-ms",
         "50",
         "--upstream-backoff-max-ms",
@@ -294,4 +296,52 @@ async fn silent_upstream_is_replaced_by_the_watchdog() {
     ws.provider_state(ProviderState::Live).await;
     ws.quote_for("AAPL").await;
     assert!(mock.ws.accepted() >= 2);
+}
+
+#[tokio::test]
+async fn the_asset_list_refuses_an_unknown_ticker_before_anything_is_sent_and_the_valid_one_ticks() {
+    let mock = AlpacaMock::start(KEY, SECRET).await;
+    *mock.state.assets.lock().unwrap() = Some(vec![
+        ("AAPL".into(), "Apple Inc. Common Stock".into()),
+        ("MSFT".into(), "Microsoft Corporation Common Stock".into()),
+        ("TSLA".into(), "Tesla, Inc. Common Stock".into()),
+    ]);
+    let relay = relay_for(&mock, &[]);
+    relay
+        .wait_status("Alpaca's asset list", |s| {
+            s.providers.iter().any(|p| p.name == "alpaca" && p.catalog.as_ref().is_some_and(|c| c.instruments == 3))
+        })
+        .await;
+    let mut ws = WsClient::connect(&relay.ws_url()).await;
+    ws.hello().await;
+    let (subscribed, _) = ws.subscribe(&["AAPL", "APPL"]).await;
+    let ServerMessage::Subscribed { symbols, rejected, .. } = subscribed else { unreachable!() };
+    assert_eq!(symbols.iter().map(|s| s.as_str()).collect::<Vec<_>>(), ["AAPL"]);
+    assert_eq!((rejected[0].symbol.as_str(), rejected[0].code), ("APPL", ErrorCode::UnknownSymbol));
+    assert_eq!(rejected[0].suggestions.first().map(String::as_str), Some("AAPL"), "{rejected:?}");
+    ws.quote_for("AAPL").await;
+    assert_eq!(mock.subscribe_requests_for("APPL"), 0, "the typo never reached Alpaca");
+    // The relay found the assets with the key pair, in headers, and the search has Alpaca's names.
+    let found: hamster_shared::api::SymbolsResponse = relay.get_json("/api/symbols?q=microsoft").await.1;
+    assert_eq!(found.results[0].symbol, "MSFT");
+    assert!(!relay.logs().join("\n").contains(SECRET));
+}
+
+#[tokio::test]
+async fn without_its_asset_list_alpaca_works_as_before_and_status_says_why() {
+    let mock = AlpacaMock::start(KEY, SECRET).await; // /v2/assets answers 503
+    let relay = relay_for(&mock, &[]);
+    let status = relay
+        .wait_status("the asset list error", |s| {
+            s.providers.iter().any(|p| p.catalog.as_ref().is_some_and(|c| c.error.is_some()))
+        })
+        .await;
+    let error = status.providers[0].catalog.as_ref().and_then(|c| c.error.clone()).unwrap_or_default();
+    assert!(error.contains("503"), "{error}");
+    let mut ws = WsClient::connect(&relay.ws_url()).await;
+    ws.hello().await;
+    let (subscribed, _) = ws.subscribe(&["NVDA"]).await;
+    let ServerMessage::Subscribed { rejected, .. } = subscribed else { unreachable!() };
+    assert!(rejected.is_empty(), "unchecked, as before catalogs: {rejected:?}");
+    ws.quote_for("NVDA").await;
 }

@@ -23,6 +23,8 @@ fn relay_for(mock: &FinnhubMock, extra: &[&str]) -> Relay {
         "finnhub",
         "--finnhub-ws-url",
         &ws_url,
+        "--finnhub-rest-url",
+        &mock.rest_url,
         "--upstream-backoff-min-ms",
         "50",
         "--upstream-backoff-max-ms",
@@ -301,4 +303,31 @@ async fn missing_key_is_reported_not_configured() {
     let rejected = subscribe_expecting_rejections(&mut ws, &["finnhub:AAPL"], 1).await;
     assert_eq!(rejected[0].symbol, "finnhub:AAPL");
     assert!(rejected[0].message.contains("FINNHUB_API_KEY"), "{}", rejected[0].message);
+}
+
+#[tokio::test]
+async fn the_symbol_lists_refuse_an_unknown_symbol_before_anything_is_sent_and_the_valid_one_trades() {
+    let mock = FinnhubMock::start(KEY).await;
+    let item = |s: &str, d: &str, n: &str| (s.to_owned(), d.to_owned(), n.to_owned());
+    *mock.state.lists.lock().unwrap() = Some((
+        vec![item("AAPL", "AAPL", "APPLE INC"), item("MSFT", "MSFT", "MICROSOFT CORP")],
+        vec![item("OANDA:EUR_USD", "EUR/USD", "Oanda EUR/USD")],
+        vec![item("BINANCE:BTCUSDT", "BTC/USDT", "Binance BTCUSDT")],
+    ));
+    let relay = relay_for(&mock, &[]);
+    relay
+        .wait_status("Finnhub's symbol lists", |s| {
+            s.providers.iter().any(|p| p.name == "finnhub" && p.catalog.as_ref().is_some_and(|c| c.instruments == 4))
+        })
+        .await;
+    let mut ws = WsClient::connect(&relay.ws_url()).await;
+    ws.hello().await;
+    let (subscribed, _) = ws.subscribe(&["BTC/USD", "EUR/USD", "MSTF"]).await;
+    let ServerMessage::Subscribed { symbols, rejected, .. } = subscribed else { unreachable!() };
+    assert_eq!(symbols.iter().map(|s| s.as_str()).collect::<Vec<_>>(), ["BTC/USD", "EUR/USD"]);
+    assert_eq!((rejected[0].symbol.as_str(), rejected[0].code), ("MSTF", ErrorCode::UnknownSymbol));
+    assert_eq!(rejected[0].suggestions.first().map(String::as_str), Some("MSFT"), "{rejected:?}");
+    ws.quote_for("BTC/USD").await;
+    assert_eq!(mock.requests_for("subscribe", "MSTF"), 0, "the typo never reached Finnhub");
+    assert!(!relay.logs().join("\n").contains(KEY), "the token stays out of logs");
 }

@@ -263,3 +263,25 @@ async fn a_thousand_clients_are_subscribed_in_few_frames_and_heartbeats_keep_the
     }
     println!("1,000 symbols subscribed {subscribed_after:?} after the burst began, in {subscribes} frames");
 }
+
+#[tokio::test]
+async fn search_finds_twelve_datas_reference_symbols_and_they_refuse_nothing() {
+    use hamster_shared::api::SymbolsResponse;
+    let mock = TwelveDataMock::start().await;
+    let relay = relay_for(&mock, &[]);
+    relay
+        .wait_status("Twelve Data's reference lists", |s| {
+            s.providers.iter().any(|p| p.catalog.as_ref().is_some_and(|c| c.instruments == 4 && !c.validates))
+        })
+        .await;
+    let found: SymbolsResponse = relay.get_json("/api/symbols?q=business").await.1;
+    assert_eq!(found.results[0].symbol, "IBM", "{found:?}");
+    assert_eq!(*mock.state.reference_auth.lock().unwrap(), format!("apikey {KEY}"), "the key in the header");
+    // Not in the lists, still streamed: Twelve Data names its own refusals.
+    let mut ws = WsClient::connect(&relay.ws_url()).await;
+    ws.hello().await;
+    let (subscribed, _) = ws.subscribe(&["MSFT"]).await;
+    let ServerMessage::Subscribed { rejected, .. } = subscribed else { unreachable!() };
+    assert!(rejected.is_empty(), "{rejected:?}");
+    ws.quote_for("MSFT").await;
+}

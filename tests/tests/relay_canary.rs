@@ -51,9 +51,9 @@ use serde_json::{json, Value};
 use tokio::sync::watch;
 use tokio_tungstenite::tungstenite::Message;
 
-/// Binance's reference endpoint for these runs: a closed loopback port, so the relay never reaches out to the
-/// internet and checks no symbol against a catalog.
-const BN_REST: &str = "http://127.0.0.1:9";
+/// The providers' reference endpoints (instrument catalogs) for these runs: a closed loopback port, so the relay
+/// never reaches out to the internet and checks no symbol against a catalog.
+const NO_REST: &str = "http://127.0.0.1:9";
 
 /// The relays of these tests run one at a time: each is busy, and the machine may be too.
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
@@ -855,7 +855,9 @@ async fn keys_never_leave_the_relay_when_upstreams_accept_them() {
         ("--twelvedata-ws-url", td.ws_url()),
         ("--twelvedata-rest-url", td.rest_url.clone()),
         ("--binance-ws-url", bn.ws_url()),
-        ("--binance-rest-url", BN_REST.to_owned()),
+        ("--binance-rest-url", NO_REST.to_owned()),
+        ("--alpaca-assets-url", NO_REST.to_owned()),
+        ("--finnhub-rest-url", NO_REST.to_owned()),
         ("--alpaca-ws-url", ap.ws_url()),
         ("--finnhub-ws-url", fh.ws_url()),
         ("--uw-ws-url", uw.ws_url()),
@@ -952,7 +954,9 @@ async fn keys_never_leave_the_relay_when_upstreams_refuse_them() {
         ("--twelvedata-ws-url", td.ws_url()),
         ("--twelvedata-rest-url", td.rest_url.clone()),
         ("--binance-ws-url", bn.ws_url()),
-        ("--binance-rest-url", BN_REST.to_owned()),
+        ("--binance-rest-url", NO_REST.to_owned()),
+        ("--alpaca-assets-url", NO_REST.to_owned()),
+        ("--finnhub-rest-url", NO_REST.to_owned()),
         ("--alpaca-ws-url", ap.ws_url()),
         ("--finnhub-ws-url", fh.ws_url()),
         ("--uw-ws-url", uw.ws_url()),
@@ -1160,7 +1164,9 @@ async fn echoing(run: &str, log_format: &str) {
         ("--twelvedata-ws-url", td.ws_url("/v1/quotes/price")),
         ("--twelvedata-rest-url", td_rest),
         ("--binance-ws-url", bn.ws_url()),
-        ("--binance-rest-url", BN_REST.to_owned()),
+        ("--binance-rest-url", NO_REST.to_owned()),
+        ("--alpaca-assets-url", NO_REST.to_owned()),
+        ("--finnhub-rest-url", NO_REST.to_owned()),
         ("--alpaca-ws-url", ap.ws_url("/v2/iex")),
         ("--finnhub-ws-url", fh.ws_url("")),
         ("--uw-ws-url", uw.ws_url("/socket")),

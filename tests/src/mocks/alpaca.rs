@@ -51,6 +51,9 @@ pub struct AlpacaState {
     sessions: AtomicUsize,
     subscribed: Mutex<Vec<(usize, Subs)>>,
     next_conn: AtomicUsize,
+    /// What `GET /v2/assets` lists (symbol, name), all active and tradable; `None` answers it with a 503, so
+    /// symbols pass unchecked.
+    pub assets: Mutex<Option<Vec<(String, String)>>>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -85,14 +88,44 @@ impl AlpacaState {
             sessions: AtomicUsize::new(0),
             subscribed: Mutex::new(Vec::new()),
             next_conn: AtomicUsize::new(0),
+            assets: Mutex::new(None),
         }
     }
 }
 
-/// A running Alpaca mock.
+/// A running Alpaca mock, with the Trading API's asset list beside the stream.
 pub struct AlpacaMock {
     pub ws: MockServer,
     pub state: Arc<AlpacaState>,
+    /// `http://127.0.0.1:PORT`, serving `/v2/assets` behind the key headers (`--alpaca-assets-url`).
+    pub rest_url: String,
+}
+
+/// `GET /v2/assets` in Alpaca's shape, refusing a wrong key pair with 401 as the Trading API does.
+async fn assets(
+    axum::extract::State(state): axum::extract::State<Arc<AlpacaState>>,
+    headers: axum::http::HeaderMap,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+    let key_ok = state.key.lock().map(|k| *k == header("apca-api-key-id")).unwrap_or(false);
+    let secret_ok = state.secret.lock().map(|s| *s == header("apca-api-secret-key")).unwrap_or(false);
+    if !(key_ok && secret_ok) {
+        return (axum::http::StatusCode::UNAUTHORIZED, axum::Json(json!({"message": "unauthorized."}))).into_response();
+    }
+    let Some(list) = state.assets.lock().ok().and_then(|a| a.clone()) else {
+        return (axum::http::StatusCode::SERVICE_UNAVAILABLE, axum::Json(json!({"message": "service unavailable"})))
+            .into_response();
+    };
+    let body: Vec<Value> = list
+        .iter()
+        .map(|(symbol, name)| {
+            json!({"id": "b0b6dd9d-8b9b-48a9-ba46-b9d54906e415", "class": "us_equity", "exchange": "NASDAQ",
+                   "symbol": symbol, "name": name, "status": "active", "tradable": true, "marginable": true,
+                   "shortable": true, "easy_to_borrow": true, "fractionable": true})
+        })
+        .collect();
+    axum::Json(body).into_response()
 }
 
 const TICK: Duration = Duration::from_millis(50);
@@ -105,7 +138,13 @@ impl AlpacaMock {
         let state = Arc::new(AlpacaState::new(key, secret));
         let s = state.clone();
         let ws = MockServer::start(move |conn| serve(conn, s.clone())).await;
-        AlpacaMock { ws, state }
+        let rest = axum::Router::new().route("/v2/assets", axum::routing::get(assets)).with_state(state.clone());
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await.expect("bind alpaca rest mock");
+        let rest_url = format!("http://127.0.0.1:{}", listener.local_addr().expect("addr").port());
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, rest).await;
+        });
+        AlpacaMock { ws, state, rest_url }
     }
 
     /// The stream URL to give the relay (`--alpaca-ws-url`).

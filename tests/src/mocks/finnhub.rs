@@ -45,6 +45,8 @@ pub struct FhState {
     /// Open connections: number, token, and how to drop it.
     conns: Mutex<Vec<(usize, String, Arc<Notify>)>>,
     next_conn: AtomicUsize,
+    /// What the symbol lists answer (see [`Lists`]).
+    pub lists: Mutex<Lists>,
 }
 
 /// A running Finnhub mock.
@@ -52,6 +54,41 @@ pub struct FinnhubMock {
     /// The WebSocket side.
     pub ws: MockServer,
     pub state: Arc<FhState>,
+    /// `http://127.0.0.1:PORT/api/v1`, serving the symbol lists behind `X-Finnhub-Token` (`--finnhub-rest-url`).
+    pub rest_url: String,
+}
+
+/// The symbol lists `/stock/symbol`, `/forex/symbol` and `/crypto/symbol` answer, as (symbol, displaySymbol,
+/// description); `None` answers them with a 503.
+pub type Lists = Option<(Vec<(String, String, String)>, Vec<(String, String, String)>, Vec<(String, String, String)>)>;
+
+/// One of Finnhub's symbol lists, in its documented shape.
+async fn symbol_list(
+    axum::extract::State((state, kind)): axum::extract::State<(Arc<FhState>, usize)>,
+    headers: axum::http::HeaderMap,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let token = headers.get("x-finnhub-token").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+    if state.token.lock().map(|t| *t != token).unwrap_or(true) {
+        return (axum::http::StatusCode::UNAUTHORIZED, axum::Json(json!({"error": "Invalid API key"}))).into_response();
+    }
+    let Some(lists) = state.lists.lock().ok().and_then(|l| l.clone()) else {
+        return (axum::http::StatusCode::SERVICE_UNAVAILABLE, "").into_response();
+    };
+    let list = [&lists.0, &lists.1, &lists.2][kind];
+    let body: Vec<Value> = list
+        .iter()
+        .map(|(symbol, display, description)| {
+            let mut item = json!({"description": description, "displaySymbol": display, "symbol": symbol});
+            if kind == 0 {
+                item["currency"] = json!("USD");
+                item["mic"] = json!("XNAS");
+                item["type"] = json!("Common Stock");
+            }
+            item
+        })
+        .collect();
+    axum::Json(body).into_response()
 }
 
 const TICK: Duration = Duration::from_millis(50);
@@ -71,6 +108,7 @@ impl FinnhubMock {
             refused: Mutex::new(Vec::new()),
             conns: Mutex::new(Vec::new()),
             next_conn: AtomicUsize::new(0),
+            lists: Mutex::new(None),
         });
         let (s, g) = (state.clone(), state.clone());
         let gate = move |path: &str, _: &HeaderMap| {
@@ -79,7 +117,16 @@ impl FinnhubMock {
                 .then(|| (g.bad_token_status.load(Ordering::SeqCst), String::new()))
         };
         let ws = MockServer::start_gated(gate, move |conn| serve(conn, s.clone())).await;
-        FinnhubMock { ws, state }
+        let rest = axum::Router::new()
+            .route("/api/v1/stock/symbol", axum::routing::get(symbol_list).with_state((state.clone(), 0)))
+            .route("/api/v1/forex/symbol", axum::routing::get(symbol_list).with_state((state.clone(), 1)))
+            .route("/api/v1/crypto/symbol", axum::routing::get(symbol_list).with_state((state.clone(), 2)));
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await.expect("bind finnhub rest mock");
+        let rest_url = format!("http://127.0.0.1:{}/api/v1", listener.local_addr().expect("addr").port());
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, rest).await;
+        });
+        FinnhubMock { ws, state, rest_url }
     }
 
     /// The streaming URL to give the relay (it adds `?token=`), like `wss://ws.finnhub.io`.

@@ -33,6 +33,8 @@ pub struct TdState {
     pub rest_bad_key: AtomicBool,
     pub rest_last_symbols: Mutex<String>,
     pub rest_last_key: Mutex<String>,
+    /// The `Authorization` header of the last reference-list request.
+    pub reference_auth: Mutex<String>,
     next_conn: AtomicUsize,
 }
 
@@ -50,7 +52,12 @@ impl TwelveDataMock {
         let state = Arc::new(TdState::default());
         let s = state.clone();
         let ws = MockServer::start(move |conn| serve(conn, s.clone())).await;
-        let rest = Router::new().route("/price", get(price)).with_state(state.clone());
+        let rest = Router::new()
+            .route("/price", get(price))
+            .route("/stocks", get(reference_stocks))
+            .route("/forex_pairs", get(reference_forex))
+            .route("/cryptocurrencies", get(reference_crypto))
+            .with_state(state.clone());
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await.expect("bind rest mock");
         let rest_url = format!("http://127.0.0.1:{}", listener.local_addr().expect("addr").port());
         tokio::spawn(async move {
@@ -167,6 +174,36 @@ async fn serve(mut conn: MockConn, state: Arc<TdState>) {
         }
     }
     state.subscribed.lock().map(|mut s| s.retain(|(i, _)| *i != id)).ok();
+}
+
+fn note_auth(state: &TdState, headers: &axum::http::HeaderMap) {
+    let auth = headers.get("authorization").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+    state.reference_auth.lock().map(|mut a| *a = auth).ok();
+}
+
+/// `GET /stocks` (a small US list in the documented shape; AAPL on two exchanges, as the real list has it).
+async fn reference_stocks(State(state): State<Arc<TdState>>, headers: axum::http::HeaderMap) -> Json<Value> {
+    note_auth(&state, &headers);
+    let stock = |symbol: &str, name: &str, exchange: &str| {
+        json!({"symbol": symbol, "name": name, "currency": "USD", "exchange": exchange, "mic_code": "XNGS",
+               "country": "United States", "type": "Common Stock"})
+    };
+    Json(json!({"data": [stock("AAPL", "Apple Inc", "NASDAQ"), stock("AAPL", "Apple Inc", "BATS"),
+                         stock("IBM", "International Business Machines Corp", "NYSE")], "status": "ok"}))
+}
+
+/// `GET /forex_pairs`.
+async fn reference_forex(State(state): State<Arc<TdState>>, headers: axum::http::HeaderMap) -> Json<Value> {
+    note_auth(&state, &headers);
+    Json(json!({"data": [{"symbol": "EUR/USD", "currency_group": "Major", "currency_base": "Euro",
+                          "currency_quote": "US Dollar"}], "status": "ok"}))
+}
+
+/// `GET /cryptocurrencies`.
+async fn reference_crypto(State(state): State<Arc<TdState>>, headers: axum::http::HeaderMap) -> Json<Value> {
+    note_auth(&state, &headers);
+    Json(json!({"data": [{"symbol": "BTC/USD", "available_exchanges": ["Binance", "Coinbase Pro"],
+                          "currency_base": "Bitcoin", "currency_quote": "US Dollar"}], "status": "ok"}))
 }
 
 async fn price(

@@ -26,6 +26,7 @@
 //! quiet outside market hours (0 turns it off); whether the server closes the socket after 402/404/406 — the
 //! adapter acts on the error itself and does not wait for a close.
 
+mod catalog;
 mod symbols;
 mod wire;
 
@@ -38,6 +39,8 @@ use super::Adapter;
 const NAME: &str = "alpaca";
 /// Environment variables holding the key id and the secret, in the order the build function receives them.
 const KEY_VARS: [&str; 2] = ["APCA_API_KEY_ID", "APCA_API_SECRET_KEY"];
+/// Trading API hosts that list assets, paper first (which one answers depends on the keys).
+const ASSETS_HOSTS: [&str; 2] = ["https://paper-api.alpaca.markets", "https://api.alpaca.markets"];
 /// Production host; the path is picked by the feed.
 const DEFAULT_HOST: &str = "wss://stream.data.alpaca.markets";
 
@@ -53,9 +56,18 @@ pub(crate) const ADAPTER: Adapter = Adapter {
         // Keep-alives must land inside the staleness window, or they could not keep the watchdog fed.
         let keepalive = (args.keepalive_ms > 0)
             .then(|| Duration::from_millis(args.keepalive_ms).min(build.timing.stale_after / 2));
+        let assets_hosts = match &args.assets_url {
+            Some(url) => vec![url.clone()],
+            None => ASSETS_HOSTS.iter().map(|h| (*h).to_owned()).collect(),
+        };
+        let catalog = catalog::source(assets_hosts, &key, &secret, args.feed);
         let mut wire = AlpacaWire::new(args.url(), key, secret, args.feed, keepalive);
         wire.symbol_limit = args.symbol_limit;
-        Ok(Box::new(Streaming::new(wire, build.timing)))
+        let streaming = Streaming::new(wire, build.timing);
+        Ok(Box::new(match catalog {
+            Some(catalog) => streaming.with_catalog(catalog),
+            None => streaming,
+        }))
     },
 };
 
@@ -107,6 +119,9 @@ pub(crate) struct AlpacaArgs {
     /// `wss://stream.data.alpaca.markets/v2/iex` by default.
     #[arg(id = "alpaca_ws_url", long = "alpaca-ws-url", env = "ALPACA_WS_URL", value_name = "URL")]
     pub(crate) ws_url: Option<String>,
+    /// Trading API host that lists the assets (`/v2/assets`); default: the paper host, then the live one.
+    #[arg(id = "alpaca_assets_url", long = "alpaca-assets-url", env = "ALPACA_ASSETS_URL", value_name = "URL")]
+    pub(crate) assets_url: Option<String>,
     /// Alpaca stock feed: iex (free plans), sip (paid), delayed_sip, boats, overnight, or test.
     #[arg(
         id = "alpaca_feed",

@@ -252,6 +252,7 @@ fn rfc3339_to_milliseconds() {
 fn feeds_pick_the_url_and_an_explicit_url_wins() {
     let args = |ws_url: Option<&str>, feed| AlpacaArgs {
         ws_url: ws_url.map(str::to_owned),
+        assets_url: None,
         feed,
         keepalive_ms: 0,
         symbol_limit: 0,

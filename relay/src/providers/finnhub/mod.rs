@@ -27,6 +27,7 @@
 //! 401 as observed and 403); the symbol limit; whether Finnhub limits client messages per second
 //! (`--finnhub-min-send-interval-ms`, default no pacing).
 
+mod catalog;
 mod symbols;
 mod wire;
 
@@ -56,7 +57,14 @@ pub(crate) const ADAPTER: Adapter = Adapter {
         let map = SymbolMap::from_args(&args)?;
         let mut timing = build.timing.clone();
         timing.stale_after = stale_after(args.stale_ms, timing.stale_after);
-        Ok(Box::new(Streaming::new(FhWire::new(&args, build.key()?, map), timing)))
+        let key = build.key()?;
+        let catalog =
+            catalog::source(&args.rest_url, &key, map.clone(), &args.crypto_exchange, &args.forex_exchange);
+        let streaming = Streaming::new(FhWire::new(&args, key, map), timing);
+        Ok(Box::new(match catalog {
+            Some(catalog) => streaming.with_catalog(catalog),
+            None => streaming,
+        }))
     },
 };
 
@@ -71,6 +79,14 @@ pub(crate) struct FinnhubArgs {
         default_value = "wss://ws.finnhub.io"
     )]
     pub(crate) ws_url: String,
+    /// Finnhub REST base, for the symbol lists (`/stock/symbol`, `/forex/symbol`, `/crypto/symbol`).
+    #[arg(
+        id = "finnhub_rest_url",
+        long = "finnhub-rest-url",
+        env = "FINNHUB_REST_URL",
+        default_value = "https://finnhub.io/api/v1"
+    )]
+    pub(crate) rest_url: String,
     /// Most Finnhub symbols subscribed at once; the relay rejects subscriptions beyond it before Finnhub sees
     /// them. 50 is the free tier as measured (paid plans were reported at 250); 0 leaves limiting to Finnhub.
     #[arg(id = "finnhub_max_symbols", long = "finnhub-max-symbols", env = "FINNHUB_MAX_SYMBOLS", default_value_t = 50)]

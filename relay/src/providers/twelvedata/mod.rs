@@ -13,6 +13,7 @@
 //! (`--twelvedata-rest-credits-per-min`, default 8 as on the Basic plan).
 
 
+mod catalog;
 mod rest_fallback;
 mod wire;
 
@@ -35,11 +36,15 @@ pub(crate) const ADAPTER: Adapter = Adapter {
         let args: TwelveDataArgs = build.args()?;
         let key = build.key()?;
         let fallback = RestFallback::new(&args.rest_url, key.clone(), args.rest_credits_per_min);
+        let catalog = catalog::source(&args.rest_url, &key);
         let wire = TdWire::new(args.ws_url, key);
         let stream = Streaming::new(wire, build.timing).with_beside(Box::new(|link, events, stop| {
             fallback.run(link, events, stop).boxed()
         }));
-        Ok(Box::new(stream))
+        Ok(Box::new(match catalog {
+            Some(catalog) => stream.with_catalog(catalog),
+            None => stream,
+        }))
     },
 };
 
