@@ -15,7 +15,6 @@
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::convert::Infallible;
-use std::fmt::Write as _;
 use std::net::SocketAddr;
 
 use axum::extract::{ConnectInfo, Query, State};
@@ -241,11 +240,7 @@ mod tests {
     fn only_numbered_frames_get_an_id_and_it_names_every_symbol() {
         let symbols = [Symbol::parse("AAPL").unwrap(), Symbol::parse("uw:flow-alerts").unwrap()];
         let mut cursor = Cursor::new(36, &symbols);
-        let frame = |kind: &'static str, json: &'static str| Frame {
-            kind,
-            json: Bytes::from_static(json.as_bytes()),
-            quotes: 0,
-        };
+        let frame = |kind: &'static str, json: &'static str| Frame::new(kind, Bytes::from_static(json.as_bytes()), 0);
         let id_of = |e: &Event| format!("{e:?}");
         let hello = cursor.event(&frame("hello", r#"{"type":"hello"}"#));
         assert!(!id_of(&hello).contains("id: "), "{hello:?}");
