@@ -101,7 +101,11 @@ enum Encoding {
 }
 
 async fn serve(socket: WebSocket, app: AppState, pass: ClientPass, trading: Trading, encoding: Encoding) {
-    let client = super::connect(&app, "ws");
+    let transport = match encoding {
+        Encoding::Json => "ws",
+        Encoding::Msgpack => "ws+msgpack",
+    };
+    let client = super::connect(&app, transport);
     tracing::debug!(client = client.id(), ip = %pass.ip, "ws client connected");
     let (mut sink, mut stream) = socket.split();
     let started = Instant::now();
