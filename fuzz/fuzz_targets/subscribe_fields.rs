@@ -5,8 +5,8 @@
 //! known) with the `id`.
 #![no_main]
 
-use hamster_shared::{ClientMessage, ErrorCode, RequestId};
 use arbitrary::Arbitrary;
+use hamster_shared::{ClientMessage, ErrorCode, RequestId};
 use libfuzzer_sys::fuzz_target;
 
 /// One JSON value, written by hand so that it can hold what `serde_json::Value` cannot (`1e999`, 30 digits).
@@ -63,11 +63,8 @@ fuzz_target!(|input: Input| {
         if let Some(epoch) = &input.epoch {
             resume.push(format!(r#""epoch":{}"#, epoch.json()));
         }
-        let seqs: Vec<String> = input
-            .seqs
-            .iter()
-            .map(|(k, v)| format!("{}:{}", serde_json::Value::from(k.as_str()), v.json()))
-            .collect();
+        let seqs: Vec<String> =
+            input.seqs.iter().map(|(k, v)| format!("{}:{}", serde_json::Value::from(k.as_str()), v.json())).collect();
         resume.push(format!(r#""seqs":{{{}}}"#, seqs.join(",")));
         if let Some((k, v)) = &input.extra_in_resume {
             resume.push(format!("{}:{}", serde_json::Value::from(k.as_str()), v.json()));

@@ -14,10 +14,11 @@
 //! changes nothing upstream).
 //!
 //! The socket offers the `hamster.msgpack` subprotocol: a relay that selects it sends binary MessagePack frames,
-//! smaller and quicker to decode than JSON, which are read into the same messages; text frames are read as
-//! JSON whatever was negotiated, and commands always go out as JSON text. A browser fails the handshake of a
-//! relay that selects no subprotocol, so a socket that offered it and closed before `hello` is followed by one
-//! that does not, and the offer comes back once a `hello` lists `msgpack` ([`offer_msgpack`]).
+//! about 16 % smaller per quote than JSON (decoding them costs about the same, docs/benchmarks.md), which are
+//! read into the same messages; text frames are read as JSON whatever was negotiated, and commands always go out
+//! as JSON text. A browser fails the handshake of a relay that selects no subprotocol, so a socket that offered
+//! it and closed before `hello` is followed by one that does not, and the offer comes back once a `hello` lists
+//! `msgpack` ([`offer_msgpack`]).
 //!
 //! Besides subscriptions, the page can send other commands (a replay and its controls) through a
 //! [`CommandSender`]; they go out on the current socket only.
