@@ -59,7 +59,7 @@ fn quotes(n: usize) -> Vec<Quote> {
 /// Medians over `rounds` of the ms `a` and `b` take, per 1,000 of `n` quotes; the two alternate round by round
 /// so that whatever else the machine does weighs on both alike.
 fn per_thousand(rounds: usize, n: usize, mut a: impl FnMut() -> usize, mut b: impl FnMut() -> usize) -> (f64, f64) {
-    let mut time = |f: &mut dyn FnMut() -> usize| {
+    let time = |f: &mut dyn FnMut() -> usize| {
         let start = now_ms();
         std::hint::black_box(f());
         now_ms() - start
