@@ -56,47 +56,49 @@ fn quotes(n: usize) -> Vec<Quote> {
         .collect()
 }
 
-/// Medians over `rounds` of the ms `a` and `b` take, per 1,000 of `n` quotes; the two alternate round by round
-/// so that whatever else the machine does weighs on both alike.
-fn per_thousand(rounds: usize, n: usize, mut a: impl FnMut() -> usize, mut b: impl FnMut() -> usize) -> (f64, f64) {
-    let time = |f: &mut dyn FnMut() -> usize| {
-        let start = now_ms();
-        std::hint::black_box(f());
-        now_ms() - start
-    };
-    let (mut ta, mut tb) = (Vec::with_capacity(rounds), Vec::with_capacity(rounds));
+/// Medians over `rounds` of the ms each of `fs` takes, per 1,000 of `n` quotes; they take turns round by round so
+/// that whatever else the machine does weighs on all alike.
+fn per_thousand(rounds: usize, n: usize, fs: &mut [&mut dyn FnMut() -> usize]) -> Vec<f64> {
+    let mut times = vec![Vec::with_capacity(rounds); fs.len()];
     for _ in 0..rounds {
-        ta.push(time(&mut a));
-        tb.push(time(&mut b));
+        for (f, t) in fs.iter_mut().zip(&mut times) {
+            let start = now_ms();
+            std::hint::black_box(f());
+            t.push(now_ms() - start);
+        }
     }
-    let median = |mut v: Vec<f64>| {
-        v.sort_by(f64::total_cmp);
-        v[v.len() / 2] * 1000.0 / n as f64
-    };
-    (median(ta), median(tb))
+    times
+        .into_iter()
+        .map(|mut v| {
+            v.sort_by(f64::total_cmp);
+            v[v.len() / 2] * 1000.0 / n as f64
+        })
+        .collect()
 }
 
 #[wasm_bindgen_test]
 #[ignore = "a measurement: run with --include-ignored in release"]
 fn decode_time_per_thousand_quotes_json_vs_msgpack() {
-    let n = 20_000;
+    let n = 10_000;
     let all = quotes(n);
     for per_frame in [1, 10, 50] {
         let messages: Vec<ServerMessage> =
             all.chunks(per_frame).map(|c| ServerMessage::Quotes { quotes: c.to_vec() }).collect();
         let json: Vec<String> = messages.iter().map(ServerMessage::to_json).collect();
         let packed: Vec<Vec<u8>> = messages.iter().filter_map(|m| m.to_msgpack().ok()).collect();
-        let (decode_json, decode_packed) = per_thousand(
-            41,
+        let medians = per_thousand(
+            31,
             n,
-            || json.iter().filter(|j| serde_json::from_str::<ServerMessage>(j).is_ok()).count(),
-            || packed.iter().filter(|p| ServerMessage::from_msgpack(p).is_ok()).count(),
+            &mut [
+                &mut || json.iter().filter(|j| serde_json::from_str::<ServerMessage>(j).is_ok()).count(),
+                &mut || packed.iter().filter(|p| ServerMessage::from_msgpack(p).is_ok()).count(),
+            ],
         );
         console_log!(
             "WASM decode per 1,000 quotes, {per_frame} per frame: JSON {:.0} µs, MessagePack {:.0} µs (ratio {:.2})",
-            decode_json * 1000.0,
-            decode_packed * 1000.0,
-            decode_packed / decode_json
+            medians[0] * 1000.0,
+            medians[1] * 1000.0,
+            medians[1] / medians[0],
         );
         assert_eq!(json.len(), packed.len());
     }

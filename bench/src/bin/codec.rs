@@ -18,10 +18,10 @@ use hamster_shared::{Quote, ServerMessage, Symbol};
 #[command(name = "hamster-codec", about)]
 struct Args {
     /// Quotes decoded per round.
-    #[arg(long, default_value_t = 100_000)]
+    #[arg(long, default_value_t = 50_000)]
     quotes: usize,
     /// Rounds per measurement (the median is reported).
-    #[arg(long, default_value_t = 15)]
+    #[arg(long, default_value_t = 21)]
     rounds: usize,
 }
 
@@ -81,17 +81,24 @@ fn frames(quotes: &[Quote], per_frame: usize) -> Vec<ServerMessage> {
     quotes.chunks(per_frame).map(|c| ServerMessage::Quotes { quotes: c.to_vec() }).collect()
 }
 
-/// Median of `rounds` runs of `f`, which handles `quotes` quotes, scaled to 1,000 quotes.
-fn per_thousand(rounds: usize, quotes: usize, mut f: impl FnMut() -> usize) -> Duration {
-    let mut times: Vec<Duration> = (0..rounds.max(1))
-        .map(|_| {
+/// Medians over `rounds` of the time each of `fs` takes (each handles `quotes` quotes), scaled to 1,000 quotes.
+/// They take turns round by round, so that whatever else the machine does weighs on all alike.
+fn per_thousand(rounds: usize, quotes: usize, fs: &mut [&mut dyn FnMut() -> usize]) -> Vec<Duration> {
+    let mut times = vec![Vec::with_capacity(rounds); fs.len()];
+    for _ in 0..rounds.max(1) {
+        for (f, t) in fs.iter_mut().zip(&mut times) {
             let start = Instant::now();
             std::hint::black_box(f());
-            start.elapsed()
+            t.push(start.elapsed());
+        }
+    }
+    times
+        .into_iter()
+        .map(|mut t| {
+            t.sort();
+            t[t.len() / 2].mul_f64(1000.0 / quotes.max(1) as f64)
         })
-        .collect();
-    times.sort();
-    times[times.len() / 2].mul_f64(1000.0 / quotes.max(1) as f64)
+        .collect()
 }
 
 fn main() -> anyhow::Result<()> {
@@ -113,33 +120,36 @@ fn main() -> anyhow::Result<()> {
         }
         let json_bytes: usize = json.iter().map(String::len).sum();
         let packed_bytes: usize = packed.iter().map(Vec::len).sum();
-        // What the relay does once per frame for its MessagePack clients (relay/src/hub/frame.rs).
-        let transcode = per_thousand(args.rounds, all.len(), || {
-            json.iter()
-                .map(|j| {
-                    let mut out = Vec::with_capacity(j.len());
-                    let mut de = serde_json::Deserializer::from_str(j);
-                    let ok = serde_transcode::transcode(&mut de, &mut rmp_serde::Serializer::new(&mut out)).is_ok();
-                    usize::from(ok) + out.len()
-                })
-                .sum()
-        });
-        let decode_json = per_thousand(args.rounds, all.len(), || {
-            json.iter().filter(|j| serde_json::from_str::<ServerMessage>(j).is_ok()).count()
-        });
-        let decode_packed = per_thousand(args.rounds, all.len(), || {
-            packed.iter().filter(|p| ServerMessage::from_msgpack(p).is_ok()).count()
-        });
+        let medians = per_thousand(
+            args.rounds,
+            all.len(),
+            &mut [
+                // What the relay does once per frame for its MessagePack clients (relay/src/hub/frame.rs).
+                &mut || {
+                    json.iter()
+                        .map(|j| {
+                            let mut out = Vec::with_capacity(j.len());
+                            let mut de = serde_json::Deserializer::from_str(j);
+                            let mut ser = rmp_serde::Serializer::new(&mut out);
+                            usize::from(serde_transcode::transcode(&mut de, &mut ser).is_ok()) + out.len()
+                        })
+                        .sum()
+                },
+                &mut || json.iter().filter(|j| serde_json::from_str::<ServerMessage>(j).is_ok()).count(),
+                &mut || packed.iter().filter(|p| ServerMessage::from_msgpack(p).is_ok()).count(),
+            ],
+        );
         let n = all.len() as f64;
+        let us = |d: Duration| d.as_secs_f64() * 1e6;
         println!(
             "| {per_frame} | {:.1} | {:.1} | {:.2} | {:.0} µs | {:.0} µs | {:.0} µs | {:.2} |",
             json_bytes as f64 / n,
             packed_bytes as f64 / n,
             packed_bytes as f64 / json_bytes as f64,
-            transcode.as_secs_f64() * 1e6,
-            decode_json.as_secs_f64() * 1e6,
-            decode_packed.as_secs_f64() * 1e6,
-            decode_packed.as_secs_f64() / decode_json.as_secs_f64(),
+            us(medians[0]),
+            us(medians[1]),
+            us(medians[2]),
+            medians[2].as_secs_f64() / medians[1].as_secs_f64(),
         );
     }
     Ok(())

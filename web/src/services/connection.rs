@@ -14,7 +14,7 @@
 //! changes nothing upstream).
 //!
 //! The socket offers the `hamster.msgpack` subprotocol: a relay that selects it sends binary MessagePack frames,
-//! about 16 % smaller per quote than JSON (decoding them costs about the same, docs/benchmarks.md), which are
+//! about 17 % smaller per quote than JSON (decoding them takes 10 to 19 % longer, docs/benchmarks.md), which are
 //! read into the same messages; text frames are read as JSON whatever was negotiated, and commands always go out
 //! as JSON text. A browser fails the handshake of a relay that selects no subprotocol, so a socket that offered
 //! it and closed before `hello` is followed by one that does not, and the offer comes back once a `hello` lists
