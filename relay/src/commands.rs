@@ -7,7 +7,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use hamster_shared::{ClientMessage, ErrorCode, Rejection, RequestId, ServerMessage, Symbol, MAX_SYMBOLS_PER_REQUEST};
+use hamster_shared::{
+    ClientMessage, ErrorCode, ParseError, Rejection, RequestId, ServerMessage, Symbol, MAX_SYMBOLS_PER_REQUEST,
+};
 
 use crate::hub::{ClientHandle, Hub, SubscribeOptions};
 use crate::replay::{ReplayRequest, Replays};
@@ -86,8 +88,31 @@ pub(crate) fn handle_text(
     client: &ClientHandle,
     text: &str,
 ) -> Handled {
+    handle(hub, upstream, replays, trading, client, ClientMessage::parse(text))
+}
+
+/// Handles one binary frame from a `client` that negotiated MessagePack: the same commands, the same replies.
+pub(crate) fn handle_msgpack(
+    hub: &Arc<Hub>,
+    upstream: &Upstream,
+    replays: Option<&Arc<Replays>>,
+    trading: &Trading,
+    client: &ClientHandle,
+    bytes: &[u8],
+) -> Handled {
+    handle(hub, upstream, replays, trading, client, ClientMessage::parse_msgpack(bytes))
+}
+
+fn handle(
+    hub: &Arc<Hub>,
+    upstream: &Upstream,
+    replays: Option<&Arc<Replays>>,
+    trading: &Trading,
+    client: &ClientHandle,
+    parsed: Result<ClientMessage, ParseError>,
+) -> Handled {
     hub.metrics().commands.inc();
-    let message = match ClientMessage::parse(text) {
+    let message = match parsed {
         Ok(message) => message,
         Err(e) => return error(hub, client, e.id, e.code, e.message),
     };

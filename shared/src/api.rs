@@ -279,7 +279,7 @@ pub struct RecordingsResponse {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ClientStatus {
     pub id: u64,
-    /// `ws` or `sse`.
+    /// `ws`, `ws+msgpack` (a WebSocket that negotiated MessagePack) or `sse`.
     pub transport: String,
     pub symbols: usize,
     /// Quotes delivered to this client.

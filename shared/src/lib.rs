@@ -17,6 +17,6 @@ pub mod symbol;
 
 pub use protocol::{
     ClientMessage, Continuity, ErrorCode, ParseError, ProviderInfo, ProviderState, Quote, Rejection, ReplayAction,
-    ReplayPhase, RequestId, Resume, ServerMessage, FEATURES, PROTOCOL_VERSION,
+    ReplayPhase, RequestId, Resume, ServerMessage, FEATURES, MSGPACK_SUBPROTOCOL, PROTOCOL_VERSION,
 };
 pub use symbol::{AssetClass, Symbol, SymbolError, MAX_SYMBOLS_PER_REQUEST, MAX_SYMBOL_LEN};

@@ -1,4 +1,5 @@
-//! Protocol messages (version 2). Every frame is one JSON object tagged by `"type"`.
+//! Protocol messages (version 2). Every frame is one JSON object tagged by `"type"`, or the same object in
+//! MessagePack on a WebSocket that negotiated [`MSGPACK_SUBPROTOCOL`].
 //!
 //! Client → relay: [`ClientMessage`]. Relay → client: [`ServerMessage`]. Optional fields are omitted when
 //! absent (never sent as `null`), numbers are JSON numbers, and times are milliseconds since the Unix epoch.
@@ -16,7 +17,13 @@ use crate::symbol::Symbol;
 pub const PROTOCOL_VERSION: u32 = 2;
 
 /// What `hello.features` lists: the optional capabilities this relay speaks.
-pub const FEATURES: [&str; 2] = ["resume", "max_hz"];
+pub const FEATURES: [&str; 3] = ["resume", "max_hz", "msgpack"];
+
+/// The WebSocket subprotocol (`Sec-WebSocket-Protocol`) that switches a connection to MessagePack: the relay
+/// then sends every message as a binary frame holding the same message MessagePack-encoded (maps with field
+/// names), and also reads binary frames in MessagePack. JSON text frames remain the default, and keep being read
+/// from every client.
+pub const MSGPACK_SUBPROTOCOL: &str = "hamster.msgpack";
 
 /// Echo of the client's optional `id`, so replies can be matched to commands. Numbers and strings are both
 /// accepted and echoed back exactly as sent.
@@ -123,6 +130,9 @@ pub enum ClientMessage {
     },
 }
 
+/// How deeply a MessagePack command may nest: serde_json's limit for JSON commands.
+const MAX_NESTING: usize = 128;
+
 fn default_speed() -> f64 {
     1.0
 }
@@ -223,6 +233,32 @@ impl ClientMessage {
             message: format!("not valid JSON: {e}"),
             id: None,
         })?;
+        ClientMessage::from_value(value)
+    }
+
+    /// Parses one binary frame of a connection that negotiated [`MSGPACK_SUBPROTOCOL`]: the same map, with the
+    /// same field names and the same error codes as [`ClientMessage::parse`], except that input which is not
+    /// MessagePack (or holds what JSON cannot, such as binary strings or non-string keys) is `bad_msgpack`.
+    pub fn parse_msgpack(bytes: &[u8]) -> Result<ClientMessage, ParseError> {
+        let bad = |message: String| ParseError { code: ErrorCode::BadMsgpack, message, id: None };
+        let mut de = rmp_serde::Deserializer::new(std::io::Cursor::new(bytes));
+        // The nesting serde_json allows: rmp-serde's own default (1024) overflows a small stack first.
+        de.set_max_depth(MAX_NESTING);
+        let value = serde_json::Value::deserialize(&mut de)
+            .map_err(|e| bad(format!("not valid MessagePack for this protocol: {e}")))?;
+        if de.position() != bytes.len() as u64 {
+            return Err(bad(format!("{} bytes after the message", bytes.len() as u64 - de.position())));
+        }
+        ClientMessage::from_value(value)
+    }
+
+    /// Encodes a command as MessagePack (a map with field names, like its JSON).
+    pub fn to_msgpack(&self) -> Result<Vec<u8>, rmp_serde::encode::Error> {
+        rmp_serde::to_vec_named(self)
+    }
+
+    /// Reads a command already decoded into a tree, telling an unknown or missing `type` from bad fields.
+    fn from_value(value: serde_json::Value) -> Result<ClientMessage, ParseError> {
         let id = value.get("id").and_then(|v| serde_json::from_value::<RequestId>(v.clone()).ok());
         let kind = match value.get("type") {
             Some(serde_json::Value::String(kind)) => kind.clone(),
@@ -449,8 +485,11 @@ pub enum ErrorCode {
     RateLimited,
     /// A frame was larger than the relay accepts.
     MessageTooLarge,
-    /// Binary frames are not part of the protocol.
+    /// Binary frames are not part of the protocol (unless MessagePack was negotiated).
     UnsupportedFrame,
+    /// A binary frame on a MessagePack connection is not MessagePack, or holds what the protocol cannot (binary
+    /// strings, non-string map keys).
+    BadMsgpack,
     /// Missing or invalid credentials.
     Unauthorized,
     /// The page's origin is not allowed to connect (REST/handshake only).
@@ -481,6 +520,7 @@ impl ErrorCode {
             ErrorCode::RateLimited => "rate_limited",
             ErrorCode::MessageTooLarge => "message_too_large",
             ErrorCode::UnsupportedFrame => "unsupported_frame",
+            ErrorCode::BadMsgpack => "bad_msgpack",
             ErrorCode::Unauthorized => "unauthorized",
             ErrorCode::Forbidden => "forbidden",
             ErrorCode::TooManyConnections => "too_many_connections",
@@ -543,6 +583,17 @@ impl ServerMessage {
             ServerMessage::Positions { .. } => "positions",
             ServerMessage::Account { .. } => "account",
         }
+    }
+
+    /// Serialises to one MessagePack frame for a connection that negotiated [`MSGPACK_SUBPROTOCOL`]: maps with
+    /// field names, so the tagged enums, omitted optional fields and flattened structs read back as in JSON.
+    pub fn to_msgpack(&self) -> Result<Vec<u8>, rmp_serde::encode::Error> {
+        rmp_serde::to_vec_named(self)
+    }
+
+    /// Reads one MessagePack frame.
+    pub fn from_msgpack(bytes: &[u8]) -> Result<ServerMessage, rmp_serde::decode::Error> {
+        rmp_serde::from_slice(bytes)
     }
 
     /// Serialises to the JSON text of one frame.
@@ -662,6 +713,29 @@ mod tests {
             let back: ServerMessage = serde_json::from_str(&text).unwrap();
             assert_eq!(back, m, "{text}");
         }
+    }
+
+    #[test]
+    fn server_messages_round_trip_through_msgpack() {
+        for m in sample_server_messages() {
+            let bytes = m.to_msgpack().unwrap();
+            assert_eq!(ServerMessage::from_msgpack(&bytes).unwrap(), m);
+        }
+    }
+
+    #[test]
+    fn malformed_msgpack_is_a_typed_error() {
+        let code = |b: &[u8]| ClientMessage::parse_msgpack(b).unwrap_err().code;
+        assert_eq!(code(b""), ErrorCode::BadMsgpack);
+        assert_eq!(code(&[0xc1]), ErrorCode::BadMsgpack, "a reserved byte");
+        assert_eq!(code(&[0x81, 0x01, 0x02]), ErrorCode::BadMsgpack, "a non-string key");
+        assert_eq!(code(&[0xc4, 0x01, 0x00]), ErrorCode::BadMsgpack, "a binary string");
+        assert_eq!(code(&[0xdd, 0xff, 0xff, 0xff, 0xff]), ErrorCode::BadMsgpack, "an array longer than the input");
+        assert_eq!(code(&[0x91; 100_000]), ErrorCode::BadMsgpack, "nested past the depth limit");
+        assert_eq!(code(&[0x90]), ErrorCode::UnknownType, "an array, as in JSON");
+        assert_eq!(code(&[0x80, 0x80]), ErrorCode::BadMsgpack, "trailing bytes");
+        let ping = ClientMessage::Ping { id: Some(RequestId::Str("p".into())) };
+        assert_eq!(ClientMessage::parse_msgpack(&ping.to_msgpack().unwrap()).unwrap(), ping);
     }
 
     /// One message of every kind.

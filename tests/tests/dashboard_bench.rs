@@ -225,7 +225,7 @@ async fn relay_counts(relay: &Relay) -> (u64, u64) {
     clients
         .clients
         .iter()
-        .filter(|c| c.transport == "ws")
+        .filter(|c| c.transport.starts_with("ws"))
         .fold((0, 0), |(d, c), client| (d + client.delivered, c + client.conflated))
 }
 

@@ -51,7 +51,7 @@ async fn open_live(b: &Browser, url: &str) {
 /// Quotes the relay delivered to the page's socket (the only WebSocket client).
 async fn delivered(relay: &Relay) -> u64 {
     let (_, clients): (u16, ClientsResponse) = relay.get_json("/api/clients").await;
-    clients.clients.iter().filter(|c| c.transport == "ws").map(|c| c.delivered).sum()
+    clients.clients.iter().filter(|c| c.transport.starts_with("ws")).map(|c| c.delivered).sum()
 }
 
 /// Quotes per second delivered to the page over `window`.

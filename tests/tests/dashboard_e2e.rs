@@ -197,6 +197,10 @@ async fn rows_tick_with_fitting_decimals() {
     assert_eq!(decimals("BTC/USD"), Some(2), "BTC shows 2 decimals: {:?}", d.row("BTC/USD"));
     assert!(d.rows.iter().all(|r| !r.stale), "fresh rows are not dimmed: {:?}", d.rows);
     assert!(d.log.iter().any(|l| l.contains("connected to hamster-relay")), "log: {:?}", d.log);
+    let (_, clients) = relay.get_json::<serde_json::Value>("/api/clients").await;
+    let transports: Vec<&str> =
+        clients["clients"].as_array().into_iter().flatten().filter_map(|c| c["transport"].as_str()).collect();
+    assert_eq!(transports, ["ws+msgpack"], "the page negotiated MessagePack and reads its binary frames");
 
     // Several distinct prices in a few seconds: the rows tick.
     let mut seen = vec![d.price("BTC/USD").unwrap_or_default()];

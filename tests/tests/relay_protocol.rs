@@ -22,7 +22,7 @@ async fn hello_subscribe_snapshot_updates() {
         ServerMessage::Hello { protocol, heartbeat_ms, providers, server, epoch, features } => {
             assert_eq!(protocol, PROTOCOL_VERSION);
             assert!(epoch > 1_600_000_000_000, "the epoch is the relay's start time in ms: {epoch}");
-            assert_eq!(features, ["resume", "max_hz"]);
+            assert_eq!(features, ["resume", "max_hz", "msgpack"]);
             assert_eq!(heartbeat_ms, 15_000);
             assert!(server.starts_with("hamster-relay/"));
             assert_eq!(providers.len(), 1);

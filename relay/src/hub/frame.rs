@@ -3,6 +3,13 @@
 //!
 //! Quote batches are assembled from quotes serialised once per ingest, so fan-out and conflated catch-ups never
 //! re-serialise a quote per client.
+//!
+//! A frame's MessagePack form (for WebSocket clients that negotiated it) is made from its JSON the first time a
+//! MessagePack client writes it, and shared by every clone of the frame after that: at most one encoding per
+//! frame however many such clients receive it, and none at all while no client asked for MessagePack (each frame
+//! then carries only an empty cell).
+
+use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
 use hamster_shared::ServerMessage;
@@ -14,11 +21,45 @@ pub(crate) struct Frame {
     pub(crate) json: Bytes,
     /// Quotes carried by this frame, for delivery counters.
     pub(crate) quotes: u32,
+    /// The same message in MessagePack, once a client needed it; shared by all clones of this frame.
+    msgpack: Arc<OnceLock<Bytes>>,
+}
+
+impl Frame {
+    pub(crate) fn new(kind: &'static str, json: Bytes, quotes: u32) -> Frame {
+        Frame { kind, json, quotes, msgpack: Arc::default() }
+    }
+
+    /// The message as MessagePack (maps with field names, as [`ServerMessage::to_msgpack`] writes them), encoded
+    /// from the JSON on first use.
+    pub(crate) fn msgpack(&self) -> &Bytes {
+        self.msgpack.get_or_init(|| json_to_msgpack(&self.json))
+    }
+}
+
+/// Re-encodes one JSON frame as MessagePack without building the message again: objects become maps with the
+/// same keys, integers stay integers and floats stay 64-bit floats, so it decodes to the same `ServerMessage`.
+fn json_to_msgpack(json: &[u8]) -> Bytes {
+    let mut out = Vec::with_capacity(json.len());
+    let mut de = serde_json::Deserializer::from_slice(json);
+    match serde_transcode::transcode(&mut de, &mut rmp_serde::Serializer::new(&mut out)) {
+        Ok(()) => Bytes::from(out),
+        // Frames are the relay's own serde_json output; failing here is a relay bug, not input.
+        Err(e) => {
+            tracing::error!(error = %e, "cannot re-encode a frame as MessagePack");
+            let error = ServerMessage::Error {
+                id: None,
+                code: hamster_shared::ErrorCode::Unavailable,
+                message: "the relay could not encode a message".into(),
+            };
+            Bytes::from(error.to_msgpack().unwrap_or_default())
+        }
+    }
 }
 
 /// A control frame for `msg`.
 pub(crate) fn control_frame(msg: &ServerMessage) -> Frame {
-    Frame { kind: msg.kind(), json: Bytes::from(msg.to_json()), quotes: 0 }
+    Frame::new(msg.kind(), Bytes::from(msg.to_json()), 0)
 }
 
 /// Which quote-carrying message a batch frame is.
@@ -63,7 +104,7 @@ pub(super) fn quotes_frame<'a>(batch: Batch, fragments: impl Iterator<Item = &'a
         Batch::Quotes | Batch::Recovered => count,
         Batch::Snapshot => 0,
     };
-    Frame { kind, json: Bytes::from(buf), quotes }
+    Frame::new(kind, Bytes::from(buf), quotes)
 }
 
 #[cfg(test)]
@@ -102,6 +143,28 @@ mod tests {
             assert_eq!(frame.kind, message.kind());
             assert_eq!(frame.json, Bytes::from(message.to_json()), "{batch:?}");
         }
+    }
+
+    #[test]
+    fn the_msgpack_form_decodes_to_the_same_message_and_is_made_once_per_frame() {
+        let quotes =
+            vec![quote("AAPL", 190.5), Quote { seq: Some(7), volume: Some(3.0), ..quote("BTC/USD", 64_000.0) }];
+        let fragments: Vec<Bytes> = quotes.iter().map(|q| Bytes::from(serde_json::to_vec(q).unwrap())).collect();
+        let frame = quotes_frame(Batch::Quotes, fragments.iter());
+        let copy = frame.clone();
+        let packed = frame.msgpack();
+        assert_eq!(ServerMessage::from_msgpack(packed).unwrap(), ServerMessage::Quotes { quotes });
+        assert_eq!(copy.msgpack().as_ptr(), packed.as_ptr(), "a clone shares the one encoding");
+        assert!(packed.len() < frame.json.len(), "{} vs {} bytes", packed.len(), frame.json.len());
+        let event = ServerMessage::Event {
+            channel: Symbol::parse("uw:flow-alerts").unwrap(),
+            payload: serde_json::json!({"ticker": "AAPL", "size": -3, "premium": 1.5e6, "tags": [null, true]}),
+            ts: 1,
+            seq: Some(2),
+        };
+        let packed = control_frame(&event).msgpack().clone();
+        assert_eq!(ServerMessage::from_msgpack(&packed).unwrap(), event);
+        assert_eq!(packed, Bytes::from(event.to_msgpack().unwrap()), "byte-identical to encoding the message");
     }
 
     #[test]

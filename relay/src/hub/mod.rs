@@ -247,6 +247,7 @@ impl Hub {
     /// Subscribes `client` to `symbols` and queues, in this order, `subscribed` (with `rejected` plus any symbol
     /// over the connection's limit) and a `snapshot` of cached values. Done under one lock so no update for a
     /// new symbol can overtake its snapshot.
+    #[cfg(test)]
     pub(crate) fn subscribe(
         &self,
         client: ClientId,
@@ -347,7 +348,7 @@ impl Hub {
         let recovered =
             (!recovered_quotes.is_empty()).then(|| quotes_frame(Batch::Recovered, recovered_quotes.iter().copied()));
         let recovered_events: Vec<Frame> =
-            recovered_events.into_iter().map(|json| Frame { kind: "event", json: json.clone(), quotes: 0 }).collect();
+            recovered_events.into_iter().map(|json| Frame::new("event", json.clone(), 0)).collect();
         self.metrics.recovered.inc_by(recovered_quotes.len() as u64 + recovered_events.len() as u64);
         outbox.push_control(control_frame(&ServerMessage::Subscribed { id, symbols: accepted, rejected, continuity }));
         if let Some(recovered) = recovered {

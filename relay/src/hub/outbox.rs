@@ -261,7 +261,7 @@ mod tests {
     use super::*;
 
     fn frame(n: u32) -> Frame {
-        Frame { kind: "quotes", json: Bytes::from(format!("{n}")), quotes: 1 }
+        Frame::new("quotes", Bytes::from(format!("{n}")), 1)
     }
 
     fn sym(s: &str) -> Symbol {
@@ -282,7 +282,7 @@ mod tests {
         let out = Outbox::new(2);
         let (a, b) = (sym("AAPL"), sym("MSFT"));
         push(&out, 1, &[q(&a, "a1")]);
-        out.push_control(Frame { kind: "pong", json: Bytes::from_static(b"p"), quotes: 0 });
+        out.push_control(Frame::new("pong", Bytes::from_static(b"p"), 0));
         push(&out, 2, &[q(&b, "b1")]);
         // Full: these are kept as latest values; a second update for AAPL replaces the first.
         push(&out, 3, &[q(&a, "a2")]);
@@ -388,11 +388,11 @@ mod tests {
     fn control_flood_closes_the_outbox() {
         let out = Outbox::new(1);
         for _ in 0..=MAX_CONTROL_FRAMES {
-            out.push_control(Frame { kind: "pong", json: Bytes::new(), quotes: 0 });
+            out.push_control(Frame::new("pong", Bytes::new(), 0));
         }
         let d = out.drain();
         assert!(d.closed && d.frames.is_empty(), "queued frames are dropped with the client");
-        out.push_control(Frame { kind: "pong", json: Bytes::new(), quotes: 0 });
+        out.push_control(Frame::new("pong", Bytes::new(), 0));
         assert!(out.drain().frames.is_empty(), "a closed outbox takes nothing more");
     }
 }

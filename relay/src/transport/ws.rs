@@ -9,6 +9,10 @@
 //! The edge policy ([`crate::guard`]) runs on the handshake (origin, address slot, credential) and on every
 //! command (rate). Refused commands are answered with an `error`; a client that keeps earning them, or whose
 //! token expires, gets close code 1008 after the frames already queued for it.
+//!
+//! A client offering the subprotocol `hamster.msgpack` gets it selected and is written binary MessagePack
+//! frames (each frame's encoding is shared with every other such client, see `hub::Frame`); it may send
+//! MessagePack commands as binary frames, and JSON text frames keep working for it as for everyone else.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -21,7 +25,7 @@ use axum::response::Response;
 use axum::routing::get;
 use axum::{Extension, Router};
 use futures::{FutureExt, SinkExt, StreamExt};
-use hamster_shared::{ErrorCode, ServerMessage};
+use hamster_shared::{ErrorCode, ServerMessage, MSGPACK_SUBPROTOCOL};
 
 use crate::commands::{self, Handled};
 use crate::error::HttpError;
@@ -78,15 +82,30 @@ async fn upgrade(
         .read_buffer_size(READ_BUFFER_BYTES)
         .max_write_buffer_size(MAX_WRITE_BUFFER_BYTES)
         .max_message_size(max)
-        .max_frame_size(max);
+        .max_frame_size(max)
+        .protocols([MSGPACK_SUBPROTOCOL]);
+    let encoding = if ws.selected_protocol().is_some() { Encoding::Msgpack } else { Encoding::Json };
     Ok(ws.on_upgrade(move |socket| {
         let tracker = app.tracker.clone();
-        tracker.track_future(serve(socket, app, pass, trading))
+        tracker.track_future(serve(socket, app, pass, trading, encoding))
     }))
 }
 
-async fn serve(socket: WebSocket, app: AppState, pass: ClientPass, trading: Trading) {
-    let client = super::connect(&app, "ws");
+/// How a connection's messages are written, chosen once by the handshake's subprotocol.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Encoding {
+    /// Text frames of JSON: the default.
+    Json,
+    /// Binary frames of MessagePack (`hamster.msgpack`).
+    Msgpack,
+}
+
+async fn serve(socket: WebSocket, app: AppState, pass: ClientPass, trading: Trading, encoding: Encoding) {
+    let transport = match encoding {
+        Encoding::Json => "ws",
+        Encoding::Msgpack => "ws+msgpack",
+    };
+    let client = super::connect(&app, transport);
     tracing::debug!(client = client.id(), ip = %pass.ip, "ws client connected");
     let (mut sink, mut stream) = socket.split();
     let started = Instant::now();
@@ -99,8 +118,13 @@ async fn serve(socket: WebSocket, app: AppState, pass: ClientPass, trading: Trad
     let reader = async {
         while let Some(message) = stream.next().await {
             heard();
+            let command = match &message {
+                Ok(Message::Text(_)) => true,
+                Ok(Message::Binary(_)) => encoding == Encoding::Msgpack,
+                _ => false,
+            };
             let handled = match message {
-                Ok(Message::Text(_)) if !budget.take_command() => commands::error(
+                Ok(_) if command && !budget.take_command() => commands::error(
                     &app.hub,
                     &client,
                     None,
@@ -115,6 +139,9 @@ async fn serve(socket: WebSocket, app: AppState, pass: ClientPass, trading: Trad
                     &client,
                     text.as_str(),
                 ),
+                Ok(Message::Binary(bytes)) if encoding == Encoding::Msgpack => {
+                    commands::handle_msgpack(&app.hub, &app.upstream, app.replays.as_ref(), &trading, &client, &bytes)
+                }
                 Ok(Message::Binary(_)) => commands::error(
                     &app.hub,
                     &client,
@@ -177,7 +204,7 @@ async fn serve(socket: WebSocket, app: AppState, pass: ClientPass, trading: Trad
             };
             let written = tokio::select! {
                 _ = app.shutdown.cancelled() => return Some((close::GOING_AWAY, "relay shutting down")),
-                r = tokio::time::timeout(app.config.write_timeout(), write(&mut sink, &client, frames)) => r,
+                r = tokio::time::timeout(app.config.write_timeout(), write(&mut sink, &client, frames, encoding)) => r,
             };
             match written {
                 Ok(Ok(())) => {}
@@ -197,7 +224,7 @@ async fn serve(socket: WebSocket, app: AppState, pass: ClientPass, trading: Trad
     if let Some((code @ close::POLICY, _)) = close {
         // The `error` that explains a policy close is already queued: deliver it first, without waiting.
         if let Some(Some(frames)) = client.next_frames().now_or_never() {
-            let _ = tokio::time::timeout(Duration::from_secs(1), write(&mut sink, &client, frames)).await;
+            let _ = tokio::time::timeout(Duration::from_secs(1), write(&mut sink, &client, frames, encoding)).await;
         }
         tracing::debug!(client = client.id(), code, "closing with a policy violation");
     }
@@ -209,11 +236,15 @@ async fn serve(socket: WebSocket, app: AppState, pass: ClientPass, trading: Trad
 }
 
 /// Writes a batch of frames with one flush.
-async fn write<S>(sink: &mut S, client: &ClientHandle, frames: Vec<Frame>) -> Result<(), S::Error>
+async fn write<S>(sink: &mut S, client: &ClientHandle, frames: Vec<Frame>, encoding: Encoding) -> Result<(), S::Error>
 where
     S: futures::Sink<Message> + Unpin,
 {
     for frame in &frames {
+        if encoding == Encoding::Msgpack {
+            sink.feed(Message::Binary(frame.msgpack().clone())).await?;
+            continue;
+        }
         // Frames are serde_json output, so always UTF-8; a failure here would be a relay bug, not input.
         match Utf8Bytes::try_from(frame.json.clone()) {
             Ok(text) => sink.feed(Message::Text(text)).await?,
