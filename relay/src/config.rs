@@ -108,6 +108,10 @@ pub struct Config {
     #[arg(long, env = "RESUME_UPDATES", default_value_t = hub::RESUME_UPDATES)]
     pub(crate) resume_updates: usize,
 
+    /// Seconds a subscribed symbol may produce nothing before its clients hear `no_data` (0 = never).
+    #[arg(long, env = "NO_DATA_AFTER_SECS", default_value_t = hub::NO_DATA_AFTER_SECS)]
+    pub(crate) no_data_after_secs: u64,
+
     /// How long a `GET /api/quotes` keeps its symbols subscribed upstream, in seconds.
     #[arg(long, env = "REST_LEASE_SECS", default_value_t = hub::LEASE_TTL_SECS)]
     pub(crate) rest_lease_secs: u64,
@@ -271,6 +275,7 @@ impl Config {
             history_candles: self.history_candles,
             resume_updates: self.resume_updates,
             lease_ttl: Duration::from_secs(self.rest_lease_secs),
+            no_data_after: (self.no_data_after_secs > 0).then(|| Duration::from_secs(self.no_data_after_secs)),
             ..HubConfig::default()
         }
     }

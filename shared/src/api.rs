@@ -226,6 +226,9 @@ pub struct StatusResponse {
     /// Where orders go, and whether that backend is reachable.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub broker: Option<BrokerStatus>,
+    /// Subscribed symbols whose provider has sent nothing for `NO_DATA_AFTER_SECS` (see the `no_data` message).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub no_data: Vec<String>,
 }
 
 /// The trading backend in `/api/status`: the built-in paper broker, or a real broker and its connection.

@@ -357,6 +357,10 @@ pub enum ServerMessage {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         seq: Option<u64>,
     },
+    /// Symbols the relay subscribed upstream that have produced nothing for `after_ms`: the provider accepted
+    /// them but sends no data (an instrument it does not actually carry, a closed market, a plan that excludes
+    /// it). Informational: the subscription stays, and the first update that arrives ends it.
+    NoData { symbols: Vec<Symbol>, after_ms: u64 },
     /// Reply to `ping`.
     Pong {
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -569,6 +573,7 @@ impl ServerMessage {
         match self {
             ServerMessage::Hello { .. } => "hello",
             ServerMessage::Subscribed { .. } => "subscribed",
+            ServerMessage::NoData { .. } => "no_data",
             ServerMessage::Unsubscribed { .. } => "unsubscribed",
             ServerMessage::Snapshot { .. } => "snapshot",
             ServerMessage::Quotes { .. } => "quotes",
@@ -801,6 +806,7 @@ mod tests {
             },
             ServerMessage::Error { id: None, code: ErrorCode::RateLimited, message: "slow down".into() },
             ServerMessage::Pong { id: Some(RequestId::Num(3)), ts: Some(1_767_225_600_000) },
+            ServerMessage::NoData { symbols: vec![sym("binance:NOPE/USD")], after_ms: 30_000 },
             ServerMessage::Event {
                 seq: Some(12),
                 channel: sym("uw:flow-alerts"),
@@ -862,6 +868,7 @@ mod tests {
             match m {
                 ServerMessage::Hello { .. }
                 | ServerMessage::Subscribed { .. }
+                | ServerMessage::NoData { .. }
                 | ServerMessage::Unsubscribed { .. }
                 | ServerMessage::Snapshot { .. }
                 | ServerMessage::Quotes { .. }

@@ -262,6 +262,8 @@ fn server_message() -> impl Strategy<Value = ServerMessage> {
         (symbol(), payload(), any::<i64>(), opt(any::<u64>()))
             .prop_map(|(channel, payload, ts, seq)| ServerMessage::Event { channel, payload, ts, seq }),
         (request_id(), opt(any::<i64>())).prop_map(|(id, ts)| ServerMessage::Pong { id, ts }),
+        (prop::collection::vec(symbol(), 1..4), any::<u64>())
+            .prop_map(|(symbols, after_ms)| ServerMessage::NoData { symbols, after_ms }),
         (request_id(), pick(PHASES), any::<i64>(), any::<i64>(), any::<i64>(), num(), any::<u64>()).prop_map(
             |(id, phase, from, to, position, speed, played)| ServerMessage::ReplayState {
                 id,
@@ -338,6 +340,7 @@ fn server_kind(m: &ServerMessage) -> &'static str {
     match m {
         ServerMessage::Hello { .. }
         | ServerMessage::Subscribed { .. }
+        | ServerMessage::NoData { .. }
         | ServerMessage::Unsubscribed { .. }
         | ServerMessage::Snapshot { .. }
         | ServerMessage::Quotes { .. }
@@ -353,7 +356,7 @@ fn server_kind(m: &ServerMessage) -> &'static str {
         | ServerMessage::Account { .. } => m.kind(),
     }
 }
-const SERVER_KINDS: usize = 15;
+const SERVER_KINDS: usize = 16;
 
 #[test]
 fn the_strategies_reach_every_variant() {

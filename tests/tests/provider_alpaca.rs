@@ -345,3 +345,23 @@ async fn without_its_asset_list_alpaca_works_as_before_and_status_says_why() {
     assert!(rejected.is_empty(), "unchecked, as before catalogs: {rejected:?}");
     ws.quote_for("NVDA").await;
 }
+
+#[tokio::test]
+async fn a_symbol_the_stream_accepts_but_never_quotes_is_reported_no_data_until_it_does() {
+    let mock = AlpacaMock::start(KEY, SECRET).await;
+    // Quotes only, no trades: the adapter has no price to send, so AAPL stays silent.
+    mock.state.no_trades.store(true, Ordering::SeqCst);
+    let relay = relay_for(&mock, &["--no-data-after-secs", "1"]);
+    let mut ws = WsClient::connect(&relay.ws_url()).await;
+    ws.hello().await;
+    ws.subscribe(&["AAPL"]).await;
+    let silent = ws.recv_until("no_data", |m| matches!(m, ServerMessage::NoData { .. })).await;
+    let ServerMessage::NoData { symbols, after_ms } = silent else { unreachable!() };
+    assert_eq!((symbols.iter().map(|s| s.as_str()).collect::<Vec<_>>(), after_ms), (vec!["AAPL"], 1_000));
+    let status = relay.wait_status("AAPL listed as no_data", |s| s.no_data == ["AAPL"]).await;
+    assert_eq!(status.no_data, ["AAPL"]);
+
+    mock.state.no_trades.store(false, Ordering::SeqCst);
+    ws.quote_for("AAPL").await;
+    relay.wait_status("no_data cleared by the first quote", |s| s.no_data.is_empty()).await;
+}

@@ -91,6 +91,8 @@ pub(crate) const LEASE_TTL_SECS: u64 = 60;
 const MAX_LEASES: usize = 1000;
 /// Idle topics whose cache is kept (not configurable).
 const MAX_IDLE_TOPICS: usize = 1000;
+/// How long a wanted symbol may stay silent before its subscribers hear `no_data`.
+pub(crate) const NO_DATA_AFTER_SECS: u64 = 30;
 
 /// Tunables of the hub. The defaults are the constants above, which the command-line flags use as theirs too.
 #[derive(Debug, Clone)]
@@ -111,6 +113,8 @@ pub(crate) struct HubConfig {
     pub(crate) max_leases: usize,
     /// Symbols nobody wants any more whose cache is still kept (oldest dropped first).
     pub(crate) max_idle_topics: usize,
+    /// A wanted symbol that produces nothing for this long is reported `no_data`; `None` never.
+    pub(crate) no_data_after: Option<Duration>,
 }
 
 impl Default for HubConfig {
@@ -124,6 +128,7 @@ impl Default for HubConfig {
             lease_ttl: Duration::from_secs(LEASE_TTL_SECS),
             max_leases: MAX_LEASES,
             max_idle_topics: MAX_IDLE_TOPICS,
+            no_data_after: Some(Duration::from_secs(NO_DATA_AFTER_SECS)),
         }
     }
 }
@@ -147,6 +152,26 @@ struct Topic {
     sequence: Sequence,
     /// When the last subscriber left; `None` while wanted.
     idle_since: Option<Instant>,
+    /// Whether it has produced anything since it was wanted, for `no_data`.
+    silence: Silence,
+}
+
+/// A wanted topic's wait for its first update: when the wait started (first seen by [`Hub::sweep`]), whether it
+/// was reported as `no_data`, and to whom.
+#[derive(Debug, Default)]
+struct Silence {
+    produced: bool,
+    since: Option<Instant>,
+    flagged: bool,
+    told: Vec<ClientId>,
+}
+
+impl Silence {
+    fn heard(&mut self) {
+        if !self.produced {
+            *self = Silence { produced: true, ..Silence::default() };
+        }
+    }
 }
 
 impl Topic {
@@ -413,6 +438,7 @@ impl Hub {
                     self.metrics.quotes_in.inc_by(quotes.len() as u64);
                     for mut quote in quotes {
                         let Some(topic) = s.topics.get_mut(&quote.symbol) else { continue };
+                        topic.silence.heard();
                         let seq = topic.sequence.next();
                         quote.seq = Some(seq);
                         let json = match serde_json::to_vec(&quote) {
@@ -443,6 +469,7 @@ impl Hub {
                 HubEvent::Events(events) => {
                     for event in events {
                         let Some(topic) = s.topics.get_mut(&event.channel) else { continue };
+                        topic.silence.heard();
                         let seq = topic.sequence.next();
                         // Alerts are individual facts, not prices: delivered in order, never conflated.
                         let frame = control_frame(&ServerMessage::Event {
@@ -580,6 +607,7 @@ impl Hub {
             }
         }
         s.leases -= ended;
+        self.report_silence(s, now);
         let mut idle: Vec<(Instant, Symbol)> =
             s.topics.iter().filter_map(|(sym, t)| t.idle_since.map(|at| (at, sym.clone()))).collect();
         if idle.len() > self.config.max_idle_topics {
@@ -589,6 +617,46 @@ impl Hub {
             }
         }
         self.metrics.topics.set(wanted_topics(s) as i64);
+    }
+
+    /// Tells the subscribers of every wanted topic that has produced nothing for `no_data_after` (a symbol the
+    /// provider accepted but never quotes: unknown to it, a closed market, a plan that does not include it).
+    fn report_silence(&self, s: &mut State, now: Instant) {
+        let Some(after) = self.config.no_data_after else { return };
+        let after_ms = after.as_millis() as u64;
+        for (symbol, topic) in s.topics.iter_mut() {
+            if !topic.wanted() {
+                topic.silence = Silence::default();
+                continue;
+            }
+            if topic.silence.produced {
+                continue;
+            }
+            let since = *topic.silence.since.get_or_insert(now);
+            if now.duration_since(since) < after {
+                continue;
+            }
+            topic.silence.flagged = true;
+            let mut frame = None;
+            for (client, outbox) in &topic.subscribers {
+                if !topic.silence.told.contains(client) {
+                    let frame = frame.get_or_insert_with(|| {
+                        control_frame(&ServerMessage::NoData { symbols: vec![symbol.clone()], after_ms })
+                    });
+                    outbox.push_control(frame.clone());
+                    topic.silence.told.push(*client);
+                }
+            }
+        }
+    }
+
+    /// Wanted symbols that have produced nothing for `no_data_after`, for `/api/status`.
+    pub(crate) fn no_data(&self) -> Vec<String> {
+        let s = self.state.lock();
+        let mut out: Vec<String> =
+            s.topics.iter().filter(|(_, t)| t.wanted() && t.silence.flagged).map(|(sym, _)| sym.to_string()).collect();
+        out.sort();
+        out
     }
 
     /// Recent ticks and candles of `tf` of `symbol` with event times in `[from, to)` (empty if the relay has
@@ -704,6 +772,7 @@ fn new_topic(config: &HubConfig) -> Topic {
         history: History::new(config.history_ticks, config.history_candles),
         sequence: Sequence::new(config.resume_updates),
         idle_since: None,
+        silence: Silence::default(),
     }
 }
 

@@ -88,6 +88,7 @@ async fn status(State(app): State<AppState>) -> Json<StatusResponse> {
         conflated_total: m.conflated.get(),
         store: super::recordings::store_info(&app),
         broker: Some(app.broker.status()),
+        no_data: app.hub.no_data(),
     })
 }
 

@@ -88,6 +88,23 @@ pub(crate) fn QuoteRow(props: &QuoteRowProps) -> Html {
         };
     }
 
+    if let (None, None, Some(after_ms)) = (&row.quote, &row.last_event, row.no_data_ms) {
+        // Subscribed and accepted, but the provider has sent nothing: say so rather than look pending forever.
+        let secs = after_ms / 1000;
+        return html! {
+            <tr class={class} role="row" data-testid="quote-row" data-symbol={symbol.to_string()}>
+                {head}
+                <td role="cell" colspan="8" class="refusal no-data" data-testid="no-data">
+                    <span role="status">
+                        {format!("No data after {secs} s: the provider accepted {symbol} but sends nothing \
+                                  (a symbol it does not carry, or a closed market). Try the search above.")}
+                    </span>
+                </td>
+                {remove}
+            </tr>
+        };
+    }
+
     if let (None, Some(event)) = (&row.quote, &row.last_event) {
         // A channel (a feed of events, not prices): show how many arrived and the latest one.
         return html! {

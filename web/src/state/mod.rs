@@ -467,6 +467,17 @@ impl AppState {
                     }
                 }
             }
+            ServerMessage::NoData { symbols, after_ms } => {
+                for symbol in &symbols {
+                    if let Some(row) = self.rows.get_mut(symbol) {
+                        if row.quote.is_none() && row.last_event.is_none() {
+                            Rc::make_mut(row).no_data_ms = Some(after_ms);
+                        }
+                    }
+                }
+                let secs = after_ms / 1000;
+                self.log(LogLevel::Warn, format!("no data for {} after {secs} s", join(&symbols)));
+            }
             ServerMessage::Unsubscribed { id: _, symbols } => {
                 if !symbols.is_empty() {
                     self.log(LogLevel::Info, format!("unsubscribed {}", join(&symbols)));

@@ -75,6 +75,8 @@ pub struct Row {
     /// The value was restored from localStorage and nothing fresh has arrived since.
     pub cached: bool,
     pub(crate) refusal: Option<Refusal>,
+    /// The relay reported that the provider has sent nothing for this many ms (`no_data`); cleared by data.
+    pub(crate) no_data_ms: Option<u64>,
     /// Oldest first, at most [`SPARK_POINTS`].
     pub(crate) spark: VecDeque<SparkPoint>,
     /// Events received when the symbol is a channel rather than an instrument.
@@ -94,6 +96,7 @@ impl Row {
             interval_ms: None,
             cached: false,
             refusal: None,
+            no_data_ms: None,
             spark: VecDeque::new(),
             events: 0,
             last_event: None,
@@ -160,6 +163,7 @@ impl Row {
 
     /// Shows a fresh value received at `now_ms`, flashing its direction if a flash is due.
     pub(crate) fn apply_quote(&mut self, quote: Quote, now_ms: i64) {
+        self.no_data_ms = None;
         let moved = match &self.quote {
             Some(old) if quote.price > old.price => Direction::Up,
             Some(old) if quote.price < old.price => Direction::Down,

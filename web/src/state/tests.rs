@@ -165,6 +165,19 @@ fn provider_down_dims_its_rows() {
 }
 
 #[wasm_bindgen_test(unsupported = test)]
+fn no_data_marks_a_silent_row_until_its_first_value() {
+    let mut s = fresh();
+    s.apply(Action::AddSymbol { symbol: sym("APPL"), now_ms: 1_500 });
+    batch(&mut s, 2_000, vec![hello()]);
+    let silent = ServerMessage::NoData { symbols: vec![sym("APPL"), sym("AAPL")], after_ms: 30_000 };
+    batch(&mut s, 32_000, vec![ConnEvent::Server(silent)]);
+    assert_eq!(s.rows[&sym("APPL")].no_data_ms, Some(30_000));
+    assert!(s.log.entries().iter().any(|e| e.text.contains("no data for APPL")), "logged");
+    ticks(&mut s, 33_000, vec![quote("APPL", 10.0, 32_900)]);
+    assert_eq!(s.rows[&sym("APPL")].no_data_ms, None, "the first value ends it");
+}
+
+#[wasm_bindgen_test(unsupported = test)]
 fn rejections_show_the_relays_reason() {
     let mut s = fresh();
     s.apply(Action::AddSymbol { symbol: sym("nosuch:AAPL"), now_ms: 1_500 });
