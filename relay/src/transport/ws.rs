@@ -200,7 +200,11 @@ impl futures::Sink<yawc::Frame> for Socket {
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.get_mut().0.poll_flush_unpin(cx)
+        // yawc writes the frames it owes (pongs, the echo of a close, the close for a malformed frame) only in
+        // `poll_ready`, which `SplitSink` skips when it holds no frame of ours: a flush must reach them too.
+        let socket = &mut self.get_mut().0;
+        std::task::ready!(socket.poll_ready_unpin(cx))?;
+        socket.poll_flush_unpin(cx)
     }
 
     fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
@@ -330,11 +334,7 @@ async fn serve(socket: Socket, app: AppState, pass: ClientPass, trading: Trading
     }
     // What the socket queued on its own goes out first: the echo of a client's close, or the close it answers a
     // malformed frame with.
-    let _ = tokio::time::timeout(Duration::from_secs(1), async {
-        std::future::poll_fn(|cx| sink.poll_ready_unpin(cx)).await?;
-        sink.flush().await
-    })
-    .await;
+    let _ = tokio::time::timeout(Duration::from_secs(1), sink.flush()).await;
     if let Some((code, reason)) = close {
         let frame = yawc::Frame::close(CloseCode::from(code), reason);
         let _ = tokio::time::timeout(Duration::from_secs(1), sink.send(frame)).await;
