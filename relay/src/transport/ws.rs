@@ -92,15 +92,20 @@ impl<S: Send + Sync> FromRequestParts<S> for Upgrade {
                 v.to_str().is_ok_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
             })
         };
+        let refused = |status: StatusCode, reason: &'static str| {
+            // As axum's own extractor logged its rejections: at trace, for whoever debugs a client.
+            tracing::trace!(status = status.as_u16(), reason, "ws handshake refused");
+            (status, reason).into_response()
+        };
         if !has_token(header::CONNECTION, "upgrade") {
-            return Err((StatusCode::BAD_REQUEST, "Connection header did not include 'upgrade'").into_response());
+            return Err(refused(StatusCode::BAD_REQUEST, "Connection header did not include 'upgrade'"));
         }
         if !has_token(header::UPGRADE, "websocket") {
-            return Err((StatusCode::BAD_REQUEST, "`Upgrade` header did not include 'websocket'").into_response());
+            return Err(refused(StatusCode::BAD_REQUEST, "`Upgrade` header did not include 'websocket'"));
         }
         match IncomingUpgrade::from_request_parts(parts, state).await {
             Ok(upgrade) => Ok(Upgrade(upgrade)),
-            Err(status) => Err((status, "not a WebSocket version 13 handshake").into_response()),
+            Err(status) => Err(refused(status, "not a WebSocket version 13 handshake")),
         }
     }
 }
