@@ -53,10 +53,15 @@ mod close {
 }
 
 /// Bytes read from a client socket at a time; also what the read buffer shrinks back to after a larger message.
-const READ_BUFFER_BYTES: usize = 4096;
+/// Clients send a few small commands (a 100-symbol `subscribe` is about 1.5 KB); a larger message is assembled
+/// across reads. With the write buffer below, this keeps an idle connection at 8.8 KB (docs/benchmarks.md).
+const READ_BUFFER_BYTES: usize = 2048;
 
-/// What the write buffer shrinks back to once a batch larger than this has been flushed.
-const WRITE_BUFFER_BYTES: usize = 4096;
+/// The write buffer's initial capacity: none, so an idle connection holds only what its greeting needed (4 KiB
+/// here and 4 KiB of read buffer made an idle connection cost 16.2 KB instead of 8.8, docs/benchmarks.md). It
+/// grows with the batches written and keeps that capacity up to [`MAX_WRITE_BUFFER_BYTES`], beyond which it is
+/// given back after the flush.
+const WRITE_BUFFER_BYTES: usize = 0;
 
 /// Bytes the socket's write buffer may hold before it is flushed and further frames wait for the client to read.
 /// A batch of frames collects up to this before its one flush; the buffer never holds more than this plus the
@@ -64,8 +69,8 @@ const WRITE_BUFFER_BYTES: usize = 4096;
 /// budget: a client flooding pings and never reading once grew the relay by a hundred megabytes.
 const MAX_WRITE_BUFFER_BYTES: usize = 128 * 1024;
 
-/// Messages shorter than this are sent uncompressed: deflate's header and trailer cost more than it saves on an
-/// `ack` or a single small quote.
+/// Messages shorter than this are sent uncompressed: on a `pong` or a short `error`, deflate's block header and
+/// trailer save nothing.
 const COMPRESSION_THRESHOLD_BYTES: usize = 64;
 
 /// Idle compressors (and, separately, decompressors) kept for connections without context takeover: enough for
@@ -113,9 +118,6 @@ impl<S: Send + Sync> FromRequestParts<S> for Upgrade {
 /// The socket settings of every connection, from the relay's flags.
 fn options(config: &Config) -> Options {
     let max = config.max_message_bytes;
-    // tungstenite's 128 KiB read buffer, zero-filled before each read, once made an idle client cost 133 KB and
-    // the fan-out spend a quarter of its CPU in memset (docs/benchmarks.md). Clients send a few small commands,
-    // so 4 KiB reads are plenty; a larger message is assembled across reads.
     let options = Options::default()
         // yawc's limits are exclusive; ours (`--max-message-bytes`) is the largest accepted size.
         .with_limits(max.saturating_add(1), max.saturating_add(1))
