@@ -407,7 +407,8 @@ impl Conn {
         let io = Counted { inner: tcp, read: wire };
         if spec.deflate {
             // Offers the extension as a plain `permessage-deflate`; the relay decides the parameters.
-            let options = yawc::Options::default().with_low_latency_compression().with_read_buffer_capacity(READ_BUFFER);
+            let options =
+                yawc::Options::default().with_low_latency_compression().with_read_buffer_capacity(READ_BUFFER);
             let ws = yawc::WebSocket::handshake(url, io, options).await.map_err(|e| e.to_string())?;
             Ok(Conn::Deflate(Box::new(ws)))
         } else {

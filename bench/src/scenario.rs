@@ -488,7 +488,8 @@ fn wire_note(bytes: u64, secs: f64, clients: usize, arrived: u64, deflate: bool)
     if bytes == 0 || clients == 0 || secs <= 0.0 {
         return None;
     }
-    let per_quote = if arrived > 0 { format!(", {:.1} B per quote", bytes as f64 / arrived as f64) } else { String::new() };
+    let per_quote =
+        if arrived > 0 { format!(", {:.1} B per quote", bytes as f64 / arrived as f64) } else { String::new() };
     Some(format!(
         "**{:.1} KB/s on the wire per client**{per_quote} ({})",
         bytes as f64 / secs / clients as f64 / 1000.0,
@@ -505,13 +506,19 @@ impl Bench {
         let _stop_clients = stop.clone().drop_guard();
         let permits = Arc::new(Semaphore::new(CONNECTING_AT_ONCE));
         let started = Instant::now();
-        for (i, spec) in client_specs(Scenario::Dashboard, sizes, &target.ws_url(), self.deflate).into_iter().enumerate() {
+        for (i, spec) in
+            client_specs(Scenario::Dashboard, sizes, &target.ws_url(), self.deflate).into_iter().enumerate()
+        {
             clients::spawn(spec, i, recorder.clone(), permits.clone(), stop.clone());
         }
-        wait_until("the dashboards", Duration::from_secs(60).max(Duration::from_millis(20 * sizes.clients as u64)), || {
-            check_failures(&recorder)?;
-            Ok(recorder.progress().1 == sizes.clients)
-        })
+        wait_until(
+            "the dashboards",
+            Duration::from_secs(60).max(Duration::from_millis(20 * sizes.clients as u64)),
+            || {
+                check_failures(&recorder)?;
+                Ok(recorder.progress().1 == sizes.clients)
+            },
+        )
         .await?;
         let subscribed = started.elapsed();
         tokio::time::sleep(sizes.warmup).await;
@@ -535,7 +542,11 @@ impl Bench {
         }
         notes.push(format!("subscribed by {:.2} s", subscribed.as_secs_f64()));
         if summary.dropped > 0 {
-            notes.push(format!("**{} disconnected** (first: {})", summary.dropped, summary.first_drop.as_deref().unwrap_or("?")));
+            notes.push(format!(
+                "**{} disconnected** (first: {})",
+                summary.dropped,
+                summary.first_drop.as_deref().unwrap_or("?")
+            ));
         }
         Ok(vec![Row {
             target: target.kind,

@@ -79,7 +79,8 @@ impl DeflateClient {
     pub async fn connect(url: &str, offer: bool) -> DeflateClient {
         let parsed: url::Url = url.parse().expect("ws url");
         let addr = format!("{}:{}", parsed.host_str().expect("host"), parsed.port().expect("port"));
-        let tcp = tokio::time::timeout(WAIT, TcpStream::connect(addr)).await.expect("connect in time").expect("connect");
+        let tcp =
+            tokio::time::timeout(WAIT, TcpStream::connect(addr)).await.expect("connect in time").expect("connect");
         let (read, written) = (Tape::default(), Tape::default());
         let io = Tapped { inner: tcp, read: read.clone(), written: written.clone() };
         let options = if offer { Options::default().with_low_latency_compression() } else { Options::default() };

@@ -20,7 +20,12 @@ return (badge && badge.dataset.state === 'live') ? priced : 0;
 
 /// A header's value from a DevTools headers object, whatever the case of its name.
 fn header(headers: &Value, name: &str) -> Option<String> {
-    headers.as_object()?.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).and_then(|(_, v)| v.as_str()).map(str::to_owned)
+    headers
+        .as_object()?
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(name))
+        .and_then(|(_, v)| v.as_str())
+        .map(str::to_owned)
 }
 
 /// The `/ws` handshakes in `events`: (what the browser offered, what the relay answered), from the response

@@ -75,9 +75,8 @@ const COMPRESSION_THRESHOLD_BYTES: usize = 64;
 
 /// Idle compressors (and, separately, decompressors) kept for connections without context takeover: enough for
 /// every worker thread to be compressing at once; a busier moment builds more and drops them afterwards.
-static DEFLATE_POOL: LazyLock<DeflatePool> = LazyLock::new(|| {
-    DeflatePool::new(std::thread::available_parallelism().map_or(4, |n| n.get()))
-});
+static DEFLATE_POOL: LazyLock<DeflatePool> =
+    LazyLock::new(|| DeflatePool::new(std::thread::available_parallelism().map_or(4, |n| n.get())));
 
 /// `GET /ws`.
 pub(crate) fn routes() -> Router<AppState> {
@@ -93,9 +92,11 @@ impl<S: Send + Sync> FromRequestParts<S> for Upgrade {
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let has_token = |name: header::HeaderName, token: &str| {
-            parts.headers.get_all(name).iter().any(|v| {
-                v.to_str().is_ok_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
-            })
+            parts
+                .headers
+                .get_all(name)
+                .iter()
+                .any(|v| v.to_str().is_ok_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case(token))))
         };
         let refused = |status: StatusCode, reason: &'static str| {
             // As axum's own extractor logged its rejections: at trace, for whoever debugs a client.
@@ -138,10 +139,9 @@ fn options(config: &Config) -> Options {
         WsDeflate::Off => options.without_compression(),
         // RFC 7692 lets the server impose no context takeover in both directions on any client that offered
         // the extension; then nothing outlives a message and the compressors can be shared.
-        WsDeflate::On => deflate()
-            .server_no_context_takeover()
-            .client_no_context_takeover()
-            .with_deflate_pool(DEFLATE_POOL.clone()),
+        WsDeflate::On => {
+            deflate().server_no_context_takeover().client_no_context_takeover().with_deflate_pool(DEFLATE_POOL.clone())
+        }
         WsDeflate::Context => deflate(),
     }
 }
@@ -373,9 +373,49 @@ fn read_error(e: &WebSocketError) -> Option<(u16, &'static str)> {
     match e {
         WebSocketError::FrameTooLarge => Some((close::TOO_BIG, "message too large")),
         WebSocketError::InvalidUTF8 => Some((close::INVALID_PAYLOAD, "text frame is not valid UTF-8")),
-        WebSocketError::InvalidFragment | WebSocketError::InvalidContinuationFrame | WebSocketError::FragmentTimeout => {
-            Some((close::PROTOCOL, "protocol error"))
-        }
+        WebSocketError::InvalidFragment
+        | WebSocketError::InvalidContinuationFrame
+        | WebSocketError::FragmentTimeout => Some((close::PROTOCOL, "protocol error")),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    fn config(args: &[&str]) -> Config {
+        Config::try_parse_from(std::iter::once("hamster-relay").chain(args.iter().copied())).unwrap()
+    }
+
+    #[test]
+    fn deflate_modes_become_socket_options() {
+        let off = options(&config(&["--ws-deflate", "off"]));
+        assert!(off.compression.is_none());
+
+        let on = options(&config(&[]));
+        let deflate = on.compression.expect("on by default");
+        assert!(deflate.server_no_context_takeover && deflate.client_no_context_takeover);
+        assert!(deflate.pool.is_some(), "without context takeover the state is pooled");
+        assert_eq!(deflate.server_max_window_bits, Some(15));
+        assert_eq!(deflate.compression_threshold, COMPRESSION_THRESHOLD_BYTES);
+
+        let context = options(&config(&["--ws-deflate", "context", "--ws-deflate-window-bits", "10"]));
+        let deflate = context.compression.expect("context mode compresses");
+        assert!(!deflate.server_no_context_takeover && !deflate.client_no_context_takeover);
+        assert!(deflate.pool.is_none());
+        assert_eq!(deflate.server_max_window_bits, Some(10));
+    }
+
+    #[test]
+    fn limits_follow_max_message_bytes_and_window_bits_stay_in_range() {
+        let o = options(&config(&["--max-message-bytes", "1000"]));
+        assert_eq!((o.max_payload_read, o.max_read_buffer), (Some(1001), Some(1001)));
+        for bits in ["8", "16"] {
+            let parsed = Config::try_parse_from(["hamster-relay", "--ws-deflate-window-bits", bits]);
+            assert!(parsed.is_err(), "window bits {bits} accepted");
+        }
     }
 }
