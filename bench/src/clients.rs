@@ -16,21 +16,31 @@
 //! each shard behind a mutex taken once per frame, so thousands of clients record without contention and
 //! without a histogram each (which would dominate the bench's memory at 10,000 clients).
 //!
+//! A client may offer permessage-deflate (RFC 7692, `--deflate`): it then speaks through yawc instead of
+//! tokio-tungstenite (which has no such extension) and inflates what the relay compressed. Either way every byte
+//! read from the socket is counted per group ([`Recorder::wire_bytes`]): the bandwidth a client really costs.
+//!
 //! This module does not decide how many clients there are or when the window opens: `scenario` does.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
+use std::io;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};
 use hdrhistogram::Histogram;
 use serde::Deserialize;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
 use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::WebSocketStream;
 use tokio_util::sync::CancellationToken;
 
 use crate::mark::{exact_u64, now_ns, Window};
@@ -77,6 +87,8 @@ pub struct ClientSpec {
     pub symbols: Vec<String>,
     pub behaviour: Behaviour,
     pub group: Group,
+    /// Offer permessage-deflate (through yawc).
+    pub deflate: bool,
 }
 
 /// Counters and latencies of one group.
@@ -91,6 +103,8 @@ struct GroupStats {
     duplicates: AtomicU64,
     /// Clients whose connection ended after they had subscribed.
     dropped: AtomicU64,
+    /// Bytes read from the group's sockets (handshakes included), whatever the window.
+    wire: Arc<AtomicU64>,
 }
 
 impl GroupStats {
@@ -107,6 +121,7 @@ impl GroupStats {
             reordered: AtomicU64::new(0),
             duplicates: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
+            wire: Arc::default(),
         })
     }
 }
@@ -174,6 +189,12 @@ impl Recorder {
     /// The first error any client hit.
     pub fn first_error(&self) -> Option<String> {
         self.first_error.lock().ok().and_then(|e| e.clone())
+    }
+
+    /// Bytes the clients of `group` have read from their sockets so far: frames as they travelled, compressed
+    /// or not, plus the handshakes.
+    pub fn wire_bytes(&self, group: Group) -> u64 {
+        self.groups.get(group as usize).map_or(0, |g| g.wire.load(Ordering::Relaxed))
     }
 
     /// The results of `group` so far.
@@ -257,14 +278,13 @@ async fn run(
     subscribed: &mut bool,
 ) -> Result<(), String> {
     let permit = permits.acquire_owned().await.map_err(|_| "connect permits closed".to_owned())?;
-    let config = WebSocketConfig::default().read_buffer_size(READ_BUFFER);
-    let connect = tokio_tungstenite::connect_async_with_config(spec.url.as_str(), Some(config), true);
+    let wire = recorder.groups.get(spec.group as usize).map(|g| g.wire.clone()).unwrap_or_default();
     let mut ws = tokio::select! {
         _ = stop.cancelled() => return Ok(()),
-        r = tokio::time::timeout(CONNECT_TIMEOUT, connect) => match r {
+        r = tokio::time::timeout(CONNECT_TIMEOUT, Conn::open(&spec, wire)) => match r {
             Err(_) => return Err(format!("connect to {} timed out", spec.url)),
             Ok(Err(e)) => return Err(format!("connect to {}: {e}", spec.url)),
-            Ok(Ok((ws, _))) => ws,
+            Ok(Ok(ws)) => ws,
         },
     };
     drop(permit);
@@ -272,7 +292,7 @@ async fn run(
     let mut unacknowledged = 0;
     for chunk in spec.symbols.chunks(MAX_SYMBOLS_PER_REQUEST) {
         let request = serde_json::json!({"type": "subscribe", "symbols": chunk}).to_string();
-        ws.send(Message::text(request)).await.map_err(|e| format!("subscribe: {e}"))?;
+        ws.send_text(request).await.map_err(|e| format!("subscribe: {e}"))?;
         unacknowledged += 1;
     }
     if unacknowledged == 0 {
@@ -298,22 +318,18 @@ async fn run(
         let message = tokio::select! {
             _ = stop.cancelled() => return Ok(()),
             _ = keepalive.tick() => {
-                ws.send(Message::text(r#"{"type":"ping"}"#)).await.map_err(|e| format!("ping: {e}"))?;
+                ws.send_text(r#"{"type":"ping"}"#.to_owned()).await.map_err(|e| format!("ping: {e}"))?;
                 continue;
             }
             m = ws.next() => m,
         };
-        let text = match message {
-            None => return Err("connection closed by the server".into()),
-            Some(Err(e)) => return Err(format!("read: {e}")),
-            Some(Ok(Message::Text(text))) => text,
-            Some(Ok(Message::Close(frame))) => {
-                return Err(format!("closed by the server: {}", frame.map_or_else(String::new, |f| f.to_string())))
-            }
-            Some(Ok(_)) => continue,
+        let payload = match message? {
+            Incoming::Text(payload) => payload,
+            Incoming::Other => continue,
         };
+        let text = std::str::from_utf8(&payload).map_err(|e| format!("text frame is not UTF-8: {e}"))?;
         let now = now_ns();
-        let frame: ServerFrame = serde_json::from_str(text.as_str()).map_err(|e| format!("bad frame ({e}): {text}"))?;
+        let frame: ServerFrame = serde_json::from_str(text).map_err(|e| format!("bad frame ({e}): {text}"))?;
         match frame.kind.as_ref() {
             "quotes" => state.on_quotes(&frame.quotes, now, true),
             "snapshot" => state.on_quotes(&frame.quotes, now, false),
@@ -333,6 +349,106 @@ async fn run(
         if let Behaviour::Slow(pause) = spec.behaviour {
             if unacknowledged == 0 {
                 tokio::time::sleep(pause).await;
+            }
+        }
+    }
+}
+
+/// A TCP stream that counts the bytes read from it.
+struct Counted {
+    inner: TcpStream,
+    read: Arc<AtomicU64>,
+}
+
+impl AsyncRead for Counted {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
+        if let Poll::Ready(Ok(())) = polled {
+            self.read.fetch_add((buf.filled().len() - before) as u64, Ordering::Relaxed);
+        }
+        polled
+    }
+}
+
+impl AsyncWrite for Counted {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+/// What a read gave: a text message's payload (inflated if it was compressed), or something to skip.
+enum Incoming {
+    Text(bytes::Bytes),
+    Other,
+}
+
+/// One client's WebSocket: tokio-tungstenite, or yawc when it offers permessage-deflate.
+enum Conn {
+    Plain(Box<WebSocketStream<Counted>>),
+    Deflate(Box<yawc::WebSocket<Counted>>),
+}
+
+impl Conn {
+    async fn open(spec: &ClientSpec, wire: Arc<AtomicU64>) -> Result<Conn, String> {
+        let url: url::Url = spec.url.parse().map_err(|e| format!("bad url: {e}"))?;
+        let host = url.host_str().ok_or("no host in the url")?;
+        let port = url.port_or_known_default().ok_or("no port in the url")?;
+        let tcp = TcpStream::connect((host, port)).await.map_err(|e| e.to_string())?;
+        tcp.set_nodelay(true).map_err(|e| e.to_string())?;
+        let io = Counted { inner: tcp, read: wire };
+        if spec.deflate {
+            // Offers the extension as a plain `permessage-deflate`; the relay decides the parameters.
+            let options =
+                yawc::Options::default().with_low_latency_compression().with_read_buffer_capacity(READ_BUFFER);
+            let ws = yawc::WebSocket::handshake(url, io, options).await.map_err(|e| e.to_string())?;
+            Ok(Conn::Deflate(Box::new(ws)))
+        } else {
+            let config = WebSocketConfig::default().read_buffer_size(READ_BUFFER);
+            let (ws, _) = tokio_tungstenite::client_async_with_config(spec.url.as_str(), io, Some(config))
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok(Conn::Plain(Box::new(ws)))
+        }
+    }
+
+    async fn send_text(&mut self, text: String) -> Result<(), String> {
+        match self {
+            Conn::Plain(ws) => ws.send(Message::text(text)).await.map_err(|e| e.to_string()),
+            Conn::Deflate(ws) => ws.send(yawc::Frame::text(text)).await.map_err(|e| e.to_string()),
+        }
+    }
+
+    async fn next(&mut self) -> Result<Incoming, String> {
+        match self {
+            Conn::Plain(ws) => match ws.next().await {
+                None => Err("connection closed by the server".into()),
+                Some(Err(e)) => Err(format!("read: {e}")),
+                Some(Ok(Message::Text(text))) => Ok(Incoming::Text(bytes::Bytes::from(text))),
+                Some(Ok(Message::Close(frame))) => {
+                    Err(format!("closed by the server: {}", frame.map_or_else(String::new, |f| f.to_string())))
+                }
+                Some(Ok(_)) => Ok(Incoming::Other),
+            },
+            Conn::Deflate(ws) => {
+                let frame = ws.next_frame().await.map_err(|e| format!("read: {e}"))?;
+                match frame.opcode() {
+                    yawc::OpCode::Text => Ok(Incoming::Text(frame.into_payload())),
+                    yawc::OpCode::Close => Err(format!(
+                        "closed by the server: {:?} {}",
+                        frame.close_code().map(u16::from),
+                        String::from_utf8_lossy(frame.payload().get(2..).unwrap_or_default())
+                    )),
+                    _ => Ok(Incoming::Other),
+                }
             }
         }
     }

@@ -16,7 +16,7 @@
 //! * [`target`] — starting the real relay binary (or the Node peer, or attaching to a running server).
 //! * [`clients`] — the measuring WebSocket clients and their HDR histograms.
 //! * [`procstat`] — RSS and CPU of the target from `/proc`, and the open-files limit.
-//! * [`scenario`] — fanout, spread, idle, burst, slow: sizes and the steps of one run.
+//! * [`scenario`] — fanout, spread, idle, burst, slow, dashboard: sizes and the steps of one run.
 //! * [`report`] — the results table.
 //!
 //! Numbers measured here are the relay plus two loopback hops plus the bench's own scheduling on the same
@@ -142,6 +142,12 @@ struct Args {
     #[arg(long, default_value_t = 0)]
     orders: usize,
 
+    /// The measured clients offer permessage-deflate (RFC 7692) and inflate what the relay compresses (through
+    /// yawc rather than tokio-tungstenite). Whether the relay accepts is its own `--ws-deflate` (pass it with
+    /// --relay-arg); bytes on the wire are reported either way.
+    #[arg(long)]
+    deflate: bool,
+
     /// Also write the report to this file.
     #[arg(long)]
     out: Option<PathBuf>,
@@ -161,6 +167,7 @@ impl Args {
                 || scenario == Scenario::Fanout
                 || scenario == Scenario::Burst
                 || scenario == Scenario::Slow
+                || scenario == Scenario::Dashboard
             {
                 s.per_client = v;
             }
@@ -236,7 +243,7 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let window = Arc::new(Window::default());
     let generator = Generator::start(args.upstream_listen, window.clone())?;
     eprintln!("[bench] generator at {}", generator.ws_url());
-    let bench = Bench { generator, window, launch, orders: args.orders };
+    let bench = Bench { generator, window, launch, orders: args.orders, deflate: args.deflate };
 
     let load_before = loadavg();
     let mut rows = Vec::new();

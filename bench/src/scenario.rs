@@ -13,6 +13,11 @@
 //!    close it, give late deliveries `drain` to arrive, and read every counter;
 //! 5. stop the clients and the target.
 //!
+//! `dashboard` is the exception: its symbols are the relay's own simulator's (`sim:T00000`…, at the simulator's
+//! default rate; the simulator is always built in) instead of the generator's, and the clients are dashboards of `per_client` symbols; it measures
+//! what a dashboard costs on the wire (with or without `--deflate`) and the relay's CPU per delivered quote.
+//! Its quotes carry no marks, so it reports no latency.
+//!
 //! Scenario sizes come from [`Scenario::sizes`], overridden field by field from the command line.
 
 use std::sync::Arc;
@@ -46,6 +51,9 @@ pub enum Scenario {
     Burst,
     /// Fan-out where a share of the clients read slowly or not at all; fast clients are reported apart.
     Slow,
+    /// Dashboards of 200 symbols on the relay's own simulator at its default rate: bytes on the wire and CPU
+    /// per delivery (relay only; run it by name, it is not part of the default set).
+    Dashboard,
 }
 
 impl Scenario {
@@ -59,6 +67,7 @@ impl Scenario {
             Scenario::Idle => "idle",
             Scenario::Burst => "burst",
             Scenario::Slow => "slow",
+            Scenario::Dashboard => "dashboard",
         }
     }
 
@@ -82,17 +91,27 @@ impl Scenario {
             Scenario::Idle => Sizes { clients: 10_000, symbols: 100, per_client: 1, rate: 0.0, ..full },
             Scenario::Burst => Sizes { duration: Duration::from_secs(5), ..full },
             Scenario::Slow => full,
+            Scenario::Dashboard => Sizes { clients: 1, symbols: 200, per_client: 200, rate: 0.0, ..full },
         };
         if smoke {
             s = Sizes {
-                clients: if self == Scenario::Idle { 200 } else { 20 },
+                clients: match self {
+                    Scenario::Idle => 200,
+                    Scenario::Dashboard => 1,
+                    _ => 20,
+                },
                 symbols: match self {
                     Scenario::Spread => 20,
                     Scenario::Idle => 10,
+                    Scenario::Dashboard => 200,
                     _ => 5,
                 },
-                per_client: if self == Scenario::Idle { 1 } else { 5 },
-                rate: if self == Scenario::Idle { 0.0 } else { 200.0 },
+                per_client: match self {
+                    Scenario::Idle => 1,
+                    Scenario::Dashboard => 200,
+                    _ => 5,
+                },
+                rate: if matches!(self, Scenario::Idle | Scenario::Dashboard) { 0.0 } else { 200.0 },
                 warmup: Duration::from_millis(500),
                 duration: Duration::from_secs(3),
                 drain: Duration::from_millis(500),
@@ -159,6 +178,8 @@ pub struct Bench {
     pub launch: Launch,
     /// Paper orders to place on a relay target before the window.
     pub orders: usize,
+    /// The measured clients offer permessage-deflate.
+    pub deflate: bool,
 }
 
 /// The ticker of symbol `i` (Twelve Data spelling; canonical under the relay's symbol rules).
@@ -199,6 +220,18 @@ impl Bench {
         self.generator.reset_count();
         self.generator.set_rate(0.0);
         let accepted_before = self.generator.accepted();
+        if scenario == Scenario::Dashboard {
+            if kind != Kind::Relay || self.launch.attach.is_some() {
+                bail!("dashboard runs the relay's own simulator: a spawned relay only");
+            }
+            // A second `--providers` adds to the first: the relay runs Twelve Data (the idle generator) and sim.
+            let mut launch = self.launch.clone();
+            launch.relay_args.extend(["--providers".to_owned(), "sim".to_owned()]);
+            let target = Target::start(kind, &launch, &self.generator.ws_url()).await?;
+            let result = self.measure_dashboard(sizes, &target).await;
+            target.stop().await;
+            return result;
+        }
         let target = Target::start(kind, &self.launch, &self.generator.ws_url()).await?;
         let result = self.measure(scenario, sizes, &target, accepted_before).await;
         self.generator.set_rate(0.0);
@@ -235,6 +268,7 @@ impl Bench {
                 symbols: chunk.to_vec(),
                 behaviour: Behaviour::Fast,
                 group: Group::None,
+                deflate: false,
             })
             .collect();
         let primer_count = primers.len();
@@ -264,7 +298,7 @@ impl Bench {
         let rss_before = pid.and_then(rss_bytes);
 
         // The measured clients.
-        let specs = client_specs(scenario, sizes, &url);
+        let specs = client_specs(scenario, sizes, &url, self.deflate);
         let started = Instant::now();
         for (i, spec) in specs.into_iter().enumerate() {
             clients::spawn(spec, i, recorder.clone(), permits.clone(), stop.clone());
@@ -341,6 +375,7 @@ impl Bench {
         tokio::time::sleep(sizes.warmup).await;
         let status_before = target.status().await;
         let (cpu0, bench0) = (pid.and_then(CpuSample::read), CpuSample::read(me));
+        let wire0 = [recorder.wire_bytes(Group::Fast), recorder.wire_bytes(Group::Slow)];
         self.window.open(now_ns());
         if scenario == Scenario::Burst {
             self.generator.set_rate(sizes.rate * sizes.burst_factor);
@@ -349,6 +384,7 @@ impl Bench {
         self.window.close(now_ns());
         self.generator.set_rate(sizes.rate);
         let (cpu1, bench1) = (pid.and_then(CpuSample::read), CpuSample::read(me));
+        let wire1 = [recorder.wire_bytes(Group::Fast), recorder.wire_bytes(Group::Slow)];
         let (rss, peak) = (pid.and_then(rss_bytes), pid.and_then(peak_rss_bytes));
         tokio::time::sleep(sizes.drain).await;
         let status_after = target.status().await;
@@ -397,6 +433,10 @@ impl Bench {
             if let Some(cpu) = cpu_seconds.filter(|_| summary.arrived > 0 && scenario != Scenario::Slow) {
                 notes.push(format!("{:.0} ns of target CPU per delivery", 1e9 * cpu / summary.arrived as f64));
             }
+            let wire = wire1[group as usize].saturating_sub(wire0[group as usize]);
+            if let Some(note) = wire_note(wire, secs, clients, summary.arrived, self.deflate) {
+                notes.push(note);
+            }
             if summary.reordered > 0 {
                 notes.push(format!("**{} stale** (older than a quote already received)", summary.reordered));
             }
@@ -443,6 +483,91 @@ impl Bench {
     }
 }
 
+/// Bytes read from the sockets over the window: per client and second, and per quote that arrived.
+fn wire_note(bytes: u64, secs: f64, clients: usize, arrived: u64, deflate: bool) -> Option<String> {
+    if bytes == 0 || clients == 0 || secs <= 0.0 {
+        return None;
+    }
+    let per_quote =
+        if arrived > 0 { format!(", {:.1} B per quote", bytes as f64 / arrived as f64) } else { String::new() };
+    Some(format!(
+        "**{:.1} KB/s on the wire per client**{per_quote} ({})",
+        bytes as f64 / secs / clients as f64 / 1000.0,
+        if deflate { "permessage-deflate offered" } else { "no compression offered" }
+    ))
+}
+
+impl Bench {
+    /// `dashboard`: clients of `per_client` simulated symbols each, on a relay running its simulator.
+    async fn measure_dashboard(&self, sizes: &Sizes, target: &Target) -> anyhow::Result<Vec<Row>> {
+        let pid = target.pid();
+        let recorder = Arc::new(Recorder::new(self.window.clone())?);
+        let stop = CancellationToken::new();
+        let _stop_clients = stop.clone().drop_guard();
+        let permits = Arc::new(Semaphore::new(CONNECTING_AT_ONCE));
+        let started = Instant::now();
+        for (i, spec) in
+            client_specs(Scenario::Dashboard, sizes, &target.ws_url(), self.deflate).into_iter().enumerate()
+        {
+            clients::spawn(spec, i, recorder.clone(), permits.clone(), stop.clone());
+        }
+        wait_until(
+            "the dashboards",
+            Duration::from_secs(60).max(Duration::from_millis(20 * sizes.clients as u64)),
+            || {
+                check_failures(&recorder)?;
+                Ok(recorder.progress().1 == sizes.clients)
+            },
+        )
+        .await?;
+        let subscribed = started.elapsed();
+        tokio::time::sleep(sizes.warmup).await;
+        let me = std::process::id();
+        let (cpu0, bench0) = (pid.and_then(CpuSample::read), CpuSample::read(me));
+        let wire0 = recorder.wire_bytes(Group::Fast);
+        self.window.open(now_ns());
+        tokio::time::sleep(sizes.duration).await;
+        self.window.close(now_ns());
+        let (cpu1, bench1) = (pid.and_then(CpuSample::read), CpuSample::read(me));
+        let wire1 = recorder.wire_bytes(Group::Fast);
+        let rss = pid.and_then(rss_bytes);
+        check_failures(&recorder)?;
+
+        let secs = sizes.duration.as_secs_f64();
+        let summary = recorder.summary(Group::Fast);
+        let mut notes = Vec::new();
+        notes.extend(wire_note(wire1.saturating_sub(wire0), secs, sizes.clients, summary.arrived, self.deflate));
+        if let Some(cpu) = cpu0.zip(cpu1).map(|(a, b)| b.seconds_since(&a)).filter(|_| summary.arrived > 0) {
+            notes.push(format!("{:.0} ns of target CPU per delivery", 1e9 * cpu / summary.arrived as f64));
+        }
+        notes.push(format!("subscribed by {:.2} s", subscribed.as_secs_f64()));
+        if summary.dropped > 0 {
+            notes.push(format!(
+                "**{} disconnected** (first: {})",
+                summary.dropped,
+                summary.first_drop.as_deref().unwrap_or("?")
+            ));
+        }
+        Ok(vec![Row {
+            target: target.kind,
+            scenario: Scenario::Dashboard,
+            label: "dashboard (simulator)".to_owned(),
+            clients: sizes.clients,
+            symbols: sizes.per_client.to_string(),
+            ticks_in_per_s: 0.0,
+            deliveries_per_s: summary.arrived as f64 / secs,
+            summary,
+            relay_conflated: None,
+            rss,
+            rss_per_client: None,
+            cpu_percent: cpu0.zip(cpu1).map(|(a, b)| a.percent_until(&b)),
+            bench_cpu_percent: bench0.zip(bench1).map(|(a, b)| a.percent_until(&b)),
+            notes,
+            failed: false,
+        }])
+    }
+}
+
 /// `20`, or `20 of 1000` when clients hold different subsets.
 fn symbols_label(sizes: &Sizes) -> String {
     if sizes.per_client == sizes.symbols {
@@ -458,14 +583,18 @@ fn slow_count(sizes: &Sizes) -> usize {
 }
 
 /// The measured clients of a scenario: who subscribes to what, and how each reads.
-fn client_specs(scenario: Scenario, sizes: &Sizes, url: &str) -> Vec<ClientSpec> {
+fn client_specs(scenario: Scenario, sizes: &Sizes, url: &str, deflate: bool) -> Vec<ClientSpec> {
     let slow = if scenario == Scenario::Slow { slow_count(sizes) } else { 0 };
     (0..sizes.clients)
         .map(|c| {
             // Fan-out: everyone from symbol 0. Spread and idle: a window sliding by `per_client` per client,
             // wrapping, so every symbol gets the same number of subscribers.
             let first = if matches!(scenario, Scenario::Spread | Scenario::Idle) { c * sizes.per_client } else { 0 };
-            let symbols = (0..sizes.per_client).map(|j| symbol_name((first + j) % sizes.symbols)).collect();
+            let name = |i: usize| match scenario {
+                Scenario::Dashboard => format!("sim:{}", symbol_name(i)),
+                _ => symbol_name(i),
+            };
+            let symbols = (0..sizes.per_client).map(|j| name((first + j) % sizes.symbols)).collect();
             // Slow clients are spread evenly among the fast ones; half of them pause, half never read.
             let is_slow = slow > 0 && (c * slow) / sizes.clients != ((c + 1) * slow) / sizes.clients;
             let (behaviour, group) = match (is_slow, ((c + 1) * slow / sizes.clients) % 2) {
@@ -473,7 +602,7 @@ fn client_specs(scenario: Scenario, sizes: &Sizes, url: &str) -> Vec<ClientSpec>
                 (true, 1) => (Behaviour::Slow(sizes.slow_pause), Group::Slow),
                 (true, _) => (Behaviour::Stalled, Group::Slow),
             };
-            ClientSpec { url: url.to_owned(), symbols, behaviour, group }
+            ClientSpec { url: url.to_owned(), symbols, behaviour, group, deflate }
         })
         .collect()
 }
@@ -507,7 +636,7 @@ mod tests {
     #[test]
     fn spread_covers_every_symbol_evenly_and_slow_clients_are_mixed_in() {
         let sizes = Sizes { clients: 10, symbols: 10, per_client: 3, ..Scenario::Spread.sizes(true) };
-        let specs = client_specs(Scenario::Spread, &sizes, "ws://x/ws");
+        let specs = client_specs(Scenario::Spread, &sizes, "ws://x/ws", false);
         let mut count = std::collections::HashMap::new();
         for s in specs.iter().flat_map(|c| &c.symbols) {
             *count.entry(s.clone()).or_insert(0) += 1;
@@ -516,7 +645,7 @@ mod tests {
         assert!(count.values().all(|&n| n == 3));
 
         let sizes = Sizes { clients: 10, slow_share: 0.4, ..Scenario::Slow.sizes(true) };
-        let specs = client_specs(Scenario::Slow, &sizes, "ws://x/ws");
+        let specs = client_specs(Scenario::Slow, &sizes, "ws://x/ws", false);
         let slow: Vec<_> = specs.iter().filter(|c| c.group == Group::Slow).collect();
         assert_eq!(slow.len(), 4);
         assert!(slow.iter().any(|c| c.behaviour == Behaviour::Stalled));

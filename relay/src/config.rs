@@ -96,6 +96,17 @@ pub struct Config {
     #[arg(long, env = "MAX_MESSAGE_BYTES", default_value_t = 65_536)]
     pub(crate) max_message_bytes: usize,
 
+    /// permessage-deflate (RFC 7692) on `/ws` for clients that offer it: `on` resets the compressor after each
+    /// message so an idle connection holds none (docs/benchmarks.md), `context` keeps one per connection (fewer
+    /// bytes, ~300 KB each), `off` never compresses.
+    #[arg(long, env = "WS_DEFLATE", value_enum, default_value_t = WsDeflate::On)]
+    pub(crate) ws_deflate: WsDeflate,
+
+    /// LZ77 window of the relay's compressor in bits (9-15); smaller saves memory, larger compresses long
+    /// messages better.
+    #[arg(long, env = "WS_DEFLATE_WINDOW_BITS", default_value_t = 15, value_parser = clap::value_parser!(u8).range(9..=15))]
+    pub(crate) ws_deflate_window_bits: u8,
+
     /// Recent ticks kept per symbol for `/api/history`.
     #[arg(long, env = "HISTORY_TICKS", default_value_t = hub::HISTORY_TICKS)]
     pub(crate) history_ticks: usize,
@@ -203,6 +214,17 @@ pub(crate) enum PublicEndpoint {
     Healthz,
     Metrics,
     None,
+}
+
+/// Whether `/ws` negotiates permessage-deflate, and how much state a connection keeps for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum WsDeflate {
+    /// Never compress: the extension is not answered.
+    Off,
+    /// Compress without context takeover in either direction; compressors are shared between connections.
+    On,
+    /// Keep each connection's compression context from message to message.
+    Context,
 }
 
 /// How log lines are written (filter them with `RUST_LOG`).

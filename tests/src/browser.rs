@@ -79,6 +79,17 @@ pub struct Browser {
 impl Browser {
     /// Starts chromedriver and a headless Chromium with a fresh profile and a `width`×`height` window.
     pub async fn launch(width: u32, height: u32) -> Browser {
+        Browser::launch_with(width, height, false).await
+    }
+
+    /// As [`Browser::launch`], with Chrome's performance log recording the DevTools `Network.*` events (read
+    /// them with [`Browser::network_events`]): what the browser itself saw on the wire, such as a WebSocket
+    /// handshake's response headers. Only tests that read it pay for the recording.
+    pub async fn launch_logging_network(width: u32, height: u32) -> Browser {
+        Browser::launch_with(width, height, true).await
+    }
+
+    async fn launch_with(width: u32, height: u32, network_log: bool) -> Browser {
         let driver_bin = std::env::var_os("CHROMEDRIVER").unwrap_or_else(|| "/usr/bin/chromedriver".into());
         let port = free_port();
         let mut driver = Command::new(&driver_bin)
@@ -138,10 +149,14 @@ impl Browser {
             format!("--window-size={width},{height}"),
             format!("--user-data-dir={}", profile.display()),
         ];
-        let caps = json!({
+        let mut caps = json!({
             "browserName": "chrome",
             "goog:chromeOptions": { "binary": chrome_binary(), "args": args },
         });
+        if network_log {
+            caps["goog:loggingPrefs"] = json!({ "performance": "ALL" });
+            caps["goog:chromeOptions"]["perfLoggingPrefs"] = json!({ "enableNetwork": true, "enablePage": false });
+        }
         let serde_json::Value::Object(caps) = caps else { unreachable!("json! object literal") };
         let mut builder = ClientBuilder::new(HttpConnector::new());
         builder.capabilities(caps);
@@ -235,6 +250,32 @@ impl Browser {
         let reply: Value = response.json().await.unwrap_or_else(|e| panic!("CDP {method} reply: {e}"));
         assert!(status.is_success(), "CDP {method} failed ({status}): {reply}");
         reply.get("value").cloned().unwrap_or(Value::Null)
+    }
+
+    /// The DevTools `Network.*` events recorded since the last call, oldest first, as `{"method", "params"}`
+    /// (needs [`Browser::launch_logging_network`]). Read through chromedriver's log endpoint, which drains it.
+    pub async fn network_events(&self) -> Vec<Value> {
+        let session =
+            self.client.session_id().await.ok().flatten().unwrap_or_else(|| panic!("performance log: no session"));
+        let url = format!("http://127.0.0.1:{}/session/{session}/se/log", self.port);
+        let response = reqwest::Client::new().post(&url).json(&json!({ "type": "performance" })).send();
+        let response = tokio::time::timeout(STARTUP, response)
+            .await
+            .unwrap_or_else(|_| panic!("performance log timed out"))
+            .unwrap_or_else(|e| panic!("performance log: {e}"));
+        let status = response.status();
+        let reply: Value = response.json().await.unwrap_or_else(|e| panic!("performance log reply: {e}"));
+        assert!(status.is_success(), "performance log failed ({status}): {reply}");
+        let entries = reply.get("value").and_then(Value::as_array).cloned().unwrap_or_default();
+        entries
+            .iter()
+            .filter_map(|entry| {
+                let text = entry.get("message")?.as_str()?;
+                let message: Value = serde_json::from_str(text).ok()?;
+                message.get("message").cloned()
+            })
+            .filter(|event| event["method"].as_str().is_some_and(|m| m.starts_with("Network.")))
+            .collect()
     }
 
     /// Resizes the window (e.g. to phone width).

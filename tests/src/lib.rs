@@ -4,6 +4,7 @@
 //! (`target/<profile>/hamster-relay`), which `cargo build` (and so `scripts/test.sh`) puts there. Every wait is
 //! bounded: a relay that does not answer fails the test instead of hanging it.
 
+pub mod deflate;
 pub mod mock;
 pub mod mocks;
 pub mod proxy;

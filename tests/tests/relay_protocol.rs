@@ -33,7 +33,8 @@ async fn hello_subscribe_snapshot_updates() {
     }
 
     ws.send_text(r#"{"type":"subscribe","id":1,"symbols":["btc/usd","AAPL"]}"#).await;
-    match ws.recv().await {
+    // A provider's `status` may come first (the simulator going live as the client connects).
+    match ws.recv_until("subscribed", |m| matches!(m, ServerMessage::Subscribed { .. })).await {
         // A version 1 command (no `resume`, no `max_hz`) gets a version 1 answer: nothing to resume.
         ServerMessage::Subscribed { id, symbols, rejected, continuity } => {
             assert!(continuity.is_empty());

@@ -458,6 +458,11 @@ impl Hub {
                     }
                 }
                 HubEvent::Status { provider, state, detail, since } => {
+                    // The same state again (a provider announced before it ran, then by itself) is no news.
+                    let known = s.providers.get(&provider);
+                    if known.is_some_and(|p| p.state == state && p.detail == detail) {
+                        continue;
+                    }
                     let msg =
                         ServerMessage::Status { provider: provider.clone(), state, detail: detail.clone(), since };
                     s.providers.insert(provider.clone(), ProviderInfo { name: provider, state, detail, since });

@@ -6,6 +6,12 @@
 //! is dropped; until then, falling behind only costs it conflated updates. On shutdown the client gets close
 //! code 1001.
 //!
+//! The socket is yawc's, not axum's: tungstenite (behind `axum::extract::ws`) has no permessage-deflate, and
+//! yawc implements RFC 7692 on the server side (docs/benchmarks.md#websocket-compression says why this crate and
+//! what it costs). A client that offers the extension gets compressed frames unless `--ws-deflate off`; one that
+//! does not gets plain frames as before. By default neither side keeps its compression context between
+//! messages, so compressors are shared between connections ([`DeflatePool`]) and an idle connection holds none.
+//!
 //! The edge policy ([`crate::guard`]) runs on the handshake (origin, address slot, credential) and on every
 //! command (rate). Refused commands are answered with an `error`; a client that keeps earning them, or whose
 //! token expires, gets close code 1008 after the frames already queued for it.
@@ -15,19 +21,25 @@
 //! MessagePack commands as binary frames, and JSON text frames keep working for it as for everyone else.
 
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::LazyLock;
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
-use axum::extract::{ConnectInfo, State};
-use axum::http::HeaderMap;
-use axum::response::Response;
+use axum::extract::{ConnectInfo, FromRequestParts, State};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Extension, Router};
 use futures::{FutureExt, SinkExt, StreamExt};
 use hamster_shared::{ErrorCode, ServerMessage, MSGPACK_SUBPROTOCOL};
+use yawc::close::CloseCode;
+use yawc::{CompressionLevel, DeflatePool, HttpWebSocket, IncomingUpgrade, OpCode, Options, WebSocketError};
 
 use crate::commands::{self, Handled};
+use crate::config::{Config, WsDeflate};
 use crate::error::HttpError;
 use crate::guard::{Authenticated, ClientPass, Verdict};
 use crate::hub::{ClientHandle, Frame};
@@ -44,27 +56,107 @@ mod close {
     pub(crate) const TOO_BIG: u16 = 1009;
 }
 
-/// Bytes read from a client socket at a time.
-const READ_BUFFER_BYTES: usize = 4096;
+/// Bytes read from a client socket at a time; also what the read buffer shrinks back to after a larger message.
+/// Clients send a few small commands (a 100-symbol `subscribe` is about 1.5 KB); a larger message is assembled
+/// across reads. With the write buffer below, this keeps an idle connection at 8.8 KB (docs/benchmarks.md).
+const READ_BUFFER_BYTES: usize = 2048;
 
-/// Bytes tungstenite may hold for a socket that accepts nothing. Our own frames never queue past its write
-/// buffer (the sink waits instead), but the pong it answers each ping with is queued while reading, without
-/// limit: a client flooding pings and never reading grew the relay by a hundred megabytes. This cap leaves room
-/// for the largest frame we send (a history or a replay batch) on top of the write buffer.
-const MAX_WRITE_BUFFER_BYTES: usize = 128 * 1024 + 2 * 1024 * 1024;
+/// The write buffer's initial capacity: none, so an idle connection holds only what its greeting needed (4 KiB
+/// here and 4 KiB of read buffer made an idle connection cost 16.2 KB instead of 8.8, docs/benchmarks.md). It
+/// grows with the batches written and keeps that capacity up to [`MAX_WRITE_BUFFER_BYTES`], beyond which it is
+/// given back after the flush.
+const WRITE_BUFFER_BYTES: usize = 0;
+
+/// Bytes the socket's write buffer may hold before it is flushed and further frames wait for the client to read.
+/// A batch of frames collects up to this before its one flush; the buffer never holds more than this plus the
+/// largest frame we send (a history or a replay batch), and the pongs a client is owed are capped by its ping
+/// budget: a client flooding pings and never reading once grew the relay by a hundred megabytes.
+const MAX_WRITE_BUFFER_BYTES: usize = 128 * 1024;
+
+/// Messages shorter than this are sent uncompressed: on a `pong` or a short `error`, deflate's block header and
+/// trailer save nothing.
+const COMPRESSION_THRESHOLD_BYTES: usize = 64;
+
+/// Idle compressors (and, separately, decompressors) kept for connections without context takeover: enough for
+/// every worker thread to be compressing at once; a busier moment builds more and drops them afterwards.
+static DEFLATE_POOL: LazyLock<DeflatePool> =
+    LazyLock::new(|| DeflatePool::new(std::thread::available_parallelism().map_or(4, |n| n.get())));
 
 /// `GET /ws`.
 pub(crate) fn routes() -> Router<AppState> {
     Router::new().route("/ws", get(upgrade))
 }
 
+/// A WebSocket upgrade request: what axum's own extractor checked (`Connection: upgrade`, `Upgrade: websocket`),
+/// then yawc's checks (key, version 13, an upgradable connection) and the extensions the client offered.
+struct Upgrade(IncomingUpgrade);
+
+impl<S: Send + Sync> FromRequestParts<S> for Upgrade {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let has_token = |name: header::HeaderName, token: &str| {
+            parts
+                .headers
+                .get_all(name)
+                .iter()
+                .any(|v| v.to_str().is_ok_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case(token))))
+        };
+        let refused = |status: StatusCode, reason: &'static str| {
+            // As axum's own extractor logged its rejections: at trace, for whoever debugs a client.
+            tracing::trace!(status = status.as_u16(), reason, "ws handshake refused");
+            (status, reason).into_response()
+        };
+        if !has_token(header::CONNECTION, "upgrade") {
+            return Err(refused(StatusCode::BAD_REQUEST, "Connection header did not include 'upgrade'"));
+        }
+        if !has_token(header::UPGRADE, "websocket") {
+            return Err(refused(StatusCode::BAD_REQUEST, "`Upgrade` header did not include 'websocket'"));
+        }
+        match IncomingUpgrade::from_request_parts(parts, state).await {
+            Ok(upgrade) => Ok(Upgrade(upgrade)),
+            Err(status) => Err(refused(status, "not a WebSocket version 13 handshake")),
+        }
+    }
+}
+
+/// The socket settings of every connection, from the relay's flags.
+fn options(config: &Config) -> Options {
+    let max = config.max_message_bytes;
+    let options = Options::default()
+        // yawc's limits are exclusive; ours (`--max-message-bytes`) is the largest accepted size.
+        .with_limits(max.saturating_add(1), max.saturating_add(1))
+        .with_utf8()
+        .with_read_buffer_capacity(READ_BUFFER_BYTES)
+        .with_write_buffer_capacity(WRITE_BUFFER_BYTES)
+        .with_backpressure_boundary(MAX_WRITE_BUFFER_BYTES)
+        // A message left unfinished holds its fragments; give up on it when a silent client would be dropped.
+        .with_fragment_timeout(config.client_timeout());
+    let deflate = || {
+        options
+            .clone()
+            .with_compression_level(CompressionLevel::fast())
+            .with_server_max_window_bits(config.ws_deflate_window_bits)
+            .with_compression_threshold(COMPRESSION_THRESHOLD_BYTES)
+    };
+    match config.ws_deflate {
+        WsDeflate::Off => options.without_compression(),
+        // RFC 7692 lets the server impose no context takeover in both directions on any client that offered
+        // the extension; then nothing outlives a message and the compressors can be shared.
+        WsDeflate::On => {
+            deflate().server_no_context_takeover().client_no_context_takeover().with_deflate_pool(DEFLATE_POOL.clone())
+        }
+        WsDeflate::Context => deflate(),
+    }
+}
+
 async fn upgrade(
-    ws: WebSocketUpgrade,
     State(app): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     who: Option<Extension<Authenticated>>,
-    parts: axum::http::request::Parts,
+    parts: Parts,
+    Upgrade(ws): Upgrade,
 ) -> Result<Response, HttpError> {
     let who = who.map_or(Authenticated { expires: None }, |Extension(who)| who);
     let pass = app.guard.check_handshake(&headers, peer, who)?;
@@ -74,21 +166,27 @@ async fn upgrade(
         Err(e) => Err(OrderReject { code: OrderRejectCode::Forbidden, message: e.to_string() }),
     };
     let trading = Trading::new(app.broker.clone(), account);
-    let max = app.config.max_message_bytes;
-    // tungstenite's default read buffer is 128 KiB per connection, zero-filled before each read: it made an idle
-    // client cost 133 KB and the fan-out spend a quarter of its CPU in memset (docs/benchmarks.md). Clients
-    // send a few small commands, so 4 KiB reads are plenty; a larger message is assembled across reads.
-    let ws = ws
-        .read_buffer_size(READ_BUFFER_BYTES)
-        .max_write_buffer_size(MAX_WRITE_BUFFER_BYTES)
-        .max_message_size(max)
-        .max_frame_size(max)
-        .protocols([MSGPACK_SUBPROTOCOL]);
-    let encoding = if ws.selected_protocol().is_some() { Encoding::Msgpack } else { Encoding::Json };
-    Ok(ws.on_upgrade(move |socket| {
-        let tracker = app.tracker.clone();
-        tracker.track_future(serve(socket, app, pass, trading, encoding))
-    }))
+    let encoding = Encoding::offered(&headers);
+    let (mut response, socket) = match ws.upgrade(options(&app.config)) {
+        Ok(upgrade) => upgrade,
+        Err(e) => {
+            tracing::debug!(error = %e, "ws handshake refused");
+            return Ok((StatusCode::BAD_REQUEST, "invalid WebSocket handshake").into_response());
+        }
+    };
+    if encoding == Encoding::Msgpack {
+        response
+            .headers_mut()
+            .insert(header::SEC_WEBSOCKET_PROTOCOL, header::HeaderValue::from_static(MSGPACK_SUBPROTOCOL));
+    }
+    let tracker = app.tracker.clone();
+    tracker.spawn(async move {
+        match socket.await {
+            Ok(socket) => serve(Socket(socket), app, pass, trading, encoding).await,
+            Err(e) => tracing::debug!(error = %e, "ws upgrade failed"),
+        }
+    });
+    Ok(response.map(axum::body::Body::new))
 }
 
 /// How a connection's messages are written, chosen once by the handshake's subprotocol.
@@ -100,7 +198,64 @@ enum Encoding {
     Msgpack,
 }
 
-async fn serve(socket: WebSocket, app: AppState, pass: ClientPass, trading: Trading, encoding: Encoding) {
+impl Encoding {
+    /// MessagePack when the client listed `hamster.msgpack` among its `Sec-WebSocket-Protocol` offers.
+    fn offered(headers: &HeaderMap) -> Encoding {
+        let offers = headers.get_all(header::SEC_WEBSOCKET_PROTOCOL);
+        let msgpack = offers
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .any(|p| p.trim() == MSGPACK_SUBPROTOCOL);
+        if msgpack {
+            Encoding::Msgpack
+        } else {
+            Encoding::Json
+        }
+    }
+}
+
+/// yawc's socket with its read errors kept: its own `Stream` ends on an error, and the close code depends on
+/// which error it was.
+struct Socket(HttpWebSocket);
+
+impl futures::Stream for Socket {
+    type Item = Result<yawc::Frame, WebSocketError>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        match self.get_mut().0.poll_next_frame(cx) {
+            Poll::Ready(Err(WebSocketError::ConnectionClosed)) => Poll::Ready(None),
+            Poll::Ready(frame) => Poll::Ready(Some(frame)),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+impl futures::Sink<yawc::Frame> for Socket {
+    type Error = WebSocketError;
+
+    fn poll_ready(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.get_mut().0.poll_ready_unpin(cx)
+    }
+
+    fn start_send(self: Pin<&mut Self>, frame: yawc::Frame) -> Result<(), Self::Error> {
+        self.get_mut().0.start_send_unpin(frame)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        // yawc writes the frames it owes (pongs, the echo of a close, the close for a malformed frame) only in
+        // `poll_ready`, which `SplitSink` skips when it holds no frame of ours: a flush must reach them too.
+        let socket = &mut self.get_mut().0;
+        std::task::ready!(socket.poll_ready_unpin(cx))?;
+        socket.poll_flush_unpin(cx)
+    }
+
+    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.get_mut().0.poll_close_unpin(cx)
+    }
+}
+
+async fn serve(socket: Socket, app: AppState, pass: ClientPass, trading: Trading, encoding: Encoding) {
     let transport = match encoding {
         Encoding::Json => "ws",
         Encoding::Msgpack => "ws+msgpack",
@@ -118,45 +273,54 @@ async fn serve(socket: WebSocket, app: AppState, pass: ClientPass, trading: Trad
     let reader = async {
         while let Some(message) = stream.next().await {
             heard();
-            let command = match &message {
-                Ok(Message::Text(_)) => true,
-                Ok(Message::Binary(_)) => encoding == Encoding::Msgpack,
+            let message = match message {
+                Ok(message) => message,
+                Err(e) => return read_error(&e),
+            };
+            let command = match message.opcode() {
+                OpCode::Text => true,
+                OpCode::Binary => encoding == Encoding::Msgpack,
                 _ => false,
             };
-            let handled = match message {
-                Ok(_) if command && !budget.take_command() => commands::error(
+            let handled = match message.opcode() {
+                _ if command && !budget.take_command() => commands::error(
                     &app.hub,
                     &client,
                     None,
                     ErrorCode::RateLimited,
                     format!("more than {} commands per second; slow down", app.config.max_commands_per_sec),
                 ),
-                Ok(Message::Text(text)) => commands::handle_text(
+                // The socket validates text (`with_utf8`); checked again rather than trusted not to panic.
+                OpCode::Text => match std::str::from_utf8(message.payload()) {
+                    Ok(text) => {
+                        commands::handle_text(&app.hub, &app.upstream, app.replays.as_ref(), &trading, &client, text)
+                    }
+                    Err(_) => return Some((close::INVALID_PAYLOAD, "text frame is not valid UTF-8")),
+                },
+                OpCode::Binary if encoding == Encoding::Msgpack => commands::handle_msgpack(
                     &app.hub,
                     &app.upstream,
                     app.replays.as_ref(),
                     &trading,
                     &client,
-                    text.as_str(),
+                    message.payload(),
                 ),
-                Ok(Message::Binary(bytes)) if encoding == Encoding::Msgpack => {
-                    commands::handle_msgpack(&app.hub, &app.upstream, app.replays.as_ref(), &trading, &client, &bytes)
-                }
-                Ok(Message::Binary(_)) => commands::error(
+                OpCode::Binary => commands::error(
                     &app.hub,
                     &client,
                     None,
                     ErrorCode::UnsupportedFrame,
                     "binary frames are not part of the protocol; send JSON text".into(),
                 ),
-                Ok(Message::Ping(_) | Message::Pong(_)) if !controls.take_command() => {
+                OpCode::Ping | OpCode::Pong if !controls.take_command() => {
                     app.guard.refuse("control_frames");
                     tracing::info!(client = client.id(), ip = %pass.ip, "closing a ws client flooding control frames");
                     return Some((close::POLICY, "too many ping/pong frames"));
                 }
-                Ok(Message::Ping(_) | Message::Pong(_)) => Handled::Done,
-                Ok(Message::Close(_)) => return None,
-                Err(e) => return read_error(e),
+                OpCode::Ping | OpCode::Pong => Handled::Done,
+                OpCode::Close => return None,
+                // Fragments arrive reassembled; a stray continuation is a read error above.
+                OpCode::Continuation => Handled::Done,
             };
             if handled == Handled::Refused && budget.refused() == Verdict::Abusive {
                 app.guard.refuse("abusive");
@@ -192,7 +356,7 @@ async fn serve(socket: WebSocket, app: AppState, pass: ClientPass, trading: Trad
                         tracing::debug!(client = client.id(), silent_ms, "dropping silent ws client");
                         return Some((close::GOING_AWAY, "heartbeat timeout"));
                     }
-                    if sink.send(Message::Ping(Default::default())).await.is_err() {
+                    if sink.send(yawc::Frame::ping(bytes::Bytes::new())).await.is_err() {
                         return None;
                     }
                     continue;
@@ -228,48 +392,87 @@ async fn serve(socket: WebSocket, app: AppState, pass: ClientPass, trading: Trad
         }
         tracing::debug!(client = client.id(), code, "closing with a policy violation");
     }
+    // What the socket queued on its own goes out first: the echo of a client's close, or the close it answers a
+    // malformed frame with.
+    let _ = tokio::time::timeout(Duration::from_secs(1), sink.flush()).await;
     if let Some((code, reason)) = close {
-        let frame = CloseFrame { code, reason: Utf8Bytes::from_static(reason) };
-        let _ = tokio::time::timeout(Duration::from_secs(1), sink.send(Message::Close(Some(frame)))).await;
+        let frame = yawc::Frame::close(CloseCode::from(code), reason);
+        let _ = tokio::time::timeout(Duration::from_secs(1), sink.send(frame)).await;
     }
     tracing::debug!(client = client.id(), "ws client disconnected");
 }
 
-/// Writes a batch of frames with one flush.
+/// Writes a batch of frames with one flush (each compressed on its own when the client negotiated deflate).
 async fn write<S>(sink: &mut S, client: &ClientHandle, frames: Vec<Frame>, encoding: Encoding) -> Result<(), S::Error>
 where
-    S: futures::Sink<Message> + Unpin,
+    S: futures::Sink<yawc::Frame> + Unpin,
 {
     for frame in &frames {
-        if encoding == Encoding::Msgpack {
-            sink.feed(Message::Binary(frame.msgpack().clone())).await?;
-            continue;
-        }
-        // Frames are serde_json output, so always UTF-8; a failure here would be a relay bug, not input.
-        match Utf8Bytes::try_from(frame.json.clone()) {
-            Ok(text) => sink.feed(Message::Text(text)).await?,
-            Err(e) => tracing::error!(error = %e, "frame is not UTF-8; skipped"),
-        }
+        let frame = match encoding {
+            // Frames are serde_json output, so always UTF-8.
+            Encoding::Json => yawc::Frame::text(frame.json.clone()),
+            Encoding::Msgpack => yawc::Frame::binary(frame.msgpack().clone()),
+        };
+        sink.feed(frame).await?;
     }
     sink.flush().await?;
     client.delivered(&frames);
     Ok(())
 }
 
-/// The close a read error earns: 1009 for a frame over the size limit, 1007 for text that is not UTF-8, 1002
-/// for any other breach of RFC 6455 (unmasked, reserved bits, bad opcode, fragmented control frame...); none
-/// when the socket itself failed, since nobody would read the close frame.
-fn read_error(e: axum::Error) -> Option<(u16, &'static str)> {
-    use tungstenite::error::ProtocolError;
-    let inner = e.into_inner();
-    match inner.downcast_ref::<tungstenite::Error>()? {
-        tungstenite::Error::Capacity(_) => Some((close::TOO_BIG, "message too large")),
-        tungstenite::Error::Utf8(_) => Some((close::INVALID_PAYLOAD, "text frame is not valid UTF-8")),
-        tungstenite::Error::Protocol(ProtocolError::ResetWithoutClosingHandshake | ProtocolError::SendAfterClosing) => {
-            None
-        }
-        tungstenite::Error::Protocol(_) => Some((close::PROTOCOL, "protocol error")),
-        tungstenite::Error::WriteBufferFull(_) => Some((close::POLICY, "client is not reading its messages")),
+/// The close a read error earns: 1009 for a message over the size limit, 1007 for text that is not UTF-8, 1002
+/// for a malformed fragmented message; none when the socket itself failed, since nobody would read it. Errors in
+/// a single frame (unmasked, reserved bits, a compressed frame without the extension, a fragmented or oversized
+/// control frame, a bad close frame) yawc answers itself, with 1002 (1003 for an unknown opcode), so none here:
+/// the connection only has to flush what yawc queued. Frame-size and fragment errors can come from either yawc
+/// layer; a second close with the same code may then follow the first, which clients ignore.
+fn read_error(e: &WebSocketError) -> Option<(u16, &'static str)> {
+    match e {
+        WebSocketError::FrameTooLarge => Some((close::TOO_BIG, "message too large")),
+        WebSocketError::InvalidUTF8 => Some((close::INVALID_PAYLOAD, "text frame is not valid UTF-8")),
+        WebSocketError::InvalidFragment
+        | WebSocketError::InvalidContinuationFrame
+        | WebSocketError::FragmentTimeout => Some((close::PROTOCOL, "protocol error")),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    fn config(args: &[&str]) -> Config {
+        Config::try_parse_from(std::iter::once("hamster-relay").chain(args.iter().copied())).unwrap()
+    }
+
+    #[test]
+    fn deflate_modes_become_socket_options() {
+        let off = options(&config(&["--ws-deflate", "off"]));
+        assert!(off.compression.is_none());
+
+        let on = options(&config(&[]));
+        let deflate = on.compression.expect("on by default");
+        assert!(deflate.server_no_context_takeover && deflate.client_no_context_takeover);
+        assert!(deflate.pool.is_some(), "without context takeover the state is pooled");
+        assert_eq!(deflate.server_max_window_bits, Some(15));
+        assert_eq!(deflate.compression_threshold, COMPRESSION_THRESHOLD_BYTES);
+
+        let context = options(&config(&["--ws-deflate", "context", "--ws-deflate-window-bits", "10"]));
+        let deflate = context.compression.expect("context mode compresses");
+        assert!(!deflate.server_no_context_takeover && !deflate.client_no_context_takeover);
+        assert!(deflate.pool.is_none());
+        assert_eq!(deflate.server_max_window_bits, Some(10));
+    }
+
+    #[test]
+    fn limits_follow_max_message_bytes_and_window_bits_stay_in_range() {
+        let o = options(&config(&["--max-message-bytes", "1000"]));
+        assert_eq!((o.max_payload_read, o.max_read_buffer), (Some(1001), Some(1001)));
+        for bits in ["8", "16"] {
+            let parsed = Config::try_parse_from(["hamster-relay", "--ws-deflate-window-bits", bits]);
+            assert!(parsed.is_err(), "window bits {bits} accepted");
+        }
     }
 }
