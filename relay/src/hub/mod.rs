@@ -458,9 +458,11 @@ impl Hub {
                     }
                 }
                 HubEvent::Status { provider, state, detail, since } => {
-                    // The same state again (a provider announced before it ran, then by itself) is no news.
+                    // A provider announced before it ran then announces itself the same way: that is no news. Other
+                    // repeats are still sent (a retry that failed again, for clients that watch for it).
                     let known = s.providers.get(&provider);
-                    if known.is_some_and(|p| p.state == state && p.detail == detail) {
+                    let announced_again = state == ProviderState::Connecting && detail.is_none();
+                    if announced_again && known.is_some_and(|p| p.state == state && p.detail.is_none()) {
                         continue;
                     }
                     let msg =
