@@ -260,3 +260,14 @@ pub fn query_param(path: &str, name: &str) -> Option<String> {
     let query = path.split_once('?')?.1;
     url::form_urlencoded::parse(query.as_bytes()).find(|(k, _)| k == name).map(|(_, v)| v.into_owned())
 }
+
+/// Serves a mock provider's REST endpoints on a free loopback port until the test ends; returns
+/// `http://127.0.0.1:PORT`.
+pub async fn serve_rest(router: axum::Router) -> String {
+    let listener = TcpListener::bind(("127.0.0.1", 0)).await.expect("bind a rest mock");
+    let url = format!("http://127.0.0.1:{}", listener.local_addr().expect("rest mock addr").port());
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, router).await;
+    });
+    url
+}

@@ -1,5 +1,5 @@
 //! Alpaca as the broker behind the real relay binary, against a mock of Alpaca's Trading API and its
-//! `trade_updates` stream (`docs/providers/alpaca-trading.md`): orders placed over the relay's REST and streams
+//! `trade_updates` stream (`docs/providers/alpaca-broker.md`): orders placed over the relay's REST and streams
 //! reach Alpaca with Alpaca's field names and the key headers, `new` and `fill` events become `order` messages and
 //! positions, a refused key is a clear status and a typed refusal, a dropped stream is resynced, and only the
 //! owning identity can trade.
@@ -18,17 +18,8 @@ const KEY: &str = "PKMOCKKEY0001";
 const SECRET: &str = "mock-secret-7f3a9c2e";
 
 fn relay_for(mock: &AlpacaTradingMock, extra: &[&str], env: &[(&str, &str)]) -> Relay {
-    let stream = mock.stream_url();
-    let mut args = vec![
-        "--broker",
-        "alpaca",
-        "--alpaca-trading-url",
-        &mock.rest_url,
-        "--alpaca-trading-stream-url",
-        &stream,
-        "--alpaca-poll-ms",
-        "1000",
-    ];
+    let own = mock.relay_args();
+    let mut args: Vec<&str> = own.iter().map(String::as_str).collect();
     args.extend_from_slice(extra);
     let mut vars = vec![("APCA_API_KEY_ID", KEY), ("APCA_API_SECRET_KEY", SECRET)];
     vars.extend_from_slice(env);

@@ -244,23 +244,12 @@ async fn the_same_screens_trade_on_alpaca_through_the_relay() {
     let mock = AlpacaTradingMock::start("PKBROWSER0001", "browser-secret-91ab", 20_000.0).await;
     mock.state.prices.lock().unwrap().insert("AAPL".into(), 150.0);
     let dist = dist_dir().to_string_lossy().into_owned();
-    let stream = mock.stream_url();
+    let broker = mock.relay_args();
+    let mut args = vec!["--static-dir", &dist, "--sim-tick-hz", "20"];
+    args.extend(broker.iter().map(String::as_str));
     let relay = Relay::start_with_env(
         0,
-        &[
-            "--static-dir",
-            &dist,
-            "--sim-tick-hz",
-            "20",
-            "--broker",
-            "alpaca",
-            "--alpaca-trading-url",
-            &mock.rest_url,
-            "--alpaca-trading-stream-url",
-            &stream,
-            "--alpaca-poll-ms",
-            "1000",
-        ],
+        &args,
         &[("APCA_API_KEY_ID", "PKBROWSER0001"), ("APCA_API_SECRET_KEY", "browser-secret-91ab")],
     );
     let b = Browser::launch(1360, 900).await;

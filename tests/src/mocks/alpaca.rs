@@ -139,11 +139,7 @@ impl AlpacaMock {
         let s = state.clone();
         let ws = MockServer::start(move |conn| serve(conn, s.clone())).await;
         let rest = axum::Router::new().route("/v2/assets", axum::routing::get(assets)).with_state(state.clone());
-        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await.expect("bind alpaca rest mock");
-        let rest_url = format!("http://127.0.0.1:{}", listener.local_addr().expect("addr").port());
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, rest).await;
-        });
+        let rest_url = crate::mock::serve_rest(rest).await;
         AlpacaMock { ws, state, rest_url }
     }
 

@@ -1,4 +1,4 @@
-//! Alpaca Trading API mock (`docs/providers/alpaca-trading.md`): the REST endpoints the relay calls
+//! Alpaca Trading API mock (`docs/providers/alpaca-broker.md`): the REST endpoints the relay calls
 //! (`/v2/orders`, `/v2/orders/{id}`, `/v2/positions`, `/v2/account`) behind the `APCA-API-KEY-ID` /
 //! `APCA-API-SECRET-KEY` headers, and the `trade_updates` stream: no greeting, `auth` (or the older
 //! `authenticate`) answered on the `authorization` stream, `listen` answered with the full set, then one
@@ -193,17 +193,23 @@ impl AlpacaTradingMock {
             .route("/v2/positions", get(positions))
             .route("/v2/account", get(account))
             .with_state(state.clone());
-        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await.expect("bind trading mock");
-        let rest_url = format!("http://127.0.0.1:{}", listener.local_addr().expect("addr").port());
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, rest).await;
-        });
+        let rest_url = crate::mock::serve_rest(rest).await;
         AlpacaTradingMock { rest_url, stream, state }
     }
 
     /// The stream URL to give the relay.
     pub fn stream_url(&self) -> String {
         self.stream.ws_url("/stream")
+    }
+
+    /// The relay flags that make this mock its broker (positions and account polled every second).
+    pub fn relay_args(&self) -> Vec<String> {
+        ["--broker", "alpaca", "--alpaca-trading-url", &self.rest_url]
+            .into_iter()
+            .map(str::to_owned)
+            .chain(["--alpaca-trading-stream-url".to_owned(), self.stream_url()])
+            .chain(["--alpaca-poll-ms", "1000"].map(str::to_owned))
+            .collect()
     }
 
     /// Fills the open order `id` at `price` (as the market would), emitting its `fill` event.

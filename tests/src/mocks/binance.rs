@@ -201,11 +201,7 @@ impl BinanceMock {
         let rest = axum::Router::new()
             .route("/api/v3/exchangeInfo", axum::routing::get(exchange_info))
             .with_state(state.clone());
-        let listener = TcpListener::bind(("127.0.0.1", 0)).await.expect("bind binance rest mock");
-        let rest_url = format!("http://127.0.0.1:{}", listener.local_addr().expect("addr").port());
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, rest).await;
-        });
+        let rest_url = crate::mock::serve_rest(rest).await;
         BinanceMock { ws, state, rest_url }
     }
 

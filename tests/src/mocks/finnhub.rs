@@ -121,11 +121,7 @@ impl FinnhubMock {
             .route("/api/v1/stock/symbol", axum::routing::get(symbol_list).with_state((state.clone(), 0)))
             .route("/api/v1/forex/symbol", axum::routing::get(symbol_list).with_state((state.clone(), 1)))
             .route("/api/v1/crypto/symbol", axum::routing::get(symbol_list).with_state((state.clone(), 2)));
-        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await.expect("bind finnhub rest mock");
-        let rest_url = format!("http://127.0.0.1:{}/api/v1", listener.local_addr().expect("addr").port());
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, rest).await;
-        });
+        let rest_url = format!("{}/api/v1", crate::mock::serve_rest(rest).await);
         FinnhubMock { ws, state, rest_url }
     }
 

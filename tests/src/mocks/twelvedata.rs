@@ -58,11 +58,7 @@ impl TwelveDataMock {
             .route("/forex_pairs", get(reference_forex))
             .route("/cryptocurrencies", get(reference_crypto))
             .with_state(state.clone());
-        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await.expect("bind rest mock");
-        let rest_url = format!("http://127.0.0.1:{}", listener.local_addr().expect("addr").port());
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, rest).await;
-        });
+        let rest_url = crate::mock::serve_rest(rest).await;
         TwelveDataMock { ws, rest_url, state }
     }
 

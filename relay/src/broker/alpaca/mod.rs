@@ -1,7 +1,7 @@
 //! Alpaca as the real broker (`--broker alpaca`): orders, positions and the account of one Alpaca trading
 //! account through its Trading REST API, order updates from its `trade_updates` stream, all in the protocol's
 //! terms so the transports and the dashboard cannot tell it from the paper broker
-//! (`docs/providers/alpaca-trading.md`).
+//! (`docs/providers/alpaca-broker.md`).
 //!
 //! One key pair is one Alpaca account, so the relay hands it to exactly one identity (`--alpaca-owner`, the
 //! local account by default): every other identity is refused and sees an empty account. The paper endpoint is

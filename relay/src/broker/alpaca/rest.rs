@@ -1,4 +1,4 @@
-//! Alpaca's Trading REST API (`docs/providers/alpaca-trading.md`): the calls the broker makes, and what their
+//! Alpaca's Trading REST API (`docs/providers/alpaca-broker.md`): the calls the broker makes, and what their
 //! refusals mean in the protocol's terms.
 //!
 //! The key pair travels in the `APCA-API-KEY-ID`/`APCA-API-SECRET-KEY` headers only, marked sensitive so no

@@ -1,4 +1,4 @@
-//! Alpaca's `trade_updates` stream (`docs/providers/alpaca-trading.md`): connect, authenticate, listen, turn
+//! Alpaca's `trade_updates` stream (`docs/providers/alpaca-broker.md`): connect, authenticate, listen, turn
 //! every event into orders and fills, and reconnect with backoff when the connection is lost.
 //!
 //! The stream does not replay what happened while it was down, so every successful `listen` is followed by a

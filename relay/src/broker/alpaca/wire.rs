@@ -1,4 +1,4 @@
-//! Alpaca's Trading API objects as they arrive (`docs/providers/alpaca-trading.md`), and their translation into
+//! Alpaca's Trading API objects as they arrive (`docs/providers/alpaca-broker.md`), and their translation into
 //! the protocol's [`Order`], [`Position`] and [`Account`].
 //!
 //! Alpaca writes decimals as strings (sometimes as numbers), leaves unset fields `null`, adds statuses and
