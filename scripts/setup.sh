@@ -62,6 +62,12 @@ if [ "${HAMSTER_SKIP_BROWSER:-0}" != 1 ]; then
         DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq chromium chromium-driver >/dev/null
     fi
 fi
+# The cluster tests start real Redis servers (Debian's package; redis-cli comes with it).
+if [ "$FOR_TESTS" = 1 ] && { ! command -v redis-server >/dev/null 2>&1 || ! command -v redis-cli >/dev/null 2>&1; }; then
+    say "installing redis-server from Debian (for the cluster tests)"
+    as_root apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq redis-server >/dev/null
+fi
 if [ "$FOR_TESTS" = 1 ] && ! has_version cargo-deny "$CARGO_DENY_VERSION"; then
     say "installing cargo-deny $CARGO_DENY_VERSION (about 9 minutes, once)"
     cargo install cargo-deny --version "$CARGO_DENY_VERSION" --locked

@@ -22,6 +22,7 @@ use tower_http::trace::TraceLayer;
 use crate::broker::alpaca::{Alpaca, AlpacaMarks};
 use crate::broker::paper::{Paper, PaperTap};
 use crate::broker::{Broker, BrokerKind};
+use crate::cluster::Cluster;
 use crate::config::Config;
 use crate::guard::site::Site;
 use crate::guard::{self, Guard};
@@ -48,14 +49,20 @@ pub(crate) fn build(config: Config) -> anyhow::Result<AppState> {
     let (demand_tx, demand_rx) = mpsc::unbounded_channel();
     let hub = Hub::new(config.hub(), demand_tx, metrics.clone());
     let routes = Routes::parse(&config.routes)?;
+    let cluster = Cluster::new(&config.cluster, rebuild(&config))?;
     let upstream = Upstream::start(
         config.provider_args.build(&config.providers, &config.upstream_timing()),
         routes,
         events_tx,
         metrics.clone(),
+        cluster.as_ref(),
         &shutdown,
         &tracker,
     )?;
+    if let Some(cluster) = &cluster {
+        tracing::info!(node = cluster.node(), "cluster mode: one upstream connection per provider for all nodes");
+        tracker.spawn(cluster.clone().run(shutdown.clone()));
+    }
     // Every provider is known to the hub before the first client can connect, so `hello` lists them all (the
     // providers' own status events, already queued, land after this and win).
     let announced = upstream.names().into_iter().map(|name| HubEvent::Status {
@@ -89,7 +96,16 @@ pub(crate) fn build(config: Config) -> anyhow::Result<AppState> {
     tokio::spawn(sweeper(hub.clone(), shutdown.clone()));
     let replays = store.as_ref().map(|store| Replays::new(store.clone(), hub.clone(), config.max_replays));
     let site = Arc::new(Site::new(&config.public_hosts, &config.allowed_origins));
-    Ok(AppState { config, hub, upstream, metrics, shutdown, tracker, guard, store, replays, broker, site })
+    Ok(AppState { config, hub, upstream, metrics, shutdown, tracker, guard, store, replays, broker, site, cluster })
+}
+
+/// Builds a fresh instance of a configured provider, for each new term of ownership in a cluster.
+fn rebuild(config: &Arc<Config>) -> crate::cluster::Rebuild {
+    let config = config.clone();
+    Arc::new(move |name: &str| {
+        let adapter = config.providers.iter().find(|a| a.name == name)?;
+        config.provider_args.build(&[*adapter], &config.upstream_timing()).pop()
+    })
 }
 
 /// Opens the paper broker on the store's database. Without a usable database it trades in memory only, and says

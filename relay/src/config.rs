@@ -13,6 +13,7 @@ use std::time::Duration;
 use clap::{Parser, ValueEnum};
 
 use crate::broker::BrokerArgs;
+use crate::cluster::ClusterArgs;
 use crate::guard::auth::JwtConfig;
 use crate::guard::limits::CommandQuota;
 use crate::guard::GuardConfig;
@@ -57,6 +58,9 @@ pub struct Config {
 
     #[command(flatten)]
     pub(crate) broker: BrokerArgs,
+
+    #[command(flatten)]
+    pub(crate) cluster: ClusterArgs,
 
     /// Run a tool instead of serving.
     #[command(subcommand)]

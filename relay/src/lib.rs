@@ -14,6 +14,8 @@
 //! * [`hub`] — who wants what, last values and history, fan-out. Knows nothing of providers or sockets; its
 //!   input is a stream of normalised [`hub::HubEvent`]s, so a Redis backplane or a replay can feed it later.
 //! * [`upstream`] — routes symbols to providers and sends each provider subscription diffs.
+//! * [`cluster`] — with `REDIS_URL`, several nodes share one upstream connection per provider through Redis
+//!   (a lease per provider, interest sets, a data bus); between the router and the providers only.
 //! * [`providers`] — one adapter per data source behind the [`providers::Provider`] trait; [`providers::simulator`]
 //!   is the default.
 //! * [`transport`] — `/ws`, `/api/stream` (SSE) and REST; [`commands`] is what client commands mean.
@@ -32,6 +34,7 @@ mod broker;
 mod catalog;
 pub mod cli;
 mod clock;
+mod cluster;
 mod commands;
 pub mod config;
 mod error;

@@ -8,6 +8,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::broker::Broker;
+use crate::cluster::Cluster;
 use crate::config::Config;
 use crate::guard::site::Site;
 use crate::guard::Guard;
@@ -38,4 +39,6 @@ pub(crate) struct AppState {
     pub(crate) broker: Arc<dyn Broker>,
     /// The host names and origins trading is accepted from.
     pub(crate) site: Arc<Site>,
+    /// Cluster mode, when `REDIS_URL` is set.
+    pub(crate) cluster: Option<Arc<Cluster>>,
 }

@@ -19,6 +19,7 @@ use hamster_shared::api::CatalogInfo;
 
 use crate::catalog::{Catalog, CatalogSlot};
 use crate::clock::now_ms;
+use crate::cluster::Cluster;
 use crate::hub::{Demand, HubEvent};
 use crate::metrics::Metrics;
 use crate::providers::{EventSink, InstrumentKeys, Provider, ProviderCommand};
@@ -129,6 +130,7 @@ impl Upstream {
         routes: Routes,
         hub: mpsc::Sender<HubEvent>,
         metrics: Arc<Metrics>,
+        cluster: Option<&Arc<Cluster>>,
         stop: &CancellationToken,
         tracker: &TaskTracker,
     ) -> anyhow::Result<Arc<Upstream>> {
@@ -158,7 +160,11 @@ impl Upstream {
                 }
                 None => CatalogSlot::default(),
             };
-            tracker.spawn(provider.run(rx, sink, stop.child_token()));
+            match cluster {
+                // The provider runs on whichever node holds its lease, fed the whole cluster's demand.
+                Some(cluster) => tracker.spawn(cluster.clone().run_provider(provider, rx, sink, stop.child_token())),
+                None => tracker.spawn(provider.run(rx, sink, stop.child_token())),
+            };
             slots.insert(name, Slot { commands: tx, keys, subscriptions: AtomicUsize::new(0), catalog });
         }
         for (_, name) in &routes.rules {
@@ -338,9 +344,16 @@ mod tests {
         let (hub_tx, _hub_rx) = mpsc::channel(16);
         let providers: Vec<Box<dyn Provider>> = vec![Box::new(Recorder(tx.clone(), "a")), Box::new(Recorder(tx, "b"))];
         let routes = Routes::parse(&["crypto=b".into(), "*/EUR=b".into(), "NVDA=b".into()]).unwrap();
-        let up =
-            Upstream::start(providers, routes, hub_tx, Metrics::new(), &CancellationToken::new(), &TaskTracker::new())
-                .unwrap();
+        let up = Upstream::start(
+            providers,
+            routes,
+            hub_tx,
+            Metrics::new(),
+            None,
+            &CancellationToken::new(),
+            &TaskTracker::new(),
+        )
+        .unwrap();
         (up, rx)
     }
 

@@ -229,6 +229,49 @@ pub struct StatusResponse {
     /// Subscribed symbols whose provider has sent nothing for `NO_DATA_AFTER_SECS` (see the `no_data` message).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub no_data: Vec<String>,
+    /// Cluster mode (`REDIS_URL`): this node, the others, and who owns each provider's upstream connection.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<ClusterStatus>,
+}
+
+/// A relay node's view of its cluster in `/api/status`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClusterStatus {
+    /// This node's id.
+    pub node: String,
+    /// Whether this node's last Redis call succeeded. While it is down the node serves what it has cached.
+    pub redis_up: bool,
+    /// Nodes that said they were alive within the last 10 s, this one included.
+    pub nodes: Vec<String>,
+    pub providers: Vec<ClusterProviderStatus>,
+    /// Reports this node published as an owner, received from other owners, and dropped as coming from a fenced
+    /// ex-owner; catch-ups from the last values (after a gap, a new owner or a new subscription).
+    pub published_total: u64,
+    pub received_total: u64,
+    pub stale_dropped_total: u64,
+    pub catch_ups_total: u64,
+}
+
+/// Who holds one provider's upstream connection, as this node last saw it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClusterProviderStatus {
+    pub provider: String,
+    /// The node holding the lease, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
+    /// The owner's fencing token: it only ever increases, so a higher one means a later owner.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token: Option<u64>,
+    /// Whether this node is the owner.
+    pub this_node: bool,
+    /// Time left on the lease when last seen, in ms.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lease_left_ms: Option<i64>,
+    /// Instruments wanted by the live nodes (the union of their interest).
+    pub interest: usize,
+    /// On the owner: instruments subscribed upstream (the union, plus those lingering before unsubscribe).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upstream: Option<usize>,
 }
 
 /// The trading backend in `/api/status`: the built-in paper broker, or a real broker and its connection.

@@ -8,6 +8,7 @@ pub mod deflate;
 pub mod mock;
 pub mod mocks;
 pub mod proxy;
+pub mod redis;
 pub mod ws;
 
 use std::io::{BufRead, BufReader};

@@ -6,7 +6,7 @@
 //! handler per connection that reads [`MockConn::recv`] and answers with [`MockConn::send`].
 
 use std::future::Future;
-use std::sync::atomic::{AtomicU16, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU16, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -25,6 +25,10 @@ struct Shared {
     attempts: AtomicUsize,
     accepted: AtomicUsize,
     open: AtomicUsize,
+    /// The most connections open at once since the start.
+    peak: AtomicUsize,
+    /// Non-zero: drop a connection whose client sent no frame at all (pongs included) for this many ms.
+    silence_limit_ms: AtomicU64,
     /// Non-zero: refuse upgrades with this HTTP status.
     refuse_status: AtomicU16,
     /// Every text frame received, with when it arrived.
@@ -50,6 +54,8 @@ pub struct MockConn {
     pub headers: HeaderMap,
     cut: broadcast::Receiver<()>,
     shared: Arc<Shared>,
+    /// When the client last sent any frame.
+    heard: Instant,
 }
 
 /// What [`MockConn::recv`] saw.
@@ -127,8 +133,10 @@ impl MockServer {
                     };
                     let Ok(ws) = tokio_tungstenite::accept_hdr_async(stream, callback).await else { return };
                     shared.accepted.fetch_add(1, Ordering::SeqCst);
-                    shared.open.fetch_add(1, Ordering::SeqCst);
-                    handler(MockConn { ws, path, headers, cut, shared: shared.clone() }).await;
+                    let open = shared.open.fetch_add(1, Ordering::SeqCst) + 1;
+                    shared.peak.fetch_max(open, Ordering::SeqCst);
+                    let heard = Instant::now();
+                    handler(MockConn { ws, path, headers, cut, shared: shared.clone(), heard }).await;
                     shared.open.fetch_sub(1, Ordering::SeqCst);
                 });
             }
@@ -154,6 +162,17 @@ impl MockServer {
     /// Connections accepted so far (successful upgrades).
     pub fn accepted(&self) -> usize {
         self.shared.accepted.load(Ordering::SeqCst)
+    }
+
+    /// The most connections that were ever open at the same time.
+    pub fn peak_open(&self) -> usize {
+        self.shared.peak.load(Ordering::SeqCst)
+    }
+
+    /// Drops any connection whose client sends no frame at all (pongs to the mock's pings included) for `limit`:
+    /// what providers that ping do to an unresponsive client (Binance: no pong within a minute).
+    pub fn drop_silent_clients_after(&self, limit: Duration) {
+        self.shared.silence_limit_ms.store(limit.as_millis() as u64, Ordering::SeqCst);
     }
 
     /// Connections open now.
@@ -197,13 +216,18 @@ impl MockServer {
 }
 
 impl MockConn {
-    /// Next text frame from the client (pings are answered by tungstenite), or why there is none.
+    /// Next text frame from the client (pings are answered by tungstenite), or why there is none. With a
+    /// silence limit set, a client that sent nothing (not even a pong) for that long is dropped as [`Incoming::Cut`].
     pub async fn recv(&mut self) -> Incoming {
         loop {
+            let limit = self.shared.silence_limit_ms.load(Ordering::SeqCst);
+            let silent_until = (limit > 0).then(|| self.heard + Duration::from_millis(limit));
             tokio::select! {
                 _ = self.cut.recv() => return Incoming::Cut,
+                _ = sleep_until_opt(silent_until) => return Incoming::Cut,
                 frame = self.ws.next() => match frame {
                     Some(Ok(Message::Text(t))) => {
+                        self.heard = Instant::now();
                         let text = t.to_string();
                         if let Ok(mut r) = self.shared.received.lock() {
                             r.push((Instant::now(), text.clone()));
@@ -211,7 +235,10 @@ impl MockConn {
                         return Incoming::Text(text);
                     }
                     Some(Ok(Message::Close(_))) | Some(Err(_)) | None => return Incoming::Gone,
-                    Some(Ok(_)) => continue,
+                    Some(Ok(_)) => {
+                        self.heard = Instant::now();
+                        continue;
+                    }
                 },
             }
         }
@@ -252,6 +279,13 @@ impl MockConn {
     /// The query parameter `name` of the upgrade request.
     pub fn query(&self, name: &str) -> Option<String> {
         query_param(&self.path, name)
+    }
+}
+
+async fn sleep_until_opt(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(tokio::time::Instant::from_std(at)).await,
+        None => std::future::pending().await,
     }
 }
 

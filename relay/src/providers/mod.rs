@@ -47,6 +47,7 @@ use std::sync::Arc;
 use futures::future::BoxFuture;
 use hamster_shared::{ErrorCode, ProviderState, Quote, Symbol};
 use parking_lot::RwLock;
+use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -92,22 +93,80 @@ pub(crate) trait Provider: Send + 'static {
 /// for clients but one instrument upstream.
 pub(crate) type InstrumentKeys = Arc<RwLock<HashMap<String, Vec<Symbol>>>>;
 
+/// One thing a provider reports, at instrument level (before instruments are mapped to the symbols clients
+/// asked for). This is the provider's whole vocabulary: a cluster carries exactly these between nodes, so a
+/// node's hub is fed the same way whether the provider runs here or on another node.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "k", rename_all = "snake_case")]
+pub(crate) enum Report {
+    /// Quotes whose `symbol` is the instrument.
+    Quotes { quotes: Vec<Quote> },
+    /// A non-price message on a channel instrument.
+    Event { instrument: String, payload: serde_json::Value, ts: i64 },
+    /// The connection's state changed.
+    Status { state: ProviderState, detail: Option<String> },
+    /// Upstream refused an instrument after it was accepted.
+    Reject { instrument: String, code: ErrorCode, message: String },
+}
+
+/// Something that sees every report of a running provider before it is delivered here, and decides whether the
+/// provider may connect upstream at all. Cluster mode uses it on the node that owns a provider: reports go to
+/// the other nodes, and the connection is allowed only while this node holds the provider's lease.
+pub(crate) trait Tee: Send + Sync + std::fmt::Debug {
+    fn forward(&self, report: &Report);
+    /// Checked before every (re)connect.
+    fn may_connect(&self) -> bool;
+}
+
 /// Where a provider sends what it learns. Cheap to clone.
 #[derive(Debug, Clone)]
 pub(crate) struct EventSink {
     provider: &'static str,
     keys: InstrumentKeys,
     hub: mpsc::Sender<HubEvent>,
+    tee: Option<Arc<dyn Tee>>,
 }
 
 impl EventSink {
     pub(crate) fn new(provider: &'static str, keys: InstrumentKeys, hub: mpsc::Sender<HubEvent>) -> EventSink {
-        EventSink { provider, keys, hub }
+        EventSink { provider, keys, hub, tee: None }
+    }
+
+    /// The same sink, with every report also shown to `tee`.
+    pub(crate) fn with_tee(&self, tee: Arc<dyn Tee>) -> EventSink {
+        EventSink { tee: Some(tee), ..self.clone() }
+    }
+
+    /// Whether the provider may open its upstream connection now (always, outside a cluster).
+    pub(crate) fn may_connect(&self) -> bool {
+        self.tee.as_ref().is_none_or(|t| t.may_connect())
+    }
+
+    /// The instruments someone here subscribes to.
+    pub(crate) fn instruments(&self) -> Vec<String> {
+        self.keys.read().iter().filter(|(_, s)| !s.is_empty()).map(|(i, _)| i.clone()).collect()
+    }
+
+    /// Delivers one report (what a cluster node received from the provider's owner).
+    pub(crate) async fn report(&self, report: Report) {
+        match report {
+            Report::Quotes { quotes } => self.quotes(quotes).await,
+            Report::Event { instrument, payload, ts } => self.event(&instrument, payload, ts).await,
+            Report::Status { state, detail } => self.status(state, detail).await,
+            Report::Reject { instrument, code, message } => self.reject(&instrument, code, message).await,
+        }
+    }
+
+    fn tee(&self, report: impl FnOnce() -> Report) {
+        if let Some(tee) = &self.tee {
+            tee.forward(&report());
+        }
     }
 
     /// Delivers quotes whose `symbol` is the instrument. Quotes for instruments nobody subscribes to (late
     /// arrivals after an unsubscribe) are dropped here.
     pub(crate) async fn quotes(&self, quotes: Vec<Quote>) {
+        self.tee(|| Report::Quotes { quotes: quotes.clone() });
         let mapped: Vec<Quote> = {
             let keys = self.keys.read();
             let mut mapped = Vec::with_capacity(quotes.len());
@@ -127,11 +186,12 @@ impl EventSink {
 
     /// Delivers a non-price message on `instrument` (a channel such as `FLOW-ALERTS`) to its subscribers.
     pub(crate) async fn event(&self, instrument: &str, payload: serde_json::Value, ts: i64) {
+        let payload = secret::redact_json(payload);
+        self.tee(|| Report::Event { instrument: instrument.to_owned(), payload: payload.clone(), ts });
         let symbols = self.keys.read().get(instrument).cloned().unwrap_or_default();
         if symbols.is_empty() {
             return;
         }
-        let payload = secret::redact_json(payload);
         let events =
             symbols.into_iter().map(|channel| ChannelEvent { channel, payload: payload.clone(), ts }).collect();
         self.send(HubEvent::Events(events)).await;
@@ -141,6 +201,7 @@ impl EventSink {
     /// message), so it is redacted: an upstream could echo our key back.
     pub(crate) async fn status(&self, state: ProviderState, detail: Option<String>) {
         let detail = detail.map(|d| secret::redact(&d).into_owned());
+        self.tee(|| Report::Status { state, detail: detail.clone() });
         tracing::info!(provider = self.provider, ?state, detail = detail.as_deref().unwrap_or(""), "provider state");
         self.send(HubEvent::Status { provider: self.provider.to_owned(), state, detail, since: now_ms() }).await;
     }
@@ -148,6 +209,7 @@ impl EventSink {
     /// Reports that upstream refused `instrument`; every client symbol it fed is rejected.
     pub(crate) async fn reject(&self, instrument: &str, code: ErrorCode, message: String) {
         let message = secret::redact(&message).into_owned();
+        self.tee(|| Report::Reject { instrument: instrument.to_owned(), code, message: message.clone() });
         let symbols = self.keys.read().get(instrument).cloned().unwrap_or_default();
         for symbol in symbols {
             self.send(HubEvent::Rejected { symbol, code, message: message.clone() }).await;

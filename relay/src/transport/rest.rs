@@ -89,6 +89,7 @@ async fn status(State(app): State<AppState>) -> Json<StatusResponse> {
         store: super::recordings::store_info(&app),
         broker: Some(app.broker.status()),
         no_data: app.hub.no_data(),
+        cluster: app.cluster.as_ref().map(|c| c.status()),
     })
 }
 

@@ -227,6 +227,12 @@ async fn connect_and_stream<W: Wire>(
     stop: &CancellationToken,
     timing: &Timing,
 ) -> Ended {
+    // In a cluster, only the holder of the provider's lease may connect: an ex-owner that wakes up late (a
+    // paused process, a partition) must not open a second connection beside the new owner's.
+    if !driver.events.may_connect() {
+        tracing::info!(provider = W::NAME, "not connecting upstream: this node no longer holds the provider's lease");
+        return Ended::Stopped;
+    }
     let request = match driver.wire.request() {
         Ok(r) => r,
         Err(reason) => return Ended::Fatal { reason },

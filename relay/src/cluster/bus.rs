@@ -1,0 +1,190 @@
+//! The data bus: how a provider's reports travel from the node that owns its upstream connection to every other
+//! node, and how a node notices it missed some.
+//!
+//! The owner publishes every [`Report`] of its provider on the provider's one `data` channel, in an
+//! [`Envelope`] stamped with its node, its fencing token and a sequence number, and keeps the last quote per
+//! instrument in a hash. One channel per provider (not per symbol) keeps one sequence per owner, so a gap is a
+//! missing number, and lets a burst of quotes cost one `PUBLISH`. A node receiving an envelope drops it if its
+//! token is older than the newest it has seen (a fenced ex-owner), and on a new token or a gap in the sequence
+//! re-reads the last values of the instruments it serves (quotes are state: the last value is the catch-up).
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use hamster_shared::Quote;
+use redis::aio::ConnectionManager;
+use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
+
+use super::keys;
+use super::lease::Gate;
+use crate::providers::{Report, Tee};
+
+/// One report on the wire.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct Envelope {
+    pub(crate) node: String,
+    pub(crate) tok: u64,
+    pub(crate) seq: u64,
+    pub(crate) report: Report,
+}
+
+/// The owner's side: a [`Tee`] on its provider's sink that queues every report for the publisher task, as long
+/// as the lease gate is open.
+#[derive(Debug)]
+pub(crate) struct OwnerTee {
+    pub(crate) gate: Arc<Gate>,
+    pub(crate) queue: mpsc::UnboundedSender<Report>,
+}
+
+impl Tee for OwnerTee {
+    fn forward(&self, report: &Report) {
+        if self.gate.is_open() {
+            // The publisher ends only with the owner's term; a report after that has nowhere to go.
+            let _ = self.queue.send(report.clone());
+        }
+    }
+
+    fn may_connect(&self) -> bool {
+        self.gate.is_open()
+    }
+}
+
+/// Publishes queued reports until the queue closes (the owner's term ended). Whatever is waiting goes out in one
+/// pipeline: each report as an envelope, then the newest quote per instrument into the last-value hash, then the
+/// status. A failed pipeline is lost to the bus; receivers see the gap and catch up from the last values.
+pub(crate) async fn publish(
+    provider: &'static str,
+    node: String,
+    token: Arc<AtomicU64>,
+    gate: Arc<Gate>,
+    mut redis: ConnectionManager,
+    mut queue: mpsc::UnboundedReceiver<Report>,
+    published: Arc<AtomicU64>,
+) {
+    let (data, last, status) = (keys::data(provider), keys::last(provider), keys::status(provider));
+    let mut seq = 0u64;
+    let mut batch = Vec::with_capacity(256);
+    while queue.recv_many(&mut batch, 256).await > 0 {
+        if !gate.is_open() {
+            batch.clear();
+            continue;
+        }
+        let tok = token.load(Ordering::Acquire);
+        let mut pipe = redis::pipe();
+        let mut newest: HashMap<&str, &Quote> = HashMap::new();
+        let mut state = None;
+        for report in &batch {
+            seq += 1;
+            let envelope = Envelope { node: node.clone(), tok, seq, report: report.clone() };
+            match serde_json::to_vec(&envelope) {
+                Ok(bytes) => {
+                    pipe.publish(&data, bytes).ignore();
+                }
+                Err(e) => tracing::warn!(provider, error = %e, "cannot encode a report for the cluster"),
+            }
+            match report {
+                Report::Quotes { quotes } => {
+                    for q in quotes {
+                        newest.insert(q.symbol.as_str(), q);
+                    }
+                }
+                Report::Status { .. } => state = Some(report),
+                _ => {}
+            }
+        }
+        let values: Vec<(&str, Vec<u8>)> =
+            newest.into_iter().filter_map(|(i, q)| Some((i, serde_json::to_vec(q).ok()?))).collect();
+        if !values.is_empty() {
+            pipe.hset_multiple(&last, &values).ignore();
+        }
+        if let Some(Ok(bytes)) = state.map(serde_json::to_vec) {
+            pipe.set(&status, bytes).ignore();
+        }
+        match pipe.query_async::<()>(&mut redis).await {
+            Ok(()) => {
+                published.fetch_add(batch.len() as u64, Ordering::Relaxed);
+            }
+            Err(e) => tracing::warn!(provider, error = %e, lost = batch.len(), "cannot publish to the cluster"),
+        }
+        batch.clear();
+    }
+}
+
+/// What a node tracks per provider to accept, order and catch up the owner's envelopes.
+#[derive(Debug, Default)]
+pub(crate) struct Receiver {
+    /// The newest token seen; anything older comes from a fenced ex-owner.
+    pub(crate) max_tok: u64,
+    /// The sequence number expected next from `max_tok`.
+    next_seq: Option<u64>,
+}
+
+/// What to do with an envelope.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Verdict {
+    /// Our own, already delivered here.
+    Own,
+    /// From a fenced ex-owner: drop.
+    Stale,
+    /// Deliver; `catch_up` when something may have been missed before it (a new owner or a gap).
+    Deliver { catch_up: bool },
+}
+
+impl Receiver {
+    pub(crate) fn judge(&mut self, me: &str, node: &str, tok: u64, seq: u64) -> Verdict {
+        if tok < self.max_tok {
+            return Verdict::Stale;
+        }
+        let catch_up = tok > self.max_tok || self.next_seq != Some(seq);
+        self.max_tok = tok;
+        self.next_seq = Some(seq + 1);
+        if node == me {
+            Verdict::Own
+        } else {
+            Verdict::Deliver { catch_up }
+        }
+    }
+
+    /// Forget the expected sequence (the subscription was lost): the next envelope triggers a catch-up.
+    pub(crate) fn lost(&mut self) {
+        self.next_seq = None;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stale_tokens_are_dropped_and_gaps_and_new_owners_catch_up() {
+        let mut r = Receiver::default();
+        assert_eq!(r.judge("me", "a", 5, 1), Verdict::Deliver { catch_up: true }, "first ever");
+        assert_eq!(r.judge("me", "a", 5, 2), Verdict::Deliver { catch_up: false });
+        assert_eq!(r.judge("me", "a", 5, 4), Verdict::Deliver { catch_up: true }, "3 is missing");
+        assert_eq!(r.judge("me", "b", 6, 1), Verdict::Deliver { catch_up: true }, "a new owner");
+        assert_eq!(r.judge("me", "a", 5, 5), Verdict::Stale, "the fenced owner");
+        assert_eq!(r.judge("me", "b", 6, 2), Verdict::Deliver { catch_up: false });
+        r.lost();
+        assert_eq!(r.judge("me", "b", 6, 3), Verdict::Deliver { catch_up: true });
+        assert_eq!(r.judge("me", "me", 7, 1), Verdict::Own);
+        assert_eq!(r.judge("me", "b", 6, 4), Verdict::Stale, "after we took over");
+    }
+
+    #[test]
+    fn envelopes_round_trip() {
+        let e = Envelope {
+            node: "n1".into(),
+            tok: 1_733_000_000_000,
+            seq: 3,
+            report: Report::Reject {
+                instrument: "XX".into(),
+                code: hamster_shared::ErrorCode::UnknownSymbol,
+                message: "no".into(),
+            },
+        };
+        let text = serde_json::to_string(&e).unwrap();
+        assert_eq!(serde_json::from_str::<Envelope>(&text).unwrap(), e);
+    }
+}
