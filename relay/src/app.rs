@@ -73,10 +73,19 @@ pub(crate) fn build(config: Config) -> anyhow::Result<AppState> {
     });
     hub.ingest(announced.collect());
     let store = open_store(&config);
-    let mut taps: Vec<Box<dyn Tap>> = match store.as_ref().and_then(|s| s.recorder()) {
-        Some(recorder) if !config.store.no_record => vec![Box::new(recorder)],
-        _ => Vec::new(),
-    };
+    let mut taps: Vec<Box<dyn Tap>> = Vec::new();
+    match (store.as_ref().and_then(|s| s.recorder()), &cluster) {
+        (Some(recorder), None) if !config.store.no_record => taps.push(Box::new(recorder)),
+        // A cluster records each tick once, on the node that owns its provider, not on every node that relays it.
+        (Some(recorder), Some(cluster)) if !config.store.no_record => {
+            let up = upstream.clone();
+            cluster.record_on_owner(
+                Box::new(recorder),
+                Arc::new(move |provider, instrument| up.symbol_for(provider, instrument)),
+            );
+        }
+        _ => {}
+    }
     let broker: Arc<dyn Broker> = match config.broker.broker {
         BrokerKind::Paper => {
             let paper = open_paper(&config)?;

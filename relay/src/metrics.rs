@@ -47,6 +47,14 @@ pub(crate) struct Metrics {
     store_dropped: Gauge,
     store_degraded: Gauge,
     store_bytes: Gauge,
+    /// Cluster mode (all 0 on a single node): Redis reachable, live nodes, per provider whether this node owns it,
+    /// its lease token and the union of interest; bus totals.
+    cluster_redis_up: Gauge,
+    cluster_nodes: Gauge,
+    cluster_owner: Family<Vec<(&'static str, String)>, Gauge>,
+    cluster_token: Family<Vec<(&'static str, String)>, Gauge>,
+    cluster_interest: Family<Vec<(&'static str, String)>, Gauge>,
+    cluster_bus: Family<Vec<(&'static str, &'static str)>, Gauge>,
     in_rate: AtomicU64,
     out_rate: AtomicU64,
 }
@@ -59,6 +67,27 @@ impl Metrics {
         self.store_dropped.set(g(dropped));
         self.store_degraded.set(i64::from(degraded));
         self.store_bytes.set(g(bytes));
+    }
+
+    /// Copies the cluster's view into the exported gauges (read on demand, like the store's).
+    pub(crate) fn observe_cluster(&self, status: &hamster_shared::api::ClusterStatus) {
+        let g = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+        self.cluster_redis_up.set(i64::from(status.redis_up));
+        self.cluster_nodes.set(status.nodes.len() as i64);
+        for p in &status.providers {
+            let label = vec![("provider", p.provider.clone())];
+            self.cluster_owner.get_or_create(&label).set(i64::from(p.this_node));
+            self.cluster_token.get_or_create(&label).set(g(p.token.unwrap_or(0)));
+            self.cluster_interest.get_or_create(&label).set(p.interest as i64);
+        }
+        for (kind, value) in [
+            ("published", status.published_total),
+            ("received", status.received_total),
+            ("stale_dropped", status.stale_dropped_total),
+            ("catch_ups", status.catch_ups_total),
+        ] {
+            self.cluster_bus.get_or_create(&vec![("kind", kind)]).set(g(value));
+        }
     }
 
     pub(crate) fn new() -> Arc<Metrics> {
@@ -80,6 +109,12 @@ impl Metrics {
             store_dropped: Gauge::default(),
             store_degraded: Gauge::default(),
             store_bytes: Gauge::default(),
+            cluster_redis_up: Gauge::default(),
+            cluster_nodes: Gauge::default(),
+            cluster_owner: Family::default(),
+            cluster_token: Family::default(),
+            cluster_interest: Family::default(),
+            cluster_bus: Family::default(),
             in_rate: AtomicU64::new(0),
             out_rate: AtomicU64::new(0),
             started: Instant::now(),
@@ -117,6 +152,28 @@ impl Metrics {
             m.store_degraded.clone(),
         );
         registry.register("store_bytes", "Bytes the embedded store's database uses", m.store_bytes.clone());
+        registry.register(
+            "cluster_redis_up",
+            "1 while this node reaches Redis (cluster mode)",
+            m.cluster_redis_up.clone(),
+        );
+        registry.register("cluster_nodes", "Live nodes this node sees in its cluster", m.cluster_nodes.clone());
+        registry.register(
+            "cluster_owner",
+            "1 for each provider whose upstream connection this node holds",
+            m.cluster_owner.clone(),
+        );
+        registry.register("cluster_lease_token", "Fencing token of each provider's owner", m.cluster_token.clone());
+        registry.register(
+            "cluster_interest",
+            "Instruments the live nodes want from each provider (their union)",
+            m.cluster_interest.clone(),
+        );
+        registry.register(
+            "cluster_bus",
+            "Reports published as owner, received, dropped as stale, and catch-ups from last values",
+            m.cluster_bus.clone(),
+        );
         Arc::new(Metrics { registry, ..m })
     }
 

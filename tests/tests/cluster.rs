@@ -142,6 +142,19 @@ async fn one_upstream_connection_serves_every_node_and_the_last_client_leaving_u
     let owner = views.iter().find(|v| v.providers[0].this_node).expect("an owner");
     assert_eq!(owner.providers[0].interest, 2, "the union of interest: {owner:?}");
     assert!(views.iter().filter(|v| !v.providers[0].this_node).all(|v| v.received_total > 0), "{views:#?}");
+    // Each tick is recorded once per cluster: by the owner, which sees everything its provider streams.
+    let owner_at = views.iter().position(|v| v.providers[0].this_node).expect("an owner");
+    relays[owner_at]
+        .wait_status("the owner records", |s| s.store.as_ref().is_some_and(|st| st.recorded_total > 0))
+        .await;
+    let metrics = reqwest::get(format!("{}/metrics", relays[owner_at].http_url())).await.unwrap().text().await.unwrap();
+    assert!(metrics.contains(r#"hamster_cluster_owner{provider="binance"} 1"#), "{metrics}");
+    assert!(metrics.contains("hamster_cluster_nodes 3"), "{metrics}");
+    for (i, relay) in relays.iter().enumerate().filter(|(i, _)| *i != owner_at) {
+        let (_, status): (u16, StatusResponse) = relay.get_json("/api/status").await;
+        let recorded = status.store.map(|s| s.recorded_total);
+        assert_eq!(recorded, Some(0), "node {i} relays but does not record");
+    }
 
     // Everyone leaves; the owner unsubscribes upstream, but only after the linger.
     let left = Instant::now();

@@ -19,7 +19,51 @@ use tokio::sync::mpsc;
 
 use super::keys;
 use super::lease::Gate;
+use crate::clock::now_ms;
+use crate::hub::{ChannelEvent, HubEvent};
+use crate::ingest::Tap;
 use crate::providers::{Report, Tee};
+
+/// How a provider's instrument is named to clients (and in the store): bare when the routes send it to that
+/// provider anyway, else `provider:INSTRUMENT`.
+pub(crate) type Naming = Arc<dyn Fn(&'static str, &str) -> String + Send + Sync>;
+
+/// The store's recorder, fed on the owner with everything its provider streams: a cluster records each tick once,
+/// not once per node.
+pub(crate) struct Recording {
+    pub(crate) tap: Box<dyn Tap>,
+    pub(crate) naming: Naming,
+}
+
+impl Recording {
+    fn observe(&mut self, provider: &'static str, reports: &[Report]) {
+        let name = |instrument: &str| hamster_shared::Symbol::parse(&(self.naming)(provider, instrument)).ok();
+        let mut events = Vec::new();
+        for report in reports {
+            match report {
+                Report::Quotes { quotes } => events.push(HubEvent::Quotes(
+                    quotes
+                        .iter()
+                        .filter_map(|q| Some(Quote { symbol: name(q.symbol.as_str())?, ..q.clone() }))
+                        .collect(),
+                )),
+                Report::Event { instrument, payload, ts } => {
+                    if let Some(channel) = name(instrument) {
+                        events.push(HubEvent::Events(vec![ChannelEvent {
+                            channel,
+                            payload: payload.clone(),
+                            ts: *ts,
+                        }]));
+                    }
+                }
+                Report::Status { .. } | Report::Reject { .. } => {}
+            }
+        }
+        if !events.is_empty() {
+            self.tap.observe(&events, now_ms());
+        }
+    }
+}
 
 /// One report on the wire.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -62,6 +106,7 @@ pub(crate) async fn publish(
     mut redis: ConnectionManager,
     mut queue: mpsc::UnboundedReceiver<Report>,
     published: Arc<AtomicU64>,
+    recording: Arc<parking_lot::Mutex<Option<Recording>>>,
 ) {
     let (data, last, status) = (keys::data(provider), keys::last(provider), keys::status(provider));
     let mut seq = 0u64;
@@ -70,6 +115,9 @@ pub(crate) async fn publish(
         if !gate.is_open() {
             batch.clear();
             continue;
+        }
+        if let Some(recording) = recording.lock().as_mut() {
+            recording.observe(provider, &batch);
         }
         let tok = token.load(Ordering::Acquire);
         let mut pipe = redis::pipe();

@@ -205,6 +205,7 @@ impl Cluster {
             self.data.clone(),
             queue_rx,
             self.published.clone(),
+            self.recording.clone(),
         ));
         let tee = Arc::new(OwnerTee { gate: gate.clone(), queue: queue_tx });
         let (commands, rx) = mpsc::unbounded_channel();

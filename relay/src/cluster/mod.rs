@@ -34,8 +34,9 @@ use tokio::sync::mpsc;
 use tokio::time::timeout;
 use tokio_util::sync::CancellationToken;
 
-use self::bus::{Envelope, Receiver, Verdict};
+use self::bus::{Envelope, Naming, Receiver, Recording, Verdict};
 use crate::clock::now_ms;
+use crate::ingest::Tap;
 use crate::providers::{EventSink, Provider, ProviderCommand, Report};
 use crate::secret::Secret;
 
@@ -139,6 +140,8 @@ pub(crate) struct Cluster {
     nodes: Mutex<Vec<String>>,
     redis_up: AtomicBool,
     published: Arc<AtomicU64>,
+    /// The store's recorder, used while this node owns a provider.
+    recording: Arc<Mutex<Option<Recording>>>,
     received: AtomicU64,
     stale_dropped: AtomicU64,
     catch_ups: AtomicU64,
@@ -200,10 +203,16 @@ impl Cluster {
             nodes: Mutex::new(Vec::new()),
             redis_up: AtomicBool::new(false),
             published: Arc::new(AtomicU64::new(0)),
+            recording: Arc::new(Mutex::new(None)),
             received: AtomicU64::new(0),
             stale_dropped: AtomicU64::new(0),
             catch_ups: AtomicU64::new(0),
         })))
+    }
+
+    /// Records through `tap` what this node's providers stream while it owns them (and only then).
+    pub(crate) fn record_on_owner(&self, tap: Box<dyn Tap>, naming: Naming) {
+        *self.recording.lock() = Some(Recording { tap, naming });
     }
 
     pub(crate) fn node(&self) -> &str {

@@ -108,6 +108,9 @@ async fn metrics(State(app): State<AppState>) -> impl IntoResponse {
     if let Some(info) = super::recordings::store_info(&app) {
         app.metrics.observe_store(info.recorded_total, info.dropped_total, info.degraded.is_some(), info.bytes);
     }
+    if let Some(cluster) = &app.cluster {
+        app.metrics.observe_cluster(&cluster.status());
+    }
     ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], app.metrics.encode())
 }
 
