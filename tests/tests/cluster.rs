@@ -288,7 +288,11 @@ async fn a_redis_restart_costs_seconds_and_the_nodes_keep_serving_meanwhile() {
     assert!(new_token > token, "the fence keeps rising after Redis lost it: {new_token} vs {token}");
     let view = cluster(&relays[other]).await;
     assert!(view.redis_up && view.providers[0].interest >= 1, "interest re-asserted: {view:?}");
-    for ws in &mut clients {
-        ws.quote_for("BTC/USD").await;
+    let now = now_ms();
+    for (i, ws) in clients.iter_mut().enumerate() {
+        if quote_stamped_after(ws, "BTC/USD", now, Duration::from_secs(15)).await.is_none() {
+            let views = [cluster(&relays[0]).await, cluster(&relays[1]).await, cluster(&relays[2]).await];
+            panic!("node {i} (owner before the restart: {owner}) gets no ticks after the restart: {views:#?}");
+        }
     }
 }
