@@ -1,7 +1,8 @@
 //! The dashboard end to end: the real relay serves the built dashboard (`dist/`, see
 //! [`hamster_tests::browser::dist_dir`]) to a real headless Chromium, and the tests read the page through its
 //! `data-testid` hooks. Scenarios: rows tick with fitting decimals, adding/removing symbols (persisted across a
-//! reload), a relay rejection shown with its reason, surviving a relay crash and restart without a reload, and
+//! reload), a relay rejection shown with its reason (and a "did you mean" suggestion, clicked or pressed with
+//! Enter, replacing the refused symbol in place), surviving a relay crash and restart without a reload, and
 //! a reload while the relay is down showing cached quotes.
 //!
 //! Time to first tick and reconnect time are printed (`cargo test -p hamster-tests --test dashboard_e2e --
@@ -14,6 +15,7 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use hamster_tests::browser::{artifact_dir, dist_dir, Browser};
+use hamster_tests::mocks::binance::BinanceMock;
 use hamster_tests::Relay;
 use serde::Deserialize;
 
@@ -333,9 +335,22 @@ async fn search_as_you_type_adds_a_symbol_found_by_its_name_with_the_keyboard() 
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn rejected_symbol_shows_the_relays_reason() {
+async fn rejected_symbol_shows_the_relays_reason_and_a_suggestion_replaces_it() {
     let _turn = SERIAL.lock().await;
-    let (relay, b, _) = setup().await;
+    // Binance (a loopback mock listing three pairs) beside the simulator, which keeps the default symbols.
+    let binance = BinanceMock::start().await;
+    binance.list_pairs(&["BTC/USDT", "ETH/USDT", "SOL/USDT"]);
+    let dist = dist_dir().to_string_lossy().into_owned();
+    let (ws_url, rest_url) = (binance.ws_url(), binance.rest_url.clone());
+    let mut args = relay_args(&dist);
+    args.extend(["--providers", "sim,binance", "--binance-ws-url", &ws_url, "--binance-rest-url", &rest_url]);
+    let relay = Relay::start(&args);
+    relay
+        .wait_status("the Binance catalog", |s| {
+            s.providers.iter().any(|p| p.name == "binance" && p.catalog.as_ref().is_some_and(|c| c.instruments == 3))
+        })
+        .await;
+    let b = Browser::launch(1360, 900).await;
     open_live(&b, &relay).await;
 
     b.type_into("[data-testid=symbol-input]", "nosuch:AAPL").await;
@@ -351,6 +366,42 @@ async fn rejected_symbol_shows_the_relays_reason() {
     // The other rows keep ticking.
     let aapl = d.price("AAPL").unwrap_or_default();
     wait_tick(&b, "AAPL", aapl, Duration::from_secs(10)).await;
+
+    // A mistyped pair: refused with the relay's "did you mean", offered as buttons in the row.
+    let suggestions_of = |symbol: &str| {
+        format!(
+            "return [...document.querySelectorAll('[data-testid=quote-row][data-symbol=\"{symbol}\"] \
+             [data-testid=did-you-mean]')].map(e => e.dataset.suggestion);"
+        )
+    };
+    for (typo, fixed) in [("binance:BTC/USDX", "binance:BTC/USDT"), ("binance:ETH/USDX", "binance:ETH/USDT")] {
+        b.type_into("[data-testid=symbol-input]", typo).await;
+        b.click("[data-testid=add-symbol]").await;
+        let d = wait_dash(&b, &format!("{typo} rejected"), Duration::from_secs(10), |d| {
+            d.row(typo).is_some_and(|r| r.rejection.is_some())
+        })
+        .await;
+        let reason = d.row(typo).and_then(|r| r.rejection.clone()).unwrap_or_default();
+        assert!(reason.contains("unknown_symbol") && reason.contains("did you mean"), "{reason}");
+        let offered: Vec<String> = b.eval(&suggestions_of(typo), vec![]).await;
+        assert_eq!(offered.first().map(String::as_str), Some(fixed), "{offered:?}");
+        let at = d.symbols().iter().position(|s| *s == typo);
+        let button = format!("[data-testid=quote-row][data-symbol=\"{typo}\"] [data-suggestion=\"{fixed}\"]");
+        if typo.starts_with("binance:BTC") {
+            b.click(&button).await;
+        } else {
+            // Keyboard only: the button takes focus and Enter presses it.
+            b.type_into_keys(&button, "\u{E007}").await;
+        }
+        let d = wait_dash(&b, &format!("{fixed} in place of {typo}, priced"), Duration::from_secs(10), |d| {
+            d.row(typo).is_none() && d.price(fixed).is_some()
+        })
+        .await;
+        assert_eq!(d.symbols().iter().position(|s| *s == fixed), at, "replaced in place: {:?}", d.symbols());
+        let price = d.price(fixed).unwrap_or_default();
+        wait_tick(&b, fixed, price, Duration::from_secs(10)).await;
+        assert!(d.log.iter().any(|l| l.contains(&format!("replaced {typo} with {fixed}"))), "{:?}", d.log);
+    }
     b.close().await;
 }
 

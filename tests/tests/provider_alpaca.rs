@@ -242,6 +242,26 @@ async fn symbol_limit_rejects_the_refused_symbol() {
 }
 
 #[tokio::test]
+async fn a_subscribe_refused_as_a_whole_costs_only_its_culprit() {
+    let mock = AlpacaMock::start(KEY, SECRET).await; // no asset list: nothing is filtered before Alpaca sees it
+    mock.state.malformed.lock().unwrap().insert("ZZZZ".to_owned());
+    let relay = relay_for(&mock, &[]);
+    let mut ws = WsClient::connect(&relay.ws_url()).await;
+    ws.hello().await;
+    // Alpaca answers the one subscribe with a bare 400 and takes none of it; the relay retries in halves.
+    let rejected = late_rejection(&mut ws, &["AAPL", "MSFT", "ZZZZ", "TSLA"]).await;
+    assert_eq!(rejected.len(), 1, "{rejected:?}");
+    assert_eq!((rejected[0].symbol.as_str(), rejected[0].code), ("ZZZZ", ErrorCode::ProviderRejected));
+    assert!(rejected[0].message.contains("Alpaca refused ZZZZ (400 invalid syntax)"), "{}", rejected[0].message);
+    for symbol in ["AAPL", "MSFT", "TSLA"] {
+        ws.quote_for(symbol).await;
+    }
+    assert_eq!(mock.subscribed().into_iter().collect::<Vec<_>>(), ["AAPL", "MSFT", "TSLA"]);
+    let (_, status) = relay.get_json::<hamster_shared::api::StatusResponse>("/api/status").await;
+    assert_eq!(status.providers[0].state, ProviderState::Live, "a refused subscribe costs no reconnect");
+}
+
+#[tokio::test]
 async fn auth_waits_for_the_greeting_and_a_timeout_reconnects() {
     let mock = AlpacaMock::start(KEY, SECRET).await;
     mock.state.no_greeting.store(true, Ordering::SeqCst);

@@ -117,6 +117,38 @@ async fn lifecycle_against_the_mock() {
 }
 
 #[tokio::test]
+async fn a_request_refused_as_a_whole_costs_only_its_culprits() {
+    let mock = BinanceMock::start().await;
+    // Binance lists three of the five pairs and refuses any SUBSCRIBE naming one it does not list, without
+    // saying which; its catalog endpoint is unreachable, so nothing is filtered before the request goes out.
+    mock.list_pairs(&["BTC/USDT", "ETH/USDT", "SOL/USDT"]);
+    let relay = relay_at(&mock.ws_url(), "http://127.0.0.1:9", &[]);
+    let mut ws = WsClient::connect(&relay.ws_url()).await;
+    ws.hello().await;
+
+    let symbols = ["BTC/USD", "NOPE/USD", "ETH/USDT", "SOL/USDT", "ZZZ/USDT"];
+    let mut rejected = rejections(&mut ws, &symbols, 2).await;
+    rejected.sort_by(|a, b| a.symbol.cmp(&b.symbol));
+    let culprits: Vec<(&str, ErrorCode)> = rejected.iter().map(|r| (r.symbol.as_str(), r.code)).collect();
+    assert_eq!(culprits, [("NOPE/USD", ErrorCode::ProviderRejected), ("ZZZ/USDT", ErrorCode::ProviderRejected)]);
+    for (r, stream) in rejected.iter().zip(["nopeusdt@ticker", "zzzusdt@ticker"]) {
+        assert!(r.message.contains(stream) && r.message.contains("Invalid request: invalid stream"), "{r:?}");
+    }
+    // The valid pairs of the same command all tick, on one connection.
+    for symbol in ["BTC/USD", "ETH/USDT", "SOL/USDT"] {
+        ws.quote_for(symbol).await;
+    }
+    let streams = ["btcusdt@ticker", "ethusdt@ticker", "solusdt@ticker"];
+    assert_eq!(mock.subscribed(), streams.map(String::from).into());
+    assert_eq!(mock.ws.accepted(), 1);
+    // The search stays within Binance's message budget: a handful of paced requests, no rate violation.
+    let refused = mock.refused_requests.load(std::sync::atomic::Ordering::SeqCst);
+    let accepted = mock.requests().iter().filter(|r| r.method == "SUBSCRIBE").count();
+    assert!((3..=6).contains(&refused) && (1..=4).contains(&accepted), "{refused} refused, {accepted} accepted");
+    assert_eq!(mock.rate_violation(), None);
+}
+
+#[tokio::test]
 async fn fifty_clients_one_connection_one_subscription() {
     let mock = BinanceMock::start().await;
     let relay = relay_for(&mock, &[]);

@@ -295,3 +295,44 @@ async fn a_quiet_upstream_is_kept_alive_by_protocol_pings() {
     event_after(&mut ws, "uw:FLOW-ALERTS", now_ms()).await;
     assert_eq!(mock.ws.accepted(), 1);
 }
+
+#[tokio::test]
+async fn the_channel_list_is_searchable_and_refuses_an_unknown_channel_before_any_frame() {
+    use hamster_shared::api::SymbolsResponse;
+    let mock = UnusualWhalesMock::start(TOKEN).await;
+    let relay = relay_for(&mock, TOKEN, &[]);
+    relay
+        .wait_status("the uw channel list", |s| {
+            s.providers.iter().any(|p| p.name == "uw" && p.catalog.as_ref().is_some_and(|c| c.instruments == 9))
+        })
+        .await;
+
+    // Search finds the channels by name and by what they carry.
+    let (status, found): (u16, SymbolsResponse) = relay.get_json("/api/symbols?q=flow").await;
+    assert_eq!(status, 200);
+    let first = found.results.first().expect("a hit for flow");
+    assert_eq!((first.symbol.as_str(), first.provider.as_str()), ("FLOW-ALERTS", "uw"), "{found:?}");
+    assert_eq!(first.class, hamster_shared::api::InstrumentClass::Channel);
+    let dark: SymbolsResponse = relay.get_json("/api/symbols?q=dark").await.1;
+    assert_eq!(dark.results.first().map(|r| r.symbol.as_str()), Some("OFF_LIT_TRADES"), "{dark:?}");
+
+    // A mistyped channel is refused at once with suggestions; the valid channel and ticker of the command stream.
+    let mut ws = WsClient::connect(&relay.ws_url()).await;
+    ws.hello().await;
+    let (subscribed, _) = ws.subscribe(&["uw:FLOW-ALERT", "uw:flow-alerts", "AAPL", "uw:GEX-SPY"]).await;
+    let ServerMessage::Subscribed { symbols, rejected, .. } = subscribed else { unreachable!() };
+    assert_eq!(symbols.iter().map(|s| s.as_str()).collect::<Vec<_>>(), ["uw:FLOW-ALERTS", "AAPL", "uw:GEX-SPY"]);
+    assert_eq!(rejected.len(), 1, "{rejected:?}");
+    assert_eq!((rejected[0].symbol.as_str(), rejected[0].code), ("uw:FLOW-ALERT", ErrorCode::UnknownSymbol));
+    assert_eq!(rejected[0].suggestions.first().map(String::as_str), Some("FLOW-ALERTS"), "{rejected:?}");
+    assert!(rejected[0].message.contains("did you mean FLOW-ALERTS?"), "{}", rejected[0].message);
+    event_after(&mut ws, "uw:FLOW-ALERTS", 0).await;
+    quote_after(&mut ws, "AAPL", 0).await;
+    let wanted: std::collections::BTreeSet<String> = ["flow-alerts", "gex:SPY", "price:AAPL"].map(String::from).into();
+    eventually("the valid channels joined", || mock.joined() == wanted).await;
+    assert_eq!(mock.requests("join", "price:FLOW-ALERT"), 0, "nothing was sent for the mistyped channel");
+
+    // REST refuses it the same way.
+    let (status, body): (u16, Value) = relay.get_json("/api/quotes?symbols=uw:FLOW-ALERT").await;
+    assert_eq!((status, body["code"].as_str()), (400, Some("unknown_symbol")), "{body}");
+}

@@ -51,6 +51,11 @@ impl AppContext {
         self.state.dispatch(Action::RemoveSymbol { symbol, now_ms: now_ms() });
     }
 
+    /// Replaces a symbol of the watchlist with another, in place (a refused one by a suggestion of the relay's).
+    pub(crate) fn replace(&self, old: Symbol, new: Symbol) {
+        self.state.dispatch(Action::ReplaceSymbol { old, new, now_ms: now_ms() });
+    }
+
     /// Rows came into view or left it.
     pub(crate) fn on_screen(&self, symbols: Vec<Symbol>, on_screen: bool) {
         self.state.dispatch(Action::OnScreen { symbols, on_screen });

@@ -40,11 +40,17 @@ pub(crate) type Loader = Arc<dyn Fn() -> BoxFuture<'static, Result<Vec<Instrumen
 /// The catalog key of an instrument as clients name it, or `None` when it cannot be one of this provider's.
 pub(crate) type KeyOf = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
 
+/// Whether the list speaks for an instrument at all (as clients name it).
+pub(crate) type Covers = Arc<dyn Fn(&str) -> bool + Send + Sync>;
+
 /// What an adapter offers to build its catalog.
 #[derive(Clone)]
 pub(crate) struct CatalogSource {
     pub(crate) load: Loader,
     pub(crate) key_of: KeyOf,
+    /// The instruments the list speaks for; the others pass unchecked. `None`: all of them. (Unusual Whales lists
+    /// its channels, but any ticker has a price channel.)
+    pub(crate) covers: Option<Covers>,
     /// Whether an instrument missing from the list is refused. The simulator's list is for search only.
     pub(crate) validates: bool,
     /// How often the list is reloaded after a successful load.
@@ -128,7 +134,7 @@ impl CatalogSlot {
     pub(crate) fn check(&self, provider: &str, instrument: &str) -> Result<(), Unknown> {
         let state = self.0.read();
         let (Some(catalog), Some(source)) = (&state.catalog, &state.source) else { return Ok(()) };
-        if !source.validates {
+        if !source.validates || source.covers.as_ref().is_some_and(|covers| !covers(instrument)) {
             return Ok(());
         }
         if (source.key_of)(instrument).is_some_and(|key| catalog.knows(&key)) {

@@ -1,7 +1,8 @@
 //! Alpaca Market Data v2 stocks mock (`docs/providers/alpaca.md`), JSON mode: greets with `[{"T":"success","msg":"connected"}]`,
 //! wants `{"action":"auth",…}` within the auth timeout (else 404 and close), checks the credentials (402), allows
 //! one authenticated session per account (406 for the next, or for the next N on command), answers every
-//! `subscribe`/`unsubscribe` with the full `subscription` set (405 and an unchanged set beyond the symbol limit),
+//! `subscribe`/`unsubscribe` with the full `subscription` set (405 and an unchanged set beyond the symbol limit;
+//! 400 "invalid syntax" and an unchanged set for a subscribe naming a symbol it treats as malformed),
 //! and streams a batched array of trades (`T:"t"`) and quotes (`T:"q"`) for the subscribed symbols every tick,
 //! with RFC 3339 nanosecond timestamps. Every server frame is an array with `T` as each element's first key.
 
@@ -36,6 +37,9 @@ pub struct AlpacaState {
     pub symbol_limit: AtomicUsize,
     /// Close the socket after 402/404/406 (likely, but UNVERIFIED for the real server).
     pub close_on_error: AtomicBool,
+    /// Symbols this mock cannot parse: a subscribe naming any of them gets 400 "invalid syntax" and changes
+    /// nothing, the other symbols in it included (Alpaca does not say which symbol it objects to).
+    pub malformed: Mutex<BTreeSet<String>>,
     /// Stream quotes only (no trades).
     pub no_trades: AtomicBool,
     /// Send nothing at all, not even acknowledgements: a silent, half-dead upstream.
@@ -79,6 +83,7 @@ impl AlpacaState {
             refuse_sessions: AtomicUsize::new(0),
             symbol_limit: AtomicUsize::new(0),
             close_on_error: AtomicBool::new(true),
+            malformed: Mutex::new(BTreeSet::new()),
             no_trades: AtomicBool::new(false),
             silent: AtomicBool::new(false),
             auths: AtomicUsize::new(0),
@@ -397,6 +402,11 @@ async fn serve(mut conn: MockConn, state: Arc<AlpacaState>) {
             }
             Some(action @ ("subscribe" | "unsubscribe")) if authed => {
                 let (trades, quotes) = (list(&msg, "trades"), list(&msg, "quotes"));
+                let malformed = state
+                    .malformed
+                    .lock()
+                    .map(|m| trades.iter().chain(&quotes).any(|s| m.contains(s)))
+                    .unwrap_or(false);
                 let mut current = Subs::default();
                 with_subs(&mut |s| current = s.clone());
                 let mut next = current.clone();
@@ -408,7 +418,9 @@ async fn serve(mut conn: MockConn, state: Arc<AlpacaState>) {
                     next.quotes.retain(|s| !quotes.contains(s));
                 }
                 let limit = state.symbol_limit.load(Ordering::SeqCst);
-                if limit > 0 && next.symbols().len() > limit && next.symbols().len() > current.symbols().len() {
+                if action == "subscribe" && malformed {
+                    (error(400, "invalid syntax"), false)
+                } else if limit > 0 && next.symbols().len() > limit && next.symbols().len() > current.symbols().len() {
                     (error(405, "symbol limit exceeded"), false)
                 } else {
                     with_subs(&mut |s| *s = next.clone());

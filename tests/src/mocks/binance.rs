@@ -1,6 +1,8 @@
 //! Binance spot market-stream mock (`docs/providers/binance.md`): no auth; `/ws` with live `SUBSCRIBE`/`UNSUBSCRIBE`/
 //! `LIST_SUBSCRIPTIONS` answered `{"result":…,"id":N}`; nested `{"error":{"code":…,"msg":…},"id":…}` replies
 //! for malformed requests (bad JSON, missing `method`, non-integer id, unknown method, invalid or refused streams);
+//! once it lists pairs (`list_pairs`), a SUBSCRIBE naming any stream of a pair it does not list is refused as a
+//! whole with one error for the request id, the valid streams in it included;
 //! `24hrTicker`/`24hrMiniTicker` payloads with string prices and an ms event time on a timer for each subscribed
 //! stream; ping frames; a `serverShutdown` event on command; `/ws/<stream>` and `/stream?streams=` (combined,
 //! wrapped payloads) too.
@@ -67,6 +69,8 @@ pub struct BnState {
     pub catalog: Mutex<Option<Vec<(String, String, String)>>>,
     /// How many times the relay asked for the exchange info.
     pub catalog_requests: AtomicUsize,
+    /// SUBSCRIBE requests refused as a whole (they are not in [`BnState::requests`]).
+    pub refused_requests: AtomicUsize,
 }
 
 impl BnState {
@@ -88,6 +92,7 @@ impl BnState {
             next_ping: AtomicU64::new(0),
             catalog: Mutex::new(None),
             catalog_requests: AtomicUsize::new(0),
+            refused_requests: AtomicUsize::new(0),
         }
     }
 
@@ -99,6 +104,17 @@ impl BnState {
             .map(|(b, q)| (b.to_owned(), q.to_owned(), "TRADING".to_owned()))
             .collect();
         self.catalog.lock().map(|mut c| *c = Some(pairs)).ok();
+    }
+
+    /// Whether `stream`'s pair exists here: any pair until pairs are listed, then only the listed ones.
+    fn lists(&self, stream: &str) -> bool {
+        let symbol = stream.split('@').next().unwrap_or("");
+        let Ok(catalog) = self.catalog.lock() else { return true };
+        catalog.as_ref().is_none_or(|pairs| {
+            pairs.iter().any(|(base, quote, status)| {
+                status == "TRADING" && format!("{base}{quote}").eq_ignore_ascii_case(symbol)
+            })
+        })
     }
 
     /// Union of streams subscribed on all open connections.
@@ -398,8 +414,11 @@ fn control(state: &BnState, conn: usize, text: &str, combined: &mut bool) -> Val
             let Some(streams) = streams.filter(|s| !s.is_empty()) else {
                 return error(2, "Invalid request: invalid stream", id);
             };
-            let refused = state.refuse.lock().map(|r| streams.iter().any(|s| r.contains(s))).unwrap_or(false);
+            // One refused or unlisted stream fails the whole request, and the error does not say which.
+            let refused = state.refuse.lock().map(|r| streams.iter().any(|s| r.contains(s))).unwrap_or(false)
+                || streams.iter().any(|s| !state.lists(s));
             if method == "SUBSCRIBE" && refused {
+                state.refused_requests.fetch_add(1, Ordering::SeqCst);
                 return error(2, "Invalid request: invalid stream", id);
             }
             record(streams.clone());
@@ -566,6 +585,22 @@ mod tests {
         );
         assert!(state.subscribed().is_empty());
         assert_eq!(state.subscribe_requests_for("btcusdt@ticker"), 1);
+    }
+
+    #[test]
+    fn an_unlisted_pair_fails_its_whole_request() {
+        let state = BnState::new(TICK, PING_EVERY);
+        state.conns.lock().unwrap().push((0, BTreeSet::new()));
+        state.list_pairs(&["BTC/USDT", "ETH/USDT"]);
+        assert_eq!(
+            reply(&state, r#"{"method":"SUBSCRIBE","params":["btcusdt@ticker","nopeusdt@ticker"],"id":1}"#),
+            r#"{"error":{"code":2,"msg":"Invalid request: invalid stream"},"id":1}"#
+        );
+        assert!(state.subscribed().is_empty(), "nothing of a refused request is subscribed");
+        assert_eq!(
+            reply(&state, r#"{"method":"SUBSCRIBE","params":["btcusdt@ticker","ethusdt@miniTicker"],"id":2}"#),
+            r#"{"id":2,"result":null}"#
+        );
     }
 
     #[test]

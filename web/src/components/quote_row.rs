@@ -2,6 +2,10 @@
 //! its data. A price change restarts a short green/red flash by alternating between two identical animations
 //! (changing `animation-name` restarts a CSS animation; re-adding the same class would not).
 //!
+//! A refused row shows the relay's reason and, when the relay had closest matches ("did you mean"), one button
+//! per match that replaces the refused symbol with it in place: focusable and pressed with Enter or Space like
+//! any button.
+//!
 //! Rows far out of view do not render at all: see [`super::row_group`].
 
 use std::rc::Rc;
@@ -19,11 +23,16 @@ pub(crate) struct QuoteRowProps {
     pub(crate) row: Rc<Row>,
     pub(crate) stale: bool,
     pub(crate) on_remove: Callback<Symbol>,
+    /// Replace the first symbol with the second (a refused symbol by one of the relay's suggestions).
+    pub(crate) on_replace: Callback<(Symbol, Symbol)>,
 }
 
 impl PartialEq for QuoteRowProps {
     fn eq(&self, other: &Self) -> bool {
-        Rc::ptr_eq(&self.row, &other.row) && self.stale == other.stale && self.on_remove == other.on_remove
+        Rc::ptr_eq(&self.row, &other.row)
+            && self.stale == other.stale
+            && self.on_remove == other.on_remove
+            && self.on_replace == other.on_replace
     }
 }
 
@@ -75,6 +84,19 @@ pub(crate) fn QuoteRow(props: &QuoteRowProps) -> Html {
     };
 
     if let Some(refusal) = &row.refusal {
+        let suggestion = |s: &Symbol| {
+            let onclick = {
+                let (on_replace, old, new) = (props.on_replace.clone(), symbol.clone(), s.clone());
+                Callback::from(move |_: MouseEvent| on_replace.emit((old.clone(), new.clone())))
+            };
+            html! {
+                <button type="button" class="did-you-mean" data-testid="did-you-mean" data-suggestion={s.to_string()}
+                    aria-label={format!("Replace {symbol} with {s}")} title={format!("Replace {symbol} with {s}")}
+                    onclick={onclick}>
+                    {s.as_str()}
+                </button>
+            }
+        };
         return html! {
             <tr class={class} role="row" data-testid="quote-row" data-symbol={symbol.to_string()}>
                 {head}
@@ -82,6 +104,12 @@ pub(crate) fn QuoteRow(props: &QuoteRowProps) -> Html {
                     <span role="alert">
                         {format!("Rejected by relay: {} ({})", refusal.message, refusal.code.as_str())}
                     </span>
+                    if !refusal.suggestions.is_empty() {
+                        <span class="suggestions-inline" role="group" aria-label="Did you mean">
+                            {" Did you mean: "}
+                            { for refusal.suggestions.iter().map(suggestion) }
+                        </span>
+                    }
                 </td>
                 {remove}
             </tr>

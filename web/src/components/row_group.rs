@@ -41,6 +41,7 @@ impl PartialEq for GroupRow {
 pub(crate) struct RowGroupProps {
     pub(crate) rows: Vec<GroupRow>,
     pub(crate) on_remove: Callback<Symbol>,
+    pub(crate) on_replace: Callback<(Symbol, Symbol)>,
     /// The page's viewport observer; without one the group always renders.
     pub(crate) on_screen: Option<Rc<OnScreen>>,
     /// Told the group's symbols and whether they are in (or near) view, whenever that or the symbols change.
@@ -116,6 +117,7 @@ impl Component for RowGroup {
                         row={Rc::clone(&r.row)}
                         stale={r.stale}
                         on_remove={props.on_remove.clone()}
+                        on_replace={props.on_replace.clone()}
                     />
                 }) }
             </tbody>

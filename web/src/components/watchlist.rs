@@ -27,6 +27,14 @@ pub(crate) fn Watchlist() -> Html {
             }
         })
     };
+    let on_replace = {
+        let ctx = ctx.clone();
+        use_callback((), move |(old, new): (Symbol, Symbol), _| {
+            if let Some(ctx) = &ctx {
+                ctx.replace(old, new);
+            }
+        })
+    };
     let on_visible = {
         let ctx = ctx.clone();
         use_callback((), move |(symbols, on_screen): (Vec<Symbol>, bool), _| {
@@ -64,7 +72,7 @@ pub(crate) fn Watchlist() -> Html {
                     </tr>
                 </thead>
                 { for rows.chunks(GROUP_ROWS).enumerate().map(|(i, rows)| html! {
-                    <RowGroup key={i} rows={rows.to_vec()} on_remove={on_remove.clone()}
+                    <RowGroup key={i} rows={rows.to_vec()} on_remove={on_remove.clone()} on_replace={on_replace.clone()}
                         on_screen={(*on_screen).clone()} on_visible={on_visible.clone()} />
                 }) }
                 if rows.is_empty() {

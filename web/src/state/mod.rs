@@ -182,6 +182,12 @@ pub enum Action {
         symbol: Symbol,
         now_ms: i64,
     },
+    /// Put `new` where `old` is in the watchlist (a refused symbol replaced by one of the relay's suggestions).
+    ReplaceSymbol {
+        old: Symbol,
+        new: Symbol,
+        now_ms: i64,
+    },
     /// Recent ticks for a sparkline.
     History(HistoryResponse),
     /// Another tab saved its watchlist: take it, so that this tab's next change starts from it.
@@ -297,6 +303,25 @@ impl AppState {
                 self.watchlist_rev += 1;
                 self.quotes_rev += 1;
                 self.log(LogLevel::Info, format!("removed {symbol}"));
+            }
+            Action::ReplaceSymbol { old, new, now_ms } => {
+                self.now_ms = self.now_ms.max(now_ms);
+                let Some(at) = self.watchlist.iter().position(|s| *s == old) else { return };
+                if old == new {
+                    return;
+                }
+                self.rows.remove(&old);
+                let list = Rc::make_mut(&mut self.watchlist);
+                if self.rows.contains_key(&new) {
+                    // Already watched elsewhere in the list: the refused row just goes.
+                    list.remove(at);
+                } else {
+                    list[at] = new.clone();
+                    self.rows.insert(new.clone(), Rc::new(Row::new(new.clone())));
+                }
+                self.watchlist_rev += 1;
+                self.quotes_rev += 1;
+                self.log(LogLevel::Info, format!("replaced {old} with {new}"));
             }
             Action::History(history) => self.apply_history(history),
             Action::AdoptWatchlist { symbols, now_ms } => {
@@ -463,7 +488,9 @@ impl AppState {
                     // The relay echoes what it was sent; we send canonical symbols, but match leniently.
                     let key = Symbol::parse(&r.symbol).ok();
                     if let Some(row) = key.and_then(|k| self.rows.get_mut(&k)) {
-                        Rc::make_mut(row).refusal = Some(Refusal { code: r.code, message: r.message });
+                        // A suggestion that is not a valid symbol could not be subscribed: it is not offered.
+                        let suggestions = r.suggestions.iter().filter_map(|s| Symbol::parse(s).ok()).collect();
+                        Rc::make_mut(row).refusal = Some(Refusal { code: r.code, message: r.message, suggestions });
                     }
                 }
             }

@@ -39,6 +39,9 @@ pub(crate) enum Direction {
 pub(crate) struct Refusal {
     pub(crate) code: ErrorCode,
     pub(crate) message: String,
+    /// The relay's closest matches ("did you mean"), best first, as symbols to subscribe; the row offers each as
+    /// a replacement.
+    pub(crate) suggestions: Vec<Symbol>,
 }
 
 /// The latest message on a channel row (a non-price feed such as an options-flow alert stream).

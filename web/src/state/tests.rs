@@ -200,13 +200,59 @@ fn rejections_show_the_relays_reason() {
         ],
     );
     let refusal = s.rows[&sym("nosuch:AAPL")].refusal.clone();
-    assert_eq!(refusal, Some(Refusal { code: ErrorCode::UnknownProvider, message: "no provider named nosuch".into() }));
+    let expected = Refusal {
+        code: ErrorCode::UnknownProvider,
+        message: "no provider named nosuch".into(),
+        suggestions: Vec::new(),
+    };
+    assert_eq!(refusal, Some(expected));
     assert!(s.log.entries().iter().any(|e| e.text.contains("rejected nosuch:AAPL")));
     assert_eq!(s.refused(), HashSet::from([sym("nosuch:AAPL")]));
     s.apply(Action::RemoveSymbol { symbol: sym("nosuch:AAPL"), now_ms: 2_100 });
     assert!(s.refused().is_empty(), "a removed symbol is no longer refused");
     s.apply(Action::AddSymbol { symbol: sym("nosuch:AAPL"), now_ms: 2_200 });
     assert!(s.refused().is_empty(), "added again, it is asked for again");
+}
+
+#[wasm_bindgen_test(unsupported = test)]
+fn a_suggestion_replaces_the_refused_symbol_in_place() {
+    let mut s = fresh();
+    s.apply(Action::AddSymbol { symbol: sym("binance:BTC/USDX"), now_ms: 1_500 });
+    s.apply(Action::AddSymbol { symbol: sym("TSLA"), now_ms: 1_500 });
+    let refused = |symbol: &str, suggestions: &[&str]| {
+        ConnEvent::Server(ServerMessage::Subscribed {
+            continuity: Vec::new(),
+            id: None,
+            symbols: Vec::new(),
+            rejected: vec![Rejection {
+                symbol: symbol.into(),
+                code: ErrorCode::UnknownSymbol,
+                message: "binance has no instrument BTC/USDX; did you mean BTC/USDT?".into(),
+                suggestions: suggestions.iter().map(|s| s.to_string()).collect(),
+            }],
+        })
+    };
+    batch(&mut s, 2_000, vec![hello(), refused("binance:BTC/USDX", &["binance:BTC/USDT", "no spaces allowed"])]);
+    let refusal = s.rows[&sym("binance:BTC/USDX")].refusal.clone().expect("refused");
+    assert_eq!(refusal.suggestions, [sym("binance:BTC/USDT")], "only valid symbols are offered");
+
+    let (rev, at) = (s.watchlist_rev, s.watchlist.iter().position(|x| *x == sym("binance:BTC/USDX")));
+    s.apply(Action::ReplaceSymbol { old: sym("binance:BTC/USDX"), new: sym("binance:BTC/USDT"), now_ms: 2_100 });
+    assert_eq!(s.watchlist.iter().position(|x| *x == sym("binance:BTC/USDT")), at, "same place in the list");
+    assert!(!s.rows.contains_key(&sym("binance:BTC/USDX")) && s.refused().is_empty());
+    assert!(s.rows[&sym("binance:BTC/USDT")].refusal.is_none(), "a fresh row, waiting for data");
+    assert_eq!(s.watchlist_rev, rev + 1);
+    assert!(s.log.entries().iter().any(|e| e.text.contains("replaced binance:BTC/USDX with binance:BTC/USDT")));
+
+    // A suggestion already watched: the refused row just goes. A symbol no longer listed: nothing happens.
+    s.apply(Action::AddSymbol { symbol: sym("TSLAX"), now_ms: 2_200 });
+    let len = s.watchlist.len();
+    s.apply(Action::ReplaceSymbol { old: sym("TSLAX"), new: sym("TSLA"), now_ms: 2_300 });
+    assert_eq!((s.watchlist.len(), s.watchlist.iter().filter(|x| **x == sym("TSLA")).count()), (len - 1, 1));
+    let rev = s.watchlist_rev;
+    s.apply(Action::ReplaceSymbol { old: sym("GONE"), new: sym("AAPL"), now_ms: 2_400 });
+    assert_eq!(s.watchlist_rev, rev);
+    assert_eq!(s.rows.len(), s.watchlist.len());
 }
 
 #[wasm_bindgen_test(unsupported = test)]

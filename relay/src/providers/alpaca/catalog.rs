@@ -95,6 +95,7 @@ pub(super) fn source(hosts: Vec<String>, key: &Secret, secret: &Secret, feed: Fe
             .boxed()
         }),
         key_of: Arc::new(move |instrument: &str| check_symbol(instrument, feed).ok().map(|()| instrument.to_owned())),
+        covers: None,
         validates: true,
         refresh: REFRESH,
     })

@@ -179,6 +179,27 @@ fn symbol_limit_on_a_batch_rejects_beyond_the_limit_and_resends_the_rest() {
 }
 
 #[test]
+fn an_invalid_subscribe_is_refused_as_a_whole_for_the_driver_to_isolate() {
+    let mut w = live(&["AAPL"]);
+    w.subscribe(&["AAPL".into(), "MSFT".into(), "BAD".into()]);
+    let events = w.on_text(r#"[{"T":"error","code":400,"msg":"invalid syntax"}]"#);
+    let [WireEvent::RequestRefused { instruments, code, message }] = events.as_slice() else { panic!("{events:?}") };
+    assert_eq!((instruments.as_slice(), *code), (&["MSFT".to_owned(), "BAD".to_owned()][..], ErrorCode::ProviderRejected));
+    assert!(message.contains("400 invalid syntax") && message.contains("2 symbols"), "{message}");
+    assert!(w.requested.contains("AAPL") && !w.requested.contains("MSFT"), "only the refused new ones are forgotten");
+    // The driver's retry of one of them is attributed on its own and names it.
+    w.subscribe(&["BAD".into()]);
+    let events = w.on_text(r#"[{"T":"error","code":400,"msg":"invalid syntax"}]"#);
+    assert!(
+        matches!(&events[..], [WireEvent::RequestRefused { instruments, message, .. }]
+            if instruments == &["BAD".to_owned()] && message.starts_with("Alpaca refused BAD (400")),
+        "{events:?}"
+    );
+    // With nothing awaiting an acknowledgement, a 400 is only logged.
+    assert!(matches!(w.on_text(r#"[{"T":"error","code":400,"msg":"invalid syntax"}]"#)[..], [WireEvent::Info(_)]));
+}
+
+#[test]
 fn keepalive_acknowledgements_do_not_confuse_attribution() {
     let mut w = live(&["AAPL"]);
     w.subscribe(&["MSFT".into()]);

@@ -191,8 +191,9 @@ impl AlpacaWire {
                 ),
             },
             405 => return self.on_symbol_limit(msg),
+            400 => return self.on_invalid_request(code, msg),
             _ => {
-                // 400 (syntax), 401 (not authenticated), 403 (already authenticated), 410 (channel) and newer codes:
+                // 401 (not authenticated), 403 (already authenticated), 410 (channel) and newer codes:
                 // nothing to retry or refuse on our side, but worth seeing.
                 tracing::warn!(provider = NAME, code, %msg, "Alpaca reported an error");
                 WireEvent::Info(format!("error {code}: {msg}"))
@@ -237,6 +238,34 @@ impl AlpacaWire {
             ),
         });
         events
+    }
+
+    /// 400 "invalid syntax" (which also covers a symbol Alpaca cannot parse) while a subscribe awaits its
+    /// acknowledgement: Alpaca refused that message as a whole, its set unchanged, without saying which symbol it
+    /// objects to. The refused message is the oldest not yet reflected by an acknowledgement; if it is a
+    /// subscribe, its symbols not already streaming are handed to the driver, which retries them in smaller
+    /// subscribes until the culprit is alone ([`WireEvent::RequestRefused`]). Anything else is only logged.
+    fn on_invalid_request(&mut self, code: i64, msg: &str) -> Vec<WireEvent> {
+        let oldest = self.pending.iter().position(|p| !p.satisfied_by(&self.confirmed));
+        let Some(Pending::Subscribe(list)) = oldest.and_then(|at| self.pending.remove(at)) else {
+            tracing::warn!(provider = NAME, code, %msg, "Alpaca reported an error");
+            return vec![WireEvent::Info(format!("error {code}: {msg}"))];
+        };
+        let new: Vec<String> =
+            list.into_iter().filter(|s| self.requested.contains(s) && !self.confirmed.contains(s)).collect();
+        for symbol in &new {
+            self.requested.remove(symbol);
+            self.books.remove(symbol);
+        }
+        let what = match &new[..] {
+            [one] => one.clone(),
+            many => format!("a subscribe of {} symbols", many.len()),
+        };
+        vec![WireEvent::RequestRefused {
+            instruments: new,
+            code: ErrorCode::ProviderRejected,
+            message: format!("Alpaca refused {what} ({code} {msg})"),
+        }]
     }
 
     fn on_subscription(&mut self, trades: Vec<String>, quotes: Vec<String>) -> WireEvent {

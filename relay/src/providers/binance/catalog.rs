@@ -63,6 +63,7 @@ pub(super) fn source(rest_url: &str, usd_quote: &str) -> CatalogSource {
             .boxed()
         }),
         key_of: Arc::new(move |instrument: &str| wire_symbol(instrument, &usd_quote)),
+        covers: None,
         validates: true,
         refresh: REFRESH,
     }

@@ -183,23 +183,27 @@ fn server_shutdown_means_reconnect() {
 }
 
 #[test]
-fn error_replies_reject_the_instruments_they_answer() {
+fn error_replies_refuse_the_request_they_answer() {
     let mut w = wire();
     w.subscribe(&strings(&["BTC/USD"]));
     w.subscribe(&strings(&["NOPE/USD", "NOPE/USDT"]));
+    w.subscribe(&strings(&["ETH/USDT", "BAD/USDT"]));
+    // One stream refused: both spellings it feeds, with the stream named in the message.
     let events = w.on_text(r#"{"error":{"code":2,"msg":"Invalid request: invalid stream"},"id":2}"#);
-    let rejected: Vec<(&str, &str)> = events
-        .iter()
-        .filter_map(|e| match e {
-            WireEvent::Rejected { instrument, code: ErrorCode::ProviderRejected, message } => {
-                Some((instrument.as_str(), message.as_str()))
-            }
-            _ => None,
-        })
-        .collect();
-    assert_eq!(rejected.len(), 2, "{events:?}");
-    assert_eq!(rejected[0].0, "NOPE/USD");
-    assert!(rejected[0].1.contains("invalid stream") && rejected[0].1.contains("nopeusdt@ticker"));
+    let [WireEvent::RequestRefused { instruments, code: ErrorCode::ProviderRejected, message }] = &events[..] else {
+        panic!("{events:?}")
+    };
+    assert_eq!(instruments, &strings(&["NOPE/USD", "NOPE/USDT"]));
+    assert!(message.contains("invalid stream") && message.contains("nopeusdt@ticker"), "{message}");
+    // Two streams refused together: the driver is handed both instruments to find the culprit.
+    let events = w.on_text(r#"{"error":{"code":2,"msg":"Invalid request: invalid stream"},"id":3}"#);
+    let [WireEvent::RequestRefused { instruments, message, .. }] = &events[..] else { panic!("{events:?}") };
+    assert_eq!(instruments, &strings(&["ETH/USDT", "BAD/USDT"]));
+    assert!(message.contains("SUBSCRIBE of 2 streams: Invalid request: invalid stream"), "{message}");
+    assert!(w.unsubscribe(&strings(&["ETH/USDT"])).is_empty(), "forgotten, so nothing to unsubscribe");
+    // The driver's retry subscribes it again under a new id.
+    let frames = w.subscribe(&strings(&["ETH/USDT"]));
+    assert_eq!(frames, [r#"{"method":"SUBSCRIBE","params":["ethusdt@ticker"],"id":4}"#]);
     assert!(w.unsubscribe(&strings(&["NOPE/USD"])).is_empty(), "forgotten, so nothing to unsubscribe");
     // Flat (docs table) and id-less forms are only logged; BTC/USD is untouched.
     for text in [

@@ -112,23 +112,30 @@ impl BnWire {
         vec![WireEvent::Quotes(quotes)]
     }
 
-    /// An error reply: if it answers one of our SUBSCRIBEs, its instruments are refused.
+    /// An error reply. One answering a SUBSCRIBE refuses that request as a whole: Binance does not say which
+    /// stream it objects to, so its instruments are handed to the driver, which finds the culprit by retrying
+    /// them in smaller requests ([`WireEvent::RequestRefused`]).
     fn error(&mut self, code: Option<i64>, msg: &str, id: Option<u64>) -> Vec<WireEvent> {
         let code = code.map_or_else(|| "?".to_owned(), |c| c.to_string());
         match id.and_then(|id| self.pending.remove(&id)) {
             Some(Pending { method: Method::Subscribe, symbols }) => {
-                let mut out = Vec::new();
-                for symbol in symbols {
-                    for instrument in self.symbols.remove(&symbol).unwrap_or_default() {
+                let mut instruments = Vec::new();
+                for symbol in &symbols {
+                    for instrument in self.symbols.remove(symbol).unwrap_or_default() {
                         self.by_instrument.remove(&instrument);
-                        out.push(WireEvent::Rejected {
-                            instrument,
-                            code: ErrorCode::ProviderRejected,
-                            message: format!("Binance refused {symbol}{}: {msg}", self.stream.suffix()),
-                        });
+                        instruments.push(instrument);
                     }
                 }
-                out
+                let suffix = self.stream.suffix();
+                let what = match &symbols[..] {
+                    [one] => format!("{one}{suffix}"),
+                    many => format!("a SUBSCRIBE of {} streams", many.len()),
+                };
+                vec![WireEvent::RequestRefused {
+                    instruments,
+                    code: ErrorCode::ProviderRejected,
+                    message: format!("Binance refused {what}: {msg}"),
+                }]
             }
             Some(Pending { method, .. }) => {
                 vec![WireEvent::Info(format!("{} failed ({code}): {msg}", method.as_str()))]

@@ -87,6 +87,7 @@ pub(super) fn source(
             .boxed()
         }),
         key_of: Arc::new(move |instrument: &str| Some(map.to_wire(instrument))),
+        covers: None,
         validates: true,
         refresh: REFRESH,
     })

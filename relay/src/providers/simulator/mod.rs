@@ -152,6 +152,7 @@ impl Provider for Simulator {
         Some(CatalogSource {
             load: Arc::new(move || futures::future::ready(Ok(instruments.clone())).boxed()),
             key_of: Arc::new(|instrument: &str| Some(instrument.to_owned())),
+            covers: None,
             validates: false,
             refresh: Duration::from_secs(24 * 3600),
         })

@@ -70,6 +70,11 @@ impl Desired {
         true
     }
 
+    /// The upstream name an admitted instrument uses.
+    pub(crate) fn upstream_name(&self, instrument: &str) -> Option<&str> {
+        self.instruments.get(instrument).map(String::as_str)
+    }
+
     /// Every admitted instrument, in order.
     pub(crate) fn all(&self) -> Vec<String> {
         self.instruments.keys().cloned().collect()

@@ -16,11 +16,15 @@
 //!   until a send slot is free ([`send_queue`]), so a burst of client commands costs one frame, not one each;
 //! * state changes reported as `status` (connecting → live → reconnecting …, or down with a reason when the
 //!   provider refuses our credentials — retried slowly, never in a hot loop);
+//! * isolation of a subscribe request the provider refused as a whole: its instruments are retried in halves,
+//!   paced like any other frame, until the culprit is found and rejected alone ([`isolate`]), so valid
+//!   instruments of the same request still subscribe;
 //! * a [`Link`] that adapters running beside the stream (Twelve Data's REST fallback) can watch.
 //!
 //! Keys live inside the adapter's request and are never logged: errors are reported by kind, not by URL.
 
 pub(crate) mod demand;
+mod isolate;
 mod send_queue;
 pub(crate) mod timing;
 pub(crate) mod wire;
@@ -358,6 +362,23 @@ async fn connect_and_stream<W: Wire>(
                             outgoing.forget(&instrument);
                             publish(&driver.link, ready, &driver.desired);
                             driver.events.reject(&instrument, code, message).await;
+                        }
+                        WireEvent::RequestRefused { instruments, code, message } => {
+                            let isolation = isolate::isolate(&driver.desired, instruments);
+                            if !isolation.retry.is_empty() {
+                                let sizes: Vec<usize> = isolation.retry.iter().map(Vec::len).collect();
+                                tracing::info!(provider = W::NAME, %message, ?sizes, "request refused; retrying in halves");
+                            }
+                            for batch in isolation.retry {
+                                outgoing.isolated(batch);
+                            }
+                            for instrument in isolation.culprits {
+                                tracing::info!(provider = W::NAME, %instrument, %message, "upstream refused instrument");
+                                driver.desired.remove(&instrument);
+                                outgoing.forget(&instrument);
+                                driver.events.reject(&instrument, code, message.clone()).await;
+                            }
+                            publish(&driver.link, ready, &driver.desired);
                         }
                         WireEvent::Reply(frame) => outgoing.urgent(frame),
                         WireEvent::Reconnect { reason } => return lost(reason),

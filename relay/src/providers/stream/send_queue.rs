@@ -5,6 +5,10 @@
 //! provider (Twelve Data: about 100 client events a minute) then receives one frame carrying every instrument
 //! that became wanted while it waited, instead of one frame per client command, and a subscribe cancelled by an
 //! unsubscribe before it went out is never sent at all. The wire chunks a batch as its protocol requires.
+//!
+//! Retries of a refused request ([`super::isolate`]) are the exception: each is kept as a batch of its own and
+//! goes out as its own request, never merged with other changes, so a refusal of it says something about
+//! exactly those instruments.
 
 use std::collections::{BTreeSet, VecDeque};
 
@@ -21,6 +25,8 @@ pub(crate) struct SendQueue {
     subscribe: BTreeSet<String>,
     /// Instruments to unsubscribe that no frame carries yet.
     unsubscribe: BTreeSet<String>,
+    /// Retries of a refused request, each to be sent as a request of its own, oldest first.
+    isolated: VecDeque<Vec<String>>,
 }
 
 impl SendQueue {
@@ -39,27 +45,53 @@ impl SendQueue {
         }
     }
 
+    /// Instruments to retry as one request of their own (a half of a refused request).
+    pub(crate) fn isolated(&mut self, instruments: Vec<String>) {
+        if !instruments.is_empty() {
+            self.isolated.push_back(instruments);
+        }
+    }
+
     /// Instruments no longer wanted on this connection.
     pub(crate) fn unsubscribe(&mut self, instruments: impl IntoIterator<Item = String>) {
         for instrument in instruments {
-            // Never subscribed upstream: nothing to undo.
-            if !self.subscribe.remove(&instrument) {
+            // Never subscribed upstream (or refused and waiting for a retry): nothing to undo.
+            let waiting = self.subscribe.remove(&instrument) | self.drop_retry(&instrument);
+            if !waiting {
                 self.unsubscribe.insert(instrument);
             }
         }
     }
 
-    /// Drops a pending subscribe (the instrument was refused meanwhile).
+    /// Drops a pending subscribe or retry (the instrument was refused meanwhile).
     pub(crate) fn forget(&mut self, instrument: &str) {
         self.subscribe.remove(instrument);
+        self.drop_retry(instrument);
+    }
+
+    /// Takes `instrument` out of the retries waiting to be sent; true if one held it.
+    fn drop_retry(&mut self, instrument: &str) -> bool {
+        let mut found = false;
+        for batch in &mut self.isolated {
+            let before = batch.len();
+            batch.retain(|i| i != instrument);
+            found |= batch.len() != before;
+        }
+        self.isolated.retain(|batch| !batch.is_empty());
+        found
     }
 
     pub(crate) fn is_empty(&self) -> bool {
-        self.urgent.is_empty() && self.built.is_empty() && self.subscribe.is_empty() && self.unsubscribe.is_empty()
+        self.urgent.is_empty()
+            && self.built.is_empty()
+            && self.subscribe.is_empty()
+            && self.unsubscribe.is_empty()
+            && self.isolated.is_empty()
     }
 
     /// The next frame to send: urgent ones first, then built subscription frames; when none is left, every pending
-    /// diff is turned into frames at once (unsubscribes first, so their capacity is free for the subscribes).
+    /// diff is turned into frames at once (unsubscribes first, so their capacity is free for the subscribes), and
+    /// then the oldest retry of a refused request, alone.
     pub(crate) fn pop<W: Wire>(&mut self, wire: &mut W) -> Option<String> {
         if let Some(frame) = self.urgent.pop_front() {
             return Some(frame);
@@ -72,6 +104,11 @@ impl SendQueue {
             if !self.subscribe.is_empty() {
                 let list: Vec<String> = std::mem::take(&mut self.subscribe).into_iter().collect();
                 self.built.extend(wire.subscribe(&list));
+            }
+            if self.built.is_empty() {
+                if let Some(batch) = self.isolated.pop_front() {
+                    self.built.extend(wire.subscribe(&batch));
+                }
             }
         }
         self.built.pop_front()
@@ -130,6 +167,22 @@ mod tests {
         q.subscribe(strings(&["B", "E"]));
         q.forget("E");
         assert!(drain(&mut q).is_empty());
+    }
+
+    #[test]
+    fn retries_go_out_one_request_each_and_never_merge() {
+        let mut q = SendQueue::default();
+        q.isolated(strings(&["A", "B"]));
+        q.isolated(strings(&["C", "D"]));
+        q.isolated(Vec::new());
+        q.subscribe(strings(&["E"]));
+        assert_eq!(q.pop(&mut Lists).as_deref(), Some("+E"), "new demand first, merged as ever");
+        // A retried instrument unsubscribed before its retry left is simply not sent, and never unsubscribed.
+        q.unsubscribe(strings(&["B", "E"]));
+        q.forget("C");
+        q.forget("D");
+        assert_eq!(drain(&mut q), ["-E", "+A"]);
+        assert!(q.is_empty());
     }
 
     #[test]

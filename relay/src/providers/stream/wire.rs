@@ -45,6 +45,12 @@ pub(crate) enum WireEvent {
     Event { instrument: String, payload: serde_json::Value, ts: i64 },
     /// The upstream refused an instrument for good (unknown symbol, plan limit).
     Rejected { instrument: String, code: ErrorCode, message: String },
+    /// The upstream refused one whole subscribe request without saying which of its instruments it objects to.
+    /// `instruments` are those the request carried, already forgotten by the wire (as if never subscribed);
+    /// `message` is the provider's reason. The driver retries them in halves until a refused request holds one
+    /// upstream name, whose instruments are then rejected with `code` and the `message` of that refusal
+    /// ([`super::isolate`]). A wire that can tell which instrument was refused sends [`WireEvent::Rejected`].
+    RequestRefused { instruments: Vec<String>, code: ErrorCode, message: String },
     /// A frame to send back right away (e.g. an application-level pong).
     Reply(String),
     /// The upstream asked us to go away or announced its shutdown: reconnect (with backoff).

@@ -85,6 +85,7 @@ pub(super) fn source(rest_url: &str, key: &Secret) -> Option<CatalogSource> {
             .boxed()
         }),
         key_of: Arc::new(|instrument: &str| Some(instrument.to_owned())),
+        covers: None,
         validates: false,
         refresh: REFRESH,
     })

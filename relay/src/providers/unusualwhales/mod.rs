@@ -16,11 +16,15 @@
 //!   `OPTION_TRADES-JPM` ↔ `option_trades:JPM`;
 //! * anything else is a ticker: `AAPL` ↔ `price:AAPL`.
 //!
+//! The configured channels are also the provider's catalog ([`catalog`]): searchable, and a mistyped channel name
+//! is refused before anything is sent.
+//!
 //! UNVERIFIED upstream behaviour, each made configurable: the shape of a failed join (any `[C, payload]` whose
 //! payload has a string `status` and either a `response` member or a status from `--uw-join-error-statuses` is a
 //! reply; a non-`ok` reply rejects the channel's symbols), whether `leave` is supported (`--uw-leave`), which HTTP
 //! statuses at the upgrade mean a refused token (`--uw-auth-failure-statuses`), client message limits
 
+mod catalog;
 mod channels;
 mod wire;
 
@@ -37,10 +41,11 @@ pub(crate) const ADAPTER: Adapter = Adapter {
     key_vars: &["UW_API_TOKEN"],
     args: <UnusualWhalesArgs as clap::Args>::augment_args,
     build: |build| {
-        let mut wire = UwWire::new(&build.args()?, build.key()?);
+        let args: UnusualWhalesArgs = build.args()?;
+        let mut wire = UwWire::new(&args, build.key()?);
         // The pong must arrive before the staleness watchdog fires.
         wire.idle_ping = wire.idle_ping.map(|every| every.min(build.timing.stale_after / 2));
-        Ok(Box::new(Streaming::new(wire, build.timing)))
+        Ok(Box::new(Streaming::new(wire, build.timing).with_catalog(catalog::source(&args))))
     },
 };
 
