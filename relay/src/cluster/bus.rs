@@ -98,16 +98,18 @@ impl Tee for OwnerTee {
 /// Publishes queued reports until the queue closes (the owner's term ended). Whatever is waiting goes out in one
 /// pipeline: each report as an envelope, then the newest quote per instrument into the last-value hash, then the
 /// status. A failed pipeline is lost to the bus; receivers see the gap and catch up from the last values.
-pub(crate) async fn publish(
-    provider: &'static str,
-    node: String,
-    token: Arc<AtomicU64>,
-    gate: Arc<Gate>,
-    mut redis: ConnectionManager,
-    mut queue: mpsc::UnboundedReceiver<Report>,
-    published: Arc<AtomicU64>,
-    recording: Arc<parking_lot::Mutex<Option<Recording>>>,
-) {
+pub(crate) struct Publisher {
+    pub(crate) provider: &'static str,
+    pub(crate) node: String,
+    pub(crate) token: Arc<AtomicU64>,
+    pub(crate) gate: Arc<Gate>,
+    pub(crate) redis: ConnectionManager,
+    pub(crate) published: Arc<AtomicU64>,
+    pub(crate) recording: Arc<parking_lot::Mutex<Option<Recording>>>,
+}
+
+pub(crate) async fn publish(publisher: Publisher, mut queue: mpsc::UnboundedReceiver<Report>) {
+    let Publisher { provider, node, token, gate, mut redis, published, recording } = publisher;
     let (data, last, status) = (keys::data(provider), keys::last(provider), keys::status(provider));
     let mut seq = 0u64;
     let mut batch = Vec::with_capacity(256);

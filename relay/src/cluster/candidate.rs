@@ -19,7 +19,7 @@ use tokio::task::JoinHandle;
 use tokio::time::{timeout, Instant};
 use tokio_util::sync::CancellationToken;
 
-use super::bus::{self, OwnerTee};
+use super::bus::{self, OwnerTee, Publisher};
 use super::keys;
 use super::lease::{self, Answer, Gate};
 use super::{Cluster, Signal};
@@ -197,16 +197,16 @@ impl Cluster {
         tracing::info!(provider = name, node = %self.node, token, "this node now owns the provider's upstream connection");
         let token = Arc::new(AtomicU64::new(token));
         let (queue_tx, queue_rx) = mpsc::unbounded_channel();
-        tokio::spawn(bus::publish(
-            name,
-            self.node.clone(),
-            token.clone(),
-            gate.clone(),
-            self.data.clone(),
-            queue_rx,
-            self.published.clone(),
-            self.recording.clone(),
-        ));
+        let publisher = Publisher {
+            provider: name,
+            node: self.node.clone(),
+            token: token.clone(),
+            gate: gate.clone(),
+            redis: self.data.clone(),
+            published: self.published.clone(),
+            recording: self.recording.clone(),
+        };
+        tokio::spawn(bus::publish(publisher, queue_rx));
         let tee = Arc::new(OwnerTee { gate: gate.clone(), queue: queue_tx });
         let (commands, rx) = mpsc::unbounded_channel();
         let stop = stop.child_token();
