@@ -126,10 +126,12 @@ async fn three_nodes() -> Setup {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_upstream_connection_serves_every_node_and_the_last_client_leaving_unsubscribes_after_the_linger() {
     let _turn = ONE_AT_A_TIME.lock().await;
-    let Setup { redis: _redis, mock, relays, mut clients } = three_nodes().await;
-    // A symbol only one node wants also comes through the owner, wherever it is.
-    clients[2].subscribe(&["ETH/USDT"]).await;
-    clients[2].quote_for("ETH/USDT").await;
+    let Setup { redis: _redis, mock, mut relays, mut clients } = three_nodes().await;
+    // A symbol only one node wants (not the owner) also comes through the owner.
+    let (owner_at, _) = agreed_owner(&relays.iter().collect::<Vec<_>>(), 3).await;
+    let lonely = (owner_at + 1) % 3;
+    clients[lonely].subscribe(&["ETH/USDT"]).await;
+    clients[lonely].quote_for("ETH/USDT").await;
     for ws in &mut clients {
         let q = ws.quote_for("BTC/USD").await;
         assert_eq!(q.provider, "binance");
@@ -139,11 +141,11 @@ async fn one_upstream_connection_serves_every_node_and_the_last_client_leaving_u
     assert_eq!(mock.subscribe_requests_for("btcusdt@ticker"), 1, "one subscribe although three nodes want it");
     assert_eq!(mock.subscribe_requests_for("ethusdt@ticker"), 1);
     let views = [cluster(&relays[0]).await, cluster(&relays[1]).await, cluster(&relays[2]).await];
-    let owner = views.iter().find(|v| v.providers[0].this_node).expect("an owner");
+    let owner = &views[owner_at];
+    assert!(owner.providers[0].this_node);
     assert_eq!(owner.providers[0].interest, 2, "the union of interest: {owner:?}");
     assert!(views.iter().filter(|v| !v.providers[0].this_node).all(|v| v.received_total > 0), "{views:#?}");
     // Each tick is recorded once per cluster: by the owner, which sees everything its provider streams.
-    let owner_at = views.iter().position(|v| v.providers[0].this_node).expect("an owner");
     relays[owner_at]
         .wait_status("the owner records", |s| s.store.as_ref().is_some_and(|st| st.recorded_total > 0))
         .await;
@@ -156,10 +158,24 @@ async fn one_upstream_connection_serves_every_node_and_the_last_client_leaving_u
         assert_eq!(recorded, Some(0), "node {i} relays but does not record");
     }
 
-    // Everyone leaves; the owner unsubscribes upstream, but only after the linger.
+    // The node that alone wanted ETH/USDT crashes: nobody tells the owner, its interest expires by itself
+    // (10 s) and the owner unsubscribes after the linger. BTC/USDT, still wanted elsewhere, stays.
+    let crashed = Instant::now();
+    relays[lonely].kill();
+    eventually_within("the crashed node's interest expired", Duration::from_secs(40), || {
+        !mock.subscribed().contains("ethusdt@ticker")
+    })
+    .await;
+    eprintln!("a crashed node's symbol unsubscribed upstream after {:?}", crashed.elapsed());
+    assert!(mock.subscribed().contains("btcusdt@ticker"));
+    assert_eq!(mock.subscribe_requests_for("btcusdt@ticker"), 1);
+
+    // Everyone else leaves; the owner unsubscribes upstream, but only after the linger.
     let left = Instant::now();
-    for ws in clients {
-        ws.close().await;
+    for (i, ws) in clients.into_iter().enumerate() {
+        if i != lonely {
+            ws.close().await;
+        }
     }
     eventually_within("upstream unsubscribed", Duration::from_secs(30), || mock.subscribed().is_empty()).await;
     let unsubscribed = mock
@@ -286,8 +302,14 @@ async fn a_redis_restart_costs_seconds_and_the_nodes_keep_serving_meanwhile() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
     assert!(new_token > token, "the fence keeps rising after Redis lost it: {new_token} vs {token}");
-    let view = cluster(&relays[other]).await;
-    assert!(view.redis_up && view.providers[0].interest >= 1, "interest re-asserted: {view:?}");
+    // Interest is re-asserted by every node's heartbeat (every 3 s), so the union is known again.
+    for relay in &relays {
+        relay
+            .wait_status("interest re-asserted", |s| {
+                s.cluster.as_ref().is_some_and(|c| c.redis_up && c.providers.iter().all(|p| p.interest >= 1))
+            })
+            .await;
+    }
     let now = now_ms();
     for (i, ws) in clients.iter_mut().enumerate() {
         if quote_stamped_after(ws, "BTC/USD", now, Duration::from_secs(15)).await.is_none() {
