@@ -132,3 +132,64 @@ async fn an_alert_from_a_row_fires_exactly_once_with_toast_log_and_notification_
     wait_view(&b, "the alert restored after a reload", Duration::from_secs(30), |v| v.live && v.armed == 1).await;
     b.close().await;
 }
+
+/// Indicator signals from the form: the timeframe picker appears for them, EMA periods are checked, the alert is
+/// listed in words, the page seeds the signal's candles from the relay's history, and it survives a reload.
+/// Whether a signal fires on the crossing tick (and only then) is unit-tested in `web/src/state/alerts.rs`: a
+/// relay has no 15 minutes of candles to offer a browser test.
+#[tokio::test]
+async fn an_indicator_alert_is_made_on_a_timeframe_and_seeded_from_history() {
+    let dist = dist_dir().to_string_lossy().into_owned();
+    let relay = Relay::start(&["--static-dir", &dist, "--sim-tick-hz", "20"]);
+    let b = Browser::launch(1360, 900).await;
+    b.goto(&relay.http_url()).await;
+    wait_view(&b, "live with BTC/USD priced", Duration::from_secs(30), |v| {
+        v.live && v.btc.chars().any(|c| c.is_ascii_digit())
+    })
+    .await;
+    let pick = "const [k, tf, l] = arguments; const q = s => document.querySelector(`[data-testid=\"${s}\"]`); \
+        const sym = q('alert-symbol'); sym.value = 'BTC/USD'; \
+        const kind = q('alert-kind'); kind.value = k; kind.dispatchEvent(new Event('change', { bubbles: true })); \
+        return new Promise(done => setTimeout(() => { const t = q('alert-tf'); if (!t) return done(false); \
+        t.value = tf; t.dispatchEvent(new Event('change', { bubbles: true })); \
+        setTimeout(() => { q('alert-level').value = l; q('alert-create').click(); done(true); }, 100); }, 100));";
+    let error = "return document.querySelector('[data-testid=\"alert-form\"] .input-error').textContent;";
+
+    // Fast above slow is refused with a reason.
+    let shown: bool = b.eval(pick, vec![json!("ema_up"), json!("5m"), json!("21/9")]).await;
+    assert!(shown, "the timeframe picker appears for an indicator kind");
+    b.wait_for("the periods refused", Duration::from_secs(5), || async {
+        let text: String = b.eval(error, vec![]).await;
+        text.contains("fast below slow").then_some(())
+    })
+    .await;
+    assert_eq!(view(&b).await.expect("view").armed, 0);
+
+    let _: bool = b.eval(pick, vec![json!("ema_up"), json!("5m"), json!("9/21")]).await;
+    let listed =
+        "return [...document.querySelectorAll('[data-testid=\"alert-list\"] li span')].map(e => e.textContent);";
+    let armed: Vec<String> = b
+        .wait_for("the alert listed", Duration::from_secs(5), || async {
+            let items: Vec<String> = b.eval(listed, vec![]).await;
+            (!items.is_empty()).then_some(items)
+        })
+        .await;
+    assert!(armed[0].starts_with("BTC/USD EMA(9) crossed above EMA(21) on 5m"), "{armed:?}");
+    let seeded = "return performance.getEntriesByType('resource').map(e => e.name)\
+        .filter(n => n.includes('/api/history/BTC%2FUSD') && n.includes('tf=5m')).length;";
+    b.wait_for("the 5m candles fetched to seed the signal", Duration::from_secs(10), || async {
+        let n: u64 = b.eval(seeded, vec![]).await;
+        (n >= 1).then_some(())
+    })
+    .await;
+
+    b.reload().await;
+    let restored: Vec<String> = b
+        .wait_for("the indicator alert restored after a reload", Duration::from_secs(30), || async {
+            let items: Vec<String> = b.eval(listed, vec![]).await;
+            (!items.is_empty()).then_some(items)
+        })
+        .await;
+    assert_eq!(restored, armed);
+    b.close().await;
+}

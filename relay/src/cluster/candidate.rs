@@ -71,7 +71,9 @@ pub(crate) async fn run(
                 let added = apply_local(&mut local, command);
                 cluster.write_interest(provider, &local);
                 if !added.is_empty() {
-                    cluster.catch_up(provider, Some(added)).await;
+                    // A snapshot for the new subscribers, off the loop: a slow Redis must not delay a renewal.
+                    let c = cluster.clone();
+                    tokio::spawn(async move { c.catch_up(provider, Some(added)).await });
                 }
                 if let Some(t) = term.as_mut() {
                     cluster.follow_union(provider, t, &local).await;

@@ -3,6 +3,7 @@
 //! alert is announced once: a toast in one `role="alert"` region (`alert-toast`), a short tone (mutable), and a
 //! browser notification when the user allowed them (asked only from the button, merged per alert by `tag`).
 
+use hamster_shared::api::Timeframe;
 use hamster_shared::Symbol;
 use wasm_bindgen::JsCast;
 use web_sys::{AudioContext, HtmlInputElement, HtmlSelectElement};
@@ -11,7 +12,81 @@ use yew::prelude::*;
 use crate::context::AppContext;
 use crate::format;
 use crate::services::{now_ms, sound, tz_offset_minutes};
-use crate::state::{alerts, Action, AlertAction, Condition, Repeat};
+use crate::state::{alerts, Action, AlertAction, Condition, Repeat, Signal};
+
+/// Candles asked of the relay to seed an indicator alert's series.
+const SEED_CANDLES: usize = 300;
+
+/// The alert kinds the form offers: (value, label).
+const KINDS: [(&str, &str); 10] = [
+    ("above", "price above"),
+    ("below", "price below"),
+    ("crosses", "price crosses"),
+    ("move", "moves % in 5 min"),
+    ("rsi_above", "RSI(14) rises through"),
+    ("rsi_below", "RSI(14) falls through"),
+    ("ema_up", "EMA fast crosses above slow"),
+    ("ema_down", "EMA fast crosses below slow"),
+    ("stoch_up", "StochRSI %K crosses above %D"),
+    ("stoch_down", "StochRSI %K crosses below %D"),
+];
+
+/// The condition the form describes, or why it cannot. `level` is the price, percent or RSI level; for EMA
+/// crosses it is "fast/slow" periods.
+fn condition(kind: &str, level: &str, tf: Timeframe) -> Result<Condition, String> {
+    let number = || -> Result<f64, String> {
+        let v = level.trim().parse::<f64>().map_err(|_| "the level must be a number".to_owned())?;
+        if v.is_finite() && v > 0.0 {
+            Ok(v)
+        } else {
+            Err("the level must be above zero".to_owned())
+        }
+    };
+    let rsi_level = || -> Result<f64, String> {
+        let v = number()?;
+        if v < 100.0 {
+            Ok(v)
+        } else {
+            Err("an RSI level is between 0 and 100".to_owned())
+        }
+    };
+    let periods = || -> Result<(usize, usize), String> {
+        let text = if level.trim().is_empty() { "9/21" } else { level.trim() };
+        let (fast, slow) = text.split_once('/').ok_or("EMA periods look like 9/21 (fast/slow)")?;
+        let parse = |p: &str| p.trim().parse::<usize>().ok().filter(|n| (2..=200).contains(n));
+        match (parse(fast), parse(slow)) {
+            (Some(f), Some(s)) if f < s => Ok((f, s)),
+            _ => Err("EMA periods look like 9/21: fast below slow, each 2-200".to_owned()),
+        }
+    };
+    let signal = |signal: Signal| Ok(Condition::Indicator { tf, signal });
+    match kind {
+        "below" => Ok(Condition::Below { level: number()? }),
+        "crosses" => Ok(Condition::Crosses { level: number()? }),
+        "move" => Ok(Condition::MovePct { pct: number()?, window_ms: 5 * 60_000 }),
+        "rsi_above" => signal(Signal::RsiAbove { level: rsi_level()? }),
+        "rsi_below" => signal(Signal::RsiBelow { level: rsi_level()? }),
+        "ema_up" | "ema_down" => {
+            let (fast, slow) = periods()?;
+            signal(Signal::EmaCross { fast, slow, up: kind == "ema_up" })
+        }
+        "stoch_up" => signal(Signal::StochCross { up: true }),
+        "stoch_down" => signal(Signal::StochCross { up: false }),
+        _ => Ok(Condition::Above { level: number()? }),
+    }
+}
+
+/// What the level field means for a kind.
+fn level_hint(kind: &str) -> &'static str {
+    match kind {
+        "move" => "percent",
+        "rsi_above" => "level, e.g. 70",
+        "rsi_below" => "level, e.g. 30",
+        "ema_up" | "ema_down" => "fast/slow, e.g. 9/21",
+        "stoch_up" | "stoch_down" => "(no level)",
+        _ => "level",
+    }
+}
 
 /// `Notification.permission`: "granted", "denied", "default", or `None` without the API.
 fn notification_permission() -> Option<String> {
@@ -42,8 +117,9 @@ fn select_value(node: &NodeRef) -> String {
 #[component]
 pub(crate) fn AlertsPanel() -> Html {
     let ctx = use_context::<AppContext>();
-    let (symbol, kind, level, repeat, cooldown) =
-        (use_node_ref(), use_node_ref(), use_node_ref(), use_node_ref(), use_node_ref());
+    let (symbol, kind, level, repeat, cooldown, tf_node) =
+        (use_node_ref(), use_node_ref(), use_node_ref(), use_node_ref(), use_node_ref(), use_node_ref());
+    let tf_v = use_state(|| Timeframe::M1);
     let error = use_state(|| None::<String>);
     // The selects are controlled (`selected` from these), so a re-render never leaves them on another option.
     let kind_v = use_state(|| "above".to_owned());
@@ -102,12 +178,44 @@ pub(crate) fn AlertsPanel() -> Html {
             move || drop(listener)
         });
     }
+    // Indicator alerts read candles: seed each symbol and timeframe from the relay's history once, so a signal
+    // is defined at once instead of after fifteen live candles.
+    {
+        let wanted = ctx.as_ref().map(|c| c.state.alerts.signal_series()).unwrap_or_default();
+        let (api, dispatcher) = match &ctx {
+            Some(c) => (c.state.api.clone(), Some(c.state.dispatcher())),
+            None => (None, None),
+        };
+        let seeded = use_mut_ref(std::collections::HashSet::<(Symbol, Timeframe)>::new);
+        use_effect_with(wanted, move |wanted| {
+            if let (Some(api), Some(dispatcher)) = (api, dispatcher) {
+                for (symbol, tf) in wanted.iter().cloned() {
+                    if !seeded.borrow_mut().insert((symbol.clone(), tf)) {
+                        continue;
+                    }
+                    let (api, dispatcher, seeded) = (api.clone(), dispatcher.clone(), seeded.clone());
+                    wasm_bindgen_futures::spawn_local(async move {
+                        match api.candles(&symbol, tf, SEED_CANDLES).await {
+                            Ok(h) => {
+                                dispatcher.dispatch(Action::Alert(AlertAction::Seed { symbol, tf, candles: h.candles }))
+                            }
+                            // Not seeded: the series builds from live ticks, and a later change retries.
+                            Err(_) => {
+                                seeded.borrow_mut().remove(&(symbol, tf));
+                            }
+                        }
+                    });
+                }
+            }
+        });
+    }
     let Some(ctx) = ctx else { return html! {} };
     let state = &ctx.state;
 
     let onsubmit = {
         let (state, error) = (state.clone(), error.clone());
         let nodes = (symbol.clone(), kind.clone(), level.clone(), repeat.clone(), cooldown.clone());
+        let tf = *tf_v;
         Callback::from(move |e: SubmitEvent| {
             e.prevent_default();
             let (symbol, kind, level, repeat, cooldown) = &nodes;
@@ -115,19 +223,12 @@ pub(crate) fn AlertsPanel() -> Html {
                 error.set(Some("pick a symbol".into()));
                 return;
             };
-            let Ok(value) = input_value(level).trim().parse::<f64>() else {
-                error.set(Some("the level must be a number".into()));
-                return;
-            };
-            if !value.is_finite() || value <= 0.0 {
-                error.set(Some("the level must be above zero".into()));
-                return;
-            }
-            let condition = match select_value(kind).as_str() {
-                "below" => Condition::Below { level: value },
-                "crosses" => Condition::Crosses { level: value },
-                "move" => Condition::MovePct { pct: value, window_ms: 5 * 60_000 },
-                _ => Condition::Above { level: value },
+            let condition = match condition(&select_value(kind), &input_value(level), tf) {
+                Ok(c) => c,
+                Err(e) => {
+                    error.set(Some(e));
+                    return;
+                }
             };
             let repeat = match select_value(repeat).as_str() {
                 "every" => {
@@ -176,6 +277,17 @@ pub(crate) fn AlertsPanel() -> Html {
             }
         })
     };
+    let on_tf = {
+        let tf_v = tf_v.clone();
+        Callback::from(move |e: Event| {
+            if let Some(s) = e.target().and_then(|t| t.dyn_into::<HtmlSelectElement>().ok()) {
+                if let Some(t) = Timeframe::ALL.into_iter().find(|t| t.as_str() == s.value()) {
+                    tf_v.set(t);
+                }
+            }
+        })
+    };
+    let indicator = !matches!(kind_v.as_str(), "above" | "below" | "crosses" | "move");
     let offset = tz_offset_minutes();
     let toast = state.alerts.toasts(state.now_ms).last().cloned();
     html! {
@@ -190,11 +302,17 @@ pub(crate) fn AlertsPanel() -> Html {
                     }) }
                 </select>
                 <select ref={kind} aria-label="Condition" data-testid="alert-kind" onchange={on_kind}>
-                    { for [("above", "price above"), ("below", "price below"), ("crosses", "price crosses"), ("move", "moves % in 5 min")]
-                        .into_iter().map(|(v, label)| html! { <option key={v} value={v} selected={*kind_v == v}>{label}</option> }) }
+                    { for KINDS.into_iter().map(|(v, label)| html! { <option key={v} value={v} selected={*kind_v == v}>{label}</option> }) }
                 </select>
-                <input ref={level} type="text" inputmode="decimal" aria-label="Level or percent"
-                    data-testid="alert-level" placeholder="level" />
+                if indicator {
+                    <select ref={tf_node} aria-label="Timeframe" data-testid="alert-tf" onchange={on_tf}>
+                        { for Timeframe::ALL.into_iter().map(|t| html! {
+                            <option key={t.as_str()} value={t.as_str()} selected={*tf_v == t}>{ format!("on {t}") }</option>
+                        }) }
+                    </select>
+                }
+                <input ref={level} type="text" inputmode="decimal" aria-label="Level, percent or EMA periods"
+                    data-testid="alert-level" placeholder={level_hint(&kind_v)} />
                 <select ref={repeat} aria-label="Repeat" data-testid="alert-repeat" onchange={on_repeat}>
                     { for [("once", "once"), ("every", "every time")]
                         .into_iter().map(|(v, label)| html! { <option key={v} value={v} selected={*repeat_v == v}>{label}</option> }) }
@@ -221,7 +339,7 @@ pub(crate) fn AlertsPanel() -> Html {
                         Callback::from(move |_: MouseEvent| state.dispatch(Action::Alert(AlertAction::Remove(id))))
                     };
                     let what = alerts::describe(&a.symbol, a.condition, f64::NAN);
-                    let what = what.split(':').next().unwrap_or_default().to_owned();
+                    let what = what.rsplit_once(':').map_or(what.as_str(), |(w, _)| w).to_owned();
                     let every = matches!(a.repeat, Repeat::Every { .. });
                     html! {
                         <li key={a.id}>

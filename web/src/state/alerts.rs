@@ -5,11 +5,27 @@
 //! first price seen after the alert was made), so a price hovering over the level does not fire on every tick.
 //! An alert fires once and is done, or every time with a cool-down; it may expire. Pure data: the component plays
 //! the sound and shows the notification, and persistence saves the definitions.
+//!
+//! Indicator conditions ("signals": RSI crossing a level, a fast EMA crossing a slow one, StochRSI's %K crossing
+//! %D) are read on a timeframe's candles, which this module keeps per symbol and timeframe: seeded from the
+//! relay's history when the page fetches it ([`Alerts::seed`]) and moved by every tick, the last candle's close
+//! being the live price. A signal fires on the tick where the reading crosses, compared with the reading at the
+//! previous tick, so a crossing inside a candle is seen when it happens, not when the candle closes.
 
 use std::collections::{HashMap, VecDeque};
 
+use hamster_shared::api::{Candle, Timeframe};
 use hamster_shared::{Quote, Symbol};
 use serde::{Deserialize, Serialize};
+
+use crate::chart::candles::Series;
+use crate::chart::indicators;
+
+/// Candles kept per symbol and timeframe for indicator alerts: enough for StochRSI(14,14,3,3) and a 50-period EMA
+/// to settle.
+const SIGNAL_CANDLES: usize = 300;
+/// The RSI period signals use (the chart's).
+pub(crate) const RSI_PERIOD: usize = 14;
 
 /// Fired alerts kept in the log.
 pub(crate) const LOG_CAPACITY: usize = 100;
@@ -28,6 +44,63 @@ pub enum Condition {
     Crosses { level: f64 },
     /// The price moved `pct` percent (either way) within `window_ms`.
     MovePct { pct: f64, window_ms: i64 },
+    /// An indicator signal on the candles of `tf`.
+    Indicator { tf: Timeframe, signal: Signal },
+}
+
+/// An indicator crossing.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "signal", rename_all = "snake_case")]
+pub enum Signal {
+    /// RSI(14) rises through `level` (70: overbought).
+    RsiAbove { level: f64 },
+    /// RSI(14) falls through `level` (30: oversold).
+    RsiBelow { level: f64 },
+    /// EMA(`fast`) crosses EMA(`slow`) upwards (`up`) or downwards.
+    EmaCross { fast: usize, slow: usize, up: bool },
+    /// StochRSI(14,14,3,3) %K crosses %D upwards or downwards.
+    StochCross { up: bool },
+}
+
+impl Signal {
+    /// The reading whose crossing is the signal: RSI itself, or fast − slow, or %K − %D.
+    fn read(self, closes: &[f64]) -> Option<f64> {
+        match self {
+            Signal::RsiAbove { .. } | Signal::RsiBelow { .. } => {
+                indicators::rsi(closes, RSI_PERIOD).last().copied().flatten()
+            }
+            Signal::EmaCross { fast, slow, .. } => {
+                let f = indicators::ema(closes, fast).last().copied().flatten()?;
+                let s = indicators::ema(closes, slow).last().copied().flatten()?;
+                Some(f - s)
+            }
+            Signal::StochCross { .. } => {
+                let last = indicators::stoch_rsi(closes, RSI_PERIOD, RSI_PERIOD, 3, 3).last().copied()?;
+                Some(last.k? - last.d?)
+            }
+        }
+    }
+
+    /// Whether going from `before` to `now` is the crossing.
+    fn crossed(self, before: f64, now: f64) -> bool {
+        match self {
+            Signal::RsiAbove { level } => before < level && now >= level,
+            Signal::RsiBelow { level } => before > level && now <= level,
+            Signal::EmaCross { up: true, .. } | Signal::StochCross { up: true } => before <= 0.0 && now > 0.0,
+            Signal::EmaCross { up: false, .. } | Signal::StochCross { up: false } => before >= 0.0 && now < 0.0,
+        }
+    }
+
+    fn describe(self) -> String {
+        match self {
+            Signal::RsiAbove { level } => format!("RSI({RSI_PERIOD}) rose through {level}"),
+            Signal::RsiBelow { level } => format!("RSI({RSI_PERIOD}) fell through {level}"),
+            Signal::EmaCross { fast, slow, up } => {
+                format!("EMA({fast}) crossed {} EMA({slow})", if up { "above" } else { "below" })
+            }
+            Signal::StochCross { up } => format!("StochRSI %K crossed {} %D", if up { "above" } else { "below" }),
+        }
+    }
 }
 
 /// Whether an alert fires once or every time.
@@ -82,6 +155,10 @@ pub(crate) struct Alerts {
     previous: HashMap<Symbol, f64>,
     /// Recent (ts, price) per symbol with a % move alert, oldest first.
     window: HashMap<Symbol, VecDeque<(i64, f64)>>,
+    /// Candles per symbol and timeframe with an indicator alert.
+    series: HashMap<(Symbol, Timeframe), Series>,
+    /// Each indicator alert's reading at the previous tick.
+    readings: HashMap<u64, f64>,
 }
 
 impl Alerts {
@@ -101,6 +178,51 @@ impl Alerts {
 
     pub(crate) fn remove(&mut self, id: u64) {
         self.list.retain(|a| a.id != id);
+    }
+
+    /// The symbols and timeframes indicator alerts read, for the page to seed from history.
+    pub(crate) fn signal_series(&self) -> Vec<(Symbol, Timeframe)> {
+        let mut keys: Vec<(Symbol, Timeframe)> = self
+            .list
+            .iter()
+            .filter_map(|a| match a.condition {
+                Condition::Indicator { tf, .. } => Some((a.symbol.clone(), tf)),
+                _ => None,
+            })
+            .collect();
+        keys.sort_by(|a, b| (a.0.as_str(), a.1.ms()).cmp(&(b.0.as_str(), b.1.ms())));
+        keys.dedup();
+        keys
+    }
+
+    /// Takes the relay's candles of `symbol` on `tf` (oldest first) as the start of that series. The readings of
+    /// its alerts start over: the jump from a few live candles to a full history is not a crossing.
+    pub(crate) fn seed(&mut self, symbol: Symbol, tf: Timeframe, candles: Vec<Candle>) {
+        let seeded = Series::new(tf, candles, SIGNAL_CANDLES);
+        let key = (symbol.clone(), tf);
+        match self.series.get(&key) {
+            // Live ticks already beyond the history's end are newer: keep them on top of the seed.
+            Some(live) if live.candles.len() >= seeded.candles.len() => return,
+            _ => {}
+        }
+        let mut series = seeded;
+        if let Some(live) = self.series.get(&key) {
+            for c in &live.candles {
+                if series.candles.last().is_none_or(|last| c.start > last.start) {
+                    series.candles.push(c.clone());
+                }
+            }
+        }
+        self.series.insert(key, series);
+        let ids: Vec<u64> = self
+            .list
+            .iter()
+            .filter(|a| a.symbol == symbol && matches!(a.condition, Condition::Indicator { tf: t, .. } if t == tf))
+            .map(|a| a.id)
+            .collect();
+        for id in ids {
+            self.readings.remove(&id);
+        }
     }
 
     /// Whether any alert watches `symbol` (it then needs every tick, not a rate-limited view).
@@ -132,6 +254,23 @@ impl Alerts {
             }
             w.front().map(|(_, p)| *p)
         });
+        // Move every series an indicator alert of this symbol reads, then read each alert's signal.
+        let mut now_readings: HashMap<u64, f64> = HashMap::new();
+        for alert in self.list.iter().filter(|a| a.symbol == quote.symbol) {
+            let Condition::Indicator { tf, signal } = alert.condition else { continue };
+            let series = self
+                .series
+                .entry((quote.symbol.clone(), tf))
+                .or_insert_with(|| Series::new(tf, Vec::new(), SIGNAL_CANDLES));
+            // Two alerts on one series apply the tick twice; the series drops the exact repeat.
+            series.apply(quote.ts, price, quote.volume);
+            if let Some(reading) = signal.read(&series.closes()) {
+                now_readings.insert(alert.id, reading);
+            }
+        }
+        let before_readings: HashMap<u64, f64> =
+            now_readings.keys().filter_map(|id| Some((*id, *self.readings.get(id)?))).collect();
+        self.readings.extend(now_readings.iter().map(|(id, r)| (*id, *r)));
         let mut fired = Vec::new();
         let mut done = Vec::new();
         for alert in self.list.iter_mut().filter(|a| a.symbol == quote.symbol) {
@@ -145,6 +284,12 @@ impl Alerts {
                 Condition::Crosses { level } => previous.is_some_and(|p| (p < level) != (price < level)),
                 Condition::MovePct { pct, .. } => {
                     oldest.is_some_and(|o| o > 0.0 && ((price / o - 1.0) * 100.0).abs() >= pct)
+                }
+                Condition::Indicator { signal, .. } => {
+                    match (before_readings.get(&alert.id), now_readings.get(&alert.id)) {
+                        (Some(before), Some(now)) => signal.crossed(*before, *now),
+                        _ => false,
+                    }
                 }
             };
             if !hit {
@@ -198,6 +343,7 @@ pub(crate) fn describe(symbol: &Symbol, condition: Condition, price: f64) -> Str
         Condition::Below { level } => format!("below {level}"),
         Condition::Crosses { level } => format!("crossed {level}"),
         Condition::MovePct { pct, window_ms } => format!("moved {pct}% within {} s", window_ms / 1000),
+        Condition::Indicator { tf, signal } => format!("{} on {tf}", signal.describe()),
     };
     format!("{symbol} {what}: {price}")
 }
@@ -286,5 +432,117 @@ mod tests {
         let back: Vec<Alert> = serde_json::from_str(&text).unwrap();
         assert_eq!(back, a.list);
         assert_eq!(Alerts::restored(back).add(sym("AAPL"), Condition::Above { level: 1.0 }, Repeat::Once, None), 2);
+    }
+
+    const MIN: i64 = 60_000;
+
+    /// One-minute candles closing at `closes`, the last one ending just before `until`.
+    fn history(closes: &[f64], until: i64) -> Vec<Candle> {
+        let first = until - closes.len() as i64 * MIN;
+        closes
+            .iter()
+            .enumerate()
+            .map(|(i, c)| Candle {
+                start: first + i as i64 * MIN,
+                open: *c,
+                high: *c,
+                low: *c,
+                close: *c,
+                ticks: 1,
+                volume: 0.0,
+            })
+            .collect()
+    }
+
+    fn tick(a: &mut Alerts, price: f64, ts: i64) -> usize {
+        a.on_quote(&q(price, ts), ts)
+    }
+
+    #[test]
+    fn rsi_rising_through_70_fires_on_the_crossing_tick_once() {
+        let mut a = Alerts::default();
+        let t0 = 100 * MIN;
+        a.add(
+            sym("AAPL"),
+            Condition::Indicator { tf: Timeframe::M1, signal: Signal::RsiAbove { level: 70.0 } },
+            Repeat::Once,
+            None,
+        );
+        // A choppy, flat history: RSI near 50.
+        let closes: Vec<f64> = (0..40).map(|i| if i % 2 == 0 { 100.0 } else { 101.0 }).collect();
+        a.seed(sym("AAPL"), Timeframe::M1, history(&closes, t0));
+        // Then a run of rising minutes: RSI climbs through 70 at some tick, and only that tick fires.
+        let fired: Vec<usize> = (0..12).map(|i| tick(&mut a, 101.0 + (i + 1) as f64, t0 + i * MIN + 1_000)).collect();
+        assert_eq!(fired.iter().sum::<usize>(), 1, "{fired:?}");
+        assert!(fired[0] == 0, "the first tick only gives the starting reading: {fired:?}");
+        assert!(a.list.is_empty(), "a once alert is done");
+        assert!(a.log[0].text.contains("RSI(14) rose through 70 on 1m"), "{}", a.log[0].text);
+    }
+
+    #[test]
+    fn an_ema_cross_fires_when_fast_overtakes_slow_and_not_before() {
+        let mut a = Alerts::default();
+        let t0 = 100 * MIN;
+        let up = Signal::EmaCross { fast: 3, slow: 8, up: true };
+        let down = Signal::EmaCross { fast: 3, slow: 8, up: false };
+        a.add(
+            sym("AAPL"),
+            Condition::Indicator { tf: Timeframe::M1, signal: up },
+            Repeat::Every { cooldown_ms: 0 },
+            None,
+        );
+        a.add(
+            sym("AAPL"),
+            Condition::Indicator { tf: Timeframe::M1, signal: down },
+            Repeat::Every { cooldown_ms: 0 },
+            None,
+        );
+        let falling: Vec<f64> = (0..30).map(|i| 130.0 - i as f64).collect();
+        a.seed(sym("AAPL"), Timeframe::M1, history(&falling, t0));
+        // Still falling: fast stays under slow.
+        assert_eq!(tick(&mut a, 100.0, t0 + 1_000), 0);
+        assert_eq!(tick(&mut a, 99.0, t0 + MIN + 1_000), 0);
+        // A sharp rise: fast crosses above slow once; then a sharp fall crosses back below once.
+        let rises: usize = (0..6).map(|i| tick(&mut a, 105.0 + 5.0 * i as f64, t0 + (2 + i) * MIN + 1_000)).sum();
+        assert_eq!(rises, 1);
+        assert!(a.log.back().is_some_and(|f| f.text.contains("EMA(3) crossed above EMA(8)")));
+        let falls: usize = (0..8).map(|i| tick(&mut a, 120.0 - 8.0 * i as f64, t0 + (8 + i) * MIN + 1_000)).sum();
+        assert_eq!(falls, 1);
+        assert!(a.log.back().is_some_and(|f| f.text.contains("crossed below")));
+    }
+
+    #[test]
+    fn seeding_is_not_a_crossing_and_signals_are_quiet_without_enough_candles() {
+        let mut a = Alerts::default();
+        let t0 = 100 * MIN;
+        a.add(
+            sym("AAPL"),
+            Condition::Indicator { tf: Timeframe::M1, signal: Signal::RsiBelow { level: 30.0 } },
+            Repeat::Once,
+            None,
+        );
+        // Three live minutes are not enough for RSI(14): nothing can fire.
+        for i in 0..3 {
+            assert_eq!(tick(&mut a, 100.0 - i as f64, t0 + i * MIN), 0);
+        }
+        // A falling history arrives (RSI far below 30): the jump is not a crossing.
+        let falling: Vec<f64> = (0..40).map(|i| 200.0 - 2.0 * i as f64).collect();
+        a.seed(sym("AAPL"), Timeframe::M1, history(&falling, t0));
+        assert_eq!(tick(&mut a, 119.0, t0 + 3 * MIN), 0);
+        assert_eq!(tick(&mut a, 118.0, t0 + 4 * MIN), 0, "already below: no crossing");
+        assert_eq!(a.signal_series(), [(sym("AAPL"), Timeframe::M1)]);
+    }
+
+    #[test]
+    fn indicator_alerts_are_saved_and_restored() {
+        let mut a = Alerts::default();
+        let signal = Signal::StochCross { up: false };
+        a.add(sym("binance:BTC/USDT"), Condition::Indicator { tf: Timeframe::H1, signal }, Repeat::Once, None);
+        let text = serde_json::to_string(&a.list).unwrap();
+        assert!(text.contains(r#""tf":"1h""#) && text.contains(r#""signal":"stoch_cross""#), "{text}");
+        let back: Vec<Alert> = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, a.list);
+        let what = describe(&back[0].symbol, back[0].condition, f64::NAN);
+        assert_eq!(what, "binance:BTC/USDT StochRSI %K crossed below %D on 1h: NaN");
     }
 }

@@ -25,7 +25,7 @@ use hamster_shared::api::{HistoryResponse, QuotesResponse};
 use hamster_shared::{Continuity, ProviderState, Quote, ServerMessage, Symbol};
 
 pub(crate) use alerts::Alerts;
-pub use alerts::{Alert, Condition, Repeat};
+pub use alerts::{Alert, Condition, Repeat, Signal};
 pub(crate) use feed::Feed;
 pub use feed::Filter as FeedFilter;
 pub use portfolio::PortfolioAction;
@@ -157,6 +157,12 @@ pub enum AlertAction {
     Draft {
         symbol: Symbol,
         price: f64,
+    },
+    /// The relay's candles for an indicator alert's symbol and timeframe.
+    Seed {
+        symbol: Symbol,
+        tf: hamster_shared::api::Timeframe,
+        candles: Vec<hamster_shared::api::Candle>,
     },
 }
 
@@ -365,13 +371,17 @@ impl AppState {
                     AlertAction::Add { symbol, condition, repeat, expires_ms } => {
                         let text = alerts::describe(&symbol, condition, f64::NAN);
                         alerts.add(symbol, condition, repeat, expires_ms);
-                        let what = text.split(':').next().unwrap_or_default().to_owned();
+                        let what = text.rsplit_once(':').map_or(text.as_str(), |(what, _)| what).to_owned();
                         self.log(LogLevel::Info, format!("alert set: {what}"));
                     }
                     AlertAction::Remove(id) => alerts.remove(id),
                     AlertAction::Restore(list) => *alerts = Alerts::restored(list),
                     AlertAction::Draft { symbol, price } => {
                         self.alerts_draft = Some((symbol, price));
+                        return;
+                    }
+                    AlertAction::Seed { symbol, tf, candles } => {
+                        alerts.seed(symbol, tf, candles);
                         return;
                     }
                 }
