@@ -143,6 +143,34 @@ async fn a_row_click_opens_a_live_chart_that_esc_closes() {
     std::fs::create_dir_all(artifact_dir()).ok();
     b.screenshot(&artifact_dir().join("detail.png")).await;
 
+    // A click on the chart offers an alert at that price; setting it arms a price alert on the symbol.
+    let chart = b.client().find(Locator::Css("[data-testid=\"detail-chart\"]")).await.expect("the chart");
+    let click = MouseActions::new("mouse".into())
+        .then(PointerAction::MoveToElement { element: chart, duration: None, x: 200.0, y: -80.0 })
+        .then(PointerAction::Down { button: fantoccini::actions::MOUSE_BUTTON_LEFT })
+        .then(PointerAction::Up { button: fantoccini::actions::MOUSE_BUTTON_LEFT });
+    b.client().perform_actions(click).await.expect("click the chart");
+    let level: f64 = b
+        .wait_for("an alert offered at the clicked price", LIMIT, || async {
+            let level: Option<String> = b
+                .eval("const e = document.querySelector('[data-testid=\"chart-alert\"]'); return e ? e.dataset.level : null;", vec![])
+                .await;
+            level.and_then(|l| l.parse::<f64>().ok())
+        })
+        .await;
+    let last = seen[seen.len() - 1].expect("a close");
+    assert!(level > last * 0.5 && level < last * 1.5, "a level on the price scale near {last}: {level}");
+    b.click("[data-testid=\"chart-alert-set\"]").await;
+    let armed: Vec<String> = b
+        .wait_for("the chart's alert armed", LIMIT, || async {
+            let items: Vec<String> = b
+                .eval("return [...document.querySelectorAll('[data-testid=\"alert-list\"] li span')].map(e => e.textContent);", vec![])
+                .await;
+            (!items.is_empty()).then_some(items)
+        })
+        .await;
+    assert!(armed[0].starts_with("BTC/USD above") || armed[0].starts_with("BTC/USD below"), "{armed:?}");
+
     // Another timeframe is aggregated by the relay: hour candles.
     b.click("[data-testid=\"timeframe-1h\"]").await;
     let s = wait_state(&b, "hour candles", |s| drawn(s) && s.tf.as_deref() == Some("1h")).await;

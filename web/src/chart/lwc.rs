@@ -29,6 +29,12 @@ extern "C" {
     #[wasm_bindgen(method, js_name = unsubscribeCrosshairMove)]
     pub(crate) fn unsubscribe_crosshair_move(this: &ChartApi, handler: &js_sys::Function);
 
+    #[wasm_bindgen(method, js_name = subscribeClick)]
+    pub(crate) fn subscribe_click(this: &ChartApi, handler: &js_sys::Function);
+
+    #[wasm_bindgen(method, js_name = unsubscribeClick)]
+    pub(crate) fn unsubscribe_click(this: &ChartApi, handler: &js_sys::Function);
+
     #[wasm_bindgen(method, js_name = timeScale)]
     fn time_scale(this: &ChartApi) -> TimeScaleApi;
 
@@ -49,6 +55,10 @@ extern "C" {
 
     #[wasm_bindgen(method, catch, js_name = update)]
     fn update_raw(this: &SeriesApi, point: &JsValue) -> Result<(), JsValue>;
+
+    /// The price at a vertical pixel coordinate of the series' pane (`null` outside it).
+    #[wasm_bindgen(method, js_name = coordinateToPrice)]
+    pub(crate) fn coordinate_to_price(this: &SeriesApi, y: f64) -> JsValue;
 
     #[wasm_bindgen(method, catch, js_name = createPriceLine)]
     fn create_price_line(this: &SeriesApi, options: &JsValue) -> Result<JsValue, JsValue>;

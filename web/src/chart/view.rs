@@ -132,17 +132,20 @@ pub(crate) struct ChartView {
     volume: Option<SeriesApi>,
     overlays: Vec<Overlay>,
     crosshair: Closure<dyn FnMut(JsValue)>,
+    click: Closure<dyn FnMut(JsValue)>,
     decimals: u32,
 }
 
 impl ChartView {
-    /// Builds the chart in `container` and draws `model`. `on_hover` gets the candle under the crosshair.
+    /// Builds the chart in `container` and draws `model`. `on_hover` gets the candle under the crosshair,
+    /// `on_pick` the price at a click in the price pane (to set an alert there).
     pub(crate) fn new(
         container: web_sys::HtmlElement,
         symbol: Symbol,
         model: Series,
         settings: Settings,
         on_hover: Callback<Option<Candle>>,
+        on_pick: Callback<f64>,
     ) -> Result<ChartView, String> {
         let decimals = decimals(&symbol, &model);
         let chart = lwc::create_chart(
@@ -264,8 +267,36 @@ impl ChartView {
             })
         };
         chart.subscribe_crosshair_move(crosshair.as_ref().unchecked_ref());
-        let view =
-            ChartView { chart, container, symbol, settings, model, price, volume, overlays, crosshair, decimals };
+        let click = {
+            let price: lwc::SeriesApi = price.clone().unchecked_into();
+            Closure::<dyn FnMut(JsValue)>::new(move |param: JsValue| {
+                // Clicks in the indicator panes have no price of this series: `coordinateToPrice` answers null.
+                let point = js_sys::Reflect::get(&param, &"point".into()).ok().filter(|p| p.is_object());
+                let pane = js_sys::Reflect::get(&param, &"paneIndex".into()).ok().and_then(|p| p.as_f64());
+                let y = point.and_then(|p| js_sys::Reflect::get(&p, &"y".into()).ok()).and_then(|y| y.as_f64());
+                if let (Some(y), None | Some(0.0)) = (y, pane) {
+                    if let Some(at) = price.coordinate_to_price(y).as_f64().filter(|p| p.is_finite() && *p > 0.0) {
+                        // To the decimals the price scale shows: a level the user can read back.
+                        let scale = 10f64.powi(decimals as i32);
+                        on_pick.emit((at * scale).round() / scale);
+                    }
+                }
+            })
+        };
+        chart.subscribe_click(click.as_ref().unchecked_ref());
+        let view = ChartView {
+            chart,
+            container,
+            symbol,
+            settings,
+            model,
+            price,
+            volume,
+            overlays,
+            crosshair,
+            click,
+            decimals,
+        };
         view.draw_all()?;
         Ok(view)
     }
@@ -337,6 +368,7 @@ impl ChartView {
 impl Drop for ChartView {
     fn drop(&mut self) {
         self.chart.unsubscribe_crosshair_move(self.crosshair.as_ref().unchecked_ref());
+        self.chart.unsubscribe_click(self.click.as_ref().unchecked_ref());
         self.chart.remove();
     }
 }

@@ -26,7 +26,7 @@ use crate::context::AppContext;
 use crate::format;
 use crate::services::api::{encode_component, Api};
 use crate::services::now_ms;
-use crate::state::Action;
+use crate::state::{Action, AlertAction, Condition, Repeat};
 
 /// Candles asked of the relay per timeframe.
 const CANDLES: usize = 1_000;
@@ -160,13 +160,20 @@ pub(crate) fn DetailView() -> Html {
             d.dispatch(Action::AddSymbol { symbol: symbol.clone(), now_ms: now_ms() });
         }
     });
+    let dispatcher = ctx.as_ref().map(|c| c.state.dispatcher());
+    let on_alert = use_callback((*current).clone(), move |condition: Condition, symbol| {
+        if let (Some(d), Some(symbol)) = (&dispatcher, symbol) {
+            let action = AlertAction::Add { symbol: symbol.clone(), condition, repeat: Repeat::Once, expires_ms: None };
+            d.dispatch(Action::Alert(action));
+        }
+    });
     let Some(symbol) = (*current).clone() else { return html! {} };
     let (api, watched) = match &ctx {
         Some(ctx) => (ctx.state.api.clone(), ctx.state.watchlist.contains(&symbol)),
         None => (None, false),
     };
     html! {
-        <DetailPanel key={symbol.to_string()} symbol={symbol.clone()} {api} {watched} {on_close} {on_add} />
+        <DetailPanel key={symbol.to_string()} symbol={symbol.clone()} {api} {watched} {on_close} {on_add} {on_alert} />
     }
 }
 
@@ -178,6 +185,8 @@ struct PanelProps {
     watched: bool,
     on_close: Callback<()>,
     on_add: Callback<MouseEvent>,
+    /// Sets a price alert on the symbol (picked on the chart).
+    on_alert: Callback<Condition>,
 }
 
 /// Where loading the candles stands.
@@ -193,6 +202,8 @@ fn DetailPanel(props: &PanelProps) -> Html {
     let tf = use_state(|| Timeframe::M1);
     let settings = use_state(Settings::default);
     let hover = use_state(|| None::<Candle>);
+    // A price clicked on the chart, offered as an alert level, with the price it was picked against.
+    let pick = use_state(|| None::<(f64, f64)>);
     let load = use_state(|| Load::Waiting);
     let container = use_node_ref();
     let close_button = use_node_ref();
@@ -222,10 +233,18 @@ fn DetailPanel(props: &PanelProps) -> Html {
     // Candles for the symbol and timeframe, then the chart; again whenever what is drawn changes.
     {
         let (chart, container, load, hover_set) = (chart.clone(), container.clone(), load.clone(), hover.setter());
+        let pick_set = pick.setter();
         let deps = (props.symbol.clone(), *tf, props.api.clone(), *settings);
         use_effect_with(deps, move |(symbol, tf, api, settings)| {
             let cancelled = Rc::new(RefCell::new(false));
             let on_hover = Callback::from(move |c| hover_set.set(c));
+            let on_pick = {
+                let chart = chart.clone();
+                Callback::from(move |at: f64| {
+                    let last = chart.borrow().as_ref().and_then(|v| v.model().candles.last().map(|c| c.close));
+                    pick_set.set(Some((at, last.unwrap_or(at))));
+                })
+            };
             let build = {
                 let (chart, container, symbol, settings, load) =
                     (chart.clone(), container.clone(), symbol.clone(), *settings, load.clone());
@@ -233,7 +252,7 @@ fn DetailPanel(props: &PanelProps) -> Html {
                     let Some(el) = container.cast::<web_sys::HtmlElement>() else { return };
                     // The old chart goes first: one canvas set in the container at a time.
                     chart.borrow_mut().take();
-                    match ChartView::new(el, symbol, model, settings, on_hover) {
+                    match ChartView::new(el, symbol, model, settings, on_hover, on_pick.clone()) {
                         Ok(view) => {
                             *chart.borrow_mut() = Some(view);
                             load.set(Load::Ready);
@@ -334,6 +353,36 @@ fn DetailPanel(props: &PanelProps) -> Html {
         Load::Ready => html! {},
         Load::Failed(e) => html! { <p class="chart-status error" role="alert">{format!("Chart unavailable: {e}")}</p> },
     };
+    let chart_alert = match *pick {
+        Some((at, last)) => {
+            let above = at >= last;
+            let condition = if above { Condition::Above { level: at } } else { Condition::Below { level: at } };
+            let set = {
+                let (on_alert, pick) = (props.on_alert.clone(), pick.clone());
+                Callback::from(move |_: MouseEvent| {
+                    on_alert.emit(condition);
+                    pick.set(None);
+                })
+            };
+            let cancel = {
+                let pick = pick.clone();
+                Callback::from(move |_: MouseEvent| pick.set(None))
+            };
+            let what = format!(
+                "Alert when {symbol} goes {} {}",
+                if above { "above" } else { "below" },
+                format::price(symbol, at)
+            );
+            html! {
+                <div class="chart-alert" data-testid="chart-alert" data-level={at.to_string()}>
+                    <span>{what}</span>
+                    <button type="button" data-testid="chart-alert-set" onclick={set}>{"Set alert"}</button>
+                    <button type="button" aria-label="Cancel" onclick={cancel}>{"×"}</button>
+                </div>
+            }
+        }
+        None => html! { <p class="chart-alert hint">{"Click the chart to set a price alert at that level."}</p> },
+    };
     let on_close = props.on_close.reform(|_: MouseEvent| ());
     html! {
         <div class="detail-backdrop">
@@ -377,6 +426,7 @@ fn DetailPanel(props: &PanelProps) -> Html {
                 {readout}
                 {status}
                 <div class="chart" ref={container} data-testid="detail-chart" data-tf={tf.as_str()}></div>
+                {chart_alert}
                 <p class="attribution">
                     {"Charts by "}
                     <a href="https://www.tradingview.com/" target="_blank" rel="noopener">{"TradingView"}</a>
