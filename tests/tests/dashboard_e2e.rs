@@ -275,6 +275,105 @@ async fn add_and_remove_symbols() {
     b.close().await;
 }
 
+/// Presses `key` wherever the focus is (WebDriver key codes: `\u{E015}` is ↓, `\u{E013}` ↑, `\u{E007}` Enter,
+/// `\u{E017}` Delete, `\u{E00C}` Esc).
+async fn press(b: &Browser, key: &str) {
+    let target = b.client().active_element().await.expect("a focused element");
+    target.send_keys(key).await.expect("send keys");
+}
+
+/// What the keyboard is on: the focused row's symbol, or the focused element's test id.
+async fn focus(b: &Browser) -> String {
+    b.eval(
+        "const a = document.activeElement; return a ? (a.dataset.symbol || a.dataset.testid || a.tagName) : '';",
+        vec![],
+    )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_watchlist_sorts_freezes_and_answers_the_keyboard() {
+    let _turn = SERIAL.lock().await;
+    let (relay, b, _) = setup().await;
+    open_live(&b, &relay).await;
+
+    // Sorting is a view: Symbol A→Z, then Z→A; Price starts high→low; a third click restores the own order.
+    b.click("[data-testid=sort-symbol]").await;
+    let d = wait_dash(&b, "sorted A-Z", Duration::from_secs(5), |d| d.symbols()[0] == "AAPL").await;
+    let mut az: Vec<&str> = DEFAULT_SYMBOLS.to_vec();
+    az.sort();
+    assert_eq!(d.symbols(), az);
+    b.click("[data-testid=sort-symbol]").await;
+    let d = wait_dash(&b, "sorted Z-A", Duration::from_secs(5), |d| d.symbols()[0] == "SPY").await;
+    assert_eq!(d.symbols(), az.iter().rev().copied().collect::<Vec<_>>());
+    b.click("[data-testid=sort-price]").await;
+    let d = wait_dash(&b, "sorted by price", Duration::from_secs(5), |d| d.symbols()[0] == "BTC/USD").await;
+    let prices: Vec<f64> = d.symbols().iter().filter_map(|s| d.price(s)).collect();
+    assert!(prices.windows(2).all(|w| w[0] >= w[1]), "high to low: {prices:?}");
+    let aria: String =
+        b.eval("return document.querySelector('th[aria-sort=\"descending\"]').textContent;", vec![]).await;
+    assert!(aria.starts_with("Price"), "{aria}");
+    // Frozen, the order stays even though prices tick.
+    b.click("[data-testid=freeze-order]").await;
+    let frozen = d.symbols().iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let d = wait_dash(&b, "still frozen", Duration::from_secs(5), |_| true).await;
+    assert_eq!(d.symbols(), frozen.iter().map(String::as_str).collect::<Vec<_>>());
+    b.click("[data-testid=freeze-order]").await;
+    b.click("[data-testid=sort-price]").await;
+    b.click("[data-testid=sort-price]").await;
+    wait_dash(&b, "the own order back", Duration::from_secs(5), |d| d.symbols() == DEFAULT_SYMBOLS).await;
+
+    // `/` focuses the add field; Esc leaves it (blur), then ↓ walks the rows.
+    b.eval::<Option<bool>>("document.activeElement && document.activeElement.blur(); return null;", vec![]).await;
+    press(&b, "/").await;
+    assert_eq!(focus(&b).await, "symbol-input");
+    b.eval::<Option<bool>>("document.activeElement.blur(); return null;", vec![]).await;
+    press(&b, "\u{E015}").await;
+    assert_eq!(focus(&b).await, "BTC/USD");
+    press(&b, "\u{E015}").await;
+    press(&b, "\u{E015}").await;
+    assert_eq!(focus(&b).await, "AAPL");
+    press(&b, "\u{E013}").await;
+    assert_eq!(focus(&b).await, "ETH/USD");
+    // `a` prefills an alert for the focused row.
+    press(&b, "a").await;
+    b.wait_for("the alert form prefilled for ETH/USD", Duration::from_secs(5), || async {
+        let v: Vec<String> = b
+            .eval(
+                "return [document.querySelector('[data-testid=\"alert-symbol\"]').value,                  document.querySelector('[data-testid=\"alert-level\"]').value];",
+                vec![],
+            )
+            .await;
+        (v[0] == "ETH/USD" && !v[1].is_empty()).then_some(())
+    })
+    .await;
+    // Back on the rows: Enter opens the focused row's chart, Esc closes it; Delete removes the row.
+    b.eval::<Option<bool>>(
+        "document.querySelector('[data-testid=\"quote-row\"][data-symbol=\"MSFT\"]').focus(); return null;",
+        vec![],
+    )
+    .await;
+    press(&b, "\u{E007}").await;
+    b.wait_for("the MSFT chart open", Duration::from_secs(10), || async {
+        let open: Option<String> =
+            b.eval("const v = document.querySelector('[data-testid=\"detail-view\"]'); return v ? v.dataset.symbol : null;", vec![]).await;
+        (open.as_deref() == Some("MSFT")).then_some(())
+    })
+    .await;
+    press(&b, "\u{E00C}").await;
+    b.eval::<Option<bool>>(
+        "document.querySelector('[data-testid=\"quote-row\"][data-symbol=\"MSFT\"]').focus(); return null;",
+        vec![],
+    )
+    .await;
+    press(&b, "\u{E017}").await;
+    let d = wait_dash(&b, "MSFT removed by Delete", Duration::from_secs(5), |d| d.row("MSFT").is_none()).await;
+    assert_eq!(d.rows.len(), 7);
+    assert_eq!(focus(&b).await, "NVDA", "the next row takes the focus");
+    b.close().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn search_as_you_type_adds_a_symbol_found_by_its_name_with_the_keyboard() {
     let _turn = SERIAL.lock().await;

@@ -41,13 +41,12 @@ pub(crate) async fn run(
     cluster: Arc<Cluster>,
     first: Box<dyn Provider>,
     mut commands: mpsc::UnboundedReceiver<ProviderCommand>,
+    mut signals: mpsc::UnboundedReceiver<Signal>,
     sink: EventSink,
     stop: CancellationToken,
 ) {
     let provider = first.name();
     let mut spare = Some(first);
-    let (signal_tx, mut signals) = mpsc::unbounded_channel();
-    cluster.register(provider, sink.clone(), signal_tx);
     let timing = cluster.timing.clone();
     let mut local: BTreeSet<String> = BTreeSet::new();
     let mut term: Option<Term> = None;

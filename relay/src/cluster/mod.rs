@@ -227,7 +227,11 @@ impl Cluster {
         sink: EventSink,
         stop: CancellationToken,
     ) -> BoxFuture<'static, ()> {
-        candidate::run(self, provider, commands, sink, stop).boxed()
+        // Registered now, not when the task first runs: the node's loop subscribes to the channels of every
+        // provider registered when it starts, and must not find none.
+        let (signal_tx, signals) = mpsc::unbounded_channel();
+        self.register(provider.name(), sink.clone(), signal_tx);
+        candidate::run(self, provider, commands, signals, sink, stop).boxed()
     }
 
     fn register(&self, provider: &'static str, sink: EventSink, signals: mpsc::UnboundedSender<Signal>) {
@@ -314,6 +318,10 @@ impl Cluster {
     pub(crate) async fn run(self: Arc<Self>, stop: CancellationToken) {
         let Some(mut pushes) = self.pushes.lock().take() else { return };
         let providers: Vec<&'static str> = self.sides.lock().keys().copied().collect();
+        if providers.is_empty() {
+            tracing::error!(node = %self.node, "cluster started with no provider registered");
+            return;
+        }
         let channels: Vec<String> = providers.iter().flat_map(|p| [keys::data(p), keys::control(p)]).collect();
         let mut pubsub = self.pubsub.clone();
         let mut subscribed = false;
@@ -336,7 +344,11 @@ impl Cluster {
                                 self.adopt_status(p).await;
                             }
                         }
-                        _ => self.redis_ok(false),
+                        Ok(Err(e)) => {
+                            tracing::warn!(node = %self.node, error = %e, "cannot subscribe to the cluster's channels; retrying");
+                            self.redis_ok(false);
+                        }
+                        Err(_) => self.redis_ok(false),
                     }
                 }
                 _ = heartbeat.tick() => {

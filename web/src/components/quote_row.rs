@@ -98,7 +98,7 @@ pub(crate) fn QuoteRow(props: &QuoteRowProps) -> Html {
             }
         };
         return html! {
-            <tr class={class} role="row" data-testid="quote-row" data-symbol={symbol.to_string()}>
+            <tr class={class} role="row" tabindex="-1" data-testid="quote-row" data-symbol={symbol.to_string()}>
                 {head}
                 <td role="cell" colspan="8" class="refusal" data-testid="rejection">
                     <span role="alert">
@@ -120,7 +120,7 @@ pub(crate) fn QuoteRow(props: &QuoteRowProps) -> Html {
         // Subscribed and accepted, but the provider has sent nothing: say so rather than look pending forever.
         let secs = after_ms / 1000;
         return html! {
-            <tr class={class} role="row" data-testid="quote-row" data-symbol={symbol.to_string()}>
+            <tr class={class} role="row" tabindex="-1" data-testid="quote-row" data-symbol={symbol.to_string()}>
                 {head}
                 <td role="cell" colspan="8" class="refusal no-data" data-testid="no-data">
                     <span role="status">
@@ -136,7 +136,7 @@ pub(crate) fn QuoteRow(props: &QuoteRowProps) -> Html {
     if let (None, Some(event)) = (&row.quote, &row.last_event) {
         // A channel (a feed of events, not prices): show how many arrived and the latest one.
         return html! {
-            <tr class={class} role="row" data-testid="quote-row" data-symbol={symbol.to_string()} data-kind="channel">
+            <tr class={class} role="row" tabindex="-1" data-testid="quote-row" data-symbol={symbol.to_string()} data-kind="channel">
                 {head}
                 <td role="cell" class="num price" data-testid="price">{"—"}</td>
                 <td role="cell" class="num opt-sm">{"—"}</td>
@@ -152,7 +152,7 @@ pub(crate) fn QuoteRow(props: &QuoteRowProps) -> Html {
     }
     let Some(q) = &row.quote else {
         return html! {
-            <tr class={class} role="row" data-testid="quote-row" data-symbol={symbol.to_string()}>
+            <tr class={class} role="row" tabindex="-1" data-testid="quote-row" data-symbol={symbol.to_string()}>
                 {head}
                 <td role="cell" class="num price" data-testid="price">{"—"}</td>
                 <td role="cell" class="num opt-sm">{"—"}</td>
@@ -174,7 +174,7 @@ pub(crate) fn QuoteRow(props: &QuoteRowProps) -> Html {
     };
     let spark: Vec<f64> = row.spark.iter().map(|p| p.price).collect();
     html! {
-        <tr class={class} role="row" data-testid="quote-row" data-symbol={symbol.to_string()}
+        <tr class={class} role="row" tabindex="-1" data-testid="quote-row" data-symbol={symbol.to_string()}
             data-provider={q.provider.clone()} title={row.provenance(tz_offset_minutes())}>
             {head}
             <td role="cell" class={classes!("num", "price", flash)} data-testid="price" data-value={q.price.to_string()}>

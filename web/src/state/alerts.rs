@@ -209,7 +209,7 @@ impl Alerts {
         if let Some(live) = self.series.get(&key) {
             for c in &live.candles {
                 if series.candles.last().is_none_or(|last| c.start > last.start) {
-                    series.candles.push(c.clone());
+                    series.candles.push(*c);
                 }
             }
         }
