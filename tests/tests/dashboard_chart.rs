@@ -110,6 +110,23 @@ async fn a_row_click_opens_a_live_chart_that_esc_closes() {
         assert!((0.0..=1_000.0).contains(p50) && p99 >= p50 && *p99 <= 5_000.0, "{hop}: p50 {p50} p99 {p99}");
     }
     println!("latency: {hops:?}");
+    // The warning threshold is the user's: at 1 ms the relay→browser hop (a frame's trip through the socket and
+    // the page) reads slow (amber, and says so); the simulator's provider hop is 0 ms, so it never does.
+    let _: Option<bool> = b
+        .eval(
+            "const i = document.querySelector('[data-testid=\"latency-threshold\"]'); i.value = '1'; \
+             i.dispatchEvent(new Event('change', { bubbles: true })); return null;",
+            vec![],
+        )
+        .await;
+    b.wait_for("relay→you flagged slow under a 1 ms threshold", LIMIT, || async {
+        let js = "return document.querySelectorAll('[data-testid=\"latency\"] .hop.slow[data-hop=\"relay-browser\"]').length;";
+        let slow: usize = b.eval(js, vec![]).await;
+        (slow == 1).then_some(())
+    })
+    .await;
+    let saved: Option<String> = b.eval("return localStorage.getItem('hamster.latency-warn-ms.v1');", vec![]).await;
+    assert_eq!(saved.as_deref(), Some("1.0"));
 
     b.click("tr[data-symbol=\"BTC/USD\"] .ticker").await;
     let first = wait_state(&b, "the chart drawn", drawn).await;

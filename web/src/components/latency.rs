@@ -1,21 +1,23 @@
 //! The latency figure in the header (`data-testid="latency"`): provider→relay and relay→browser, each as p50 and
-//! p99 over the last few hundred live quotes, from [`crate::services::latency`]. A hop whose median passes
-//! [`WARN_MS`] turns amber (and says so in words, so colour is not the only cue). Refreshed once a second; the
-//! figures are measured per frame as it arrives, not here.
+//! p99 over the last few hundred live quotes, from [`crate::services::latency`]. A hop whose median passes the
+//! warning threshold ([`WARN_MS`] unless the user set another, saved in localStorage) turns amber (and says so in
+//! words, so colour is not the only cue). Refreshed once a second; the figures are measured per frame as it
+//! arrives, not here.
 
 use gloo_timers::callback::Interval;
 use yew::prelude::*;
 
 use crate::services::latency::{self, LatencyView, Percentiles};
+use crate::services::storage;
 
-/// Above this median a hop is shown as slow.
+/// Above this median a hop is shown as slow, unless the user chose another threshold.
 pub(crate) const WARN_MS: f64 = 100.0;
 
-fn hop(label: &'static str, key: &'static str, p: Option<Percentiles>) -> Html {
+fn hop(label: &'static str, key: &'static str, p: Option<Percentiles>, warn_ms: f64) -> Html {
     let Some(p) = p else {
         return html! { <span class="hop" data-hop={key} title="waiting for data">{format!("{label} …")}</span> };
     };
-    let slow = p.p50 > WARN_MS;
+    let slow = p.p50 > warn_ms;
     html! {
         <span class={classes!("hop", slow.then_some("slow"))} data-hop={key} data-p50={p.p50.to_string()}
             data-p99={p.p99.to_string()} title={format!("median and 99th percentile of the last {} quotes", p.samples)}>
@@ -28,6 +30,20 @@ fn hop(label: &'static str, key: &'static str, p: Option<Percentiles>) -> Html {
 #[component]
 pub(crate) fn LatencyFigure() -> Html {
     let view = use_state(latency::view);
+    let warn_ms = use_state(|| {
+        storage::load_json::<f64>(storage::LATENCY_WARN_KEY).filter(|v| v.is_finite() && *v > 0.0).unwrap_or(WARN_MS)
+    });
+    let on_warn = {
+        let warn_ms = warn_ms.clone();
+        Callback::from(move |e: Event| {
+            let value = e.target_unchecked_into::<web_sys::HtmlInputElement>().value();
+            if let Some(v) = value.trim().parse::<f64>().ok().filter(|v| v.is_finite() && (1.0..=60_000.0).contains(v))
+            {
+                let _ = storage::save_json(storage::LATENCY_WARN_KEY, &v);
+                warn_ms.set(v);
+            }
+        })
+    };
     {
         let view = view.setter();
         use_effect_with((), move |_| {
@@ -42,8 +58,13 @@ pub(crate) fn LatencyFigure() -> Html {
     );
     html! {
         <div class="latency" data-testid="latency" {title}>
-            {hop("provider→relay", "provider-relay", provider_relay)}
-            {hop("relay→you", "relay-browser", relay_browser)}
+            {hop("provider→relay", "provider-relay", provider_relay, *warn_ms)}
+            {hop("relay→you", "relay-browser", relay_browser, *warn_ms)}
+            <label class="warn-at">{"warn over "}
+                <input type="number" min="1" max="60000" step="10" value={warn_ms.to_string()}
+                    data-testid="latency-threshold" aria-label="Latency warning threshold in milliseconds"
+                    onchange={on_warn} />{" ms"}
+            </label>
         </div>
     }
 }

@@ -77,6 +77,8 @@ fn write_raw(key: &str, value: &str) -> Result<(), String> {
 
 /// Where the price alerts are saved.
 pub(crate) const ALERTS_KEY: &str = "hamster.alerts.v1";
+/// The latency figure's warning threshold in ms.
+pub(crate) const LATENCY_WARN_KEY: &str = "hamster.latency-warn-ms.v1";
 
 /// A value saved as JSON under `key`; `None` when there is none or it no longer reads as a `T`.
 pub(crate) fn load_json<T: serde::de::DeserializeOwned>(key: &str) -> Option<T> {
