@@ -14,6 +14,9 @@ use crate::format;
 use crate::services::{now_ms, sound, tz_offset_minutes};
 use crate::state::{alerts, Action, AlertAction, Condition, Repeat, Signal};
 
+/// The symbol picker's value for "every symbol of the watchlist".
+const WATCHLIST_SCOPE: &str = "*";
+
 /// Candles asked of the relay to seed an indicator alert's series.
 const SEED_CANDLES: usize = 300;
 
@@ -219,9 +222,17 @@ pub(crate) fn AlertsPanel() -> Html {
         Callback::from(move |e: SubmitEvent| {
             e.prevent_default();
             let (symbol, kind, level, repeat, cooldown) = &nodes;
-            let Ok(sym) = Symbol::parse(&select_value(symbol)) else {
-                error.set(Some("pick a symbol".into()));
-                return;
+            let chosen = select_value(symbol);
+            let sym = if chosen == WATCHLIST_SCOPE {
+                None
+            } else {
+                match Symbol::parse(&chosen) {
+                    Ok(s) => Some(s),
+                    Err(_) => {
+                        error.set(Some("pick a symbol".into()));
+                        return;
+                    }
+                }
             };
             let condition = match condition(&select_value(kind), &input_value(level), tf) {
                 Ok(c) => c,
@@ -230,6 +241,14 @@ pub(crate) fn AlertsPanel() -> Html {
                     return;
                 }
             };
+            if sym.is_none()
+                && matches!(condition, Condition::Above { .. } | Condition::Below { .. } | Condition::Crosses { .. })
+            {
+                error.set(Some(
+                    "a price level needs one symbol; for the whole watchlist use a % move or a signal".into(),
+                ));
+                return;
+            }
             let repeat = match select_value(repeat).as_str() {
                 "every" => {
                     let secs = input_value(cooldown).trim().parse::<f64>().unwrap_or(60.0).max(0.0);
@@ -300,6 +319,7 @@ pub(crate) fn AlertsPanel() -> Html {
                         let chosen = state.alerts_draft.as_ref().map_or(i == 0, |(d, _)| d == s);
                         html! { <option key={s.as_str()} value={s.as_str().to_owned()} selected={chosen}>{s.as_str()}</option> }
                     }) }
+                    <option key={WATCHLIST_SCOPE} value={WATCHLIST_SCOPE} selected=false>{"whole watchlist"}</option>
                 </select>
                 <select ref={kind} aria-label="Condition" data-testid="alert-kind" onchange={on_kind}>
                     { for KINDS.into_iter().map(|(v, label)| html! { <option key={v} value={v} selected={*kind_v == v}>{label}</option> }) }
@@ -338,7 +358,7 @@ pub(crate) fn AlertsPanel() -> Html {
                         let (state, id) = (state.clone(), a.id);
                         Callback::from(move |_: MouseEvent| state.dispatch(Action::Alert(AlertAction::Remove(id))))
                     };
-                    let what = alerts::describe(&a.symbol, a.condition, f64::NAN);
+                    let what = alerts::describe(a.scope(), a.condition, f64::NAN);
                     let what = what.rsplit_once(':').map_or(what.as_str(), |(w, _)| w).to_owned();
                     let every = matches!(a.repeat, Repeat::Every { .. });
                     html! {

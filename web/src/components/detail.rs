@@ -163,7 +163,8 @@ pub(crate) fn DetailView() -> Html {
     let dispatcher = ctx.as_ref().map(|c| c.state.dispatcher());
     let on_alert = use_callback((*current).clone(), move |condition: Condition, symbol| {
         if let (Some(d), Some(symbol)) = (&dispatcher, symbol) {
-            let action = AlertAction::Add { symbol: symbol.clone(), condition, repeat: Repeat::Once, expires_ms: None };
+            let action =
+                AlertAction::Add { symbol: Some(symbol.clone()), condition, repeat: Repeat::Once, expires_ms: None };
             d.dispatch(Action::Alert(action));
         }
     });

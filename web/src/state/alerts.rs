@@ -118,7 +118,10 @@ pub enum Repeat {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Alert {
     pub(crate) id: u64,
-    pub(crate) symbol: Symbol,
+    /// The symbol it watches; `None` watches every symbol of the watchlist (each on its own prices, so it suits
+    /// % moves and indicator signals; a once alert is done when the first symbol fires it).
+    #[serde(default)]
+    pub(crate) symbol: Option<Symbol>,
     pub(crate) condition: Condition,
     pub(crate) repeat: Repeat,
     /// Gone after this time (ms), if set.
@@ -142,6 +145,21 @@ pub(crate) struct Fired {
     /// When the page saw it.
     pub(crate) at_ms: i64,
 }
+
+impl Alert {
+    /// Whether it watches `symbol`.
+    pub(crate) fn applies(&self, symbol: &Symbol) -> bool {
+        self.symbol.as_ref().is_none_or(|s| s == symbol)
+    }
+
+    /// What it watches, in words.
+    pub(crate) fn scope(&self) -> &str {
+        self.symbol.as_ref().map_or(WHOLE_WATCHLIST, Symbol::as_str)
+    }
+}
+
+/// How an alert on every watchlist symbol names what it watches.
+pub(crate) const WHOLE_WATCHLIST: &str = "Any watchlist symbol";
 
 /// Every alert, the log, and what evaluation needs to remember between ticks.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -168,11 +186,17 @@ impl Alerts {
         Alerts { list, next_id, ..Alerts::default() }
     }
 
-    /// Adds an alert; returns its id.
-    pub(crate) fn add(&mut self, symbol: Symbol, condition: Condition, repeat: Repeat, expires_ms: Option<i64>) -> u64 {
+    /// Adds an alert on one symbol, or on the whole watchlist with `None`; returns its id.
+    pub(crate) fn add(
+        &mut self,
+        symbol: impl Into<Option<Symbol>>,
+        condition: Condition,
+        repeat: Repeat,
+        expires_ms: Option<i64>,
+    ) -> u64 {
         self.next_id += 1;
         let id = self.next_id;
-        self.list.push(Alert { id, symbol, condition, repeat, expires_ms, last_fired_ms: None });
+        self.list.push(Alert { id, symbol: symbol.into(), condition, repeat, expires_ms, last_fired_ms: None });
         id
     }
 
@@ -186,7 +210,7 @@ impl Alerts {
             .list
             .iter()
             .filter_map(|a| match a.condition {
-                Condition::Indicator { tf, .. } => Some((a.symbol.clone(), tf)),
+                Condition::Indicator { tf, .. } => Some((a.symbol.clone()?, tf)),
                 _ => None,
             })
             .collect();
@@ -217,7 +241,7 @@ impl Alerts {
         let ids: Vec<u64> = self
             .list
             .iter()
-            .filter(|a| a.symbol == symbol && matches!(a.condition, Condition::Indicator { tf: t, .. } if t == tf))
+            .filter(|a| a.applies(&symbol) && matches!(a.condition, Condition::Indicator { tf: t, .. } if t == tf))
             .map(|a| a.id)
             .collect();
         for id in ids {
@@ -227,7 +251,7 @@ impl Alerts {
 
     /// Whether any alert watches `symbol` (it then needs every tick, not a rate-limited view).
     pub(crate) fn watches(&self, symbol: &Symbol) -> bool {
-        self.list.iter().any(|a| a.symbol == *symbol)
+        self.list.iter().any(|a| a.applies(symbol))
     }
 
     /// Fired alerts still shown as toasts at `now_ms`, newest last.
@@ -242,7 +266,7 @@ impl Alerts {
         }
         let price = quote.price;
         let previous = self.previous.insert(quote.symbol.clone(), price);
-        let window = self.list.iter().filter(|a| a.symbol == quote.symbol).find_map(|a| match a.condition {
+        let window = self.list.iter().filter(|a| a.applies(&quote.symbol)).find_map(|a| match a.condition {
             Condition::MovePct { window_ms, .. } => Some(window_ms),
             _ => None,
         });
@@ -256,7 +280,7 @@ impl Alerts {
         });
         // Move every series an indicator alert of this symbol reads, then read each alert's signal.
         let mut now_readings: HashMap<u64, f64> = HashMap::new();
-        for alert in self.list.iter().filter(|a| a.symbol == quote.symbol) {
+        for alert in self.list.iter().filter(|a| a.applies(&quote.symbol)) {
             let Condition::Indicator { tf, signal } = alert.condition else { continue };
             let series = self
                 .series
@@ -273,7 +297,7 @@ impl Alerts {
         self.readings.extend(now_readings.iter().map(|(id, r)| (*id, *r)));
         let mut fired = Vec::new();
         let mut done = Vec::new();
-        for alert in self.list.iter_mut().filter(|a| a.symbol == quote.symbol) {
+        for alert in self.list.iter_mut().filter(|a| a.applies(&quote.symbol)) {
             if alert.expires_ms.is_some_and(|t| now_ms >= t) {
                 done.push(alert.id);
                 continue;
@@ -306,7 +330,7 @@ impl Alerts {
             if alert.repeat == Repeat::Once {
                 done.push(alert.id);
             }
-            fired.push((alert.id, describe(&alert.symbol, alert.condition, price)));
+            fired.push((alert.id, describe(quote.symbol.as_str(), alert.condition, price)));
         }
         if fired
             .iter()
@@ -337,7 +361,7 @@ impl Alerts {
 }
 
 /// "BTC/USD above 67500: 67512.3".
-pub(crate) fn describe(symbol: &Symbol, condition: Condition, price: f64) -> String {
+pub(crate) fn describe(symbol: &str, condition: Condition, price: f64) -> String {
     let what = match condition {
         Condition::Above { level } => format!("above {level}"),
         Condition::Below { level } => format!("below {level}"),
@@ -542,7 +566,36 @@ mod tests {
         assert!(text.contains(r#""tf":"1h""#) && text.contains(r#""signal":"stoch_cross""#), "{text}");
         let back: Vec<Alert> = serde_json::from_str(&text).unwrap();
         assert_eq!(back, a.list);
-        let what = describe(&back[0].symbol, back[0].condition, f64::NAN);
+        let what = describe(back[0].scope(), back[0].condition, f64::NAN);
         assert_eq!(what, "binance:BTC/USDT StochRSI %K crossed below %D on 1h: NaN");
+    }
+
+    #[test]
+    fn a_whole_watchlist_alert_watches_each_symbol_on_its_own_prices() {
+        let mut a = Alerts::default();
+        a.add(None, Condition::MovePct { pct: 2.0, window_ms: 60_000 }, Repeat::Every { cooldown_ms: 0 }, None);
+        let on = |a: &mut Alerts, symbol: &str, price: f64, ts: i64| {
+            a.on_quote(&Quote { symbol: sym(symbol), ..q(price, ts) }, ts)
+        };
+        assert!(a.watches(&sym("MSFT")) && a.watches(&sym("BTC/USD")));
+        // Interleaved symbols do not share a window: 100 → 101 on AAPL and 50 → 50.5 on MSFT are 1 % each.
+        assert_eq!(on(&mut a, "AAPL", 100.0, 0), 0);
+        assert_eq!(on(&mut a, "MSFT", 50.0, 1_000), 0);
+        assert_eq!(on(&mut a, "AAPL", 101.0, 2_000), 0);
+        assert_eq!(on(&mut a, "MSFT", 50.5, 3_000), 0);
+        // MSFT moves 3 %: it fires, named by the symbol that moved.
+        assert_eq!(on(&mut a, "MSFT", 51.5, 4_000), 1);
+        assert!(a.log.back().is_some_and(|f| f.symbol == sym("MSFT") && f.text.starts_with("MSFT moved 2%")));
+        assert_eq!(a.list[0].scope(), WHOLE_WATCHLIST);
+    }
+
+    #[test]
+    fn alerts_saved_before_the_watchlist_scope_still_load() {
+        let old = r#"[{"id":3,"symbol":"AAPL","condition":{"kind":"above","level":200.0},"repeat":{"kind":"once"}}]"#;
+        let list: Vec<Alert> = serde_json::from_str(old).unwrap();
+        assert_eq!(list[0].symbol, Some(sym("AAPL")));
+        let whole = r#"[{"id":4,"symbol":null,"condition":{"kind":"move_pct","pct":2.0,"window_ms":300000},"repeat":{"kind":"once"}}]"#;
+        let list: Vec<Alert> = serde_json::from_str(whole).unwrap();
+        assert_eq!(list[0].symbol, None);
     }
 }

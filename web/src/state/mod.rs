@@ -145,7 +145,8 @@ pub enum FeedAction {
 #[derive(Debug, Clone, PartialEq)]
 pub enum AlertAction {
     Add {
-        symbol: Symbol,
+        /// `None`: every symbol of the watchlist.
+        symbol: Option<Symbol>,
         condition: Condition,
         repeat: Repeat,
         expires_ms: Option<i64>,
@@ -369,7 +370,8 @@ impl AppState {
                 let alerts = Rc::make_mut(&mut self.alerts);
                 match action {
                     AlertAction::Add { symbol, condition, repeat, expires_ms } => {
-                        let text = alerts::describe(&symbol, condition, f64::NAN);
+                        let name = symbol.as_ref().map_or(alerts::WHOLE_WATCHLIST, Symbol::as_str);
+                        let text = alerts::describe(name, condition, f64::NAN);
                         alerts.add(symbol, condition, repeat, expires_ms);
                         let what = text.rsplit_once(':').map_or(text.as_str(), |(what, _)| what).to_owned();
                         self.log(LogLevel::Info, format!("alert set: {what}"));
