@@ -371,6 +371,22 @@ async fn the_watchlist_sorts_freezes_and_answers_the_keyboard() {
     let d = wait_dash(&b, "MSFT removed by Delete", Duration::from_secs(5), |d| d.row("MSFT").is_none()).await;
     assert_eq!(d.rows.len(), 7);
     assert_eq!(focus(&b).await, "NVDA", "the next row takes the focus");
+
+    // Themes: system → light → dark, applied to the page's colours and kept across a reload.
+    let theme =
+        "return [document.documentElement.dataset.theme || 'system', getComputedStyle(document.body).backgroundColor];";
+    b.click("[data-testid=theme-toggle]").await;
+    let light: Vec<String> = b.eval(theme, vec![]).await;
+    assert_eq!(light, ["light", "rgb(246, 248, 250)"]);
+    b.click("[data-testid=theme-toggle]").await;
+    let dark: Vec<String> = b.eval(theme, vec![]).await;
+    assert_eq!(dark, ["dark", "rgb(13, 17, 23)"]);
+    b.click("[data-testid=theme-toggle]").await;
+    b.click("[data-testid=theme-toggle]").await;
+    b.reload().await;
+    wait_dash(&b, "live after reload", Duration::from_secs(20), |d| d.is("live")).await;
+    let kept: Vec<String> = b.eval(theme, vec![]).await;
+    assert_eq!(kept[0], "light", "the choice survives a reload");
     b.close().await;
 }
 

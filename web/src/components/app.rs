@@ -16,6 +16,7 @@ use super::order_ticket::OrderTicket;
 use super::portfolio::PortfolioPanel;
 use super::replay_bar::ReplayBar;
 use super::stats_panel::StatsPanel;
+use super::theme::ThemeToggle;
 use super::toasts::Toasts;
 use super::watchlist::Watchlist;
 use crate::chart::tap::use_tick_tap;
@@ -58,6 +59,7 @@ pub(crate) fn App() -> Html {
                         {"Hamster Terminal"}
                     </h1>
                     <LatencyFigure />
+                    <ThemeToggle />
                     <ConnectionBadge />
                 </header>
                 <main class="layout">

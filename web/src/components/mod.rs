@@ -17,5 +17,6 @@ pub(crate) mod replay_bar;
 pub(crate) mod row_group;
 pub(crate) mod sparkline;
 pub(crate) mod stats_panel;
+pub(crate) mod theme;
 pub(crate) mod toasts;
 pub(crate) mod watchlist;
