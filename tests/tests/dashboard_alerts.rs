@@ -153,7 +153,7 @@ async fn an_indicator_alert_is_made_on_a_timeframe_and_seeded_from_history() {
         const kind = q('alert-kind'); kind.value = k; kind.dispatchEvent(new Event('change', { bubbles: true })); \
         return new Promise(done => setTimeout(() => { const t = q('alert-tf'); if (!t) return done(false); \
         t.value = tf; t.dispatchEvent(new Event('change', { bubbles: true })); \
-        setTimeout(() => { q('alert-level').value = l; q('alert-create').click(); done(true); }, 100); }, 100));";
+        setTimeout(() => { q('alert-level').value = l; q('alert-expiry').value = '30'; q('alert-create').click(); done(true); }, 100); }, 100));";
     let error = "return document.querySelector('[data-testid=\"alert-form\"] .input-error').textContent;";
 
     // Fast above slow is refused with a reason.
@@ -167,8 +167,7 @@ async fn an_indicator_alert_is_made_on_a_timeframe_and_seeded_from_history() {
     assert_eq!(view(&b).await.expect("view").armed, 0);
 
     let _: bool = b.eval(pick, vec![json!("ema_up"), json!("5m"), json!("9/21")]).await;
-    let listed =
-        "return [...document.querySelectorAll('[data-testid=\"alert-list\"] li span')].map(e => e.textContent);";
+    let listed = "return [...document.querySelectorAll('[data-testid=\"alert-list\"] li')].map(e => e.textContent);";
     let armed: Vec<String> = b
         .wait_for("the alert listed", Duration::from_secs(5), || async {
             let items: Vec<String> = b.eval(listed, vec![]).await;
@@ -176,6 +175,7 @@ async fn an_indicator_alert_is_made_on_a_timeframe_and_seeded_from_history() {
         })
         .await;
     assert!(armed[0].starts_with("BTC/USD EMA(9) crossed above EMA(21) on 5m"), "{armed:?}");
+    assert!(armed[0].contains(" until "), "it expires in 30 minutes: {armed:?}");
     let seeded = "return performance.getEntriesByType('resource').map(e => e.name)\
         .filter(n => n.includes('/api/history/BTC%2FUSD') && n.includes('tf=5m')).length;";
     b.wait_for("the 5m candles fetched to seed the signal", Duration::from_secs(10), || async {

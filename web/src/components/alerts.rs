@@ -122,6 +122,7 @@ pub(crate) fn AlertsPanel() -> Html {
     let ctx = use_context::<AppContext>();
     let (symbol, kind, level, repeat, cooldown, tf_node) =
         (use_node_ref(), use_node_ref(), use_node_ref(), use_node_ref(), use_node_ref(), use_node_ref());
+    let expiry = use_node_ref();
     let tf_v = use_state(|| Timeframe::M1);
     let error = use_state(|| None::<String>);
     // The selects are controlled (`selected` from these), so a re-render never leaves them on another option.
@@ -218,6 +219,7 @@ pub(crate) fn AlertsPanel() -> Html {
     let onsubmit = {
         let (state, error) = (state.clone(), error.clone());
         let nodes = (symbol.clone(), kind.clone(), level.clone(), repeat.clone(), cooldown.clone());
+        let expiry = expiry.clone();
         let tf = *tf_v;
         Callback::from(move |e: SubmitEvent| {
             e.prevent_default();
@@ -256,8 +258,18 @@ pub(crate) fn AlertsPanel() -> Html {
                 }
                 _ => Repeat::Once,
             };
+            let expires_ms = match input_value(&expiry).trim() {
+                "" => None,
+                text => match text.parse::<f64>() {
+                    Ok(min) if min.is_finite() && min > 0.0 => Some(now_ms() + (min * 60_000.0) as i64),
+                    _ => {
+                        error.set(Some("the expiry is in minutes, above zero (or empty: never)".into()));
+                        return;
+                    }
+                },
+            };
             error.set(None);
-            state.dispatch(Action::Alert(AlertAction::Add { symbol: sym, condition, repeat, expires_ms: None }));
+            state.dispatch(Action::Alert(AlertAction::Add { symbol: sym, condition, repeat, expires_ms }));
         })
     };
     let ask_permission = {
@@ -339,6 +351,8 @@ pub(crate) fn AlertsPanel() -> Html {
                 </select>
                 <input ref={cooldown} type="text" inputmode="numeric" aria-label="Cool-down in seconds"
                     placeholder="cool-down s" value="60" />
+                <input ref={expiry} type="text" inputmode="decimal" aria-label="Expires after minutes (empty: never)"
+                    data-testid="alert-expiry" placeholder="expires in min" />
                 <button type="submit" data-testid="alert-create">{"Set alert"}</button>
                 <p class="input-error">{ (*error).clone().unwrap_or_default() }</p>
             </form>
@@ -364,6 +378,9 @@ pub(crate) fn AlertsPanel() -> Html {
                     html! {
                         <li key={a.id}>
                             <span>{what}{ if every { " (every time)" } else { "" } }</span>
+                            if let Some(until) = a.expires_ms {
+                                <time class="until">{format!(" until {}", format::clock(until, offset))}</time>
+                            }
                             <button type="button" class="remove" aria-label="Remove alert" onclick={remove}>{"×"}</button>
                         </li>
                     }
