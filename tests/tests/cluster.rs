@@ -81,6 +81,17 @@ async fn agreed_owner(relays: &[&Relay], n: usize) -> (usize, u64) {
 
 /// How long after `since_ms` (wall clock) the first quote for `symbol` stamped after it reaches `ws`.
 async fn quote_stamped_after(ws: &mut WsClient, symbol: &str, since_ms: i64, limit: Duration) -> Option<i64> {
+    quote_stamped_after_noting(ws, symbol, since_ms, limit, &mut Vec::new()).await
+}
+
+/// [`quote_stamped_after`], keeping the provider status details seen on the way.
+async fn quote_stamped_after_noting(
+    ws: &mut WsClient,
+    symbol: &str,
+    since_ms: i64,
+    limit: Duration,
+    statuses: &mut Vec<String>,
+) -> Option<i64> {
     let deadline = Instant::now() + limit;
     while let Some(left) = deadline.checked_duration_since(Instant::now()) {
         match ws.next_within(left).await? {
@@ -88,6 +99,9 @@ async fn quote_stamped_after(ws: &mut WsClient, symbol: &str, since_ms: i64, lim
                 if quotes.iter().any(|q| q.symbol.as_str() == symbol && q.ts > since_ms) {
                     return Some(now_ms() - since_ms);
                 }
+            }
+            Received::Message(ServerMessage::Status { state, detail, .. }) => {
+                statuses.push(format!("{state:?}: {}", detail.unwrap_or_default()));
             }
             Received::Message(_) => {}
             Received::Closed(frame) => panic!("client closed: {frame:?}"),
@@ -200,9 +214,15 @@ async fn a_killed_owner_is_replaced_and_ticks_resume_on_the_other_nodes() {
     relays[owner].kill();
     let mut gaps = Vec::new();
     for (i, ws) in clients.iter_mut().enumerate().filter(|(i, _)| *i != owner) {
-        let gap = quote_stamped_after(ws, "BTC/USD", killed, Duration::from_secs(30)).await;
+        let mut statuses = Vec::new();
+        let gap = quote_stamped_after_noting(ws, "BTC/USD", killed, Duration::from_secs(30), &mut statuses).await;
         let gap = gap.unwrap_or_else(|| panic!("node {i} got no tick within 30 s of the owner's SIGKILL"));
         gaps.push(gap);
+        // Meanwhile its clients were told the data had stopped, not left believing the feed was live.
+        assert!(
+            statuses.iter().any(|s| s.starts_with("Reconnecting") && s.contains("stopped renewing")),
+            "node {i}: {statuses:?}"
+        );
     }
     eprintln!("owner SIGKILL: ticks again on the surviving nodes after {gaps:?} ms");
     let survivors: Vec<&Relay> = relays.iter().enumerate().filter(|(i, _)| *i != owner).map(|(_, r)| r).collect();

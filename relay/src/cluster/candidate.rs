@@ -50,6 +50,8 @@ pub(crate) async fn run(
     let timing = cluster.timing.clone();
     let mut local: BTreeSet<String> = BTreeSet::new();
     let mut term: Option<Term> = None;
+    // The owner token whose silence this node already reported to its clients.
+    let mut reported_silent: Option<u64> = None;
     let mut next_try = Instant::now();
     let mut heartbeat = tokio::time::interval(timing.heartbeat);
     let mut union_tick = tokio::time::interval(timing.union_every);
@@ -123,6 +125,18 @@ pub(crate) async fn run(
                         if let Some(t) = term.take() {
                             tracing::warn!(provider, owner = %node, "another node holds the lease: fencing");
                             fence(provider, t).await;
+                        }
+                        // Two renewals missed: the owner is probably gone. Say so while the lease runs out, so a
+                        // client's badge does not show `live` through a failover with no data.
+                        let silent = ttl_ms >= 0 && (ttl_ms as u128) < timing.lease.saturating_sub(timing.renew * 5 / 2).as_millis();
+                        if silent && reported_silent != Some(token) {
+                            reported_silent = Some(token);
+                            let detail = format!("cluster: owner {node} stopped renewing its lease; another node takes over");
+                            sink.status(hamster_shared::ProviderState::Reconnecting, Some(detail)).await;
+                        } else if !silent && reported_silent == Some(token) {
+                            // A slow owner after all: back to the state it last published.
+                            reported_silent = None;
+                            cluster.adopt_status(provider).await;
                         }
                         cluster.set_owner_view(provider, Some((node, token)), false);
                         cluster.set_lease_left(provider, ttl_ms);
