@@ -1,4 +1,4 @@
-//! The page's one connection to the relay.
+//! The page's one connection to the relay (the browser's one, when tabs share it: see below).
 //!
 //! Owns: the WebSocket (exactly one open at a time), reconnecting with [`Backoff`] (full jitter, reset after a
 //! stable connection), subscribing the whole watchlist after every `hello` (resuming from the last update
@@ -30,6 +30,13 @@
 //!
 //! The service is one `spawn_local` task; dropping the [`Connection`] aborts it, which drops (and so closes) the
 //! socket and every timer with it.
+//!
+//! It stays the one place that talks to the relay when a browser has several tabs of the page open: only the
+//! leader tab runs it ([`super::tabs`]), for every tab at once. The leader gives it the union of the tabs' wants
+//! as one [`Wanted`] (with every symbol some tab needs at the full rate in `full_rate`, so the leader tab's own
+//! visibility does not slow the others), relays its [`ConnEvent`]s to the other tabs and sends their commands
+//! through it. Follower tabs do not run it; the UI reaches either through the same interface
+//! (`hooks::use_connection`).
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashSet;
