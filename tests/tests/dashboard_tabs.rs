@@ -11,9 +11,9 @@
 use std::time::{Duration, Instant};
 
 use fantoccini::wd::WindowHandle;
+use hamster_shared::api::StatusResponse;
 use hamster_tests::browser::{dist_dir, Browser};
 use hamster_tests::Relay;
-use hamster_shared::api::StatusResponse;
 use serde::Deserialize;
 use serde_json::json;
 
@@ -69,8 +69,7 @@ async fn switch(b: &Browser, to: &WindowHandle) {
 async fn ticks(b: &Browser, symbol: &str, limit: Duration) {
     let first = wait_view(b, &format!("{symbol} priced"), limit, |v| v.price(symbol).is_some()).await;
     let before = first.price(symbol);
-    wait_view(b, &format!("{symbol} ticking"), limit, |v| v.price(symbol).is_some() && v.price(symbol) != before)
-        .await;
+    wait_view(b, &format!("{symbol} ticking"), limit, |v| v.price(symbol).is_some() && v.price(symbol) != before).await;
 }
 
 async fn clients(relay: &Relay) -> usize {

@@ -250,7 +250,8 @@ fn request_lock(locks: &JsValue) -> oneshot::Receiver<bool> {
     };
     let options = js_sys::Object::new();
     let _ = js_sys::Reflect::set(&options, &"mode".into(), &"exclusive".into());
-    let request = js_sys::Reflect::get(locks, &"request".into()).ok().and_then(|f| f.dyn_into::<js_sys::Function>().ok());
+    let request =
+        js_sys::Reflect::get(locks, &"request".into()).ok().and_then(|f| f.dyn_into::<js_sys::Function>().ok());
     let promise = request.and_then(|f| f.call3(locks, &LOCK_NAME.into(), &options, &granted).ok());
     match promise.and_then(|p| p.dyn_into::<js_sys::Promise>().ok()) {
         Some(promise) => wasm_bindgen_futures::spawn_local(async move {
@@ -506,7 +507,9 @@ impl Cache {
             ConnEvent::Closed { .. } => self.status.clear(),
             ConnEvent::Server(ServerMessage::Hello { .. }) => {}
             ConnEvent::Server(
-                ServerMessage::Quotes { quotes } | ServerMessage::Snapshot { quotes } | ServerMessage::Recovered { quotes },
+                ServerMessage::Quotes { quotes }
+                | ServerMessage::Snapshot { quotes }
+                | ServerMessage::Recovered { quotes },
             ) => {
                 for q in quotes {
                     let newer = self.quotes.get(&q.symbol).is_none_or(|old| old.ts <= q.ts);
@@ -551,7 +554,13 @@ mod tests {
 
     fn wants(symbols: &[&str], off_screen: &[&str], full_rate: &[&str], hidden: bool) -> TabWants {
         let list = |l: &[&str]| l.iter().map(|s| sym(s)).collect();
-        TabWants { symbols: list(symbols), refused: vec![], off_screen: list(off_screen), full_rate: list(full_rate), hidden }
+        TabWants {
+            symbols: list(symbols),
+            refused: vec![],
+            off_screen: list(off_screen),
+            full_rate: list(full_rate),
+            hidden,
+        }
     }
 
     #[wasm_bindgen_test(unsupported = test)]
