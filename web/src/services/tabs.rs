@@ -37,9 +37,10 @@ use futures::channel::mpsc::{unbounded, UnboundedReceiver, UnboundedSender};
 use futures::channel::oneshot;
 use futures::future::{abortable, AbortHandle};
 use futures::{select, FutureExt, StreamExt};
+use gloo_net::websocket::Message;
 use gloo_timers::future::IntervalStream;
 use hamster_shared::api::QuotesResponse;
-use hamster_shared::{ClientMessage, Quote, ServerMessage, Symbol};
+use hamster_shared::{Quote, ServerMessage, Symbol};
 use serde::{Deserialize, Serialize};
 use wasm_bindgen::closure::Closure;
 use wasm_bindgen::{JsCast, JsValue};
@@ -47,7 +48,7 @@ use yew::Callback;
 
 use super::api::Api;
 use super::config;
-use super::connection::{CommandSender, Connection, Wanted, WantedSender};
+use super::connection::{decode, CommandSender, Connection, EncodedCommand, Wanted, WantedSender};
 use super::now_ms;
 use crate::events::{ConnEvent, TabRole};
 use crate::state::alerts::FiredElsewhere;
@@ -109,13 +110,13 @@ pub(crate) fn merge<'a>(tabs: impl IntoIterator<Item = &'a TabWants>) -> Wanted 
     Wanted { symbols: Rc::new(symbols), refused, off_screen: Rc::new(off_screen), full_rate: Rc::new(full) }
 }
 
-/// A connection event as the leader relays it. [`ConnEvent::Endpoints`] is not relayed: each tab resolves the
-/// relay's address itself (the REST API is its own, only the socket is shared).
+/// A connection event as the leader relays it, besides the relay's frames (passed on as they came, see
+/// [`Channel`]). [`ConnEvent::Endpoints`] is not relayed: each tab resolves the relay's address itself (the
+/// REST API is its own, only the socket is shared).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 enum Relayed {
     Connecting { attempt: u32 },
-    Server { msg: ServerMessage },
     Closed { reason: String, attempt: u32, retry_in_ms: u64 },
     RestQuotes { quotes: QuotesResponse },
     RestFailed { error: String },
@@ -126,21 +127,21 @@ impl Relayed {
     fn of(event: &ConnEvent) -> Option<Relayed> {
         Some(match event {
             ConnEvent::Connecting { attempt } => Relayed::Connecting { attempt: *attempt },
-            ConnEvent::Server(msg) => Relayed::Server { msg: msg.clone() },
             ConnEvent::Closed { reason, attempt, retry_in_ms } => {
                 Relayed::Closed { reason: reason.clone(), attempt: *attempt, retry_in_ms: *retry_in_ms }
             }
             ConnEvent::RestQuotes(quotes) => Relayed::RestQuotes { quotes: quotes.clone() },
             ConnEvent::RestFailed(error) => Relayed::RestFailed { error: error.clone() },
             ConnEvent::Warning(text) => Relayed::Warning { text: text.clone() },
-            ConnEvent::Endpoints { .. } | ConnEvent::Role(_) | ConnEvent::AlertFired(_) => return None,
+            ConnEvent::Server(_) | ConnEvent::Endpoints { .. } | ConnEvent::Role(_) | ConnEvent::AlertFired(_) => {
+                return None
+            }
         })
     }
 
     fn into_event(self) -> ConnEvent {
         match self {
             Relayed::Connecting { attempt } => ConnEvent::Connecting { attempt },
-            Relayed::Server { msg } => ConnEvent::Server(msg),
             Relayed::Closed { reason, attempt, retry_in_ms } => ConnEvent::Closed { reason, attempt, retry_in_ms },
             Relayed::RestQuotes { quotes } => ConnEvent::RestQuotes(quotes),
             Relayed::RestFailed { error } => ConnEvent::RestFailed(error),
@@ -158,10 +159,11 @@ enum TabMessage {
     /// A follower is going away.
     Bye { tab: u64 },
     /// A follower's command for the leader's socket.
-    Command { tab: u64, command: ClientMessage },
+    Command { tab: u64, command: EncodedCommand },
     /// A tab became leader: followers announce themselves to it at once.
     Leader { tab: u64 },
-    /// The leader's connection event, for every tab or only for `to` (catching a new tab up).
+    /// The leader's connection event (other than a frame), for every tab or only for `to` (catching a new tab
+    /// up).
     Event { to: Option<u64>, event: Relayed },
     /// The leader fired an alert.
     Fired { fired: FiredElsewhere },
@@ -199,7 +201,7 @@ impl FiredSender {
 /// The inputs the UI gives the connection, as for [`Connection::start`], plus fired alerts.
 pub(crate) struct Inputs {
     pub(crate) wanted: UnboundedReceiver<Wanted>,
-    pub(crate) commands: UnboundedReceiver<ClientMessage>,
+    pub(crate) commands: UnboundedReceiver<EncodedCommand>,
     pub(crate) fired: UnboundedReceiver<FiredElsewhere>,
 }
 
@@ -270,35 +272,94 @@ fn request_lock(locks: &JsValue) -> oneshot::Receiver<bool> {
     rx
 }
 
-/// The channel to the other tabs: what arrives, and a way to post.
+/// What arrives from another tab.
+enum Incoming {
+    Message(TabMessage),
+    /// A frame from the relay as the leader got it, for every tab or only for `to`.
+    Frame {
+        to: Option<u64>,
+        frame: Message,
+    },
+}
+
+/// The channel to the other tabs: what arrives, and a way to post. A [`TabMessage`] goes as its JSON text; a
+/// frame from the relay as an object `{f, to?}` with the frame's own text or bytes (`Uint8Array`), so the
+/// leader passes frames on without encoding each message again.
 struct Channel {
     channel: web_sys::BroadcastChannel,
     _listener: gloo_events::EventListener,
 }
 
 impl Channel {
-    fn open() -> Option<(Channel, UnboundedReceiver<TabMessage>)> {
+    fn open() -> Option<(Channel, UnboundedReceiver<Incoming>)> {
         let channel = web_sys::BroadcastChannel::new(CHANNEL_NAME).ok()?;
         let (tx, rx) = unbounded();
         let listener = gloo_events::EventListener::new(&channel, "message", move |event| {
-            let text = event.dyn_ref::<web_sys::MessageEvent>().and_then(|e| e.data().as_string());
-            // A message this build cannot read (another version of the page in another tab) is skipped.
-            if let Some(msg) = text.and_then(|t| serde_json::from_str::<TabMessage>(&t).ok()) {
-                let _ = tx.unbounded_send(msg);
+            let Some(data) = event.dyn_ref::<web_sys::MessageEvent>().map(|e| e.data()) else { return };
+            // What this build cannot read (another version of the page in another tab) is skipped.
+            if let Some(incoming) = Channel::read(&data) {
+                let _ = tx.unbounded_send(incoming);
             }
         });
         Some((Channel { channel, _listener: listener }, rx))
     }
 
+    fn read(data: &JsValue) -> Option<Incoming> {
+        if let Some(text) = data.as_string() {
+            return serde_json::from_str(&text).ok().map(Incoming::Message);
+        }
+        let f = js_sys::Reflect::get(data, &"f".into()).ok()?;
+        let frame = match f.as_string() {
+            Some(text) => Message::Text(text),
+            None => Message::Bytes(f.dyn_into::<js_sys::Uint8Array>().ok()?.to_vec()),
+        };
+        let to = js_sys::Reflect::get(data, &"to".into()).ok().and_then(|t| t.as_f64()).map(|t| t as u64);
+        Some(Incoming::Frame { to, frame })
+    }
+
+    fn post_raw(&self, value: &JsValue) {
+        if let Err(e) = self.channel.post_message(value) {
+            web_sys::console::warn_2(&"cannot reach the other tabs:".into(), &e);
+        }
+    }
+
     fn post(&self, msg: &TabMessage) {
         match serde_json::to_string(msg) {
-            Ok(text) => {
-                if let Err(e) = self.channel.post_message(&text.into()) {
-                    web_sys::console::warn_2(&"cannot reach the other tabs:".into(), &e);
-                }
-            }
+            Ok(text) => self.post_raw(&text.into()),
             Err(e) => web_sys::console::warn_1(&format!("cannot encode a message for the other tabs: {e}").into()),
         }
+    }
+
+    fn post_frame(&self, frame: &Message, to: Option<u64>) {
+        let data = js_sys::Object::new();
+        let f: JsValue = match frame {
+            Message::Text(text) => text.into(),
+            Message::Bytes(bytes) => js_sys::Uint8Array::from(bytes.as_slice()).into(),
+        };
+        let _ = js_sys::Reflect::set(&data, &"f".into(), &f);
+        if let Some(to) = to {
+            // Tab ids stay below 2^53, so they are exact as JavaScript numbers.
+            let _ = js_sys::Reflect::set(&data, &"to".into(), &JsValue::from_f64(to as f64));
+        }
+        self.post_raw(&data);
+    }
+
+    /// Sends what [`Cache::catch_up`] gives to the tab `to`.
+    fn post_catch_up(&self, to: u64, items: Vec<CatchUp>) {
+        for item in items {
+            match item {
+                CatchUp::Event(event) => self.post(&TabMessage::Event { to: Some(to), event }),
+                CatchUp::Frame(frame) => self.post_frame(&frame, Some(to)),
+            }
+        }
+    }
+}
+
+/// The frame as the page reads it: a message from the relay, or a warning that it could not be read.
+fn frame_event(frame: &Message) -> ConnEvent {
+    match decode(frame) {
+        Ok(msg) => ConnEvent::Server(msg),
+        Err(e) => ConnEvent::Warning(format!("ignored unreadable frame: {e}")),
     }
 }
 
@@ -351,7 +412,7 @@ async fn run(inputs: Inputs, emit: Callback<ConnEvent>) {
 async fn solo(inputs: Inputs, emit: Callback<ConnEvent>) {
     emit.emit(ConnEvent::Role(TabRole::Solo));
     let Inputs { wanted, commands, mut fired } = inputs;
-    let _connection = Connection::start(wanted, commands, emit);
+    let _connection = Connection::start(wanted, commands, emit, None);
     // Nobody to tell about fired alerts; keep the connection until the page drops this task.
     while fired.next().await.is_some() {}
     futures::future::pending::<()>().await;
@@ -360,7 +421,7 @@ async fn solo(inputs: Inputs, emit: Callback<ConnEvent>) {
 struct Tab {
     id: u64,
     channel: Channel,
-    messages: UnboundedReceiver<TabMessage>,
+    messages: UnboundedReceiver<Incoming>,
     pages: UnboundedReceiver<PageEvent>,
     inputs: Inputs,
     emit: Callback<ConnEvent>,
@@ -406,12 +467,15 @@ impl Tab {
                     PageEvent::Visibility => self.announce(),
                     PageEvent::Leaving => self.channel.post(&TabMessage::Bye { tab: self.id }),
                 },
-                msg = self.messages.select_next_some() => match msg {
-                    TabMessage::Event { to, event } if to.is_none_or(|t| t == self.id) => {
+                incoming = self.messages.select_next_some() => match incoming {
+                    Incoming::Frame { to, frame } if to.is_none_or(|t| t == self.id) => {
+                        self.emit.emit(frame_event(&frame));
+                    }
+                    Incoming::Message(TabMessage::Event { to, event }) if to.is_none_or(|t| t == self.id) => {
                         self.emit.emit(event.into_event());
                     }
-                    TabMessage::Leader { .. } => self.announce(),
-                    TabMessage::Fired { fired } => self.emit.emit(ConnEvent::AlertFired(fired)),
+                    Incoming::Message(TabMessage::Leader { .. }) => self.announce(),
+                    Incoming::Message(TabMessage::Fired { fired }) => self.emit.emit(ConnEvent::AlertFired(fired)),
                     _ => {}
                 },
             }
@@ -424,14 +488,21 @@ impl Tab {
         self.channel.post(&TabMessage::Leader { tab: self.id });
         let (wanted_tx, wanted_rx) = WantedSender::channel();
         let (commands_tx, commands_rx) = CommandSender::channel();
+        // Frames and events in one queue, so the other tabs get them in the order the connection made them.
         let (events_tx, mut events) = unbounded();
+        let frames_tx = events_tx.clone();
         let _connection = Connection::start(
             wanted_rx,
             commands_rx,
             Callback::from(move |event| {
-                let _ = events_tx.unbounded_send(event);
+                let _ = events_tx.unbounded_send(FromConnection::Event(event));
             }),
+            Some(Callback::from(move |frame| {
+                let _ = frames_tx.unbounded_send(FromConnection::Frame(frame));
+            })),
         );
+        // The latest frame: a `hello`'s is kept for tabs that join later.
+        let mut last_frame = None;
         let mut others: HashMap<u64, (TabWants, i64)> = HashMap::new();
         let mut cache = Cache::default();
         let mut sent = Wanted::default();
@@ -449,13 +520,22 @@ impl Tab {
                 changed = false;
             }
             select! {
-                event = events.select_next_some() => {
-                    cache.observe(&event);
-                    if let Some(relayed) = Relayed::of(&event) {
-                        self.channel.post(&TabMessage::Event { to: None, event: relayed });
+                from = events.select_next_some() => match from {
+                    FromConnection::Frame(frame) => {
+                        self.channel.post_frame(&frame, None);
+                        last_frame = Some(frame);
                     }
-                    self.emit.emit(event);
-                }
+                    FromConnection::Event(event) => {
+                        if let ConnEvent::Server(ServerMessage::Hello { .. }) = event {
+                            cache.hello = last_frame.take();
+                        }
+                        cache.observe(&event);
+                        if let Some(relayed) = Relayed::of(&event) {
+                            self.channel.post(&TabMessage::Event { to: None, event: relayed });
+                        }
+                        self.emit.emit(event);
+                    }
+                },
                 wanted = self.inputs.wanted.next() => match wanted {
                     Some(w) => {
                         self.own = w;
@@ -463,7 +543,7 @@ impl Tab {
                     }
                     None => return,
                 },
-                command = self.inputs.commands.select_next_some() => commands_tx.send(command),
+                command = self.inputs.commands.select_next_some() => commands_tx.send_encoded(command),
                 fired = self.inputs.fired.select_next_some() => self.channel.post(&TabMessage::Fired { fired }),
                 page = self.pages.select_next_some() => changed |= matches!(page, PageEvent::Visibility),
                 _ = expiry.select_next_some() => {
@@ -472,18 +552,16 @@ impl Tab {
                     others.retain(|_, (_, seen)| now - *seen < EXPIRE_MS);
                     changed |= others.len() != before;
                 }
-                msg = self.messages.select_next_some() => match msg {
-                    TabMessage::Wants { tab, wants } => {
+                incoming = self.messages.select_next_some() => match incoming {
+                    Incoming::Message(TabMessage::Wants { tab, wants }) => {
                         if !others.contains_key(&tab) {
-                            for event in cache.catch_up(&wants.symbols) {
-                                self.channel.post(&TabMessage::Event { to: Some(tab), event });
-                            }
+                            self.channel.post_catch_up(tab, cache.catch_up(&wants.symbols));
                         }
                         let old = others.insert(tab, (wants.clone(), now_ms()));
                         changed |= old.is_none_or(|(w, _)| w != wants);
                     }
-                    TabMessage::Bye { tab } => changed |= others.remove(&tab).is_some(),
-                    TabMessage::Command { command, .. } => commands_tx.send(command),
+                    Incoming::Message(TabMessage::Bye { tab }) => changed |= others.remove(&tab).is_some(),
+                    Incoming::Message(TabMessage::Command { command, .. }) => commands_tx.send_encoded(command),
                     _ => {}
                 },
             }
@@ -491,21 +569,37 @@ impl Tab {
     }
 }
 
+/// What the leader's connection gives it: events, and before each frame's event the frame as it came.
+enum FromConnection {
+    Event(ConnEvent),
+    Frame(Message),
+}
+
+/// One thing a tab that just joined is sent.
+#[derive(Debug, PartialEq)]
+enum CatchUp {
+    Event(Relayed),
+    Frame(Message),
+}
+
 /// What the leader keeps to catch a tab up when it joins: the connection's state since the latest attempt, and
 /// the latest quote of every subscribed symbol.
 #[derive(Default)]
 struct Cache {
-    /// `connecting`, then `hello` once live; or the latest `closed`.
-    status: Vec<Relayed>,
+    /// The latest `connecting` or `closed`.
+    status: Option<Relayed>,
+    /// The current socket's `hello` frame, once live.
+    hello: Option<Message>,
     quotes: HashMap<Symbol, Quote>,
 }
 
 impl Cache {
     fn observe(&mut self, event: &ConnEvent) {
         match event {
-            ConnEvent::Connecting { .. } => self.status.clear(),
-            ConnEvent::Closed { .. } => self.status.clear(),
-            ConnEvent::Server(ServerMessage::Hello { .. }) => {}
+            ConnEvent::Connecting { .. } | ConnEvent::Closed { .. } => {
+                self.status = Relayed::of(event);
+                self.hello = None;
+            }
             ConnEvent::Server(
                 ServerMessage::Quotes { quotes }
                 | ServerMessage::Snapshot { quotes }
@@ -517,12 +611,8 @@ impl Cache {
                         self.quotes.insert(q.symbol.clone(), q.clone());
                     }
                 }
-                return;
             }
-            _ => return,
-        }
-        if let Some(relayed) = Relayed::of(event) {
-            self.status.push(relayed);
+            _ => {}
         }
     }
 
@@ -533,13 +623,17 @@ impl Cache {
     }
 
     /// What a tab that just joined needs: the connection's state, then a snapshot of its symbols' latest quotes.
-    fn catch_up(&self, symbols: &[Symbol]) -> Vec<Relayed> {
-        let mut events = self.status.clone();
-        let quotes: Vec<Quote> = symbols.iter().filter_map(|s| self.quotes.get(s).cloned()).collect();
+    fn catch_up(&self, symbols: &[Symbol]) -> Vec<CatchUp> {
+        let mut items: Vec<CatchUp> = self.status.iter().cloned().map(CatchUp::Event).collect();
+        items.extend(self.hello.iter().cloned().map(CatchUp::Frame));
+        let quotes: Vec<&Quote> = symbols.iter().filter_map(|s| self.quotes.get(s)).collect();
         if !quotes.is_empty() {
-            events.push(Relayed::Server { msg: ServerMessage::Snapshot { quotes } });
+            // The relay's own `snapshot` message, written here so that this page need not encode every kind of
+            // server message just for this one.
+            let snapshot = serde_json::json!({ "type": "snapshot", "quotes": quotes });
+            items.push(CatchUp::Frame(Message::Text(snapshot.to_string())));
         }
-        events
+        items
     }
 }
 
@@ -582,7 +676,7 @@ mod tests {
     fn messages_between_tabs_round_trip_as_json() {
         let msg = TabMessage::Event {
             to: Some(3),
-            event: Relayed::Server { msg: ServerMessage::Pong { id: None, ts: Some(9) } },
+            event: Relayed::Closed { reason: "x".into(), attempt: 1, retry_in_ms: 2 },
         };
         let text = serde_json::to_string(&msg).expect("encodes");
         assert_eq!(serde_json::from_str::<TabMessage>(&text).expect("decodes"), msg);
@@ -611,14 +705,18 @@ mod tests {
         let quotes = vec![quote("AAPL", 1.0, 2), quote("MSFT", 2.0, 2)];
         cache.observe(&ConnEvent::Server(ServerMessage::Quotes { quotes }));
         cache.observe(&ConnEvent::Server(ServerMessage::Quotes { quotes: vec![quote("AAPL", 0.5, 1)] }));
-        let events = cache.catch_up(&[sym("AAPL"), sym("NVDA")]);
-        assert_eq!(events.len(), 2, "{events:?}");
-        assert_eq!(events[0], Relayed::Connecting { attempt: 0 });
+        let items = cache.catch_up(&[sym("AAPL"), sym("NVDA")]);
+        assert_eq!(items.len(), 2, "{items:?}");
+        assert_eq!(items[0], CatchUp::Event(Relayed::Connecting { attempt: 0 }));
+        let CatchUp::Frame(frame) = &items[1] else { panic!("a frame: {items:?}") };
         assert_eq!(
-            events[1],
-            Relayed::Server { msg: ServerMessage::Snapshot { quotes: vec![quote("AAPL", 1.0, 2)] } },
-            "only its symbols, never an older quote"
+            frame_event(frame),
+            ConnEvent::Server(ServerMessage::Snapshot { quotes: vec![quote("AAPL", 1.0, 2)] }),
+            "the relay's snapshot message, of its symbols only, never an older quote"
         );
+        let hello = Message::Text("{}".into());
+        cache.hello = Some(hello.clone());
+        assert_eq!(cache.catch_up(&[])[1], CatchUp::Frame(hello), "the hello after the status");
         cache.observe(&ConnEvent::Closed { reason: "gone".into(), attempt: 1, retry_in_ms: 5 });
         cache.keep(&[]);
         assert_eq!(cache.catch_up(&[sym("AAPL")]).len(), 1, "closed, and nothing cached for unwanted symbols");
