@@ -27,7 +27,9 @@
 //! build flag for the whole crate graph, so the one call needed (`navigator.locks.request`) goes through
 //! `js_sys::Reflect`.
 //!
-//! Messages between tabs are JSON text ([`TabMessage`]); the tabs run the same build of the page.
+//! Messages between tabs are JSON text ([`TabMessage`], serde's default externally tagged form: internally
+//! tagged enums cost far more code to read in wasm); the relay's frames go as they came ([`Channel`]). A tab
+//! skips what it cannot read (another version of the page in another tab).
 
 use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
@@ -114,7 +116,6 @@ pub(crate) fn merge<'a>(tabs: impl IntoIterator<Item = &'a TabWants>) -> Wanted 
 /// [`Channel`]). [`ConnEvent::Endpoints`] is not relayed: each tab resolves the relay's address itself (the
 /// REST API is its own, only the socket is shared).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
 enum Relayed {
     Connecting { attempt: u32 },
     Closed { reason: String, attempt: u32, retry_in_ms: u64 },
@@ -152,7 +153,6 @@ impl Relayed {
 
 /// One message between the page's tabs.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "t", rename_all = "snake_case")]
 enum TabMessage {
     /// A follower's wants; also its liveness ping.
     Wants { tab: u64, wants: TabWants },
@@ -582,6 +582,14 @@ enum CatchUp {
     Frame(Message),
 }
 
+/// The relay's `snapshot` message as the relay writes it.
+#[derive(Serialize)]
+struct SnapshotOut<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    quotes: Vec<&'a Quote>,
+}
+
 /// What the leader keeps to catch a tab up when it joins: the connection's state since the latest attempt, and
 /// the latest quote of every subscribed symbol.
 #[derive(Default)]
@@ -630,8 +638,10 @@ impl Cache {
         if !quotes.is_empty() {
             // The relay's own `snapshot` message, written here so that this page need not encode every kind of
             // server message just for this one.
-            let snapshot = serde_json::json!({ "type": "snapshot", "quotes": quotes });
-            items.push(CatchUp::Frame(Message::Text(snapshot.to_string())));
+            match serde_json::to_string(&SnapshotOut { kind: "snapshot", quotes }) {
+                Ok(text) => items.push(CatchUp::Frame(Message::Text(text))),
+                Err(e) => web_sys::console::warn_1(&format!("cannot encode a snapshot: {e}").into()),
+            }
         }
         items
     }
