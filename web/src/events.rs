@@ -5,6 +5,28 @@ use hamster_shared::api::QuotesResponse;
 use hamster_shared::ServerMessage;
 
 use crate::services::api::Api;
+use crate::state::alerts::FiredElsewhere;
+
+/// What this tab is in the browser's set of tabs of the page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TabRole {
+    /// Talks to the relay itself, alone: the browser cannot coordinate tabs (no Web Locks or BroadcastChannel).
+    Solo,
+    /// Holds the page's one socket for every tab of the browser and relays what it receives.
+    Leader,
+    /// Gets everything from the leader tab; opens no socket.
+    Follower,
+}
+
+impl TabRole {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            TabRole::Solo => "solo",
+            TabRole::Leader => "leader",
+            TabRole::Follower => "follower",
+        }
+    }
+}
 
 /// One thing that happened on the way to the relay. Public only because [`crate::state::Action`] carries it.
 #[derive(Debug, Clone, PartialEq)]
@@ -29,4 +51,8 @@ pub enum ConnEvent {
     RestFailed(String),
     /// Something worth telling the user that did not end the connection (an unreadable frame, …).
     Warning(String),
+    /// This tab's role among the browser's tabs of the page (set once at start, then on a takeover).
+    Role(TabRole),
+    /// The leader tab fired (and announced) an alert.
+    AlertFired(FiredElsewhere),
 }

@@ -2,6 +2,9 @@
 //! that are armed, and the log of those that fired (`alert-log`) with the triggering price and time. A fired
 //! alert is announced once: a toast in one `role="alert"` region (`alert-toast`), a short tone (mutable), and a
 //! browser notification when the user allowed them (asked only from the button, merged per alert by `tag`).
+//! Among several tabs of the page only the one that talks to the relay fires alerts, so that one tab announces;
+//! the others list the alert in their log (`services::tabs`). `data-announced` on the toast region counts this
+//! tab's announcements. Sound on/off is saved, so it holds for every tab (whichever announces).
 
 use hamster_shared::api::Timeframe;
 use hamster_shared::Symbol;
@@ -11,7 +14,7 @@ use yew::prelude::*;
 
 use crate::context::AppContext;
 use crate::format;
-use crate::services::{now_ms, sound, tz_offset_minutes};
+use crate::services::{now_ms, sound, storage, tz_offset_minutes};
 use crate::state::{alerts, Action, AlertAction, Condition, Repeat, Signal};
 
 /// The symbol picker's value for "every symbol of the watchlist".
@@ -128,7 +131,8 @@ pub(crate) fn AlertsPanel() -> Html {
     // The selects are controlled (`selected` from these), so a re-render never leaves them on another option.
     let kind_v = use_state(|| "above".to_owned());
     let repeat_v = use_state(|| "once".to_owned());
-    let muted = use_state(|| false);
+    let muted = use_state(storage::sound_muted);
+    let announcements = use_mut_ref(|| 0u64);
     let permission = use_state(notification_permission);
     let audio = use_mut_ref(|| None::<AudioContext>);
     let announced = use_mut_ref(|| None::<u64>);
@@ -136,12 +140,15 @@ pub(crate) fn AlertsPanel() -> Html {
     // Announce each newly fired alert once: tone and notification. The first run only notes where the log is.
     let newest = ctx.as_ref().and_then(|c| c.state.alerts.log.back().cloned());
     {
-        let (audio, muted) = (audio.clone(), *muted);
+        let (audio, announcements) = (audio.clone(), announcements.clone());
         use_effect_with(newest.as_ref().map(|f| f.seq), move |_| {
             let Some(fired) = newest else { return };
             let last = announced.borrow_mut().replace(fired.seq);
-            if last.is_some_and(|seen| fired.seq > seen) || last.is_none() && now_ms() - fired.at_ms < 2_000 {
-                if !muted {
+            let new = last.is_some_and(|seen| fired.seq > seen) || last.is_none() && now_ms() - fired.at_ms < 2_000;
+            if new && !fired.remote {
+                *announcements.borrow_mut() += 1;
+                // Read now, not from this tab's state: another tab may have changed it.
+                if !storage::sound_muted() {
                     let _ = sound::tone(&audio, 1_320.0, 1.0);
                 }
                 notify("Hamster Terminal alert", &fired.text, &format!("hamster-alert-{}", fired.alert_id));
@@ -290,8 +297,26 @@ pub(crate) fn AlertsPanel() -> Html {
     };
     let toggle_mute = {
         let muted = muted.clone();
-        Callback::from(move |_: MouseEvent| muted.set(!*muted))
+        Callback::from(move |_: MouseEvent| {
+            storage::set_sound_muted(!*muted);
+            muted.set(!*muted);
+        })
     };
+    // Another tab switched the sound: show it here too.
+    {
+        let muted = muted.clone();
+        use_effect_with((), move |_| {
+            let listener = web_sys::window().map(|window| {
+                gloo_events::EventListener::new(&window, "storage", move |event| {
+                    let key = event.dyn_ref::<web_sys::StorageEvent>().and_then(|e| e.key());
+                    if key.as_deref() == Some(storage::SOUND_MUTED_KEY) {
+                        muted.set(storage::sound_muted());
+                    }
+                })
+            });
+            move || drop(listener)
+        });
+    }
     let on_kind = {
         let kind_v = kind_v.clone();
         Callback::from(move |e: Event| {
@@ -393,7 +418,8 @@ pub(crate) fn AlertsPanel() -> Html {
                     </li>
                 }) }
             </ol>
-            <div class="alert-toast" role="alert" data-testid="alert-toast">
+            <div class="alert-toast" role="alert" data-testid="alert-toast"
+                data-announced={announcements.borrow().to_string()}>
                 { toast.map(|f| html! { <div class="toast alert">{f.text}</div> }).unwrap_or_default() }
             </div>
         </section>

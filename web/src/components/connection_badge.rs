@@ -1,13 +1,24 @@
 //! The connection badge (`data-testid="connection-status"`, `data-state` = live | stalled | connecting |
 //! reconnecting | offline | fallback, with "prices as of" the newest value whenever it is not live), a
-//! SIMULATED label while the data comes from the built-in simulator, and each upstream provider's state. The region is `aria-live`, so state changes are
+//! SIMULATED label while the data comes from the built-in simulator, this tab's role among the browser's tabs of
+//! the page (`data-testid="tab-role"`: leader, follower or solo; see `services::tabs`), and each upstream
+//! provider's state. The region is `aria-live`, so state changes are
 //! announced; the once-a-second countdown is hidden from screen readers to keep that quiet.
 
 use yew::prelude::*;
 
 use crate::context::AppContext;
+use crate::events::TabRole;
 use crate::format;
 use crate::services::tz_offset_minutes;
+
+fn role_title(role: TabRole) -> &'static str {
+    match role {
+        TabRole::Leader => "This tab holds the relay connection for every tab of the page",
+        TabRole::Follower => "This tab shares another tab's relay connection",
+        TabRole::Solo => "This tab has its own relay connection (the browser cannot share one)",
+    }
+}
 
 #[component]
 pub(crate) fn ConnectionBadge() -> Html {
@@ -32,6 +43,10 @@ pub(crate) fn ConnectionBadge() -> Html {
             if state.simulated() {
                 <span class="simulated" data-testid="simulated"
                     title="Prices come from the relay's built-in simulator, not a market">{"SIMULATED"}</span>
+            }
+            if let Some(role) = state.tab_role {
+                <span class={classes!("tab-role", role.as_str())} data-testid="tab-role" data-role={role.as_str()}
+                    title={role_title(role)}>{role.as_str()}</span>
             }
             <ul class="providers" aria-label="Providers">
                 { for state.providers.iter().map(|(name, p)| {

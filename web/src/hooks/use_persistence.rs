@@ -1,5 +1,6 @@
 //! Saves the watchlist whenever it changes, and adopts the one another tab of the page saved (a `storage`
-//! event), so two tabs never overwrite each other's changes: each starts from the other's latest list. Saves
+//! event), so two tabs never overwrite each other's changes: each starts from the other's latest list. Alerts
+//! go the same way: saved when they change here, adopted (and not saved again) when another tab saved them. Saves
 //! the quote cache when quotes changed: within a second of the
 //! first quotes, then at most every [`QUOTES_SAVE_EVERY_MS`]. So a reload (even with the relay down) starts
 //! from what was on screen a few seconds before.
@@ -14,7 +15,7 @@ use yew::prelude::*;
 use wasm_bindgen::JsCast;
 
 use crate::services::{now_ms, storage};
-use crate::state::{Action, AppState};
+use crate::state::{Action, AlertAction, AppState};
 
 /// Shortest time between two saves of the quote cache.
 const QUOTES_SAVE_EVERY_MS: i64 = 5_000;
@@ -32,6 +33,9 @@ pub(crate) fn use_persistence(state: UseReducerHandle<AppState>) {
                     let (key, value) = (event.key(), event.new_value());
                     if let Some(symbols) = storage::watchlist_saved_elsewhere(key.as_deref(), value.as_deref()) {
                         dispatcher.dispatch(Action::AdoptWatchlist { symbols, now_ms: now_ms() });
+                    } else if key.as_deref() == Some(storage::ALERTS_KEY) {
+                        let list = value.and_then(|v| serde_json::from_str(&v).ok()).unwrap_or_default();
+                        dispatcher.dispatch(Action::Alert(AlertAction::Adopt(list)));
                     }
                 })
             });

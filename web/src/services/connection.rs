@@ -1,4 +1,4 @@
-//! The page's one connection to the relay.
+//! The page's one connection to the relay (the browser's one, when tabs share it: see below).
 //!
 //! Owns: the WebSocket (exactly one open at a time), reconnecting with [`Backoff`] (full jitter, reset after a
 //! stable connection), subscribing the whole watchlist after every `hello` (resuming from the last update
@@ -21,7 +21,8 @@
 //! `msgpack` ([`offer_msgpack`]).
 //!
 //! Besides subscriptions, the page can send other commands (a replay and its controls) through a
-//! [`CommandSender`]; they go out on the current socket only.
+//! [`CommandSender`]; they go out on the current socket only, as the JSON they were encoded to
+//! ([`EncodedCommand`]).
 //!
 //! Does not own: the model, and so not the watchlist either. The page sends the reducer's watchlist (and the
 //! symbols the relay refused, which the poller skips) as a [`Wanted`] whenever it changes; the service keeps
@@ -30,6 +31,13 @@
 //!
 //! The service is one `spawn_local` task; dropping the [`Connection`] aborts it, which drops (and so closes) the
 //! socket and every timer with it.
+//!
+//! It stays the one place that talks to the relay when a browser has several tabs of the page open: only the
+//! leader tab runs it ([`super::tabs`]), for every tab at once. The leader gives it the union of the tabs' wants
+//! as one [`Wanted`] (with every symbol some tab needs at the full rate in `full_rate`, so the leader tab's own
+//! visibility does not slow the others), relays its [`ConnEvent`]s to the other tabs and sends their commands
+//! through it. Follower tabs do not run it; the UI reaches either through the same interface
+//! (`hooks::use_connection`).
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashSet;
@@ -44,6 +52,7 @@ use gloo_timers::future::{IntervalStream, TimeoutFuture};
 use hamster_shared::{
     ClientMessage, RequestId, Resume, ServerMessage, Symbol, MAX_SYMBOLS_PER_REQUEST, MSGPACK_SUBPROTOCOL,
 };
+use serde::{Deserialize, Serialize};
 use yew::Callback;
 
 use super::api::Api;
@@ -92,22 +101,37 @@ impl WantedSender {
     }
 }
 
+/// A command as it goes out: its JSON text, and its kind for messages about it. Encoded where it is made, so a
+/// command from another tab travels as text and goes out as it came (`super::tabs`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct EncodedCommand {
+    pub(crate) kind: String,
+    pub(crate) json: String,
+}
+
 /// Commands the page sends on the current socket beyond subscriptions (a replay and its controls). They belong
 /// to one socket: one that arrives while no socket is live is dropped with a warning rather than sent later to
 /// a session that knows nothing of what came before.
 #[derive(Debug)]
 pub(crate) struct CommandSender {
-    tx: UnboundedSender<ClientMessage>,
+    tx: UnboundedSender<EncodedCommand>,
 }
 
 impl CommandSender {
     /// A channel for commands; the receiver goes to [`Connection::start`].
-    pub(crate) fn channel() -> (CommandSender, UnboundedReceiver<ClientMessage>) {
+    pub(crate) fn channel() -> (CommandSender, UnboundedReceiver<EncodedCommand>) {
         let (tx, rx) = unbounded();
         (CommandSender { tx }, rx)
     }
 
     pub(crate) fn send(&self, command: ClientMessage) {
+        match serde_json::to_string(&command) {
+            Ok(json) => self.send_encoded(EncodedCommand { kind: command.kind().to_owned(), json }),
+            Err(e) => web_sys::console::warn_1(&format!("cannot encode {}: {e}", command.kind()).into()),
+        }
+    }
+
+    pub(crate) fn send_encoded(&self, command: EncodedCommand) {
         // Fails only when the service is gone (page teardown); nothing to do then.
         let _ = self.tx.unbounded_send(command);
     }
@@ -125,13 +149,16 @@ impl Drop for Connection {
 }
 
 impl Connection {
-    /// Resolves the relay's address, then connects and keeps connecting until dropped.
+    /// Resolves the relay's address, then connects and keeps connecting until dropped. `tap`, if given, gets
+    /// every frame as it came, just before its [`ConnEvent::Server`] (the leader tab passes frames on as they
+    /// are, rather than encoding every message again).
     pub(crate) fn start(
         wanted: UnboundedReceiver<Wanted>,
-        commands: UnboundedReceiver<ClientMessage>,
+        commands: UnboundedReceiver<EncodedCommand>,
         emit: Callback<ConnEvent>,
+        tap: Option<Callback<Message>>,
     ) -> Connection {
-        let (task, abort) = abortable(run(wanted, commands, emit));
+        let (task, abort) = abortable(run(wanted, commands, emit, tap));
         wasm_bindgen_futures::spawn_local(async move {
             // `Err(Aborted)` is the normal way to stop.
             let _ = task.await;
@@ -225,7 +252,12 @@ impl Subscriptions {
     }
 }
 
-async fn run(wanted: UnboundedReceiver<Wanted>, commands: UnboundedReceiver<ClientMessage>, emit: Callback<ConnEvent>) {
+async fn run(
+    wanted: UnboundedReceiver<Wanted>,
+    commands: UnboundedReceiver<EncodedCommand>,
+    emit: Callback<ConnEvent>,
+    tap: Option<Callback<Message>>,
+) {
     let (endpoints, warning) = config::load().await;
     marks::mark(marks::MARK_RELAY_RESOLVED);
     let token = config::load_token();
@@ -234,7 +266,8 @@ async fn run(wanted: UnboundedReceiver<Wanted>, commands: UnboundedReceiver<Clie
     emit.emit(ConnEvent::Endpoints { ws_url: endpoints.ws_url, api: api.clone(), warning });
     let shared = Rc::new(Shared::default());
     let (wake_tx, wake_rx) = unbounded();
-    let socket = socket_loop(ws_url, Inputs { wanted, commands, wake: wake_rx }, shared.clone(), emit.clone());
+    let inputs = Inputs { wanted, commands, wake: wake_rx, tap };
+    let socket = socket_loop(ws_url, inputs, shared.clone(), emit.clone());
     let rest = rest_loop(api, wake_tx, shared, emit);
     futures::pin_mut!(socket, rest);
     // Neither loop ends on its own; if one did, the other would be useless alone.
@@ -252,7 +285,9 @@ enum SessionEnd {
 /// What the socket loop listens to besides its socket.
 struct Inputs {
     wanted: UnboundedReceiver<Wanted>,
-    commands: UnboundedReceiver<ClientMessage>,
+    commands: UnboundedReceiver<EncodedCommand>,
+    /// Gets every frame as it came.
+    tap: Option<Callback<Message>>,
     /// The REST poller found the relay back: stop waiting out the backoff.
     wake: UnboundedReceiver<()>,
 }
@@ -269,7 +304,7 @@ fn visibility_changes() -> (UnboundedReceiver<bool>, Option<gloo_events::EventLi
 }
 
 async fn socket_loop(url: String, inputs: Inputs, shared: Rc<Shared>, emit: Callback<ConnEvent>) {
-    let Inputs { mut wanted, mut commands, mut wake } = inputs;
+    let Inputs { mut wanted, mut commands, mut wake, tap } = inputs;
     let mut backoff = Backoff::default();
     let mut next_id = 0u64;
     let mut resume = ResumePoint::default();
@@ -282,7 +317,7 @@ async fn socket_loop(url: String, inputs: Inputs, shared: Rc<Shared>, emit: Call
         let end = match opened {
             Ok(ws) => {
                 let inputs = (&mut wanted, &mut commands, &mut visibility);
-                session(ws, inputs, &shared, &emit, (&mut next_id, &mut resume)).await
+                session(ws, inputs, &shared, (&emit, tap.as_ref()), (&mut next_id, &mut resume)).await
             }
             Err(e) => SessionEnd::Failed { reason: format!("cannot open socket: {e}"), stable: false, greeted: None },
         };
@@ -312,7 +347,7 @@ async fn socket_loop(url: String, inputs: Inputs, shared: Rc<Shared>, emit: Call
                     None => return,
                 },
                 command = commands.select_next_some() => {
-                    emit.emit(ConnEvent::Warning(format!("not connected: {} not sent", command.kind())));
+                    emit.emit(ConnEvent::Warning(format!("not connected: {} not sent", command.kind)));
                 }
             }
         }
@@ -324,17 +359,17 @@ async fn session(
     mut ws: WebSocket,
     (wanted, commands, visibility): (
         &mut UnboundedReceiver<Wanted>,
-        &mut UnboundedReceiver<ClientMessage>,
+        &mut UnboundedReceiver<EncodedCommand>,
         &mut UnboundedReceiver<bool>,
     ),
     shared: &Shared,
-    emit: &Callback<ConnEvent>,
+    (emit, tap): (&Callback<ConnEvent>, Option<&Callback<Message>>),
     (next_id, resume): (&mut u64, &mut ResumePoint),
 ) -> SessionEnd {
     enum Step {
         Frame(Option<Result<Message, WebSocketError>>),
         Wanted(Option<Wanted>),
-        Command(ClientMessage),
+        Command(EncodedCommand),
         Hidden(bool),
         Check,
     }
@@ -361,7 +396,11 @@ async fn session(
         match step {
             Step::Frame(Some(Ok(frame))) => {
                 liveness.on_frame(now);
-                let msg = match decode(frame) {
+                let decoded = decode(&frame);
+                if let Some(tap) = tap {
+                    tap.emit(frame);
+                }
+                let msg = match decoded {
                     Ok(msg) => msg,
                     Err(e) => {
                         // One unreadable frame (a newer relay's message, say) is not a reason to drop the socket.
@@ -426,8 +465,8 @@ async fn session(
             Step::Hidden(_) => {}
             Step::Command(command) => {
                 if !liveness.is_live() {
-                    emit.emit(ConnEvent::Warning(format!("not connected yet: {} not sent", command.kind())));
-                } else if let Err(e) = send(&mut ws, &command).await {
+                    emit.emit(ConnEvent::Warning(format!("not connected yet: {} not sent", command.kind)));
+                } else if let Err(e) = send_text(&mut ws, command.json).await {
                     return failed(e, &liveness, greeted);
                 }
             }
@@ -449,10 +488,10 @@ async fn session(
 }
 
 /// Reads one frame: text is JSON, binary is MessagePack (sent only after the relay selected `hamster.msgpack`).
-pub(crate) fn decode(frame: Message) -> Result<ServerMessage, String> {
+pub(crate) fn decode(frame: &Message) -> Result<ServerMessage, String> {
     match frame {
-        Message::Text(text) => serde_json::from_str(&text).map_err(|e| e.to_string()),
-        Message::Bytes(bytes) => ServerMessage::from_msgpack(&bytes).map_err(|e| format!("MessagePack: {e}")),
+        Message::Text(text) => serde_json::from_str(text).map_err(|e| e.to_string()),
+        Message::Bytes(bytes) => ServerMessage::from_msgpack(bytes).map_err(|e| format!("MessagePack: {e}")),
     }
 }
 
@@ -511,6 +550,10 @@ async fn send_symbols(
 
 async fn send(ws: &mut WebSocket, msg: &ClientMessage) -> Result<(), String> {
     let text = serde_json::to_string(msg).map_err(|e| format!("cannot encode command: {e}"))?;
+    send_text(ws, text).await
+}
+
+async fn send_text(ws: &mut WebSocket, text: String) -> Result<(), String> {
     ws.send(Message::Text(text)).await.map_err(|e| format!("send failed: {e}"))
 }
 
@@ -614,9 +657,9 @@ mod tests {
     #[wasm_bindgen_test(unsupported = test)]
     fn text_frames_are_json_and_binary_frames_messagepack() {
         let pong = ServerMessage::Pong { id: Some(RequestId::Num(4)), ts: Some(9) };
-        assert_eq!(decode(Message::Text(pong.to_json())), Ok(pong.clone()));
-        assert_eq!(decode(Message::Bytes(pong.to_msgpack().expect("encodes"))), Ok(pong));
-        assert!(decode(Message::Bytes(vec![0xc1])).is_err(), "unreadable, not a panic");
+        assert_eq!(decode(&Message::Text(pong.to_json())), Ok(pong.clone()));
+        assert_eq!(decode(&Message::Bytes(pong.to_msgpack().expect("encodes"))), Ok(pong));
+        assert!(decode(&Message::Bytes(vec![0xc1])).is_err(), "unreadable, not a panic");
     }
 
     #[wasm_bindgen_test(unsupported = test)]

@@ -13,6 +13,7 @@ pub(crate) mod on_screen;
 mod resume;
 pub(crate) mod sound;
 pub mod storage;
+pub(crate) mod tabs;
 
 use wasm_bindgen::JsCast;
 

@@ -82,6 +82,20 @@ pub(crate) const THEME_KEY: &str = "hamster.theme.v1";
 /// The latency figure's warning threshold in ms.
 pub(crate) const LATENCY_WARN_KEY: &str = "hamster.latency-warn-ms.v1";
 
+/// Where "sound off" for alerts is saved (`"1"`), shared by the page's tabs.
+pub(crate) const SOUND_MUTED_KEY: &str = "hamster.sound-muted.v1";
+
+/// Whether alert sounds are off.
+pub(crate) fn sound_muted() -> bool {
+    read_raw(SOUND_MUTED_KEY).as_deref() == Some("1")
+}
+
+pub(crate) fn set_sound_muted(muted: bool) {
+    if let Err(e) = write_raw(SOUND_MUTED_KEY, if muted { "1" } else { "0" }) {
+        web_sys::console::warn_1(&e.into());
+    }
+}
+
 /// A value saved as JSON under `key`; `None` when there is none or it no longer reads as a `T`.
 pub(crate) fn load_json<T: serde::de::DeserializeOwned>(key: &str) -> Option<T> {
     serde_json::from_str(&read_raw(key)?).ok()

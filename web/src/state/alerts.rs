@@ -134,6 +134,9 @@ pub struct Alert {
 /// One time an alert fired.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Fired {
+    /// Fired in another tab of the browser (the one that evaluates alerts): logged here, but the toast, sound
+    /// and notification were that tab's.
+    pub(crate) remote: bool,
     pub(crate) seq: u64,
     pub(crate) alert_id: u64,
     pub(crate) symbol: Symbol,
@@ -177,6 +180,21 @@ pub(crate) struct Alerts {
     series: HashMap<(Symbol, Timeframe), Series>,
     /// Each indicator alert's reading at the previous tick.
     readings: HashMap<u64, f64>,
+    /// Another tab of the browser evaluates the alerts and delivers them (this one is a follower): quotes still
+    /// keep the previous price and the windows current, so this tab judges crossings right once it leads, but
+    /// nothing fires here.
+    pub(crate) evaluated_elsewhere: bool,
+}
+
+/// A fired alert as one tab tells the others (over the tabs' channel).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FiredElsewhere {
+    pub(crate) alert_id: u64,
+    pub(crate) symbol: Symbol,
+    pub(crate) text: String,
+    pub(crate) price: f64,
+    pub(crate) ts: i64,
+    pub(crate) at_ms: i64,
 }
 
 impl Alerts {
@@ -249,14 +267,51 @@ impl Alerts {
         }
     }
 
+    /// Takes the definitions another tab saved, keeping this tab's log and what evaluation remembers.
+    pub(crate) fn adopt(&mut self, list: Vec<Alert>) {
+        self.next_id = self.next_id.max(list.iter().map(|a| a.id).max().unwrap_or(0));
+        self.list = list;
+    }
+
+    /// Logs an alert another tab fired (and announced).
+    pub(crate) fn fired_elsewhere(&mut self, fired: FiredElsewhere) {
+        let FiredElsewhere { alert_id, symbol, text, price, ts, at_ms } = fired;
+        self.push_log(Fired { seq: 0, remote: true, alert_id, symbol, text, price, ts, at_ms });
+    }
+
+    fn push_log(&mut self, mut fired: Fired) {
+        self.fired_seq += 1;
+        fired.seq = self.fired_seq;
+        if self.log.len() >= LOG_CAPACITY {
+            self.log.pop_front();
+        }
+        self.log.push_back(fired);
+    }
+
+    /// The fired alerts this tab evaluated itself with `seq` above `after`, as the other tabs are told of them.
+    pub(crate) fn fired_here_after(&self, after: u64) -> Vec<FiredElsewhere> {
+        self.log
+            .iter()
+            .filter(|f| f.seq > after && !f.remote)
+            .map(|f| FiredElsewhere {
+                alert_id: f.alert_id,
+                symbol: f.symbol.clone(),
+                text: f.text.clone(),
+                price: f.price,
+                ts: f.ts,
+                at_ms: f.at_ms,
+            })
+            .collect()
+    }
+
     /// Whether any alert watches `symbol` (it then needs every tick, not a rate-limited view).
     pub(crate) fn watches(&self, symbol: &Symbol) -> bool {
         self.list.iter().any(|a| a.applies(symbol))
     }
 
-    /// Fired alerts still shown as toasts at `now_ms`, newest last.
+    /// Fired alerts still shown as toasts at `now_ms`, newest last; those another tab fired were toasted there.
     pub(crate) fn toasts(&self, now_ms: i64) -> impl Iterator<Item = &Fired> {
-        self.log.iter().filter(move |f| now_ms - f.at_ms < TOAST_MS)
+        self.log.iter().filter(move |f| !f.remote && now_ms - f.at_ms < TOAST_MS)
     }
 
     /// Evaluates every alert of the quote's symbol against it; returns how many fired.
@@ -295,6 +350,9 @@ impl Alerts {
         let before_readings: HashMap<u64, f64> =
             now_readings.keys().filter_map(|id| Some((*id, *self.readings.get(id)?))).collect();
         self.readings.extend(now_readings.iter().map(|(id, r)| (*id, *r)));
+        if self.evaluated_elsewhere {
+            return 0;
+        }
         let mut fired = Vec::new();
         let mut done = Vec::new();
         for alert in self.list.iter_mut().filter(|a| a.applies(&quote.symbol)) {
@@ -342,12 +400,9 @@ impl Alerts {
         self.list.retain(|a| !done.contains(&a.id));
         let n = fired.len();
         for (alert_id, text) in fired {
-            self.fired_seq += 1;
-            if self.log.len() >= LOG_CAPACITY {
-                self.log.pop_front();
-            }
-            self.log.push_back(Fired {
-                seq: self.fired_seq,
+            self.push_log(Fired {
+                seq: 0,
+                remote: false,
                 alert_id,
                 symbol: quote.symbol.clone(),
                 text,
@@ -441,6 +496,47 @@ mod tests {
         let mut a = Alerts::default();
         a.add(sym("AAPL"), Condition::MovePct { pct: 2.0, window_ms: 3_000 }, Repeat::Once, None);
         assert_eq!(run(&mut a, &[100.0, 100.4, 100.8, 101.2, 101.6, 102.0]), [0, 0, 0, 0, 0, 0]);
+    }
+
+    #[test]
+    fn a_follower_tab_keeps_the_previous_price_but_fires_nothing_and_logs_what_the_leader_fired() {
+        let mut a = Alerts::default();
+        a.add(sym("AAPL"), Condition::Above { level: 101.0 }, Repeat::Once, None);
+        a.evaluated_elsewhere = true;
+        assert_eq!(run(&mut a, &[100.0, 102.0]), [0, 0], "the leader fires, not this tab");
+        assert_eq!(a.list.len(), 1, "still armed here until the leader's save arrives");
+        // Leading now: the price is already above, so nothing crosses (no second firing after a takeover).
+        a.evaluated_elsewhere = false;
+        assert_eq!(a.on_quote(&q(102.5, 3_000), 3_000), 0);
+        a.fired_elsewhere(FiredElsewhere {
+            alert_id: 7,
+            symbol: sym("AAPL"),
+            text: "AAPL above 101: 102".into(),
+            price: 102.0,
+            ts: 1_000,
+            at_ms: 1_000,
+        });
+        assert_eq!(a.log.len(), 1);
+        assert!(a.log[0].remote);
+        assert_eq!(a.toasts(1_500).count(), 0, "toasted in the tab that fired it");
+        assert!(a.fired_here_after(0).is_empty(), "not sent back to the other tabs");
+    }
+
+    #[test]
+    fn adopting_another_tabs_alerts_keeps_ids_unique() {
+        let mut a = Alerts::default();
+        a.add(sym("AAPL"), Condition::Above { level: 1.0 }, Repeat::Once, None);
+        let theirs = Alert {
+            id: 5,
+            symbol: Some(sym("MSFT")),
+            condition: Condition::Below { level: 2.0 },
+            repeat: Repeat::Once,
+            expires_ms: None,
+            last_fired_ms: None,
+        };
+        a.adopt(vec![theirs]);
+        assert_eq!(a.list.len(), 1);
+        assert_eq!(a.add(sym("AAPL"), Condition::Above { level: 1.0 }, Repeat::Once, None), 6);
     }
 
     #[test]

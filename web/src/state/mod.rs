@@ -44,7 +44,7 @@ use log::Log;
 use row::Refusal;
 use view::ProviderView;
 
-use crate::events::ConnEvent;
+use crate::events::{ConnEvent, TabRole};
 use crate::services::api::Api;
 use crate::stats::{LagWindow, RateCounter};
 
@@ -130,6 +130,8 @@ pub struct AppState {
     pub(crate) alerts_draft: Option<(Symbol, f64)>,
     /// Every event of the watched channels, in readable columns.
     pub(crate) feed: Rc<Feed>,
+    /// Whether this tab holds the browser's one socket, follows the tab that does, or is on its own.
+    pub(crate) tab_role: Option<TabRole>,
 }
 
 /// What the event feed's controls ask for.
@@ -154,6 +156,8 @@ pub enum AlertAction {
     Remove(u64),
     /// The saved alerts, at page load.
     Restore(Vec<Alert>),
+    /// The alerts another tab saved: taken as they are, and not saved again (that tab did).
+    Adopt(Vec<Alert>),
     /// Prefill the form (a row's bell).
     Draft {
         symbol: Symbol,
@@ -265,6 +269,7 @@ impl AppState {
             alerts_rev: 0,
             alerts_draft: None,
             feed: Rc::default(),
+            tab_role: None,
         };
         if restored > 0 {
             state.log(LogLevel::Info, format!("restored {restored} cached quotes"));
@@ -377,7 +382,15 @@ impl AppState {
                         self.log(LogLevel::Info, format!("alert set: {what}"));
                     }
                     AlertAction::Remove(id) => alerts.remove(id),
-                    AlertAction::Restore(list) => *alerts = Alerts::restored(list),
+                    AlertAction::Restore(list) => {
+                        let elsewhere = alerts.evaluated_elsewhere;
+                        *alerts = Alerts::restored(list);
+                        alerts.evaluated_elsewhere = elsewhere;
+                    }
+                    AlertAction::Adopt(list) => {
+                        alerts.adopt(list);
+                        return;
+                    }
                     AlertAction::Draft { symbol, price } => {
                         self.alerts_draft = Some((symbol, price));
                         return;
@@ -450,6 +463,14 @@ impl AppState {
                 self.rest = RestHealth::Failing;
             }
             ConnEvent::Warning(text) => self.log(LogLevel::Warn, text),
+            ConnEvent::Role(role) => {
+                if self.tab_role.is_some_and(|r| r != role) {
+                    self.log(LogLevel::Info, format!("this tab is now the {}", role.as_str()));
+                }
+                self.tab_role = Some(role);
+                Rc::make_mut(&mut self.alerts).evaluated_elsewhere = role == TabRole::Follower;
+            }
+            ConnEvent::AlertFired(fired) => Rc::make_mut(&mut self.alerts).fired_elsewhere(fired),
         }
     }
 

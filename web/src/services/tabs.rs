@@ -1,0 +1,734 @@
+//! One relay connection for all tabs of the page in a browser.
+//!
+//! Owns: choosing which tab talks to the relay, and carrying everything between that tab and the others. Every
+//! tab asks the Web Locks API for one exclusive lock ([`LOCK_NAME`]) and holds it, once granted, for its
+//! lifetime; the tab holding it is the leader and runs the page's one [`Connection`], the only code that talks
+//! to the relay. Every other tab is a follower: it opens no socket and talks to the leader over a
+//! `BroadcastChannel` ([`CHANNEL_NAME`]). When the leader goes (closed, reloaded, crashed), the browser releases
+//! its lock and grants it to the next waiting tab, which becomes leader, opens its own socket and resumes; the
+//! followers announce themselves to it again as soon as it says it leads.
+//!
+//! - Each tab announces what it wants ([`TabWants`]: its watchlist, refused symbols, rows out of view, symbols
+//!   an alert watches, and whether it is hidden) whenever that changes and every [`ANNOUNCE_EVERY_MS`] as a
+//!   liveness ping. The leader subscribes the union ([`merge`]): a symbol goes at the full rate if any tab
+//!   shows it or watches it with an alert, else at the low rate. A tab's entry goes when it says goodbye
+//!   (`pagehide`) or when it has not been heard from for [`EXPIRE_MS`] (a crashed tab); that bound is long
+//!   because a browser may run a hidden tab's timers only once a minute.
+//! - The leader sends every event of its connection (frames, connecting/closed, the REST fallback) to all tabs;
+//!   a tab that joins gets the connection's state and the latest quote of each of its symbols at once.
+//! - Commands (a replay, orders) from a follower go out on the leader's socket. They share one session, so a
+//!   replay started in one tab shows in every tab.
+//! - Alerts fire once per browser: only the tab that talks to the relay evaluates them and delivers them (toast,
+//!   `role="alert"`, sound, notification); it tells the followers, which add the fired alert to their log.
+//!   Alert definitions themselves travel through localStorage (each tab saves, the others adopt).
+//!
+//! A browser without Web Locks or `BroadcastChannel` (or that refuses the lock) gets the behaviour from before:
+//! every tab is [`TabRole::Solo`] with its own socket. web-sys binds `LockManager` only behind an unstable
+//! build flag for the whole crate graph, so the one call needed (`navigator.locks.request`) goes through
+//! `js_sys::Reflect`.
+//!
+//! Messages between tabs are JSON text ([`TabMessage`], serde's default externally tagged form: internally
+//! tagged enums cost far more code to read in wasm); the relay's frames go as they came ([`Channel`]). A tab
+//! skips what it cannot read (another version of the page in another tab).
+
+use std::cell::RefCell;
+use std::collections::{HashMap, HashSet};
+use std::rc::Rc;
+
+use futures::channel::mpsc::{unbounded, UnboundedReceiver, UnboundedSender};
+use futures::channel::oneshot;
+use futures::future::{abortable, AbortHandle};
+use futures::{select, FutureExt, StreamExt};
+use gloo_net::websocket::Message;
+use gloo_timers::future::IntervalStream;
+use hamster_shared::api::QuotesResponse;
+use hamster_shared::{Quote, ServerMessage, Symbol};
+use serde::{Deserialize, Serialize};
+use wasm_bindgen::closure::Closure;
+use wasm_bindgen::{JsCast, JsValue};
+use yew::Callback;
+
+use super::api::Api;
+use super::config;
+use super::connection::{decode, CommandSender, Connection, EncodedCommand, Wanted, WantedSender};
+use super::now_ms;
+use crate::events::{ConnEvent, TabRole};
+use crate::state::alerts::FiredElsewhere;
+
+/// The `BroadcastChannel` the page's tabs talk on.
+const CHANNEL_NAME: &str = "hamster.tabs.v1";
+/// The Web Lock whose holder is the leader.
+const LOCK_NAME: &str = "hamster.relay-leader.v1";
+/// How often a tab announces its wants, as a liveness ping too.
+const ANNOUNCE_EVERY_MS: u32 = 1_000;
+/// A tab not heard from for this long is gone. Chrome may run a long-hidden tab's timers once a minute.
+const EXPIRE_MS: i64 = 90_000;
+
+/// What one tab wants from the relay, as it tells the leader.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub(crate) struct TabWants {
+    symbols: Vec<Symbol>,
+    refused: Vec<Symbol>,
+    off_screen: Vec<Symbol>,
+    full_rate: Vec<Symbol>,
+    /// The tab is hidden: none of its rows is looked at.
+    hidden: bool,
+}
+
+impl TabWants {
+    fn new(wanted: &Wanted, hidden: bool) -> TabWants {
+        TabWants {
+            symbols: wanted.symbols.to_vec(),
+            refused: wanted.refused.iter().cloned().collect(),
+            off_screen: wanted.off_screen.iter().cloned().collect(),
+            full_rate: wanted.full_rate.iter().cloned().collect(),
+            hidden,
+        }
+    }
+}
+
+/// What the leader asks its connection for: every tab's symbols (the first tab's order first), each at the full
+/// rate if any tab needs it so, at the low rate only if every tab that wants it has it out of view or is hidden.
+/// The result's `full_rate` holds every full-rate symbol, so the leader tab's own visibility changes nothing.
+pub(crate) fn merge<'a>(tabs: impl IntoIterator<Item = &'a TabWants>) -> Wanted {
+    let mut symbols = Vec::new();
+    let mut seen = HashSet::new();
+    let mut refused = HashSet::new();
+    let mut full = HashSet::new();
+    for tab in tabs {
+        let off: HashSet<&Symbol> = tab.off_screen.iter().collect();
+        let watched: HashSet<&Symbol> = tab.full_rate.iter().collect();
+        for s in &tab.symbols {
+            if seen.insert(s.clone()) {
+                symbols.push(s.clone());
+            }
+            if watched.contains(s) || !(tab.hidden || off.contains(s)) {
+                full.insert(s.clone());
+            }
+        }
+        refused.extend(tab.refused.iter().cloned());
+    }
+    let off_screen = symbols.iter().filter(|s| !full.contains(*s)).cloned().collect();
+    Wanted { symbols: Rc::new(symbols), refused, off_screen: Rc::new(off_screen), full_rate: Rc::new(full) }
+}
+
+/// A connection event as the leader relays it, besides the relay's frames (passed on as they came, see
+/// [`Channel`]). [`ConnEvent::Endpoints`] is not relayed: each tab resolves the relay's address itself (the
+/// REST API is its own, only the socket is shared).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+enum Relayed {
+    Connecting { attempt: u32 },
+    Closed { reason: String, attempt: u32, retry_in_ms: u64 },
+    RestQuotes { quotes: QuotesResponse },
+    RestFailed { error: String },
+    Warning { text: String },
+}
+
+impl Relayed {
+    fn of(event: &ConnEvent) -> Option<Relayed> {
+        Some(match event {
+            ConnEvent::Connecting { attempt } => Relayed::Connecting { attempt: *attempt },
+            ConnEvent::Closed { reason, attempt, retry_in_ms } => {
+                Relayed::Closed { reason: reason.clone(), attempt: *attempt, retry_in_ms: *retry_in_ms }
+            }
+            ConnEvent::RestQuotes(quotes) => Relayed::RestQuotes { quotes: quotes.clone() },
+            ConnEvent::RestFailed(error) => Relayed::RestFailed { error: error.clone() },
+            ConnEvent::Warning(text) => Relayed::Warning { text: text.clone() },
+            ConnEvent::Server(_) | ConnEvent::Endpoints { .. } | ConnEvent::Role(_) | ConnEvent::AlertFired(_) => {
+                return None
+            }
+        })
+    }
+
+    fn into_event(self) -> ConnEvent {
+        match self {
+            Relayed::Connecting { attempt } => ConnEvent::Connecting { attempt },
+            Relayed::Closed { reason, attempt, retry_in_ms } => ConnEvent::Closed { reason, attempt, retry_in_ms },
+            Relayed::RestQuotes { quotes } => ConnEvent::RestQuotes(quotes),
+            Relayed::RestFailed { error } => ConnEvent::RestFailed(error),
+            Relayed::Warning { text } => ConnEvent::Warning(text),
+        }
+    }
+}
+
+/// One message between the page's tabs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+enum TabMessage {
+    /// A follower's wants; also its liveness ping.
+    Wants { tab: u64, wants: TabWants },
+    /// A follower is going away.
+    Bye { tab: u64 },
+    /// A follower's command for the leader's socket.
+    Command { tab: u64, command: EncodedCommand },
+    /// A tab became leader: followers announce themselves to it at once.
+    Leader { tab: u64 },
+    /// The leader's connection event (other than a frame), for every tab or only for `to` (catching a new tab
+    /// up).
+    Event { to: Option<u64>, event: Relayed },
+    /// The leader fired an alert.
+    Fired { fired: FiredElsewhere },
+}
+
+/// The page's connection as the UI sees it, whichever tab this is. Dropping it stops everything.
+pub(crate) struct TabConnection {
+    abort: AbortHandle,
+}
+
+impl Drop for TabConnection {
+    fn drop(&mut self) {
+        self.abort.abort();
+    }
+}
+
+/// The page's end of the channel for alerts this tab fired, which the leader tells the other tabs about.
+#[derive(Debug)]
+pub(crate) struct FiredSender {
+    tx: UnboundedSender<FiredElsewhere>,
+}
+
+impl FiredSender {
+    pub(crate) fn channel() -> (FiredSender, UnboundedReceiver<FiredElsewhere>) {
+        let (tx, rx) = unbounded();
+        (FiredSender { tx }, rx)
+    }
+
+    pub(crate) fn send(&self, fired: FiredElsewhere) {
+        // Fails only when the service is gone (page teardown); nothing to do then.
+        let _ = self.tx.unbounded_send(fired);
+    }
+}
+
+/// The inputs the UI gives the connection, as for [`Connection::start`], plus fired alerts.
+pub(crate) struct Inputs {
+    pub(crate) wanted: UnboundedReceiver<Wanted>,
+    pub(crate) commands: UnboundedReceiver<EncodedCommand>,
+    pub(crate) fired: UnboundedReceiver<FiredElsewhere>,
+}
+
+impl TabConnection {
+    /// Starts the page's connection: as leader, follower or alone, as the browser allows and decides.
+    pub(crate) fn start(inputs: Inputs, emit: Callback<ConnEvent>) -> TabConnection {
+        let (task, abort) = abortable(run(inputs, emit));
+        wasm_bindgen_futures::spawn_local(async move {
+            // `Err(Aborted)` is the normal way to stop.
+            let _ = task.await;
+        });
+        TabConnection { abort }
+    }
+}
+
+/// `navigator.locks`, if the browser has Web Locks.
+fn lock_manager() -> Option<JsValue> {
+    let navigator = web_sys::window()?.navigator();
+    let locks = js_sys::Reflect::get(&navigator, &"locks".into()).ok()?;
+    let request = js_sys::Reflect::get(&locks, &"request".into()).ok()?;
+    request.is_function().then_some(locks)
+}
+
+fn has_broadcast_channel() -> bool {
+    web_sys::window()
+        .and_then(|w| js_sys::Reflect::get(&w, &"BroadcastChannel".into()).ok())
+        .is_some_and(|c| c.is_function())
+}
+
+fn page_hidden() -> bool {
+    web_sys::window().and_then(|w| w.document()).is_some_and(|d| d.hidden())
+}
+
+/// Asks for the leader lock; the returned receiver gets `true` when this tab holds it, `false` if the browser
+/// refused the request (then this tab goes on alone). The lock is held until the page goes away: the callback's
+/// promise never settles.
+fn request_lock(locks: &JsValue) -> oneshot::Receiver<bool> {
+    let (tx, rx) = oneshot::channel();
+    let tx = Rc::new(RefCell::new(Some(tx)));
+    let granted = {
+        let tx = Rc::clone(&tx);
+        Closure::once_into_js(move |_lock: JsValue| -> JsValue {
+            if let Some(tx) = tx.borrow_mut().take() {
+                let _ = tx.send(true);
+            }
+            js_sys::Promise::new(&mut |_, _| {}).into()
+        })
+    };
+    let options = js_sys::Object::new();
+    let _ = js_sys::Reflect::set(&options, &"mode".into(), &"exclusive".into());
+    let request =
+        js_sys::Reflect::get(locks, &"request".into()).ok().and_then(|f| f.dyn_into::<js_sys::Function>().ok());
+    let promise = request.and_then(|f| f.call3(locks, &LOCK_NAME.into(), &options, &granted).ok());
+    match promise.and_then(|p| p.dyn_into::<js_sys::Promise>().ok()) {
+        Some(promise) => wasm_bindgen_futures::spawn_local(async move {
+            if wasm_bindgen_futures::JsFuture::from(promise).await.is_err() {
+                if let Some(tx) = tx.borrow_mut().take() {
+                    let _ = tx.send(false);
+                }
+            }
+        }),
+        None => {
+            if let Some(tx) = tx.borrow_mut().take() {
+                let _ = tx.send(false);
+            }
+        }
+    }
+    rx
+}
+
+/// What arrives from another tab.
+enum Incoming {
+    Message(TabMessage),
+    /// A frame from the relay as the leader got it, for every tab or only for `to`.
+    Frame {
+        to: Option<u64>,
+        frame: Message,
+    },
+}
+
+/// The channel to the other tabs: what arrives, and a way to post. A [`TabMessage`] goes as its JSON text; a
+/// frame from the relay as an object `{f, to?}` with the frame's own text or bytes (`Uint8Array`), so the
+/// leader passes frames on without encoding each message again.
+struct Channel {
+    channel: web_sys::BroadcastChannel,
+    _listener: gloo_events::EventListener,
+}
+
+impl Channel {
+    fn open() -> Option<(Channel, UnboundedReceiver<Incoming>)> {
+        let channel = web_sys::BroadcastChannel::new(CHANNEL_NAME).ok()?;
+        let (tx, rx) = unbounded();
+        let listener = gloo_events::EventListener::new(&channel, "message", move |event| {
+            let Some(data) = event.dyn_ref::<web_sys::MessageEvent>().map(|e| e.data()) else { return };
+            // What this build cannot read (another version of the page in another tab) is skipped.
+            if let Some(incoming) = Channel::read(&data) {
+                let _ = tx.unbounded_send(incoming);
+            }
+        });
+        Some((Channel { channel, _listener: listener }, rx))
+    }
+
+    fn read(data: &JsValue) -> Option<Incoming> {
+        if let Some(text) = data.as_string() {
+            return serde_json::from_str(&text).ok().map(Incoming::Message);
+        }
+        let f = js_sys::Reflect::get(data, &"f".into()).ok()?;
+        let frame = match f.as_string() {
+            Some(text) => Message::Text(text),
+            None => Message::Bytes(f.dyn_into::<js_sys::Uint8Array>().ok()?.to_vec()),
+        };
+        let to = js_sys::Reflect::get(data, &"to".into()).ok().and_then(|t| t.as_f64()).map(|t| t as u64);
+        Some(Incoming::Frame { to, frame })
+    }
+
+    fn post_raw(&self, value: &JsValue) {
+        if let Err(e) = self.channel.post_message(value) {
+            web_sys::console::warn_2(&"cannot reach the other tabs:".into(), &e);
+        }
+    }
+
+    fn post(&self, msg: &TabMessage) {
+        match serde_json::to_string(msg) {
+            Ok(text) => self.post_raw(&text.into()),
+            Err(e) => web_sys::console::warn_1(&format!("cannot encode a message for the other tabs: {e}").into()),
+        }
+    }
+
+    fn post_frame(&self, frame: &Message, to: Option<u64>) {
+        let data = js_sys::Object::new();
+        let f: JsValue = match frame {
+            Message::Text(text) => text.into(),
+            Message::Bytes(bytes) => js_sys::Uint8Array::from(bytes.as_slice()).into(),
+        };
+        let _ = js_sys::Reflect::set(&data, &"f".into(), &f);
+        if let Some(to) = to {
+            // Tab ids stay below 2^53, so they are exact as JavaScript numbers.
+            let _ = js_sys::Reflect::set(&data, &"to".into(), &JsValue::from_f64(to as f64));
+        }
+        self.post_raw(&data);
+    }
+
+    /// Sends what [`Cache::catch_up`] gives to the tab `to`.
+    fn post_catch_up(&self, to: u64, items: Vec<CatchUp>) {
+        for item in items {
+            match item {
+                CatchUp::Event(event) => self.post(&TabMessage::Event { to: Some(to), event }),
+                CatchUp::Frame(frame) => self.post_frame(&frame, Some(to)),
+            }
+        }
+    }
+}
+
+/// The frame as the page reads it: a message from the relay, or a warning that it could not be read.
+fn frame_event(frame: &Message) -> ConnEvent {
+    match decode(frame) {
+        Ok(msg) => ConnEvent::Server(msg),
+        Err(e) => ConnEvent::Warning(format!("ignored unreadable frame: {e}")),
+    }
+}
+
+/// Visibility changes, and the page going away (`pagehide`), as events.
+enum PageEvent {
+    Visibility,
+    Leaving,
+}
+
+fn page_events() -> (UnboundedReceiver<PageEvent>, Vec<gloo_events::EventListener>) {
+    let (tx, rx) = unbounded();
+    let mut listeners = Vec::new();
+    if let Some(window) = web_sys::window() {
+        if let Some(document) = window.document() {
+            let tx = tx.clone();
+            listeners.push(gloo_events::EventListener::new(&document, "visibilitychange", move |_| {
+                let _ = tx.unbounded_send(PageEvent::Visibility);
+            }));
+        }
+        for name in ["pagehide", "beforeunload"] {
+            let tx = tx.clone();
+            listeners.push(gloo_events::EventListener::new(&window, name, move |_| {
+                let _ = tx.unbounded_send(PageEvent::Leaving);
+            }));
+        }
+    }
+    (rx, listeners)
+}
+
+async fn run(inputs: Inputs, emit: Callback<ConnEvent>) {
+    let coordinated = lock_manager().filter(|_| has_broadcast_channel()).and_then(|locks| {
+        let (channel, messages) = Channel::open()?;
+        Some((locks, channel, messages))
+    });
+    let Some((locks, channel, messages)) = coordinated else {
+        return solo(inputs, emit).await;
+    };
+    let lead = request_lock(&locks);
+    let tab = (js_sys::Math::random() * 9_007_199_254_740_991.0) as u64;
+    let (pages, _listeners) = page_events();
+    let mut tab = Tab { id: tab, channel, messages, pages, inputs, emit, own: Wanted::default() };
+    match tab.follow(lead).await {
+        Some(true) => tab.lead().await,
+        Some(false) => solo(tab.inputs, tab.emit).await,
+        None => {}
+    }
+}
+
+/// Without coordination: the page's own connection, as every tab had before.
+async fn solo(inputs: Inputs, emit: Callback<ConnEvent>) {
+    emit.emit(ConnEvent::Role(TabRole::Solo));
+    let Inputs { wanted, commands, mut fired } = inputs;
+    let _connection = Connection::start(wanted, commands, emit, None);
+    // Nobody to tell about fired alerts; keep the connection until the page drops this task.
+    while fired.next().await.is_some() {}
+    futures::future::pending::<()>().await;
+}
+
+struct Tab {
+    id: u64,
+    channel: Channel,
+    messages: UnboundedReceiver<Incoming>,
+    pages: UnboundedReceiver<PageEvent>,
+    inputs: Inputs,
+    emit: Callback<ConnEvent>,
+    /// This tab's latest wants.
+    own: Wanted,
+}
+
+impl Tab {
+    fn announce(&self) {
+        self.channel.post(&TabMessage::Wants { tab: self.id, wants: TabWants::new(&self.own, page_hidden()) });
+    }
+
+    /// Follows the leader until this tab gets the lock: `Some(true)`, or the browser refuses it: `Some(false)`;
+    /// `None` when the page is going away.
+    async fn follow(&mut self, lead: oneshot::Receiver<bool>) -> Option<bool> {
+        self.emit.emit(ConnEvent::Role(TabRole::Follower));
+        let mut lead = lead.fuse();
+        // The REST API is reached from every tab directly; only the socket is the leader's.
+        let endpoints = config::load().fuse();
+        futures::pin_mut!(endpoints);
+        let mut pings = IntervalStream::new(ANNOUNCE_EVERY_MS).fuse();
+        loop {
+            select! {
+                granted = lead => return Some(granted.unwrap_or(false)),
+                (endpoints, warning) = endpoints => {
+                    let api = Api::new(endpoints.http_base, config::load_token());
+                    self.emit.emit(ConnEvent::Endpoints { ws_url: endpoints.ws_url, api, warning });
+                }
+                wanted = self.inputs.wanted.next() => match wanted {
+                    Some(w) => {
+                        self.own = w;
+                        self.announce();
+                    }
+                    None => return None,
+                },
+                command = self.inputs.commands.select_next_some() => {
+                    self.channel.post(&TabMessage::Command { tab: self.id, command });
+                }
+                // Only the leader's alerts are told; this tab's reducer fires none.
+                _ = self.inputs.fired.select_next_some() => {}
+                _ = pings.select_next_some() => self.announce(),
+                page = self.pages.select_next_some() => match page {
+                    PageEvent::Visibility => self.announce(),
+                    PageEvent::Leaving => self.channel.post(&TabMessage::Bye { tab: self.id }),
+                },
+                incoming = self.messages.select_next_some() => match incoming {
+                    Incoming::Frame { to, frame } if to.is_none_or(|t| t == self.id) => {
+                        self.emit.emit(frame_event(&frame));
+                    }
+                    Incoming::Message(TabMessage::Event { to, event }) if to.is_none_or(|t| t == self.id) => {
+                        self.emit.emit(event.into_event());
+                    }
+                    Incoming::Message(TabMessage::Leader { .. }) => self.announce(),
+                    Incoming::Message(TabMessage::Fired { fired }) => self.emit.emit(ConnEvent::AlertFired(fired)),
+                    _ => {}
+                },
+            }
+        }
+    }
+
+    /// Runs the page's one connection for every tab, until the page goes away.
+    async fn lead(mut self) {
+        self.emit.emit(ConnEvent::Role(TabRole::Leader));
+        self.channel.post(&TabMessage::Leader { tab: self.id });
+        let (wanted_tx, wanted_rx) = WantedSender::channel();
+        let (commands_tx, commands_rx) = CommandSender::channel();
+        // Frames and events in one queue, so the other tabs get them in the order the connection made them.
+        let (events_tx, mut events) = unbounded();
+        let frames_tx = events_tx.clone();
+        let _connection = Connection::start(
+            wanted_rx,
+            commands_rx,
+            Callback::from(move |event| {
+                let _ = events_tx.unbounded_send(FromConnection::Event(event));
+            }),
+            Some(Callback::from(move |frame| {
+                let _ = frames_tx.unbounded_send(FromConnection::Frame(frame));
+            })),
+        );
+        // The latest frame: a `hello`'s is kept for tabs that join later.
+        let mut last_frame = None;
+        let mut others: HashMap<u64, (TabWants, i64)> = HashMap::new();
+        let mut cache = Cache::default();
+        let mut sent = Wanted::default();
+        let mut expiry = IntervalStream::new(ANNOUNCE_EVERY_MS).fuse();
+        let mut changed = true;
+        loop {
+            if changed {
+                let mine = TabWants::new(&self.own, page_hidden());
+                let merged = merge(std::iter::once(&mine).chain(others.values().map(|(w, _)| w)));
+                if merged != sent {
+                    cache.keep(&merged.symbols);
+                    wanted_tx.send(merged.clone());
+                    sent = merged;
+                }
+                changed = false;
+            }
+            select! {
+                from = events.select_next_some() => match from {
+                    FromConnection::Frame(frame) => {
+                        self.channel.post_frame(&frame, None);
+                        last_frame = Some(frame);
+                    }
+                    FromConnection::Event(event) => {
+                        if let ConnEvent::Server(ServerMessage::Hello { .. }) = event {
+                            cache.hello = last_frame.take();
+                        }
+                        cache.observe(&event);
+                        if let Some(relayed) = Relayed::of(&event) {
+                            self.channel.post(&TabMessage::Event { to: None, event: relayed });
+                        }
+                        self.emit.emit(event);
+                    }
+                },
+                wanted = self.inputs.wanted.next() => match wanted {
+                    Some(w) => {
+                        self.own = w;
+                        changed = true;
+                    }
+                    None => return,
+                },
+                command = self.inputs.commands.select_next_some() => commands_tx.send_encoded(command),
+                fired = self.inputs.fired.select_next_some() => self.channel.post(&TabMessage::Fired { fired }),
+                page = self.pages.select_next_some() => changed |= matches!(page, PageEvent::Visibility),
+                _ = expiry.select_next_some() => {
+                    let now = now_ms();
+                    let before = others.len();
+                    others.retain(|_, (_, seen)| now - *seen < EXPIRE_MS);
+                    changed |= others.len() != before;
+                }
+                incoming = self.messages.select_next_some() => match incoming {
+                    Incoming::Message(TabMessage::Wants { tab, wants }) => {
+                        if !others.contains_key(&tab) {
+                            self.channel.post_catch_up(tab, cache.catch_up(&wants.symbols));
+                        }
+                        let old = others.insert(tab, (wants.clone(), now_ms()));
+                        changed |= old.is_none_or(|(w, _)| w != wants);
+                    }
+                    Incoming::Message(TabMessage::Bye { tab }) => changed |= others.remove(&tab).is_some(),
+                    Incoming::Message(TabMessage::Command { command, .. }) => commands_tx.send_encoded(command),
+                    _ => {}
+                },
+            }
+        }
+    }
+}
+
+/// What the leader's connection gives it: events, and before each frame's event the frame as it came.
+enum FromConnection {
+    Event(ConnEvent),
+    Frame(Message),
+}
+
+/// One thing a tab that just joined is sent.
+#[derive(Debug, PartialEq)]
+enum CatchUp {
+    Event(Relayed),
+    Frame(Message),
+}
+
+/// The relay's `snapshot` message as the relay writes it.
+#[derive(Serialize)]
+struct SnapshotOut<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    quotes: Vec<&'a Quote>,
+}
+
+/// What the leader keeps to catch a tab up when it joins: the connection's state since the latest attempt, and
+/// the latest quote of every subscribed symbol.
+#[derive(Default)]
+struct Cache {
+    /// The latest `connecting` or `closed`.
+    status: Option<Relayed>,
+    /// The current socket's `hello` frame, once live.
+    hello: Option<Message>,
+    quotes: HashMap<Symbol, Quote>,
+}
+
+impl Cache {
+    fn observe(&mut self, event: &ConnEvent) {
+        match event {
+            ConnEvent::Connecting { .. } | ConnEvent::Closed { .. } => {
+                self.status = Relayed::of(event);
+                self.hello = None;
+            }
+            ConnEvent::Server(
+                ServerMessage::Quotes { quotes }
+                | ServerMessage::Snapshot { quotes }
+                | ServerMessage::Recovered { quotes },
+            ) => {
+                for q in quotes {
+                    let newer = self.quotes.get(&q.symbol).is_none_or(|old| old.ts <= q.ts);
+                    if newer {
+                        self.quotes.insert(q.symbol.clone(), q.clone());
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Forgets quotes of symbols no tab wants any more.
+    fn keep(&mut self, symbols: &[Symbol]) {
+        let keep: HashSet<&Symbol> = symbols.iter().collect();
+        self.quotes.retain(|s, _| keep.contains(s));
+    }
+
+    /// What a tab that just joined needs: the connection's state, then a snapshot of its symbols' latest quotes.
+    fn catch_up(&self, symbols: &[Symbol]) -> Vec<CatchUp> {
+        let mut items: Vec<CatchUp> = self.status.iter().cloned().map(CatchUp::Event).collect();
+        items.extend(self.hello.iter().cloned().map(CatchUp::Frame));
+        let quotes: Vec<&Quote> = symbols.iter().filter_map(|s| self.quotes.get(s)).collect();
+        if !quotes.is_empty() {
+            // The relay's own `snapshot` message, written here so that this page need not encode every kind of
+            // server message just for this one.
+            match serde_json::to_string(&SnapshotOut { kind: "snapshot", quotes }) {
+                Ok(text) => items.push(CatchUp::Frame(Message::Text(text))),
+                Err(e) => web_sys::console::warn_1(&format!("cannot encode a snapshot: {e}").into()),
+            }
+        }
+        items
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wasm_bindgen_test::wasm_bindgen_test;
+
+    fn sym(s: &str) -> Symbol {
+        Symbol::parse(s).expect("valid test symbol")
+    }
+
+    fn wants(symbols: &[&str], off_screen: &[&str], full_rate: &[&str], hidden: bool) -> TabWants {
+        let list = |l: &[&str]| l.iter().map(|s| sym(s)).collect();
+        TabWants {
+            symbols: list(symbols),
+            refused: vec![],
+            off_screen: list(off_screen),
+            full_rate: list(full_rate),
+            hidden,
+        }
+    }
+
+    #[wasm_bindgen_test(unsupported = test)]
+    fn the_leader_subscribes_the_union_at_the_rate_the_most_demanding_tab_needs() {
+        let leader = wants(&["AAPL", "MSFT", "TSLA"], &["TSLA"], &[], true);
+        let follower = wants(&["MSFT", "NVDA", "TSLA"], &["NVDA"], &[], false);
+        let merged = merge([&leader, &follower]);
+        assert_eq!(*merged.symbols, [sym("AAPL"), sym("MSFT"), sym("TSLA"), sym("NVDA")], "the leader's order first");
+        // AAPL: only in the hidden leader tab. NVDA: off screen in the one tab that has it. TSLA: on screen in the
+        // visible follower.
+        assert_eq!(*merged.off_screen, HashSet::from([sym("AAPL"), sym("NVDA")]));
+        assert_eq!(*merged.full_rate, HashSet::from([sym("MSFT"), sym("TSLA")]));
+        let watched = wants(&["AAPL"], &[], &["AAPL"], true);
+        assert!(merge([&leader, &watched]).full_rate.contains(&sym("AAPL")), "an alert needs every tick");
+        assert_eq!(merge([&follower]).symbols.len(), 3, "a tab that is gone is no longer subscribed");
+    }
+
+    #[wasm_bindgen_test(unsupported = test)]
+    fn messages_between_tabs_round_trip_as_json() {
+        let msg = TabMessage::Event {
+            to: Some(3),
+            event: Relayed::Closed { reason: "x".into(), attempt: 1, retry_in_ms: 2 },
+        };
+        let text = serde_json::to_string(&msg).expect("encodes");
+        assert_eq!(serde_json::from_str::<TabMessage>(&text).expect("decodes"), msg);
+        let msg = TabMessage::Wants { tab: 1, wants: wants(&["BTC/USD"], &[], &[], false) };
+        let text = serde_json::to_string(&msg).expect("encodes");
+        assert_eq!(serde_json::from_str::<TabMessage>(&text).expect("decodes"), msg);
+    }
+
+    #[wasm_bindgen_test(unsupported = test)]
+    fn a_joining_tab_gets_the_connection_state_and_the_latest_quotes_of_its_symbols() {
+        let mut cache = Cache::default();
+        let quote = |s: &str, price: f64, ts: i64| Quote {
+            symbol: sym(s),
+            price,
+            ts,
+            provider: "sim".into(),
+            bid: None,
+            ask: None,
+            volume: None,
+            change: None,
+            change_pct: None,
+            recv: None,
+            seq: None,
+        };
+        cache.observe(&ConnEvent::Connecting { attempt: 0 });
+        let quotes = vec![quote("AAPL", 1.0, 2), quote("MSFT", 2.0, 2)];
+        cache.observe(&ConnEvent::Server(ServerMessage::Quotes { quotes }));
+        cache.observe(&ConnEvent::Server(ServerMessage::Quotes { quotes: vec![quote("AAPL", 0.5, 1)] }));
+        let items = cache.catch_up(&[sym("AAPL"), sym("NVDA")]);
+        assert_eq!(items.len(), 2, "{items:?}");
+        assert_eq!(items[0], CatchUp::Event(Relayed::Connecting { attempt: 0 }));
+        let CatchUp::Frame(frame) = &items[1] else { panic!("a frame: {items:?}") };
+        assert_eq!(
+            frame_event(frame),
+            ConnEvent::Server(ServerMessage::Snapshot { quotes: vec![quote("AAPL", 1.0, 2)] }),
+            "the relay's snapshot message, of its symbols only, never an older quote"
+        );
+        let hello = Message::Text("{}".into());
+        cache.hello = Some(hello.clone());
+        assert_eq!(cache.catch_up(&[])[1], CatchUp::Frame(hello), "the hello after the status");
+        cache.observe(&ConnEvent::Closed { reason: "gone".into(), attempt: 1, retry_in_ms: 5 });
+        cache.keep(&[]);
+        assert_eq!(cache.catch_up(&[sym("AAPL")]).len(), 1, "closed, and nothing cached for unwanted symbols");
+    }
+}
