@@ -390,6 +390,82 @@ async fn the_watchlist_sorts_freezes_and_answers_the_keyboard() {
     b.close().await;
 }
 
+const TABS_JS: &str = "return [...document.querySelectorAll('[data-testid=\"watchlist-tab\"]')]\
+    .map(t => (t.getAttribute('aria-selected') === 'true' ? '*' : '') + t.dataset.name);";
+
+async fn list_tabs(b: &Browser) -> Vec<String> {
+    b.eval(TABS_JS, vec![]).await
+}
+
+/// Types `name` into the list-name field and presses Enter.
+async fn name_list(b: &Browser, name: &str) {
+    b.wait_for("the list name field", Duration::from_secs(5), || async {
+        let open: bool = b.eval("return !!document.querySelector('[data-testid=\"list-name\"]');", vec![]).await;
+        open.then_some(())
+    })
+    .await;
+    let set = "const i = document.querySelector('[data-testid=\"list-name\"]'); i.value = arguments[0]; i.focus(); return null;";
+    b.eval::<Option<bool>>(set, vec![serde_json::json!(name)]).await;
+    press(b, "\u{E007}").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn named_watchlists_switch_persist_rename_and_delete() {
+    let _turn = SERIAL.lock().await;
+    let (relay, b, _) = setup().await;
+    open_live(&b, &relay).await;
+    assert_eq!(list_tabs(&b).await, ["*Watchlist"]);
+
+    // A new list starts empty and active; a symbol added there ticks.
+    b.click("[data-testid=new-list]").await;
+    name_list(&b, "watchlist").await;
+    let refused: String = b.eval("return document.querySelector('.list-tabs .input-error').textContent;", vec![]).await;
+    assert!(refused.contains("already"), "a duplicate name is refused: {refused}");
+    name_list(&b, "Crypto").await;
+    b.wait_for("the Crypto tab active", Duration::from_secs(5), || async {
+        (list_tabs(&b).await == ["Watchlist", "*Crypto"]).then_some(())
+    })
+    .await;
+    wait_dash(&b, "an empty list", Duration::from_secs(5), |d| d.rows.is_empty()).await;
+    b.type_into("[data-testid=symbol-input]", "SOL/USD").await;
+    b.click("[data-testid=add-symbol]").await;
+    wait_dash(&b, "SOL/USD priced in Crypto", Duration::from_secs(10), |d| {
+        d.symbols() == ["SOL/USD"] && d.price("SOL/USD").is_some()
+    })
+    .await;
+
+    // Switching shows each list's own symbols, priced.
+    b.click("[data-testid=watchlist-tab][data-name=Watchlist]").await;
+    wait_dash(&b, "the default list back", Duration::from_secs(10), |d| {
+        d.symbols() == DEFAULT_SYMBOLS && d.all_priced(&DEFAULT_SYMBOLS)
+    })
+    .await;
+    b.click("[data-testid=watchlist-tab][data-name=Crypto]").await;
+    wait_dash(&b, "Crypto again", Duration::from_secs(10), |d| {
+        d.symbols() == ["SOL/USD"] && d.price("SOL/USD").is_some()
+    })
+    .await;
+
+    // Both lists and the active one survive a reload.
+    b.reload().await;
+    wait_dash(&b, "Crypto after reload", Duration::from_secs(20), |d| d.is("live") && d.symbols() == ["SOL/USD"]).await;
+    assert_eq!(list_tabs(&b).await, ["Watchlist", "*Crypto"]);
+
+    // Rename, then delete (asked twice): the other list becomes active.
+    b.click("[data-testid=rename-list]").await;
+    name_list(&b, "Coins").await;
+    b.wait_for("renamed", Duration::from_secs(5), || async {
+        (list_tabs(&b).await == ["Watchlist", "*Coins"]).then_some(())
+    })
+    .await;
+    b.click("[data-testid=delete-list]").await;
+    assert_eq!(list_tabs(&b).await.len(), 2, "the first click only asks");
+    b.click("[data-testid=delete-list]").await;
+    wait_dash(&b, "back to the default list", Duration::from_secs(10), |d| d.symbols() == DEFAULT_SYMBOLS).await;
+    assert_eq!(list_tabs(&b).await, ["*Watchlist"]);
+    b.close().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn search_as_you_type_adds_a_symbol_found_by_its_name_with_the_keyboard() {
     let _turn = SERIAL.lock().await;

@@ -19,11 +19,12 @@ use super::stats_panel::StatsPanel;
 use super::theme::ThemeToggle;
 use super::toasts::Toasts;
 use super::watchlist::Watchlist;
+use super::watchlist_tabs::WatchlistTabs;
 use crate::chart::tap::use_tick_tap;
 use crate::context::AppContext;
 use crate::hooks::{use_clock, use_connection, use_frame_batch, use_history, use_marks, use_persistence};
 use crate::services::{now_ms, storage};
-use crate::state::{default_watchlist, Action, AlertAction, AppState};
+use crate::state::{default_watchlist, Action, AlertAction, AppState, ListAction};
 
 #[component]
 pub(crate) fn App() -> Html {
@@ -32,6 +33,9 @@ pub(crate) fn App() -> Html {
         let mut state = AppState::restored(watchlist, storage::load_quotes(), now_ms());
         let alerts = storage::load_json(storage::ALERTS_KEY).unwrap_or_default();
         state.apply(Action::Alert(AlertAction::Restore(alerts)));
+        if let Some(lists) = storage::load_json(storage::WATCHLISTS_KEY) {
+            state.apply(Action::Lists(ListAction::Adopt(lists)));
+        }
         state
     });
     let batched = use_frame_batch(state.dispatcher());
@@ -64,6 +68,7 @@ pub(crate) fn App() -> Html {
                 </header>
                 <main class="layout">
                     <section class="board" aria-label="Watchlist">
+                        <WatchlistTabs />
                         <AddSymbol />
                         <Watchlist />
                         <ReplayBar />

@@ -20,3 +20,4 @@ pub(crate) mod stats_panel;
 pub(crate) mod theme;
 pub(crate) mod toasts;
 pub(crate) mod watchlist;
+pub(crate) mod watchlist_tabs;

@@ -15,7 +15,7 @@ use yew::prelude::*;
 use wasm_bindgen::JsCast;
 
 use crate::services::{now_ms, storage};
-use crate::state::{Action, AlertAction, AppState};
+use crate::state::{Action, AlertAction, AppState, ListAction};
 
 /// Shortest time between two saves of the quote cache.
 const QUOTES_SAVE_EVERY_MS: i64 = 5_000;
@@ -33,6 +33,10 @@ pub(crate) fn use_persistence(state: UseReducerHandle<AppState>) {
                     let (key, value) = (event.key(), event.new_value());
                     if let Some(symbols) = storage::watchlist_saved_elsewhere(key.as_deref(), value.as_deref()) {
                         dispatcher.dispatch(Action::AdoptWatchlist { symbols, now_ms: now_ms() });
+                    } else if key.as_deref() == Some(storage::WATCHLISTS_KEY) {
+                        if let Some(lists) = value.as_deref().and_then(|v| serde_json::from_str(v).ok()) {
+                            dispatcher.dispatch(Action::Lists(ListAction::Adopt(lists)));
+                        }
                     } else if key.as_deref() == Some(storage::ALERTS_KEY) {
                         let list = value.and_then(|v| serde_json::from_str(&v).ok()).unwrap_or_default();
                         dispatcher.dispatch(Action::Alert(AlertAction::Adopt(list)));
@@ -46,6 +50,16 @@ pub(crate) fn use_persistence(state: UseReducerHandle<AppState>) {
         let watchlist = state.watchlist.clone();
         use_effect_with(state.watchlist_rev, move |_| {
             if let Err(e) = storage::save_watchlist(&watchlist) {
+                web_sys::console::warn_1(&e.into());
+            }
+        });
+    }
+    {
+        // Every list with the active one's current symbols; identical text is not written again, so tabs that
+        // adopt each other's lists do not echo them back and forth.
+        let (lists, watchlist) = (state.lists.clone(), state.watchlist.clone());
+        use_effect_with((state.lists_rev, state.watchlist_rev), move |_| {
+            if let Err(e) = storage::save_json(storage::WATCHLISTS_KEY, &lists.saved(&watchlist)) {
                 web_sys::console::warn_1(&e.into());
             }
         });

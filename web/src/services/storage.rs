@@ -77,6 +77,8 @@ fn write_raw(key: &str, value: &str) -> Result<(), String> {
 
 /// Where the price alerts are saved.
 pub(crate) const ALERTS_KEY: &str = "hamster.alerts.v1";
+/// The named watchlists (names, which is active, every list's symbols); `WATCHLIST_KEY` keeps the active one.
+pub(crate) const WATCHLISTS_KEY: &str = "hamster.watchlists.v1";
 /// The colour theme: `system`, `light` or `dark`.
 pub(crate) const THEME_KEY: &str = "hamster.theme.v1";
 /// The latency figure's warning threshold in ms.

@@ -10,6 +10,7 @@
 
 pub(crate) mod alerts;
 pub(crate) mod feed;
+pub(crate) mod lists;
 mod log;
 mod portfolio;
 mod replay;
@@ -128,6 +129,10 @@ pub struct AppState {
     pub(crate) alerts_rev: u64,
     /// A row's bell asked for an alert on this symbol near this price: the form is prefilled with it.
     pub(crate) alerts_draft: Option<(Symbol, f64)>,
+    /// The named watchlists; `watchlist` is the active one's symbols.
+    pub(crate) lists: Rc<lists::WatchLists>,
+    /// Bumped whenever the lists (names, which is active) change.
+    pub(crate) lists_rev: u64,
     /// Every event of the watched channels, in readable columns.
     pub(crate) feed: Rc<Feed>,
     /// Whether this tab holds the browser's one socket, follows the tab that does, or is on its own.
@@ -141,6 +146,18 @@ pub enum FeedAction {
     Resume,
     Filter(FeedFilter),
     BigPremium(Option<f64>),
+}
+
+/// What the watchlist tabs ask for.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ListAction {
+    Switch(usize),
+    /// A new empty list (its name already checked), made active.
+    Create(String),
+    Rename(usize, String),
+    Delete(usize),
+    /// The lists as saved at page load, or by another tab.
+    Adopt(lists::Saved),
 }
 
 /// What the alert form and list ask for.
@@ -201,6 +218,8 @@ pub enum Action {
     },
     /// Recent ticks for a sparkline.
     History(HistoryResponse),
+    /// A change to the named watchlists.
+    Lists(ListAction),
     /// Another tab saved its watchlist: take it, so that this tab's next change starts from it.
     AdoptWatchlist {
         symbols: Vec<Symbol>,
@@ -268,6 +287,8 @@ impl AppState {
             alerts: Rc::default(),
             alerts_rev: 0,
             alerts_draft: None,
+            lists: Rc::new(lists::WatchLists::single(Vec::new())),
+            lists_rev: 0,
             feed: Rc::default(),
             tab_role: None,
         };
@@ -275,6 +296,25 @@ impl AppState {
             state.log(LogLevel::Info, format!("restored {restored} cached quotes"));
         }
         state
+    }
+
+    /// Shows `symbols` as the watchlist: rows kept for symbols already shown, new rows for the others.
+    fn show_watchlist(&mut self, symbols: Vec<Symbol>) {
+        let mut list: Vec<Symbol> = Vec::with_capacity(symbols.len());
+        for s in symbols {
+            if !list.contains(&s) {
+                list.push(s);
+            }
+        }
+        let mut rows = HashMap::with_capacity(list.len());
+        for symbol in &list {
+            let row = self.rows.remove(symbol).unwrap_or_else(|| Rc::new(Row::new(symbol.clone())));
+            rows.insert(symbol.clone(), row);
+        }
+        self.rows = rows;
+        self.watchlist = Rc::new(list);
+        self.watchlist_rev += 1;
+        self.quotes_rev += 1;
     }
 
     /// Applies one action in place. The reducer proper ([`Reducible::reduce`]) clones and calls this.
@@ -336,6 +376,32 @@ impl AppState {
                 self.log(LogLevel::Info, format!("replaced {old} with {new}"));
             }
             Action::History(history) => self.apply_history(history),
+            Action::Lists(action) => {
+                let current = self.watchlist.to_vec();
+                let lists = Rc::make_mut(&mut self.lists);
+                let show = match action {
+                    ListAction::Switch(to) => lists.switch(to, &current),
+                    ListAction::Create(name) => lists.create(name).and_then(|at| lists.switch(at, &current)),
+                    ListAction::Rename(at, name) => {
+                        lists.rename(at, name);
+                        None
+                    }
+                    ListAction::Delete(at) => lists.delete(at),
+                    ListAction::Adopt(saved) => match lists::WatchLists::from_saved(saved) {
+                        Some(adopted) if adopted == *lists && adopted.active_symbols() == current => return,
+                        Some(adopted) => {
+                            let symbols = adopted.active_symbols();
+                            *lists = adopted;
+                            (symbols != current).then_some(symbols)
+                        }
+                        None => return,
+                    },
+                };
+                self.lists_rev += 1;
+                if let Some(symbols) = show {
+                    self.show_watchlist(symbols);
+                }
+            }
             Action::AdoptWatchlist { symbols, now_ms } => {
                 self.now_ms = self.now_ms.max(now_ms);
                 if *self.watchlist == symbols {
