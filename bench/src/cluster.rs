@@ -22,6 +22,8 @@ use crate::target::{Kind, Launch, Target};
 /// How long Redis may take to answer its first `PING`, and the nodes to agree on an owner.
 const REDIS_START: Duration = Duration::from_secs(10);
 const OWNER_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long after they agree on an owner every node may take to subscribe to the data channel.
+const SUBSCRIBE_TIMEOUT: Duration = Duration::from_secs(15);
 /// The provider the bench's generator stands for.
 const PROVIDER: &str = "twelvedata";
 
@@ -115,6 +117,18 @@ impl Redis {
             let _ = self.child.kill().await;
         }
     }
+
+    /// Subscribers of the provider's data channel (`PUBSUB NUMSUB`): one per node that receives the owner's
+    /// quotes.
+    async fn data_subscribers(&self) -> Option<usize> {
+        let out = self.cli(&["PUBSUB", "NUMSUB", &data_channel()]).await.ok()?;
+        out.lines().nth(1)?.trim().parse().ok()
+    }
+}
+
+/// The provider's data channel, as the relay names it (`relay/src/cluster/keys.rs`).
+fn data_channel() -> String {
+    format!("hamster:{{{PROVIDER}}}:data")
 }
 
 /// `calls` and `usec` of `cmdstat_<command>:calls=…,usec=…,…` in an `INFO commandstats` answer.
@@ -154,7 +168,7 @@ impl Cluster {
                 .with_context(|| format!("node {}", node_id(i)))?;
             nodes.push(target);
         }
-        let owner = match agreed_owner(&nodes).await {
+        let owner = match agreed_owner(&nodes, &redis).await {
             Ok(owner) => owner,
             Err(e) => {
                 for node in nodes {
@@ -169,8 +183,9 @@ impl Cluster {
 }
 
 /// Polls every node's `/api/status` until exactly one says it owns the provider, every node names it as the
-/// owner and every node sees all the others.
-async fn agreed_owner(nodes: &[Target]) -> anyhow::Result<usize> {
+/// owner and every node sees all the others; then waits until every node has subscribed to the data channel
+/// (a node that has not would serve its clients nothing).
+async fn agreed_owner(nodes: &[Target], redis: &Redis) -> anyhow::Result<usize> {
     let deadline = Instant::now() + OWNER_TIMEOUT;
     loop {
         let mut views = Vec::with_capacity(nodes.len());
@@ -194,7 +209,7 @@ async fn agreed_owner(nodes: &[Target]) -> anyhow::Result<usize> {
                 })
             });
             if agree {
-                return Ok(*owner);
+                return all_subscribed(nodes.len(), redis).await.map(|()| *owner);
             }
         }
         if Instant::now() >= deadline {
@@ -202,6 +217,28 @@ async fn agreed_owner(nodes: &[Target]) -> anyhow::Result<usize> {
                 "the {} nodes agreed on no owner of {PROVIDER} within {OWNER_TIMEOUT:?}: owners {owners:?}, views \
                  {views:?}",
                 nodes.len()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn all_subscribed(n: usize, redis: &Redis) -> anyhow::Result<()> {
+    let deadline = Instant::now() + SUBSCRIBE_TIMEOUT;
+    loop {
+        let subscribers = redis.data_subscribers().await;
+        if subscribers == Some(n) {
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            let subscribe = redis.cli(&["INFO", "commandstats"]).await.unwrap_or_default();
+            let subscribe = subscribe.lines().find(|l| l.starts_with("cmdstat_subscribe:")).unwrap_or("no SUBSCRIBE");
+            bail!(
+                "the nodes agree on an owner, but {} of {n} subscribed to {} within {SUBSCRIBE_TIMEOUT:?} (the others \
+                 would deliver nothing; Redis: {})",
+                subscribers.map_or("?".into(), |s| s.to_string()),
+                data_channel(),
+                subscribe.trim()
             );
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
