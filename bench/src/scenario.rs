@@ -459,7 +459,7 @@ impl Bench {
             };
             vec![(fast, label, sizes.clients)]
         };
-        if cluster.is_some() {
+        if cluster.is_some() && remote > 0 {
             let label = groups[0].1.clone();
             groups.push((&[Group::Fast], format!("{label}: on the owner"), groups[0].2 - remote));
             groups.push((&[Group::Remote], format!("{label}: via Redis"), remote));
