@@ -603,13 +603,11 @@ fn sum_all<T: std::iter::Sum<T>>(values: impl IntoIterator<Item = Option<T>>) ->
     values.filter(|v| !v.is_empty()).map(|v| v.into_iter().sum())
 }
 
+/// Every node's `/api/status` before and after a run (`None` where a node did not answer).
+type Statuses<'a> = (&'a [Option<StatusResponse>], &'a [Option<StatusResponse>]);
+
 /// What a cluster run adds to the notes: each node's CPU, Redis's CPU and what it paid for, and the bus counters.
-fn cluster_notes(
-    cluster: &Cluster,
-    p0: &Probe,
-    p1: &Probe,
-    status: Option<(&[Option<StatusResponse>], &[Option<StatusResponse>])>,
-) -> Vec<String> {
+fn cluster_notes(cluster: &Cluster, p0: &Probe, p1: &Probe, status: Option<Statuses<'_>>) -> Vec<String> {
     let mut notes = Vec::new();
     let per_node: Vec<String> = p0
         .nodes

@@ -329,4 +329,26 @@ mod tests {
         assert_eq!(feed.symbols, ["BBB"]);
         assert!(feed.command("not json").is_none());
     }
+
+    #[tokio::test]
+    async fn counts_the_connections_open_at_once_since_watching() {
+        let generator = Generator::start("127.0.0.1:0".parse().unwrap(), Arc::new(Window::default())).unwrap();
+        let until = |what: &'static str, done: &dyn Fn() -> bool| {
+            let ok = (0..500).any(|_| {
+                std::thread::sleep(Duration::from_millis(10));
+                done()
+            });
+            assert!(ok, "{what}");
+        };
+        let (_earlier, _) = tokio_tungstenite::connect_async(generator.ws_url()).await.unwrap();
+        until("first accepted", &|| generator.accepted() == 1);
+        generator.watch_peak();
+        let (_one, _) = tokio_tungstenite::connect_async(generator.ws_url()).await.unwrap();
+        until("one open since watching (the earlier one is not counted)", &|| {
+            generator.accepted() == 2 && generator.peak_open() == 1
+        });
+        let (_two, _) = tokio_tungstenite::connect_async(generator.ws_url()).await.unwrap();
+        until("two open at once", &|| generator.peak_open() == 2);
+        generator.stop();
+    }
 }
