@@ -48,6 +48,10 @@ step "benchmark smoke: every scenario, small, against the relay and the Node pee
 cargo run -q -p hamster-bench --locked -- --smoke --target relay,node \
     --relay-bin "${CARGO_TARGET_DIR:-target}/debug/hamster-relay"
 
+step "benchmark smoke, cluster: two relays on the bench's own redis-server, exactly one upstream connection (~8 s)"
+cargo run -q -p hamster-bench --locked -- --smoke --cluster 2 fanout \
+    --relay-bin "${CARGO_TARGET_DIR:-target}/debug/hamster-relay"
+
 step "tests: unit, relay over real sockets, provider mocks, dashboard end-to-end in headless Chromium"
 cargo test --workspace --locked 2>&1 | tee -a "$results"
 

@@ -11,8 +11,9 @@
 //!
 //! Clients behave as told ([`Behaviour`]): fast readers, slow readers (a pause after every frame) or stalled
 //! ones (they read the subscribe reply, then nothing). Readers send `ping` every few seconds, as the dashboard
-//! does, so an overloaded relay does not drop them for silence. Their results go to one of two groups, fast and slow,
-//! so the fast clients' latency next to stalled ones can be reported apart. Histograms are sharded by client,
+//! does, so an overloaded relay does not drop them for silence. Their results go to one of three groups, fast,
+//! slow and remote (fast readers on a cluster node whose quotes crossed Redis), so the fast clients' latency next
+//! to stalled ones, and a cluster's clients next to and away from the upstream connection, can be reported apart. Histograms are sharded by client,
 //! each shard behind a mutex taken once per frame, so thousands of clients record without contention and
 //! without a histogram each (which would dominate the bench's memory at 10,000 clients).
 //!
@@ -75,8 +76,10 @@ pub enum Behaviour {
 pub enum Group {
     Fast = 0,
     Slow = 1,
+    /// Fast readers on a cluster node that does not hold the upstream connection: their quotes crossed Redis.
+    Remote = 2,
     /// Measured nowhere (helper connections, e.g. the subscription primers).
-    None = 2,
+    None = 3,
 }
 
 /// One client to run.
@@ -156,7 +159,7 @@ pub struct Summary {
 #[derive(Debug)]
 pub struct Recorder {
     window: Arc<Window>,
-    groups: [GroupStats; 2],
+    groups: [GroupStats; 3],
     connected: AtomicUsize,
     subscribed: AtomicUsize,
     failed: AtomicUsize,
@@ -168,7 +171,7 @@ impl Recorder {
     pub fn new(window: Arc<Window>) -> anyhow::Result<Recorder> {
         Ok(Recorder {
             window,
-            groups: [GroupStats::new()?, GroupStats::new()?],
+            groups: [GroupStats::new()?, GroupStats::new()?, GroupStats::new()?],
             connected: AtomicUsize::new(0),
             subscribed: AtomicUsize::new(0),
             failed: AtomicUsize::new(0),
@@ -199,9 +202,14 @@ impl Recorder {
 
     /// The results of `group` so far.
     pub fn summary(&self, group: Group) -> Summary {
-        let Some(g) = self.groups.get(group as usize) else { return Summary::default() };
+        self.summary_of(&[group])
+    }
+
+    /// The results of several groups so far, as if they were one (histograms merged, counters added).
+    pub fn summary_of(&self, groups: &[Group]) -> Summary {
+        let stats: Vec<&GroupStats> = groups.iter().filter_map(|g| self.groups.get(*g as usize)).collect();
         let mut merged: Option<Histogram<u64>> = None;
-        for shard in &g.shards {
+        for shard in stats.iter().flat_map(|g| &g.shards) {
             let Ok(h) = shard.lock() else { continue };
             match merged.as_mut() {
                 None => merged = Some(h.clone()),
@@ -214,14 +222,15 @@ impl Recorder {
         let (p50_us, p90_us, p99_us, max_us) = merged
             .as_ref()
             .map_or((0, 0, 0, 0), |h| (q(h, 0.5), q(h, 0.9), q(h, 0.99), if h.is_empty() { 0 } else { h.max() }));
+        let sum = |f: fn(&GroupStats) -> &AtomicU64| stats.iter().map(|g| f(g).load(Ordering::Relaxed)).sum::<u64>();
         Summary {
-            deliveries: g.deliveries.load(Ordering::Relaxed),
-            arrived: g.arrived.load(Ordering::Relaxed),
-            frames: g.frames.load(Ordering::Relaxed),
-            gaps: g.gaps.load(Ordering::Relaxed),
-            reordered: g.reordered.load(Ordering::Relaxed),
-            duplicates: g.duplicates.load(Ordering::Relaxed),
-            dropped: g.dropped.load(Ordering::Relaxed),
+            deliveries: sum(|g| &g.deliveries),
+            arrived: sum(|g| &g.arrived),
+            frames: sum(|g| &g.frames),
+            gaps: sum(|g| &g.gaps),
+            reordered: sum(|g| &g.reordered),
+            duplicates: sum(|g| &g.duplicates),
+            dropped: sum(|g| &g.dropped),
             first_drop: self.first_drop.lock().ok().and_then(|d| d.clone()),
             p50_us,
             p90_us,
@@ -568,5 +577,7 @@ mod tests {
         assert_eq!(s.arrived, 2, "the quotes that arrived at 2_000_200 ns; the last one arrived after the window");
         assert_eq!(s.max_us, 2_000, "(2_000_200 - 200) ns is 2000 µs");
         assert_eq!(recorder.summary(Group::Slow).deliveries, 0);
+        let both = recorder.summary_of(&[Group::Fast, Group::Remote]);
+        assert_eq!((both.deliveries, both.gaps, both.max_us), (2, 3, 2_000), "an empty group adds nothing");
     }
 }

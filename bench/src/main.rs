@@ -14,6 +14,7 @@
 //!   relay exactly, plus the measurement window.
 //! * [`upstream`] — the generator: a Twelve Data WebSocket server pushing ticks at a set total rate.
 //! * [`target`] — starting the real relay binary (or the Node peer, or attaching to a running server).
+//! * [`cluster`] — `--cluster N`: a `redis-server` of the bench's own and N relay nodes sharing it.
 //! * [`clients`] — the measuring WebSocket clients and their HDR histograms.
 //! * [`procstat`] — RSS and CPU of the target from `/proc`, and the open-files limit.
 //! * [`scenario`] — fanout, spread, idle, burst, slow, dashboard: sizes and the steps of one run.
@@ -23,6 +24,7 @@
 //! machine; see `docs/benchmarks.md` for how to read them.
 
 mod clients;
+mod cluster;
 mod mark;
 mod procstat;
 mod report;
@@ -148,6 +150,12 @@ struct Args {
     #[arg(long)]
     deflate: bool,
 
+    /// Run the relay as a cluster of N nodes (N >= 1) sharing a `redis-server` the bench starts on a free
+    /// loopback port (persistence off; redis-server and redis-cli must be installed). Clients go round-robin
+    /// over the nodes; a run fails unless exactly one upstream connection reached the generator.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=64), conflicts_with = "attach")]
+    cluster: Option<u16>,
+
     /// Also write the report to this file.
     #[arg(long)]
     out: Option<PathBuf>,
@@ -233,7 +241,11 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
         node_bin: args.node_bin.clone(),
         node_peer: args.node_peer.clone(),
         attach: args.attach.clone().map(|url| (url, args.attach_pid)),
+        cluster_node: None,
     };
+    if args.cluster.is_some() && args.target.contains(&Kind::Node) {
+        anyhow::bail!("--cluster runs relay nodes only: leave out --target node");
+    }
     if args.attach.is_none() && args.target.contains(&Kind::Relay) && !launch.relay_bin.is_file() {
         anyhow::bail!(
             "no relay binary at {} (build it with `cargo build --release -p hamster-relay`, or pass --relay-bin)",
@@ -243,7 +255,8 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let window = Arc::new(Window::default());
     let generator = Generator::start(args.upstream_listen, window.clone())?;
     eprintln!("[bench] generator at {}", generator.ws_url());
-    let bench = Bench { generator, window, launch, orders: args.orders, deflate: args.deflate };
+    let cluster = args.cluster.map(usize::from);
+    let bench = Bench { generator, window, launch, orders: args.orders, deflate: args.deflate, cluster };
 
     let load_before = loadavg();
     let mut rows = Vec::new();
@@ -262,7 +275,7 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     bench.generator.stop();
 
-    let header = format!(
+    let mut header = format!(
         "hamster-bench{} — {} core(s); load average (1 min) {} before, {} after; relay {}",
         if args.smoke { " --smoke" } else { "" },
         std::thread::available_parallelism().map_or(0, |n| n.get()),
@@ -270,6 +283,9 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
         loadavg(),
         bench.launch.relay_bin.display(),
     );
+    if let Some(n) = cluster {
+        header.push_str(&format!("; cluster of {n} node(s) on {}", redis_version()));
+    }
     let report = report::render(&header, &rows);
     println!("{report}");
     if let Some(path) = &args.out {
@@ -291,7 +307,25 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
         eprintln!("[bench] smoke failed: no deliveries or an error in {}", failed.join(", "));
         return Ok(ExitCode::FAILURE);
     }
+    // A cluster run that failed (e.g. a second upstream connection) fails the bench, smoke or not.
+    if rows.iter().any(|r| r.failed && r.cluster.is_some()) {
+        eprintln!("[bench] a cluster run failed: see its notes");
+        return Ok(ExitCode::FAILURE);
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `redis-server --version`'s version, for the report's header.
+fn redis_version() -> String {
+    std::process::Command::new("redis-server")
+        .arg("--version")
+        .output()
+        .ok()
+        .and_then(|o| {
+            let text = String::from_utf8_lossy(&o.stdout).into_owned();
+            text.split_whitespace().find_map(|w| w.strip_prefix("v=")).map(|v| format!("redis-server {v}"))
+        })
+        .unwrap_or_else(|| "redis-server".into())
 }
 
 /// The 1-minute load average, as the kernel prints it.

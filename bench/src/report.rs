@@ -4,7 +4,8 @@
 //! this machine). `deliveries/s` counts quotes that arrived while the window was open; the latencies are those
 //! of the ticks *sent* in the window, so a server that falls behind shows low deliveries and high (or no)
 //! latencies. `gaps` are skipped updates the clients saw; `relay conflated` is the relay's own
-//! `conflated_total` growth over the run (its `/api/status`), which the Node peer does not have.
+//! `conflated_total` growth over the run (its `/api/status`), which the Node peer does not have. A cluster's
+//! rows (`relay ×N on Redis`) sum CPU, RSS and conflation over its nodes; Redis's CPU is in their notes.
 
 use std::fmt::Write as _;
 
@@ -37,7 +38,7 @@ fn table(rows: &[Row]) -> String {
         let _ = writeln!(
             out,
             "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
-            r.target.label(),
+            target_label(r),
             r.label,
             thousands(r.clients as f64),
             r.symbols,
@@ -58,10 +59,18 @@ fn table(rows: &[Row]) -> String {
     out
 }
 
+/// `relay`, `node`, or `relay ×3 on Redis` for a cluster.
+fn target_label(r: &Row) -> String {
+    match r.cluster {
+        Some(n) => format!("{} ×{n} on Redis", r.target.label()),
+        None => r.target.label().to_owned(),
+    }
+}
+
 /// Relay vs node for every scenario row both targets produced.
 fn comparison(rows: &[Row]) -> String {
     let mut out = String::new();
-    for relay in rows.iter().filter(|r| r.target == Kind::Relay && !r.failed) {
+    for relay in rows.iter().filter(|r| r.target == Kind::Relay && r.cluster.is_none() && !r.failed) {
         let Some(node) = rows
             .iter()
             .find(|n| n.target == Kind::Node && !n.failed && n.label == relay.label && n.clients == relay.clients)

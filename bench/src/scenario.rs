@@ -18,6 +18,12 @@
 //! what a dashboard costs on the wire (with or without `--deflate`) and the relay's CPU per delivered quote.
 //! Its quotes carry no marks, so it reports no latency.
 //!
+//! In cluster mode (`--cluster N`, [`crate::cluster`]) step 1 starts Redis and N relay nodes and waits for
+//! their owner; primers and clients are spread round-robin over the nodes; the fast clients on nodes other
+//! than the owner are measured apart too (their quotes crossed Redis); CPU and RSS are summed over the nodes;
+//! Redis's CPU and `PUBLISH` count are read over the window; and the run fails unless exactly one upstream
+//! connection reached the generator.
+//!
 //! Scenario sizes come from [`Scenario::sizes`], overridden field by field from the command line.
 
 use std::sync::Arc;
@@ -28,10 +34,12 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
 use crate::clients::{self, Behaviour, ClientSpec, Group, Recorder, Summary};
+use crate::cluster::{node_id, Cluster};
 use crate::mark::{now_ns, Window};
 use crate::procstat::{peak_rss_bytes, rss_bytes, CpuSample};
 use crate::target::{Kind, Launch, Target};
 use crate::upstream::Generator;
+use hamster_shared::api::StatusResponse;
 
 /// Client handshakes in flight at once.
 const CONNECTING_AT_ONCE: usize = 256;
@@ -150,6 +158,8 @@ pub struct Sizes {
 #[derive(Debug, Clone)]
 pub struct Row {
     pub target: Kind,
+    /// Cluster mode: the number of relay nodes (CPU and RSS are their sums).
+    pub cluster: Option<usize>,
     pub scenario: Scenario,
     /// e.g. `fanout`, `slow: fast clients`.
     pub label: String,
@@ -180,6 +190,8 @@ pub struct Bench {
     pub orders: usize,
     /// The measured clients offer permessage-deflate.
     pub deflate: bool,
+    /// Run every relay target as a cluster of this many nodes on a Redis of the bench's own.
+    pub cluster: Option<usize>,
 }
 
 /// The ticker of symbol `i` (Twelve Data spelling; canonical under the relay's symbol rules).
@@ -194,6 +206,7 @@ impl Bench {
             Ok(rows) => rows,
             Err(e) => vec![Row {
                 target: kind,
+                cluster: self.cluster,
                 scenario,
                 label: scenario.label().to_owned(),
                 clients: sizes.clients,
@@ -221,8 +234,8 @@ impl Bench {
         self.generator.set_rate(0.0);
         let accepted_before = self.generator.accepted();
         if scenario == Scenario::Dashboard {
-            if kind != Kind::Relay || self.launch.attach.is_some() {
-                bail!("dashboard runs the relay's own simulator: a spawned relay only");
+            if kind != Kind::Relay || self.launch.attach.is_some() || self.cluster.is_some() {
+                bail!("dashboard runs the relay's own simulator: a spawned single relay only");
             }
             // A second `--providers` adds to the first: the relay runs Twelve Data (the idle generator) and sim.
             let mut launch = self.launch.clone();
@@ -232,10 +245,23 @@ impl Bench {
             target.stop().await;
             return result;
         }
-        let target = Target::start(kind, &self.launch, &self.generator.ws_url()).await?;
-        let result = self.measure(scenario, sizes, &target, accepted_before).await;
+        self.generator.watch_peak();
+        let (cluster, nodes) = match self.cluster {
+            Some(n) if kind == Kind::Relay => {
+                let (cluster, nodes) = Cluster::start(n, &self.launch, &self.generator.ws_url()).await?;
+                (Some(cluster), nodes)
+            }
+            Some(_) => bail!("--cluster runs relays only"),
+            None => (None, vec![Target::start(kind, &self.launch, &self.generator.ws_url()).await?]),
+        };
+        let result = self.measure(scenario, sizes, &nodes, cluster.as_ref(), accepted_before).await;
         self.generator.set_rate(0.0);
-        target.stop().await;
+        for node in nodes {
+            node.stop().await;
+        }
+        if let Some(cluster) = cluster {
+            cluster.redis.stop().await;
+        }
         result
     }
 
@@ -243,10 +269,13 @@ impl Bench {
         &self,
         scenario: Scenario,
         sizes: &Sizes,
-        target: &Target,
+        nodes: &[Target],
+        cluster: Option<&Cluster>,
         accepted_before: usize,
     ) -> anyhow::Result<Vec<Row>> {
-        let pid = target.pid();
+        let target = &nodes[0];
+        let pids: Vec<Option<u32>> = nodes.iter().map(Target::pid).collect();
+        let urls: Vec<String> = nodes.iter().map(Target::ws_url).collect();
         if self.launch.attach.is_none() {
             wait_until("the target's upstream connection", Duration::from_secs(30), || {
                 Ok(self.generator.accepted() > accepted_before)
@@ -257,14 +286,14 @@ impl Bench {
         let stop = CancellationToken::new();
         let _stop_clients = stop.clone().drop_guard();
         let permits = Arc::new(Semaphore::new(CONNECTING_AT_ONCE));
-        let url = target.ws_url();
 
         // Prime every symbol upstream, in few large subscribe commands.
         let all: Vec<String> = (0..sizes.symbols).map(symbol_name).collect();
         let primers: Vec<ClientSpec> = all
             .chunks(SYMBOLS_PER_PRIMER)
-            .map(|chunk| ClientSpec {
-                url: url.clone(),
+            .enumerate()
+            .map(|(i, chunk)| ClientSpec {
+                url: urls[i % urls.len()].clone(),
                 symbols: chunk.to_vec(),
                 behaviour: Behaviour::Fast,
                 group: Group::None,
@@ -295,10 +324,11 @@ impl Bench {
         } else {
             None
         };
-        let rss_before = pid.and_then(rss_bytes);
+        let rss_before = sum_all(pids.iter().map(|p| p.and_then(rss_bytes)));
 
         // The measured clients.
-        let specs = client_specs(scenario, sizes, &url, self.deflate);
+        let specs = client_specs(scenario, sizes, &urls, cluster.map(|c| c.owner), self.deflate);
+        let remote = specs.iter().filter(|c| c.group == Group::Remote).count();
         let started = Instant::now();
         for (i, spec) in specs.into_iter().enumerate() {
             clients::spawn(spec, i, recorder.clone(), permits.clone(), stop.clone());
@@ -330,15 +360,19 @@ impl Bench {
         if let Some((n, took)) = orders {
             notes.push(format!("{n} working paper orders (placed in {:.1} s)", took.as_secs_f64()));
         }
-        let me = std::process::id();
 
         if scenario == Scenario::Idle {
             tokio::time::sleep(Duration::from_secs(2)).await;
-            let rss_after = pid.and_then(rss_bytes);
-            let (cpu0, bench0) = (pid.and_then(CpuSample::read), CpuSample::read(me));
+            let rss_after = sum_all(pids.iter().map(|p| p.and_then(rss_bytes)));
+            let p0 = Probe::take(&pids, cluster).await;
             tokio::time::sleep(sizes.duration).await;
-            let (cpu1, bench1) = (pid.and_then(CpuSample::read), CpuSample::read(me));
+            let p1 = Probe::take(&pids, cluster).await;
             check_failures(&recorder)?;
+            let failure = cluster.and_then(|_| self.upstream_failure(accepted_before));
+            if let Some(cluster) = cluster {
+                notes.extend(cluster_notes(cluster, &p0, &p1, None));
+            }
+            notes.extend(failure.clone());
             let rss_per_client =
                 rss_before.zip(rss_after).map(|(b, a)| a.saturating_sub(b) as f64 / sizes.clients as f64);
             if let (Some(before), Some(after), Some(per)) = (rss_before, rss_after, rss_per_client) {
@@ -354,6 +388,7 @@ impl Bench {
             }
             return Ok(vec![Row {
                 target: target.kind,
+                cluster: cluster.map(|_| nodes.len()),
                 scenario,
                 label: scenario.label().to_owned(),
                 clients: sizes.clients,
@@ -364,18 +399,18 @@ impl Bench {
                 relay_conflated: None,
                 rss: rss_after,
                 rss_per_client,
-                cpu_percent: cpu0.zip(cpu1).map(|(a, b)| a.percent_until(&b)),
-                bench_cpu_percent: bench0.zip(bench1).map(|(a, b)| a.percent_until(&b)),
+                cpu_percent: p0.relay_percent_until(&p1),
+                bench_cpu_percent: p0.bench.zip(p1.bench).map(|(a, b)| a.percent_until(&b)),
                 notes,
-                failed: false,
+                failed: failure.is_some(),
             }]);
         }
 
         self.generator.set_rate(sizes.rate);
         tokio::time::sleep(sizes.warmup).await;
-        let status_before = target.status().await;
-        let (cpu0, bench0) = (pid.and_then(CpuSample::read), CpuSample::read(me));
-        let wire0 = [recorder.wire_bytes(Group::Fast), recorder.wire_bytes(Group::Slow)];
+        let status_before = statuses(nodes).await;
+        let p0 = Probe::take(&pids, cluster).await;
+        let wire0 = [Group::Fast, Group::Slow, Group::Remote].map(|g| recorder.wire_bytes(g));
         self.window.open(now_ns());
         if scenario == Scenario::Burst {
             self.generator.set_rate(sizes.rate * sizes.burst_factor);
@@ -383,25 +418,38 @@ impl Bench {
         tokio::time::sleep(sizes.duration).await;
         self.window.close(now_ns());
         self.generator.set_rate(sizes.rate);
-        let (cpu1, bench1) = (pid.and_then(CpuSample::read), CpuSample::read(me));
-        let wire1 = [recorder.wire_bytes(Group::Fast), recorder.wire_bytes(Group::Slow)];
-        let (rss, peak) = (pid.and_then(rss_bytes), pid.and_then(peak_rss_bytes));
+        let p1 = Probe::take(&pids, cluster).await;
+        let wire1 = [Group::Fast, Group::Slow, Group::Remote].map(|g| recorder.wire_bytes(g));
+        let rss = sum_all(pids.iter().map(|p| p.and_then(rss_bytes)));
+        let peak = sum_all(pids.iter().map(|p| p.and_then(peak_rss_bytes)));
         tokio::time::sleep(sizes.drain).await;
-        let status_after = target.status().await;
+        let status_after = statuses(nodes).await;
         self.generator.set_rate(0.0);
         check_failures(&recorder)?;
+        let failure = cluster.and_then(|_| self.upstream_failure(accepted_before));
 
         let secs = sizes.duration.as_secs_f64();
         let ticks = self.generator.sent_in_window() as f64;
-        let relay_conflated = status_before.zip(status_after).map(|(a, b)| b.conflated_total - a.conflated_total);
+        let relay_conflated = sum_all(
+            status_before
+                .iter()
+                .zip(&status_after)
+                .map(|(a, b)| Some(b.as_ref()?.conflated_total - a.as_ref()?.conflated_total)),
+        );
         if let Some(peak) = peak {
             notes.push(format!("peak RSS {:.1} MB", peak as f64 / 1048576.0));
         }
-        let groups: Vec<(Group, String, usize)> = if scenario == Scenario::Slow {
+        if let Some(cluster) = cluster {
+            notes.extend(cluster_notes(cluster, &p0, &p1, Some((&status_before, &status_after))));
+        }
+        notes.extend(failure.clone());
+        // In a cluster the fast clients are those on the owner and those behind Redis; both are also shown apart.
+        let fast: &[Group] = if cluster.is_some() { &[Group::Fast, Group::Remote] } else { &[Group::Fast] };
+        let mut groups: Vec<(&[Group], String, usize)> = if scenario == Scenario::Slow {
             let slow = slow_count(sizes);
             vec![
-                (Group::Fast, "slow: fast clients".to_owned(), sizes.clients - slow),
-                (Group::Slow, "slow: slow clients".to_owned(), slow),
+                (fast, "slow: fast clients".to_owned(), sizes.clients - slow),
+                (&[Group::Slow], "slow: slow clients".to_owned(), slow),
             ]
         } else {
             let label = if scenario == Scenario::Burst {
@@ -409,11 +457,16 @@ impl Bench {
             } else {
                 scenario.label().to_owned()
             };
-            vec![(Group::Fast, label, sizes.clients)]
+            vec![(fast, label, sizes.clients)]
         };
+        if cluster.is_some() && remote > 0 {
+            let label = groups[0].1.clone();
+            groups.push((&[Group::Fast], format!("{label}: on the owner"), groups[0].2 - remote));
+            groups.push((&[Group::Remote], format!("{label}: via Redis"), remote));
+        }
         let mut rows = Vec::new();
         for (group, label, clients) in groups {
-            let summary = recorder.summary(group);
+            let summary = recorder.summary_of(group);
             let offered = ticks * (clients * sizes.per_client) as f64 / sizes.symbols as f64;
             let mut notes = notes.clone();
             if offered > 0.0 {
@@ -429,11 +482,13 @@ impl Bench {
                 notes.insert(1, format!("{:.2} quotes/frame", summary.deliveries as f64 / summary.frames as f64));
             }
             // Per delivery only where one group had them all (the slow scenario's CPU serves both groups).
-            let cpu_seconds = cpu0.zip(cpu1).map(|(a, b)| b.seconds_since(&a));
-            if let Some(cpu) = cpu_seconds.filter(|_| summary.arrived > 0 && scenario != Scenario::Slow) {
+            let cpu_seconds = p0.relay_seconds_until(&p1);
+            if let Some(cpu) =
+                cpu_seconds.filter(|_| summary.arrived > 0 && scenario != Scenario::Slow && group == fast)
+            {
                 notes.push(format!("{:.0} ns of target CPU per delivery", 1e9 * cpu / summary.arrived as f64));
             }
-            let wire = wire1[group as usize].saturating_sub(wire0[group as usize]);
+            let wire: u64 = group.iter().map(|g| wire1[*g as usize].saturating_sub(wire0[*g as usize])).sum();
             if let Some(note) = wire_note(wire, secs, clients, summary.arrived, self.deflate) {
                 notes.push(note);
             }
@@ -450,7 +505,7 @@ impl Bench {
                     summary.first_drop.as_deref().unwrap_or("?")
                 ));
             }
-            if group == Group::Slow {
+            if group == [Group::Slow] {
                 if summary.deliveries == 0 {
                     notes.push("no tick of the window reached them before the drain ended".into());
                 }
@@ -463,6 +518,7 @@ impl Bench {
             }
             rows.push(Row {
                 target: target.kind,
+                cluster: cluster.map(|_| nodes.len()),
                 scenario,
                 label,
                 clients,
@@ -473,14 +529,132 @@ impl Bench {
                 relay_conflated,
                 rss,
                 rss_per_client: None,
-                cpu_percent: cpu0.zip(cpu1).map(|(a, b)| a.percent_until(&b)),
-                bench_cpu_percent: bench0.zip(bench1).map(|(a, b)| a.percent_until(&b)),
+                cpu_percent: p0.relay_percent_until(&p1),
+                bench_cpu_percent: p0.bench.zip(p1.bench).map(|(a, b)| a.percent_until(&b)),
                 notes,
-                failed: false,
+                failed: failure.is_some(),
             });
         }
         Ok(rows)
     }
+
+    /// Cluster mode: why the run must fail unless exactly one upstream connection reached the generator since
+    /// the nodes started, never two at once.
+    fn upstream_failure(&self, accepted_before: usize) -> Option<String> {
+        let accepted = self.generator.accepted().saturating_sub(accepted_before);
+        let peak = self.generator.peak_open();
+        (accepted != 1 || peak != 1).then(|| {
+            format!(
+                "**FAILED: {accepted} upstream connection(s) reached the generator during the run, at most {peak} open \
+                 at once; a cluster must hold exactly one**"
+            )
+        })
+    }
+}
+
+/// CPU readings at one moment: every relay node, the bench itself, and (cluster) Redis and its `PUBLISH` count.
+struct Probe {
+    nodes: Vec<Option<CpuSample>>,
+    bench: Option<CpuSample>,
+    redis: Option<CpuSample>,
+    publish: Option<(u64, u64)>,
+    at: Instant,
+}
+
+impl Probe {
+    async fn take(pids: &[Option<u32>], cluster: Option<&Cluster>) -> Probe {
+        // redis-cli first: it takes milliseconds, the CPU readings should be as close to the window as possible.
+        let publish = match cluster {
+            Some(c) => c.redis.publish_calls().await,
+            None => None,
+        };
+        Probe {
+            nodes: pids.iter().map(|p| p.and_then(CpuSample::read)).collect(),
+            bench: CpuSample::read(std::process::id()),
+            redis: cluster.and_then(|c| c.redis.pid()).and_then(CpuSample::read),
+            publish,
+            at: Instant::now(),
+        }
+    }
+
+    /// The relays' CPU until `later`, summed over the nodes, in percent of one core.
+    fn relay_percent_until(&self, later: &Probe) -> Option<f64> {
+        sum_all(self.nodes.iter().zip(&later.nodes).map(|(a, b)| Some(a.as_ref()?.percent_until(b.as_ref()?))))
+    }
+
+    /// The relays' CPU seconds until `later`, summed over the nodes.
+    fn relay_seconds_until(&self, later: &Probe) -> Option<f64> {
+        sum_all(self.nodes.iter().zip(&later.nodes).map(|(a, b)| Some(b.as_ref()?.seconds_since(a.as_ref()?))))
+    }
+}
+
+/// Every node's `/api/status` (none for the Node peer).
+async fn statuses(nodes: &[Target]) -> Vec<Option<StatusResponse>> {
+    let mut all = Vec::with_capacity(nodes.len());
+    for node in nodes {
+        all.push(node.status().await);
+    }
+    all
+}
+
+/// The sum, if every value is there (and there is at least one).
+fn sum_all<T: std::iter::Sum<T>>(values: impl IntoIterator<Item = Option<T>>) -> Option<T> {
+    let values: Option<Vec<T>> = values.into_iter().collect();
+    values.filter(|v| !v.is_empty()).map(|v| v.into_iter().sum())
+}
+
+/// Every node's `/api/status` before and after a run (`None` where a node did not answer).
+type Statuses<'a> = (&'a [Option<StatusResponse>], &'a [Option<StatusResponse>]);
+
+/// What a cluster run adds to the notes: each node's CPU, Redis's CPU and what it paid for, and the bus counters.
+fn cluster_notes(cluster: &Cluster, p0: &Probe, p1: &Probe, status: Option<Statuses<'_>>) -> Vec<String> {
+    let mut notes = Vec::new();
+    let per_node: Vec<String> = p0
+        .nodes
+        .iter()
+        .zip(&p1.nodes)
+        .enumerate()
+        .map(|(i, (a, b))| {
+            let cpu = a.zip(*b).map_or("?".into(), |(a, b)| format!("{:.0}", a.percent_until(&b)));
+            let owner = if i == cluster.owner { " (owner)" } else { "" };
+            format!("{}{owner} {cpu} %", node_id(i))
+        })
+        .collect();
+    notes.push(format!("{} nodes, relay CPU {}", p0.nodes.len(), per_node.join(", ")));
+    if let Some((a, b)) = p0.redis.zip(p1.redis) {
+        let mut note = format!("**Redis CPU {:.1} %**", a.percent_until(&b));
+        if let Some(((c0, u0), (c1, u1))) = p0.publish.zip(p1.publish) {
+            let calls = c1.saturating_sub(c0);
+            if calls > 0 {
+                note.push_str(&format!(
+                    " for {:.0} PUBLISH/s: {:.1} µs of Redis CPU per PUBLISH ({:.1} µs inside the command)",
+                    calls as f64 / p1.at.duration_since(p0.at).as_secs_f64().max(1e-6),
+                    1e6 * b.seconds_since(&a) / calls as f64,
+                    u1.saturating_sub(u0) as f64 / calls as f64
+                ));
+            }
+        }
+        notes.push(note);
+    }
+    if let Some((before, after)) = status {
+        let delta = |i: usize, f: fn(&hamster_shared::api::ClusterStatus) -> u64| {
+            Some(f(after.get(i)?.as_ref()?.cluster.as_ref()?) - f(before.get(i)?.as_ref()?.cluster.as_ref()?))
+        };
+        let published = delta(cluster.owner, |c| c.published_total);
+        let received: Vec<String> = (0..before.len())
+            .filter(|i| *i != cluster.owner)
+            .map(|i| delta(i, |c| c.received_total).map_or("?".into(), |n| n.to_string()))
+            .collect();
+        let stale: u64 = (0..before.len()).filter_map(|i| delta(i, |c| c.stale_dropped_total)).sum();
+        let catch_ups: u64 = (0..before.len()).filter_map(|i| delta(i, |c| c.catch_ups_total)).sum();
+        notes.push(format!(
+            "bus from warm-up to drain: owner published {}, others received {}; {stale} stale dropped, {catch_ups} \
+             catch-ups",
+            published.map_or("?".into(), |n| n.to_string()),
+            received.join(" / ")
+        ));
+    }
+    notes
 }
 
 /// Bytes read from the sockets over the window: per client and second, and per quote that arrived.
@@ -507,7 +681,7 @@ impl Bench {
         let permits = Arc::new(Semaphore::new(CONNECTING_AT_ONCE));
         let started = Instant::now();
         for (i, spec) in
-            client_specs(Scenario::Dashboard, sizes, &target.ws_url(), self.deflate).into_iter().enumerate()
+            client_specs(Scenario::Dashboard, sizes, &[target.ws_url()], None, self.deflate).into_iter().enumerate()
         {
             clients::spawn(spec, i, recorder.clone(), permits.clone(), stop.clone());
         }
@@ -550,6 +724,7 @@ impl Bench {
         }
         Ok(vec![Row {
             target: target.kind,
+            cluster: None,
             scenario: Scenario::Dashboard,
             label: "dashboard (simulator)".to_owned(),
             clients: sizes.clients,
@@ -582,8 +757,16 @@ fn slow_count(sizes: &Sizes) -> usize {
     ((sizes.clients as f64 * sizes.slow_share).round() as usize).min(sizes.clients)
 }
 
-/// The measured clients of a scenario: who subscribes to what, and how each reads.
-fn client_specs(scenario: Scenario, sizes: &Sizes, url: &str, deflate: bool) -> Vec<ClientSpec> {
+/// The measured clients of a scenario: who subscribes to what, and how each reads. Clients go round-robin to
+/// `urls`; in a cluster (`owner` is the index of the node holding the upstream connection) the fast readers on
+/// the other nodes are measured as [`Group::Remote`].
+fn client_specs(
+    scenario: Scenario,
+    sizes: &Sizes,
+    urls: &[String],
+    owner: Option<usize>,
+    deflate: bool,
+) -> Vec<ClientSpec> {
     let slow = if scenario == Scenario::Slow { slow_count(sizes) } else { 0 };
     (0..sizes.clients)
         .map(|c| {
@@ -598,11 +781,12 @@ fn client_specs(scenario: Scenario, sizes: &Sizes, url: &str, deflate: bool) -> 
             // Slow clients are spread evenly among the fast ones; half of them pause, half never read.
             let is_slow = slow > 0 && (c * slow) / sizes.clients != ((c + 1) * slow) / sizes.clients;
             let (behaviour, group) = match (is_slow, ((c + 1) * slow / sizes.clients) % 2) {
+                (false, _) if owner.is_some_and(|o| o != c % urls.len()) => (Behaviour::Fast, Group::Remote),
                 (false, _) => (Behaviour::Fast, Group::Fast),
                 (true, 1) => (Behaviour::Slow(sizes.slow_pause), Group::Slow),
                 (true, _) => (Behaviour::Stalled, Group::Slow),
             };
-            ClientSpec { url: url.to_owned(), symbols, behaviour, group, deflate }
+            ClientSpec { url: urls[c % urls.len()].clone(), symbols, behaviour, group, deflate }
         })
         .collect()
 }
@@ -636,7 +820,7 @@ mod tests {
     #[test]
     fn spread_covers_every_symbol_evenly_and_slow_clients_are_mixed_in() {
         let sizes = Sizes { clients: 10, symbols: 10, per_client: 3, ..Scenario::Spread.sizes(true) };
-        let specs = client_specs(Scenario::Spread, &sizes, "ws://x/ws", false);
+        let specs = client_specs(Scenario::Spread, &sizes, &["ws://x/ws".to_owned()], None, false);
         let mut count = std::collections::HashMap::new();
         for s in specs.iter().flat_map(|c| &c.symbols) {
             *count.entry(s.clone()).or_insert(0) += 1;
@@ -645,12 +829,32 @@ mod tests {
         assert!(count.values().all(|&n| n == 3));
 
         let sizes = Sizes { clients: 10, slow_share: 0.4, ..Scenario::Slow.sizes(true) };
-        let specs = client_specs(Scenario::Slow, &sizes, "ws://x/ws", false);
+        let specs = client_specs(Scenario::Slow, &sizes, &["ws://x/ws".to_owned()], None, false);
         let slow: Vec<_> = specs.iter().filter(|c| c.group == Group::Slow).collect();
         assert_eq!(slow.len(), 4);
         assert!(slow.iter().any(|c| c.behaviour == Behaviour::Stalled));
         assert!(slow.iter().any(|c| matches!(c.behaviour, Behaviour::Slow(_))));
         assert!(specs.iter().all(|c| c.symbols == specs[0].symbols), "slow is a fan-out");
+    }
+
+    #[test]
+    fn cluster_clients_go_round_robin_and_those_away_from_the_owner_are_remote() {
+        let sizes = Sizes { clients: 7, ..Scenario::Fanout.sizes(true) };
+        let urls: Vec<String> = (1..=3).map(|i| format!("ws://n{i}/ws")).collect();
+        let specs = client_specs(Scenario::Fanout, &sizes, &urls, Some(1), false);
+        let placed: Vec<(&str, Group)> = specs.iter().map(|c| (c.url.as_str(), c.group)).collect();
+        assert_eq!(
+            placed[..4],
+            [
+                ("ws://n1/ws", Group::Remote),
+                ("ws://n2/ws", Group::Fast),
+                ("ws://n3/ws", Group::Remote),
+                ("ws://n1/ws", Group::Remote)
+            ]
+        );
+        assert_eq!(specs.iter().filter(|c| c.group == Group::Fast).count(), 2);
+        let single = client_specs(Scenario::Fanout, &sizes, &urls[..1], None, false);
+        assert!(single.iter().all(|c| c.group == Group::Fast && c.url == "ws://n1/ws"));
     }
 
     #[test]

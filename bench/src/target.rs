@@ -6,6 +6,9 @@
 //! limit is switched off (`MAX_CONNECTIONS_PER_IP=0`), since every bench client comes from 127.0.0.1. A target
 //! is stopped with SIGTERM (SIGKILL after 5 s) and is killed if the bench itself goes away.
 //!
+//! A relay started as a cluster node (`--cluster`, see [`crate::cluster`]) also gets `REDIS_URL`, its node id
+//! and a scratch directory of its own.
+//!
 //! An attached target (`--attach`) is used as it is; its pid, if given, lets the bench read its memory and CPU.
 
 use std::path::PathBuf;
@@ -51,6 +54,8 @@ pub struct Launch {
     pub node_peer: PathBuf,
     /// An already running server (`http://host:port`) instead of spawning one, and its pid if known.
     pub attach: Option<(String, Option<u32>)>,
+    /// Start the relay as a cluster node: the Redis URL all nodes share, and this node's id.
+    pub cluster_node: Option<(String, String)>,
 }
 
 /// A running server under test.
@@ -82,7 +87,14 @@ impl Target {
                     .args(&launch.relay_args);
                 // The relay records by default: into a scratch directory, never the caller's ./data.
                 if !launch.relay_args.iter().any(|a| a.starts_with("--data-dir")) {
-                    c.arg("--data-dir").arg(std::env::temp_dir().join(format!("hamster-bench-{}", std::process::id())));
+                    let mut dir = format!("hamster-bench-{}", std::process::id());
+                    if let Some((_, node)) = &launch.cluster_node {
+                        dir = format!("{dir}-{node}");
+                    }
+                    c.arg("--data-dir").arg(std::env::temp_dir().join(dir));
+                }
+                if let Some((redis_url, node)) = &launch.cluster_node {
+                    c.args(["--node-id", node]).env("REDIS_URL", redis_url);
                 }
                 c
                     // The relay reads TWELVE_DATA_API_KEY; the other spelling is set too for older notes.

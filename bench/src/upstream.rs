@@ -47,6 +47,10 @@ struct Shared {
     /// Subscribed symbols of each open connection.
     subscribed: Mutex<HashMap<usize, HashSet<String>>>,
     next_connection: AtomicUsize,
+    /// Connections accepted from this id on count towards `peak_open`.
+    watch_from: AtomicUsize,
+    /// Most of those open at once (a cluster must never hold two).
+    peak_open: AtomicUsize,
 }
 
 /// A running generator. Dropping it does not stop it; call [`Generator::stop`].
@@ -74,6 +78,8 @@ impl Generator {
             sent_in_window: AtomicU64::new(0),
             subscribed: Mutex::new(HashMap::new()),
             next_connection: AtomicUsize::new(0),
+            watch_from: AtomicUsize::new(0),
+            peak_open: AtomicUsize::new(0),
         });
         let stop = CancellationToken::new();
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
@@ -122,6 +128,19 @@ impl Generator {
         symbols.iter().filter(|s| sets.iter().any(|set| set.contains(s.as_str()))).count()
     }
 
+    /// From now on, count the most upstream connections open at once, ignoring those accepted before (a previous
+    /// target's connection that has not been noticed gone yet).
+    pub fn watch_peak(&self) {
+        let Ok(_all) = self.shared.subscribed.lock() else { return };
+        self.shared.watch_from.store(self.accepted(), Ordering::SeqCst);
+        self.shared.peak_open.store(0, Ordering::SeqCst);
+    }
+
+    /// The most connections open at once since [`Generator::watch_peak`].
+    pub fn peak_open(&self) -> usize {
+        self.shared.peak_open.load(Ordering::SeqCst)
+    }
+
     pub fn stop(&self) {
         self.stop.cancel();
     }
@@ -158,6 +177,8 @@ async fn serve(tcp: TcpStream, shared: Arc<Shared>, stop: CancellationToken) {
     let id = shared.next_connection.fetch_add(1, Ordering::Relaxed);
     if let Ok(mut all) = shared.subscribed.lock() {
         all.insert(id, HashSet::new());
+        let from = shared.watch_from.load(Ordering::SeqCst);
+        shared.peak_open.fetch_max(all.keys().filter(|k| **k >= from).count(), Ordering::SeqCst);
     }
     let mut feed = Feed::default();
     let mut tick = interval(TICK_EVERY);
@@ -307,5 +328,27 @@ mod tests {
         feed.command(r#"{"action":"unsubscribe","params":{"symbols":"AAA"}}"#).unwrap();
         assert_eq!(feed.symbols, ["BBB"]);
         assert!(feed.command("not json").is_none());
+    }
+
+    #[tokio::test]
+    async fn counts_the_connections_open_at_once_since_watching() {
+        let generator = Generator::start("127.0.0.1:0".parse().unwrap(), Arc::new(Window::default())).unwrap();
+        let until = |what: &'static str, done: &dyn Fn() -> bool| {
+            let ok = (0..500).any(|_| {
+                std::thread::sleep(Duration::from_millis(10));
+                done()
+            });
+            assert!(ok, "{what}");
+        };
+        let (_earlier, _) = tokio_tungstenite::connect_async(generator.ws_url()).await.unwrap();
+        until("first accepted", &|| generator.accepted() == 1);
+        generator.watch_peak();
+        let (_one, _) = tokio_tungstenite::connect_async(generator.ws_url()).await.unwrap();
+        until("one open since watching (the earlier one is not counted)", &|| {
+            generator.accepted() == 2 && generator.peak_open() == 1
+        });
+        let (_two, _) = tokio_tungstenite::connect_async(generator.ws_url()).await.unwrap();
+        until("two open at once", &|| generator.peak_open() == 2);
+        generator.stop();
     }
 }
