@@ -125,7 +125,8 @@ pub(crate) async fn publish(publisher: Publisher, mut queue: mpsc::UnboundedRece
         let mut pipe = redis::pipe();
         let mut newest: HashMap<&str, &Quote> = HashMap::new();
         let mut state = None;
-        for report in &batch {
+        let reports = merged(&batch);
+        for report in &reports {
             seq += 1;
             let envelope = Envelope { node: node.clone(), tok, seq, report: report.clone() };
             match serde_json::to_vec(&envelope) {
@@ -160,6 +161,19 @@ pub(crate) async fn publish(publisher: Publisher, mut queue: mpsc::UnboundedRece
         }
         batch.clear();
     }
+}
+
+/// The reports of a batch with consecutive quote reports merged into one, in order: a burst of ticks costs one
+/// `PUBLISH` and one envelope to decode on every node, not one per upstream message.
+fn merged(batch: &[Report]) -> Vec<Report> {
+    let mut out: Vec<Report> = Vec::with_capacity(batch.len());
+    for report in batch {
+        match (out.last_mut(), report) {
+            (Some(Report::Quotes { quotes: into }), Report::Quotes { quotes }) => into.extend(quotes.iter().cloned()),
+            _ => out.push(report.clone()),
+        }
+    }
+    out
 }
 
 /// What a node tracks per provider to accept, order and catch up the owner's envelopes.
@@ -220,6 +234,27 @@ mod tests {
         assert_eq!(r.judge("me", "b", 6, 3), Verdict::Deliver { catch_up: true });
         assert_eq!(r.judge("me", "me", 7, 1), Verdict::Own);
         assert_eq!(r.judge("me", "b", 6, 4), Verdict::Stale, "after we took over");
+    }
+
+    #[test]
+    fn consecutive_quote_reports_travel_as_one() {
+        let quote = |s: &str| hamster_shared::Quote {
+            symbol: hamster_shared::Symbol::parse(s).unwrap(),
+            price: 1.0,
+            ts: 1,
+            provider: "p".into(),
+            bid: None,
+            ask: None,
+            volume: None,
+            change: None,
+            change_pct: None,
+            recv: None,
+            seq: None,
+        };
+        let quotes = |s: &str| Report::Quotes { quotes: vec![quote(s)] };
+        let status = Report::Status { state: hamster_shared::ProviderState::Live, detail: None };
+        let merged = merged(&[quotes("A"), quotes("B"), status.clone(), quotes("C")]);
+        assert_eq!(merged, [Report::Quotes { quotes: vec![quote("A"), quote("B")] }, status, quotes("C")]);
     }
 
     #[test]
