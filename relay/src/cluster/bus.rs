@@ -155,9 +155,10 @@ pub(crate) async fn publish(publisher: Publisher, mut queue: mpsc::UnboundedRece
         }
         match pipe.query_async::<()>(&mut redis).await {
             Ok(()) => {
-                published.fetch_add(batch.len() as u64, Ordering::Relaxed);
+                // Envelopes, as receivers count them.
+                published.fetch_add(reports.len() as u64, Ordering::Relaxed);
             }
-            Err(e) => tracing::warn!(provider, error = %e, lost = batch.len(), "cannot publish to the cluster"),
+            Err(e) => tracing::warn!(provider, error = %e, lost = reports.len(), "cannot publish to the cluster"),
         }
         batch.clear();
     }
