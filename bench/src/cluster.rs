@@ -36,13 +36,15 @@ pub struct Redis {
 
 impl Redis {
     /// Starts `redis-server` on a free loopback port with persistence off and waits until it answers.
-    pub async fn start() -> anyhow::Result<Redis> {
+    pub async fn start(pin: bool) -> anyhow::Result<Redis> {
         // Bind port 0 to learn a free port, then hand it to Redis (the window for a clash is tiny on loopback).
         let port = TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .map(|a| a.port())
             .context("no free loopback port for redis-server")?;
-        let child = Command::new("redis-server")
+        let mut command = Command::new("redis-server");
+        crate::pin::server(&mut command, pin);
+        let child = command
             .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -158,7 +160,7 @@ impl Cluster {
     /// Starts Redis and `n` relay nodes on it, and waits until they agree on one owner. On error, whatever was
     /// started is stopped (dropped: killed).
     pub async fn start(n: usize, launch: &Launch, upstream_url: &str) -> anyhow::Result<(Cluster, Vec<Target>)> {
-        let redis = Redis::start().await?;
+        let redis = Redis::start(launch.pin).await?;
         let mut nodes = Vec::with_capacity(n);
         for i in 0..n {
             let mut node = launch.clone();

@@ -17,6 +17,7 @@
 //! * [`cluster`] — `--cluster N`: a `redis-server` of the bench's own and N relay nodes sharing it.
 //! * [`clients`] — the measuring WebSocket clients and their HDR histograms.
 //! * [`procstat`] — RSS and CPU of the target from `/proc`, and the open-files limit.
+//! * [`pin`] — `--pin`: the servers under test on one core, the bench on the other.
 //! * [`scenario`] — fanout, spread, idle, burst, slow, dashboard: sizes and the steps of one run.
 //! * [`report`] — the results table.
 //!
@@ -26,6 +27,7 @@
 mod clients;
 mod cluster;
 mod mark;
+mod pin;
 mod procstat;
 mod report;
 mod scenario;
@@ -89,6 +91,11 @@ struct Args {
     /// this bench's generator: fix the generator's address with --upstream-listen.
     #[arg(long)]
     attach: Option<String>,
+
+    /// Pin the servers under test (relays, the Node peer, redis-server) to CPU 1 and the bench (generator and
+    /// clients) to CPU 0, so they do not take turns on one core (Linux; needs two CPUs).
+    #[arg(long)]
+    pin: bool,
 
     /// Pid of the --attach server, to read its memory and CPU.
     #[arg(long, requires = "attach")]
@@ -215,10 +222,28 @@ impl Args {
     }
 }
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
     let args = Args::parse();
-    match run(args).await {
+    if args.pin {
+        if !pin::possible() {
+            eprintln!("hamster-bench: --pin needs at least two CPUs");
+            return ExitCode::FAILURE;
+        }
+        // Before the runtime exists, so every one of its threads inherits the core.
+        if let Err(e) = pin::to(pin::BENCH_CPU) {
+            eprintln!("hamster-bench: --pin: {e}");
+            return ExitCode::FAILURE;
+        }
+        eprintln!("[bench] pinned: bench on CPU {}, servers under test on CPU {}", pin::BENCH_CPU, pin::SERVER_CPU);
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("hamster-bench: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(args)) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("hamster-bench: {e:#}");
@@ -242,6 +267,7 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
         node_peer: args.node_peer.clone(),
         attach: args.attach.clone().map(|url| (url, args.attach_pid)),
         cluster_node: None,
+        pin: args.pin,
     };
     if args.cluster.is_some() && args.target.contains(&Kind::Node) {
         anyhow::bail!("--cluster runs relay nodes only: leave out --target node");

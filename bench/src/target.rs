@@ -56,6 +56,8 @@ pub struct Launch {
     pub attach: Option<(String, Option<u32>)>,
     /// Start the relay as a cluster node: the Redis URL all nodes share, and this node's id.
     pub cluster_node: Option<(String, String)>,
+    /// Pin every spawned server to its own core (`--pin`).
+    pub pin: bool,
 }
 
 /// A running server under test.
@@ -114,6 +116,7 @@ impl Target {
             Kind::Relay => launch.relay_bin.display().to_string(),
             Kind::Node => format!("{} {}", launch.node_bin, launch.node_peer.display()),
         };
+        crate::pin::server(&mut command, launch.pin);
         let mut child = command
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
