@@ -33,6 +33,16 @@ pub(crate) fn LatencyFigure() -> Html {
     let warn_ms = use_state(|| {
         storage::load_json::<f64>(storage::LATENCY_WARN_KEY).filter(|v| v.is_finite() && *v > 0.0).unwrap_or(WARN_MS)
     });
+    // Not a controlled input: this figure re-renders every second, and a `value` prop would undo typing.
+    let field = use_node_ref();
+    {
+        let (field, initial) = (field.clone(), *warn_ms);
+        use_effect_with((), move |_| {
+            if let Some(input) = field.cast::<web_sys::HtmlInputElement>() {
+                input.set_value(&initial.to_string());
+            }
+        });
+    }
     let on_warn = {
         let warn_ms = warn_ms.clone();
         Callback::from(move |e: Event| {
@@ -61,7 +71,7 @@ pub(crate) fn LatencyFigure() -> Html {
             {hop("provider→relay", "provider-relay", provider_relay, *warn_ms)}
             {hop("relay→you", "relay-browser", relay_browser, *warn_ms)}
             <label class="warn-at">{"warn over "}
-                <input type="number" min="1" max="60000" step="10" value={warn_ms.to_string()}
+                <input ref={field} type="number" min="1" max="60000" step="10"
                     data-testid="latency-threshold" aria-label="Latency warning threshold in milliseconds"
                     onchange={on_warn} />{" ms"}
             </label>

@@ -22,6 +22,22 @@ pub(crate) fn WatchlistTabs() -> Html {
     let editing = use_state(|| None::<Editing>);
     let error = use_state(|| None::<String>);
     let confirm_delete = use_state(|| false);
+    let field = use_node_ref();
+    // The name field is not controlled: the page re-renders with every tick, and a `value` prop would put back
+    // what it says over what the user is typing. It is filled once, when editing starts.
+    {
+        let (field, current) = (field.clone(), ctx.as_ref().map(|c| c.state.lists.clone()));
+        use_effect_with(*editing, move |editing| {
+            if let Some(input) = field.cast::<web_sys::HtmlInputElement>() {
+                let text = match (editing, &current) {
+                    (Some(Editing::Rename(at)), Some(lists)) => lists.names.get(*at).cloned().unwrap_or_default(),
+                    _ => String::new(),
+                };
+                input.set_value(&text);
+                let _ = input.focus();
+            }
+        });
+    }
     let Some(ctx) = ctx else { return html! {} };
     let lists = ctx.state.lists.clone();
     let dispatch = {
@@ -111,11 +127,10 @@ pub(crate) fn WatchlistTabs() -> Html {
                 </button>
             }
             if let Some(mode) = *editing {
-                <input type="text" class="list-name" data-testid="list-name" maxlength={MAX_NAME.to_string()}
+                <input ref={field} type="text" class="list-name" data-testid="list-name" maxlength={MAX_NAME.to_string()}
                     aria-label={ if mode == Editing::New { "New list name (Enter to create)" } else { "List name (Enter to rename)" } }
                     placeholder={ if mode == Editing::New { "new list name" } else { "rename to" } }
-                    value={ match mode { Editing::Rename(_) => current.clone(), Editing::New => String::new() } }
-                    autofocus=true {onkeydown} />
+                    {onkeydown} />
             }
             if let Some(why) = &*error {
                 <span class="input-error" role="alert">{why.clone()}</span>
