@@ -567,6 +567,25 @@ pub struct Quote {
     pub seq: Option<u64>,
 }
 
+impl Quote {
+    /// A quote with only its price, time and provider; every optional field empty.
+    pub fn new(symbol: Symbol, price: f64, ts: i64, provider: impl Into<String>) -> Quote {
+        Quote {
+            symbol,
+            price,
+            ts,
+            provider: provider.into(),
+            bid: None,
+            ask: None,
+            volume: None,
+            change: None,
+            change_pct: None,
+            recv: None,
+            seq: None,
+        }
+    }
+}
+
 impl ServerMessage {
     /// The `"type"` tag of this message, as serde spells it; also the SSE event name.
     pub fn kind(&self) -> &'static str {

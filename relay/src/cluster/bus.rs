@@ -239,19 +239,7 @@ mod tests {
 
     #[test]
     fn consecutive_quote_reports_travel_as_one() {
-        let quote = |s: &str| hamster_shared::Quote {
-            symbol: hamster_shared::Symbol::parse(s).unwrap(),
-            price: 1.0,
-            ts: 1,
-            provider: "p".into(),
-            bid: None,
-            ask: None,
-            volume: None,
-            change: None,
-            change_pct: None,
-            recv: None,
-            seq: None,
-        };
+        let quote = |s: &str| hamster_shared::Quote::new(hamster_shared::Symbol::parse(s).unwrap(), 1.0, 1, "p");
         let quotes = |s: &str| Report::Quotes { quotes: vec![quote(s)] };
         let status = Report::Status { state: hamster_shared::ProviderState::Live, detail: None };
         let merged = merged(&[quotes("A"), quotes("B"), status.clone(), quotes("C")]);

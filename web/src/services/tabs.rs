@@ -698,19 +698,7 @@ mod tests {
     #[wasm_bindgen_test(unsupported = test)]
     fn a_joining_tab_gets_the_connection_state_and_the_latest_quotes_of_its_symbols() {
         let mut cache = Cache::default();
-        let quote = |s: &str, price: f64, ts: i64| Quote {
-            symbol: sym(s),
-            price,
-            ts,
-            provider: "sim".into(),
-            bid: None,
-            ask: None,
-            volume: None,
-            change: None,
-            change_pct: None,
-            recv: None,
-            seq: None,
-        };
+        let quote = |s: &str, price: f64, ts: i64| Quote::new(sym(s), price, ts, "sim");
         cache.observe(&ConnEvent::Connecting { attempt: 0 });
         let quotes = vec![quote("AAPL", 1.0, 2), quote("MSFT", 2.0, 2)];
         cache.observe(&ConnEvent::Server(ServerMessage::Quotes { quotes }));

@@ -436,19 +436,7 @@ mod tests {
     }
 
     fn q(price: f64, ts: i64) -> Quote {
-        Quote {
-            symbol: sym("AAPL"),
-            price,
-            ts,
-            provider: "sim".into(),
-            bid: None,
-            ask: None,
-            volume: None,
-            change: None,
-            change_pct: None,
-            recv: None,
-            seq: None,
-        }
+        Quote::new(sym("AAPL"), price, ts, "sim")
     }
 
     fn run(alerts: &mut Alerts, prices: &[f64]) -> Vec<usize> {
