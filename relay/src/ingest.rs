@@ -46,7 +46,7 @@ impl Tap for Recorder {
                         }));
                     }
                 }
-                HubEvent::Status { .. } | HubEvent::Rejected { .. } => {}
+                HubEvent::Status { .. } | HubEvent::Rejected { .. } | HubEvent::History { .. } => {}
             }
         }
     }

@@ -1,7 +1,8 @@
 //! `GET /api/history/{symbol}` with timeframes through the real relay binary: candles of every timeframe are the
 //! same ticks rolled up (counts, extremes, volumes agree with the one-minute candles), ranges and limits select
 //! periods, bad parameters get JSON errors, and with a real SQLite store a restarted relay that holds nothing in
-//! memory still serves the recorded candles.
+//! memory still serves the recorded candles. The simulator hands over a reconstructed day of candles when a symbol is
+//! first subscribed (a chart opens with a past), which the tests of tick roll-ups switch off.
 
 use std::time::Duration;
 
@@ -38,7 +39,7 @@ fn rolled(minutes: &[Candle]) -> (u32, f64, f64, f64, f64, f64) {
 
 #[tokio::test]
 async fn every_timeframe_rolls_up_the_same_ticks() {
-    let relay = Relay::start(&["--sim-tick-hz", "50", "--sim-seed", "7"]);
+    let relay = Relay::start(&["--sim-tick-hz", "50", "--sim-seed", "7", "--sim-history-minutes", "0"]);
     feed(&relay, "BTC/USD", 3).await;
     let (status, h) = relay.get_json::<HistoryResponse>("/api/history/BTC%2FUSD?tf=1m").await;
     assert_eq!((status, h.tf), (200, Timeframe::M1));
@@ -78,7 +79,16 @@ async fn every_timeframe_rolls_up_the_same_ticks() {
 #[tokio::test]
 async fn a_restarted_relay_serves_recorded_candles_from_its_store() {
     let dir = TempDir::new("history");
-    let mut relay = Relay::start(&["--data-dir", &dir.arg(), "--sim-tick-hz", "40", "--sim-seed", "5"]);
+    let mut relay = Relay::start(&[
+        "--data-dir",
+        &dir.arg(),
+        "--sim-tick-hz",
+        "40",
+        "--sim-seed",
+        "5",
+        "--sim-history-minutes",
+        "0",
+    ]);
     feed(&relay, "ETH/USD", 3).await;
     let live = candles(&relay, "/api/history/ETH/USD?tf=1m").await;
     relay.signal(15);
@@ -98,4 +108,45 @@ async fn a_restarted_relay_serves_recorded_candles_from_its_store() {
     let body = reqwest::get(export).await.expect("export").text().await.expect("export body");
     let exported = body.lines().filter(|l| serde_json::from_str::<Value>(l).is_ok()).count();
     assert_eq!(exported, ticks as usize, "candles count the recorded ticks");
+}
+
+#[tokio::test]
+async fn a_symbol_opens_with_a_day_of_past_that_joins_its_live_candles() {
+    let relay = Relay::start(&["--sim-tick-hz", "20", "--sim-seed", "9"]);
+    let mut ws = WsClient::connect(&relay.ws_url()).await;
+    ws.hello().await;
+    ws.subscribe(&["SOL/USD"]).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let minutes = candles(&relay, "/api/history/SOL/USD?tf=1m&limit=5000").await;
+    // The relay keeps a day of minutes (`--history-candles`): the reconstructed past up to the first tick's minute,
+    // then that minute (and the next, if the test straddled a boundary).
+    assert_eq!(minutes.len(), 1440);
+    assert!(minutes.windows(2).all(|w| w[1].start - w[0].start == 60_000), "one candle per minute, no gap");
+    // Reconstructed minutes are whole (20 Hz × 60 s); live ones hold the ticks of the last 1.5 s.
+    let (past, live) = minutes.split_at(minutes.iter().position(|c| c.ticks < 1200).expect("a live minute"));
+    assert!((1..=2).contains(&live.len()), "{live:?}");
+    let joined = past[past.len() - 1].close;
+    assert!(
+        (live[0].open / joined - 1.0).abs() < 0.01,
+        "the past ends near the first live price: {joined} then {:?}",
+        live[0]
+    );
+    assert!(past.iter().all(|c| c.low > 0.0 && c.low <= c.high && c.ticks > 0 && c.volume > 0.0));
+    // Longer timeframes roll the past up like live minutes: a day is 24 or 25 hours here.
+    let hours = candles(&relay, "/api/history/SOL/USD?tf=1h").await;
+    assert!((24..=26).contains(&hours.len()), "{} hours", hours.len());
+    let first_live = live[0].start;
+    for hour in hours.iter().filter(|h| h.start + 3_600_000 <= first_live) {
+        let inside: Vec<Candle> =
+            past.iter().filter(|m| m.start >= hour.start && m.start < hour.start + 3_600_000).copied().collect();
+        let (ticks, open, high, low, close, _) = rolled(&inside);
+        assert_eq!((hour.ticks, hour.open, hour.high, hour.low, hour.close), (ticks, open, high, low, close));
+    }
+    // The last value is live, not reconstructed: quotes still flow for the symbol.
+    let live_close = minutes[minutes.len() - 1].close;
+    let (status, q) = relay.get_json::<Value>("/api/quotes?symbols=SOL/USD").await;
+    assert_eq!(status, 200, "{q}");
+    let price = q["quotes"][0]["price"].as_f64().expect("a price");
+    assert!((price / live_close - 1.0).abs() < 0.01, "{price} vs the newest candle's close {live_close}");
+    ws.close().await;
 }

@@ -56,7 +56,7 @@ impl Recording {
                         }]));
                     }
                 }
-                Report::Status { .. } | Report::Reject { .. } => {}
+                Report::Status { .. } | Report::Reject { .. } | Report::History { .. } => {}
             }
         }
         if !events.is_empty() {

@@ -5,6 +5,11 @@
 //! the provider's event time (`ts`), not arrival time, so a replayed or delayed feed still lands in the right
 //! minute. A tick older than the newest candle's minute updates that earlier candle if it is still in the ring,
 //! but never its open/close (those belong to the first and latest tick the relay saw for the minute).
+//!
+//! A provider may also hand over candles from before the relay was listening ([`History::backfill`]): they fill
+//! the ring in front of the first observed minute and never replace one. They are kept apart in
+//! [`History::oldest_minute`], which names the first minute seen live, so a store that recorded that period still
+//! answers for it.
 
 use std::collections::VecDeque;
 
@@ -22,6 +27,8 @@ pub(crate) struct History {
     /// The last running day volume seen: providers report volume as a running total for the day, and a candle
     /// wants what traded inside it.
     day_volume: Option<f64>,
+    /// The first minute recorded from live ticks: what came before it was backfilled.
+    observed_from: Option<i64>,
 }
 
 impl History {
@@ -32,6 +39,7 @@ impl History {
             max_ticks,
             max_candles,
             day_volume: None,
+            observed_from: None,
         }
     }
 
@@ -60,6 +68,7 @@ impl History {
 
     fn record_candle(&mut self, ts: i64, price: f64, traded: f64) {
         let start = ts.div_euclid(MINUTE_MS) * MINUTE_MS;
+        self.observed_from.get_or_insert(start);
         match self.candles.back_mut() {
             Some(last) if last.start == start => {
                 last.high = last.high.max(price);
@@ -108,9 +117,35 @@ impl History {
         aggregate(self.candles.range(first..).take_while(|c| c.start < to), tf)
     }
 
-    /// The start of the oldest minute kept, if any.
+    /// Places one-minute candles from before the relay was listening in front of the ring: only those older than
+    /// every candle it holds, newest kept when they do not all fit. Unaligned starts are refused (they would
+    /// break the ring's order), as are candles whose prices are not finite and positive.
+    pub(crate) fn backfill(&mut self, mut candles: Vec<Candle>) -> usize {
+        let before = self.candles.front().map_or(i64::MAX, |c| c.start);
+        candles.retain(|c| {
+            let prices = [c.open, c.high, c.low, c.close];
+            c.start < before
+                && c.start.rem_euclid(MINUTE_MS) == 0
+                && prices.iter().all(|p| p.is_finite() && *p > 0.0)
+                && c.volume.is_finite()
+                && c.volume >= 0.0
+        });
+        candles.sort_by_key(|c| c.start);
+        candles.dedup_by_key(|c| c.start);
+        let room = self.max_candles.saturating_sub(self.candles.len());
+        let skip = candles.len().saturating_sub(room);
+        let added = candles.len() - skip;
+        for c in candles.into_iter().skip(skip).rev() {
+            self.candles.push_front(c);
+        }
+        added
+    }
+
+    /// The start of the oldest minute kept that was seen live, if any (backfilled minutes before it do not count:
+    /// a recording of that period is better than a provider's reconstruction).
     pub(crate) fn oldest_minute(&self) -> Option<i64> {
-        self.candles.front().map(|c| c.start)
+        let front = self.candles.front().map(|c| c.start)?;
+        Some(self.observed_from.map_or(front, |seen| seen.max(front)))
     }
 }
 
@@ -186,6 +221,47 @@ mod tests {
         }
         let starts: Vec<_> = h.candles(Timeframe::M1, 0, i64::MAX).iter().map(|c| c.start).collect();
         assert_eq!(starts, [T0 + 3 * 60_000, T0 + 4 * 60_000]);
+    }
+
+    fn minute(start: i64, close: f64) -> Candle {
+        Candle { start, open: close, high: close, low: close, close, ticks: 4, volume: 1.0 }
+    }
+
+    #[test]
+    fn backfill_goes_in_front_of_live_minutes_and_never_over_them() {
+        let mut h = History::new(0, 5);
+        h.record(T0 + 2 * 60_000 + 10, 50.0, None);
+        let past = (0..4).map(|m| minute(T0 + (m - 1) * 60_000, (m + 1) as f64)).collect::<Vec<_>>();
+        // Minutes -1, 0, 1 fit in front; minute 2 is live already and stays the live one.
+        assert_eq!(h.backfill(past), 3);
+        let c = h.candles(Timeframe::M1, 0, i64::MAX);
+        let closes: Vec<_> = c.iter().map(|c| c.close).collect();
+        assert_eq!(closes, [1.0, 2.0, 3.0, 50.0]);
+        assert_eq!(h.oldest_minute(), Some(T0 + 2 * 60_000), "the first live minute, not the backfill's");
+        // Full: only the newest that fit, still in front.
+        assert_eq!(h.backfill(vec![minute(T0 - 3 * 60_000, 7.0), minute(T0 - 2 * 60_000, 8.0)]), 1);
+        let starts: Vec<_> = h.candles(Timeframe::M1, 0, i64::MAX).iter().map(|c| (c.start - T0) / 60_000).collect();
+        assert_eq!(starts, [-2, -1, 0, 1, 2]);
+        // Live minutes keep pushing the backfill out as usual.
+        h.record(T0 + 3 * 60_000, 51.0, None);
+        assert_eq!(h.candles(Timeframe::M1, 0, i64::MAX)[0].start, T0 - 60_000);
+    }
+
+    #[test]
+    fn backfill_refuses_what_would_corrupt_the_ring() {
+        let mut h = History::new(0, 10);
+        let bad = [
+            Candle { start: T0 + 1, ..minute(T0, 1.0) },
+            Candle { close: f64::NAN, ..minute(T0 + 60_000, 1.0) },
+            Candle { low: -1.0, ..minute(T0 + 120_000, 1.0) },
+            Candle { volume: f64::INFINITY, ..minute(T0 + 180_000, 1.0) },
+        ];
+        assert_eq!(h.backfill(bad.to_vec()), 0);
+        assert_eq!(h.oldest_minute(), None);
+        // Unordered and repeated input is sorted and deduplicated; with nothing live, it all counts as kept.
+        let added = h.backfill(vec![minute(T0 + 60_000, 2.0), minute(T0, 1.0), minute(T0, 1.5)]);
+        assert_eq!(added, 2);
+        assert_eq!(h.oldest_minute(), Some(T0));
     }
 
     /// 2023-11-14T22:00:00Z: an hour boundary (and so a 5- and 15-minute one).

@@ -25,7 +25,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use hamster_shared::api::{ClientStatus, HistoryResponse, Timeframe};
+use hamster_shared::api::{Candle, ClientStatus, HistoryResponse, Timeframe};
 use hamster_shared::{
     Continuity, ErrorCode, ProviderInfo, ProviderState, Quote, Rejection, RequestId, ServerMessage, Symbol,
 };
@@ -55,6 +55,9 @@ pub(crate) enum HubEvent {
     Status { provider: String, state: ProviderState, detail: Option<String>, since: i64 },
     /// The upstream refused a symbol after it was accepted: its subscribers are told and dropped.
     Rejected { symbol: Symbol, code: ErrorCode, message: String },
+    /// One-minute candles from before the relay listened, for a symbol's chart history (never sent to clients
+    /// as ticks, never recorded).
+    History { symbol: Symbol, candles: Vec<Candle> },
 }
 
 /// One message on a channel that clients subscribe to like a symbol.
@@ -493,6 +496,12 @@ impl Hub {
                     }
                 }
                 HubEvent::Rejected { symbol, code, message } => self.reject(s, symbol, code, message),
+                HubEvent::History { symbol, candles } => {
+                    if let Some(topic) = s.topics.get_mut(&symbol) {
+                        let added = topic.history.backfill(candles);
+                        tracing::debug!(%symbol, added, "history backfilled");
+                    }
+                }
             }
         }
         if !touched.is_empty() {

@@ -45,6 +45,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use futures::future::BoxFuture;
+use hamster_shared::api::Candle;
 use hamster_shared::{ErrorCode, ProviderState, Quote, Symbol};
 use parking_lot::RwLock;
 use serde::{Deserialize, Serialize};
@@ -107,6 +108,8 @@ pub(crate) enum Report {
     Status { state: ProviderState, detail: Option<String> },
     /// Upstream refused an instrument after it was accepted.
     Reject { instrument: String, code: ErrorCode, message: String },
+    /// One-minute candles of an instrument from before it was subscribed.
+    History { instrument: String, candles: Vec<Candle> },
 }
 
 /// Something that sees every report of a running provider before it is delivered here, and decides whether the
@@ -154,6 +157,7 @@ impl EventSink {
             Report::Event { instrument, payload, ts } => self.event(&instrument, payload, ts).await,
             Report::Status { state, detail } => self.status(state, detail).await,
             Report::Reject { instrument, code, message } => self.reject(&instrument, code, message).await,
+            Report::History { instrument, candles } => self.history(&instrument, candles).await,
         }
     }
 
@@ -213,6 +217,19 @@ impl EventSink {
         let symbols = self.keys.read().get(instrument).cloned().unwrap_or_default();
         for symbol in symbols {
             self.send(HubEvent::Rejected { symbol, code, message: message.clone() }).await;
+        }
+    }
+
+    /// Hands over one-minute candles of `instrument` from before it was subscribed, so a chart opened now has a
+    /// past; the hub keeps only those older than what it saw live.
+    pub(crate) async fn history(&self, instrument: &str, candles: Vec<Candle>) {
+        if candles.is_empty() {
+            return;
+        }
+        self.tee(|| Report::History { instrument: instrument.to_owned(), candles: candles.clone() });
+        let symbols = self.keys.read().get(instrument).cloned().unwrap_or_default();
+        for symbol in symbols {
+            self.send(HubEvent::History { symbol, candles: candles.clone() }).await;
         }
     }
 

@@ -8,6 +8,8 @@
 //! The event channels `FLOW-ALERTS` and `NEWS` carry options-flow alerts and headlines in Unusual Whales' payload
 //! shapes ([`events`]). Quotes carry a bid/ask spread, a running day volume and change vs. the day open, with
 //! prices rounded to the decimals of the asset class. Every subscribed instrument ticks `tick_hz` times a second.
+//! A symbol's first subscription also hands the relay a reconstructed day of one-minute candles ending at its
+//! price ([`walk::Walk::past`]), as a real provider's history endpoint would, so its chart opens with a past.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -15,6 +17,7 @@ use std::time::Duration;
 
 use futures::future::BoxFuture;
 use futures::FutureExt;
+use hamster_shared::api::Candle;
 use hamster_shared::{ErrorCode, ProviderState};
 use indexmap::IndexMap;
 use rand::rngs::StdRng;
@@ -35,6 +38,9 @@ use crate::clock::now_ms;
 /// Name used in `sim:SYMBOL` and `Quote.provider`.
 const NAME: &str = "sim";
 
+/// Most minutes of past the simulator reconstructs per symbol: a week, far beyond what the hub keeps by default.
+const MAX_HISTORY_MINUTES: usize = 7 * 1440;
+
 /// Walks kept after their last subscriber left, so a symbol that comes back continues from its last price (the
 /// relay keeps its last value and history; a restarted walk would draw a cliff). Oldest dropped beyond this.
 const PARKED_WALKS: usize = 10_000;
@@ -53,6 +59,11 @@ pub(crate) struct SimulatorArgs {
     /// Simulated events per minute on each event channel (`FLOW-ALERTS`, `NEWS`) while subscribed; 0 = none.
     #[arg(long, env = "SIM_EVENTS_PER_MIN", default_value_t = 12.0)]
     sim_events_per_min: f64,
+
+    /// Minutes of one-minute candles the simulator reconstructs before a symbol's first tick, so its chart opens
+    /// with a past; 0 = charts start empty and fill from live ticks only.
+    #[arg(long, env = "SIM_HISTORY_MINUTES", default_value_t = 1440)]
+    sim_history_minutes: usize,
 }
 
 pub(crate) const ADAPTER: Adapter = Adapter {
@@ -78,12 +89,23 @@ struct Market {
     parked: IndexMap<String, Walk>,
     channels: BTreeMap<String, Instant>,
     events_per_min: f64,
+    /// Minutes of past handed over for each walk started, and its ticks per minute.
+    history_minutes: usize,
+    ticks_per_min: f64,
+}
+
+/// What a subscribe did: instruments refused (with why), and the reconstructed past of each walk it started.
+#[derive(Debug, Default)]
+struct Subscribed {
+    refused: Vec<(String, String)>,
+    pasts: Vec<(String, Vec<Candle>)>,
 }
 
 impl Market {
-    /// Starts (or resumes) what `instruments` name; returns those the simulator will not quote, with why.
-    fn subscribe(&mut self, instruments: Vec<String>) -> Vec<(String, String)> {
-        let mut refused = Vec::new();
+    /// Starts (or resumes) what `instruments` name. A walk started here comes with its past; a resumed one does
+    /// not need one (the relay kept what it saw).
+    fn subscribe(&mut self, instruments: Vec<String>, now_ms: i64) -> Subscribed {
+        let mut out = Subscribed::default();
         for instrument in instruments {
             if events::CHANNELS.contains(&instrument.as_str()) {
                 if self.events_per_min > 0.0 {
@@ -102,12 +124,16 @@ impl Market {
             match universe::start_price(&instrument) {
                 Ok(base) => {
                     let walk = Walk::new(&instrument, base, &mut self.rng);
+                    if self.history_minutes > 0 {
+                        let past = walk.past(&mut self.rng, now_ms, self.history_minutes, self.ticks_per_min);
+                        out.pasts.push((instrument.clone(), past));
+                    }
                     self.walks.insert(instrument, walk);
                 }
-                Err(why) => refused.push((instrument, why)),
+                Err(why) => out.refused.push((instrument, why)),
             }
         }
-        refused
+        out
     }
 
     fn unsubscribe(&mut self, instruments: Vec<String>) {
@@ -175,6 +201,8 @@ impl Provider for Simulator {
                 parked: IndexMap::new(),
                 channels: BTreeMap::new(),
                 events_per_min: self.args.sim_events_per_min,
+                history_minutes: self.args.sim_history_minutes.min(MAX_HISTORY_MINUTES),
+                ticks_per_min: self.args.sim_tick_hz.clamp(0.01, 10_000.0) * 60.0,
             };
             let period = Duration::from_secs_f64(1.0 / self.args.sim_tick_hz.clamp(0.01, 10_000.0));
             let mut tick = tokio::time::interval(period);
@@ -186,8 +214,12 @@ impl Provider for Simulator {
                     _ = stop.cancelled() => return,
                     command = commands.recv() => match command {
                         Some(ProviderCommand::Subscribe(instruments)) => {
-                            for (instrument, why) in market.subscribe(instruments) {
+                            let subscribed = market.subscribe(instruments, now_ms());
+                            for (instrument, why) in subscribed.refused {
                                 events.reject(&instrument, ErrorCode::ProviderRejected, why).await;
+                            }
+                            for (instrument, past) in subscribed.pasts {
+                                events.history(&instrument, past).await;
                             }
                         }
                         Some(ProviderCommand::Unsubscribe(instruments)) => market.unsubscribe(instruments),
@@ -233,6 +265,8 @@ mod tests {
             parked: IndexMap::new(),
             channels: BTreeMap::new(),
             events_per_min,
+            history_minutes: 30,
+            ticks_per_min: 240.0,
         }
     }
 
@@ -243,7 +277,10 @@ mod tests {
     #[test]
     fn a_returning_symbol_continues_from_its_last_price() {
         let mut m = market(0.0);
-        assert!(m.subscribe(strings(&["AAPL"])).is_empty());
+        let first = m.subscribe(strings(&["AAPL"]), 1_700_000_000_000);
+        assert!(first.refused.is_empty());
+        assert_eq!(first.pasts.len(), 1);
+        assert_eq!(first.pasts[0].1.len(), 30, "a new walk comes with its past");
         for ts in 0..500 {
             let rng = &mut m.rng;
             m.walks.get_mut("AAPL").and_then(|w| w.step(rng, ts));
@@ -251,14 +288,16 @@ mod tests {
         let last = m.walks["AAPL"].price();
         m.unsubscribe(strings(&["AAPL"]));
         assert!(m.walks.is_empty() && m.parked.contains_key("AAPL"));
-        m.subscribe(strings(&["AAPL"]));
+        let again = m.subscribe(strings(&["AAPL"]), 1_700_000_100_000);
+        assert!(again.pasts.is_empty(), "a resumed walk's past is already at the relay");
         assert_eq!(m.walks["AAPL"].price(), last, "the same walk, not a new one near the base level");
     }
 
     #[test]
     fn unknown_currencies_are_refused_and_channels_are_not_walks() {
         let mut m = market(60.0);
-        let refused = m.subscribe(strings(&["USD/JPY", "FOO/BAR", "FLOW-ALERTS", "NEWS"]));
+        let Subscribed { refused, pasts } = m.subscribe(strings(&["USD/JPY", "FOO/BAR", "FLOW-ALERTS", "NEWS"]), 0);
+        assert_eq!(pasts.iter().map(|(i, _)| i.as_str()).collect::<Vec<_>>(), ["USD/JPY"], "channels have no past");
         assert_eq!(refused.len(), 1);
         assert_eq!(refused[0].0, "FOO/BAR");
         assert!(m.walks.contains_key("USD/JPY") && m.channels.len() == 2 && !m.walks.contains_key("NEWS"));
