@@ -1,6 +1,8 @@
-//! The README's picture, taken from the real relay and dashboard: `cargo test -p hamster-tests --test
+//! The README's pictures, taken from the real relay and dashboard: `cargo test -p hamster-tests --test
 //! readme_screenshots -- --ignored` writes `docs/screenshot.png` (the dashboard with the event feed running and an
-//! alert firing). Ignored in the suite: it makes a picture, it proves nothing the other browser tests do not.
+//! alert firing) and `docs/screenshot-chart.png` (the detail chart on the simulator's reconstructed day, with
+//! every indicator on and an alert firing over it). Ignored in the suite: it makes pictures, it proves nothing
+//! the other browser tests do not.
 
 use std::time::Duration;
 
@@ -48,6 +50,42 @@ async fn readme_screenshots() {
     })
     .await;
     b.screenshot(&workspace_root().join("docs/screenshot.png")).await;
+
+    // The chart: a quarter-hour view of the day the simulator reconstructed, with every indicator.
+    let _: Option<bool> = b.eval("location.hash = '#/symbol/ETH%2FUSD'; return null;", vec![]).await;
+    let candles = |tf: &'static str| {
+        let b = &b;
+        async move {
+            let script = "const c = document.querySelector('[data-testid=\"detail-chart\"]'); \
+                return c && c.dataset.tf === arguments[0] ? Number(c.dataset.candles || 0) : 0;";
+            let n: u64 = b.eval(script, vec![json!(tf)]).await;
+            (n >= 40).then_some(())
+        }
+    };
+    b.wait_for("the detail chart", limit, || candles("1m")).await;
+    b.click("[data-testid=\"timeframe-15m\"]").await;
+    b.wait_for("quarter-hour candles", limit, || candles("15m")).await;
+    for toggle in ["toggle-ema", "toggle-bollinger", "toggle-rsi", "toggle-stoch"] {
+        let on: bool = b
+            .eval(&format!("return document.querySelector('[data-testid=\"{toggle}\"]').checked;"), vec![])
+            .await;
+        if !on {
+            b.click(&format!("[data-testid=\"{toggle}\"]")).await;
+        }
+    }
+    let price: String = b
+        .eval("return document.querySelector('[data-testid=\"quote-row\"][data-symbol=\"ETH/USD\"] [data-testid=\"alert-bell\"]').dataset.price;", vec![])
+        .await;
+    let _: Option<bool> = b.eval(&set.replace("BTC/USD", "ETH/USD"), vec![json!(price)]).await;
+    b.wait_for("the chart's alert to fire", Duration::from_secs(60), || async {
+        let t: String =
+            b.eval("return document.querySelector('[data-testid=\"alert-toast\"]').textContent;", vec![]).await;
+        t.contains("ETH/USD").then_some(())
+    })
+    .await;
+    // Let the panes draw their last tick.
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    b.screenshot(&workspace_root().join("docs/screenshot-chart.png")).await;
 
     b.close().await;
 }
