@@ -230,6 +230,33 @@ async fn a_row_click_opens_a_live_chart_that_esc_closes() {
     b.close().await;
 }
 
+/// A chart opened before its symbol was subscribed gets no past from its first request; the simulator hands the
+/// relay a day when the symbol is subscribed, and the chart's first live tick fetches again and shows it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chart_opened_before_its_symbol_was_subscribed_gets_its_past_with_the_first_tick() {
+    let dist = dist_dir().to_string_lossy().into_owned();
+    let relay = Relay::start(&["--static-dir", &dist, "--sim-tick-hz", "10"]);
+    let b = Browser::launch(1360, 900).await;
+    b.goto(&relay.http_url()).await;
+    let _: Option<bool> = b
+        .eval("localStorage.setItem('hamster.watchlist.v1', '[\"AAPL\"]'); localStorage.removeItem('hamster.watchlists.v1'); return null;", vec![])
+        .await;
+    b.goto(&format!("{}/#/symbol/BTC%2FUSD", relay.http_url())).await;
+    b.wait_for("the offer to add BTC/USD", LIMIT, || async {
+        let n: u64 = b.eval("return document.querySelectorAll('.detail .chart-status button').length;", vec![]).await;
+        (n == 1).then_some(())
+    })
+    .await;
+    let before = state(&b).await;
+    assert!(before.candles.unwrap_or(0) <= 1, "nobody held BTC/USD, so the relay had no past: {before:?}");
+    b.click(".detail .chart-status button").await;
+    let s =
+        wait_state(&b, "a day of candles after the first tick", |s| drawn(s) && s.candles.unwrap_or(0) >= 900).await;
+    assert_eq!(s.symbol.as_deref(), Some("BTC/USD"));
+    assert_eq!(s.decimals, Some(2), "the scale fits the price once it is known: {s:?}");
+    b.close().await;
+}
+
 /// Measures frames in the page while the detail chart follows one symbol at 50 ticks/s. Frame busy time is from
 /// a frame's first `requestAnimationFrame` callback until the main thread runs its next task (the chart's draw,
 /// style, layout and paint). Printed, never asserted: a benchmark, run on demand with

@@ -66,9 +66,8 @@ async fn readme_screenshots() {
     b.click("[data-testid=\"timeframe-15m\"]").await;
     b.wait_for("quarter-hour candles", limit, || candles("15m")).await;
     for toggle in ["toggle-ema", "toggle-bollinger", "toggle-rsi", "toggle-stoch"] {
-        let on: bool = b
-            .eval(&format!("return document.querySelector('[data-testid=\"{toggle}\"]').checked;"), vec![])
-            .await;
+        let on: bool =
+            b.eval(&format!("return document.querySelector('[data-testid=\"{toggle}\"]').checked;"), vec![]).await;
         if !on {
             b.click(&format!("[data-testid=\"{toggle}\"]")).await;
         }

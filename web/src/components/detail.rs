@@ -7,7 +7,10 @@
 //! row's own controls (buttons, links, inputs) are left to them.
 //!
 //! The panel fetches the candles of the chosen timeframe from the relay, builds the chart ([`ChartView`]) and
-//! registers with the tick tap, so every live tick of the symbol moves the last candle.
+//! registers with the tick tap, so every live tick of the symbol moves the last candle. A chart opened on a symbol
+//! the relay did not hold yet (a deep link on a fresh page, a symbol off the watchlist) gets no past from that
+//! first request; the provider may hand the relay one on subscription (the simulator does), which is in place by
+//! the time its first tick arrives, so that tick asks once more.
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -19,7 +22,7 @@ use wasm_bindgen::JsCast;
 use web_sys::HtmlInputElement;
 use yew::prelude::*;
 
-use crate::chart::candles::Series;
+use crate::chart::candles::{Applied, Series};
 use crate::chart::tap;
 use crate::chart::view::{ChartView, Settings};
 use crate::context::AppContext;
@@ -209,6 +212,10 @@ fn DetailPanel(props: &PanelProps) -> Html {
     let container = use_node_ref();
     let close_button = use_node_ref();
     let chart: Rc<RefCell<Option<ChartView>>> = use_mut_ref(|| None);
+    // Bumped by the first tick after a fetch that brought no past; each bump fetches again.
+    let refetch = use_state(|| 0u32);
+    let refetched = use_mut_ref(|| 0u32);
+    let thin_history = use_mut_ref(|| false);
 
     // Focus moves into the dialog when it opens.
     {
@@ -221,11 +228,13 @@ fn DetailPanel(props: &PanelProps) -> Html {
     }
     // Live ticks go straight to the chart.
     {
-        let chart = chart.clone();
+        let (chart, thin_history) = (chart.clone(), thin_history.clone());
+        let (refetch, refetched) = (refetch.setter(), refetched.clone());
         use_effect_with(props.symbol.clone(), move |_| {
             let listening = tap::listen(move |q| {
-                if let Some(view) = chart.borrow().as_ref() {
-                    view.tick(q);
+                let applied = chart.borrow().as_ref().is_some_and(|view| view.tick(q) != Applied::Dropped);
+                if applied && std::mem::take(&mut *thin_history.borrow_mut()) {
+                    refetch.set(*refetched.borrow() + 1);
                 }
             });
             move || drop(listening)
@@ -235,8 +244,10 @@ fn DetailPanel(props: &PanelProps) -> Html {
     {
         let (chart, container, load, hover_set) = (chart.clone(), container.clone(), load.clone(), hover.setter());
         let pick_set = pick.setter();
-        let deps = (props.symbol.clone(), *tf, props.api.clone(), *settings);
-        use_effect_with(deps, move |(symbol, tf, api, settings)| {
+        let (thin_history, refetched) = (thin_history.clone(), refetched.clone());
+        let deps = (props.symbol.clone(), *tf, props.api.clone(), *settings, *refetch);
+        use_effect_with(deps, move |(symbol, tf, api, settings, refetch)| {
+            let again = std::mem::replace(&mut *refetched.borrow_mut(), *refetch) != *refetch;
             let cancelled = Rc::new(RefCell::new(false));
             let on_hover = Callback::from(move |c| hover_set.set(c));
             let on_pick = {
@@ -263,7 +274,7 @@ fn DetailPanel(props: &PanelProps) -> Html {
                 }
             };
             // Same symbol and timeframe: redraw the model already held.
-            let held = chart.borrow().as_ref().map(ChartView::model).filter(|m| m.tf == *tf);
+            let held = chart.borrow().as_ref().map(ChartView::model).filter(|m| m.tf == *tf && !again);
             if let Some(model) = held {
                 build(model);
             } else if let Some(api) = api.clone() {
@@ -275,7 +286,11 @@ fn DetailPanel(props: &PanelProps) -> Html {
                         return;
                     }
                     match result {
-                        Ok(h) => build(Series::new(tf, h.candles, CANDLES * 2)),
+                        Ok(h) => {
+                            // Nothing before the current period: only a first request gets a second chance.
+                            *thin_history.borrow_mut() = !again && h.candles.len() < 2;
+                            build(Series::new(tf, h.candles, CANDLES * 2))
+                        }
                         Err(e) => load.set(Load::Failed(e.to_string())),
                     }
                 });
