@@ -3,7 +3,8 @@
 //! symbol → the last client leaving unsubscribes upstream → cuts and `serverShutdown` survived with clients
 //! attached → 50 clients share one stream → the stream limit rejects the excess → control frames stay under
 //! 5 msg/s (and the check is shown to catch a client that does not) → pings answered with their payload →
-//! refused upgrades back off → connections are replaced before the 24 h cut.
+//! refused upgrades back off → connections are replaced before the 24 h cut → a newly wanted pair gets a day of
+//! one-minute klines from the REST endpoint, with a 429 waited out.
 
 use std::time::Duration;
 
@@ -390,4 +391,68 @@ async fn search_finds_symbols_across_providers_with_the_route_each_takes() {
     assert_eq!((status, body["code"].as_str()), (400, Some("bad_message")));
     let (status, body): (u16, serde_json::Value) = relay.get_json("/api/symbols?q=btc&provider=nope").await;
     assert_eq!((status, body["code"].as_str()), (400, Some("unknown_provider")));
+}
+
+#[tokio::test]
+async fn a_pair_opens_with_a_day_of_klines_fetched_politely() {
+    use std::sync::atomic::Ordering;
+
+    use hamster_shared::api::HistoryResponse;
+    use hamster_tests::mocks::binance::kline_close;
+
+    let mock = BinanceMock::start().await;
+    mock.list_pairs(&["BTC/USDT", "ETH/USDT"]);
+    // The first klines request is answered 429 with `Retry-After: 1`.
+    mock.klines_throttle.store(1, Ordering::SeqCst);
+    let relay = relay_for(&mock, &[]);
+    catalog_loaded(&relay, 2).await;
+    let mut ws = WsClient::connect(&relay.ws_url()).await;
+    ws.hello().await;
+    ws.subscribe(&["BTC/USD"]).await;
+    ws.quote_for("BTC/USD").await;
+
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let candles = loop {
+        let (status, h) = relay.get_json::<HistoryResponse>("/api/history/BTC/USD?tf=1m&limit=5000").await;
+        assert_eq!(status, 200);
+        if h.candles.len() >= 1_400 {
+            break h.candles;
+        }
+        assert!(std::time::Instant::now() < deadline, "no day of candles: {} of them", h.candles.len());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    // The day the mock serves, up to the relay's ring of 1,440 minutes, one per minute; every minute before the
+    // live ones is the provider's candle as sent.
+    assert_eq!(candles.len(), 1_440);
+    assert!(candles.windows(2).all(|w| w[1].start - w[0].start == 60_000));
+    let now_minute = (std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64)
+        / 60_000
+        * 60_000;
+    let past: Vec<_> = candles.iter().filter(|c| c.start < now_minute - 60_000).collect();
+    assert!(past.len() >= 1_437, "{}", past.len());
+    for c in past {
+        assert_eq!((c.close, c.ticks, c.volume), (kline_close(c.start), 42, 12.5), "{c:?}");
+    }
+
+    // Asked politely: the 429 was waited out, then the newest 1,000 and the 440 before them, each once.
+    let requests = mock.klines_requests.lock().unwrap().clone();
+    assert_eq!(requests.len(), 3, "{requests:?}");
+    assert_eq!(requests[0], requests[1], "the throttled request is asked again as it was");
+    assert!(requests[1].contains("symbol=BTCUSDT") && requests[1].contains("interval=1m"), "{requests:?}");
+    assert!(requests[1].contains("limit=1000") && !requests[1].contains("endTime"), "{requests:?}");
+    assert!(requests[2].contains("limit=440") && requests[2].contains("endTime="), "{requests:?}");
+
+    // A second client on the same pair costs nothing more; a new pair costs its own day.
+    let mut other = WsClient::connect(&relay.ws_url()).await;
+    other.hello().await;
+    other.subscribe(&["BTC/USD", "ETH/USD"]).await;
+    other.quote_for("ETH/USD").await;
+    eventually_within("ETH/USD's day", Duration::from_secs(10), || {
+        mock.klines_requests.lock().map(|r| r.len() == 5).unwrap_or(false)
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let requests = mock.klines_requests.lock().unwrap().clone();
+    assert_eq!(requests.len(), 5, "{requests:?}");
+    assert!(requests[3..].iter().all(|r| r.contains("symbol=ETHUSDT")), "{requests:?}");
 }

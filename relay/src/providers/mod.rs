@@ -11,9 +11,11 @@
 //!
 //! * [`registry`] — the adapters as data: names, keys, flags, build functions; the list is the `adapters!` line.
 //! * [`stream`] — the one driver every WebSocket adapter runs on, and the [`stream::Wire`] contract adapters fill.
+//! * [`backfill`] — when and how often an adapter's history endpoint is asked for a newly wanted instrument's past.
 //! * one folder per adapter: `simulator` (the default, no key), `twelvedata`, `binance`, `alpaca`, `finnhub`,
 //!   `unusualwhales`; each has a `docs/providers/<name>.md` page with the protocol facts it relies on.
 
+mod backfill;
 mod registry;
 pub(crate) mod stream;
 #[cfg(test)]
@@ -138,6 +140,11 @@ impl EventSink {
     /// The same sink, with every report also shown to `tee`.
     pub(crate) fn with_tee(&self, tee: Arc<dyn Tee>) -> EventSink {
         EventSink { tee: Some(tee), ..self.clone() }
+    }
+
+    /// The provider's name, for logs.
+    pub(crate) fn provider(&self) -> &'static str {
+        self.provider
     }
 
     /// Whether the provider may open its upstream connection now (always, outside a cluster).

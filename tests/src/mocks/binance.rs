@@ -71,6 +71,10 @@ pub struct BnState {
     pub catalog_requests: AtomicUsize,
     /// SUBSCRIBE requests refused as a whole (they are not in [`BnState::requests`]).
     pub refused_requests: AtomicUsize,
+    /// The query strings of `GET /api/v3/klines`, in order.
+    pub klines_requests: Mutex<Vec<String>>,
+    /// How many of the next klines requests are answered 429 with `Retry-After: 1`.
+    pub klines_throttle: AtomicUsize,
 }
 
 impl BnState {
@@ -93,6 +97,8 @@ impl BnState {
             catalog: Mutex::new(None),
             catalog_requests: AtomicUsize::new(0),
             refused_requests: AtomicUsize::new(0),
+            klines_requests: Mutex::default(),
+            klines_throttle: AtomicUsize::new(0),
         }
     }
 
@@ -172,7 +178,7 @@ impl BnState {
 pub struct BinanceMock {
     pub ws: MockServer,
     pub state: Arc<BnState>,
-    /// `http://127.0.0.1:PORT`, serving `/api/v3/exchangeInfo` (`--binance-rest-url`).
+    /// `http://127.0.0.1:PORT`, serving `/api/v3/exchangeInfo` and `/api/v3/klines` (`--binance-rest-url`).
     pub rest_url: String,
 }
 
@@ -200,6 +206,64 @@ async fn exchange_info(axum::extract::State(state): axum::extract::State<Arc<BnS
     .into_response()
 }
 
+/// The close the mock's klines give the minute starting at `start` (ms): a saw-tooth around 100, so a test can tell
+/// a backfilled candle from a live one and check each value.
+pub fn kline_close(start: i64) -> f64 {
+    100.0 + ((start / 60_000) % 50) as f64
+}
+
+/// `GET /api/v3/klines?symbol=&interval=1m&limit=&endTime=` in Binance's shape: `limit` one-minute rows ending with
+/// the minute of `endTime` (now without it), oldest first; 400 `-1121` for a pair that is not listed, 429 with
+/// `Retry-After` while [`BnState::klines_throttle`] lasts.
+async fn klines(
+    axum::extract::State(state): axum::extract::State<Arc<BnState>>,
+    axum::extract::RawQuery(query): axum::extract::RawQuery,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let query = query.unwrap_or_default();
+    state.klines_requests.lock().map(|mut r| r.push(query.clone())).ok();
+    if state.klines_throttle.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok() {
+        let body = json!({"code": -1003, "msg": "Too many requests; current limit of IP is 6000 request weight per 1 MINUTE."});
+        return (axum::http::StatusCode::TOO_MANY_REQUESTS, [("retry-after", "1")], axum::Json(body)).into_response();
+    }
+    let param = |name: &str| {
+        query.split('&').filter_map(|kv| kv.split_once('=')).find(|(k, _)| *k == name).map(|(_, v)| v.to_owned())
+    };
+    let symbol = param("symbol").unwrap_or_default();
+    if param("interval").as_deref() != Some("1m") || !state.lists(&symbol.to_ascii_lowercase()) {
+        let body = json!({"code": -1121, "msg": "Invalid symbol."});
+        return (axum::http::StatusCode::BAD_REQUEST, axum::Json(body)).into_response();
+    }
+    let limit = param("limit").and_then(|l| l.parse::<i64>().ok()).unwrap_or(500).clamp(1, 1000);
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
+    let end = param("endTime").and_then(|e| e.parse::<i64>().ok()).unwrap_or(now);
+    let last = end.div_euclid(60_000) * 60_000;
+    let rows: Vec<Value> = (0..limit)
+        .rev()
+        .map(|back| {
+            let start = last - back * 60_000;
+            let close = kline_close(start);
+            let open = kline_close(start - 60_000);
+            let s = |v: f64| format!("{v:.8}");
+            json!([
+                start,
+                s(open),
+                s(open.max(close) + 0.5),
+                s(open.min(close) - 0.5),
+                s(close),
+                s(12.5),
+                start + 59_999,
+                s(1250.0),
+                42,
+                s(6.0),
+                s(600.0),
+                "0"
+            ])
+        })
+        .collect();
+    axum::Json(Value::Array(rows)).into_response()
+}
+
 /// Ticker cadence (Binance: 1000 ms; faster here so tests are quick).
 pub const TICK: Duration = Duration::from_millis(100);
 /// Ping cadence (Binance: 20 s).
@@ -216,6 +280,7 @@ impl BinanceMock {
         .await;
         let rest = axum::Router::new()
             .route("/api/v3/exchangeInfo", axum::routing::get(exchange_info))
+            .route("/api/v3/klines", axum::routing::get(klines))
             .with_state(state.clone());
         let rest_url = crate::mock::serve_rest(rest).await;
         BinanceMock { ws, state, rest_url }

@@ -13,6 +13,9 @@
 //! connection ([`Wire::capacity`](super::stream::Wire::capacity)), the excess rejected per symbol before anything is sent; a 24 h connection life, so the adapter reconnects on its own
 //! before that (`--binance-max-connection-age-secs`) and at once on a `serverShutdown` event.
 //!
+//! A pair's chart starts with a day of one-minute candles from `GET /api/v3/klines` ([`history`]), fetched once
+//! when the pair is first wanted (`--binance-history-minutes`).
+//!
 //! Symbols: `BTC/USD` ↔ `btcusdt` (a `USD` quote means Binance's `USDT`, `--binance-usd-quote`), `BTC/USDT` and
 //! `ETH/BTC` as spelled, a bare `BTCUSDT` as Binance's own symbol. Several instruments can share one stream
 //! (`BTC/USD` and `BTC/USDT`); the stream is subscribed once and each gets the quotes.
@@ -23,6 +26,7 @@
 //! (probably an ack and silence: nothing to reject then, the symbol just never quotes).
 
 mod catalog;
+mod history;
 mod symbols;
 mod wire;
 
@@ -41,7 +45,11 @@ pub(crate) const ADAPTER: Adapter = Adapter {
     build: |build| {
         let args: BinanceArgs = build.args()?;
         let catalog = catalog::source(&args.rest_url, &args.usd_quote);
-        Ok(Box::new(Streaming::new(BnWire::new(&args), build.timing).with_catalog(catalog)))
+        let stream = Streaming::new(BnWire::new(&args), build.timing).with_catalog(catalog);
+        Ok(Box::new(match history::backfill(&args.rest_url, &args.usd_quote, args.history_minutes) {
+            Some(backfill) => stream.with_backfill(backfill),
+            None => stream,
+        }))
     },
 };
 
@@ -76,7 +84,8 @@ pub(crate) struct BinanceArgs {
         default_value = "wss://stream.binance.com:9443/ws"
     )]
     pub(crate) ws_url: String,
-    /// Binance REST base, for the instrument list (`/api/v3/exchangeInfo`, no key).
+    /// Binance REST base, for the instrument list (`/api/v3/exchangeInfo`) and charts' past (`/api/v3/klines`),
+    /// no key.
     #[arg(
         id = "binance_rest_url",
         long = "binance-rest-url",
@@ -129,6 +138,15 @@ pub(crate) struct BinanceArgs {
         default_value_t = 84_600
     )]
     pub(crate) max_connection_age_secs: u64,
+    /// Minutes of one-minute candles fetched (`/api/v3/klines`) when a pair is first wanted, so its chart opens
+    /// with a past (0 = none).
+    #[arg(
+        id = "binance_history_minutes",
+        long = "binance-history-minutes",
+        env = "BINANCE_HISTORY_MINUTES",
+        default_value_t = 1440
+    )]
+    pub(crate) history_minutes: usize,
 }
 
 

@@ -19,7 +19,8 @@
 //! * isolation of a subscribe request the provider refused as a whole: its instruments are retried in halves,
 //!   paced like any other frame, until the culprit is found and rejected alone ([`isolate`]), so valid
 //!   instruments of the same request still subscribe;
-//! * a [`Link`] that adapters running beside the stream (Twelve Data's REST fallback) can watch.
+//! * a [`Link`] that adapters running beside the stream (Twelve Data's REST fallback) can watch, and so does the
+//!   provider's history [`Backfill`], if it has one.
 //!
 //! Keys live inside the adapter's request and are never logged: errors are reported by kind, not by URL.
 
@@ -43,6 +44,7 @@ use self::demand::{Admitted, Desired};
 use self::send_queue::SendQueue;
 use self::timing::{Backoff, Timing};
 pub(crate) use self::wire::{request, Capacity, Refusal, Wire, WireEvent};
+use super::backfill::Backfill;
 use super::{EventSink, Provider, ProviderCommand};
 use crate::catalog::CatalogSource;
 
@@ -65,11 +67,18 @@ pub(crate) struct Streaming<W: Wire> {
     timing: Timing,
     beside: Option<Beside>,
     catalog: Option<CatalogSource>,
+    backfill: Option<Backfill>,
 }
 
 impl<W: Wire> Streaming<W> {
     pub(crate) fn new(wire: W, timing: Timing) -> Streaming<W> {
-        Streaming { wire, timing, beside: None, catalog: None }
+        Streaming { wire, timing, beside: None, catalog: None, backfill: None }
+    }
+
+    /// Fetches the past of every newly wanted instrument ([`super::backfill`]).
+    pub(crate) fn with_backfill(mut self, backfill: Backfill) -> Streaming<W> {
+        self.backfill = Some(backfill);
+        self
     }
 
     /// Offers the provider's instrument list ([`crate::catalog`]).
@@ -100,16 +109,20 @@ impl<W: Wire> Provider for Streaming<W> {
         events: EventSink,
         stop: CancellationToken,
     ) -> BoxFuture<'static, ()> {
-        let Streaming { wire, timing, beside, .. } = *self;
+        let Streaming { wire, timing, beside, backfill, .. } = *self;
         let (link, watcher) = watch::channel(Link::default());
         let stream = run(wire, commands, events.clone(), stop.clone(), timing, link);
-        match beside {
-            Some(task) => async move {
-                tokio::join!(stream, task(watcher, events, stop));
-            }
-            .boxed(),
-            None => stream.boxed(),
+        let backfill = backfill.map(|b| b.run(watcher.clone(), events.clone(), stop.clone()));
+        let beside = beside.map(|task| task(watcher, events, stop));
+        async move {
+            let optional = |task: Option<BoxFuture<'static, ()>>| async move {
+                if let Some(task) = task {
+                    task.await;
+                }
+            };
+            tokio::join!(stream, optional(beside), optional(backfill.map(FutureExt::boxed)));
         }
+        .boxed()
     }
 }
 
