@@ -219,6 +219,39 @@ async fn rows_tick_with_fitting_decimals() {
     println!("METRIC stats {:?}", d.stats);
     assert!(d.rows.iter().all(|r| r.change_pct.as_deref().is_some_and(|p| p.ends_with('%') || p == "—")));
 
+    // A price change lights its cell green or red, and the light goes out by itself (a class a timer removes, no
+    // animation): watched on every row's price cell for 4 s.
+    let lit: Vec<(bool, f64)> = b
+        .eval(
+            r#"
+            const changes = [];
+            const t0 = performance.now();
+            const obs = new MutationObserver(ms => { for (const m of ms) {
+                const on = /flash-(up|down)/.test(m.target.className);
+                changes.push([m.target.closest('tr').dataset.symbol, on, performance.now() - t0]);
+            } });
+            for (const c of document.querySelectorAll('[data-testid="quote-row"] [data-testid="price"]'))
+                obs.observe(c, { attributes: true, attributeFilter: ['class'] });
+            return new Promise(resolve => setTimeout(() => {
+                obs.disconnect();
+                // Per cell, each time it lit: how long until it went out (-1: still lit at the end).
+                const out = [], since = {};
+                for (const [sym, on, t] of changes) {
+                    if (on && since[sym] == null) since[sym] = t;
+                    if (!on && since[sym] != null) { out.push([true, t - since[sym]]); delete since[sym]; }
+                }
+                for (const sym in since) out.push([false, 4000 - since[sym]]);
+                resolve(out);
+            }, 4000));
+            "#,
+            vec![],
+        )
+        .await;
+    let went_out: Vec<f64> = lit.iter().filter(|(out, _)| *out).map(|(_, ms)| *ms).collect();
+    assert!(went_out.len() >= 3, "price cells lit and went out: {lit:?}");
+    assert!(went_out.iter().all(|ms| (200.0..=2_000.0).contains(ms)), "each light lasts about 450 ms: {lit:?}");
+    assert!(lit.iter().all(|(out, ms)| *out || *ms < 2_000.0), "a cell stayed lit: {lit:?}");
+
     // Let the sparklines fill, then keep a picture.
     tokio::time::sleep(Duration::from_secs(4)).await;
     let shot = artifact_dir().join("dashboard.png");

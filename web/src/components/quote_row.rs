@@ -1,6 +1,8 @@
 //! One watchlist row. Props compare by pointer (`Rc<Row>`), so the row renders only when the reducer replaced
-//! its data. A price change restarts a short green/red flash by alternating between two identical animations
-//! (changing `animation-name` restarts a CSS animation; re-adding the same class would not).
+//! its data. A price change lights the price green or red for [`FLASH_MS`], as a class that a timer takes off
+//! again: a discrete highlight costs the browser two style changes, where a fading CSS animation restyled and
+//! repainted the cell in every frame it ran (with many ticking rows in view, the largest rendering cost left;
+//! docs/dashboard-performance.md).
 //!
 //! A refused row shows the relay's reason and, when the relay had closest matches ("did you mean"), one button
 //! per match that replaces the refused symbol with it in place: focusable and pressed with Enter or Space like
@@ -10,6 +12,7 @@
 
 use std::rc::Rc;
 
+use gloo_timers::callback::Timeout;
 use hamster_shared::Symbol;
 use yew::prelude::*;
 
@@ -36,17 +39,30 @@ impl PartialEq for QuoteRowProps {
     }
 }
 
+/// How long a price change stays lit.
+const FLASH_MS: u32 = 450;
+
 #[component]
 pub(crate) fn QuoteRow(props: &QuoteRowProps) -> Html {
     let row = &props.row;
     let symbol = &row.symbol;
+    // The flash whose time is up; the row is lit while its latest flash is a newer one.
+    let ended = use_state_eq(|| 0u64);
+    {
+        let ended = ended.clone();
+        use_effect_with(row.flash_seq, move |&seq| {
+            let timer = (seq > 0).then(|| Timeout::new(FLASH_MS, move || ended.set(seq)));
+            move || drop(timer)
+        });
+    }
     let onclick = {
         let (on_remove, symbol) = (props.on_remove.clone(), symbol.clone());
         Callback::from(move |_: MouseEvent| on_remove.emit(symbol.clone()))
     };
     let flash = match row.direction {
-        Direction::Up => Some(format!("flash-up-{}", row.flash_seq % 2)),
-        Direction::Down => Some(format!("flash-down-{}", row.flash_seq % 2)),
+        _ if row.flash_seq == *ended => None,
+        Direction::Up => Some("flash-up"),
+        Direction::Down => Some("flash-down"),
         Direction::Flat => None,
     };
     let class = classes!(

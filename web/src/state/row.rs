@@ -18,9 +18,8 @@ pub(crate) const STALE_AFTER_MS: i64 = 15_000;
 pub(crate) const MIN_STALE_MS: i64 = 3_000;
 /// Usual intervals without a newer value before a row counts as stale.
 const STALE_INTERVALS: f64 = 5.0;
-/// Shortest time between two flashes of one row. The flash animation lasts 0.7 s; a row ticking faster would
-/// otherwise restart it on every tick and never stop animating, which costs style and paint work in every
-/// frame (with many fast symbols, the largest rendering cost left) and reads as a constant tint anyway.
+/// Shortest time between two flashes of one row. A flash lights the price for under half a second; a row ticking
+/// faster would otherwise stay lit, which reads as a constant tint, and restyle its cell with every tick.
 pub(crate) const FLASH_GAP_MS: i64 = 1_000;
 /// Characters of an event payload shown in its row.
 pub(crate) const EVENT_PREVIEW_CHARS: usize = 160;
