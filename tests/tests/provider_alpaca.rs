@@ -2,7 +2,8 @@
 //! auth → subscribe → trades and quotes merged and normalised for WebSocket clients → crypto-shaped symbols refused
 //! → cuts survived with clients attached (re-auth, resubscribe) → the last client leaving unsubscribes upstream →
 //! 50 clients share one connection and one subscription → 402 means `down` without a hot loop and without the
-//! secret anywhere → 406 means backoff → 405 rejects the refused symbol → auth timeout, keep-alive and watchdog.
+//! secret anywhere → 406 means backoff → 405 rejects the refused symbol → auth timeout, keep-alive and watchdog →
+//! a newly wanted stock gets its day of one-minute bars from the Market Data API, with a 429 waited out.
 
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -27,6 +28,8 @@ fn relay_with_secret(mock: &AlpacaMock, secret: &str, extra: &[&str]) -> Relay {
         "--alpaca-ws-url",
         &ws_url,
         "--alpaca-assets-url",
+        &mock.rest_url,
+        "--alpaca-data-url",
         &mock.rest_url,
         "--upstream-backoff-min-ms",
         "50",
@@ -384,4 +387,51 @@ async fn a_symbol_the_stream_accepts_but_never_quotes_is_reported_no_data_until_
     mock.state.no_trades.store(false, Ordering::SeqCst);
     ws.quote_for("AAPL").await;
     relay.wait_status("no_data cleared by the first quote", |s| s.no_data.is_empty()).await;
+}
+
+#[tokio::test]
+async fn a_stock_opens_with_its_day_of_bars_fetched_with_the_key_headers() {
+    use hamster_shared::api::HistoryResponse;
+    use hamster_tests::mocks::alpaca::{bar_close, bar_minute_trades};
+
+    let mock = AlpacaMock::start(KEY, SECRET).await;
+    // The first bars request is answered 429; the relay waits until the window resets and asks again.
+    mock.state.bars_throttle.store(1, Ordering::SeqCst);
+    // Pages of 1,000 bars would take two requests; the relay asks for Alpaca's maximum, so one page.
+    let relay = relay_for(&mock, &[]);
+    let mut ws = WsClient::connect(&relay.ws_url()).await;
+    ws.hello().await;
+    ws.subscribe(&["AAPL"]).await;
+    ws.quote_for("AAPL").await;
+
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let candles = loop {
+        let (status, h) = relay.get_json::<HistoryResponse>("/api/history/AAPL?tf=1m&limit=5000").await;
+        assert_eq!(status, 200);
+        if h.candles.len() >= 1_000 {
+            break h.candles;
+        }
+        assert!(Instant::now() < deadline, "no day of bars: {} candles", h.candles.len());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
+    let live_from = now / 60_000 * 60_000 - 60_000;
+    let past: Vec<_> = candles.iter().filter(|c| c.start < live_from).collect();
+    // A day of trading minutes (45 of every 60 here), each bar as sent; minutes without trades have no candle.
+    assert!((1_070..=1_082).contains(&past.len()), "{} backfilled minutes", past.len());
+    for c in &past {
+        assert!(bar_minute_trades(c.start), "a candle for a minute without trades: {c:?}");
+        assert_eq!((c.close, c.ticks, c.volume), (bar_close(c.start), 17, 1_500.0), "{c:?}");
+    }
+
+    let requests = mock.state.bars_requests.lock().unwrap().clone();
+    assert_eq!(requests.len(), 2, "the 429, then one page: {requests:?}");
+    assert_eq!(requests[0], requests[1], "asked again as it was");
+    let (symbol, query) = &requests[1];
+    assert_eq!(symbol, "AAPL");
+    for part in ["timeframe=1Min", "limit=10000", "feed=iex", "start=", "adjustment=raw"] {
+        assert!(query.contains(part), "{part} in {query}");
+    }
+    // The keys travel as headers only, never in the query.
+    assert!(!query.contains(KEY) && !query.contains("secret"), "{query}");
 }

@@ -58,6 +58,10 @@ pub struct AlpacaState {
     /// What `GET /v2/assets` lists (symbol, name), all active and tradable; `None` answers it with a 503, so
     /// symbols pass unchecked.
     pub assets: Mutex<Option<Vec<(String, String)>>>,
+    /// `(symbol, query string)` of each `GET /v2/stocks/{symbol}/bars`, in order.
+    pub bars_requests: Mutex<Vec<(String, String)>>,
+    /// How many of the next bars requests are answered 429 (with `X-RateLimit-Reset` one second ahead).
+    pub bars_throttle: AtomicUsize,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -94,15 +98,104 @@ impl AlpacaState {
             subscribed: Mutex::new(Vec::new()),
             next_conn: AtomicUsize::new(0),
             assets: Mutex::new(None),
+            bars_requests: Mutex::new(Vec::new()),
+            bars_throttle: AtomicUsize::new(0),
         }
     }
+}
+
+/// The close the mock's bars give the minute starting at `start` (ms): a saw-tooth around 200, so a test can check
+/// each backfilled candle.
+pub fn bar_close(start: i64) -> f64 {
+    200.0 + ((start / 60_000) % 40) as f64 / 4.0
+}
+
+/// Minutes of the hour (UTC) the mock's market trades: bars exist only for these, as a stock has none for minutes
+/// without trades.
+pub fn bar_minute_trades(start: i64) -> bool {
+    (start / 60_000) % 60 < 45
+}
+
+/// `GET /v2/stocks/{symbol}/bars?timeframe=1Min&start=&limit=&feed=` in Alpaca's shape behind the key headers: one
+/// bar per trading minute from `start` to now, in pages of `limit` linked by `next_page_token`; 429 while
+/// [`AlpacaState::bars_throttle`] lasts; 400 for a symbol not in the asset list (when there is one).
+async fn bars(
+    axum::extract::State(state): axum::extract::State<Arc<AlpacaState>>,
+    axum::extract::Path(symbol): axum::extract::Path<String>,
+    axum::extract::RawQuery(query): axum::extract::RawQuery,
+    headers: axum::http::HeaderMap,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let query = query.unwrap_or_default();
+    state.bars_requests.lock().map(|mut r| r.push((symbol.clone(), query.clone()))).ok();
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+    let key_ok = state.key.lock().map(|k| *k == header("apca-api-key-id")).unwrap_or(false);
+    let secret_ok = state.secret.lock().map(|s| *s == header("apca-api-secret-key")).unwrap_or(false);
+    if !(key_ok && secret_ok) {
+        return (axum::http::StatusCode::UNAUTHORIZED, axum::Json(json!({"message": "unauthorized."}))).into_response();
+    }
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
+    if state.bars_throttle.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok() {
+        let reset = (now / 1000 + 1).to_string();
+        return (
+            axum::http::StatusCode::TOO_MANY_REQUESTS,
+            [
+                ("x-ratelimit-limit", "200".to_owned()),
+                ("x-ratelimit-remaining", "0".to_owned()),
+                ("x-ratelimit-reset", reset),
+            ],
+            axum::Json(json!({"message": "too many requests."})),
+        )
+            .into_response();
+    }
+    let listed = state.assets.lock().ok().and_then(|a| a.clone()).is_none_or(|a| a.iter().any(|(s, _)| *s == symbol));
+    let param = |name: &str| {
+        query.split('&').filter_map(|kv| kv.split_once('=')).find(|(k, _)| *k == name).map(|(_, v)| v.to_owned())
+    };
+    if !listed || param("timeframe").as_deref() != Some("1Min") {
+        let body = json!({"code": 42210000, "message": format!("invalid symbol: {symbol}")});
+        return (axum::http::StatusCode::BAD_REQUEST, axum::Json(body)).into_response();
+    }
+    let decoded = |v: String| v.replace("%3A", ":").replace("%3a", ":");
+    let Some(start) = param("start")
+        .map(decoded)
+        .and_then(|s| time::OffsetDateTime::parse(&s, &time::format_description::well_known::Rfc3339).ok())
+    else {
+        return (axum::http::StatusCode::BAD_REQUEST, axum::Json(json!({"message": "invalid start"}))).into_response();
+    };
+    let start = (start.unix_timestamp() * 1000).div_euclid(60_000) * 60_000;
+    let from = param("page_token").and_then(|t| t.parse::<i64>().ok()).unwrap_or(start);
+    let limit = param("limit").and_then(|l| l.parse::<usize>().ok()).unwrap_or(1000).clamp(1, 10_000);
+    let minutes: Vec<i64> =
+        (0..).map(|m| from + m * 60_000).take_while(|t| *t <= now).filter(|t| bar_minute_trades(*t)).collect();
+    let page = &minutes[..minutes.len().min(limit)];
+    let next = minutes.get(limit).map(|t| t.to_string());
+    let bars: Vec<Value> = page
+        .iter()
+        .map(|&t| {
+            let at = time::OffsetDateTime::from_unix_timestamp(t / 1000).unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+            let stamp = format!(
+                "{:04}-{:02}-{:02}T{:02}:{:02}:00Z",
+                at.year(),
+                u8::from(at.month()),
+                at.day(),
+                at.hour(),
+                at.minute()
+            );
+            let (open, close) = (bar_close(t - 60_000), bar_close(t));
+            json!({"t": stamp, "o": open, "h": open.max(close) + 0.25, "l": open.min(close) - 0.25, "c": close,
+                   "v": 1500, "n": 17, "vw": (open + close) / 2.0})
+        })
+        .collect();
+    axum::Json(json!({"bars": bars, "symbol": symbol, "next_page_token": next})).into_response()
 }
 
 /// A running Alpaca mock, with the Trading API's asset list beside the stream.
 pub struct AlpacaMock {
     pub ws: MockServer,
     pub state: Arc<AlpacaState>,
-    /// `http://127.0.0.1:PORT`, serving `/v2/assets` behind the key headers (`--alpaca-assets-url`).
+    /// `http://127.0.0.1:PORT`, serving `/v2/assets` (`--alpaca-assets-url`) and `/v2/stocks/{symbol}/bars`
+    /// (`--alpaca-data-url`) behind the key headers.
     pub rest_url: String,
 }
 
@@ -143,7 +236,10 @@ impl AlpacaMock {
         let state = Arc::new(AlpacaState::new(key, secret));
         let s = state.clone();
         let ws = MockServer::start(move |conn| serve(conn, s.clone())).await;
-        let rest = axum::Router::new().route("/v2/assets", axum::routing::get(assets)).with_state(state.clone());
+        let rest = axum::Router::new()
+            .route("/v2/assets", axum::routing::get(assets))
+            .route("/v2/stocks/{symbol}/bars", axum::routing::get(bars))
+            .with_state(state.clone());
         let rest_url = crate::mock::serve_rest(rest).await;
         AlpacaMock { ws, state, rest_url }
     }

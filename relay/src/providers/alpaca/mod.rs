@@ -19,6 +19,9 @@
 //! `AlpacaWire::on_symbol_limit`). Symbols that cannot be US stocks (`BTC/USD`, `EUR/USD`) are refused before
 //! they reach Alpaca, each with a clear message.
 //!
+//! A stock's chart starts with its one-minute bars of the last day from the Market Data API ([`history`]), fetched
+//! once when it is first wanted (`--alpaca-history-minutes`).
+//!
 //! UNVERIFIED upstream behaviour, made configurable or tolerated: per-plan symbol limits (Alpaca's 405s are acted
 //! on whatever the limit; `--alpaca-symbol-limit` adds an optional local cap); whether the server pings or drops
 //! quiet connections — an empty subscribe, a no-op delta that should be answered with the full `subscription` set,
@@ -27,6 +30,7 @@
 //! adapter acts on the error itself and does not wait for a close.
 
 mod catalog;
+mod history;
 mod symbols;
 mod wire;
 
@@ -61,9 +65,14 @@ pub(crate) const ADAPTER: Adapter = Adapter {
             None => ASSETS_HOSTS.iter().map(|h| (*h).to_owned()).collect(),
         };
         let catalog = catalog::source(assets_hosts, &key, &secret, args.feed);
+        let backfill = history::backfill(&args.data_url, &key, &secret, args.feed, args.history_minutes);
         let mut wire = AlpacaWire::new(args.url(), key, secret, args.feed, keepalive);
         wire.symbol_limit = args.symbol_limit;
         let streaming = Streaming::new(wire, build.timing);
+        let streaming = match backfill {
+            Some(backfill) => streaming.with_backfill(backfill),
+            None => streaming,
+        };
         Ok(Box::new(match catalog {
             Some(catalog) => streaming.with_catalog(catalog),
             None => streaming,
@@ -153,6 +162,24 @@ pub(crate) struct AlpacaArgs {
         default_value_t = 0
     )]
     pub(crate) symbol_limit: usize,
+    /// Market Data API host, for charts' past (`/v2/stocks/{symbol}/bars`).
+    #[arg(
+        id = "alpaca_data_url",
+        value_name = "URL",
+        long = "alpaca-data-url",
+        env = "ALPACA_DATA_URL",
+        default_value = "https://data.alpaca.markets"
+    )]
+    pub(crate) data_url: String,
+    /// Minutes of one-minute bars fetched when a stock is first wanted, so its chart opens with a past (0 = none).
+    #[arg(
+        id = "alpaca_history_minutes",
+        value_name = "MINUTES",
+        long = "alpaca-history-minutes",
+        env = "ALPACA_HISTORY_MINUTES",
+        default_value_t = 1440
+    )]
+    pub(crate) history_minutes: usize,
 }
 
 impl AlpacaArgs {

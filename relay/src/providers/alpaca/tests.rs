@@ -277,6 +277,8 @@ fn feeds_pick_the_url_and_an_explicit_url_wins() {
         feed,
         keepalive_ms: 0,
         symbol_limit: 0,
+        data_url: String::new(),
+        history_minutes: 0,
     };
     assert_eq!(args(None, Feed::Iex).url(), "wss://stream.data.alpaca.markets/v2/iex");
     assert_eq!(args(None, Feed::Sip).url(), "wss://stream.data.alpaca.markets/v2/sip");
