@@ -1,7 +1,8 @@
 //! Twelve Data adapter against a mock speaking its documented protocol, through the real relay binary:
 //! connect → subscribe → data reaches WebSocket clients normalised → per-symbol rejection → the last client
 //! leaving unsubscribes upstream → cuts and a silent upstream are survived with clients attached → REST fallback
-//! while the stream is down → refused credentials are reported without a hot loop.
+//! while the stream is down → refused credentials are reported without a hot loop → a newly wanted symbol gets a
+//! day of one-minute candles from `/time_series`, the key in its header.
 
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -86,7 +87,7 @@ async fn lifecycle_against_the_mock() {
 
     // The last client leaving unsubscribes upstream.
     ws.send_text(r#"{"type":"unsubscribe","symbols":["AAPL","EUR/USD"]}"#).await;
-    let deadline = Instant::now() + Duration::from_secs(10);
+    let deadline = Instant::now() + Duration::from_secs(20);
     while !mock.subscribed().is_empty() {
         assert!(Instant::now() < deadline, "still subscribed upstream: {:?}", mock.subscribed());
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -284,4 +285,57 @@ async fn search_finds_twelve_datas_reference_symbols_and_they_refuse_nothing() {
     let ServerMessage::Subscribed { rejected, .. } = subscribed else { unreachable!() };
     assert!(rejected.is_empty(), "{rejected:?}");
     ws.quote_for("MSFT").await;
+}
+
+#[tokio::test]
+async fn a_symbol_opens_with_a_day_of_minutes_fetched_with_the_key_in_the_header() {
+    use hamster_shared::api::HistoryResponse;
+    use hamster_tests::mocks::twelvedata::series_close;
+
+    let mock = TwelveDataMock::start().await;
+    // 600 credits a minute space requests 100 ms apart. (An out-of-credits answer waits for the next minute, up to
+    // 61 s: the unit tests of `providers::backfill` and `twelvedata::history` cover it without the wait.)
+    let relay = relay_for(&mock, &["--twelvedata-rest-credits-per-min", "600"]);
+    let mut ws = WsClient::connect(&relay.ws_url()).await;
+    ws.hello().await;
+    ws.subscribe(&["AAPL", "EUR/USD"]).await;
+    ws.quote_for("AAPL").await;
+
+    let day = |symbol: &'static str| {
+        let (relay, mock) = (&relay, &mock);
+        async move {
+            let deadline = Instant::now() + Duration::from_secs(75);
+            loop {
+                let (status, h) =
+                    relay.get_json::<HistoryResponse>(&format!("/api/history/{symbol}?tf=1m&limit=5000")).await;
+                assert_eq!(status, 200);
+                if h.candles.len() >= 1_400 {
+                    return h.candles;
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "{symbol}: no day of candles ({}); requests {:?}",
+                    h.candles.len(),
+                    mock.state.series_requests.lock().map(|r| r.clone()).unwrap_or_default()
+                );
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+    };
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
+    for (symbol, volume) in [("AAPL", 3_300.0), ("EUR/USD", 0.0)] {
+        let candles = day(symbol).await;
+        assert_eq!(candles.len(), 1_440, "{symbol}");
+        assert!(candles.windows(2).all(|w| w[1].start - w[0].start == 60_000), "{symbol}: one candle a minute");
+        for c in candles.iter().filter(|c| c.start < now / 60_000 * 60_000 - 60_000) {
+            assert_eq!((c.close, c.volume), (series_close(c.start), volume), "{symbol}: {c:?}");
+        }
+    }
+    let requests = mock.state.series_requests.lock().unwrap().clone();
+    assert_eq!(requests.len(), 2, "one per symbol: {requests:?}");
+    for (query, auth) in &requests {
+        assert_eq!(auth, &format!("apikey {KEY}"), "the key goes in the header");
+        assert!(!query.contains(KEY), "and never in the query: {query}");
+        assert!(query.contains("interval=1min") && query.contains("outputsize=1440") && query.contains("timezone=UTC"));
+    }
 }

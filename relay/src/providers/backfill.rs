@@ -104,3 +104,67 @@ impl Backfill {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use futures::FutureExt;
+    use hamster_shared::Symbol;
+    use parking_lot::RwLock;
+    use tokio::sync::mpsc;
+
+    use super::*;
+    use crate::hub::HubEvent;
+
+    fn candle(start: i64) -> Candle {
+        Candle { start, open: 1.0, high: 1.0, low: 1.0, close: 1.0, ticks: 1, volume: 0.0 }
+    }
+
+    /// A provider that says "slow down" once per instrument, then answers; one instrument fails for good.
+    #[tokio::test(start_paused = true)]
+    async fn each_wanted_instrument_once_slow_downs_waited_out_failures_left_alone() {
+        let calls = Arc::new(AtomicUsize::new(0));
+        let seen = calls.clone();
+        let fetch: FetchPast = Arc::new(move |instrument: String, minutes: usize| {
+            let n = seen.fetch_add(1, Ordering::SeqCst);
+            async move {
+                match (instrument.as_str(), n) {
+                    ("BAD", _) => Err(PastError::Failed("unknown".into())),
+                    (_, 0) => Err(PastError::RetryAfter(Duration::from_secs(30))),
+                    _ => Ok((0..minutes as i64).map(|m| candle(m * 60_000)).collect()),
+                }
+            }
+            .boxed()
+        });
+        let keys: crate::providers::InstrumentKeys = Arc::new(RwLock::new(HashMap::new()));
+        for s in ["AAA", "BAD"] {
+            keys.write().insert(s.to_owned(), vec![Symbol::parse(s).unwrap()]);
+        }
+        let (hub, mut events) = mpsc::channel(16);
+        let sink = EventSink::new("test", keys, hub);
+        let (link, watch) = watch::channel(Link { live: true, desired: vec!["AAA".into(), "BAD".into()] });
+        let stop = CancellationToken::new();
+        let backfill = Backfill { fetch, minutes: 3, gap: Duration::from_secs(1) };
+        let task = tokio::spawn(backfill.run(watch, sink, stop.clone()));
+
+        let started = tokio::time::Instant::now();
+        let Some(HubEvent::History { symbol, candles }) = events.recv().await else { panic!("no history") };
+        assert_eq!((symbol.as_str(), candles.len()), ("AAA", 3));
+        assert!(started.elapsed() >= Duration::from_secs(30), "the slow-down was waited out");
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        assert_eq!(calls.load(Ordering::SeqCst), 3, "AAA twice, BAD once and never again");
+        assert!(events.try_recv().is_err(), "nothing for the failed one");
+
+        // Letting AAA go and wanting it again fetches it again; wanting it still does not.
+        link.send_replace(Link { live: true, desired: vec!["BAD".into()] });
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        link.send_replace(Link { live: true, desired: vec!["BAD".into(), "AAA".into()] });
+        assert!(matches!(events.recv().await, Some(HubEvent::History { .. })));
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        assert_eq!(calls.load(Ordering::SeqCst), 4);
+        stop.cancel();
+        task.await.unwrap();
+    }
+}

@@ -1,7 +1,8 @@
 //! Twelve Data mock (`docs/providers/twelvedata.md`): `?apikey=` auth, no greeting, `subscribe`/`unsubscribe` with comma-separated
 //! symbols answered by `subscribe-status`/`unsubscribe-status` (`fails[]` for symbols it is told to refuse),
 //! `price` events with Unix-seconds timestamps every tick for each subscribed symbol, `heartbeat` replies, and a
-//! REST `/price` endpoint (single and batch bodies, error bodies with HTTP 200 as observed in the wild).
+//! REST `/price` endpoint (single and batch bodies, error bodies with HTTP 200 as observed in the wild) and
+//! `/time_series` of one-minute rows for charts' past.
 
 use std::collections::{BTreeSet, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -35,7 +36,77 @@ pub struct TdState {
     pub rest_last_key: Mutex<String>,
     /// The `Authorization` header of the last reference-list request.
     pub reference_auth: Mutex<String>,
+    /// `(query string, Authorization header)` of each `/time_series` request, in order.
+    pub series_requests: Mutex<Vec<(String, String)>>,
     next_conn: AtomicUsize,
+}
+
+/// The close the mock's `/time_series` gives the minute starting at `start` (ms).
+pub fn series_close(start: i64) -> f64 {
+    50.0 + ((start / 60_000) % 30) as f64 / 10.0
+}
+
+/// `GET /time_series?symbol=&interval=1min&outputsize=&timezone=UTC&order=asc` in Twelve Data's shape: `outputsize`
+/// one-minute rows ending with the current minute, UTC datetimes, prices as strings, volume for stocks only.
+async fn time_series(
+    State(state): State<Arc<TdState>>,
+    axum::extract::RawQuery(query): axum::extract::RawQuery,
+    headers: axum::http::HeaderMap,
+) -> Json<Value> {
+    let query = query.unwrap_or_default();
+    let auth = headers.get("authorization").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+    state.series_requests.lock().map(|mut r| r.push((query.clone(), auth))).ok();
+    let param = |name: &str| {
+        query
+            .split('&')
+            .filter_map(|kv| kv.split_once('='))
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.replace("%2F", "/"))
+    };
+    let symbol = param("symbol").unwrap_or_default();
+    if param("interval").as_deref() != Some("1min") || param("timezone").as_deref() != Some("UTC") {
+        return Json(
+            json!({"code":400,"message":"**interval** or **timezone** not as this mock serves","status":"error"}),
+        );
+    }
+    let size = param("outputsize").and_then(|n| n.parse::<i64>().ok()).unwrap_or(30).clamp(1, 5000);
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
+    let last = now / 60_000 * 60_000;
+    let stock = !symbol.contains('/');
+    let values: Vec<Value> = (0..size)
+        .rev()
+        .map(|back| {
+            let start = last - back * 60_000;
+            let secs = start / 1000;
+            let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+            let date = civil(days);
+            let (open, close) = (series_close(start - 60_000), series_close(start));
+            let mut row = json!({"datetime": format!("{date} {:02}:{:02}:00", rem / 3600, rem % 3600 / 60),
+                "open": format!("{open:.5}"), "high": format!("{:.5}", open.max(close) + 0.05),
+                "low": format!("{:.5}", open.min(close) - 0.05), "close": format!("{close:.5}")});
+            if stock {
+                row["volume"] = json!("3300");
+            }
+            row
+        })
+        .collect();
+    Json(json!({"meta": {"symbol": symbol, "interval": "1min", "currency": "USD", "exchange_timezone": "UTC",
+                         "type": if stock { "Common Stock" } else { "Physical Currency" }},
+                "values": values, "status": "ok"}))
+}
+
+/// `YYYY-MM-DD` of a day count since 1970-01-01 (Howard Hinnant's civil-from-days).
+fn civil(days: i64) -> String {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02}")
 }
 
 /// A running Twelve Data mock.
@@ -54,6 +125,7 @@ impl TwelveDataMock {
         let ws = MockServer::start(move |conn| serve(conn, s.clone())).await;
         let rest = Router::new()
             .route("/price", get(price))
+            .route("/time_series", get(time_series))
             .route("/stocks", get(reference_stocks))
             .route("/forex_pairs", get(reference_forex))
             .route("/cryptocurrencies", get(reference_crypto))

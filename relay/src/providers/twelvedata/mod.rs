@@ -6,7 +6,8 @@
 //! `fails[]` become per-symbol rejections; `price` events with a Unix-seconds `timestamp`, numeric `price`,
 //! optional `bid`/`ask`/`day_volume`; `{"action":"heartbeat"}` every 10 s. The server accepts about 100 client
 //! events a minute, so outgoing frames are paced at one per 600 ms. Instruments use Twelve Data's own spelling
-//! (`AAPL`, `EUR/USD`, `BTC/USD`), so no mapping is needed.
+//! (`AAPL`, `EUR/USD`, `BTC/USD`), so no mapping is needed. A symbol's chart starts with a day of one-minute
+//! candles from `/time_series` ([`history`]), fetched once when it is first wanted, within the same credit budget.
 //!
 //! UNVERIFIED upstream behaviour, made configurable: how a bad key is refused (treated as bad credentials when
 //! the upgrade gets HTTP 400, 401 or 403 — see [`Wire::is_auth_failure`]); the REST credit budget per minute
@@ -14,6 +15,7 @@
 
 
 mod catalog;
+mod history;
 mod rest_fallback;
 mod wire;
 
@@ -36,11 +38,16 @@ pub(crate) const ADAPTER: Adapter = Adapter {
         let args: TwelveDataArgs = build.args()?;
         let key = build.key()?;
         let fallback = RestFallback::new(&args.rest_url, key.clone(), args.rest_credits_per_min);
+        let backfill = history::backfill(&args.rest_url, &key, args.rest_credits_per_min, args.history_minutes);
         let catalog = catalog::source(&args.rest_url, &key);
         let wire = TdWire::new(args.ws_url, key);
         let stream = Streaming::new(wire, build.timing).with_beside(Box::new(|link, events, stop| {
             fallback.run(link, events, stop).boxed()
         }));
+        let stream = match backfill {
+            Some(backfill) => stream.with_backfill(backfill),
+            None => stream,
+        };
         Ok(Box::new(match catalog {
             Some(catalog) => stream.with_catalog(catalog),
             None => stream,
@@ -67,9 +74,19 @@ struct TwelveDataArgs {
         default_value = "https://api.twelvedata.com"
     )]
     rest_url: String,
-    /// API credits per minute the REST fallback may spend (1 per symbol per poll); 0 disables the fallback.
+    /// API credits per minute the REST fallback and the charts' past may spend (1 per symbol per request); 0
+    /// disables both.
     #[arg(long = "twelvedata-rest-credits-per-min", env = "TWELVE_DATA_REST_CREDITS_PER_MIN", default_value_t = 8)]
     rest_credits_per_min: u32,
+    /// Minutes of one-minute candles fetched (`/time_series`, one credit) when a symbol is first wanted, so its
+    /// chart opens with a past (0 = none).
+    #[arg(
+        id = "twelvedata_history_minutes",
+        long = "twelvedata-history-minutes",
+        env = "TWELVE_DATA_HISTORY_MINUTES",
+        default_value_t = 1440
+    )]
+    history_minutes: usize,
 }
 
 
