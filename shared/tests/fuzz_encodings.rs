@@ -1,7 +1,7 @@
 //! Property tests of the two encodings of every message: each `ServerMessage` and `ClientMessage` variant,
 //! generated with arbitrary field values (optional fields present or absent, flattened rejects, tagged enums,
 //! untagged ids, arbitrary JSON payloads), reads back equal from its JSON and from its MessagePack
-//! (`rmp_serde` maps with field names, as the relay writes and the dashboard reads them).
+//! (`rmp_serde` maps with field names, as the relay writes them for clients that ask for MessagePack).
 //!
 //! Numbers: JSON carries the short decimals providers send (serde_json's default parser is exact for those);
 //! MessagePack carries any finite `f64` bit for bit, which a property of its own checks. Non-finite numbers are
