@@ -155,6 +155,16 @@ pub(crate) fn AlertsPanel() -> Html {
             }
         });
     }
+    // The cool-down field is not a controlled input: the panel re-renders with every tick, and a `value` prop
+    // would put its initial minute back over what the user is typing. It is filled once.
+    {
+        let cooldown = cooldown.clone();
+        use_effect_with(ctx.is_some(), move |_| {
+            if let Some(input) = cooldown.cast::<HtmlInputElement>() {
+                input.set_value("60");
+            }
+        });
+    }
     // The bell on a row: prefill the form with its symbol and a level just above the price.
     let draft = ctx.as_ref().and_then(|c| c.state.alerts_draft.clone());
     {
@@ -375,7 +385,7 @@ pub(crate) fn AlertsPanel() -> Html {
                         .into_iter().map(|(v, label)| html! { <option key={v} value={v} selected={*repeat_v == v}>{label}</option> }) }
                 </select>
                 <input ref={cooldown} type="text" inputmode="numeric" aria-label="Cool-down in seconds"
-                    placeholder="cool-down s" value="60" />
+                    data-testid="alert-cooldown" placeholder="cool-down s" />
                 <input ref={expiry} type="text" inputmode="decimal" aria-label="Expires after minutes (empty: never)"
                     data-testid="alert-expiry" placeholder="expires in min" />
                 <button type="submit" data-testid="alert-create">{"Set alert"}</button>

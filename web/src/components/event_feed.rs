@@ -90,6 +90,18 @@ pub(crate) fn EventFeed() -> Html {
             let _ = sound::tone(&audio, 660.0, 1.0);
         }
     });
+    // The ticker filter is not a controlled input: the page re-renders with every tick, and a `value` prop would
+    // put the applied filter back over what the user is typing (applied on `change`). It shows the applied
+    // filter when the feed appears and whenever that changes (upper-cased, trimmed).
+    let ticker_field = use_node_ref();
+    {
+        let (field, ticker) = (ticker_field.clone(), ctx.as_ref().map(|c| c.state.feed.filter.ticker.clone()));
+        use_effect_with(ticker, move |ticker| {
+            if let (Some(input), Some(ticker)) = (field.cast::<HtmlInputElement>(), ticker) {
+                input.set_value(ticker);
+            }
+        });
+    }
     let Some(ctx) = ctx else { return html! {} };
     let state = &ctx.state;
     let feed = &state.feed;
@@ -172,7 +184,7 @@ pub(crate) fn EventFeed() -> Html {
                 </button>
             }
             <div class="feed-filters">
-                <input type="text" aria-label="Ticker" placeholder="ticker" onchange={on_ticker} value={filter.ticker.clone()} />
+                <input type="text" aria-label="Ticker" placeholder="ticker" onchange={on_ticker} ref={ticker_field} />
                 <select aria-label="Kind" onchange={on_kind}>
                     <option value="" selected={filter.kind.is_empty()}>{"all"}</option>
                     <option value="flow" selected={filter.kind == "flow"}>{"options flow"}</option>
