@@ -474,7 +474,7 @@ async fn session(
 /// Reads one frame: the protocol is JSON text; a binary frame is not (the page never offers MessagePack).
 pub(crate) fn decode(frame: &Message) -> Result<ServerMessage, String> {
     match frame {
-        Message::Text(text) => serde_json::from_str(text).map_err(|e| e.to_string()),
+        Message::Text(text) => ServerMessage::from_json(text).map_err(|e| e.to_string()),
         Message::Bytes(bytes) => Err(format!("a binary frame of {} bytes (the page speaks JSON only)", bytes.len())),
     }
 }
