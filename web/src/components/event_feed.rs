@@ -142,7 +142,7 @@ pub(crate) fn EventFeed() -> Html {
             state.dispatch(Action::Feed(FeedAction::Filter(next)));
         })
     };
-    let on_ticker = set_filter(|f, v| f.ticker = v.trim().to_uppercase());
+    let on_ticker = set_filter(|f, v| f.ticker = v.trim().to_ascii_uppercase());
     let on_kind = set_filter(|f, v| f.kind = v);
     let on_right = set_filter(|f, v| {
         f.right = match v.as_str() {
