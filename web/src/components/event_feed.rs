@@ -151,12 +151,12 @@ pub(crate) fn EventFeed() -> Html {
             _ => None,
         }
     });
-    let on_min = set_filter(|f, v| f.min_premium = v.trim().parse().unwrap_or(0.0));
+    let on_min = set_filter(|f, v| f.min_premium = crate::format::number(v.trim()).unwrap_or(0.0));
     let on_big = {
         let state = state.clone();
         Callback::from(move |e: Event| {
             let v = e.target().and_then(|t| t.dyn_into::<HtmlInputElement>().ok()).map(|i| i.value());
-            let p = v.and_then(|v| v.trim().parse::<f64>().ok()).filter(|p| *p > 0.0);
+            let p = v.and_then(|v| crate::format::number(v.trim())).filter(|p| *p > 0.0);
             state.dispatch(Action::Feed(FeedAction::BigPremium(p)));
         })
     };

@@ -124,7 +124,7 @@ fn ask_price(question: &str, current: Option<f64>) -> Option<f64> {
     let window = web_sys::window()?;
     let default = current.map(|p| p.to_string()).unwrap_or_default();
     let answer = window.prompt_with_message_and_default(question, &default).ok().flatten()?;
-    answer.trim().parse::<f64>().ok().filter(|p| p.is_finite() && *p > 0.0)
+    crate::format::number(answer.trim()).filter(|p| p.is_finite() && *p > 0.0)
 }
 
 #[component]

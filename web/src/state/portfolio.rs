@@ -474,10 +474,10 @@ fn positive(text: &str, field: Field, what: &str) -> Result<f64, FieldError> {
     if text.is_empty() {
         return Err(err(field, format!("enter a {what}")));
     }
-    match text.parse::<f64>() {
-        Ok(x) if x.is_finite() && x > 0.0 => Ok(x),
-        Ok(_) => Err(err(field, format!("the {what} must be above zero"))),
-        Err(_) => Err(err(field, format!("the {what} must be a number"))),
+    match crate::format::number(&text) {
+        Some(x) if x > 0.0 => Ok(x),
+        Some(_) => Err(err(field, format!("the {what} must be above zero"))),
+        None => Err(err(field, format!("the {what} must be a number"))),
     }
 }
 
