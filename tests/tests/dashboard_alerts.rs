@@ -121,9 +121,16 @@ async fn an_alert_from_a_row_fires_exactly_once_with_toast_log_and_notification_
     let typed: String = b.eval(&format!("return document.querySelector('{cooldown}').value;"), vec![]).await;
     assert_eq!(typed, "15", "typed text survives the ticks' re-renders");
 
-    // A level the walk crosses within seconds: the price as it is now, crossed either way.
-    let now = view(&b).await.map(|v| v.btc.replace(',', "")).and_then(|p| p.parse::<f64>().ok()).unwrap_or(price);
-    set_alert(&b, "crosses", &format!("{now}")).await;
+    // A level the walk crosses within seconds: the price at the moment the alert is made, crossed either way.
+    // Read, filled in and submitted in one script, so no tick moves the price away in between (the walk has no
+    // pull back to a level it has left: a level read some ticks earlier made this wait fail now and then).
+    let create = "const [kind, price] = [document.querySelector('[data-testid=\"alert-kind\"]'), \
+        document.querySelector('[data-testid=\"quote-row\"][data-symbol=\"BTC/USD\"] [data-testid=\"price\"]')]; \
+        kind.value = 'crosses'; kind.dispatchEvent(new Event('change', { bubbles: true })); \
+        document.querySelector('[data-testid=\"alert-level\"]').value = price.dataset.value; \
+        document.querySelector('[data-testid=\"alert-create\"]').click(); return price.dataset.value;";
+    let level: String = b.eval(create, vec![]).await;
+    assert!(level.parse::<f64>().is_ok_and(|l| l > 0.0), "the row's price: {level}");
     // At 20 ticks a second it may fire before a poll sees it armed.
     wait_view(&b, "the alert armed", Duration::from_secs(5), |v| v.armed == 1 || !v.log.is_empty()).await;
     let fired = wait_view(&b, "the alert to fire", Duration::from_secs(60), |v| !v.log.is_empty()).await;
