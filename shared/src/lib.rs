@@ -6,12 +6,14 @@
 //!
 //! * [`protocol`] — the JSON messages on `/ws` and the SSE stream, tagged by `"type"`.
 //! * [`api`] — the JSON bodies of the REST endpoints (`/api/*`).
+//! * `json` — [`ServerMessage::from_json`], the dashboard's reader of relay frames (no intermediate tree).
 //! * [`symbol`] — what a valid symbol is, its canonical spelling, `provider:SYMBOL` prefixes and request limits.
 //!
 //! `docs/protocol.md` shows an example of every message.
 
 pub mod api;
 pub mod broker;
+mod json;
 pub mod protocol;
 pub mod symbol;
 

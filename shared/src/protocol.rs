@@ -131,6 +131,7 @@ pub enum ClientMessage {
 }
 
 /// How deeply a MessagePack command may nest: serde_json's limit for JSON commands.
+#[cfg(feature = "msgpack")]
 const MAX_NESTING: usize = 128;
 
 fn default_speed() -> f64 {
@@ -236,6 +237,7 @@ impl ClientMessage {
         ClientMessage::from_value(value)
     }
 
+    #[cfg(feature = "msgpack")]
     /// Parses one binary frame of a connection that negotiated [`MSGPACK_SUBPROTOCOL`]: the same map, with the
     /// same field names and the same error codes as [`ClientMessage::parse`], except that input which is not
     /// MessagePack (or holds what JSON cannot, such as binary strings or non-string keys) is `bad_msgpack`.
@@ -252,6 +254,7 @@ impl ClientMessage {
         ClientMessage::from_value(value)
     }
 
+    #[cfg(feature = "msgpack")]
     /// Encodes a command as MessagePack (a map with field names, like its JSON).
     pub fn to_msgpack(&self) -> Result<Vec<u8>, rmp_serde::encode::Error> {
         rmp_serde::to_vec_named(self)
@@ -609,12 +612,14 @@ impl ServerMessage {
         }
     }
 
+    #[cfg(feature = "msgpack")]
     /// Serialises to one MessagePack frame for a connection that negotiated [`MSGPACK_SUBPROTOCOL`]: maps with
     /// field names, so the tagged enums, omitted optional fields and flattened structs read back as in JSON.
     pub fn to_msgpack(&self) -> Result<Vec<u8>, rmp_serde::encode::Error> {
         rmp_serde::to_vec_named(self)
     }
 
+    #[cfg(feature = "msgpack")]
     /// Reads one MessagePack frame.
     pub fn from_msgpack(bytes: &[u8]) -> Result<ServerMessage, rmp_serde::decode::Error> {
         rmp_serde::from_slice(bytes)
@@ -739,6 +744,7 @@ mod tests {
         }
     }
 
+    #[cfg(feature = "msgpack")]
     #[test]
     fn server_messages_round_trip_through_msgpack() {
         for m in sample_server_messages() {
@@ -747,6 +753,7 @@ mod tests {
         }
     }
 
+    #[cfg(feature = "msgpack")]
     #[test]
     fn malformed_msgpack_is_a_typed_error() {
         let code = |b: &[u8]| ClientMessage::parse_msgpack(b).unwrap_err().code;

@@ -36,6 +36,7 @@ fn every_message_example_in_the_protocol_page_reads_as_the_protocols_types() {
             continue;
         }
         if let Ok(m) = serde_json::from_str::<ServerMessage>(line) {
+            assert_eq!(ServerMessage::from_json(line).ok().as_ref(), Some(&m), "the dashboard's reader: {line}");
             server.insert(m.kind());
         } else if let Ok(m) = ClientMessage::parse(line) {
             client.insert(m.kind());

@@ -1,7 +1,7 @@
 //! Property tests of the two encodings of every message: each `ServerMessage` and `ClientMessage` variant,
 //! generated with arbitrary field values (optional fields present or absent, flattened rejects, tagged enums,
 //! untagged ids, arbitrary JSON payloads), reads back equal from its JSON and from its MessagePack
-//! (`rmp_serde` maps with field names, as the relay writes and the dashboard reads them).
+//! (`rmp_serde` maps with field names, as the relay writes them for clients that ask for MessagePack).
 //!
 //! Numbers: JSON carries the short decimals providers send (serde_json's default parser is exact for those);
 //! MessagePack carries any finite `f64` bit for bit, which a property of its own checks. Non-finite numbers are
@@ -376,6 +376,12 @@ proptest! {
         let json = m.to_json();
         let back: ServerMessage = serde_json::from_str(&json).map_err(|e| TestCaseError::fail(format!("{e}: {json}")))?;
         prop_assert_eq!(&back, &m, "JSON {}", json);
+        // The dashboard's reader, with `type` first as the relay writes it and elsewhere (a tree's sorted keys).
+        let read = ServerMessage::from_json(&json).map_err(|e| TestCaseError::fail(format!("{e}: {json}")))?;
+        prop_assert_eq!(&read, &m, "from_json of {}", json);
+        let sorted = serde_json::from_str::<Value>(&json).map_err(|e| TestCaseError::fail(e.to_string()))?.to_string();
+        let read = ServerMessage::from_json(&sorted).map_err(|e| TestCaseError::fail(format!("{e}: {sorted}")))?;
+        prop_assert_eq!(&read, &m, "from_json of {}", sorted);
         let packed = m.to_msgpack().map_err(|e| TestCaseError::fail(e.to_string()))?;
         let back = ServerMessage::from_msgpack(&packed).map_err(|e| TestCaseError::fail(format!("{e}: {json}")))?;
         prop_assert_eq!(&back, &m, "MessagePack of {}", json);

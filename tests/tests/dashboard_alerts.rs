@@ -106,9 +106,31 @@ async fn an_alert_from_a_row_fires_exactly_once_with_toast_log_and_notification_
     let symbol: String = b.eval("return document.querySelector('[data-testid=\"alert-symbol\"]').value;", vec![]).await;
     assert_eq!(symbol, "BTC/USD", "the bell's symbol is chosen");
 
-    // A level the walk crosses within seconds: the price as it is now, crossed either way.
-    let now = view(&b).await.map(|v| v.btc.replace(',', "")).and_then(|p| p.parse::<f64>().ok()).unwrap_or(price);
-    set_alert(&b, "crosses", &format!("{now}")).await;
+    // The cool-down field is not a controlled input: the panel re-renders with every tick, and what the user is
+    // typing must survive those renders (it used to snap back to its initial 60).
+    let cooldown = "[data-testid=\"alert-form\"] input[aria-label=\"Cool-down in seconds\"]";
+    let initial: String = b.eval(&format!("return document.querySelector('{cooldown}').value;"), vec![]).await;
+    assert_eq!(initial, "60", "the cool-down starts at a minute");
+    b.type_into(cooldown, "15").await;
+    let mut prices = vec![view(&b).await.map(|v| v.btc).unwrap_or_default()];
+    while prices.len() < 4 {
+        let last = prices[prices.len() - 1].clone();
+        prices
+            .push(wait_view(&b, "BTC/USD to tick while typing", Duration::from_secs(10), |v| v.btc != last).await.btc);
+    }
+    let typed: String = b.eval(&format!("return document.querySelector('{cooldown}').value;"), vec![]).await;
+    assert_eq!(typed, "15", "typed text survives the ticks' re-renders");
+
+    // A level the walk crosses within seconds: the price at the moment the alert is made, crossed either way.
+    // Read, filled in and submitted in one script, so no tick moves the price away in between (the walk has no
+    // pull back to a level it has left: a level read some ticks earlier made this wait fail now and then).
+    let create = "const [kind, price] = [document.querySelector('[data-testid=\"alert-kind\"]'), \
+        document.querySelector('[data-testid=\"quote-row\"][data-symbol=\"BTC/USD\"] [data-testid=\"price\"]')]; \
+        kind.value = 'crosses'; kind.dispatchEvent(new Event('change', { bubbles: true })); \
+        document.querySelector('[data-testid=\"alert-level\"]').value = price.dataset.value; \
+        document.querySelector('[data-testid=\"alert-create\"]').click(); return price.dataset.value;";
+    let level: String = b.eval(create, vec![]).await;
+    assert!(level.parse::<f64>().is_ok_and(|l| l > 0.0), "the row's price: {level}");
     // At 20 ticks a second it may fire before a poll sees it armed.
     wait_view(&b, "the alert armed", Duration::from_secs(5), |v| v.armed == 1 || !v.log.is_empty()).await;
     let fired = wait_view(&b, "the alert to fire", Duration::from_secs(60), |v| !v.log.is_empty()).await;

@@ -227,6 +227,22 @@ async fn a_row_click_opens_a_live_chart_that_esc_closes() {
     b.goto(&format!("{}/#/symbol/EUR%2FUSD", relay.http_url())).await;
     let s = wait_state(&b, "the EUR/USD chart", |s| drawn(s) && s.symbol.as_deref() == Some("EUR/USD")).await;
     assert_eq!(s.decimals, Some(5));
+
+    // The EMA periods are not controlled inputs: the view re-renders with every tick, and what the user is
+    // typing (no `change` until Enter or leaving the field) must survive those renders.
+    b.type_into("[data-testid=\"ema-fast\"]", "7").await;
+    b.type_into("[data-testid=\"ema-slow\"]", "31").await;
+    for _ in 0..3 {
+        let before = state(&b).await.last_close;
+        wait_state(&b, "the chart to tick while typing", |s| drawn(s) && s.last_close != before).await;
+    }
+    let periods: Vec<String> = b
+        .eval(
+            "return ['ema-fast', 'ema-slow'].map(t => document.querySelector(`[data-testid=\"${t}\"]`).value);",
+            vec![],
+        )
+        .await;
+    assert_eq!(periods, ["7", "31"], "typed periods survive the ticks' re-renders");
     b.close().await;
 }
 

@@ -202,7 +202,7 @@ async fn rows_tick_with_fitting_decimals() {
     let (_, clients) = relay.get_json::<serde_json::Value>("/api/clients").await;
     let transports: Vec<&str> =
         clients["clients"].as_array().into_iter().flatten().filter_map(|c| c["transport"].as_str()).collect();
-    assert_eq!(transports, ["ws+msgpack"], "the page negotiated MessagePack and reads its binary frames");
+    assert_eq!(transports, ["ws"], "the page speaks JSON: it does not offer MessagePack");
 
     // Several distinct prices in a few seconds: the rows tick.
     let mut seen = vec![d.price("BTC/USD").unwrap_or_default()];

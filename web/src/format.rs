@@ -1,5 +1,6 @@
-//! How numbers and times are written on screen. Pure functions, shared by the components and tested natively.
-//! Decimals come from [`hamster_shared::AssetClass::decimals`] so the relay and the dashboard agree on them.
+//! How numbers and times are written on screen, and how typed numbers are read ([`number`]). Pure functions,
+//! shared by the components and tested natively. Decimals come from [`hamster_shared::AssetClass::decimals`] so
+//! the relay and the dashboard agree on them.
 
 use std::fmt::Write as _;
 
@@ -136,9 +137,83 @@ pub(crate) fn sparkline_points(values: &[f64], width: f64, height: f64) -> Strin
     out
 }
 
+/// A finite number as typed, or `None`: what `str::parse::<f64>` reads for decimals (`12`, `-0.5`, `.5`, `5.`,
+/// `+2`, `007`, `1e3`), without its `inf` and `NaN`. It is read by serde_json's number parser, which the page links
+/// anyway: `str::parse::<f64>` would link core's float parser and its tables (about 10 KB of the gzipped wasm).
+/// Results equal `str::parse`'s for up to 15 significant digits; beyond, serde_json may differ in the last bit.
+pub(crate) fn number(text: &str) -> Option<f64> {
+    let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+    let unsigned = text.strip_prefix(['+', '-']).unwrap_or(text);
+    let negative = text.starts_with('-');
+    let (mantissa, exponent) = match unsigned.find(['e', 'E']) {
+        Some(at) => (&unsigned[..at], Some(&unsigned[at + 1..])),
+        None => (unsigned, None),
+    };
+    let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    if !digits(int) || !digits(frac) || int.is_empty() && frac.is_empty() {
+        return None;
+    }
+    // JSON's spelling: no leading zeros, a digit on both sides of the point, an exponent with digits.
+    let int = match int.trim_start_matches('0') {
+        "" => "0",
+        int => int,
+    };
+    let mut json = String::with_capacity(text.len() + 2);
+    if negative {
+        json.push('-');
+    }
+    json.push_str(int);
+    if !frac.is_empty() {
+        json.push('.');
+        json.push_str(frac);
+    }
+    if let Some(exponent) = exponent {
+        let unsigned = exponent.strip_prefix(['+', '-']).unwrap_or(exponent);
+        if unsigned.is_empty() || !digits(unsigned) {
+            return None;
+        }
+        json.push('e');
+        json.push_str(exponent);
+    }
+    serde_json::from_str::<f64>(&json).ok().filter(|v| v.is_finite())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn typed_numbers_read_as_str_parse_reads_them() {
+        for text in [
+            "0",
+            "12",
+            "-0.5",
+            ".5",
+            "5.",
+            "+2",
+            "-.25",
+            "007",
+            "0.1",
+            "201.5",
+            "67000.25",
+            "1e3",
+            "1E-3",
+            "2.5e+2",
+            "-0",
+            "1200000",
+            "0.00012",
+            "123456789.123456",
+            "1e05",
+        ] {
+            assert_eq!(number(text), text.parse::<f64>().ok(), "{text}");
+        }
+        for text in [
+            "", " 1", "1 ", "abc", "1.2.3", "--1", "+-1", "e5", ".", "-", "1e", "1e+", "inf", "NaN", "1e400", "0x10",
+            "1_000",
+        ] {
+            assert_eq!(number(text), None, "{text:?}");
+        }
+    }
     use wasm_bindgen_test::wasm_bindgen_test;
 
     fn sym(s: &str) -> Symbol {

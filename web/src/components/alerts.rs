@@ -41,7 +41,7 @@ const KINDS: [(&str, &str); 10] = [
 /// crosses it is "fast/slow" periods.
 fn condition(kind: &str, level: &str, tf: Timeframe) -> Result<Condition, String> {
     let number = || -> Result<f64, String> {
-        let v = level.trim().parse::<f64>().map_err(|_| "the level must be a number".to_owned())?;
+        let v = crate::format::number(level.trim()).ok_or_else(|| "the level must be a number".to_owned())?;
         if v.is_finite() && v > 0.0 {
             Ok(v)
         } else {
@@ -155,6 +155,16 @@ pub(crate) fn AlertsPanel() -> Html {
             }
         });
     }
+    // The cool-down field is not a controlled input: the panel re-renders with every tick, and a `value` prop
+    // would put its initial minute back over what the user is typing. It is filled once.
+    {
+        let cooldown = cooldown.clone();
+        use_effect_with(ctx.is_some(), move |_| {
+            if let Some(input) = cooldown.cast::<HtmlInputElement>() {
+                input.set_value("60");
+            }
+        });
+    }
     // The bell on a row: prefill the form with its symbol and a level just above the price.
     let draft = ctx.as_ref().and_then(|c| c.state.alerts_draft.clone());
     {
@@ -180,7 +190,7 @@ pub(crate) fn AlertsPanel() -> Html {
                     let Some(el) = event.target().and_then(|t| t.dyn_into::<web_sys::Element>().ok()) else { return };
                     let Some(button) = el.closest("[data-alert]").ok().flatten() else { return };
                     let symbol = button.get_attribute("data-alert").and_then(|s| Symbol::parse(&s).ok());
-                    let price = button.get_attribute("data-price").and_then(|p| p.parse::<f64>().ok());
+                    let price = button.get_attribute("data-price").and_then(|p| crate::format::number(&p));
                     if let Some(symbol) = symbol {
                         dispatcher.dispatch(Action::Alert(AlertAction::Draft { symbol, price: price.unwrap_or(0.0) }));
                     }
@@ -260,15 +270,15 @@ pub(crate) fn AlertsPanel() -> Html {
             }
             let repeat = match select_value(repeat).as_str() {
                 "every" => {
-                    let secs = input_value(cooldown).trim().parse::<f64>().unwrap_or(60.0).max(0.0);
+                    let secs = crate::format::number(input_value(cooldown).trim()).unwrap_or(60.0).max(0.0);
                     Repeat::Every { cooldown_ms: (secs * 1000.0) as i64 }
                 }
                 _ => Repeat::Once,
             };
             let expires_ms = match input_value(&expiry).trim() {
                 "" => None,
-                text => match text.parse::<f64>() {
-                    Ok(min) if min.is_finite() && min > 0.0 => Some(now_ms() + (min * 60_000.0) as i64),
+                text => match crate::format::number(text) {
+                    Some(min) if min > 0.0 => Some(now_ms() + (min * 60_000.0) as i64),
                     _ => {
                         error.set(Some("the expiry is in minutes, above zero (or empty: never)".into()));
                         return;
@@ -375,7 +385,7 @@ pub(crate) fn AlertsPanel() -> Html {
                         .into_iter().map(|(v, label)| html! { <option key={v} value={v} selected={*repeat_v == v}>{label}</option> }) }
                 </select>
                 <input ref={cooldown} type="text" inputmode="numeric" aria-label="Cool-down in seconds"
-                    placeholder="cool-down s" value="60" />
+                    data-testid="alert-cooldown" placeholder="cool-down s" />
                 <input ref={expiry} type="text" inputmode="decimal" aria-label="Expires after minutes (empty: never)"
                     data-testid="alert-expiry" placeholder="expires in min" />
                 <button type="submit" data-testid="alert-create">{"Set alert"}</button>

@@ -216,6 +216,20 @@ fn DetailPanel(props: &PanelProps) -> Html {
     let refetch = use_state(|| 0u32);
     let refetched = use_mut_ref(|| 0u32);
     let thin_history = use_mut_ref(|| false);
+    // The EMA period fields are not controlled inputs: the view re-renders with every tick, and a `value` prop
+    // would put back the current period over what the user is typing (committed on `change` only). They are
+    // filled when the view opens and when EMA is switched on or off (which resets the periods).
+    let ema_fields = [use_node_ref(), use_node_ref()];
+    {
+        let (fields, (fast, slow)) = (ema_fields.clone(), settings.ema.unwrap_or((12, 26)));
+        use_effect_with(settings.ema.is_some(), move |_| {
+            for (field, period) in fields.iter().zip([fast, slow]) {
+                if let Some(input) = field.cast::<HtmlInputElement>() {
+                    input.set_value(&period.to_string());
+                }
+            }
+        });
+    }
 
     // Focus moves into the dialog when it opens.
     {
@@ -329,21 +343,23 @@ fn DetailPanel(props: &PanelProps) -> Html {
         }
     };
     let ema_input = |label: &'static str, which: usize| {
-        let (fast, slow) = settings.ema.unwrap_or((12, 26));
-        let value = if which == 0 { fast } else { slow };
         let disabled = settings.ema.is_none();
         let settings = settings.clone();
         let onchange = Callback::from(move |e: Event| {
-            let Ok(n) = e.target_unchecked_into::<HtmlInputElement>().value().parse::<usize>() else { return };
-            let n = n.clamp(2, 500);
+            let input = e.target_unchecked_into::<HtmlInputElement>();
             let mut s = *settings;
             let (f, sl) = s.ema.unwrap_or((12, 26));
+            // Not a number yet (an emptied field): the chart keeps its period until one is typed.
+            let Ok(n) = input.value().parse::<usize>() else { return };
+            // The field shows the period the chart uses.
+            let n = n.clamp(2, 500);
+            input.set_value(&n.to_string());
             s.ema = Some(if which == 0 { (n, sl) } else { (f, n) });
             settings.set(s);
         });
         html! {
             <label class="period">{label}
-                <input type="number" min="2" max="500" value={value.to_string()} {disabled}
+                <input ref={ema_fields[which].clone()} type="number" min="2" max="500" {disabled}
                     data-testid={format!("ema-{}", if which == 0 { "fast" } else { "slow" })} {onchange} />
             </label>
         }

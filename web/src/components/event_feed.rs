@@ -90,6 +90,18 @@ pub(crate) fn EventFeed() -> Html {
             let _ = sound::tone(&audio, 660.0, 1.0);
         }
     });
+    // The ticker filter is not a controlled input: the page re-renders with every tick, and a `value` prop would
+    // put the applied filter back over what the user is typing (applied on `change`). It shows the applied
+    // filter when the feed appears and whenever that changes (upper-cased, trimmed).
+    let ticker_field = use_node_ref();
+    {
+        let (field, ticker) = (ticker_field.clone(), ctx.as_ref().map(|c| c.state.feed.filter.ticker.clone()));
+        use_effect_with(ticker, move |ticker| {
+            if let (Some(input), Some(ticker)) = (field.cast::<HtmlInputElement>(), ticker) {
+                input.set_value(ticker);
+            }
+        });
+    }
     let Some(ctx) = ctx else { return html! {} };
     let state = &ctx.state;
     let feed = &state.feed;
@@ -130,7 +142,7 @@ pub(crate) fn EventFeed() -> Html {
             state.dispatch(Action::Feed(FeedAction::Filter(next)));
         })
     };
-    let on_ticker = set_filter(|f, v| f.ticker = v.trim().to_uppercase());
+    let on_ticker = set_filter(|f, v| f.ticker = v.trim().to_ascii_uppercase());
     let on_kind = set_filter(|f, v| f.kind = v);
     let on_right = set_filter(|f, v| {
         f.right = match v.as_str() {
@@ -139,12 +151,12 @@ pub(crate) fn EventFeed() -> Html {
             _ => None,
         }
     });
-    let on_min = set_filter(|f, v| f.min_premium = v.trim().parse().unwrap_or(0.0));
+    let on_min = set_filter(|f, v| f.min_premium = crate::format::number(v.trim()).unwrap_or(0.0));
     let on_big = {
         let state = state.clone();
         Callback::from(move |e: Event| {
             let v = e.target().and_then(|t| t.dyn_into::<HtmlInputElement>().ok()).map(|i| i.value());
-            let p = v.and_then(|v| v.trim().parse::<f64>().ok()).filter(|p| *p > 0.0);
+            let p = v.and_then(|v| crate::format::number(v.trim())).filter(|p| *p > 0.0);
             state.dispatch(Action::Feed(FeedAction::BigPremium(p)));
         })
     };
@@ -172,7 +184,7 @@ pub(crate) fn EventFeed() -> Html {
                 </button>
             }
             <div class="feed-filters">
-                <input type="text" aria-label="Ticker" placeholder="ticker" onchange={on_ticker} value={filter.ticker.clone()} />
+                <input type="text" aria-label="Ticker" placeholder="ticker" onchange={on_ticker} ref={ticker_field} />
                 <select aria-label="Kind" onchange={on_kind}>
                     <option value="" selected={filter.kind.is_empty()}>{"all"}</option>
                     <option value="flow" selected={filter.kind == "flow"}>{"options flow"}</option>

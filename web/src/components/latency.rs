@@ -47,7 +47,8 @@ pub(crate) fn LatencyFigure() -> Html {
         let warn_ms = warn_ms.clone();
         Callback::from(move |e: Event| {
             let value = e.target_unchecked_into::<web_sys::HtmlInputElement>().value();
-            if let Some(v) = value.trim().parse::<f64>().ok().filter(|v| v.is_finite() && (1.0..=60_000.0).contains(v))
+            if let Some(v) =
+                crate::format::number(value.trim()).filter(|v| v.is_finite() && (1.0..=60_000.0).contains(v))
             {
                 let _ = storage::save_json(storage::LATENCY_WARN_KEY, &v);
                 warn_ms.set(v);

@@ -320,7 +320,7 @@ pub(crate) fn OrderTicket() -> Html {
                 }
                 {message(Field::Form)}
                 <button type="submit" class={classes!("submit", if buy { "buy" } else { "sell" })} data-testid="ticket-submit">
-                    {format!("{} {}", if buy { "Buy" } else { "Sell" }, current.symbol.trim().to_uppercase())}
+                    {format!("{} {}", if buy { "Buy" } else { "Sell" }, current.symbol.trim().to_ascii_uppercase())}
                 </button>
                 {status}
             </form>

@@ -93,7 +93,7 @@ fn broker_badge(broker: Option<&BrokerStatus>) -> Html {
     };
     let state = match b.state {
         ProviderState::Live => None,
-        other => Some(format!("{other:?}").to_lowercase()),
+        other => Some(format!("{other:?}").to_ascii_lowercase()),
     };
     let title = match (&state, &b.detail) {
         (Some(s), Some(d)) => format!("{title} · {s}: {d}"),
@@ -102,16 +102,21 @@ fn broker_badge(broker: Option<&BrokerStatus>) -> Html {
     };
     let class = classes!("broker", b.live_money.then_some("live-money"), state.is_some().then_some("impaired"));
     html! {
-        <span {class} data-testid="broker" data-broker={b.name.clone()} data-state={format!("{:?}", b.state).to_lowercase()} {title}>
+        <span {class} data-testid="broker" data-broker={b.name.clone()} data-state={format!("{:?}", b.state).to_ascii_lowercase()} {title}>
             {label}
             if let Some(s) = state { {format!(" · {s}")} }
         </span>
     }
 }
 
+// ASCII case mapping here and elsewhere in the page: names, tickers and Debug spellings are ASCII, and Unicode
+// `to_uppercase`/`to_lowercase` link core's case tables (about 20 KB of wasm) for nothing.
 fn capitalised(name: &str) -> String {
-    let mut chars = name.chars();
-    chars.next().map(|c| c.to_uppercase().chain(chars).collect()).unwrap_or_default()
+    let mut name = name.to_owned();
+    if let Some(first) = name.get_mut(..1) {
+        first.make_ascii_uppercase();
+    }
+    name
 }
 
 /// Asks for a replacement price in a browser prompt; `None` when dismissed or not a positive number.
@@ -119,7 +124,7 @@ fn ask_price(question: &str, current: Option<f64>) -> Option<f64> {
     let window = web_sys::window()?;
     let default = current.map(|p| p.to_string()).unwrap_or_default();
     let answer = window.prompt_with_message_and_default(question, &default).ok().flatten()?;
-    answer.trim().parse::<f64>().ok().filter(|p| p.is_finite() && *p > 0.0)
+    crate::format::number(answer.trim()).filter(|p| p.is_finite() && *p > 0.0)
 }
 
 #[component]

@@ -173,7 +173,7 @@ pub(crate) fn Watchlist() -> Html {
                                         .ok()
                                         .flatten()
                                         .and_then(|b| b.get_attribute("data-price"))
-                                        .and_then(|p| p.parse::<f64>().ok())
+                                        .and_then(|p| crate::format::number(&p))
                                         .unwrap_or(0.0);
                                     ctx.state.dispatch(Action::Alert(AlertAction::Draft { symbol, price }));
                                 }

@@ -13,12 +13,10 @@
 //! rate comes back as soon as the row scrolls near the viewport or the tab is shown (a subscribe again, which
 //! changes nothing upstream).
 //!
-//! The socket offers the `hamster.msgpack` subprotocol: a relay that selects it sends binary MessagePack frames,
-//! about 17 % smaller per quote than JSON (decoding them takes 10 to 19 % longer, docs/benchmarks.md), which are
-//! read into the same messages; text frames are read as JSON whatever was negotiated, and commands always go out
-//! as JSON text. A browser fails the handshake of a relay that selects no subprotocol, so a socket that offered
-//! it and closed before `hello` is followed by one that does not, and the offer comes back once a `hello` lists
-//! `msgpack` ([`offer_msgpack`]).
+//! Frames are JSON text both ways. The relay also speaks MessagePack (the `hamster.msgpack` subprotocol) to
+//! clients that offer it, but the page does not: MessagePack decodes no faster in the page's wasm
+//! (docs/benchmarks.md), and its decoder was about a fifth of the page's code (docs/dashboard-performance.md).
+//! A binary frame, which a relay sends only to a socket that offered the subprotocol, is reported and skipped.
 //!
 //! Besides subscriptions, the page can send other commands (a replay and its controls) through a
 //! [`CommandSender`]; they go out on the current socket only, as the JSON they were encoded to
@@ -49,9 +47,7 @@ use futures::{select, FutureExt, SinkExt, StreamExt};
 use gloo_net::websocket::futures::WebSocket;
 use gloo_net::websocket::{Message, WebSocketError};
 use gloo_timers::future::{IntervalStream, TimeoutFuture};
-use hamster_shared::{
-    ClientMessage, RequestId, Resume, ServerMessage, Symbol, MAX_SYMBOLS_PER_REQUEST, MSGPACK_SUBPROTOCOL,
-};
+use hamster_shared::{ClientMessage, RequestId, Resume, ServerMessage, Symbol, MAX_SYMBOLS_PER_REQUEST};
 use serde::{Deserialize, Serialize};
 use yew::Callback;
 
@@ -275,9 +271,8 @@ async fn run(
 }
 
 enum SessionEnd {
-    /// The socket is gone; `stable` if it had been live long enough to reset the backoff. `greeted` is whether
-    /// a `hello` arrived and listed `msgpack`, `None` when none arrived.
-    Failed { reason: String, stable: bool, greeted: Option<bool> },
+    /// The socket is gone; `stable` if it had been live long enough to reset the backoff.
+    Failed { reason: String, stable: bool },
     /// The page's channel closed: the page is going away.
     Shutdown,
 }
@@ -309,24 +304,18 @@ async fn socket_loop(url: String, inputs: Inputs, shared: Rc<Shared>, emit: Call
     let mut next_id = 0u64;
     let mut resume = ResumePoint::default();
     let (mut visibility, _listener) = visibility_changes();
-    let mut offer = true;
     loop {
         emit.emit(ConnEvent::Connecting { attempt: backoff.attempt() });
-        let opened =
-            if offer { WebSocket::open_with_protocols(&url, &[MSGPACK_SUBPROTOCOL]) } else { WebSocket::open(&url) };
-        let end = match opened {
+        let end = match WebSocket::open(&url) {
             Ok(ws) => {
                 let inputs = (&mut wanted, &mut commands, &mut visibility);
                 session(ws, inputs, &shared, (&emit, tap.as_ref()), (&mut next_id, &mut resume)).await
             }
-            Err(e) => SessionEnd::Failed { reason: format!("cannot open socket: {e}"), stable: false, greeted: None },
+            Err(e) => SessionEnd::Failed { reason: format!("cannot open socket: {e}"), stable: false },
         };
         shared.live.set(false);
         let (reason, stable) = match end {
-            SessionEnd::Failed { reason, stable, greeted } => {
-                offer = offer_msgpack(offer, greeted);
-                (reason, stable)
-            }
+            SessionEnd::Failed { reason, stable } => (reason, stable),
             SessionEnd::Shutdown => return,
         };
         if stable {
@@ -378,7 +367,6 @@ async fn session(
     let mut last_error: Option<String> = None;
     let mut subscriptions = Subscriptions::default();
     let mut hidden = page_hidden();
-    let mut greeted = None;
     loop {
         let step = select! {
             frame = ws.next().fuse() => Step::Frame(frame),
@@ -388,11 +376,8 @@ async fn session(
             _ = checks.select_next_some() => Step::Check,
         };
         let now = now_ms();
-        let failed = |reason: String, liveness: &Liveness, greeted: Option<bool>| SessionEnd::Failed {
-            reason,
-            stable: liveness.was_stable(now),
-            greeted,
-        };
+        let failed =
+            |reason: String, liveness: &Liveness| SessionEnd::Failed { reason, stable: liveness.was_stable(now) };
         match step {
             Step::Frame(Some(Ok(frame))) => {
                 liveness.on_frame(now);
@@ -410,8 +395,7 @@ async fn session(
                 };
                 resume.observe(&msg);
                 let hello = match &msg {
-                    ServerMessage::Hello { heartbeat_ms, epoch, features, .. } => {
-                        greeted = Some(features.iter().any(|f| f == "msgpack"));
+                    ServerMessage::Hello { heartbeat_ms, epoch, .. } => {
                         liveness.on_hello(now, *heartbeat_ms);
                         shared.live.set(true);
                         Some(*epoch)
@@ -425,7 +409,7 @@ async fn session(
                     let changes = shared.changes(&mut subscriptions, hidden);
                     let point = resume.on_hello(epoch, &shared.symbols());
                     if let Err(e) = send_changes(&mut ws, changes, point.as_ref(), next_id).await {
-                        return failed(e, &liveness, greeted);
+                        return failed(e, &liveness);
                     }
                 }
             }
@@ -438,17 +422,17 @@ async fn session(
                 if !close.reason.is_empty() {
                     reason.push_str(&format!(": {}", close.reason));
                 }
-                return failed(reason, &liveness, greeted);
+                return failed(reason, &liveness);
             }
-            Step::Frame(Some(Err(other))) => return failed(other.to_string(), &liveness, greeted),
-            Step::Frame(None) => return failed(last_error.unwrap_or_else(|| "closed".into()), &liveness, greeted),
+            Step::Frame(Some(Err(other))) => return failed(other.to_string(), &liveness),
+            Step::Frame(None) => return failed(last_error.unwrap_or_else(|| "closed".into()), &liveness),
             Step::Wanted(None) => return SessionEnd::Shutdown,
             Step::Wanted(Some(latest)) => {
                 *shared.wanted.borrow_mut() = latest;
                 if liveness.is_live() {
                     let changes = shared.changes(&mut subscriptions, hidden);
                     if let Err(e) = send_changes(&mut ws, changes, None, next_id).await {
-                        return failed(e, &liveness, greeted);
+                        return failed(e, &liveness);
                     }
                 }
             }
@@ -458,7 +442,7 @@ async fn session(
                     // Subscribing again to what is held only changes its rate.
                     let changes = shared.changes(&mut subscriptions, hidden);
                     if let Err(e) = send_changes(&mut ws, changes, None, next_id).await {
-                        return failed(e, &liveness, greeted);
+                        return failed(e, &liveness);
                     }
                 }
             }
@@ -467,7 +451,7 @@ async fn session(
                 if !liveness.is_live() {
                     emit.emit(ConnEvent::Warning(format!("not connected yet: {} not sent", command.kind)));
                 } else if let Err(e) = send_text(&mut ws, command.json).await {
-                    return failed(e, &liveness, greeted);
+                    return failed(e, &liveness);
                 }
             }
             Step::Check => match liveness.check(now) {
@@ -478,28 +462,21 @@ async fn session(
                     // all the latency estimate needs (`super::latency`).
                     let id = u64::try_from(now_ms()).ok().map(RequestId::Num);
                     if let Err(e) = send(&mut ws, &ClientMessage::Ping { id }).await {
-                        return failed(e, &liveness, greeted);
+                        return failed(e, &liveness);
                     }
                 }
-                Verdict::Dead(reason) => return failed(reason, &liveness, greeted),
+                Verdict::Dead(reason) => return failed(reason, &liveness),
             },
         }
     }
 }
 
-/// Reads one frame: text is JSON, binary is MessagePack (sent only after the relay selected `hamster.msgpack`).
+/// Reads one frame: the protocol is JSON text; a binary frame is not (the page never offers MessagePack).
 pub(crate) fn decode(frame: &Message) -> Result<ServerMessage, String> {
     match frame {
-        Message::Text(text) => serde_json::from_str(text).map_err(|e| e.to_string()),
-        Message::Bytes(bytes) => ServerMessage::from_msgpack(bytes).map_err(|e| format!("MessagePack: {e}")),
+        Message::Text(text) => ServerMessage::from_json(text).map_err(|e| e.to_string()),
+        Message::Bytes(bytes) => Err(format!("a binary frame of {} bytes (the page speaks JSON only)", bytes.len())),
     }
-}
-
-/// Whether the next socket offers MessagePack, given whether this one did and what its `hello` said (`None`:
-/// no `hello` came). A relay's `hello` settles it; without one, the subprotocol may be what failed the handshake
-/// (a relay that does not know it), so the next attempt does the opposite of this one.
-pub(crate) fn offer_msgpack(offered: bool, greeted: Option<bool>) -> bool {
-    greeted.unwrap_or(!offered)
 }
 
 /// Which way a [`send_symbols`] goes.
@@ -646,20 +623,10 @@ mod tests {
     }
 
     #[wasm_bindgen_test(unsupported = test)]
-    fn msgpack_is_offered_until_a_handshake_fails_and_again_once_a_relay_speaks_it() {
-        assert!(!offer_msgpack(true, None), "an offer that never got a hello: try without it");
-        assert!(offer_msgpack(false, None), "nor did the plain one: the relay is down, alternate");
-        assert!(!offer_msgpack(false, Some(false)), "an older relay: stay on JSON");
-        assert!(offer_msgpack(false, Some(true)), "its hello lists msgpack: offer it next time");
-        assert!(offer_msgpack(true, Some(true)));
-    }
-
-    #[wasm_bindgen_test(unsupported = test)]
-    fn text_frames_are_json_and_binary_frames_messagepack() {
+    fn text_frames_are_json_and_binary_frames_are_refused() {
         let pong = ServerMessage::Pong { id: Some(RequestId::Num(4)), ts: Some(9) };
-        assert_eq!(decode(&Message::Text(pong.to_json())), Ok(pong.clone()));
-        assert_eq!(decode(&Message::Bytes(pong.to_msgpack().expect("encodes"))), Ok(pong));
-        assert!(decode(&Message::Bytes(vec![0xc1])).is_err(), "unreadable, not a panic");
+        assert_eq!(decode(&Message::Text(pong.to_json())), Ok(pong));
+        assert!(decode(&Message::Bytes(vec![0x81, 0xa4])).is_err(), "reported, not a panic");
     }
 
     #[wasm_bindgen_test(unsupported = test)]

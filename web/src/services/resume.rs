@@ -39,13 +39,9 @@ impl ResumePoint {
     /// subscribe (the previous epoch's numbers: the relay decides whether it can still recover them), and from
     /// now on numbers of the new epoch.
     pub(crate) fn on_hello(&mut self, epoch: u64, symbols: &[Symbol]) -> Option<Resume> {
-        let resume = self.epoch.map(|previous| Resume {
-            epoch: previous,
-            seqs: symbols
-                .iter()
-                .filter_map(|s| self.seqs.get(s).map(|seq| (s.as_str().to_owned(), *seq)))
-                .collect::<BTreeMap<_, _>>(),
-        });
+        let resume = self
+            .epoch
+            .map(|previous| Resume { epoch: previous, seqs: seqs_of(symbols, |s| self.seqs.get(s).copied()) });
         if self.epoch != Some(epoch) {
             self.seqs.clear();
         }
@@ -57,10 +53,21 @@ impl ResumePoint {
     /// The part of `resume` that concerns `symbols` (a subscribe split into several commands).
     pub(crate) fn part(resume: Option<&Resume>, symbols: &[Symbol]) -> Option<Resume> {
         let resume = resume?;
-        let seqs: BTreeMap<String, u64> =
-            symbols.iter().filter_map(|s| resume.seqs.get(s.as_str()).map(|n| (s.as_str().to_owned(), *n))).collect();
+        let seqs = seqs_of(symbols, |s| resume.seqs.get(s.as_str()).copied());
         (!seqs.is_empty()).then_some(Resume { epoch: resume.epoch, seqs })
     }
+}
+
+/// The known sequence numbers of `symbols`. Inserted one by one: collecting into a map sorts the pairs first,
+/// one more instance of the sort in the wasm for a handful of symbols.
+fn seqs_of(symbols: &[Symbol], seq: impl Fn(&Symbol) -> Option<u64>) -> BTreeMap<String, u64> {
+    let mut seqs = BTreeMap::new();
+    for s in symbols {
+        if let Some(n) = seq(s) {
+            seqs.insert(s.as_str().to_owned(), n);
+        }
+    }
+    seqs
 }
 
 #[cfg(test)]

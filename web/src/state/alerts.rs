@@ -34,7 +34,7 @@ pub(crate) const TOAST_MS: i64 = 8_000;
 
 /// What an alert waits for.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
+#[serde(tag = "kind", rename_all = "snake_case", try_from = "ConditionWire")]
 pub enum Condition {
     /// The price reaches `level` from below.
     Above { level: f64 },
@@ -50,7 +50,7 @@ pub enum Condition {
 
 /// An indicator crossing.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "signal", rename_all = "snake_case")]
+#[serde(tag = "signal", rename_all = "snake_case", try_from = "SignalWire")]
 pub enum Signal {
     /// RSI(14) rises through `level` (70: overbought).
     RsiAbove { level: f64 },
@@ -105,13 +105,99 @@ impl Signal {
 
 /// Whether an alert fires once or every time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
+#[serde(tag = "kind", rename_all = "snake_case", try_from = "RepeatWire")]
 pub enum Repeat {
     Once,
     /// Every time, but not again within `cooldown_ms` of the last time.
     Every {
         cooldown_ms: i64,
     },
+}
+
+// Reading the three tagged enums above. serde's derive reads an internally tagged enum by copying the object
+// into a generic tree first, which costs a second deserializer of every field type in the wasm; these flat
+// structs read the same saved JSON (the tag beside the variant's fields, extra fields ignored) in one pass.
+
+/// Every field of every [`Condition`], beside its `kind`.
+#[derive(Deserialize)]
+struct ConditionWire {
+    kind: String,
+    level: Option<f64>,
+    pct: Option<f64>,
+    window_ms: Option<i64>,
+    tf: Option<Timeframe>,
+    signal: Option<Signal>,
+}
+
+impl TryFrom<ConditionWire> for Condition {
+    type Error = String;
+
+    fn try_from(w: ConditionWire) -> Result<Condition, String> {
+        let level = || w.level.ok_or("missing field `level`");
+        Ok(match w.kind.as_str() {
+            "above" => Condition::Above { level: level()? },
+            "below" => Condition::Below { level: level()? },
+            "crosses" => Condition::Crosses { level: level()? },
+            "move_pct" => Condition::MovePct {
+                pct: w.pct.ok_or("missing field `pct`")?,
+                window_ms: w.window_ms.ok_or("missing field `window_ms`")?,
+            },
+            "indicator" => Condition::Indicator {
+                tf: w.tf.ok_or("missing field `tf`")?,
+                signal: w.signal.ok_or("missing field `signal`")?,
+            },
+            other => return Err(format!("unknown alert condition `{other}`")),
+        })
+    }
+}
+
+/// Every field of every [`Signal`], beside its `signal`.
+#[derive(Deserialize)]
+struct SignalWire {
+    signal: String,
+    level: Option<f64>,
+    fast: Option<usize>,
+    slow: Option<usize>,
+    up: Option<bool>,
+}
+
+impl TryFrom<SignalWire> for Signal {
+    type Error = String;
+
+    fn try_from(w: SignalWire) -> Result<Signal, String> {
+        let level = || w.level.ok_or("missing field `level`");
+        let up = || w.up.ok_or("missing field `up`");
+        Ok(match w.signal.as_str() {
+            "rsi_above" => Signal::RsiAbove { level: level()? },
+            "rsi_below" => Signal::RsiBelow { level: level()? },
+            "ema_cross" => Signal::EmaCross {
+                fast: w.fast.ok_or("missing field `fast`")?,
+                slow: w.slow.ok_or("missing field `slow`")?,
+                up: up()?,
+            },
+            "stoch_cross" => Signal::StochCross { up: up()? },
+            other => return Err(format!("unknown indicator signal `{other}`")),
+        })
+    }
+}
+
+/// [`Repeat`]'s `kind` and cool-down.
+#[derive(Deserialize)]
+struct RepeatWire {
+    kind: String,
+    cooldown_ms: Option<i64>,
+}
+
+impl TryFrom<RepeatWire> for Repeat {
+    type Error = String;
+
+    fn try_from(w: RepeatWire) -> Result<Repeat, String> {
+        match w.kind.as_str() {
+            "once" => Ok(Repeat::Once),
+            "every" => Ok(Repeat::Every { cooldown_ms: w.cooldown_ms.ok_or("missing field `cooldown_ms`")? }),
+            other => Err(format!("unknown alert repeat `{other}`")),
+        }
+    }
 }
 
 /// One alert as the user made it (what is saved).
@@ -232,7 +318,7 @@ impl Alerts {
                 _ => None,
             })
             .collect();
-        keys.sort_by(|a, b| (a.0.as_str(), a.1.ms()).cmp(&(b.0.as_str(), b.1.ms())));
+        keys.sort_unstable_by(|a, b| (a.0.as_str(), a.1.ms()).cmp(&(b.0.as_str(), b.1.ms())));
         keys.dedup();
         keys
     }
@@ -681,5 +767,43 @@ mod tests {
         let whole = r#"[{"id":4,"symbol":null,"condition":{"kind":"move_pct","pct":2.0,"window_ms":300000},"repeat":{"kind":"once"}}]"#;
         let list: Vec<Alert> = serde_json::from_str(whole).unwrap();
         assert_eq!(list[0].symbol, None);
+    }
+
+    #[test]
+    fn every_condition_signal_and_repeat_reads_back_from_its_saved_json_and_bad_ones_are_errors() {
+        let signals = [
+            Signal::RsiAbove { level: 70.0 },
+            Signal::RsiBelow { level: 30.0 },
+            Signal::EmaCross { fast: 9, slow: 21, up: true },
+            Signal::StochCross { up: false },
+        ];
+        let mut conditions = vec![
+            Condition::Above { level: 1.5 },
+            Condition::Below { level: 2.5 },
+            Condition::Crosses { level: 3.5 },
+            Condition::MovePct { pct: 2.0, window_ms: 300_000 },
+        ];
+        conditions.extend(signals.map(|signal| Condition::Indicator { tf: Timeframe::M5, signal }));
+        for c in conditions {
+            let text = serde_json::to_string(&c).unwrap();
+            assert_eq!(serde_json::from_str::<Condition>(&text).unwrap(), c, "{text}");
+        }
+        for r in [Repeat::Once, Repeat::Every { cooldown_ms: 60_000 }] {
+            let text = serde_json::to_string(&r).unwrap();
+            assert_eq!(serde_json::from_str::<Repeat>(&text).unwrap(), r, "{text}");
+        }
+        // The saved shape, tag first or last, with a field it does not know.
+        let saved =
+            r#"{"signal":{"up":true,"slow":21,"fast":9,"signal":"ema_cross"},"tf":"5m","kind":"indicator","x":1}"#;
+        let signal = Signal::EmaCross { fast: 9, slow: 21, up: true };
+        assert_eq!(
+            serde_json::from_str::<Condition>(saved).unwrap(),
+            Condition::Indicator { tf: Timeframe::M5, signal }
+        );
+        for bad in [r#"{"kind":"sideways","level":1}"#, r#"{"kind":"above"}"#, r#"{"level":1}"#, "[]"] {
+            assert!(serde_json::from_str::<Condition>(bad).is_err(), "{bad}");
+        }
+        assert!(serde_json::from_str::<Repeat>(r#"{"kind":"every"}"#).is_err());
+        assert!(serde_json::from_str::<Signal>(r#"{"signal":"macd","up":true}"#).is_err());
     }
 }

@@ -150,7 +150,7 @@ impl Feed {
 }
 
 fn number(v: &Value) -> Option<f64> {
-    v.as_f64().or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+    v.as_f64().or_else(|| v.as_str().and_then(crate::format::number))
 }
 
 /// Reads an OCC option symbol (`AAPL250117C00190000`): expiry, call/put, strike.
@@ -163,7 +163,7 @@ fn occ(chain: &str) -> Option<(String, Right, f64)> {
         b'P' => Right::Put,
         _ => return None,
     };
-    let strike = rest.get(1..)?.parse::<f64>().ok()? / 1000.0;
+    let strike = crate::format::number(rest.get(1..)?)? / 1000.0;
     let expiry = format!("20{}-{}-{}", date.get(0..2)?, date.get(2..4)?, date.get(4..6)?);
     Some((expiry, right, strike))
 }

@@ -274,7 +274,7 @@ impl Portfolio {
         if closed > MAX_CLOSED_ORDERS {
             let mut old: Vec<(i64, String)> =
                 self.orders.values().filter(|o| !o.status.is_open()).map(|o| (o.updated_at, o.id.clone())).collect();
-            old.sort();
+            old.sort_unstable();
             for (_, id) in old.into_iter().take(closed - MAX_CLOSED_ORDERS) {
                 self.orders.remove(&id);
             }
@@ -284,7 +284,7 @@ impl Portfolio {
     /// Working orders, newest first.
     pub(crate) fn open_orders(&self) -> Vec<&Order> {
         let mut open: Vec<&Order> = self.orders.values().filter(|o| o.status.is_open()).collect();
-        open.sort_by(|a, b| b.created_at.cmp(&a.created_at).then_with(|| b.id.cmp(&a.id)));
+        open.sort_unstable_by(|a, b| b.created_at.cmp(&a.created_at).then_with(|| b.id.cmp(&a.id)));
         open
     }
 
@@ -321,7 +321,9 @@ impl Portfolio {
         for p in &mut positions {
             p.allocation = share(p.market_value);
         }
-        positions.sort_by(|a, b| b.market_value.total_cmp(&a.market_value));
+        // Largest first; equal values by symbol, so the order is total (an unstable sort is a smaller one).
+        positions
+            .sort_unstable_by(|a, b| b.market_value.total_cmp(&a.market_value).then_with(|| a.symbol.cmp(&b.symbol)));
         Some(Marked {
             cash: account.cash,
             equity,
@@ -474,10 +476,10 @@ fn positive(text: &str, field: Field, what: &str) -> Result<f64, FieldError> {
     if text.is_empty() {
         return Err(err(field, format!("enter a {what}")));
     }
-    match text.parse::<f64>() {
-        Ok(x) if x.is_finite() && x > 0.0 => Ok(x),
-        Ok(_) => Err(err(field, format!("the {what} must be above zero"))),
-        Err(_) => Err(err(field, format!("the {what} must be a number"))),
+    match crate::format::number(&text) {
+        Some(x) if x > 0.0 => Ok(x),
+        Some(_) => Err(err(field, format!("the {what} must be above zero"))),
+        None => Err(err(field, format!("the {what} must be a number"))),
     }
 }
 
