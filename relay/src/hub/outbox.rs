@@ -57,6 +57,8 @@ struct State {
     closed: bool,
     delivered: u64,
     conflated: u64,
+    /// When the writer last took frames, so it can let a burst collect before taking more.
+    handed_out: Option<Instant>,
 }
 
 /// One symbol's `max_hz` as an interval, and when its last update went out.
@@ -208,6 +210,12 @@ impl Outbox {
         }
     }
 
+    /// When the writer may take frames again if it is to take them at most once per `gap`: `None` if it may now.
+    pub(crate) fn not_before(&self, gap: Duration) -> Option<Instant> {
+        let due = self.state.lock().handed_out? + gap;
+        (Instant::now() < due).then_some(due)
+    }
+
     /// Takes everything queued. The writer calls this after [`Outbox::ready`] wakes it.
     pub(crate) fn drain(&self) -> Drained {
         let mut s = self.state.lock();
@@ -235,6 +243,9 @@ impl Outbox {
             if !due.is_empty() {
                 frames.push(quotes_frame(Batch::Quotes, due.iter()));
             }
+        }
+        if !frames.is_empty() {
+            s.handed_out = Some(Instant::now());
         }
         Drained { frames, closed: s.closed }
     }
