@@ -210,9 +210,14 @@ impl Outbox {
         }
     }
 
-    /// When the writer may take frames again if it is to take them at most once per `gap`: `None` if it may now.
+    /// When the writer may take what is queued if it is to take frames at most once per `gap`: `None` if it may
+    /// now, or if nothing is queued (then it waits for [`Outbox::ready`] first, and no timer is set for nothing).
     pub(crate) fn not_before(&self, gap: Duration) -> Option<Instant> {
-        let due = self.state.lock().handed_out? + gap;
+        let s = self.state.lock();
+        if s.queue.is_empty() && s.dirty.is_empty() {
+            return None;
+        }
+        let due = s.handed_out? + gap;
         (Instant::now() < due).then_some(due)
     }
 
@@ -393,6 +398,23 @@ mod tests {
         out.forget([&a]);
         push(&out, 4, &[q(&a, "a4")]);
         assert_eq!(out.drain().frames[0].json, Bytes::from("4"), "unsubscribing dropped the limit");
+    }
+
+    #[test]
+    fn the_writer_waits_out_the_gap_only_when_something_is_queued() {
+        let out = Outbox::new(8);
+        let a = sym("AAPL");
+        let gap = Duration::from_secs(60);
+        assert_eq!(out.not_before(gap), None, "nothing queued, nothing handed out yet");
+        push(&out, 1, &[q(&a, "a1")]);
+        assert_eq!(out.not_before(gap), None, "the first frames go out at once");
+        assert_eq!(out.drain().frames.len(), 1);
+        // Just handed out and nothing queued: no timer for nothing (a broadcast would set one per client).
+        assert_eq!(out.not_before(gap), None);
+        push(&out, 2, &[q(&a, "a2")]);
+        let due = out.not_before(gap).expect("queued within the gap of the last hand-out");
+        assert!(due > Instant::now() + gap / 2 && due <= Instant::now() + gap);
+        assert_eq!(out.not_before(Duration::ZERO), None, "without a gap it may take them now");
     }
 
     #[test]
