@@ -743,8 +743,10 @@ impl ClientHandle {
     /// are handed out at most once per [`COALESCE`], so what arrives sooner goes out in the same write.
     pub(crate) async fn next_frames(&self) -> Option<Vec<Frame>> {
         loop {
+            // The timers are boxed: each is made only when needed, and an idle connection's task keeps no room
+            // for them.
             if let Some(due) = self.outbox.not_before(COALESCE) {
-                tokio::time::sleep_until(due.into()).await;
+                Box::pin(tokio::time::sleep_until(due.into())).await;
             }
             let Drained { frames, closed } = self.outbox.drain();
             if !frames.is_empty() {
@@ -758,7 +760,7 @@ impl ClientHandle {
                 Some(due) => {
                     tokio::select! {
                         () = self.outbox.ready() => {}
-                        () = tokio::time::sleep_until(due.into()) => {}
+                        () = Box::pin(tokio::time::sleep_until(due.into())) => {}
                     }
                 }
                 None => self.outbox.ready().await,

@@ -59,8 +59,8 @@ mod close {
 
 /// Bytes read from a client socket at a time; also what the read buffer shrinks back to after a larger message.
 /// Clients send a few small commands (a 100-symbol `subscribe` is about 1.5 KB); a larger message is assembled
-/// across reads. 2 KiB here made an idle connection 1.5 KB larger (docs/benchmarks.md).
-const READ_BUFFER_BYTES: usize = 512;
+/// across reads. Every idle connection holds this buffer whole (docs/benchmarks.md, idle memory).
+const READ_BUFFER_BYTES: usize = 256;
 
 /// The write buffer's initial capacity: none, so an idle connection holds only what its greeting needed (4 KiB
 /// here and 4 KiB of read buffer made an idle connection cost 16.2 KB instead of 8.8, docs/benchmarks.md). It
@@ -341,12 +341,11 @@ async fn serve(
         None
     };
 
-    let expiry = pass.time_left();
     let writer = async {
         let heartbeat = app.config.heartbeat();
         let client_timeout = app.config.client_timeout().as_millis() as i64;
-        let expired = tokio::time::sleep(expiry);
-        tokio::pin!(expired);
+        // Only a credential that expires needs a timer; boxed, it takes room only in the connections that have one.
+        let mut expired = pass.expires.map(|_| Box::pin(tokio::time::sleep(pass.time_left())));
         // Registered with the token once, not once per batch: a fresh `cancelled()` joins (and on drop leaves) a
         // waiter list that every connection shares.
         let shutdown = app.shutdown.cancelled();
@@ -356,7 +355,7 @@ async fn serve(
             let frames = tokio::select! {
                 biased;
                 _ = &mut shutdown => return Some((close::GOING_AWAY, "relay shutting down")),
-                _ = &mut expired => {
+                () = until(&mut expired) => {
                     app.hub.send(client.id(), &ServerMessage::Error {
                         id: None,
                         code: ErrorCode::Unauthorized,
@@ -387,7 +386,8 @@ async fn serve(
                 Poll::Ready(r) => Ok(r),
                 Poll::Pending => tokio::select! {
                     _ = &mut shutdown => return Some((close::GOING_AWAY, "relay shutting down")),
-                    r = tokio::time::timeout(app.config.write_timeout(), pending) => r,
+                    // Boxed: the deadline's timer takes room only while a write waits.
+                    r = Box::pin(tokio::time::timeout(app.config.write_timeout(), pending)) => r,
                 },
             };
             match written {
@@ -431,6 +431,14 @@ async fn finish(
     if let Some((code, reason)) = close {
         let frame = yawc::Frame::close(CloseCode::from(code), reason);
         let _ = tokio::time::timeout(Duration::from_secs(1), sink.send(frame)).await;
+    }
+}
+
+/// Completes when `timer` fires; never without one.
+async fn until(timer: &mut Option<Pin<Box<tokio::time::Sleep>>>) {
+    match timer {
+        Some(timer) => timer.as_mut().await,
+        None => std::future::pending().await,
     }
 }
 
