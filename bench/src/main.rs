@@ -183,6 +183,7 @@ impl Args {
                 || scenario == Scenario::Burst
                 || scenario == Scenario::Slow
                 || scenario == Scenario::Dashboard
+                || scenario == Scenario::Broadcast
             {
                 s.per_client = v;
             }

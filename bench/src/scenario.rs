@@ -62,6 +62,9 @@ pub enum Scenario {
     /// Dashboards of 200 symbols on the relay's own simulator at its default rate: bytes on the wire and CPU
     /// per delivery (relay only; run it by name, it is not part of the default set).
     Dashboard,
+    /// One symbol held by many idle clients, one tick every 500 ms: how long one tick takes to reach them all
+    /// (run it by name, it is not part of the default set).
+    Broadcast,
 }
 
 impl Scenario {
@@ -76,6 +79,7 @@ impl Scenario {
             Scenario::Burst => "burst",
             Scenario::Slow => "slow",
             Scenario::Dashboard => "dashboard",
+            Scenario::Broadcast => "broadcast",
         }
     }
 
@@ -100,26 +104,32 @@ impl Scenario {
             Scenario::Burst => Sizes { duration: Duration::from_secs(5), ..full },
             Scenario::Slow => full,
             Scenario::Dashboard => Sizes { clients: 1, symbols: 200, per_client: 200, rate: 0.0, ..full },
+            Scenario::Broadcast => Sizes { clients: 10_000, symbols: 1, per_client: 1, rate: 2.0, ..full },
         };
         if smoke {
             s = Sizes {
                 clients: match self {
-                    Scenario::Idle => 200,
+                    Scenario::Idle | Scenario::Broadcast => 200,
                     Scenario::Dashboard => 1,
                     _ => 20,
                 },
                 symbols: match self {
+                    Scenario::Broadcast => 1,
                     Scenario::Spread => 20,
                     Scenario::Idle => 10,
                     Scenario::Dashboard => 200,
                     _ => 5,
                 },
                 per_client: match self {
-                    Scenario::Idle => 1,
+                    Scenario::Idle | Scenario::Broadcast => 1,
                     Scenario::Dashboard => 200,
                     _ => 5,
                 },
-                rate: if matches!(self, Scenario::Idle | Scenario::Dashboard) { 0.0 } else { 200.0 },
+                rate: match self {
+                    Scenario::Idle | Scenario::Dashboard => 0.0,
+                    Scenario::Broadcast => 2.0,
+                    _ => 200.0,
+                },
                 warmup: Duration::from_millis(500),
                 duration: Duration::from_secs(3),
                 drain: Duration::from_millis(500),

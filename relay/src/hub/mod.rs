@@ -41,6 +41,13 @@ use crate::metrics::Metrics;
 use continuity::{Kind, Resumed, Sequence};
 use frame::{quotes_frame, Batch};
 
+/// The shortest time between two hand-outs of frames to one client's writer. A client sent updates faster than
+/// this gets them in one write (one syscall, one wake-up) per interval instead of one per update, at the cost of
+/// up to this much latency; a client that was quiet for longer is written at once. Tokio's timers tick in
+/// milliseconds, so the wait ends on the next tick at or after this: 1-2 ms after the previous write
+/// (docs/benchmarks.md, "Performance: writes, broadcast, idle memory", has the measurements behind the value).
+const COALESCE: Duration = Duration::from_millis(1);
+
 /// Identifies one connected client for the life of the process.
 pub(crate) type ClientId = u64;
 
@@ -741,9 +748,15 @@ impl ClientHandle {
     }
 
     /// Waits for the next frames to write: queued frames, then a conflated catch-up frame if the client fell
-    /// behind. `None` once the relay closed this client's outbox and everything queued was handed out.
+    /// behind. `None` once the relay closed this client's outbox and everything queued was handed out. Frames
+    /// are handed out at most once per [`COALESCE`], so what arrives sooner goes out in the same write.
     pub(crate) async fn next_frames(&self) -> Option<Vec<Frame>> {
         loop {
+            // The timers are boxed: each is made only when needed, and an idle connection's task keeps no room
+            // for them.
+            if let Some(due) = self.outbox.not_before(COALESCE) {
+                Box::pin(tokio::time::sleep_until(due.into())).await;
+            }
             let Drained { frames, closed } = self.outbox.drain();
             if !frames.is_empty() {
                 return Some(frames);
@@ -756,12 +769,17 @@ impl ClientHandle {
                 Some(due) => {
                     tokio::select! {
                         () = self.outbox.ready() => {}
-                        () = tokio::time::sleep_until(due.into()) => {}
+                        () = Box::pin(tokio::time::sleep_until(due.into())) => {}
                     }
                 }
                 None => self.outbox.ready().await,
             }
         }
+    }
+
+    /// Whatever is queued now, without waiting (a connection that is closing sends what explains why).
+    pub(crate) fn queued_frames(&self) -> Vec<Frame> {
+        self.outbox.drain().frames
     }
 
     /// Records that `frames` reached the socket.

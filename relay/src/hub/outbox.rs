@@ -57,6 +57,8 @@ struct State {
     closed: bool,
     delivered: u64,
     conflated: u64,
+    /// When the writer last took frames, so it can let a burst collect before taking more.
+    handed_out: Option<Instant>,
 }
 
 /// One symbol's `max_hz` as an interval, and when its last update went out.
@@ -208,6 +210,17 @@ impl Outbox {
         }
     }
 
+    /// When the writer may take what is queued if it is to take frames at most once per `gap`: `None` if it may
+    /// now, or if nothing is queued (then it waits for [`Outbox::ready`] first, and no timer is set for nothing).
+    pub(crate) fn not_before(&self, gap: Duration) -> Option<Instant> {
+        let s = self.state.lock();
+        if s.queue.is_empty() && s.dirty.is_empty() {
+            return None;
+        }
+        let due = s.handed_out? + gap;
+        (Instant::now() < due).then_some(due)
+    }
+
     /// Takes everything queued. The writer calls this after [`Outbox::ready`] wakes it.
     pub(crate) fn drain(&self) -> Drained {
         let mut s = self.state.lock();
@@ -235,6 +248,9 @@ impl Outbox {
             if !due.is_empty() {
                 frames.push(quotes_frame(Batch::Quotes, due.iter()));
             }
+        }
+        if !frames.is_empty() {
+            s.handed_out = Some(Instant::now());
         }
         Drained { frames, closed: s.closed }
     }
@@ -382,6 +398,23 @@ mod tests {
         out.forget([&a]);
         push(&out, 4, &[q(&a, "a4")]);
         assert_eq!(out.drain().frames[0].json, Bytes::from("4"), "unsubscribing dropped the limit");
+    }
+
+    #[test]
+    fn the_writer_waits_out_the_gap_only_when_something_is_queued() {
+        let out = Outbox::new(8);
+        let a = sym("AAPL");
+        let gap = Duration::from_secs(60);
+        assert_eq!(out.not_before(gap), None, "nothing queued, nothing handed out yet");
+        push(&out, 1, &[q(&a, "a1")]);
+        assert_eq!(out.not_before(gap), None, "the first frames go out at once");
+        assert_eq!(out.drain().frames.len(), 1);
+        // Just handed out and nothing queued: no timer for nothing (a broadcast would set one per client).
+        assert_eq!(out.not_before(gap), None);
+        push(&out, 2, &[q(&a, "a2")]);
+        let due = out.not_before(gap).expect("queued within the gap of the last hand-out");
+        assert!(due > Instant::now() + gap / 2 && due <= Instant::now() + gap);
+        assert_eq!(out.not_before(Duration::ZERO), None, "without a gap it may take them now");
     }
 
     #[test]

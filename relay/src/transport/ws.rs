@@ -33,6 +33,7 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Extension, Router};
+use futures::stream::{SplitSink, SplitStream};
 use futures::{FutureExt, SinkExt, StreamExt};
 use hamster_shared::{ErrorCode, ServerMessage, MSGPACK_SUBPROTOCOL};
 use yawc::close::CloseCode;
@@ -58,8 +59,8 @@ mod close {
 
 /// Bytes read from a client socket at a time; also what the read buffer shrinks back to after a larger message.
 /// Clients send a few small commands (a 100-symbol `subscribe` is about 1.5 KB); a larger message is assembled
-/// across reads. With the write buffer below, this keeps an idle connection at 8.8 KB (docs/benchmarks.md).
-const READ_BUFFER_BYTES: usize = 2048;
+/// across reads. Every idle connection holds this buffer whole (docs/benchmarks.md, idle memory).
+const READ_BUFFER_BYTES: usize = 256;
 
 /// The write buffer's initial capacity: none, so an idle connection holds only what its greeting needed (4 KiB
 /// here and 4 KiB of read buffer made an idle connection cost 16.2 KB instead of 8.8, docs/benchmarks.md). It
@@ -180,12 +181,16 @@ async fn upgrade(
             .insert(header::SEC_WEBSOCKET_PROTOCOL, header::HeaderValue::from_static(MSGPACK_SUBPROTOCOL));
     }
     let tracker = app.tracker.clone();
-    tracker.spawn(async move {
-        match socket.await {
-            Ok(socket) => serve(Socket(socket), app, pass, trading, encoding).await,
-            Err(e) => tracing::debug!(error = %e, "ws upgrade failed"),
+    // `then` holds either the handshake's future or the connection's, never both (an `async` block keeps room
+    // for the socket it awaited beside the future it then runs), and the socket is split before `serve` is
+    // called, so its future holds two pointers instead of the socket: an idle connection's task was 8.9 KB.
+    tracker.spawn(socket.then(move |upgraded| match upgraded {
+        Ok(socket) => serve(Socket(socket).split(), app, pass, trading, encoding).left_future(),
+        Err(e) => {
+            tracing::debug!(error = %e, "ws upgrade failed");
+            futures::future::ready(()).right_future()
         }
-    });
+    }));
     Ok(response.map(axum::body::Body::new))
 }
 
@@ -255,14 +260,19 @@ impl futures::Sink<yawc::Frame> for Socket {
     }
 }
 
-async fn serve(socket: Socket, app: AppState, pass: ClientPass, trading: Trading, encoding: Encoding) {
+async fn serve(
+    (mut sink, mut stream): (SplitSink<Socket, yawc::Frame>, SplitStream<Socket>),
+    app: AppState,
+    pass: ClientPass,
+    trading: Trading,
+    encoding: Encoding,
+) {
     let transport = match encoding {
         Encoding::Json => "ws",
         Encoding::Msgpack => "ws+msgpack",
     };
     let client = super::connect(&app, transport);
     tracing::debug!(client = client.id(), ip = %pass.ip, "ws client connected");
-    let (mut sink, mut stream) = socket.split();
     let started = Instant::now();
     // Milliseconds since `started` when the client was last heard from.
     let last_heard = AtomicI64::new(0);
@@ -331,18 +341,21 @@ async fn serve(socket: Socket, app: AppState, pass: ClientPass, trading: Trading
         None
     };
 
-    let expiry = pass.time_left();
     let writer = async {
         let heartbeat = app.config.heartbeat();
         let client_timeout = app.config.client_timeout().as_millis() as i64;
-        let expired = tokio::time::sleep(expiry);
-        tokio::pin!(expired);
+        // Only a credential that expires needs a timer; boxed, it takes room only in the connections that have one.
+        let mut expired = pass.expires.map(|_| Box::pin(tokio::time::sleep(pass.time_left())));
+        // Registered with the token once, not once per batch: a fresh `cancelled()` joins (and on drop leaves) a
+        // waiter list that every connection shares.
+        let shutdown = app.shutdown.cancelled();
+        tokio::pin!(shutdown);
         let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + heartbeat, heartbeat);
         loop {
             let frames = tokio::select! {
                 biased;
-                _ = app.shutdown.cancelled() => return Some((close::GOING_AWAY, "relay shutting down")),
-                _ = &mut expired => {
+                _ = &mut shutdown => return Some((close::GOING_AWAY, "relay shutting down")),
+                () = until(&mut expired) => {
                     app.hub.send(client.id(), &ServerMessage::Error {
                         id: None,
                         code: ErrorCode::Unauthorized,
@@ -366,9 +379,16 @@ async fn serve(socket: Socket, app: AppState, pass: ClientPass, trading: Trading
             let Some(frames) = frames else {
                 return Some((close::POLICY, "client is not reading its messages"));
             };
-            let written = tokio::select! {
-                _ = app.shutdown.cancelled() => return Some((close::GOING_AWAY, "relay shutting down")),
-                r = tokio::time::timeout(app.config.write_timeout(), write(&mut sink, &client, frames, encoding)) => r,
+            // Almost every batch fits in the socket's buffer and is written on the first poll; only a write that
+            // has to wait for the client is given a deadline (a timer and a clock read per batch otherwise).
+            let mut pending = std::pin::pin!(write(&mut sink, &client, frames, encoding));
+            let written = match futures::poll!(pending.as_mut()) {
+                Poll::Ready(r) => Ok(r),
+                Poll::Pending => tokio::select! {
+                    _ = &mut shutdown => return Some((close::GOING_AWAY, "relay shutting down")),
+                    // Boxed: the deadline's timer takes room only while a write waits.
+                    r = Box::pin(tokio::time::timeout(app.config.write_timeout(), pending)) => r,
+                },
             };
             match written {
                 Ok(Ok(())) => {}
@@ -385,10 +405,23 @@ async fn serve(socket: Socket, app: AppState, pass: ClientPass, trading: Trading
         c = reader => c,
         c = writer => c,
     };
+    // Runs once per connection: boxed, it takes no room in every idle connection's task.
+    Box::pin(finish(sink, &client, close, encoding)).await;
+    tracing::debug!(client = client.id(), "ws client disconnected");
+}
+
+/// Ends a connection: the frames that explain a policy close, what the socket queued on its own, then our close.
+async fn finish(
+    mut sink: SplitSink<Socket, yawc::Frame>,
+    client: &ClientHandle,
+    close: Option<(u16, &'static str)>,
+    encoding: Encoding,
+) {
     if let Some((code @ close::POLICY, _)) = close {
         // The `error` that explains a policy close is already queued: deliver it first, without waiting.
-        if let Some(Some(frames)) = client.next_frames().now_or_never() {
-            let _ = tokio::time::timeout(Duration::from_secs(1), write(&mut sink, &client, frames, encoding)).await;
+        let frames = client.queued_frames();
+        if !frames.is_empty() {
+            let _ = tokio::time::timeout(Duration::from_secs(1), write(&mut sink, client, frames, encoding)).await;
         }
         tracing::debug!(client = client.id(), code, "closing with a policy violation");
     }
@@ -399,7 +432,14 @@ async fn serve(socket: Socket, app: AppState, pass: ClientPass, trading: Trading
         let frame = yawc::Frame::close(CloseCode::from(code), reason);
         let _ = tokio::time::timeout(Duration::from_secs(1), sink.send(frame)).await;
     }
-    tracing::debug!(client = client.id(), "ws client disconnected");
+}
+
+/// Completes when `timer` fires; never without one.
+async fn until(timer: &mut Option<Pin<Box<tokio::time::Sleep>>>) {
+    match timer {
+        Some(timer) => timer.as_mut().await,
+        None => std::future::pending().await,
+    }
 }
 
 /// Writes a batch of frames with one flush (each compressed on its own when the client negotiated deflate).
