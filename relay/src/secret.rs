@@ -142,6 +142,36 @@ impl Write for RedactingStderr {
     }
 }
 
+/// Why [`keyed_client`] could not make a client.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum KeyedClientError {
+    /// The named header's value has characters no HTTP header can carry (the value itself is never shown).
+    #[error("{0} holds characters an HTTP header cannot carry")]
+    Header(&'static str),
+    #[error("no HTTP client: {0}")]
+    Build(#[from] reqwest::Error),
+}
+
+/// An HTTP client for an upstream's REST API that sends `headers` (its credentials) with every request. They are
+/// marked sensitive, so no debug output of a request shows them, and the client follows no redirect: a redirect
+/// would carry them to whatever host it names.
+pub(crate) fn keyed_client(
+    headers: &[(&'static str, &str)],
+    timeout: std::time::Duration,
+) -> Result<reqwest::Client, KeyedClientError> {
+    let mut map = reqwest::header::HeaderMap::new();
+    for (name, value) in headers {
+        let mut value = reqwest::header::HeaderValue::from_str(value).map_err(|_| KeyedClientError::Header(name))?;
+        value.set_sensitive(true);
+        map.insert(*name, value);
+    }
+    Ok(reqwest::Client::builder()
+        .default_headers(map)
+        .timeout(timeout)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()?)
+}
+
 /// A credential. `Debug` and `Display` print `[redacted]`; only [`Secret::expose`] gives the value.
 #[derive(Clone, PartialEq, Eq)]
 pub(crate) struct Secret(String);
@@ -187,6 +217,14 @@ impl fmt::Display for Secret {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_keyed_client_refuses_an_unsendable_credential_without_showing_it() {
+        assert!(keyed_client(&[("X-Key", "fine-value")], std::time::Duration::from_secs(1)).is_ok());
+        let e = keyed_client(&[("X-Key", "line\nbreak-secret")], std::time::Duration::from_secs(1)).unwrap_err();
+        assert!(matches!(e, KeyedClientError::Header("X-Key")));
+        assert!(!e.to_string().contains("secret"), "{e}");
+    }
+
     use super::*;
 
     #[test]

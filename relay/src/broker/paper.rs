@@ -334,19 +334,7 @@ mod tests {
     use super::*;
 
     fn quote(price: f64) -> HubEvent {
-        HubEvent::Quotes(vec![Quote {
-            seq: None,
-            symbol: Symbol::parse("AAPL").unwrap(),
-            price,
-            ts: now_ms(),
-            provider: "sim".into(),
-            bid: None,
-            ask: None,
-            volume: None,
-            change: None,
-            change_pct: None,
-            recv: None,
-        }])
+        HubEvent::Quotes(vec![Quote::new(Symbol::parse("AAPL").unwrap(), price, now_ms(), "sim")])
     }
 
     #[test]

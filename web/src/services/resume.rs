@@ -81,21 +81,7 @@ mod tests {
     }
 
     fn quotes(symbol: &str, seq: u64) -> ServerMessage {
-        ServerMessage::Quotes {
-            quotes: vec![Quote {
-                symbol: sym(symbol),
-                price: 1.0,
-                ts: 1,
-                provider: "sim".into(),
-                bid: None,
-                ask: None,
-                volume: None,
-                change: None,
-                change_pct: None,
-                recv: None,
-                seq: Some(seq),
-            }],
-        }
+        ServerMessage::Quotes { quotes: vec![Quote { seq: Some(seq), ..Quote::new(sym(symbol), 1.0, 1, "sim") }] }
     }
 
     #[test]

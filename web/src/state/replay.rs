@@ -141,19 +141,7 @@ mod tests {
     use wasm_bindgen_test::wasm_bindgen_test;
 
     fn quote(symbol: &str, price: f64, ts: i64) -> Quote {
-        Quote {
-            seq: None,
-            symbol: Symbol::parse(symbol).expect("valid"),
-            price,
-            ts,
-            provider: "sim".into(),
-            bid: None,
-            ask: None,
-            volume: None,
-            change: None,
-            change_pct: None,
-            recv: None,
-        }
+        Quote::new(Symbol::parse(symbol).expect("valid"), price, ts, "sim")
     }
 
     #[wasm_bindgen_test(unsupported = test)]

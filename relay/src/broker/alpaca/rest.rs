@@ -10,7 +10,6 @@
 use std::time::Duration;
 
 use hamster_shared::broker::{OrderReject, OrderRejectCode};
-use reqwest::header::{HeaderMap, HeaderValue};
 use reqwest::{Method, StatusCode};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -77,19 +76,9 @@ pub(super) struct Rest {
 
 impl Rest {
     pub(super) fn new(base: &str, key: &Secret, secret: &Secret) -> anyhow::Result<Rest> {
-        let mut headers = HeaderMap::new();
-        for (name, value) in [("APCA-API-KEY-ID", key), ("APCA-API-SECRET-KEY", secret)] {
-            let mut value = HeaderValue::from_str(value.expose())
-                .map_err(|_| anyhow::anyhow!("{name} holds characters an HTTP header cannot carry"))?;
-            value.set_sensitive(true);
-            headers.insert(name, value);
-        }
-        let http = reqwest::Client::builder()
-            .default_headers(headers)
-            .timeout(CALL_TIMEOUT)
-            // Alpaca answers plain HTTP with a redirect; following it would resend the keys.
-            .redirect(reqwest::redirect::Policy::none())
-            .build()?;
+        // Alpaca answers plain HTTP with a redirect; following it would resend the keys (the client follows none).
+        let headers = [("APCA-API-KEY-ID", key.expose()), ("APCA-API-SECRET-KEY", secret.expose())];
+        let http = crate::secret::keyed_client(&headers, CALL_TIMEOUT)?;
         Ok(Rest { http, base: base.trim_end_matches('/').to_owned() })
     }
 

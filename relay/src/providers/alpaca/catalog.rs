@@ -10,7 +10,6 @@ use std::time::Duration;
 
 use futures::FutureExt;
 use hamster_shared::api::InstrumentClass;
-use reqwest::header::{HeaderMap, HeaderValue};
 use serde::Deserialize;
 
 use super::symbols::check_symbol;
@@ -51,18 +50,7 @@ pub(super) fn source(hosts: Vec<String>, key: &Secret, secret: &Secret, feed: Fe
     if feed == Feed::Test {
         return None;
     }
-    let mut headers = HeaderMap::new();
-    for (name, value) in [("APCA-API-KEY-ID", key), ("APCA-API-SECRET-KEY", secret)] {
-        let mut value = HeaderValue::from_str(value.expose()).ok()?;
-        value.set_sensitive(true);
-        headers.insert(name, value);
-    }
-    let http = reqwest::Client::builder()
-        .default_headers(headers)
-        .timeout(TIMEOUT)
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .ok()?;
+    let http = super::keyed_client(key, secret, TIMEOUT)?;
     let hosts = Arc::new(hosts);
     Some(CatalogSource {
         load: Arc::new(move || {

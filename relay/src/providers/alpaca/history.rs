@@ -8,7 +8,6 @@ use std::time::Duration;
 
 use futures::FutureExt;
 use hamster_shared::api::Candle;
-use reqwest::header::{HeaderMap, HeaderValue};
 use reqwest::StatusCode;
 use serde::Deserialize;
 
@@ -84,18 +83,7 @@ pub(super) fn backfill(data_url: &str, key: &Secret, secret: &Secret, feed: Feed
     if minutes == 0 {
         return None;
     }
-    let mut headers = HeaderMap::new();
-    for (name, value) in [("APCA-API-KEY-ID", key), ("APCA-API-SECRET-KEY", secret)] {
-        let mut value = HeaderValue::from_str(value.expose()).ok()?;
-        value.set_sensitive(true);
-        headers.insert(name, value);
-    }
-    let http = reqwest::Client::builder()
-        .timeout(TIMEOUT)
-        .default_headers(headers)
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .ok()?;
+    let http = super::keyed_client(key, secret, TIMEOUT)?;
     let base = data_url.trim_end_matches('/').to_owned();
     let fetch: FetchPast = Arc::new(move |instrument: String, minutes: usize| {
         let (http, base) = (http.clone(), base.clone());

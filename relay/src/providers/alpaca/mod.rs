@@ -38,6 +38,7 @@ use std::time::Duration;
 
 use self::wire::AlpacaWire;
 use super::stream::Streaming;
+use crate::secret::Secret;
 use super::Adapter;
 
 const NAME: &str = "alpaca";
@@ -79,6 +80,15 @@ pub(crate) const ADAPTER: Adapter = Adapter {
         }))
     },
 };
+
+/// A client that sends the key pair in Alpaca's headers (the Trading and Market Data REST APIs take the same);
+/// `None`, logged, when the keys cannot be HTTP header values.
+fn keyed_client(key: &Secret, secret: &Secret, timeout: Duration) -> Option<reqwest::Client> {
+    let headers = [("APCA-API-KEY-ID", key.expose()), ("APCA-API-SECRET-KEY", secret.expose())];
+    crate::secret::keyed_client(&headers, timeout)
+        .map_err(|e| tracing::warn!(error = %e, "alpaca REST calls disabled"))
+        .ok()
+}
 
 /// Alpaca's stock data feeds (the last path segment of the stream URL).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

@@ -9,7 +9,6 @@ use std::time::Duration;
 
 use futures::FutureExt;
 use hamster_shared::api::InstrumentClass;
-use reqwest::header::{HeaderMap, HeaderValue};
 use serde::Deserialize;
 
 use crate::catalog::{CatalogSource, Instrument};
@@ -54,11 +53,7 @@ fn instruments(listing: Listing, class: InstrumentClass, seen: &mut HashSet<Stri
 }
 
 pub(super) fn source(rest_url: &str, key: &Secret) -> Option<CatalogSource> {
-    let mut headers = HeaderMap::new();
-    let mut auth = HeaderValue::from_str(&format!("apikey {}", key.expose())).ok()?;
-    auth.set_sensitive(true);
-    headers.insert(reqwest::header::AUTHORIZATION, auth);
-    let http = reqwest::Client::builder().default_headers(headers).timeout(TIMEOUT).build().ok()?;
+    let http = super::keyed_client(key, TIMEOUT)?;
     let base = rest_url.trim_end_matches('/').to_owned();
     let lists = Arc::new([
         (format!("{base}/stocks?country=United%20States"), InstrumentClass::Equity),

@@ -10,7 +10,6 @@ use std::time::Duration;
 
 use futures::FutureExt;
 use hamster_shared::api::Candle;
-use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION};
 use serde::Deserialize;
 
 use crate::clock::now_ms;
@@ -52,15 +51,7 @@ pub(super) fn backfill(rest_url: &str, key: &Secret, credits_per_min: u32, minut
     if credits_per_min == 0 || minutes == 0 {
         return None;
     }
-    let mut auth = HeaderValue::from_str(&format!("apikey {}", key.expose())).ok()?;
-    auth.set_sensitive(true);
-    let headers = HeaderMap::from_iter([(AUTHORIZATION, auth)]);
-    let http = reqwest::Client::builder()
-        .timeout(TIMEOUT)
-        .default_headers(headers)
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .ok()?;
+    let http = super::keyed_client(key, TIMEOUT)?;
     let url = format!("{}/time_series", rest_url.trim_end_matches('/'));
     let fetch: FetchPast = Arc::new(move |instrument: String, minutes: usize| {
         let (http, url) = (http.clone(), url.clone());

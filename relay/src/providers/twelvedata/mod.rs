@@ -55,6 +55,15 @@ pub(crate) const ADAPTER: Adapter = Adapter {
     },
 };
 
+/// A client that sends the key as `Authorization: apikey …` (REST); `None`, logged, when the key cannot be a header
+/// value.
+fn keyed_client(key: &crate::secret::Secret, timeout: std::time::Duration) -> Option<reqwest::Client> {
+    let auth = format!("apikey {}", key.expose());
+    crate::secret::keyed_client(&[("Authorization", &auth)], timeout)
+        .map_err(|e| tracing::warn!(error = %e, "twelvedata REST calls disabled"))
+        .ok()
+}
+
 /// Twelve Data settings (the key itself comes from `TWELVE_DATA_API_KEY`).
 #[derive(Debug, Clone, clap::Args)]
 struct TwelveDataArgs {
