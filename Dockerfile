@@ -20,11 +20,12 @@ ENV TRUNK_SKIP_VERSION_CHECK=true
 WORKDIR /src
 
 # ---- npm packages the dashboard bundles: the chart library, pinned in tools/package-lock.json ------------------
-# (binaryen is a devDependency for local builds; here trunk fetches the wasm-opt that Trunk.toml pins.)
+# (binaryen is a devDependency for local builds; here trunk fetches the wasm-opt that Trunk.toml pins.) esbuild-wasm
+# bundles the part of the chart library the page uses into dist/lightweight-charts.js.
 FROM node:22-bookworm-slim AS npm
 WORKDIR /src/tools
-COPY tools/package.json tools/package-lock.json ./
-RUN npm ci --omit=dev --no-audit --no-fund
+COPY tools/package.json tools/package-lock.json tools/lightweight-charts.entry.js ./
+RUN npm ci --omit=dev --no-audit --no-fund && npm run chart --silent
 
 # ---- Stage 2: the dependency "recipe" (only Cargo manifests and the lockfile end up in recipe.json) -------------
 FROM chef AS planner
@@ -39,7 +40,7 @@ COPY --from=planner /src/recipe.json recipe.json
 RUN cargo chef cook --release --locked -p hamster-relay --recipe-path recipe.json \
  && cargo chef cook --release --locked --target wasm32-unknown-unknown -p hamster-web --recipe-path recipe.json
 COPY . .
-COPY --from=npm /src/tools/node_modules /src/tools/node_modules
+COPY --from=npm /src/tools/dist /src/tools/dist
 # Trunk.toml at the workspace root drives the dashboard build and writes it to /src/dist.
 RUN trunk build --release \
  && cargo build --release --locked -p hamster-relay

@@ -40,19 +40,27 @@ if ! has_version wasm-bindgen "$WASM_BINDGEN_VERSION"; then
 fi
 
 # From npm, pinned in tools/package-lock.json: wasm-opt for release builds (binaryen; Trunk.toml pins the version
-# trunk accepts, Debian's binaryen is too old to parse current Rust wasm) and the dashboard's chart library
-# (lightweight-charts, which web/index.html copies into the build).
+# trunk accepts, Debian's binaryen is too old to parse current Rust wasm), the dashboard's chart library
+# (lightweight-charts) and esbuild-wasm, which bundles the part of it the page uses into
+# tools/dist/lightweight-charts.js (web/index.html copies that into the build).
 BINARYEN_VERSION=$(sed -n 's/.*"binaryen": "\([0-9]*\)\..*/\1/p' tools/package.json)
-CHARTS_VERSION=$(sed -n 's/.*"lightweight-charts": "\([0-9.]*\)".*/\1/p' tools/package.json)
+npm_version() { sed -n "s/.*\"$1\": \"\([0-9.]*\)\".*/\1/p" tools/package.json; }
+npm_has() { grep -qF "\"version\": \"$(npm_version "$1")\"" "tools/node_modules/$1/package.json" 2>/dev/null; }
 if ! tools/node_modules/.bin/wasm-opt --version 2>/dev/null | grep -qF "version_$BINARYEN_VERSION" \
-    || ! grep -qF "\"version\": \"$CHARTS_VERSION\"" tools/node_modules/lightweight-charts/package.json 2>/dev/null; then
+    || ! npm_has lightweight-charts || ! npm_has esbuild-wasm; then
     if ! command -v npm >/dev/null 2>&1; then
-        say "installing Node.js and npm from Debian (to run binaryen's wasm-opt)"
+        say "installing Node.js and npm from Debian (to run binaryen's wasm-opt and esbuild)"
         as_root apt-get update -qq
         DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq nodejs npm >/dev/null
     fi
-    say "installing wasm-opt (binaryen $BINARYEN_VERSION) and lightweight-charts $CHARTS_VERSION from npm into tools/node_modules"
+    say "installing wasm-opt (binaryen $BINARYEN_VERSION), lightweight-charts and esbuild-wasm from npm into tools/node_modules"
     npm ci --prefix tools --no-audit --no-fund --loglevel=error
+fi
+CHART_BUNDLE=tools/dist/lightweight-charts.js
+if [ ! -s "$CHART_BUNDLE" ] || [ tools/lightweight-charts.entry.js -nt "$CHART_BUNDLE" ] \
+    || [ tools/package-lock.json -nt "$CHART_BUNDLE" ]; then
+    say "bundling the chart library for the dashboard ($CHART_BUNDLE)"
+    npm run chart --prefix tools --silent
 fi
 
 if [ "${HAMSTER_SKIP_BROWSER:-0}" != 1 ]; then

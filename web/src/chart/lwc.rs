@@ -1,6 +1,7 @@
-//! wasm-bindgen bindings to TradingView's Lightweight Charts (the standalone build, which `index.html` loads as
-//! the global `LightweightCharts`). Only what the detail chart calls is bound. Options and data points cross as
-//! plain JS objects made from `serde_json` values, so the Rust side stays typed where it matters (the numbers)
+//! wasm-bindgen bindings to TradingView's Lightweight Charts, which `index.html` loads as the global
+//! `LightweightCharts`: a bundle of only the exports named in `tools/lightweight-charts.entry.js`, which must list
+//! every one looked up here. Only what the detail chart calls is bound. Options and data points cross as plain JS
+//! objects made from `serde_json` values, so the Rust side stays typed where it matters (the numbers)
 //! and the library's many optional fields need no Rust mirror.
 //!
 //! Every entry point that can throw is bound with `catch`, and the library's absence (the script failed to
