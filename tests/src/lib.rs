@@ -171,6 +171,20 @@ impl Relay {
         self.logs.lock().map(|l| l.clone()).unwrap_or_default()
     }
 
+    /// Waits (up to `limit`) until every one of `needles` appears in the relay's stderr log, and returns the log.
+    /// stderr is read by its own thread, so a line the relay wrote before `listening on …` may not have been read
+    /// yet when the test goes on: checking `logs()` at once can race with that thread.
+    pub fn wait_for_logs(&self, needles: &[&str], limit: Duration) -> String {
+        let deadline = Instant::now() + limit;
+        loop {
+            let logs = self.logs().join("\n");
+            if needles.iter().all(|n| logs.contains(n)) || Instant::now() >= deadline {
+                return logs;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// Lines the relay wrote to stdout so far (the `listening on …` line among them).
     pub fn stdout(&self) -> Vec<String> {
         self.stdout.lock().map(|l| l.clone()).unwrap_or_default()

@@ -207,7 +207,8 @@ async fn sigkill_and_restart_keep_orders_positions_and_cash_exact() {
     let (_, positions_before): (u16, Vec<Position>) =
         call(&relay, reqwest::Method::GET, "/api/positions", None, None).await;
     let orders_before = orders(&relay, None, "all").await;
-    assert!(relay.logs().iter().any(|l| l.contains("local paper trading account is open")));
+    let opened = "local paper trading account is open";
+    assert!(relay.wait_for_logs(&[opened], Duration::from_secs(10)).contains(opened));
     relay.kill();
 
     let relay = relay_for(&mock, &args, &[]);
