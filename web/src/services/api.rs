@@ -142,8 +142,15 @@ impl Api {
     }
 }
 
-/// GET and decode JSON, turning HTTP errors into the relay's `ApiError` message when it sent one.
+/// GET and decode JSON, turning HTTP errors into the relay's `ApiError` message when it sent one. Only the
+/// decoding is generic: the request itself is one function ([`get_body`]) for every body type, not one copy each.
 async fn get_json<T: DeserializeOwned>(url: &str, token: Option<&str>) -> Result<T, RestError> {
+    let text = get_body(url, token).await?;
+    serde_json::from_str(&text).map_err(|e| RestError { reachable: true, message: format!("unreadable response: {e}") })
+}
+
+/// GET a successful response's body as text, with a deadline; an error response becomes its `ApiError` message.
+async fn get_body(url: &str, token: Option<&str>) -> Result<String, RestError> {
     let unreachable = |message: String| RestError { reachable: false, message };
     let answered = |message: String| RestError { reachable: true, message };
     let controller = web_sys::AbortController::new().ok();
@@ -165,7 +172,7 @@ async fn get_json<T: DeserializeOwned>(url: &str, token: Option<&str>) -> Result
                 Err(_) => format!("HTTP {status}"),
             }));
         }
-        response.json::<T>().await.map_err(|e| answered(format!("unreadable response: {e}")))
+        response.text().await.map_err(|e| answered(format!("unreadable response: {e}")))
     };
     let timeout = TimeoutFuture::new(REQUEST_TIMEOUT_MS);
     futures::pin_mut!(work);
