@@ -31,6 +31,7 @@ mod events;
 mod format;
 mod hooks;
 pub mod services;
+mod sort;
 pub mod state;
 mod stats;
 

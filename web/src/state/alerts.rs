@@ -318,7 +318,7 @@ impl Alerts {
                 _ => None,
             })
             .collect();
-        keys.sort_unstable_by(|a, b| (a.0.as_str(), a.1.ms()).cmp(&(b.0.as_str(), b.1.ms())));
+        crate::sort::sort_by(&mut keys, |a, b| (a.0.as_str(), a.1.ms()).cmp(&(b.0.as_str(), b.1.ms())));
         keys.dedup();
         keys
     }

@@ -274,7 +274,7 @@ impl Portfolio {
         if closed > MAX_CLOSED_ORDERS {
             let mut old: Vec<(i64, String)> =
                 self.orders.values().filter(|o| !o.status.is_open()).map(|o| (o.updated_at, o.id.clone())).collect();
-            old.sort_unstable();
+            crate::sort::sort_by(&mut old, Ord::cmp);
             for (_, id) in old.into_iter().take(closed - MAX_CLOSED_ORDERS) {
                 self.orders.remove(&id);
             }
@@ -284,7 +284,7 @@ impl Portfolio {
     /// Working orders, newest first.
     pub(crate) fn open_orders(&self) -> Vec<&Order> {
         let mut open: Vec<&Order> = self.orders.values().filter(|o| o.status.is_open()).collect();
-        open.sort_unstable_by(|a, b| b.created_at.cmp(&a.created_at).then_with(|| b.id.cmp(&a.id)));
+        crate::sort::sort_by(&mut open, |a, b| b.created_at.cmp(&a.created_at).then_with(|| b.id.cmp(&a.id)));
         open
     }
 
@@ -321,9 +321,10 @@ impl Portfolio {
         for p in &mut positions {
             p.allocation = share(p.market_value);
         }
-        // Largest first; equal values by symbol, so the order is total (an unstable sort is a smaller one).
-        positions
-            .sort_unstable_by(|a, b| b.market_value.total_cmp(&a.market_value).then_with(|| a.symbol.cmp(&b.symbol)));
+        // Largest first; equal values by symbol, so the order is total.
+        crate::sort::sort_by(&mut positions, |a, b| {
+            b.market_value.total_cmp(&a.market_value).then_with(|| a.symbol.cmp(&b.symbol))
+        });
         Some(Marked {
             cash: account.cash,
             equity,
