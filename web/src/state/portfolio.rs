@@ -8,7 +8,7 @@
 //! sent. What only the broker can know (buying power, a symbol it cannot route) comes back as `order_rejected` and
 //! is pinned to the field it is about ([`field_of`]).
 
-use std::collections::BTreeMap;
+use std::collections::HashMap;
 
 use hamster_shared::api::BrokerStatus;
 
@@ -133,7 +133,7 @@ pub(crate) struct Portfolio {
     pub(crate) account: Option<Account>,
     pub(crate) positions: Vec<Position>,
     /// Every known order by id.
-    pub(crate) orders: BTreeMap<String, Order>,
+    pub(crate) orders: HashMap<String, Order>,
     /// Newest first.
     pub(crate) fills: Vec<Fill>,
     pub(crate) ticket: TicketOutcome,
