@@ -3,15 +3,20 @@
 //! `ServerMessage` is internally tagged (`"type"` beside the fields), which serde's derive reads by first copying
 //! the whole message into a generic tree (its private `Content`) and then reading the variant from that tree.
 //! That costs a tree per frame, and in the dashboard's wasm a second copy of every field type's deserializer (one
-//! reading JSON for the REST bodies, one reading the tree). [`ServerMessage::from_json`] finds the `type` first
-//! (the relay writes it as the first key; anywhere else costs a second pass over the text) and then reads the
-//! text straight into that variant's fields: the same messages, the same wire format, no tree. The derived
-//! `Deserialize` stays for every other reader (the relay's tests, MessagePack, `serde_json::Value`).
+//! reading JSON for the REST bodies, one reading the tree). [`ServerMessage::from_json`] reads the text once,
+//! straight into [`Fields`]: every key any message has (the `type` among them), each `None` until it is seen,
+//! and then builds the variant the `type` names from the fields it needs: the same messages, the same wire
+//! format, no tree. One struct for every kind keeps the dashboard's wasm small: a struct of its own per kind cost
+//! one more copy of serde's struct reader each. The derived `Deserialize` stays for every other reader (the
+//! relay's tests, MessagePack, `serde_json::Value`).
 //!
-//! Each `*Fields` struct below is one variant's fields with the variant's serde attributes; the `type` key in the
-//! text is an unknown field to it, ignored. Building the variant with every field named makes a field added to
-//! the enum fail to compile here until it is added, and a test reads every kind of message both ways.
+//! A field is `Some` whenever its key is present, `null` included, and then read as the variant's own field type
+//! (`Option` where that is one), so a `null` is read as exactly as the derive would. A key of another kind is
+//! still type-checked (no message kind gives a shared key another type, except `code`, read as text and then as
+//! the kind's code). Building each variant with every field named makes a field added to the enum fail to compile
+//! here until it is added, and a test reads every kind of message both ways.
 
+use serde::de::{Deserializer, Error as _, IntoDeserializer};
 use serde::Deserialize;
 
 use crate::broker::{Account, Order, OrderReject, OrderRejectCode, Position};
@@ -24,215 +29,156 @@ impl ServerMessage {
     /// Reads one JSON text frame: equal to `serde_json::from_str::<ServerMessage>(text)` for every message,
     /// without copying it into an intermediate tree first.
     pub fn from_json(text: &str) -> Result<ServerMessage, serde_json::Error> {
-        let kind = match leading_type(text) {
-            Some(kind) => std::borrow::Cow::Borrowed(kind),
-            None => serde_json::from_str::<Tag>(text)?.kind,
-        };
-        let message = match kind.as_ref() {
-            "hello" => {
-                let f: HelloFields = serde_json::from_str(text)?;
-                ServerMessage::Hello {
-                    protocol: f.protocol,
-                    server: f.server,
-                    heartbeat_ms: f.heartbeat_ms,
-                    providers: f.providers,
-                    epoch: f.epoch,
-                    features: f.features,
-                }
-            }
-            "subscribed" => {
-                let f: SubscribedFields = serde_json::from_str(text)?;
-                ServerMessage::Subscribed {
-                    id: f.id,
-                    symbols: f.symbols,
-                    rejected: f.rejected,
-                    continuity: f.continuity,
-                }
-            }
-            "unsubscribed" => {
-                let f: SymbolsFields = serde_json::from_str(text)?;
-                ServerMessage::Unsubscribed { id: f.id, symbols: f.symbols }
-            }
-            "snapshot" => ServerMessage::Snapshot { quotes: serde_json::from_str::<QuotesFields>(text)?.quotes },
-            "quotes" => ServerMessage::Quotes { quotes: serde_json::from_str::<QuotesFields>(text)?.quotes },
-            "recovered" => ServerMessage::Recovered { quotes: serde_json::from_str::<QuotesFields>(text)?.quotes },
-            "status" => {
-                let f: StatusFields = serde_json::from_str(text)?;
-                ServerMessage::Status { provider: f.provider, state: f.state, detail: f.detail, since: f.since }
-            }
-            "error" => {
-                let f: ErrorFields = serde_json::from_str(text)?;
-                ServerMessage::Error { id: f.id, code: f.code, message: f.message }
-            }
-            "event" => {
-                let f: EventFields = serde_json::from_str(text)?;
-                ServerMessage::Event { channel: f.channel, payload: f.payload, ts: f.ts, seq: f.seq }
-            }
+        let f: Fields = serde_json::from_str(text)?;
+        let kind = need(f.kind, "type")?;
+        let message = match kind.as_str() {
+            "hello" => ServerMessage::Hello {
+                protocol: need(f.protocol, "protocol")?,
+                server: need(f.server, "server")?,
+                heartbeat_ms: need(f.heartbeat_ms, "heartbeat_ms")?,
+                providers: need(f.providers, "providers")?,
+                epoch: f.epoch.unwrap_or_default(),
+                features: f.features.unwrap_or_default(),
+            },
+            "subscribed" => ServerMessage::Subscribed {
+                id: f.id.flatten(),
+                symbols: need(f.symbols, "symbols")?,
+                rejected: f.rejected.unwrap_or_default(),
+                continuity: f.continuity.unwrap_or_default(),
+            },
+            "unsubscribed" => ServerMessage::Unsubscribed { id: f.id.flatten(), symbols: need(f.symbols, "symbols")? },
+            "snapshot" => ServerMessage::Snapshot { quotes: need(f.quotes, "quotes")? },
+            "quotes" => ServerMessage::Quotes { quotes: need(f.quotes, "quotes")? },
+            "recovered" => ServerMessage::Recovered { quotes: need(f.quotes, "quotes")? },
+            "status" => ServerMessage::Status {
+                provider: need(f.provider, "provider")?,
+                state: need(f.state, "state")?,
+                detail: f.detail.flatten(),
+                since: need(f.since, "since")?,
+            },
+            "error" => ServerMessage::Error {
+                id: f.id.flatten(),
+                code: ErrorCode::deserialize(need(f.code, "code")?.as_str().into_deserializer())?,
+                message: need(f.message, "message")?,
+            },
+            "event" => ServerMessage::Event {
+                channel: need(f.channel, "channel")?,
+                payload: need(f.payload, "payload")?,
+                ts: need(need(f.ts, "ts")?, "ts")?,
+                seq: f.seq.flatten(),
+            },
             "no_data" => {
-                let f: NoDataFields = serde_json::from_str(text)?;
-                ServerMessage::NoData { symbols: f.symbols, after_ms: f.after_ms }
+                ServerMessage::NoData { symbols: need(f.symbols, "symbols")?, after_ms: need(f.after_ms, "after_ms")? }
             }
-            "pong" => {
-                let f: PongFields = serde_json::from_str(text)?;
-                ServerMessage::Pong { id: f.id, ts: f.ts }
-            }
-            "replay_state" => {
-                let f: ReplayStateFields = serde_json::from_str(text)?;
-                ServerMessage::ReplayState {
-                    id: f.id,
-                    phase: f.phase,
-                    from: f.from,
-                    to: f.to,
-                    position: f.position,
-                    speed: f.speed,
-                    played: f.played,
-                }
-            }
-            "order" => {
-                let f: OrderFields = serde_json::from_str(text)?;
-                ServerMessage::Order { id: f.id, order: f.order }
-            }
-            "order_rejected" => {
-                // The reject's fields are flattened into the message: read them beside the id.
-                let f: OrderRejectedFields = serde_json::from_str(text)?;
-                ServerMessage::OrderRejected { id: f.id, reject: OrderReject { code: f.code, message: f.message } }
-            }
-            "positions" => {
-                ServerMessage::Positions { positions: serde_json::from_str::<PositionsFields>(text)?.positions }
-            }
-            "account" => ServerMessage::Account { account: serde_json::from_str::<AccountFields>(text)?.account },
+            "pong" => ServerMessage::Pong { id: f.id.flatten(), ts: f.ts.flatten() },
+            "replay_state" => ServerMessage::ReplayState {
+                id: f.id.flatten(),
+                phase: need(f.phase, "phase")?,
+                from: need(f.from, "from")?,
+                to: need(f.to, "to")?,
+                position: need(f.position, "position")?,
+                speed: need(f.speed, "speed")?,
+                played: need(f.played, "played")?,
+            },
+            "order" => ServerMessage::Order { id: f.id.flatten(), order: need(f.order, "order")? },
+            // The reject's fields are flattened into the message: read beside the id.
+            "order_rejected" => ServerMessage::OrderRejected {
+                id: f.id.flatten(),
+                reject: OrderReject {
+                    code: OrderRejectCode::deserialize(need(f.code, "code")?.as_str().into_deserializer())?,
+                    message: need(f.message, "message")?,
+                },
+            },
+            "positions" => ServerMessage::Positions { positions: need(f.positions, "positions")? },
+            "account" => ServerMessage::Account { account: need(f.account, "account")? },
             other => {
-                return Err(serde::de::Error::custom(format_args!("unknown message type `{other}`")));
+                return Err(serde_json::Error::custom(format_args!("unknown message type `{other}`")));
             }
         };
         Ok(message)
     }
 }
 
-/// The `type` when it is the first key, as the relay writes it (`{"type":"quotes",…`).
-fn leading_type(text: &str) -> Option<&str> {
-    let rest = text.strip_prefix(r#"{"type":""#)?;
-    let kind = &rest[..rest.find('"')?];
-    (!kind.contains('\\')).then_some(kind)
+/// A field the message's kind requires.
+fn need<T>(value: Option<T>, name: &'static str) -> Result<T, serde_json::Error> {
+    value.ok_or_else(|| serde_json::Error::missing_field(name))
 }
 
-/// The `type`, wherever it is.
-#[derive(Deserialize)]
-struct Tag<'a> {
-    #[serde(rename = "type", borrow)]
-    kind: std::borrow::Cow<'a, str>,
+/// A present key's value as `T`, `null` included (which `Option<T>` alone would read as an absent key).
+fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<T>, D::Error> {
+    T::deserialize(d).map(Some)
 }
 
+/// Every key of every message kind: `Some` once seen. Fields that are `Option`s in the message are
+/// `Option<Option<_>>` here (`Some(None)` for a `null`).
 #[derive(Deserialize)]
-struct HelloFields {
-    protocol: u32,
-    server: String,
-    heartbeat_ms: u64,
-    providers: Vec<ProviderInfo>,
-    #[serde(default)]
-    epoch: u64,
-    #[serde(default)]
-    features: Vec<String>,
-}
-
-#[derive(Deserialize)]
-struct SubscribedFields {
-    #[serde(default)]
-    id: Option<RequestId>,
-    symbols: Vec<Symbol>,
-    #[serde(default)]
-    rejected: Vec<Rejection>,
-    #[serde(default)]
-    continuity: Vec<Continuity>,
-}
-
-#[derive(Deserialize)]
-struct SymbolsFields {
-    #[serde(default)]
-    id: Option<RequestId>,
-    symbols: Vec<Symbol>,
-}
-
-#[derive(Deserialize)]
-struct QuotesFields {
-    quotes: Vec<Quote>,
-}
-
-#[derive(Deserialize)]
-struct StatusFields {
-    provider: String,
-    state: ProviderState,
-    #[serde(default)]
-    detail: Option<String>,
-    since: i64,
-}
-
-#[derive(Deserialize)]
-struct ErrorFields {
-    #[serde(default)]
-    id: Option<RequestId>,
-    code: ErrorCode,
-    message: String,
-}
-
-#[derive(Deserialize)]
-struct EventFields {
-    channel: Symbol,
-    payload: serde_json::Value,
-    ts: i64,
-    #[serde(default)]
-    seq: Option<u64>,
-}
-
-#[derive(Deserialize)]
-struct NoDataFields {
-    symbols: Vec<Symbol>,
-    after_ms: u64,
-}
-
-#[derive(Deserialize)]
-struct PongFields {
-    #[serde(default)]
-    id: Option<RequestId>,
-    #[serde(default)]
-    ts: Option<i64>,
-}
-
-#[derive(Deserialize)]
-struct ReplayStateFields {
-    #[serde(default)]
-    id: Option<RequestId>,
-    phase: ReplayPhase,
-    from: i64,
-    to: i64,
-    position: i64,
-    speed: f64,
-    played: u64,
-}
-
-#[derive(Deserialize)]
-struct OrderFields {
-    #[serde(default)]
-    id: Option<RequestId>,
-    order: Box<Order>,
-}
-
-#[derive(Deserialize)]
-struct OrderRejectedFields {
-    #[serde(default)]
-    id: Option<RequestId>,
-    code: OrderRejectCode,
-    message: String,
-}
-
-#[derive(Deserialize)]
-struct PositionsFields {
-    positions: Vec<Position>,
-}
-
-#[derive(Deserialize)]
-struct AccountFields {
-    account: Account,
+struct Fields {
+    #[serde(rename = "type", default, deserialize_with = "present")]
+    kind: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    id: Option<Option<RequestId>>,
+    #[serde(default, deserialize_with = "present")]
+    protocol: Option<u32>,
+    #[serde(default, deserialize_with = "present")]
+    server: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    heartbeat_ms: Option<u64>,
+    #[serde(default, deserialize_with = "present")]
+    providers: Option<Vec<ProviderInfo>>,
+    #[serde(default, deserialize_with = "present")]
+    epoch: Option<u64>,
+    #[serde(default, deserialize_with = "present")]
+    features: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "present")]
+    symbols: Option<Vec<Symbol>>,
+    #[serde(default, deserialize_with = "present")]
+    rejected: Option<Vec<Rejection>>,
+    #[serde(default, deserialize_with = "present")]
+    continuity: Option<Vec<Continuity>>,
+    #[serde(default, deserialize_with = "present")]
+    quotes: Option<Vec<Quote>>,
+    #[serde(default, deserialize_with = "present")]
+    provider: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    state: Option<ProviderState>,
+    #[serde(default, deserialize_with = "present")]
+    detail: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    since: Option<i64>,
+    /// `error`'s [`ErrorCode`] or `order_rejected`'s [`OrderRejectCode`], read once the kind is known.
+    #[serde(default, deserialize_with = "present")]
+    code: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    message: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    channel: Option<Symbol>,
+    #[serde(default, deserialize_with = "present")]
+    payload: Option<serde_json::Value>,
+    /// Required in `event`, optional in `pong`.
+    #[serde(default, deserialize_with = "present")]
+    ts: Option<Option<i64>>,
+    #[serde(default, deserialize_with = "present")]
+    seq: Option<Option<u64>>,
+    #[serde(default, deserialize_with = "present")]
+    after_ms: Option<u64>,
+    #[serde(default, deserialize_with = "present")]
+    phase: Option<ReplayPhase>,
+    #[serde(default, deserialize_with = "present")]
+    from: Option<i64>,
+    #[serde(default, deserialize_with = "present")]
+    to: Option<i64>,
+    #[serde(default, deserialize_with = "present")]
+    position: Option<i64>,
+    #[serde(default, deserialize_with = "present")]
+    speed: Option<f64>,
+    #[serde(default, deserialize_with = "present")]
+    played: Option<u64>,
+    #[serde(default, deserialize_with = "present")]
+    order: Option<Box<Order>>,
+    #[serde(default, deserialize_with = "present")]
+    positions: Option<Vec<Position>>,
+    #[serde(default, deserialize_with = "present")]
+    account: Option<Account>,
 }
 
 #[cfg(test)]
