@@ -273,7 +273,7 @@ pub(crate) struct Alerts {
 }
 
 /// A fired alert as one tab tells the others (over the tabs' channel).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct FiredElsewhere {
     pub(crate) alert_id: u64,
     pub(crate) symbol: Symbol,
