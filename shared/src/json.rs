@@ -16,7 +16,7 @@
 //! the kind's code). Building each variant with every field named makes a field added to the enum fail to compile
 //! here until it is added, and a test reads every kind of message both ways.
 
-use serde::de::{Deserializer, Error as _, IntoDeserializer};
+use serde::de::{Deserializer, Error as _, IgnoredAny, IntoDeserializer, MapAccess, Visitor};
 use serde::Deserialize;
 
 use crate::broker::{Account, Order, OrderReject, OrderRejectCode, Position};
@@ -104,81 +104,118 @@ fn need<T>(value: Option<T>, name: &'static str) -> Result<T, serde_json::Error>
     value.ok_or_else(|| serde_json::Error::missing_field(name))
 }
 
-/// A present key's value as `T`, `null` included (which `Option<T>` alone would read as an absent key).
-fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<T>, D::Error> {
-    T::deserialize(d).map(Some)
-}
-
-/// Every key of every message kind: `Some` once seen. Fields that are `Option`s in the message are
-/// `Option<Option<_>>` here (`Some(None)` for a `null`).
-#[derive(Deserialize)]
+/// Every key of every message kind: `Some` once seen (`null` included). Fields that are `Option`s in the message
+/// are `Option<Option<_>>` here (`Some(None)` for a `null`).
+#[derive(Default)]
 struct Fields {
-    #[serde(rename = "type", default, deserialize_with = "present")]
     kind: Option<String>,
-    #[serde(default, deserialize_with = "present")]
     id: Option<Option<RequestId>>,
-    #[serde(default, deserialize_with = "present")]
     protocol: Option<u32>,
-    #[serde(default, deserialize_with = "present")]
     server: Option<String>,
-    #[serde(default, deserialize_with = "present")]
     heartbeat_ms: Option<u64>,
-    #[serde(default, deserialize_with = "present")]
     providers: Option<Vec<ProviderInfo>>,
-    #[serde(default, deserialize_with = "present")]
     epoch: Option<u64>,
-    #[serde(default, deserialize_with = "present")]
     features: Option<Vec<String>>,
-    #[serde(default, deserialize_with = "present")]
     symbols: Option<Vec<Symbol>>,
-    #[serde(default, deserialize_with = "present")]
     rejected: Option<Vec<Rejection>>,
-    #[serde(default, deserialize_with = "present")]
     continuity: Option<Vec<Continuity>>,
-    #[serde(default, deserialize_with = "present")]
     quotes: Option<Vec<Quote>>,
-    #[serde(default, deserialize_with = "present")]
     provider: Option<String>,
-    #[serde(default, deserialize_with = "present")]
     state: Option<ProviderState>,
-    #[serde(default, deserialize_with = "present")]
     detail: Option<Option<String>>,
-    #[serde(default, deserialize_with = "present")]
     since: Option<i64>,
     /// `error`'s [`ErrorCode`] or `order_rejected`'s [`OrderRejectCode`], read once the kind is known.
-    #[serde(default, deserialize_with = "present")]
     code: Option<String>,
-    #[serde(default, deserialize_with = "present")]
     message: Option<String>,
-    #[serde(default, deserialize_with = "present")]
     channel: Option<Symbol>,
-    #[serde(default, deserialize_with = "present")]
     payload: Option<serde_json::Value>,
     /// Required in `event`, optional in `pong`.
-    #[serde(default, deserialize_with = "present")]
     ts: Option<Option<i64>>,
-    #[serde(default, deserialize_with = "present")]
     seq: Option<Option<u64>>,
-    #[serde(default, deserialize_with = "present")]
     after_ms: Option<u64>,
-    #[serde(default, deserialize_with = "present")]
     phase: Option<ReplayPhase>,
-    #[serde(default, deserialize_with = "present")]
     from: Option<i64>,
-    #[serde(default, deserialize_with = "present")]
     to: Option<i64>,
-    #[serde(default, deserialize_with = "present")]
     position: Option<i64>,
-    #[serde(default, deserialize_with = "present")]
     speed: Option<f64>,
-    #[serde(default, deserialize_with = "present")]
     played: Option<u64>,
-    #[serde(default, deserialize_with = "present")]
     order: Option<Box<Order>>,
-    #[serde(default, deserialize_with = "present")]
     positions: Option<Vec<Position>>,
-    #[serde(default, deserialize_with = "present")]
     account: Option<Account>,
+}
+
+/// Read by hand rather than derived: a message is a JSON object, and the derive would add a second reader for
+/// the struct written as an array (and one more for its keys as bytes and as numbers) that no relay sends.
+impl<'de> Deserialize<'de> for Fields {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Fields, D::Error> {
+        struct Keys;
+        impl<'de> Visitor<'de> for Keys {
+            type Value = Fields;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a message object")
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Fields, A::Error> {
+                let mut f = Fields::default();
+                while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+                    match key.as_ref() {
+                        "type" => set(&mut f.kind, &mut map, "type")?,
+                        "id" => set(&mut f.id, &mut map, "id")?,
+                        "protocol" => set(&mut f.protocol, &mut map, "protocol")?,
+                        "server" => set(&mut f.server, &mut map, "server")?,
+                        "heartbeat_ms" => set(&mut f.heartbeat_ms, &mut map, "heartbeat_ms")?,
+                        "providers" => set(&mut f.providers, &mut map, "providers")?,
+                        "epoch" => set(&mut f.epoch, &mut map, "epoch")?,
+                        "features" => set(&mut f.features, &mut map, "features")?,
+                        "symbols" => set(&mut f.symbols, &mut map, "symbols")?,
+                        "rejected" => set(&mut f.rejected, &mut map, "rejected")?,
+                        "continuity" => set(&mut f.continuity, &mut map, "continuity")?,
+                        "quotes" => set(&mut f.quotes, &mut map, "quotes")?,
+                        "provider" => set(&mut f.provider, &mut map, "provider")?,
+                        "state" => set(&mut f.state, &mut map, "state")?,
+                        "detail" => set(&mut f.detail, &mut map, "detail")?,
+                        "since" => set(&mut f.since, &mut map, "since")?,
+                        "code" => set(&mut f.code, &mut map, "code")?,
+                        "message" => set(&mut f.message, &mut map, "message")?,
+                        "channel" => set(&mut f.channel, &mut map, "channel")?,
+                        "payload" => set(&mut f.payload, &mut map, "payload")?,
+                        "ts" => set(&mut f.ts, &mut map, "ts")?,
+                        "seq" => set(&mut f.seq, &mut map, "seq")?,
+                        "after_ms" => set(&mut f.after_ms, &mut map, "after_ms")?,
+                        "phase" => set(&mut f.phase, &mut map, "phase")?,
+                        "from" => set(&mut f.from, &mut map, "from")?,
+                        "to" => set(&mut f.to, &mut map, "to")?,
+                        "position" => set(&mut f.position, &mut map, "position")?,
+                        "speed" => set(&mut f.speed, &mut map, "speed")?,
+                        "played" => set(&mut f.played, &mut map, "played")?,
+                        "order" => set(&mut f.order, &mut map, "order")?,
+                        "positions" => set(&mut f.positions, &mut map, "positions")?,
+                        "account" => set(&mut f.account, &mut map, "account")?,
+                        // A key of no message (a newer relay's, say) is skipped, as the derive does.
+                        _ => {
+                            map.next_value::<IgnoredAny>()?;
+                        }
+                    }
+                }
+                Ok(f)
+            }
+        }
+        d.deserialize_map(Keys)
+    }
+}
+
+/// Reads the value of the key `name` into its slot: a key given twice is an error, as the derive makes it.
+fn set<'de, T: Deserialize<'de>, A: MapAccess<'de>>(
+    slot: &mut Option<T>,
+    map: &mut A,
+    name: &'static str,
+) -> Result<(), A::Error> {
+    if slot.is_some() {
+        return Err(A::Error::duplicate_field(name));
+    }
+    *slot = Some(map.next_value()?);
+    Ok(())
 }
 
 #[cfg(test)]
@@ -193,7 +230,17 @@ mod tests {
         let quotes = r#"{"ts":1,"type":"quotes","quotes":[{"symbol":"AAPL","price":1.5,"ts":2,"provider":"sim"}]}"#;
         let read = ServerMessage::from_json(quotes).expect("reads");
         assert_eq!(read, serde_json::from_str::<ServerMessage>(quotes).expect("serde reads it too"));
-        for bad in ["", "[]", "{}", r#"{"type":"from_the_future"}"#, r#"{"type":"quotes"}"#, r#"{"type":"pong""#] {
+        for bad in [
+            "",
+            "[]",
+            "{}",
+            r#"{"type":"from_the_future"}"#,
+            r#"{"type":"quotes"}"#,
+            r#"{"type":"pong""#,
+            r#"{"type":"pong","id":1,"id":2}"#,
+            r#"{"type":"event","channel":"X","payload":1,"ts":null}"#,
+            r#"{"type":"subscribed","symbols":[],"rejected":null}"#,
+        ] {
             assert!(ServerMessage::from_json(bad).is_err(), "{bad}");
             assert!(serde_json::from_str::<ServerMessage>(bad).is_err(), "serde's reader agrees: {bad}");
         }
