@@ -7,17 +7,20 @@
 
 use gloo_storage::{LocalStorage, Storage};
 use hamster_shared::{Quote, Symbol};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
+
+use crate::json_object::json_object;
 
 pub const WATCHLIST_KEY: &str = "hamster.watchlist.v1";
 pub const QUOTES_KEY: &str = "hamster.quotes.v1";
 
 /// The cache as read (`saved_at` is not needed to read it): each quote is kept as a raw JSON value so it is
 /// validated on its own.
-#[derive(Deserialize)]
 struct QuoteCache {
     quotes: Vec<serde_json::Value>,
 }
+
+json_object!(QuoteCache, "the quote cache", required { quotes: Vec<serde_json::Value> } optional {});
 
 /// The cache as written: the same JSON, serialised straight from the quotes.
 #[derive(Serialize)]

@@ -44,7 +44,7 @@ use gloo_net::websocket::Message;
 use gloo_timers::future::IntervalStream;
 use hamster_shared::api::QuotesResponse;
 use hamster_shared::{Quote, ServerMessage, Symbol};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use wasm_bindgen::closure::Closure;
 use wasm_bindgen::{JsCast, JsValue};
 use yew::Callback;
@@ -54,6 +54,7 @@ use super::config;
 use super::connection::{decode, CommandSender, Connection, EncodedCommand, Wanted, WantedSender};
 use super::now_ms;
 use crate::events::{ConnEvent, TabRole};
+use crate::json_object::json_object;
 use crate::state::alerts::FiredElsewhere;
 
 /// The `BroadcastChannel` the page's tabs talk on.
@@ -198,51 +199,11 @@ struct Wire {
     at_ms: i64,
 }
 
-/// Read by hand rather than derived: the derive would add readers for the struct written as an array and for
-/// its keys as bytes and numbers, which no tab sends. A missing key keeps its default, an unknown one is skipped.
-impl<'de> Deserialize<'de> for Wire {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Wire, D::Error> {
-        struct Keys;
-        impl<'de> serde::de::Visitor<'de> for Keys {
-            type Value = Wire;
-
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("a message between tabs")
-            }
-
-            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Wire, A::Error> {
-                let mut w = Wire::default();
-                while let Some(key) = map.next_key::<String>()? {
-                    match key.as_str() {
-                        "k" => w.k = map.next_value()?,
-                        "tab" => w.tab = map.next_value()?,
-                        "to" => w.to = map.next_value()?,
-                        "symbols" => w.symbols = map.next_value()?,
-                        "refused" => w.refused = map.next_value()?,
-                        "off_screen" => w.off_screen = map.next_value()?,
-                        "full_rate" => w.full_rate = map.next_value()?,
-                        "hidden" => w.hidden = map.next_value()?,
-                        "kind" => w.kind = map.next_value()?,
-                        "text" => w.text = map.next_value()?,
-                        "attempt" => w.attempt = map.next_value()?,
-                        "retry_in_ms" => w.retry_in_ms = map.next_value()?,
-                        "quotes" => w.quotes = map.next_value()?,
-                        "alert_id" => w.alert_id = map.next_value()?,
-                        "symbol" => w.symbol = map.next_value()?,
-                        "price" => w.price = map.next_value()?,
-                        "ts" => w.ts = map.next_value()?,
-                        "at_ms" => w.at_ms = map.next_value()?,
-                        _ => {
-                            map.next_value::<serde::de::IgnoredAny>()?;
-                        }
-                    }
-                }
-                Ok(w)
-            }
-        }
-        d.deserialize_map(Keys)
-    }
-}
+json_object!(Wire, "a message between tabs", required {} optional {
+    k: String, tab: u64, to: Option<u64>, symbols: Vec<Symbol>, refused: Vec<Symbol>, off_screen: Vec<Symbol>,
+    full_rate: Vec<Symbol>, hidden: bool, kind: String, text: String, attempt: u32, retry_in_ms: u64,
+    quotes: Option<QuotesResponse>, alert_id: u64, symbol: Option<Symbol>, price: f64, ts: i64, at_ms: i64,
+});
 
 impl TabMessage {
     fn into_wire(self) -> Wire {
