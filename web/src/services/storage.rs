@@ -65,7 +65,9 @@ fn decode_quotes(text: &str) -> Vec<Quote> {
     cache
         .quotes
         .into_iter()
-        .filter_map(|v| serde_json::from_value::<Quote>(v).ok())
+        // Read back from text, as every other quote the page reads is: `from_value` would compile a second
+        // reader of quotes (from a tree) into the wasm just for this.
+        .filter_map(|v| serde_json::from_str::<Quote>(&v.to_string()).ok())
         .filter(|q| q.price.is_finite())
         .collect()
 }
