@@ -13,11 +13,13 @@ use futures::future::{select, Either};
 use gloo_net::http::{Request, Response};
 use gloo_timers::future::TimeoutFuture;
 use hamster_shared::api::{
-    ApiError, HistoryResponse, QuotesResponse, RecordingsResponse, StatusResponse, SymbolsResponse, Timeframe,
+    ApiError, BrokerStatus, HistoryResponse, QuotesResponse, RecordingsResponse, SymbolsResponse, Timeframe,
 };
 use hamster_shared::broker::{Fill, Order};
 use hamster_shared::{Symbol, MAX_SYMBOLS_PER_REQUEST};
 use serde::de::DeserializeOwned;
+
+use crate::json_object::json_object;
 
 /// Deadline for one REST call, body included.
 const REQUEST_TIMEOUT_MS: u32 = 5_000;
@@ -52,6 +54,16 @@ fn history_url(http_base: &str, symbol: &Symbol) -> String {
 fn candles_url(http_base: &str, symbol: &Symbol, tf: Timeframe, limit: usize) -> String {
     format!("{}?tf={tf}&limit={limit}", history_url(http_base, symbol))
 }
+
+/// What the page reads of `GET /api/status` (`hamster_shared::api::StatusResponse`): the broker. The rest of the
+/// body is skipped unread: a reader of the whole status (providers, cluster, store, …) was about 12 KB of the
+/// wasm for this one field.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct BrokerOfStatus {
+    pub(crate) broker: Option<BrokerStatus>,
+}
+
+json_object!(BrokerOfStatus, "the relay's status", required {} optional { broker: Option<BrokerStatus> });
 
 /// A failed REST call.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -112,7 +124,7 @@ impl Api {
     }
 
     /// The relay's state, for which broker takes this page's orders.
-    pub(crate) async fn status(&self) -> Result<StatusResponse, RestError> {
+    pub(crate) async fn status(&self) -> Result<BrokerOfStatus, RestError> {
         get_json(&format!("{}/api/status", self.base), self.token.as_deref()).await
     }
 
@@ -212,6 +224,22 @@ mod tests {
 
     fn sym(s: &str) -> Symbol {
         Symbol::parse(s).expect("valid test symbol")
+    }
+
+    #[wasm_bindgen_test(unsupported = test)]
+    fn the_status_is_read_for_its_broker_only() {
+        let status = r#"{"server":"hamster-relay/0.1.0","protocol":2,"uptime_s":5,
+            "providers":[{"name":"sim","state":"live","since":1,"subscriptions":3,"messages_total":9}],
+            "clients":1,"topics":2,"upstream_subscriptions":3,"messages_in_per_s":1.5,"messages_out_per_s":2.0,
+            "messages_in_total":10,"messages_out_total":20,"conflated_total":0,
+            "store":{"recording":true,"recorded_total":1,"dropped_total":0,"bytes":4096},
+            "broker":{"name":"paper","live_money":false,"state":"live","since":7},
+            "cluster":{"node":"a","redis_up":true,"nodes":["a"],"owners":{}}}"#;
+        let read: BrokerOfStatus = serde_json::from_str(status).expect("reads");
+        let broker = read.broker.expect("a broker");
+        assert_eq!((broker.name.as_str(), broker.live_money, broker.since), ("paper", false, 7));
+        assert_eq!(serde_json::from_str::<BrokerOfStatus>(r#"{"server":"x"}"#).ok().map(|s| s.broker), Some(None));
+        assert!(serde_json::from_str::<BrokerOfStatus>(r#"{"broker":{"name":"paper"}}"#).is_err());
     }
 
     #[wasm_bindgen_test(unsupported = test)]
