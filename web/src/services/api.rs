@@ -10,7 +10,7 @@
 use std::fmt::Write as _;
 
 use futures::future::{select, Either};
-use gloo_net::http::{Request, Response};
+use gloo_net::http::Request;
 use gloo_timers::future::TimeoutFuture;
 use hamster_shared::api::{
     ApiError, BrokerStatus, HistoryResponse, QuotesResponse, RecordingsResponse, SymbolsResponse, Timeframe,
@@ -157,12 +157,13 @@ impl Api {
 /// GET and decode JSON, turning HTTP errors into the relay's `ApiError` message when it sent one. Only the
 /// decoding is generic: the request itself is one function ([`get_body`]) for every body type, not one copy each.
 async fn get_json<T: DeserializeOwned>(url: &str, token: Option<&str>) -> Result<T, RestError> {
-    let text = get_body(url, token).await?;
+    let text = get_body(url, token, REQUEST_TIMEOUT_MS).await?;
     serde_json::from_str(&text).map_err(|e| RestError { reachable: true, message: format!("unreadable response: {e}") })
 }
 
-/// GET a successful response's body as text, with a deadline; an error response becomes its `ApiError` message.
-async fn get_body(url: &str, token: Option<&str>) -> Result<String, RestError> {
+/// GET a successful response's body as text within `timeout_ms`; an error response becomes its `ApiError`
+/// message. Also how the page fetches `config.json` (one request function in the wasm, not two).
+pub(crate) async fn get_body(url: &str, token: Option<&str>, timeout_ms: u32) -> Result<String, RestError> {
     let unreachable = |message: String| RestError { reachable: false, message };
     let answered = |message: String| RestError { reachable: true, message };
     let controller = web_sys::AbortController::new().ok();
@@ -186,7 +187,7 @@ async fn get_body(url: &str, token: Option<&str>) -> Result<String, RestError> {
         }
         response.text().await.map_err(|e| answered(format!("unreadable response: {e}")))
     };
-    let timeout = TimeoutFuture::new(REQUEST_TIMEOUT_MS);
+    let timeout = TimeoutFuture::new(timeout_ms);
     futures::pin_mut!(work);
     match select(work, timeout).await {
         Either::Left((result, _)) => result,
@@ -194,25 +195,7 @@ async fn get_body(url: &str, token: Option<&str>) -> Result<String, RestError> {
             if let Some(c) = controller {
                 c.abort();
             }
-            Err(unreachable(format!("timed out after {} s", REQUEST_TIMEOUT_MS / 1000)))
-        }
-    }
-}
-
-/// A plain GET with a deadline, for callers that want the raw response (`config.json`).
-pub(crate) async fn get_with_timeout(url: &str, timeout_ms: u32) -> Result<Response, String> {
-    let controller = web_sys::AbortController::new().ok();
-    let signal = controller.as_ref().map(web_sys::AbortController::signal);
-    let work = Request::get(url).abort_signal(signal.as_ref()).send();
-    let timeout = TimeoutFuture::new(timeout_ms);
-    futures::pin_mut!(work);
-    match select(work, timeout).await {
-        Either::Left((result, _)) => result.map_err(|e| e.to_string()),
-        Either::Right(((), _)) => {
-            if let Some(c) = controller {
-                c.abort();
-            }
-            Err("timed out".into())
+            Err(unreachable(format!("timed out after {} s", timeout_ms / 1000)))
         }
     }
 }

@@ -211,11 +211,8 @@ pub(crate) fn load_token() -> Option<String> {
 }
 
 async fn fetch_config() -> Option<ClientConfig> {
-    let response = super::api::get_with_timeout("config.json", 2_000).await.ok()?;
-    if !response.ok() {
-        return None;
-    }
-    response.json::<ClientConfig>().await.ok()
+    let text = super::api::get_body("config.json", None, 2_000).await.ok()?;
+    serde_json::from_str(&text).ok()
 }
 
 #[cfg(test)]
