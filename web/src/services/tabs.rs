@@ -287,7 +287,7 @@ impl TabMessage {
         }
     }
 
-    fn to_json(self) -> Result<String, serde_json::Error> {
+    fn into_json(self) -> Result<String, serde_json::Error> {
         serde_json::to_string(&self.into_wire())
     }
 
@@ -451,7 +451,7 @@ impl Channel {
     }
 
     fn post(&self, msg: TabMessage) {
-        match msg.to_json() {
+        match msg.into_json() {
             Ok(text) => self.post_raw(&text.into()),
             Err(e) => web_sys::console::warn_1(&format!("cannot encode a message for the other tabs: {e}").into()),
         }
@@ -815,7 +815,7 @@ mod tests {
             to: Some(3),
             event: Relayed::Closed { reason: "x".into(), attempt: 1, retry_in_ms: 2 },
         };
-        let round_trip = |msg: &TabMessage| TabMessage::from_json(&msg.clone().to_json().expect("encodes"));
+        let round_trip = |msg: &TabMessage| TabMessage::from_json(&msg.clone().into_json().expect("encodes"));
         assert_eq!(round_trip(&msg), Some(msg));
         let quote = Quote::new(sym("AAPL"), 1.5, 2, "sim");
         let fired = FiredElsewhere {
