@@ -630,7 +630,9 @@ impl Tab {
         );
         // The latest frame: a `hello`'s is kept for tabs that join later.
         let mut last_frame = None;
-        let mut others: HashMap<u64, (TabWants, i64)> = HashMap::new();
+        // The other tabs: id, wants, when last heard from. A `Vec` in the order they joined: a browser has a few
+        // tabs, and a map of them was one more map instance in the wasm.
+        let mut others: Vec<(u64, TabWants, i64)> = Vec::new();
         let mut cache = Cache::default();
         let mut sent = Wanted::default();
         let mut expiry = IntervalStream::new(ANNOUNCE_EVERY_MS).fuse();
@@ -638,7 +640,7 @@ impl Tab {
         loop {
             if changed {
                 let mine = TabWants::new(&self.own, page_hidden());
-                let merged = merge(std::iter::once(&mine).chain(others.values().map(|(w, _)| w)));
+                let merged = merge(std::iter::once(&mine).chain(others.iter().map(|(_, w, _)| w)));
                 if merged != sent {
                     cache.keep(&merged.symbols);
                     wanted_tx.send(merged.clone());
@@ -676,18 +678,29 @@ impl Tab {
                 _ = expiry.select_next_some() => {
                     let now = now_ms();
                     let before = others.len();
-                    others.retain(|_, (_, seen)| now - *seen < EXPIRE_MS);
+                    others.retain(|(_, _, seen)| now - *seen < EXPIRE_MS);
                     changed |= others.len() != before;
                 }
                 incoming = self.messages.select_next_some() => match incoming {
                     Incoming::Message(TabMessage::Wants { tab, wants }) => {
-                        if !others.contains_key(&tab) {
-                            self.channel.post_catch_up(tab, cache.catch_up(&wants.symbols));
+                        match others.iter_mut().find(|(id, _, _)| *id == tab) {
+                            Some((_, known, seen)) => {
+                                changed |= *known != wants;
+                                *known = wants;
+                                *seen = now_ms();
+                            }
+                            None => {
+                                self.channel.post_catch_up(tab, cache.catch_up(&wants.symbols));
+                                others.push((tab, wants, now_ms()));
+                                changed = true;
+                            }
                         }
-                        let old = others.insert(tab, (wants.clone(), now_ms()));
-                        changed |= old.is_none_or(|(w, _)| w != wants);
                     }
-                    Incoming::Message(TabMessage::Bye { tab }) => changed |= others.remove(&tab).is_some(),
+                    Incoming::Message(TabMessage::Bye { tab }) => {
+                        let before = others.len();
+                        others.retain(|(id, _, _)| *id != tab);
+                        changed |= others.len() != before;
+                    }
                     Incoming::Message(TabMessage::Command { command, .. }) => commands_tx.send_encoded(command),
                     _ => {}
                 },
