@@ -180,7 +180,8 @@ pub(crate) async fn get_body(url: &str, token: Option<&str>, timeout_ms: u32) ->
             .map_err(|e| unreachable(format!("request failed: {e}")))?;
         if !response.ok() {
             let status = response.status();
-            return Err(answered(match response.json::<ApiError>().await {
+            let body = response.text().await.unwrap_or_default();
+            return Err(answered(match serde_json::from_str::<ApiError>(&body) {
                 Ok(err) => format!("HTTP {status} {}: {}", err.code.as_str(), err.message),
                 Err(_) => format!("HTTP {status}"),
             }));
