@@ -11,7 +11,7 @@
 //! relay's tests, MessagePack, `serde_json::Value`).
 //!
 //! A field is `Some` whenever its key is present, `null` included, and then read as the variant's own field type
-//! (`Option` where that is one), so a `null` is read as exactly as the derive would. A key of another kind is
+//! (`Option` where that is one), so a `null` is read exactly as the derive reads it. A key of another kind is
 //! still type-checked (no message kind gives a shared key another type, except `code`, read as text and then as
 //! the kind's code). Building each variant with every field named makes a field added to the enum fail to compile
 //! here until it is added, and a test reads every kind of message both ways.
