@@ -3,15 +3,20 @@
 //! `ServerMessage` is internally tagged (`"type"` beside the fields), which serde's derive reads by first copying
 //! the whole message into a generic tree (its private `Content`) and then reading the variant from that tree.
 //! That costs a tree per frame, and in the dashboard's wasm a second copy of every field type's deserializer (one
-//! reading JSON for the REST bodies, one reading the tree). [`ServerMessage::from_json`] finds the `type` first
-//! (the relay writes it as the first key; anywhere else costs a second pass over the text) and then reads the
-//! text straight into that variant's fields: the same messages, the same wire format, no tree. The derived
-//! `Deserialize` stays for every other reader (the relay's tests, MessagePack, `serde_json::Value`).
+//! reading JSON for the REST bodies, one reading the tree). [`ServerMessage::from_json`] reads the text once,
+//! straight into [`Fields`]: every key any message has (the `type` among them), each `None` until it is seen,
+//! and then builds the variant the `type` names from the fields it needs: the same messages, the same wire
+//! format, no tree. One struct for every kind keeps the dashboard's wasm small: a struct of its own per kind cost
+//! one more copy of serde's struct reader each. The derived `Deserialize` stays for every other reader (the
+//! relay's tests, MessagePack, `serde_json::Value`).
 //!
-//! Each `*Fields` struct below is one variant's fields with the variant's serde attributes; the `type` key in the
-//! text is an unknown field to it, ignored. Building the variant with every field named makes a field added to
-//! the enum fail to compile here until it is added, and a test reads every kind of message both ways.
+//! A field is `Some` whenever its key is present, `null` included, and then read as the variant's own field type
+//! (`Option` where that is one), so a `null` is read exactly as the derive reads it. A key of another kind is
+//! still type-checked (no message kind gives a shared key another type, except `code`, read as text and then as
+//! the kind's code). Building each variant with every field named makes a field added to the enum fail to compile
+//! here until it is added, and a test reads every kind of message both ways.
 
+use serde::de::{Deserializer, Error as _, IgnoredAny, IntoDeserializer, MapAccess, Visitor};
 use serde::Deserialize;
 
 use crate::broker::{Account, Order, OrderReject, OrderRejectCode, Position};
@@ -24,215 +29,193 @@ impl ServerMessage {
     /// Reads one JSON text frame: equal to `serde_json::from_str::<ServerMessage>(text)` for every message,
     /// without copying it into an intermediate tree first.
     pub fn from_json(text: &str) -> Result<ServerMessage, serde_json::Error> {
-        let kind = match leading_type(text) {
-            Some(kind) => std::borrow::Cow::Borrowed(kind),
-            None => serde_json::from_str::<Tag>(text)?.kind,
-        };
-        let message = match kind.as_ref() {
-            "hello" => {
-                let f: HelloFields = serde_json::from_str(text)?;
-                ServerMessage::Hello {
-                    protocol: f.protocol,
-                    server: f.server,
-                    heartbeat_ms: f.heartbeat_ms,
-                    providers: f.providers,
-                    epoch: f.epoch,
-                    features: f.features,
-                }
-            }
-            "subscribed" => {
-                let f: SubscribedFields = serde_json::from_str(text)?;
-                ServerMessage::Subscribed {
-                    id: f.id,
-                    symbols: f.symbols,
-                    rejected: f.rejected,
-                    continuity: f.continuity,
-                }
-            }
-            "unsubscribed" => {
-                let f: SymbolsFields = serde_json::from_str(text)?;
-                ServerMessage::Unsubscribed { id: f.id, symbols: f.symbols }
-            }
-            "snapshot" => ServerMessage::Snapshot { quotes: serde_json::from_str::<QuotesFields>(text)?.quotes },
-            "quotes" => ServerMessage::Quotes { quotes: serde_json::from_str::<QuotesFields>(text)?.quotes },
-            "recovered" => ServerMessage::Recovered { quotes: serde_json::from_str::<QuotesFields>(text)?.quotes },
-            "status" => {
-                let f: StatusFields = serde_json::from_str(text)?;
-                ServerMessage::Status { provider: f.provider, state: f.state, detail: f.detail, since: f.since }
-            }
-            "error" => {
-                let f: ErrorFields = serde_json::from_str(text)?;
-                ServerMessage::Error { id: f.id, code: f.code, message: f.message }
-            }
-            "event" => {
-                let f: EventFields = serde_json::from_str(text)?;
-                ServerMessage::Event { channel: f.channel, payload: f.payload, ts: f.ts, seq: f.seq }
-            }
+        let f: Fields = serde_json::from_str(text)?;
+        let kind = need(f.kind, "type")?;
+        let message = match kind.as_str() {
+            "hello" => ServerMessage::Hello {
+                protocol: need(f.protocol, "protocol")?,
+                server: need(f.server, "server")?,
+                heartbeat_ms: need(f.heartbeat_ms, "heartbeat_ms")?,
+                providers: need(f.providers, "providers")?,
+                epoch: f.epoch.unwrap_or_default(),
+                features: f.features.unwrap_or_default(),
+            },
+            "subscribed" => ServerMessage::Subscribed {
+                id: f.id.flatten(),
+                symbols: need(f.symbols, "symbols")?,
+                rejected: f.rejected.unwrap_or_default(),
+                continuity: f.continuity.unwrap_or_default(),
+            },
+            "unsubscribed" => ServerMessage::Unsubscribed { id: f.id.flatten(), symbols: need(f.symbols, "symbols")? },
+            "snapshot" => ServerMessage::Snapshot { quotes: need(f.quotes, "quotes")? },
+            "quotes" => ServerMessage::Quotes { quotes: need(f.quotes, "quotes")? },
+            "recovered" => ServerMessage::Recovered { quotes: need(f.quotes, "quotes")? },
+            "status" => ServerMessage::Status {
+                provider: need(f.provider, "provider")?,
+                state: need(f.state, "state")?,
+                detail: f.detail.flatten(),
+                since: need(f.since, "since")?,
+            },
+            "error" => ServerMessage::Error {
+                id: f.id.flatten(),
+                code: ErrorCode::deserialize(need(f.code, "code")?.as_str().into_deserializer())?,
+                message: need(f.message, "message")?,
+            },
+            "event" => ServerMessage::Event {
+                channel: need(f.channel, "channel")?,
+                payload: need(f.payload, "payload")?,
+                ts: need(need(f.ts, "ts")?, "ts")?,
+                seq: f.seq.flatten(),
+            },
             "no_data" => {
-                let f: NoDataFields = serde_json::from_str(text)?;
-                ServerMessage::NoData { symbols: f.symbols, after_ms: f.after_ms }
+                ServerMessage::NoData { symbols: need(f.symbols, "symbols")?, after_ms: need(f.after_ms, "after_ms")? }
             }
-            "pong" => {
-                let f: PongFields = serde_json::from_str(text)?;
-                ServerMessage::Pong { id: f.id, ts: f.ts }
-            }
-            "replay_state" => {
-                let f: ReplayStateFields = serde_json::from_str(text)?;
-                ServerMessage::ReplayState {
-                    id: f.id,
-                    phase: f.phase,
-                    from: f.from,
-                    to: f.to,
-                    position: f.position,
-                    speed: f.speed,
-                    played: f.played,
-                }
-            }
-            "order" => {
-                let f: OrderFields = serde_json::from_str(text)?;
-                ServerMessage::Order { id: f.id, order: f.order }
-            }
-            "order_rejected" => {
-                // The reject's fields are flattened into the message: read them beside the id.
-                let f: OrderRejectedFields = serde_json::from_str(text)?;
-                ServerMessage::OrderRejected { id: f.id, reject: OrderReject { code: f.code, message: f.message } }
-            }
-            "positions" => {
-                ServerMessage::Positions { positions: serde_json::from_str::<PositionsFields>(text)?.positions }
-            }
-            "account" => ServerMessage::Account { account: serde_json::from_str::<AccountFields>(text)?.account },
+            "pong" => ServerMessage::Pong { id: f.id.flatten(), ts: f.ts.flatten() },
+            "replay_state" => ServerMessage::ReplayState {
+                id: f.id.flatten(),
+                phase: need(f.phase, "phase")?,
+                from: need(f.from, "from")?,
+                to: need(f.to, "to")?,
+                position: need(f.position, "position")?,
+                speed: need(f.speed, "speed")?,
+                played: need(f.played, "played")?,
+            },
+            "order" => ServerMessage::Order { id: f.id.flatten(), order: need(f.order, "order")? },
+            // The reject's fields are flattened into the message: read beside the id.
+            "order_rejected" => ServerMessage::OrderRejected {
+                id: f.id.flatten(),
+                reject: OrderReject {
+                    code: OrderRejectCode::deserialize(need(f.code, "code")?.as_str().into_deserializer())?,
+                    message: need(f.message, "message")?,
+                },
+            },
+            "positions" => ServerMessage::Positions { positions: need(f.positions, "positions")? },
+            "account" => ServerMessage::Account { account: need(f.account, "account")? },
             other => {
-                return Err(serde::de::Error::custom(format_args!("unknown message type `{other}`")));
+                return Err(serde_json::Error::custom(format_args!("unknown message type `{other}`")));
             }
         };
         Ok(message)
     }
 }
 
-/// The `type` when it is the first key, as the relay writes it (`{"type":"quotes",…`).
-fn leading_type(text: &str) -> Option<&str> {
-    let rest = text.strip_prefix(r#"{"type":""#)?;
-    let kind = &rest[..rest.find('"')?];
-    (!kind.contains('\\')).then_some(kind)
+/// A field the message's kind requires.
+fn need<T>(value: Option<T>, name: &'static str) -> Result<T, serde_json::Error> {
+    value.ok_or_else(|| serde_json::Error::missing_field(name))
 }
 
-/// The `type`, wherever it is.
-#[derive(Deserialize)]
-struct Tag<'a> {
-    #[serde(rename = "type", borrow)]
-    kind: std::borrow::Cow<'a, str>,
+/// Every key of every message kind: `Some` once seen (`null` included). Fields that are `Option`s in the message
+/// are `Option<Option<_>>` here (`Some(None)` for a `null`).
+#[derive(Default)]
+struct Fields {
+    kind: Option<String>,
+    id: Option<Option<RequestId>>,
+    protocol: Option<u32>,
+    server: Option<String>,
+    heartbeat_ms: Option<u64>,
+    providers: Option<Vec<ProviderInfo>>,
+    epoch: Option<u64>,
+    features: Option<Vec<String>>,
+    symbols: Option<Vec<Symbol>>,
+    rejected: Option<Vec<Rejection>>,
+    continuity: Option<Vec<Continuity>>,
+    quotes: Option<Vec<Quote>>,
+    provider: Option<String>,
+    state: Option<ProviderState>,
+    detail: Option<Option<String>>,
+    since: Option<i64>,
+    /// `error`'s [`ErrorCode`] or `order_rejected`'s [`OrderRejectCode`], read once the kind is known.
+    code: Option<String>,
+    message: Option<String>,
+    channel: Option<Symbol>,
+    payload: Option<serde_json::Value>,
+    /// Required in `event`, optional in `pong`.
+    ts: Option<Option<i64>>,
+    seq: Option<Option<u64>>,
+    after_ms: Option<u64>,
+    phase: Option<ReplayPhase>,
+    from: Option<i64>,
+    to: Option<i64>,
+    position: Option<i64>,
+    speed: Option<f64>,
+    played: Option<u64>,
+    order: Option<Box<Order>>,
+    positions: Option<Vec<Position>>,
+    account: Option<Account>,
 }
 
-#[derive(Deserialize)]
-struct HelloFields {
-    protocol: u32,
-    server: String,
-    heartbeat_ms: u64,
-    providers: Vec<ProviderInfo>,
-    #[serde(default)]
-    epoch: u64,
-    #[serde(default)]
-    features: Vec<String>,
+/// Read by hand rather than derived: a message is a JSON object, and the derive would add a second reader for
+/// the struct written as an array (and one more for its keys as bytes and as numbers) that no relay sends.
+impl<'de> Deserialize<'de> for Fields {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Fields, D::Error> {
+        struct Keys;
+        impl<'de> Visitor<'de> for Keys {
+            type Value = Fields;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a message object")
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Fields, A::Error> {
+                let mut f = Fields::default();
+                while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+                    match key.as_ref() {
+                        "type" => set(&mut f.kind, &mut map, "type")?,
+                        "id" => set(&mut f.id, &mut map, "id")?,
+                        "protocol" => set(&mut f.protocol, &mut map, "protocol")?,
+                        "server" => set(&mut f.server, &mut map, "server")?,
+                        "heartbeat_ms" => set(&mut f.heartbeat_ms, &mut map, "heartbeat_ms")?,
+                        "providers" => set(&mut f.providers, &mut map, "providers")?,
+                        "epoch" => set(&mut f.epoch, &mut map, "epoch")?,
+                        "features" => set(&mut f.features, &mut map, "features")?,
+                        "symbols" => set(&mut f.symbols, &mut map, "symbols")?,
+                        "rejected" => set(&mut f.rejected, &mut map, "rejected")?,
+                        "continuity" => set(&mut f.continuity, &mut map, "continuity")?,
+                        "quotes" => set(&mut f.quotes, &mut map, "quotes")?,
+                        "provider" => set(&mut f.provider, &mut map, "provider")?,
+                        "state" => set(&mut f.state, &mut map, "state")?,
+                        "detail" => set(&mut f.detail, &mut map, "detail")?,
+                        "since" => set(&mut f.since, &mut map, "since")?,
+                        "code" => set(&mut f.code, &mut map, "code")?,
+                        "message" => set(&mut f.message, &mut map, "message")?,
+                        "channel" => set(&mut f.channel, &mut map, "channel")?,
+                        "payload" => set(&mut f.payload, &mut map, "payload")?,
+                        "ts" => set(&mut f.ts, &mut map, "ts")?,
+                        "seq" => set(&mut f.seq, &mut map, "seq")?,
+                        "after_ms" => set(&mut f.after_ms, &mut map, "after_ms")?,
+                        "phase" => set(&mut f.phase, &mut map, "phase")?,
+                        "from" => set(&mut f.from, &mut map, "from")?,
+                        "to" => set(&mut f.to, &mut map, "to")?,
+                        "position" => set(&mut f.position, &mut map, "position")?,
+                        "speed" => set(&mut f.speed, &mut map, "speed")?,
+                        "played" => set(&mut f.played, &mut map, "played")?,
+                        "order" => set(&mut f.order, &mut map, "order")?,
+                        "positions" => set(&mut f.positions, &mut map, "positions")?,
+                        "account" => set(&mut f.account, &mut map, "account")?,
+                        // A key of no message (a newer relay's, say) is skipped, as the derive does.
+                        _ => {
+                            map.next_value::<IgnoredAny>()?;
+                        }
+                    }
+                }
+                Ok(f)
+            }
+        }
+        d.deserialize_map(Keys)
+    }
 }
 
-#[derive(Deserialize)]
-struct SubscribedFields {
-    #[serde(default)]
-    id: Option<RequestId>,
-    symbols: Vec<Symbol>,
-    #[serde(default)]
-    rejected: Vec<Rejection>,
-    #[serde(default)]
-    continuity: Vec<Continuity>,
-}
-
-#[derive(Deserialize)]
-struct SymbolsFields {
-    #[serde(default)]
-    id: Option<RequestId>,
-    symbols: Vec<Symbol>,
-}
-
-#[derive(Deserialize)]
-struct QuotesFields {
-    quotes: Vec<Quote>,
-}
-
-#[derive(Deserialize)]
-struct StatusFields {
-    provider: String,
-    state: ProviderState,
-    #[serde(default)]
-    detail: Option<String>,
-    since: i64,
-}
-
-#[derive(Deserialize)]
-struct ErrorFields {
-    #[serde(default)]
-    id: Option<RequestId>,
-    code: ErrorCode,
-    message: String,
-}
-
-#[derive(Deserialize)]
-struct EventFields {
-    channel: Symbol,
-    payload: serde_json::Value,
-    ts: i64,
-    #[serde(default)]
-    seq: Option<u64>,
-}
-
-#[derive(Deserialize)]
-struct NoDataFields {
-    symbols: Vec<Symbol>,
-    after_ms: u64,
-}
-
-#[derive(Deserialize)]
-struct PongFields {
-    #[serde(default)]
-    id: Option<RequestId>,
-    #[serde(default)]
-    ts: Option<i64>,
-}
-
-#[derive(Deserialize)]
-struct ReplayStateFields {
-    #[serde(default)]
-    id: Option<RequestId>,
-    phase: ReplayPhase,
-    from: i64,
-    to: i64,
-    position: i64,
-    speed: f64,
-    played: u64,
-}
-
-#[derive(Deserialize)]
-struct OrderFields {
-    #[serde(default)]
-    id: Option<RequestId>,
-    order: Box<Order>,
-}
-
-#[derive(Deserialize)]
-struct OrderRejectedFields {
-    #[serde(default)]
-    id: Option<RequestId>,
-    code: OrderRejectCode,
-    message: String,
-}
-
-#[derive(Deserialize)]
-struct PositionsFields {
-    positions: Vec<Position>,
-}
-
-#[derive(Deserialize)]
-struct AccountFields {
-    account: Account,
+/// Reads the value of the key `name` into its slot: a key given twice is an error, as the derive makes it.
+fn set<'de, T: Deserialize<'de>, A: MapAccess<'de>>(
+    slot: &mut Option<T>,
+    map: &mut A,
+    name: &'static str,
+) -> Result<(), A::Error> {
+    if slot.is_some() {
+        return Err(A::Error::duplicate_field(name));
+    }
+    *slot = Some(map.next_value()?);
+    Ok(())
 }
 
 #[cfg(test)]
@@ -247,7 +230,17 @@ mod tests {
         let quotes = r#"{"ts":1,"type":"quotes","quotes":[{"symbol":"AAPL","price":1.5,"ts":2,"provider":"sim"}]}"#;
         let read = ServerMessage::from_json(quotes).expect("reads");
         assert_eq!(read, serde_json::from_str::<ServerMessage>(quotes).expect("serde reads it too"));
-        for bad in ["", "[]", "{}", r#"{"type":"from_the_future"}"#, r#"{"type":"quotes"}"#, r#"{"type":"pong""#] {
+        for bad in [
+            "",
+            "[]",
+            "{}",
+            r#"{"type":"from_the_future"}"#,
+            r#"{"type":"quotes"}"#,
+            r#"{"type":"pong""#,
+            r#"{"type":"pong","id":1,"id":2}"#,
+            r#"{"type":"event","channel":"X","payload":1,"ts":null}"#,
+            r#"{"type":"subscribed","symbols":[],"rejected":null}"#,
+        ] {
             assert!(ServerMessage::from_json(bad).is_err(), "{bad}");
             assert!(serde_json::from_str::<ServerMessage>(bad).is_err(), "serde's reader agrees: {bad}");
         }

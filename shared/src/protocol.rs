@@ -27,11 +27,99 @@ pub const MSGPACK_SUBPROTOCOL: &str = "hamster.msgpack";
 
 /// Echo of the client's optional `id`, so replies can be matched to commands. Numbers and strings are both
 /// accepted and echoed back exactly as sent.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(untagged)]
 pub enum RequestId {
     Num(u64),
     Str(String),
+}
+
+/// Reads what `#[serde(untagged)]` read (a non-negative integer, else text: a string, or bytes that are UTF-8),
+/// with its error for anything else, but straight from the value: the derive copies it into serde's private
+/// buffer first, whose code was a few KB of the dashboard's wasm for this one type.
+impl<'de> Deserialize<'de> for RequestId {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<RequestId, D::Error> {
+        d.deserialize_any(RequestIdVisitor)
+    }
+}
+
+struct RequestIdVisitor;
+
+fn unmatched<E: serde::de::Error>() -> E {
+    E::custom("data did not match any variant of untagged enum RequestId")
+}
+
+impl<'de> serde::de::Visitor<'de> for RequestIdVisitor {
+    type Value = RequestId;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a non-negative integer or a string")
+    }
+
+    fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<RequestId, E> {
+        Ok(RequestId::Num(v))
+    }
+
+    fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<RequestId, E> {
+        u64::try_from(v).map(RequestId::Num).map_err(|_| unmatched())
+    }
+
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<RequestId, E> {
+        Ok(RequestId::Str(v.to_owned()))
+    }
+
+    fn visit_string<E: serde::de::Error>(self, v: String) -> Result<RequestId, E> {
+        Ok(RequestId::Str(v))
+    }
+
+    fn visit_bytes<E: serde::de::Error>(self, v: &[u8]) -> Result<RequestId, E> {
+        std::str::from_utf8(v).map(|s| RequestId::Str(s.to_owned())).map_err(|_| unmatched())
+    }
+
+    fn visit_byte_buf<E: serde::de::Error>(self, v: Vec<u8>) -> Result<RequestId, E> {
+        String::from_utf8(v).map(RequestId::Str).map_err(|_| unmatched())
+    }
+
+    // Everything else is no variant, with the untagged derive's message.
+    fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<RequestId, E> {
+        Err(unmatched())
+    }
+
+    fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<RequestId, E> {
+        Err(unmatched())
+    }
+
+    fn visit_char<E: serde::de::Error>(self, _: char) -> Result<RequestId, E> {
+        Err(unmatched())
+    }
+
+    fn visit_unit<E: serde::de::Error>(self) -> Result<RequestId, E> {
+        Err(unmatched())
+    }
+
+    fn visit_none<E: serde::de::Error>(self) -> Result<RequestId, E> {
+        Err(unmatched())
+    }
+
+    fn visit_some<D: serde::Deserializer<'de>>(self, _: D) -> Result<RequestId, D::Error> {
+        Err(unmatched())
+    }
+
+    fn visit_newtype_struct<D: serde::Deserializer<'de>>(self, _: D) -> Result<RequestId, D::Error> {
+        Err(unmatched())
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, _: A) -> Result<RequestId, A::Error> {
+        Err(unmatched())
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, _: A) -> Result<RequestId, A::Error> {
+        Err(unmatched())
+    }
+
+    fn visit_enum<A: serde::de::EnumAccess<'de>>(self, _: A) -> Result<RequestId, A::Error> {
+        Err(unmatched())
+    }
 }
 
 /// A command from a client.
@@ -640,6 +728,61 @@ mod tests {
 
     fn sym(s: &str) -> Symbol {
         Symbol::parse(s).unwrap()
+    }
+
+    /// The derive `RequestId` had, to compare with.
+    mod derived {
+        #[derive(Debug, Clone, serde::Deserialize)]
+        #[serde(untagged)]
+        pub(super) enum RequestId {
+            Num(u64),
+            Str(String),
+        }
+    }
+
+    #[test]
+    fn request_ids_read_as_the_untagged_derive_reads_them() {
+        // Equal values, or errors with equal messages (from text, serde_json adds where in the text the
+        // value was for ours, which reads while parsing; the relay reads ids from a parsed tree).
+        let same = |d: Result<derived::RequestId, String>, ours: Result<RequestId, String>, exact: bool| match (d, ours)
+        {
+            (Ok(derived::RequestId::Num(a)), Ok(RequestId::Num(b))) => a == b,
+            (Ok(derived::RequestId::Str(a)), Ok(RequestId::Str(b))) => a == b,
+            (Err(a), Err(b)) => !exact || a == b,
+            _ => false,
+        };
+        for text in [
+            "0",
+            "7",
+            "18446744073709551615",
+            "-1",
+            "1.5",
+            "1e3",
+            r#""a1""#,
+            r#""""#,
+            r#""\u00e9""#,
+            "true",
+            "null",
+            "[]",
+            "[1]",
+            "{}",
+            r#"{"Num":1}"#,
+        ] {
+            let d = serde_json::from_str::<derived::RequestId>(text).map_err(|e| e.to_string());
+            let ours = serde_json::from_str::<RequestId>(text).map_err(|e| e.to_string());
+            assert!(same(d.clone(), ours.clone(), false), "from text: {text}: {d:?} {ours:?}");
+            let value: serde_json::Value = serde_json::from_str(text).unwrap();
+            let d = serde_json::from_value::<derived::RequestId>(value.clone()).map_err(|e| e.to_string());
+            let ours = serde_json::from_value::<RequestId>(value).map_err(|e| e.to_string());
+            assert!(same(d.clone(), ours.clone(), true), "from a value: {text}: {d:?} {ours:?}");
+            // Inside an internally tagged message, read from serde's buffer (a `null` id is no id).
+            let ping = format!(r#"{{"type":"ping","id":{text}}}"#);
+            let d = serde_json::from_str::<serde_json::Value>(&ping)
+                .ok()
+                .and_then(|v| v.get("id").cloned())
+                .map(|v| v.is_null() || serde_json::from_value::<derived::RequestId>(v).is_ok());
+            assert_eq!(d, Some(ClientMessage::parse(&ping).is_ok()), "in a ping: {ping}");
+        }
     }
 
     #[test]

@@ -30,7 +30,9 @@ mod context;
 mod events;
 mod format;
 mod hooks;
+mod json_object;
 pub mod services;
+mod sort;
 pub mod state;
 mod stats;
 

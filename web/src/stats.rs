@@ -46,7 +46,7 @@ impl LagWindow {
             return None;
         }
         let mut sorted: Vec<f64> = self.samples.iter().copied().collect();
-        sorted.sort_unstable_by(f64::total_cmp);
+        crate::sort::sort_by(&mut sorted, f64::total_cmp);
         let rank = (0.95 * sorted.len() as f64).ceil() as usize;
         sorted.get(rank.saturating_sub(1)).copied()
     }

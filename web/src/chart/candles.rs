@@ -33,7 +33,7 @@ impl Series {
     /// A series seeded from history (oldest first). Ticks before the end of the last seeded candle's period are
     /// already counted in it, but a tick inside that period may still be newer; the seed's start is what is known.
     pub(crate) fn new(tf: Timeframe, mut candles: Vec<Candle>, cap: usize) -> Series {
-        candles.sort_by_key(|c| c.start);
+        crate::sort::sort_by_key(&mut candles, |c| c.start);
         candles.dedup_by_key(|c| c.start);
         if candles.len() > cap {
             candles.drain(..candles.len() - cap);

@@ -194,9 +194,9 @@ pub(crate) fn Watchlist() -> Html {
     match (&*frozen, *sort) {
         (Some(order), _) => {
             let at = |s: &Symbol| order.iter().position(|o| o == s).unwrap_or(usize::MAX);
-            ordered.sort_by_key(|r| at(&r.symbol));
+            crate::sort::sort_by_key(&mut ordered, |r| at(&r.symbol));
         }
-        (None, Some((by, descending))) => ordered.sort_by(|a, b| by.compare(a, b, descending)),
+        (None, Some((by, descending))) => crate::sort::sort_by(&mut ordered, |a, b| by.compare(a, b, descending)),
         (None, None) => {}
     }
     let rows: Vec<GroupRow> =

@@ -10,14 +10,16 @@
 use std::fmt::Write as _;
 
 use futures::future::{select, Either};
-use gloo_net::http::{Request, Response};
+use gloo_net::http::Request;
 use gloo_timers::future::TimeoutFuture;
 use hamster_shared::api::{
-    ApiError, HistoryResponse, QuotesResponse, RecordingsResponse, StatusResponse, SymbolsResponse, Timeframe,
+    ApiError, BrokerStatus, HistoryResponse, QuotesResponse, RecordingsResponse, SymbolsResponse, Timeframe,
 };
 use hamster_shared::broker::{Fill, Order};
 use hamster_shared::{Symbol, MAX_SYMBOLS_PER_REQUEST};
 use serde::de::DeserializeOwned;
+
+use crate::json_object::json_object;
 
 /// Deadline for one REST call, body included.
 const REQUEST_TIMEOUT_MS: u32 = 5_000;
@@ -52,6 +54,16 @@ fn history_url(http_base: &str, symbol: &Symbol) -> String {
 fn candles_url(http_base: &str, symbol: &Symbol, tf: Timeframe, limit: usize) -> String {
     format!("{}?tf={tf}&limit={limit}", history_url(http_base, symbol))
 }
+
+/// What the page reads of `GET /api/status` (`hamster_shared::api::StatusResponse`): the broker. The rest of the
+/// body is skipped unread: a reader of the whole status (providers, cluster, store, …) was about 12 KB of the
+/// wasm for this one field.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct BrokerOfStatus {
+    pub(crate) broker: Option<BrokerStatus>,
+}
+
+json_object!(BrokerOfStatus, "the relay's status", required {} optional { broker: Option<BrokerStatus> });
 
 /// A failed REST call.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -112,7 +124,7 @@ impl Api {
     }
 
     /// The relay's state, for which broker takes this page's orders.
-    pub(crate) async fn status(&self) -> Result<StatusResponse, RestError> {
+    pub(crate) async fn status(&self) -> Result<BrokerOfStatus, RestError> {
         get_json(&format!("{}/api/status", self.base), self.token.as_deref()).await
     }
 
@@ -142,8 +154,16 @@ impl Api {
     }
 }
 
-/// GET and decode JSON, turning HTTP errors into the relay's `ApiError` message when it sent one.
+/// GET and decode JSON, turning HTTP errors into the relay's `ApiError` message when it sent one. Only the
+/// decoding is generic: the request itself is one function ([`get_body`]) for every body type, not one copy each.
 async fn get_json<T: DeserializeOwned>(url: &str, token: Option<&str>) -> Result<T, RestError> {
+    let text = get_body(url, token, REQUEST_TIMEOUT_MS).await?;
+    serde_json::from_str(&text).map_err(|e| RestError { reachable: true, message: format!("unreadable response: {e}") })
+}
+
+/// GET a successful response's body as text within `timeout_ms`; an error response becomes its `ApiError`
+/// message. Also how the page fetches `config.json` (one request function in the wasm, not two).
+pub(crate) async fn get_body(url: &str, token: Option<&str>, timeout_ms: u32) -> Result<String, RestError> {
     let unreachable = |message: String| RestError { reachable: false, message };
     let answered = |message: String| RestError { reachable: true, message };
     let controller = web_sys::AbortController::new().ok();
@@ -160,14 +180,15 @@ async fn get_json<T: DeserializeOwned>(url: &str, token: Option<&str>) -> Result
             .map_err(|e| unreachable(format!("request failed: {e}")))?;
         if !response.ok() {
             let status = response.status();
-            return Err(answered(match response.json::<ApiError>().await {
+            let body = response.text().await.unwrap_or_default();
+            return Err(answered(match serde_json::from_str::<ApiError>(&body) {
                 Ok(err) => format!("HTTP {status} {}: {}", err.code.as_str(), err.message),
                 Err(_) => format!("HTTP {status}"),
             }));
         }
-        response.json::<T>().await.map_err(|e| answered(format!("unreadable response: {e}")))
+        response.text().await.map_err(|e| answered(format!("unreadable response: {e}")))
     };
-    let timeout = TimeoutFuture::new(REQUEST_TIMEOUT_MS);
+    let timeout = TimeoutFuture::new(timeout_ms);
     futures::pin_mut!(work);
     match select(work, timeout).await {
         Either::Left((result, _)) => result,
@@ -175,25 +196,7 @@ async fn get_json<T: DeserializeOwned>(url: &str, token: Option<&str>) -> Result
             if let Some(c) = controller {
                 c.abort();
             }
-            Err(unreachable(format!("timed out after {} s", REQUEST_TIMEOUT_MS / 1000)))
-        }
-    }
-}
-
-/// A plain GET with a deadline, for callers that want the raw response (`config.json`).
-pub(crate) async fn get_with_timeout(url: &str, timeout_ms: u32) -> Result<Response, String> {
-    let controller = web_sys::AbortController::new().ok();
-    let signal = controller.as_ref().map(web_sys::AbortController::signal);
-    let work = Request::get(url).abort_signal(signal.as_ref()).send();
-    let timeout = TimeoutFuture::new(timeout_ms);
-    futures::pin_mut!(work);
-    match select(work, timeout).await {
-        Either::Left((result, _)) => result.map_err(|e| e.to_string()),
-        Either::Right(((), _)) => {
-            if let Some(c) = controller {
-                c.abort();
-            }
-            Err("timed out".into())
+            Err(unreachable(format!("timed out after {} s", timeout_ms / 1000)))
         }
     }
 }
@@ -205,6 +208,22 @@ mod tests {
 
     fn sym(s: &str) -> Symbol {
         Symbol::parse(s).expect("valid test symbol")
+    }
+
+    #[wasm_bindgen_test(unsupported = test)]
+    fn the_status_is_read_for_its_broker_only() {
+        let status = r#"{"server":"hamster-relay/0.1.0","protocol":2,"uptime_s":5,
+            "providers":[{"name":"sim","state":"live","since":1,"subscriptions":3,"messages_total":9}],
+            "clients":1,"topics":2,"upstream_subscriptions":3,"messages_in_per_s":1.5,"messages_out_per_s":2.0,
+            "messages_in_total":10,"messages_out_total":20,"conflated_total":0,
+            "store":{"recording":true,"recorded_total":1,"dropped_total":0,"bytes":4096},
+            "broker":{"name":"paper","live_money":false,"state":"live","since":7},
+            "cluster":{"node":"a","redis_up":true,"nodes":["a"],"owners":{}}}"#;
+        let read: BrokerOfStatus = serde_json::from_str(status).expect("reads");
+        let broker = read.broker.expect("a broker");
+        assert_eq!((broker.name.as_str(), broker.live_money, broker.since), ("paper", false, 7));
+        assert_eq!(serde_json::from_str::<BrokerOfStatus>(r#"{"server":"x"}"#).ok().map(|s| s.broker), Some(None));
+        assert!(serde_json::from_str::<BrokerOfStatus>(r#"{"broker":{"name":"paper"}}"#).is_err());
     }
 
     #[wasm_bindgen_test(unsupported = test)]

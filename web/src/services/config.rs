@@ -10,7 +10,7 @@
 //! The URL rules are pure ([`resolve`], [`with_token`], [`without_param`]); only [`load`] and [`load_token`]
 //! touch the browser.
 
-use serde::Deserialize;
+use crate::json_object::json_object;
 
 /// The two URLs the dashboard needs.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,11 +33,12 @@ struct PageLocation {
 }
 
 /// `config.json`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 struct ClientConfig {
-    #[serde(default)]
     relay: Option<String>,
 }
+
+json_object!(ClientConfig, "config.json", required {} optional { relay: Option<String> });
 
 /// Picks the relay: `?relay=` first, then `config.json`, then the page's origin. An override that is not a
 /// usable URL is skipped with a warning instead of leaving the page with no relay at all.
@@ -210,11 +211,8 @@ pub(crate) fn load_token() -> Option<String> {
 }
 
 async fn fetch_config() -> Option<ClientConfig> {
-    let response = super::api::get_with_timeout("config.json", 2_000).await.ok()?;
-    if !response.ok() {
-        return None;
-    }
-    response.json::<ClientConfig>().await.ok()
+    let text = super::api::get_body("config.json", None, 2_000).await.ok()?;
+    serde_json::from_str(&text).ok()
 }
 
 #[cfg(test)]

@@ -48,7 +48,6 @@ use gloo_net::websocket::futures::WebSocket;
 use gloo_net::websocket::{Message, WebSocketError};
 use gloo_timers::future::{IntervalStream, TimeoutFuture};
 use hamster_shared::{ClientMessage, RequestId, Resume, ServerMessage, Symbol, MAX_SYMBOLS_PER_REQUEST};
-use serde::{Deserialize, Serialize};
 use yew::Callback;
 
 use super::api::Api;
@@ -99,7 +98,7 @@ impl WantedSender {
 
 /// A command as it goes out: its JSON text, and its kind for messages about it. Encoded where it is made, so a
 /// command from another tab travels as text and goes out as it came (`super::tabs`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub(crate) struct EncodedCommand {
     pub(crate) kind: String,
     pub(crate) json: String,

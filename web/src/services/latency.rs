@@ -61,7 +61,7 @@ fn percentiles(window: &VecDeque<f64>) -> Option<Percentiles> {
         return None;
     }
     let mut v: Vec<f64> = window.iter().copied().collect();
-    v.sort_unstable_by(f64::total_cmp);
+    crate::sort::sort_by(&mut v, f64::total_cmp);
     let at = |q: f64| v[((v.len() - 1) as f64 * q).round() as usize];
     Some(Percentiles { p50: at(0.5), p99: at(0.99), samples: v.len() })
 }

@@ -7,17 +7,20 @@
 
 use gloo_storage::{LocalStorage, Storage};
 use hamster_shared::{Quote, Symbol};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
+
+use crate::json_object::json_object;
 
 pub const WATCHLIST_KEY: &str = "hamster.watchlist.v1";
 pub const QUOTES_KEY: &str = "hamster.quotes.v1";
 
 /// The cache as read (`saved_at` is not needed to read it): each quote is kept as a raw JSON value so it is
 /// validated on its own.
-#[derive(Deserialize)]
 struct QuoteCache {
     quotes: Vec<serde_json::Value>,
 }
+
+json_object!(QuoteCache, "the quote cache", required { quotes: Vec<serde_json::Value> } optional {});
 
 /// The cache as written: the same JSON, serialised straight from the quotes.
 #[derive(Serialize)]
@@ -62,7 +65,9 @@ fn decode_quotes(text: &str) -> Vec<Quote> {
     cache
         .quotes
         .into_iter()
-        .filter_map(|v| serde_json::from_value::<Quote>(v).ok())
+        // Read back from text, as every other quote the page reads is: `from_value` would compile a second
+        // reader of quotes (from a tree) into the wasm just for this.
+        .filter_map(|v| serde_json::from_str::<Quote>(&v.to_string()).ok())
         .filter(|q| q.price.is_finite())
         .collect()
 }

@@ -27,9 +27,10 @@
 //! build flag for the whole crate graph, so the one call needed (`navigator.locks.request`) goes through
 //! `js_sys::Reflect`.
 //!
-//! Messages between tabs are JSON text ([`TabMessage`], serde's default externally tagged form: internally
-//! tagged enums cost far more code to read in wasm); the relay's frames go as they came ([`Channel`]). A tab
-//! skips what it cannot read (another version of the page in another tab).
+//! Messages between tabs are JSON text: a [`TabMessage`] travels as one flat object ([`Wire`], every field of
+//! every kind, `k` saying which kind), because serde's code to read an enum of structs is one struct reader per
+//! variant in the wasm; the relay's frames go as they came ([`Channel`]). A tab skips what it cannot read
+//! (another version of the page in another tab).
 
 use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
@@ -43,7 +44,7 @@ use gloo_net::websocket::Message;
 use gloo_timers::future::IntervalStream;
 use hamster_shared::api::QuotesResponse;
 use hamster_shared::{Quote, ServerMessage, Symbol};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use wasm_bindgen::closure::Closure;
 use wasm_bindgen::{JsCast, JsValue};
 use yew::Callback;
@@ -53,6 +54,7 @@ use super::config;
 use super::connection::{decode, CommandSender, Connection, EncodedCommand, Wanted, WantedSender};
 use super::now_ms;
 use crate::events::{ConnEvent, TabRole};
+use crate::json_object::json_object;
 use crate::state::alerts::FiredElsewhere;
 
 /// The `BroadcastChannel` the page's tabs talk on.
@@ -65,7 +67,7 @@ const ANNOUNCE_EVERY_MS: u32 = 1_000;
 const EXPIRE_MS: i64 = 90_000;
 
 /// What one tab wants from the relay, as it tells the leader.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub(crate) struct TabWants {
     symbols: Vec<Symbol>,
     refused: Vec<Symbol>,
@@ -115,7 +117,7 @@ pub(crate) fn merge<'a>(tabs: impl IntoIterator<Item = &'a TabWants>) -> Wanted 
 /// A connection event as the leader relays it, besides the relay's frames (passed on as they came, see
 /// [`Channel`]). [`ConnEvent::Endpoints`] is not relayed: each tab resolves the relay's address itself (the
 /// REST API is its own, only the socket is shared).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 enum Relayed {
     Connecting { attempt: u32 },
     Closed { reason: String, attempt: u32, retry_in_ms: u64 },
@@ -152,7 +154,7 @@ impl Relayed {
 }
 
 /// One message between the page's tabs.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 enum TabMessage {
     /// A follower's wants; also its liveness ping.
     Wants { tab: u64, wants: TabWants },
@@ -167,6 +169,131 @@ enum TabMessage {
     Event { to: Option<u64>, event: Relayed },
     /// The leader fired an alert.
     Fired { fired: FiredElsewhere },
+}
+
+/// A [`TabMessage`] as it travels: `k` names the kind (an event's own kind for [`TabMessage::Event`]), and the
+/// fields that kind has are set; the others keep their defaults and are ignored.
+#[derive(Default, Serialize)]
+struct Wire {
+    k: String,
+    /// The sending tab (`wants`, `bye`, `command`, `leader`).
+    tab: u64,
+    /// An event's one recipient, when it is not for every tab.
+    to: Option<u64>,
+    symbols: Vec<Symbol>,
+    refused: Vec<Symbol>,
+    off_screen: Vec<Symbol>,
+    full_rate: Vec<Symbol>,
+    hidden: bool,
+    /// A command's kind.
+    kind: String,
+    /// A command's JSON, a `closed` reason, a REST error, a warning, or a fired alert's text.
+    text: String,
+    attempt: u32,
+    retry_in_ms: u64,
+    quotes: Option<QuotesResponse>,
+    alert_id: u64,
+    symbol: Option<Symbol>,
+    price: f64,
+    ts: i64,
+    at_ms: i64,
+}
+
+json_object!(Wire, "a message between tabs", required {} optional {
+    k: String, tab: u64, to: Option<u64>, symbols: Vec<Symbol>, refused: Vec<Symbol>, off_screen: Vec<Symbol>,
+    full_rate: Vec<Symbol>, hidden: bool, kind: String, text: String, attempt: u32, retry_in_ms: u64,
+    quotes: Option<QuotesResponse>, alert_id: u64, symbol: Option<Symbol>, price: f64, ts: i64, at_ms: i64,
+});
+
+impl TabMessage {
+    fn into_wire(self) -> Wire {
+        let kind = |k: &str| k.to_owned();
+        match self {
+            TabMessage::Wants { tab, wants } => Wire {
+                k: kind("wants"),
+                tab,
+                symbols: wants.symbols,
+                refused: wants.refused,
+                off_screen: wants.off_screen,
+                full_rate: wants.full_rate,
+                hidden: wants.hidden,
+                ..Wire::default()
+            },
+            TabMessage::Bye { tab } => Wire { k: kind("bye"), tab, ..Wire::default() },
+            TabMessage::Command { tab, command } => {
+                Wire { k: kind("command"), tab, kind: command.kind, text: command.json, ..Wire::default() }
+            }
+            TabMessage::Leader { tab } => Wire { k: kind("leader"), tab, ..Wire::default() },
+            TabMessage::Event { to, event } => {
+                let wire = Wire { to, ..Wire::default() };
+                match event {
+                    Relayed::Connecting { attempt } => Wire { k: kind("connecting"), attempt, ..wire },
+                    Relayed::Closed { reason, attempt, retry_in_ms } => {
+                        Wire { k: kind("closed"), text: reason, attempt, retry_in_ms, ..wire }
+                    }
+                    Relayed::RestQuotes { quotes } => Wire { k: kind("rest_quotes"), quotes: Some(quotes), ..wire },
+                    Relayed::RestFailed { error } => Wire { k: kind("rest_failed"), text: error, ..wire },
+                    Relayed::Warning { text } => Wire { k: kind("warning"), text, ..wire },
+                }
+            }
+            TabMessage::Fired { fired } => Wire {
+                k: kind("fired"),
+                alert_id: fired.alert_id,
+                symbol: Some(fired.symbol),
+                text: fired.text,
+                price: fired.price,
+                ts: fired.ts,
+                at_ms: fired.at_ms,
+                ..Wire::default()
+            },
+        }
+    }
+
+    /// The message a [`Wire`] carries; `None` for a kind this build does not know.
+    fn from_wire(w: Wire) -> Option<TabMessage> {
+        let event = |event| Some(TabMessage::Event { to: w.to, event });
+        match w.k.as_str() {
+            "wants" => Some(TabMessage::Wants {
+                tab: w.tab,
+                wants: TabWants {
+                    symbols: w.symbols,
+                    refused: w.refused,
+                    off_screen: w.off_screen,
+                    full_rate: w.full_rate,
+                    hidden: w.hidden,
+                },
+            }),
+            "bye" => Some(TabMessage::Bye { tab: w.tab }),
+            "command" => {
+                Some(TabMessage::Command { tab: w.tab, command: EncodedCommand { kind: w.kind, json: w.text } })
+            }
+            "leader" => Some(TabMessage::Leader { tab: w.tab }),
+            "connecting" => event(Relayed::Connecting { attempt: w.attempt }),
+            "closed" => event(Relayed::Closed { reason: w.text, attempt: w.attempt, retry_in_ms: w.retry_in_ms }),
+            "rest_quotes" => event(Relayed::RestQuotes { quotes: w.quotes? }),
+            "rest_failed" => event(Relayed::RestFailed { error: w.text }),
+            "warning" => event(Relayed::Warning { text: w.text }),
+            "fired" => Some(TabMessage::Fired {
+                fired: FiredElsewhere {
+                    alert_id: w.alert_id,
+                    symbol: w.symbol?,
+                    text: w.text,
+                    price: w.price,
+                    ts: w.ts,
+                    at_ms: w.at_ms,
+                },
+            }),
+            _ => None,
+        }
+    }
+
+    fn into_json(self) -> Result<String, serde_json::Error> {
+        serde_json::to_string(&self.into_wire())
+    }
+
+    fn from_json(text: &str) -> Option<TabMessage> {
+        TabMessage::from_wire(serde_json::from_str(text).ok()?)
+    }
 }
 
 /// The page's connection as the UI sees it, whichever tab this is. Dropping it stops everything.
@@ -306,7 +433,7 @@ impl Channel {
 
     fn read(data: &JsValue) -> Option<Incoming> {
         if let Some(text) = data.as_string() {
-            return serde_json::from_str(&text).ok().map(Incoming::Message);
+            return TabMessage::from_json(&text).map(Incoming::Message);
         }
         let f = js_sys::Reflect::get(data, &"f".into()).ok()?;
         let frame = match f.as_string() {
@@ -323,8 +450,8 @@ impl Channel {
         }
     }
 
-    fn post(&self, msg: &TabMessage) {
-        match serde_json::to_string(msg) {
+    fn post(&self, msg: TabMessage) {
+        match msg.into_json() {
             Ok(text) => self.post_raw(&text.into()),
             Err(e) => web_sys::console::warn_1(&format!("cannot encode a message for the other tabs: {e}").into()),
         }
@@ -348,7 +475,7 @@ impl Channel {
     fn post_catch_up(&self, to: u64, items: Vec<CatchUp>) {
         for item in items {
             match item {
-                CatchUp::Event(event) => self.post(&TabMessage::Event { to: Some(to), event }),
+                CatchUp::Event(event) => self.post(TabMessage::Event { to: Some(to), event }),
                 CatchUp::Frame(frame) => self.post_frame(&frame, Some(to)),
             }
         }
@@ -431,7 +558,7 @@ struct Tab {
 
 impl Tab {
     fn announce(&self) {
-        self.channel.post(&TabMessage::Wants { tab: self.id, wants: TabWants::new(&self.own, page_hidden()) });
+        self.channel.post(TabMessage::Wants { tab: self.id, wants: TabWants::new(&self.own, page_hidden()) });
     }
 
     /// Follows the leader until this tab gets the lock: `Some(true)`, or the browser refuses it: `Some(false)`;
@@ -458,14 +585,14 @@ impl Tab {
                     None => return None,
                 },
                 command = self.inputs.commands.select_next_some() => {
-                    self.channel.post(&TabMessage::Command { tab: self.id, command });
+                    self.channel.post(TabMessage::Command { tab: self.id, command });
                 }
                 // Only the leader's alerts are told; this tab's reducer fires none.
                 _ = self.inputs.fired.select_next_some() => {}
                 _ = pings.select_next_some() => self.announce(),
                 page = self.pages.select_next_some() => match page {
                     PageEvent::Visibility => self.announce(),
-                    PageEvent::Leaving => self.channel.post(&TabMessage::Bye { tab: self.id }),
+                    PageEvent::Leaving => self.channel.post(TabMessage::Bye { tab: self.id }),
                 },
                 incoming = self.messages.select_next_some() => match incoming {
                     Incoming::Frame { to, frame } if to.is_none_or(|t| t == self.id) => {
@@ -485,7 +612,7 @@ impl Tab {
     /// Runs the page's one connection for every tab, until the page goes away.
     async fn lead(mut self) {
         self.emit.emit(ConnEvent::Role(TabRole::Leader));
-        self.channel.post(&TabMessage::Leader { tab: self.id });
+        self.channel.post(TabMessage::Leader { tab: self.id });
         let (wanted_tx, wanted_rx) = WantedSender::channel();
         let (commands_tx, commands_rx) = CommandSender::channel();
         // Frames and events in one queue, so the other tabs get them in the order the connection made them.
@@ -503,7 +630,9 @@ impl Tab {
         );
         // The latest frame: a `hello`'s is kept for tabs that join later.
         let mut last_frame = None;
-        let mut others: HashMap<u64, (TabWants, i64)> = HashMap::new();
+        // The other tabs: id, wants, when last heard from. A `Vec` in the order they joined: a browser has a few
+        // tabs, and a map of them was one more map instance in the wasm.
+        let mut others: Vec<(u64, TabWants, i64)> = Vec::new();
         let mut cache = Cache::default();
         let mut sent = Wanted::default();
         let mut expiry = IntervalStream::new(ANNOUNCE_EVERY_MS).fuse();
@@ -511,7 +640,7 @@ impl Tab {
         loop {
             if changed {
                 let mine = TabWants::new(&self.own, page_hidden());
-                let merged = merge(std::iter::once(&mine).chain(others.values().map(|(w, _)| w)));
+                let merged = merge(std::iter::once(&mine).chain(others.iter().map(|(_, w, _)| w)));
                 if merged != sent {
                     cache.keep(&merged.symbols);
                     wanted_tx.send(merged.clone());
@@ -531,7 +660,7 @@ impl Tab {
                         }
                         cache.observe(&event);
                         if let Some(relayed) = Relayed::of(&event) {
-                            self.channel.post(&TabMessage::Event { to: None, event: relayed });
+                            self.channel.post(TabMessage::Event { to: None, event: relayed });
                         }
                         self.emit.emit(event);
                     }
@@ -544,23 +673,34 @@ impl Tab {
                     None => return,
                 },
                 command = self.inputs.commands.select_next_some() => commands_tx.send_encoded(command),
-                fired = self.inputs.fired.select_next_some() => self.channel.post(&TabMessage::Fired { fired }),
+                fired = self.inputs.fired.select_next_some() => self.channel.post(TabMessage::Fired { fired }),
                 page = self.pages.select_next_some() => changed |= matches!(page, PageEvent::Visibility),
                 _ = expiry.select_next_some() => {
                     let now = now_ms();
                     let before = others.len();
-                    others.retain(|_, (_, seen)| now - *seen < EXPIRE_MS);
+                    others.retain(|(_, _, seen)| now - *seen < EXPIRE_MS);
                     changed |= others.len() != before;
                 }
                 incoming = self.messages.select_next_some() => match incoming {
                     Incoming::Message(TabMessage::Wants { tab, wants }) => {
-                        if !others.contains_key(&tab) {
-                            self.channel.post_catch_up(tab, cache.catch_up(&wants.symbols));
+                        match others.iter_mut().find(|(id, _, _)| *id == tab) {
+                            Some((_, known, seen)) => {
+                                changed |= *known != wants;
+                                *known = wants;
+                                *seen = now_ms();
+                            }
+                            None => {
+                                self.channel.post_catch_up(tab, cache.catch_up(&wants.symbols));
+                                others.push((tab, wants, now_ms()));
+                                changed = true;
+                            }
                         }
-                        let old = others.insert(tab, (wants.clone(), now_ms()));
-                        changed |= old.is_none_or(|(w, _)| w != wants);
                     }
-                    Incoming::Message(TabMessage::Bye { tab }) => changed |= others.remove(&tab).is_some(),
+                    Incoming::Message(TabMessage::Bye { tab }) => {
+                        let before = others.len();
+                        others.retain(|(id, _, _)| *id != tab);
+                        changed |= others.len() != before;
+                    }
                     Incoming::Message(TabMessage::Command { command, .. }) => commands_tx.send_encoded(command),
                     _ => {}
                 },
@@ -688,11 +828,33 @@ mod tests {
             to: Some(3),
             event: Relayed::Closed { reason: "x".into(), attempt: 1, retry_in_ms: 2 },
         };
-        let text = serde_json::to_string(&msg).expect("encodes");
-        assert_eq!(serde_json::from_str::<TabMessage>(&text).expect("decodes"), msg);
-        let msg = TabMessage::Wants { tab: 1, wants: wants(&["BTC/USD"], &[], &[], false) };
-        let text = serde_json::to_string(&msg).expect("encodes");
-        assert_eq!(serde_json::from_str::<TabMessage>(&text).expect("decodes"), msg);
+        let round_trip = |msg: &TabMessage| TabMessage::from_json(&msg.clone().into_json().expect("encodes"));
+        assert_eq!(round_trip(&msg), Some(msg));
+        let quote = Quote::new(sym("AAPL"), 1.5, 2, "sim");
+        let fired = FiredElsewhere {
+            alert_id: 4,
+            symbol: sym("AAPL"),
+            text: "AAPL above 1".into(),
+            price: 1.5,
+            ts: 2,
+            at_ms: 3,
+        };
+        let quotes = QuotesResponse { quotes: vec![quote], pending: vec![sym("MSFT")] };
+        for msg in [
+            TabMessage::Wants { tab: 1, wants: wants(&["BTC/USD"], &["BTC/USD"], &[], true) },
+            TabMessage::Bye { tab: 2 },
+            TabMessage::Command { tab: 3, command: EncodedCommand { kind: "replay".into(), json: "{}".into() } },
+            TabMessage::Leader { tab: 4 },
+            TabMessage::Event { to: None, event: Relayed::Connecting { attempt: 2 } },
+            TabMessage::Event { to: None, event: Relayed::RestQuotes { quotes } },
+            TabMessage::Event { to: Some(1), event: Relayed::RestFailed { error: "down".into() } },
+            TabMessage::Event { to: None, event: Relayed::Warning { text: "careful".into() } },
+            TabMessage::Fired { fired },
+        ] {
+            assert_eq!(round_trip(&msg), Some(msg));
+        }
+        assert_eq!(TabMessage::from_json(r#"{"k":"from_a_newer_page"}"#), None, "skipped");
+        assert_eq!(TabMessage::from_json(r#"{"Bye":{"tab":1}}"#), None, "the older form is skipped");
     }
 
     #[wasm_bindgen_test(unsupported = test)]

@@ -20,6 +20,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::chart::candles::Series;
 use crate::chart::indicators;
+use crate::json_object::json_object;
 
 /// Candles kept per symbol and timeframe for indicator alerts: enough for StochRSI(14,14,3,3) and a 50-period EMA
 /// to settle.
@@ -119,7 +120,6 @@ pub enum Repeat {
 // structs read the same saved JSON (the tag beside the variant's fields, extra fields ignored) in one pass.
 
 /// Every field of every [`Condition`], beside its `kind`.
-#[derive(Deserialize)]
 struct ConditionWire {
     kind: String,
     level: Option<f64>,
@@ -128,6 +128,10 @@ struct ConditionWire {
     tf: Option<Timeframe>,
     signal: Option<Signal>,
 }
+
+json_object!(ConditionWire, "an alert condition", required { kind: String } optional {
+    level: Option<f64>, pct: Option<f64>, window_ms: Option<i64>, tf: Option<Timeframe>, signal: Option<Signal>,
+});
 
 impl TryFrom<ConditionWire> for Condition {
     type Error = String;
@@ -152,7 +156,6 @@ impl TryFrom<ConditionWire> for Condition {
 }
 
 /// Every field of every [`Signal`], beside its `signal`.
-#[derive(Deserialize)]
 struct SignalWire {
     signal: String,
     level: Option<f64>,
@@ -160,6 +163,10 @@ struct SignalWire {
     slow: Option<usize>,
     up: Option<bool>,
 }
+
+json_object!(SignalWire, "an indicator signal", required { signal: String } optional {
+    level: Option<f64>, fast: Option<usize>, slow: Option<usize>, up: Option<bool>,
+});
 
 impl TryFrom<SignalWire> for Signal {
     type Error = String;
@@ -182,11 +189,12 @@ impl TryFrom<SignalWire> for Signal {
 }
 
 /// [`Repeat`]'s `kind` and cool-down.
-#[derive(Deserialize)]
 struct RepeatWire {
     kind: String,
     cooldown_ms: Option<i64>,
 }
+
+json_object!(RepeatWire, "an alert repeat", required { kind: String } optional { cooldown_ms: Option<i64> });
 
 impl TryFrom<RepeatWire> for Repeat {
     type Error = String;
@@ -201,7 +209,7 @@ impl TryFrom<RepeatWire> for Repeat {
 }
 
 /// One alert as the user made it (what is saved).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Alert {
     pub(crate) id: u64,
     /// The symbol it watches; `None` watches every symbol of the watchlist (each on its own prices, so it suits
@@ -216,6 +224,10 @@ pub struct Alert {
     #[serde(default)]
     pub(crate) last_fired_ms: Option<i64>,
 }
+
+json_object!(Alert, "an alert", required { id: u64, condition: Condition, repeat: Repeat } optional {
+    symbol: Option<Symbol>, expires_ms: Option<i64>, last_fired_ms: Option<i64>,
+});
 
 /// One time an alert fired.
 #[derive(Debug, Clone, PartialEq)]
@@ -273,7 +285,7 @@ pub(crate) struct Alerts {
 }
 
 /// A fired alert as one tab tells the others (over the tabs' channel).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct FiredElsewhere {
     pub(crate) alert_id: u64,
     pub(crate) symbol: Symbol,
@@ -318,7 +330,7 @@ impl Alerts {
                 _ => None,
             })
             .collect();
-        keys.sort_unstable_by(|a, b| (a.0.as_str(), a.1.ms()).cmp(&(b.0.as_str(), b.1.ms())));
+        crate::sort::sort_by(&mut keys, |a, b| (a.0.as_str(), a.1.ms()).cmp(&(b.0.as_str(), b.1.ms())));
         keys.dedup();
         keys
     }

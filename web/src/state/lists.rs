@@ -3,7 +3,9 @@
 //! one is active, and the symbols of the others. Pure data, saved whole as [`Saved`].
 
 use hamster_shared::Symbol;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
+
+use crate::json_object::json_object;
 
 /// Longest list name.
 pub(crate) const MAX_NAME: usize = 24;
@@ -20,17 +22,21 @@ pub(crate) struct WatchLists {
 }
 
 /// How the lists are saved (and told to other tabs).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Saved {
     pub active: usize,
     pub lists: Vec<SavedList>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+json_object!(Saved, "saved watchlists", required { active: usize, lists: Vec<SavedList> } optional {});
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SavedList {
     pub name: String,
     pub symbols: Vec<Symbol>,
 }
+
+json_object!(SavedList, "a saved watchlist", required { name: String, symbols: Vec<Symbol> } optional {});
 
 /// Why a list name is refused.
 pub(crate) fn check_name(lists: &WatchLists, name: &str, except: Option<usize>) -> Result<String, String> {

@@ -19,7 +19,7 @@ mod row;
 mod tests;
 mod view;
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
 
 use hamster_shared::api::{HistoryResponse, QuotesResponse};
@@ -43,7 +43,7 @@ pub(crate) use view::StatsView;
 
 use log::Log;
 use row::Refusal;
-use view::ProviderView;
+use view::{ProviderView, Providers};
 
 use crate::events::{ConnEvent, TabRole};
 use crate::services::api::Api;
@@ -104,7 +104,7 @@ pub struct AppState {
     pub(crate) server: Option<String>,
     /// The relay's REST API, once the connection service has resolved where the relay is.
     pub(crate) api: Option<Api>,
-    pub(crate) providers: BTreeMap<String, ProviderView>,
+    pub(crate) providers: Providers,
     pub(crate) log: Log,
     pub(crate) stats: Stats,
     /// The latest time an action brought in.
@@ -273,7 +273,7 @@ impl AppState {
             heartbeat_ms: None,
             server: None,
             api: None,
-            providers: BTreeMap::new(),
+            providers: Providers::default(),
             log: Log::default(),
             stats: Stats::default(),
             now_ms,
@@ -563,10 +563,10 @@ impl AppState {
                 self.ever_live = true;
                 self.heartbeat_ms = Some(heartbeat_ms);
                 self.server = Some(server);
-                self.providers = providers
-                    .into_iter()
-                    .map(|p| (p.name, ProviderView { state: p.state, detail: p.detail, since: p.since }))
-                    .collect();
+                self.providers = Providers::default();
+                for p in providers {
+                    self.providers.insert(p.name, ProviderView { state: p.state, detail: p.detail, since: p.since });
+                }
             }
             ServerMessage::Subscribed { id: _, symbols, rejected, continuity } => {
                 if !symbols.is_empty() {

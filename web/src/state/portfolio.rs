@@ -8,8 +8,6 @@
 //! sent. What only the broker can know (buying power, a symbol it cannot route) comes back as `order_rejected` and
 //! is pinned to the field it is about ([`field_of`]).
 
-use std::collections::BTreeMap;
-
 use hamster_shared::api::BrokerStatus;
 
 use hamster_shared::broker::{
@@ -24,6 +22,38 @@ pub(crate) const TOAST_MS: i64 = 6_000;
 const MAX_TOASTS: usize = 4;
 /// Fills kept for the history panel (the relay's ledger has them all).
 const MAX_FILLS: usize = 200;
+/// Every known order, by id: a `Vec` searched in order, not a map. The page knows a few hundred orders at most
+/// (the open ones and [`MAX_CLOSED_ORDERS`] closed), and a map's code (one more instance of it in the wasm) weighs
+/// more than the search.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct Orders(Vec<Order>);
+
+impl Orders {
+    pub(crate) fn get(&self, id: &str) -> Option<&Order> {
+        self.0.iter().find(|o| o.id == id)
+    }
+
+    fn contains_key(&self, id: &str) -> bool {
+        self.get(id).is_some()
+    }
+
+    /// Adds `order`, or replaces the known order with its id.
+    fn insert(&mut self, order: Order) {
+        match self.0.iter_mut().find(|o| o.id == order.id) {
+            Some(known) => *known = order,
+            None => self.0.push(order),
+        }
+    }
+
+    fn values(&self) -> std::slice::Iter<'_, Order> {
+        self.0.iter()
+    }
+
+    fn remove(&mut self, id: &str) {
+        self.0.retain(|o| o.id != id);
+    }
+}
+
 /// Closed orders kept besides the open ones.
 const MAX_CLOSED_ORDERS: usize = 100;
 
@@ -133,7 +163,7 @@ pub(crate) struct Portfolio {
     pub(crate) account: Option<Account>,
     pub(crate) positions: Vec<Position>,
     /// Every known order by id.
-    pub(crate) orders: BTreeMap<String, Order>,
+    pub(crate) orders: Orders,
     /// Newest first.
     pub(crate) fills: Vec<Fill>,
     pub(crate) ticket: TicketOutcome,
@@ -221,7 +251,7 @@ impl Portfolio {
                 for o in orders {
                     // Known orders may be newer than a REST answer that crossed a stream update.
                     if !self.orders.contains_key(&o.id) {
-                        self.orders.insert(o.id.clone(), o);
+                        self.orders.insert(o);
                     }
                 }
             }
@@ -269,12 +299,12 @@ impl Portfolio {
             let why = order.reject.as_ref().map(|r| r.message.clone()).unwrap_or_default();
             self.toast(ToastKind::Rejection, format!("Rejected: {} {why}", order.symbol), now_ms);
         }
-        self.orders.insert(order.id.clone(), order);
+        self.orders.insert(order);
         let closed = self.orders.values().filter(|o| !o.status.is_open()).count();
         if closed > MAX_CLOSED_ORDERS {
             let mut old: Vec<(i64, String)> =
                 self.orders.values().filter(|o| !o.status.is_open()).map(|o| (o.updated_at, o.id.clone())).collect();
-            old.sort_unstable();
+            crate::sort::sort_by(&mut old, Ord::cmp);
             for (_, id) in old.into_iter().take(closed - MAX_CLOSED_ORDERS) {
                 self.orders.remove(&id);
             }
@@ -284,7 +314,7 @@ impl Portfolio {
     /// Working orders, newest first.
     pub(crate) fn open_orders(&self) -> Vec<&Order> {
         let mut open: Vec<&Order> = self.orders.values().filter(|o| o.status.is_open()).collect();
-        open.sort_unstable_by(|a, b| b.created_at.cmp(&a.created_at).then_with(|| b.id.cmp(&a.id)));
+        crate::sort::sort_by(&mut open, |a, b| b.created_at.cmp(&a.created_at).then_with(|| b.id.cmp(&a.id)));
         open
     }
 
@@ -321,9 +351,10 @@ impl Portfolio {
         for p in &mut positions {
             p.allocation = share(p.market_value);
         }
-        // Largest first; equal values by symbol, so the order is total (an unstable sort is a smaller one).
-        positions
-            .sort_unstable_by(|a, b| b.market_value.total_cmp(&a.market_value).then_with(|| a.symbol.cmp(&b.symbol)));
+        // Largest first; equal values by symbol, so the order is total.
+        crate::sort::sort_by(&mut positions, |a, b| {
+            b.market_value.total_cmp(&a.market_value).then_with(|| a.symbol.cmp(&b.symbol))
+        });
         Some(Marked {
             cash: account.cash,
             equity,

@@ -59,6 +59,44 @@ pub(crate) struct ProviderView {
     pub(crate) since: i64,
 }
 
+/// The relay's providers by name, in name order. A sorted `Vec`, not a `BTreeMap`: a relay has a handful of
+/// providers, and the map's code was a few KB of the wasm for this one use.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Providers(Vec<(String, ProviderView)>);
+
+impl Providers {
+    /// Every provider with its name, in name order.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (&String, &ProviderView)> {
+        self.0.iter().map(|(name, view)| (name, view))
+    }
+
+    pub(crate) fn get(&self, name: &str) -> Option<&ProviderView> {
+        self.0.iter().find(|(n, _)| n == name).map(|(_, view)| view)
+    }
+
+    pub(crate) fn contains_key(&self, name: &str) -> bool {
+        self.get(name).is_some()
+    }
+
+    /// Sets the view of `name`, replacing what was known of it.
+    pub(crate) fn insert(&mut self, name: String, view: ProviderView) {
+        match self.0.binary_search_by(|(n, _)| n.as_str().cmp(&name)) {
+            Ok(at) => self.0[at].1 = view,
+            Err(at) => self.0.insert(at, (name, view)),
+        }
+    }
+}
+
+/// For tests: `providers["sim"]`.
+#[cfg(test)]
+impl std::ops::Index<&str> for Providers {
+    type Output = ProviderView;
+
+    fn index(&self, name: &str) -> &ProviderView {
+        self.get(name).expect("no such provider")
+    }
+}
+
 /// What the stats panel shows, computed at render time.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct StatsView {
