@@ -1,10 +1,70 @@
 //! How numbers and times are written on screen, and how typed numbers are read ([`number`]). Pure functions,
 //! shared by the components and tested natively. Decimals come from [`hamster_shared::AssetClass::decimals`] so
 //! the relay and the dashboard agree on them.
+//!
+//! Floats are written through [`Fixed`] (a set number of decimals) and [`Num`] (shortest form), never through
+//! `f64`'s own `Display`: that one carries core's exact float formatter (Grisu with a Dragon4 fallback on big
+//! integers, about 12 KB of the page's wasm), while [`Fixed`] needs integer arithmetic only and [`Num`] uses the
+//! shortest-form writer serde_json links anyway.
 
-use std::fmt::Write as _;
+use std::fmt::{self, Write as _};
 
 use hamster_shared::Symbol;
+
+/// `x` with `decimals` digits after the point: what `format!("{x:.decimals$}")` writes (`{:+}` adds the sign),
+/// except that a value exactly halfway rounds away from zero rather than to even, and that past 2^53 after
+/// scaling (a price over 90 million at 8 decimals) the last digits are rounded rather than the binary value's
+/// own. Beyond 10^30 (no price or quantity) the shortest form is written instead.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Fixed(pub(crate) f64, pub(crate) usize);
+
+impl fmt::Display for Fixed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let Fixed(x, decimals) = *self;
+        let decimals = decimals.min(12);
+        let scale = 10u64.pow(decimals as u32);
+        let scaled = (x.abs() * scale as f64).round();
+        if !scaled.is_finite() || scaled >= 1e30 {
+            return Num(x).fmt(f);
+        }
+        let sign = if x.is_sign_negative() {
+            "-"
+        } else if f.sign_plus() {
+            "+"
+        } else {
+            ""
+        };
+        // In range by the check above: the cast cannot saturate.
+        let scaled = scaled as u128;
+        let (int, frac) = (scaled / u128::from(scale), scaled % u128::from(scale));
+        if decimals == 0 {
+            write!(f, "{sign}{int}")
+        } else {
+            write!(f, "{sign}{int}.{frac:0decimals$}")
+        }
+    }
+}
+
+/// `x` in its shortest form that reads back as the same number: `67012.35`, `0.5`, `3`; very large or small
+/// magnitudes with an exponent (`1e21`), which `Number()` and `str::parse` both read.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Num(pub(crate) f64);
+
+impl fmt::Display for Num {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let x = self.0;
+        if x.is_nan() {
+            f.write_str("NaN")
+        } else if x.is_infinite() {
+            f.write_str(if x > 0.0 { "inf" } else { "-inf" })
+        } else if x.fract() == 0.0 && x.abs() < 1e15 {
+            // A whole number as an integer (`3`, not zmij's `3.0`), as `f64`'s Display writes it.
+            write!(f, "{}", x as i64)
+        } else {
+            f.write_str(zmij::Buffer::new().format_finite(x))
+        }
+    }
+}
 
 /// Decimals for a price of `symbol` at this magnitude.
 fn price_decimals(symbol: &Symbol, price: f64) -> usize {
@@ -16,7 +76,7 @@ pub(crate) fn price(symbol: &Symbol, price: f64) -> String {
     if !price.is_finite() {
         return "—".into();
     }
-    group_thousands(&format!("{:.*}", price_decimals(symbol, price), price))
+    group_thousands(&Fixed(price, price_decimals(symbol, price)).to_string())
 }
 
 /// An absolute change, signed, with the decimals of the price it belongs to: `+12.50`, `-0.00120`.
@@ -25,7 +85,7 @@ pub(crate) fn change(symbol: &Symbol, change: f64, price: f64) -> String {
         return "—".into();
     }
     // `+ 0.0` turns -0.0 into 0.0 so an unchanged price does not read "-0.00".
-    let text = format!("{:+.*}", price_decimals(symbol, price), change + 0.0);
+    let text = format!("{:+}", Fixed(change + 0.0, price_decimals(symbol, price)));
     group_thousands(&text)
 }
 
@@ -34,7 +94,7 @@ pub(crate) fn percent(pct: f64) -> String {
     if !pct.is_finite() {
         return "—".into();
     }
-    format!("{:+.2}%", round_to(pct, 2) + 0.0)
+    format!("{:+}%", Fixed(round_to(pct, 2) + 0.0, 2))
 }
 
 fn round_to(x: f64, decimals: i32) -> f64 {
@@ -61,11 +121,11 @@ pub(crate) fn volume(v: f64) -> String {
         return "—".into();
     }
     match v {
-        v if v >= 1e9 => format!("{:.2}B", v / 1e9),
-        v if v >= 1e6 => format!("{:.2}M", v / 1e6),
-        v if v >= 1e3 => format!("{:.1}K", v / 1e3),
-        v if v.fract() == 0.0 => format!("{v:.0}"),
-        v => format!("{v:.2}"),
+        v if v >= 1e9 => format!("{}B", Fixed(v / 1e9, 2)),
+        v if v >= 1e6 => format!("{}M", Fixed(v / 1e6, 2)),
+        v if v >= 1e3 => format!("{}K", Fixed(v / 1e3, 1)),
+        v if v.fract() == 0.0 => Fixed(v, 0).to_string(),
+        v => Fixed(v, 2).to_string(),
     }
 }
 
@@ -83,9 +143,9 @@ pub(crate) fn millis(ms: f64) -> String {
         return "—".into();
     }
     if ms < 1000.0 {
-        format!("{ms:.0} ms")
+        format!("{} ms", Fixed(ms, 0))
     } else {
-        format!("{:.1} s", ms / 1000.0)
+        format!("{} s", Fixed(ms / 1000.0, 1))
     }
 }
 
@@ -132,7 +192,7 @@ pub(crate) fn sparkline_points(values: &[f64], width: f64, height: f64) -> Strin
             out.push(' ');
         }
         // Written in place: a `format!` per point would allocate 60 strings per redraw.
-        let _ = write!(out, "{:.1},{:.1}", i as f64 * step, y);
+        let _ = write!(out, "{},{}", Fixed(i as f64 * step, 1), Fixed(y, 1));
     }
     out
 }
@@ -181,6 +241,48 @@ pub(crate) fn number(text: &str) -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fixed_writes_what_std_writes_for_a_given_number_of_decimals() {
+        // A spread of magnitudes, signs and fractions, none exactly halfway at the chosen decimals (there std
+        // rounds to even and Fixed away from zero).
+        let mut x = 0.000_123_456_789_f64;
+        let mut values = vec![0.0, -0.0, 1.0, -1.0, 0.1, 0.2, 0.3, 2.675_000_1, 1e-9, 123_456_789.987_654_3];
+        while x < 1e13 {
+            values.extend([x, -x, x * 1.7, x * 3.3]);
+            x *= 7.1;
+        }
+        for v in values {
+            for d in 0..=8 {
+                let ours = Fixed(v, d).to_string();
+                let std = format!("{v:.d$}");
+                // Only a value that is exactly halfway after scaling may differ, in its last digit; and past 2^53
+                // the scaled value has no exact integer part (std then writes the binary value's own digits,
+                // which are as far from the number meant as ours).
+                let scaled = v.abs() * 10f64.powi(d as i32);
+                if (scaled.fract() - 0.5).abs() < 1e-6 || scaled >= 9e15 {
+                    continue;
+                }
+                assert_eq!(ours, std, "{v} to {d} decimals");
+                assert_eq!(format!("{:+}", Fixed(v, d)), format!("{v:+.d$}"), "{v} to {d} decimals, signed");
+            }
+        }
+        assert_eq!(Fixed(f64::NAN, 2).to_string(), "NaN");
+        assert_eq!(Fixed(1e40, 2).to_string(), Num(1e40).to_string());
+        assert_eq!(Fixed(0.125, 2).to_string(), "0.13", "halfway rounds away from zero");
+    }
+
+    #[test]
+    fn num_is_the_shortest_text_that_reads_back_as_the_number() {
+        for v in [0.0, 3.0, -3.0, 0.1, 67_012.35, 1.083_45, -0.000_12, 1e21, 1.5e-7, 123_456_789_012_345.6, 1e15] {
+            let text = Num(v).to_string();
+            assert_eq!(text.parse::<f64>().ok(), Some(v), "{text}");
+            if v.abs() < 1e15 && v.abs() >= 1e-4 {
+                assert_eq!(text, v.to_string(), "as std writes it");
+            }
+        }
+        assert_eq!(Num(f64::INFINITY).to_string(), "inf");
+    }
 
     #[test]
     fn typed_numbers_read_as_str_parse_reads_them() {

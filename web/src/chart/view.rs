@@ -9,6 +9,7 @@
 //! For tests and tooling, the container carries the last candle as `data-last-time` (seconds), `data-last-close`
 //! and `data-candles`, updated on every applied tick.
 
+use crate::format::Num;
 use std::cell::RefCell;
 use std::rc::Rc;
 
@@ -355,7 +356,7 @@ impl ChartView {
         set("data-decimals", self.decimals.to_string());
         if let Some(c) = model.candles.last() {
             set("data-last-time", time(c).to_string());
-            set("data-last-close", c.close.to_string());
+            set("data-last-close", Num(c.close).to_string());
         }
     }
 

@@ -1,6 +1,8 @@
 //! Liveness rules for one socket: when to ping, when silence means the connection is dead, and when a
 //! connection has been up long enough to reset the backoff. Pure: times come in as arguments.
 
+use crate::format::Fixed;
+
 /// Without a `hello` within this long the attempt counts as failed.
 const HELLO_TIMEOUT_MS: i64 = 10_000;
 /// A connection live this long resets the backoff.
@@ -68,7 +70,7 @@ impl Liveness {
         let hb = i64::try_from(hb).unwrap_or(i64::MAX);
         let silent = now_ms - self.last_rx_ms;
         if silent > hb.saturating_mul(2) {
-            return Verdict::Dead(format!("no frame for {:.1} s (heartbeat {} ms)", silent as f64 / 1000.0, hb));
+            return Verdict::Dead(format!("no frame for {} s (heartbeat {} ms)", Fixed(silent as f64 / 1000.0, 1), hb));
         }
         if now_ms - self.last_ping_ms >= hb / 2 {
             return Verdict::SendPing;

@@ -12,6 +12,7 @@
 //! being the live price. A signal fires on the tick where the reading crosses, compared with the reading at the
 //! previous tick, so a crossing inside a candle is seen when it happens, not when the candle closes.
 
+use crate::format::Num;
 use std::collections::{HashMap, VecDeque};
 
 use hamster_shared::api::{Candle, Timeframe};
@@ -94,8 +95,8 @@ impl Signal {
 
     fn describe(self) -> String {
         match self {
-            Signal::RsiAbove { level } => format!("RSI({RSI_PERIOD}) rose through {level}"),
-            Signal::RsiBelow { level } => format!("RSI({RSI_PERIOD}) fell through {level}"),
+            Signal::RsiAbove { level } => format!("RSI({RSI_PERIOD}) rose through {}", Num(level)),
+            Signal::RsiBelow { level } => format!("RSI({RSI_PERIOD}) fell through {}", Num(level)),
             Signal::EmaCross { fast, slow, up } => {
                 format!("EMA({fast}) crossed {} EMA({slow})", if up { "above" } else { "below" })
             }
@@ -516,13 +517,13 @@ impl Alerts {
 /// "BTC/USD above 67500: 67512.3".
 pub(crate) fn describe(symbol: &str, condition: Condition, price: f64) -> String {
     let what = match condition {
-        Condition::Above { level } => format!("above {level}"),
-        Condition::Below { level } => format!("below {level}"),
-        Condition::Crosses { level } => format!("crossed {level}"),
-        Condition::MovePct { pct, window_ms } => format!("moved {pct}% within {} s", window_ms / 1000),
+        Condition::Above { level } => format!("above {}", Num(level)),
+        Condition::Below { level } => format!("below {}", Num(level)),
+        Condition::Crosses { level } => format!("crossed {}", Num(level)),
+        Condition::MovePct { pct, window_ms } => format!("moved {}% within {} s", Num(pct), window_ms / 1000),
         Condition::Indicator { tf, signal } => format!("{} on {tf}", signal.describe()),
     };
-    format!("{symbol} {what}: {price}")
+    format!("{symbol} {what}: {}", Num(price))
 }
 
 #[cfg(test)]

@@ -19,6 +19,7 @@ mod row;
 mod tests;
 mod view;
 
+use crate::format::Fixed;
 use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
 
@@ -498,9 +499,9 @@ impl AppState {
                     replay.connection_lost();
                 }
                 let text = format!(
-                    "{}: {reason}; retrying in {:.1} s",
+                    "{}: {reason}; retrying in {} s",
                     if was_live { "connection lost" } else { "could not connect" },
-                    retry_in_ms as f64 / 1000.0
+                    Fixed(retry_in_ms as f64 / 1000.0, 1)
                 );
                 self.log(if was_live { LogLevel::Warn } else { LogLevel::Info }, text);
             }

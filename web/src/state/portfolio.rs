@@ -8,6 +8,7 @@
 //! sent. What only the broker can know (buying power, a symbol it cannot route) comes back as `order_rejected` and
 //! is pinned to the field it is about ([`field_of`]).
 
+use crate::format::Fixed;
 use hamster_shared::api::BrokerStatus;
 
 use hamster_shared::broker::{
@@ -289,7 +290,7 @@ impl Portfolio {
     fn upsert(&mut self, order: Order, now_ms: i64) {
         let before = self.orders.get(&order.id).map_or(0.0, |o| o.filled_qty);
         if order.filled_qty > before + 1e-12 {
-            let price = order.filled_avg_price.map(|p| format!(" @ {p:.2}")).unwrap_or_default();
+            let price = order.filled_avg_price.map(|p| format!(" @ {}", Fixed(p, 2))).unwrap_or_default();
             let text =
                 format!("{} {} {}{price}", side_word(order.side), trim_qty(order.filled_qty - before), order.symbol);
             self.toast(ToastKind::Fill, text, now_ms);
@@ -369,7 +370,7 @@ impl Portfolio {
 
 /// A quantity without trailing zeros (`1`, `0.25`).
 pub(crate) fn trim_qty(q: f64) -> String {
-    let s = format!("{q:.8}");
+    let s = Fixed(q, 8).to_string();
     s.trim_end_matches('0').trim_end_matches('.').to_owned()
 }
 

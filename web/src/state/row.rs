@@ -5,6 +5,7 @@
 //! the reducer only decides which rows an event touches. Rows sit behind `Rc` in the model: the reducer copies
 //! a row only when it changes it, and the row components compare props by pointer.
 
+use crate::format::Fixed;
 use std::collections::VecDeque;
 
 use hamster_shared::api::Tick;
@@ -117,12 +118,15 @@ impl Row {
         let quote = self.quote.as_ref()?;
         let rate = match self.interval_ms {
             Some(ms) => format!(
-                "usually every {:.1} s, stale after {:.1} s",
-                ms / 1000.0,
-                self.stale_after_ms() as f64 / 1000.0
+                "usually every {} s, stale after {} s",
+                Fixed(ms / 1000.0, 1),
+                Fixed(self.stale_after_ms() as f64 / 1000.0, 1)
             ),
             None => {
-                format!("usual update rate not yet known, stale after {:.1} s", self.stale_after_ms() as f64 / 1000.0)
+                format!(
+                    "usual update rate not yet known, stale after {} s",
+                    Fixed(self.stale_after_ms() as f64 / 1000.0, 1)
+                )
             }
         };
         let cached = if self.cached { " (restored from this browser's cache)" } else { "" };

@@ -113,8 +113,9 @@ impl AppState {
     pub fn badge(&self) -> Badge {
         let retry = match self.phase {
             Phase::Waiting { attempt, retry_at_ms } => {
-                let secs = ((retry_at_ms - self.now_ms).max(0) as f64 / 1000.0).ceil();
-                Some(format!("attempt {attempt}, next try in {secs:.0} s"))
+                // Whole seconds, rounded up, in integers: no float formatting for a countdown.
+                let secs = (retry_at_ms - self.now_ms).max(0).saturating_add(999) / 1000;
+                Some(format!("attempt {attempt}, next try in {secs} s"))
             }
             Phase::Connecting { attempt } => Some(format!("attempt {attempt}, connecting now")),
             Phase::Live { .. } => None,
