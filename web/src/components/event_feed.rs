@@ -9,6 +9,7 @@ use wasm_bindgen::JsCast;
 use web_sys::{AudioContext, HtmlInputElement, HtmlSelectElement};
 use yew::prelude::*;
 
+use super::markup::{cell, td};
 use crate::context::AppContext;
 use crate::format;
 use crate::services::{sound, tz_offset_minutes};
@@ -50,28 +51,28 @@ fn row(e: &FeedEvent, big: f64, offset: i64) -> Html {
             );
             html! {
                 <tr key={e.id} class={class} data-kind="flow" data-ticker={ticker.clone()}>
-                    <td class="time">{time}</td>
-                    <td class="sym">{ticker}</td>
-                    <td class="cp">{cp}</td>
-                    <td class="num">{strike.map(|s| format!("{s}")).unwrap_or_default()}</td>
-                    <td>{expiry.clone().unwrap_or_default()}</td>
-                    <td class="num premium">{money(*premium)}</td>
-                    <td class="num">{size}</td>
+                    {td("time", time)}
+                    {td("sym", ticker.clone())}
+                    {cell("td", "cp", cp.into())}
+                    {td("num", strike.map(|s| format!("{s}")).unwrap_or_default())}
+                    {td("", expiry.clone().unwrap_or_default())}
+                    {td("num premium", money(*premium))}
+                    {td("num", size.to_string())}
                     <td>{side.unwrap_or("")}{ if *sweep { " sweep" } else { "" } }</td>
                 </tr>
             }
         }
         Body::News { headline, tickers } => html! {
             <tr key={e.id} class="news" data-kind="news">
-                <td class="time">{time}</td>
-                <td class="sym">{tickers.join(" ")}</td>
+                {td("time", time)}
+                {td("sym", tickers.join(" "))}
                 <td colspan="6">{headline}</td>
             </tr>
         },
         Body::Other { preview } => html! {
             <tr key={e.id} class="other" data-kind="other">
-                <td class="time">{time}</td>
-                <td class="sym">{e.channel.as_str()}</td>
+                {td("time", time)}
+                {cell("td", "sym", e.channel.as_str().into())}
                 <td colspan="6"><code>{preview}</code></td>
             </tr>
         },

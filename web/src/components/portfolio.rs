@@ -12,9 +12,22 @@ use hamster_shared::broker::{Order, OrderType, ReplaceRequest, Side};
 use hamster_shared::{ClientMessage, ProviderState, RequestId, Symbol};
 use yew::prelude::*;
 
+use super::markup::{cell, column_heads, td};
 use crate::context::AppContext;
 use crate::services::now_ms;
 use crate::state::{trim_qty, Action, Phase, PortfolioAction, ACCOUNT_REQUEST};
+
+/// The positions table's columns: label and class.
+const POSITION_COLUMNS: [(&str, &str); 8] = [
+    ("Symbol", ""),
+    ("Qty", "num"),
+    ("Avg", "num opt"),
+    ("Last", "num"),
+    ("Value", "num opt"),
+    ("P&L", "num"),
+    ("Day", "num opt"),
+    ("Alloc", ""),
+];
 
 /// Money with two decimals and thousands separators.
 pub(crate) fn money(x: f64) -> String {
@@ -47,6 +60,14 @@ fn pl_class(x: f64) -> Option<&'static str> {
         Some("down")
     } else {
         None
+    }
+}
+
+/// A side's name and its cell's class.
+fn side_names(side: Side) -> (&'static str, &'static str) {
+    match side {
+        Side::Buy => ("buy", "side buy"),
+        Side::Sell => ("sell", "side sell"),
     }
 }
 
@@ -231,9 +252,9 @@ pub(crate) fn PortfolioPanel() -> Html {
             )}>
                 <th scope="row" class="sym">{p.symbol.clone()}</th>
                 <td class="num" data-testid="position-qty">{trim_qty(p.qty)}</td>
-                <td class="num opt">{format!("{:.2}", p.avg_entry_price)}</td>
+                {td("num opt", format!("{:.2}", p.avg_entry_price))}
                 <td class="num" data-testid="position-price" data-value={p.price.to_string()}>{format!("{:.2}", p.price)}</td>
-                <td class="num opt">{money(p.market_value)}</td>
+                {td("num opt", money(p.market_value))}
                 <td class={classes!("num", pl_class(p.unrealized_pl))} data-testid="position-pl"
                     data-value={p.unrealized_pl.to_string()}>
                     {format!("{} ({:+.2}%)", pl(p.unrealized_pl), p.unrealized_pct)}
@@ -288,19 +309,16 @@ pub(crate) fn PortfolioPanel() -> Html {
                 ctx.send(ClientMessage::ReplaceOrder { id: None, order_id: o.id.clone(), change });
             })
         };
-        let side = match o.side {
-            Side::Buy => "buy",
-            Side::Sell => "sell",
-        };
+        let (side, side_class) = side_names(o.side);
         let qty = o.qty.map(trim_qty).unwrap_or_else(|| o.notional.map(|n| format!("${n}")).unwrap_or_default());
         html! {
             <tr data-testid="open-order" data-order-id={o.id.clone()} data-symbol={o.symbol.clone()}>
-                <td class={classes!("side", side)}>{side}</td>
+                {cell("td", side_class, side.into())}
                 <th scope="row" class="sym">{o.symbol.clone()}</th>
-                <td class="num">{qty}</td>
-                <td>{type_name(o.order_type)}</td>
-                <td class="num">{order_prices(o)}</td>
-                <td class="status">{o.status.as_str()}</td>
+                {td("num", qty)}
+                {cell("td", "", type_name(o.order_type).into())}
+                {td("num", order_prices(o))}
+                {cell("td", "status", o.status.as_str().into())}
                 <td class="actions">
                     if o.order_type != OrderType::Market {
                         <button type="button" data-testid="replace-order" onclick={replace}>{"Replace"}</button>
@@ -312,17 +330,14 @@ pub(crate) fn PortfolioPanel() -> Html {
     });
 
     let fill_rows = portfolio.fills.iter().take(50).map(|f| {
-        let side = match f.side {
-            Side::Buy => "buy",
-            Side::Sell => "sell",
-        };
+        let (side, side_class) = side_names(f.side);
         html! {
             <tr data-testid="fill" data-order-id={f.order_id.clone()}>
-                <td class={classes!("side", side)}>{side}</td>
+                {cell("td", side_class, side.into())}
                 <th scope="row" class="sym">{f.symbol.clone()}</th>
-                <td class="num">{trim_qty(f.qty)}</td>
-                <td class="num">{format!("{:.2}", f.price)}</td>
-                <td class="time">{crate::format::clock(f.ts, crate::services::tz_offset_minutes())}</td>
+                {td("num", trim_qty(f.qty))}
+                {td("num", format!("{:.2}", f.price))}
+                {td("time", crate::format::clock(f.ts, crate::services::tz_offset_minutes()))}
             </tr>
         }
     });
@@ -361,10 +376,7 @@ pub(crate) fn PortfolioPanel() -> Html {
             } else {
                 <table class="positions">
                     <thead><tr>
-                        <th scope="col">{"Symbol"}</th><th scope="col" class="num">{"Qty"}</th>
-                        <th scope="col" class="num opt">{"Avg"}</th><th scope="col" class="num">{"Last"}</th>
-                        <th scope="col" class="num opt">{"Value"}</th><th scope="col" class="num">{"P&L"}</th>
-                        <th scope="col" class="num opt">{"Day"}</th><th scope="col">{"Alloc"}</th><th></th>
+                        {column_heads(&POSITION_COLUMNS, true)}<th></th>
                     </tr></thead>
                     <tbody>{for position_rows}</tbody>
                 </table>

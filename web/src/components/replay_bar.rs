@@ -10,6 +10,7 @@ use hamster_shared::{ClientMessage, ReplayAction};
 use web_sys::HtmlInputElement;
 use yew::prelude::*;
 
+use super::markup::{column_heads, td};
 use crate::context::AppContext;
 use crate::format;
 use crate::services::tz_offset_minutes;
@@ -188,10 +189,10 @@ fn progress(replay: &Replay, scrub: Callback<Event>, tz: i64) -> Html {
         let change = if row.first != 0.0 { (row.price / row.first - 1.0) * 100.0 } else { 0.0 };
         html! {
             <tr data-testid="replay-row">
-                <td>{&row.symbol}</td>
-                <td class="num">{format!("{:.4}", row.price).trim_end_matches('0').trim_end_matches('.').to_owned()}</td>
-                <td class="num">{format::percent(change)}</td>
-                <td class="num">{format::clock(row.ts, tz)}</td>
+                {td("", row.symbol.to_string())}
+                {td("num", format!("{:.4}", row.price).trim_end_matches('0').trim_end_matches('.').to_owned())}
+                {td("num", format::percent(change))}
+                {td("num", format::clock(row.ts, tz))}
             </tr>
         }
     });
@@ -205,7 +206,7 @@ fn progress(replay: &Replay, scrub: Callback<Event>, tz: i64) -> Html {
                     format!("{:.0}%", replay.progress() * 100.0), replay.played,
                     match replay.phase { hamster_shared::ReplayPhase::Ended => " · ended", hamster_shared::ReplayPhase::Stopped => " · stopped", _ => "" })}
             </p>
-            <table class="replay-rows"><thead><tr><th>{"Symbol"}</th><th>{"Price"}</th><th>{"Change"}</th><th>{"Time"}</th></tr></thead>
+            <table class="replay-rows"><thead><tr>{column_heads(&[("Symbol", ""), ("Price", ""), ("Change", ""), ("Time", "")], false)}</tr></thead>
                 <tbody>{for rows}</tbody></table>
         </div>
     }

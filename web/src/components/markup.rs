@@ -1,0 +1,28 @@
+//! Small builders for markup that several views repeat with only its text and classes changing. The dashboard's
+//! wasm is shipped to every browser, and each `html!` element compiles to its own construction code; a loop
+//! over a table of strings, or one plain (non-generic) function called from many places, keeps that code once.
+
+use yew::prelude::*;
+
+/// The header cells of a table, `<th scope="col" class=…>label</th>` for each `(label, class)`; an empty class
+/// leaves the attribute out. Without `scope`, plain `<th>label</th>`.
+pub(crate) fn column_heads(cols: &[(&'static str, &'static str)], scope: bool) -> Html {
+    cols.iter()
+        .map(|&(label, class)| {
+            html! {
+                <th scope={scope.then_some("col")} class={(!class.is_empty()).then_some(class)}>{label}</th>
+            }
+        })
+        .collect()
+}
+
+/// `<td class=…>content</td>` (or another `tag`): the leaf cell tables repeat most. An empty class leaves the
+/// attribute out. Takes `Html`, not `impl Into<Html>`, so there is one copy of it.
+pub(crate) fn cell(tag: &'static str, class: &'static str, content: Html) -> Html {
+    html! { <@{tag} class={(!class.is_empty()).then_some(class)}>{content}</@> }
+}
+
+/// [`cell`] as `<td>` holding a text.
+pub(crate) fn td(class: &'static str, text: String) -> Html {
+    cell("td", class, Html::from(text))
+}
