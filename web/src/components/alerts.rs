@@ -181,10 +181,19 @@ pub(crate) fn AlertsPanel() -> Html {
             }
         });
     }
-    // A bell anywhere on the page (`data-alert="SYMBOL"`, `data-price`) prefills the form.
+    // A bell anywhere on the page (`data-alert="SYMBOL"`, `data-price`) prefills the form; another tab switching
+    // the sound shows here too. One effect for both listeners: each effect is its own copy of yew's effect code.
     {
-        let dispatcher = ctx.as_ref().map(|c| c.state.dispatcher());
+        let (dispatcher, muted) = (ctx.as_ref().map(|c| c.state.dispatcher()), muted.clone());
         use_effect_with((), move |_| {
+            let storage_listener = web_sys::window().map(|window| {
+                gloo_events::EventListener::new(&window, "storage", move |event| {
+                    let key = event.dyn_ref::<web_sys::StorageEvent>().and_then(|e| e.key());
+                    if key.as_deref() == Some(storage::SOUND_MUTED_KEY) {
+                        muted.set(storage::sound_muted());
+                    }
+                })
+            });
             let listener = web_sys::window().and_then(|w| w.document()).zip(dispatcher).map(|(doc, dispatcher)| {
                 gloo_events::EventListener::new(&doc, "click", move |event| {
                     let Some(el) = event.target().and_then(|t| t.dyn_into::<web_sys::Element>().ok()) else { return };
@@ -196,7 +205,7 @@ pub(crate) fn AlertsPanel() -> Html {
                     }
                 })
             });
-            move || drop(listener)
+            move || drop((listener, storage_listener))
         });
     }
     // Indicator alerts read candles: seed each symbol and timeframe from the relay's history once, so a signal
@@ -312,21 +321,6 @@ pub(crate) fn AlertsPanel() -> Html {
             muted.set(!*muted);
         })
     };
-    // Another tab switched the sound: show it here too.
-    {
-        let muted = muted.clone();
-        use_effect_with((), move |_| {
-            let listener = web_sys::window().map(|window| {
-                gloo_events::EventListener::new(&window, "storage", move |event| {
-                    let key = event.dyn_ref::<web_sys::StorageEvent>().and_then(|e| e.key());
-                    if key.as_deref() == Some(storage::SOUND_MUTED_KEY) {
-                        muted.set(storage::sound_muted());
-                    }
-                })
-            });
-            move || drop(listener)
-        });
-    }
     let on_kind = {
         let kind_v = kind_v.clone();
         Callback::from(move |e: Event| {

@@ -231,13 +231,15 @@ fn DetailPanel(props: &PanelProps) -> Html {
         });
     }
 
-    // Focus moves into the dialog when it opens.
+    // Focus moves into the dialog when it opens, and the chart dies with the panel (one effect: each is its own
+    // copy of yew's effect code).
     {
-        let close_button = close_button.clone();
+        let (close_button, chart) = (close_button.clone(), chart.clone());
         use_effect_with((), move |_| {
             if let Some(b) = close_button.cast::<web_sys::HtmlElement>() {
                 let _ = b.focus();
             }
+            move || drop(chart.borrow_mut().take())
         });
     }
     // Live ticks go straight to the chart.
@@ -311,11 +313,6 @@ fn DetailPanel(props: &PanelProps) -> Html {
             }
             move || *cancelled.borrow_mut() = true
         });
-    }
-    // The chart dies with the panel.
-    {
-        let chart = chart.clone();
-        use_effect_with((), move |_| move || drop(chart.borrow_mut().take()));
     }
 
     let symbol = &props.symbol;
