@@ -321,22 +321,16 @@ pub(crate) fn AlertsPanel() -> Html {
             muted.set(!*muted);
         })
     };
-    let on_kind = {
-        let kind_v = kind_v.clone();
+    // One closure for both selects that keep their value as text (each closure is its own code).
+    let keep_choice = |chosen: &UseStateHandle<String>| {
+        let chosen = chosen.clone();
         Callback::from(move |e: Event| {
             if let Some(s) = e.target().and_then(|t| t.dyn_into::<HtmlSelectElement>().ok()) {
-                kind_v.set(s.value());
+                chosen.set(s.value());
             }
         })
     };
-    let on_repeat = {
-        let repeat_v = repeat_v.clone();
-        Callback::from(move |e: Event| {
-            if let Some(s) = e.target().and_then(|t| t.dyn_into::<HtmlSelectElement>().ok()) {
-                repeat_v.set(s.value());
-            }
-        })
-    };
+    let (on_kind, on_repeat) = (keep_choice(&kind_v), keep_choice(&repeat_v));
     let on_tf = {
         let tf_v = tf_v.clone();
         Callback::from(move |e: Event| {

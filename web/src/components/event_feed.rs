@@ -112,22 +112,17 @@ pub(crate) fn EventFeed() -> Html {
         let state = state.clone();
         move || state.dispatch(Action::Feed(action.clone()))
     };
-    let pause = {
-        let go = dispatch(FeedAction::Pause);
+    // One closure per event type, not per callback: each closure is its own code.
+    let on_mouse = |action: FeedAction| {
+        let go = dispatch(action);
         Callback::from(move |_: MouseEvent| go())
     };
-    let resume = {
-        let go = dispatch(FeedAction::Resume);
-        Callback::from(move |_: MouseEvent| go())
-    };
-    let focus_in = {
-        let go = dispatch(FeedAction::Pause);
+    let on_focus = |action: FeedAction| {
+        let go = dispatch(action);
         Callback::from(move |_: FocusEvent| go())
     };
-    let focus_out = {
-        let go = dispatch(FeedAction::Resume);
-        Callback::from(move |_: FocusEvent| go())
-    };
+    let (pause, resume) = (on_mouse(FeedAction::Pause), on_mouse(FeedAction::Resume));
+    let (focus_in, focus_out) = (on_focus(FeedAction::Pause), on_focus(FeedAction::Resume));
     let filter = feed.filter.clone();
     let set_filter = |change: fn(&mut FeedFilter, String)| {
         let (state, filter) = (state.clone(), filter.clone());

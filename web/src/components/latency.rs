@@ -35,12 +35,15 @@ pub(crate) fn LatencyFigure() -> Html {
     });
     // Not a controlled input: this figure re-renders every second, and a `value` prop would undo typing.
     let field = use_node_ref();
+    // It is filled once, in the one effect that also starts the figure's clock (one copy of yew's effect code).
     {
-        let (field, initial) = (field.clone(), *warn_ms);
+        let (field, initial, view) = (field.clone(), *warn_ms, view.setter());
         use_effect_with((), move |_| {
             if let Some(input) = field.cast::<web_sys::HtmlInputElement>() {
                 input.set_value(&initial.to_string());
             }
+            let interval = Interval::new(1_000, move || view.set(latency::view()));
+            move || drop(interval)
         });
     }
     let on_warn = {
@@ -55,13 +58,6 @@ pub(crate) fn LatencyFigure() -> Html {
             }
         })
     };
-    {
-        let view = view.setter();
-        use_effect_with((), move |_| {
-            let interval = Interval::new(1_000, move || view.set(latency::view()));
-            move || drop(interval)
-        });
-    }
     let LatencyView { provider_relay, relay_browser, rtt } = *view;
     let title = rtt.map_or_else(
         || "relay→you needs a ping round trip to set the clock offset".to_owned(),

@@ -91,6 +91,15 @@ fn parse_class(v: &str) -> OrderClass {
 
 type Listener = Closure<dyn FnMut(web_sys::Event)>;
 
+/// `<label>Label<input inputmode="decimal" …></label>`: the ticket's number fields, built by one function.
+fn decimal_field(label: &'static str, testid: &'static str, value: String, oninput: Callback<InputEvent>) -> Html {
+    html! {
+        <label>{label}
+            <input data-testid={testid} inputmode="decimal" {value} {oninput} />
+        </label>
+    }
+}
+
 #[component]
 pub(crate) fn OrderTicket() -> Html {
     let ctx = use_context::<AppContext>();
@@ -222,7 +231,7 @@ pub(crate) fn OrderTicket() -> Html {
     let buy = current.side == Side::Buy;
     html! {
         <div class="ticket-backdrop">
-            <form class={classes!("ticket", if buy { "buy" } else { "sell" })} role="dialog" aria-modal="true"
+            <form class={if buy { "ticket buy" } else { "ticket sell" }} role="dialog" aria-modal="true"
                 aria-label="Order ticket" data-testid="order-ticket" data-symbol={current.symbol.clone()}
                 onsubmit={submit} novalidate=true>
                 <header class="ticket-head">
@@ -256,10 +265,7 @@ pub(crate) fn OrderTicket() -> Html {
                     </label>
                 </div>
                 <div class="ticket-row">
-                    <label>{if current.notional { "Amount ($)" } else { "Quantity" }}
-                        <input data-testid="ticket-amount" inputmode="decimal" value={current.amount.clone()}
-                            oninput={text_input(|f, v| f.amount = v)} />
-                    </label>
+                    {decimal_field(if current.notional { "Amount ($)" } else { "Quantity" }, "ticket-amount", current.amount.clone(), text_input(|f, v| f.amount = v))}
                     <label>{"In"}
                         <select data-testid="ticket-amount-kind" onchange={select(|f, v| f.notional = v == "notional")}>
                             <option value="qty" selected={!current.notional}>{"shares/units"}</option>
@@ -269,25 +275,16 @@ pub(crate) fn OrderTicket() -> Html {
                 </div>
                 {message(Field::Amount)}
                 if current.needs_limit() {
-                    <label>{"Limit price"}
-                        <input data-testid="ticket-limit" inputmode="decimal" value={current.limit_price.clone()}
-                            oninput={text_input(|f, v| f.limit_price = v)} />
-                    </label>
+                    {decimal_field("Limit price", "ticket-limit", current.limit_price.clone(), text_input(|f, v| f.limit_price = v))}
                     {message(Field::LimitPrice)}
                 }
                 if current.needs_stop() {
-                    <label>{"Stop price"}
-                        <input data-testid="ticket-stop" inputmode="decimal" value={current.stop_price.clone()}
-                            oninput={text_input(|f, v| f.stop_price = v)} />
-                    </label>
+                    {decimal_field("Stop price", "ticket-stop", current.stop_price.clone(), text_input(|f, v| f.stop_price = v))}
                     {message(Field::StopPrice)}
                 }
                 if current.needs_trail() {
                     <div class="ticket-row">
-                        <label>{"Trail"}
-                            <input data-testid="ticket-trail" inputmode="decimal" value={current.trail.clone()}
-                                oninput={text_input(|f, v| f.trail = v)} />
-                        </label>
+                        {decimal_field("Trail", "ticket-trail", current.trail.clone(), text_input(|f, v| f.trail = v))}
                         <label>{"By"}
                             <select data-testid="ticket-trail-kind" onchange={select(|f, v| f.trail_percent = v == "percent")}>
                                 <option value="percent" selected={current.trail_percent}>{"%"}</option>
@@ -306,20 +303,14 @@ pub(crate) fn OrderTicket() -> Html {
                 </label>
                 if current.has_legs() {
                     <div class="ticket-row">
-                        <label>{"Take profit"}
-                            <input data-testid="ticket-take-profit" inputmode="decimal" value={current.take_profit.clone()}
-                                oninput={text_input(|f, v| f.take_profit = v)} />
-                        </label>
-                        <label>{"Stop loss"}
-                            <input data-testid="ticket-stop-loss" inputmode="decimal" value={current.stop_loss.clone()}
-                                oninput={text_input(|f, v| f.stop_loss = v)} />
-                        </label>
+                        {decimal_field("Take profit", "ticket-take-profit", current.take_profit.clone(), text_input(|f, v| f.take_profit = v))}
+                        {decimal_field("Stop loss", "ticket-stop-loss", current.stop_loss.clone(), text_input(|f, v| f.stop_loss = v))}
                     </div>
                     {message(Field::TakeProfit)}
                     {message(Field::StopLoss)}
                 }
                 {message(Field::Form)}
-                <button type="submit" class={classes!("submit", if buy { "buy" } else { "sell" })} data-testid="ticket-submit">
+                <button type="submit" class={if buy { "submit buy" } else { "submit sell" }} data-testid="ticket-submit">
                     {format!("{} {}", if buy { "Buy" } else { "Sell" }, current.symbol.trim().to_ascii_uppercase())}
                 </button>
                 {status}
