@@ -12,6 +12,7 @@ use wasm_bindgen::JsCast;
 use web_sys::{AudioContext, HtmlInputElement, HtmlSelectElement};
 use yew::prelude::*;
 
+use super::markup::raw;
 use crate::context::AppContext;
 use crate::format;
 use crate::services::{now_ms, sound, storage, tz_offset_minutes};
@@ -346,7 +347,7 @@ pub(crate) fn AlertsPanel() -> Html {
     let toast = state.alerts.toasts(state.now_ms).last().cloned();
     html! {
         <section class="panel alerts" aria-labelledby="alerts-title" data-testid="alerts">
-            <h2 id="alerts-title">{"Alerts"}</h2>
+            {raw(r#"<h2 id="alerts-title">Alerts</h2>"#)}
             <form class="alert-form" data-testid="alert-form" onsubmit={onsubmit} novalidate=true>
                 <select ref={symbol} aria-label="Symbol" data-testid="alert-symbol">
                     { for state.watchlist.iter().enumerate().map(|(i, s)| {
@@ -376,7 +377,7 @@ pub(crate) fn AlertsPanel() -> Html {
                     data-testid="alert-cooldown" placeholder="cool-down s" />
                 <input ref={expiry} type="text" inputmode="decimal" aria-label="Expires after minutes (empty: never)"
                     data-testid="alert-expiry" placeholder="expires in min" />
-                <button type="submit" data-testid="alert-create">{"Set alert"}</button>
+                {raw(r#"<button type="submit" data-testid="alert-create">Set alert</button>"#)}
                 <p class="input-error">{ (*error).clone().unwrap_or_default() }</p>
             </form>
             <div class="alert-controls">

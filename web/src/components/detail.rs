@@ -22,6 +22,7 @@ use wasm_bindgen::JsCast;
 use web_sys::HtmlInputElement;
 use yew::prelude::*;
 
+use super::markup::raw;
 use crate::chart::candles::{Applied, Series};
 use crate::chart::tap;
 use crate::chart::view::{ChartView, Settings};
@@ -378,7 +379,7 @@ fn DetailPanel(props: &PanelProps) -> Html {
         }
     };
     let status = match &*load {
-        Load::Waiting => html! { <p class="chart-status">{"Loading candles…"}</p> },
+        Load::Waiting => raw(r#"<p class="chart-status">Loading candles…</p>"#),
         Load::Ready => html! {},
         Load::Failed(e) => html! { <p class="chart-status error" role="alert">{format!("Chart unavailable: {e}")}</p> },
     };
@@ -410,7 +411,7 @@ fn DetailPanel(props: &PanelProps) -> Html {
                 </div>
             }
         }
-        None => html! { <p class="chart-alert hint">{"Click the chart to set a price alert at that level."}</p> },
+        None => raw(r#"<p class="chart-alert hint">Click the chart to set a price alert at that level.</p>"#),
     };
     let on_close = props.on_close.reform(|_: MouseEvent| ());
     html! {

@@ -9,7 +9,7 @@ use wasm_bindgen::JsCast;
 use web_sys::{AudioContext, HtmlInputElement, HtmlSelectElement};
 use yew::prelude::*;
 
-use super::markup::{cell, td};
+use super::markup::{cell, raw, td};
 use crate::context::AppContext;
 use crate::format;
 use crate::services::{sound, tz_offset_minutes};
@@ -173,7 +173,7 @@ pub(crate) fn EventFeed() -> Html {
     let held = feed.held.len();
     html! {
         <section class="panel feed" aria-labelledby="feed-title">
-            <h2 id="feed-title">{"Event feed"}</h2>
+            {raw(r#"<h2 id="feed-title">Event feed</h2>"#)}
             if !watching {
                 <button type="button" data-testid="feed-watch" onclick={watch}>
                     {"Watch options flow and news"}

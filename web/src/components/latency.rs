@@ -7,6 +7,7 @@
 use gloo_timers::callback::Interval;
 use yew::prelude::*;
 
+use super::markup::raw;
 use crate::services::latency::{self, LatencyView, Percentiles};
 use crate::services::storage;
 
@@ -22,7 +23,7 @@ fn hop(label: &'static str, key: &'static str, p: Option<Percentiles>, warn_ms: 
         <span class={classes!("hop", slow.then_some("slow"))} data-hop={key} data-p50={p.p50.to_string()}
             data-p99={p.p99.to_string()} title={format!("median and 99th percentile of the last {} quotes", p.samples)}>
             {format!("{label} {:.0} ms · p99 {:.0} ms", p.p50, p.p99)}
-            if slow { <span class="sr-only">{" (slow)"}</span><span aria-hidden="true">{" ▲"}</span> }
+            if slow { {raw(r#"<span class="sr-only"> (slow)</span>"#)}{raw(r#"<span aria-hidden="true"> ▲</span>"#)} }
         </span>
     }
 }

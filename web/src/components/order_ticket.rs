@@ -17,6 +17,7 @@ use wasm_bindgen::JsCast;
 use web_sys::{HtmlInputElement, HtmlSelectElement};
 use yew::prelude::*;
 
+use super::markup::raw;
 use crate::context::AppContext;
 use crate::services::now_ms;
 use crate::state::{trim_qty, Action, Field, FieldError, PortfolioAction, TicketForm};
@@ -209,7 +210,7 @@ pub(crate) fn OrderTicket() -> Html {
     };
 
     let status = if outcome.pending.is_some() {
-        html! { <p class="ticket-status" data-testid="ticket-status" data-state="pending">{"Sending…"}</p> }
+        raw(r#"<p class="ticket-status" data-testid="ticket-status" data-state="pending">Sending…</p>"#)
     } else if let Some(id) = &outcome.accepted {
         let order = ctx.state.portfolio.orders.get(id);
         let text = match order {
@@ -223,7 +224,7 @@ pub(crate) fn OrderTicket() -> Html {
         };
         html! { <p class="ticket-status ok" data-testid="ticket-status" data-state="accepted">{text}</p> }
     } else if outcome.rejected.is_some() {
-        html! { <p class="ticket-status bad" data-testid="ticket-status" data-state="rejected">{"Rejected by the broker"}</p> }
+        raw(r#"<p class="ticket-status bad" data-testid="ticket-status" data-state="rejected">Rejected by the broker</p>"#)
     } else {
         html! {}
     };
@@ -235,7 +236,7 @@ pub(crate) fn OrderTicket() -> Html {
                 aria-label="Order ticket" data-testid="order-ticket" data-symbol={current.symbol.clone()}
                 onsubmit={submit} novalidate=true>
                 <header class="ticket-head">
-                    <h2>{"Order"}</h2>
+                    {raw(r#"<h2>Order</h2>"#)}
                     <div class="sides" role="group" aria-label="Side">
                         {side_button(Side::Buy, "Buy", "ticket-buy")}
                         {side_button(Side::Sell, "Sell", "ticket-sell")}

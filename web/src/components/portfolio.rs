@@ -12,7 +12,7 @@ use hamster_shared::broker::{Order, OrderType, ReplaceRequest, Side};
 use hamster_shared::{ClientMessage, ProviderState, RequestId, Symbol};
 use yew::prelude::*;
 
-use super::markup::{cell, column_heads, td};
+use super::markup::{cell, column_heads, raw, td};
 use crate::context::AppContext;
 use crate::services::now_ms;
 use crate::state::{trim_qty, Action, Phase, PortfolioAction, ACCOUNT_REQUEST};
@@ -218,7 +218,7 @@ pub(crate) fn PortfolioPanel() -> Html {
                 {format!("Trading is not available to this page: {}", portfolio.refused.clone().unwrap_or_default())}
             </p>
         },
-        None => html! { <p class="muted" data-testid="account-waiting">{"waiting for the account…"}</p> },
+        None => raw(r#"<p class="muted" data-testid="account-waiting">waiting for the account…</p>"#),
         Some(m) => {
             let item = |key: &'static str, label: &'static str, value: f64, signed: bool| {
                 html! {
@@ -362,7 +362,7 @@ pub(crate) fn PortfolioPanel() -> Html {
     html! {
         <section class="panel portfolio" data-testid="portfolio" aria-labelledby="portfolio-title">
             <header class="panel-head">
-                <h2 id="portfolio-title">{"Portfolio"}</h2>
+                {raw(r#"<h2 id="portfolio-title">Portfolio</h2>"#)}
                 {broker_badge(portfolio.broker.as_ref())}
                 if portfolio.broker.as_ref().is_none_or(|b| b.name == "paper") {
                     <button type="button" class="reset" data-testid="reset-account" onclick={reset}
@@ -370,9 +370,9 @@ pub(crate) fn PortfolioPanel() -> Html {
                 }
             </header>
             {summary}
-            <h3>{"Positions"}</h3>
+            {raw(r#"<h3>Positions</h3>"#)}
             if positions.is_empty() {
-                <p class="muted" data-testid="no-positions">{"No positions. Trade from a row or a chart."}</p>
+                {raw(r#"<p class="muted" data-testid="no-positions">No positions. Trade from a row or a chart.</p>"#)}
             } else {
                 <table class="positions">
                     <thead><tr>
@@ -385,15 +385,15 @@ pub(crate) fn PortfolioPanel() -> Html {
             <div data-testid="open-orders">
                 <h3>{format!("Open orders ({})", open.len())}</h3>
                 if open.is_empty() {
-                    <p class="muted">{"None working."}</p>
+                    {raw(r#"<p class="muted">None working.</p>"#)}
                 } else {
                     <table class="orders"><tbody>{for order_rows}</tbody></table>
                 }
             </div>
             <div data-testid="fills">
-                <h3>{"Fills"}</h3>
+                {raw(r#"<h3>Fills</h3>"#)}
                 if portfolio.fills.is_empty() {
-                    <p class="muted">{"No fills yet."}</p>
+                    {raw(r#"<p class="muted">No fills yet.</p>"#)}
                 } else {
                     <table class="fills"><tbody>{for fill_rows}</tbody></table>
                 }

@@ -16,6 +16,7 @@ use gloo_timers::callback::Timeout;
 use hamster_shared::Symbol;
 use yew::prelude::*;
 
+use super::markup::raw;
 use super::sparkline::Sparkline;
 use crate::format;
 use crate::services::tz_offset_minutes;
@@ -94,7 +95,7 @@ pub(crate) fn QuoteRow(props: &QuoteRowProps) -> Html {
         <th scope="row" role="rowheader" class="sym">
             <span class="ticker" title={symbol.to_string()}>{symbol.as_str()}</span>
             if row.cached {
-                <span class="tag cached-tag" title="Restored from this browser's cache">{"cached"}</span>
+                {raw(r#"<span class="tag cached-tag" title="Restored from this browser's cache">cached</span>"#)}
             }
         </th>
     };

@@ -10,7 +10,7 @@ use hamster_shared::{ClientMessage, ReplayAction};
 use web_sys::HtmlInputElement;
 use yew::prelude::*;
 
-use super::markup::{column_heads, td};
+use super::markup::{column_heads, raw, td};
 use crate::context::AppContext;
 use crate::format;
 use crate::services::tz_offset_minutes;
@@ -87,7 +87,7 @@ fn panel(
     load: &Callback<()>,
 ) -> Html {
     let recorded = match &**recordings {
-        None => return html! { <p class="replay-note">{"Loading recordings…"}</p> },
+        None => return raw(r#"<p class="replay-note">Loading recordings…</p>"#),
         Some(Err(e)) => {
             return html! { <p class="replay-note error" role="alert">{format!("Recordings unavailable: {e}")}</p> }
         }

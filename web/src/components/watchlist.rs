@@ -16,6 +16,7 @@ use hamster_shared::Symbol;
 use wasm_bindgen::JsCast;
 use yew::prelude::*;
 
+use super::markup::raw;
 use super::row_group::{GroupRow, RowGroup, GROUP_ROWS};
 use crate::context::AppContext;
 use crate::services::on_screen::OnScreen;
@@ -266,7 +267,7 @@ pub(crate) fn Watchlist() -> Html {
                             Some(by) => header(label, by, class),
                             None => html! { <th scope="col" role="columnheader" {class}>{label}</th> },
                         }) }
-                        <th scope="col" role="columnheader"><span class="sr-only">{"Remove"}</span></th>
+                        <th scope="col" role="columnheader">{raw(r#"<span class="sr-only">Remove</span>"#)}</th>
                     </tr>
                 </thead>
                 { for rows.chunks(GROUP_ROWS).enumerate().map(|(i, rows)| html! {
