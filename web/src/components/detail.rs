@@ -367,8 +367,8 @@ fn DetailPanel(props: &PanelProps) -> Html {
             let p = |v: f64| format::price(symbol, v);
             html! {
                 <dl class="readout" data-testid="readout">
-                    <dt>{"O"}</dt><dd>{p(c.open)}</dd><dt>{"H"}</dt><dd>{p(c.high)}</dd>
-                    <dt>{"L"}</dt><dd>{p(c.low)}</dd><dt>{"C"}</dt><dd>{p(c.close)}</dd>
+                    { for [("O", c.open), ("H", c.high), ("L", c.low), ("C", c.close)]
+                        .into_iter().map(|(k, v)| html! { <><dt>{k}</dt><dd>{p(v)}</dd></> }) }
                     if c.volume > 0.0 { <dt>{"V"}</dt><dd>{format::volume(c.volume)}</dd> }
                 </dl>
             }
@@ -424,16 +424,7 @@ fn DetailPanel(props: &PanelProps) -> Html {
                         {"Trade"}
                     </button>
                     <div class="timeframes" role="group" aria-label="Timeframe">{for timeframes}</div>
-                    <label class="toggle">
-                        <input type="checkbox" checked={settings.line} data-testid="line-mode" onchange={{
-                            let settings = settings.clone();
-                            Callback::from(move |e: Event| {
-                                let mut s = *settings;
-                                s.line = e.target_unchecked_into::<HtmlInputElement>().checked();
-                                settings.set(s);
-                            })
-                        }} />{"Line"}
-                    </label>
+                    {toggle("Line", "line-mode", settings.line, |s, on| s.line = on)}
                     <button type="button" class="close" ref={close_button} aria-label="Close (Esc)" title="Close (Esc)"
                         data-testid="detail-close" onclick={on_close}>{"×"}</button>
                 </header>
@@ -457,11 +448,10 @@ fn DetailPanel(props: &PanelProps) -> Html {
                 {status}
                 <div class="chart" ref={container} data-testid="detail-chart" data-tf={tf.as_str()}></div>
                 {chart_alert}
-                <p class="attribution">
-                    {"Charts by "}
-                    <a href="https://www.tradingview.com/" target="_blank" rel="noopener">{"TradingView"}</a>
-                    {" Lightweight Charts™ (Apache-2.0)."}
-                </p>
+                {raw(concat!(
+                    r#"<p class="attribution">Charts by <a href="https://www.tradingview.com/" target="_blank" "#,
+                    r#"rel="noopener">TradingView</a> Lightweight Charts™ (Apache-2.0).</p>"#
+                ))}
             </section>
         </div>
     }
