@@ -233,11 +233,13 @@ pub(crate) fn PortfolioPanel() -> Html {
             };
             html! {
                 <dl class="account-summary">
-                    {item("equity", "Equity", m.equity, false)}
-                    {item("cash", "Cash", m.cash, false)}
-                    {item("buying-power", "Buying power", m.buying_power, false)}
-                    {item("day-pl", "Day P&L", m.day_pl, true)}
-                    {item("unrealized-pl", "Unrealised", m.unrealized_pl, true)}
+                    { for [
+                        ("equity", "Equity", m.equity, false),
+                        ("cash", "Cash", m.cash, false),
+                        ("buying-power", "Buying power", m.buying_power, false),
+                        ("day-pl", "Day P&L", m.day_pl, true),
+                        ("unrealized-pl", "Unrealised", m.unrealized_pl, true),
+                    ].into_iter().map(|(key, label, value, signed)| item(key, label, value, signed)) }
                 </dl>
             }
         }
