@@ -7,6 +7,7 @@
 
 use yew::prelude::*;
 
+use super::markup::raw;
 use crate::context::AppContext;
 use crate::events::TabRole;
 use crate::format;
@@ -31,7 +32,7 @@ pub(crate) fn ConnectionBadge() -> Html {
     html! {
         <div class="conn" role="status" aria-live="polite">
             <span class={classes!("badge", kind)} data-testid="connection-status" data-state={kind}>
-                <span class="dot" aria-hidden="true"></span>
+                {raw(r#"<span class="dot" aria-hidden="true"></span>"#)}
                 <span class="label">{badge.label}</span>
                 if let Some(detail) = badge.detail {
                     <span class="detail" aria-hidden="true">{format!(" ({detail})")}</span>
@@ -41,8 +42,10 @@ pub(crate) fn ConnectionBadge() -> Html {
                 }
             </span>
             if state.simulated() {
-                <span class="simulated" data-testid="simulated"
-                    title="Prices come from the relay's built-in simulator, not a market">{"SIMULATED"}</span>
+                {raw(concat!(
+                    r#"<span class="simulated" data-testid="simulated" "#,
+                    r#"title="Prices come from the relay's built-in simulator, not a market">SIMULATED</span>"#
+                ))}
             }
             if let Some(role) = state.tab_role {
                 <span class={classes!("tab-role", role.as_str())} data-testid="tab-role" data-role={role.as_str()}
@@ -54,7 +57,7 @@ pub(crate) fn ConnectionBadge() -> Html {
                     html! {
                         <li key={name.clone()} class={classes!("provider", st)} title={p.detail.clone()}
                             data-provider={name.clone()} data-state={st}>
-                            <span class="dot" aria-hidden="true"></span>
+                            {raw(r#"<span class="dot" aria-hidden="true"></span>"#)}
                             {format!("{name}: {st}")}
                         </li>
                     }
