@@ -114,7 +114,7 @@ fn broker_badge(broker: Option<&BrokerStatus>) -> Html {
     };
     let state = match b.state {
         ProviderState::Live => None,
-        other => Some(format!("{other:?}").to_ascii_lowercase()),
+        other => Some(other.as_str()),
     };
     let title = match (&state, &b.detail) {
         (Some(s), Some(d)) => format!("{title} · {s}: {d}"),
@@ -123,7 +123,7 @@ fn broker_badge(broker: Option<&BrokerStatus>) -> Html {
     };
     let class = classes!("broker", b.live_money.then_some("live-money"), state.is_some().then_some("impaired"));
     html! {
-        <span {class} data-testid="broker" data-broker={b.name.clone()} data-state={format!("{:?}", b.state).to_ascii_lowercase()} {title}>
+        <span {class} data-testid="broker" data-broker={b.name.clone()} data-state={b.state.as_str()} {title}>
             {label}
             if let Some(s) = state { {format!(" · {s}")} }
         </span>
