@@ -13,7 +13,7 @@ use hamster_shared::Symbol;
 use web_sys::HtmlInputElement;
 use yew::prelude::*;
 
-use super::markup::raw;
+use super::markup::{class_with, raw};
 use crate::context::AppContext;
 
 /// Matches shown under the field.
@@ -151,7 +151,7 @@ pub(crate) fn AddSymbol() -> Html {
         };
         html! {
             <li id={format!("symbol-option-{i}")} role="option" aria-selected={selected.to_string()}
-                class={classes!("suggestion", selected.then_some("highlighted"))}
+                class={class_with("suggestion", selected.then_some("highlighted"))}
                 data-testid="symbol-suggestion" data-symbol={m.symbol.clone()} onmousedown={onmousedown}>
                 <span class="suggestion-symbol">{&m.symbol}</span>
                 <span class="suggestion-name">{&m.name}</span>

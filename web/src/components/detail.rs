@@ -22,7 +22,7 @@ use wasm_bindgen::JsCast;
 use web_sys::HtmlInputElement;
 use yew::prelude::*;
 
-use super::markup::raw;
+use super::markup::{class_with, raw};
 use crate::chart::candles::{Applied, Series};
 use crate::chart::tap;
 use crate::chart::view::{ChartView, Settings};
@@ -322,7 +322,7 @@ fn DetailPanel(props: &PanelProps) -> Html {
         let label = if t == Timeframe::D1 { "1D".to_owned() } else { t.to_string() };
         let active = *tf == t;
         html! {
-            <button type="button" class={classes!("tf", active.then_some("active"))} aria-pressed={active.to_string()}
+            <button type="button" class={class_with("tf", active.then_some("active"))} aria-pressed={active.to_string()}
                 data-testid={format!("timeframe-{}", t.as_str())} onclick={Callback::from(move |_| tf.set(t))}>
                 {label}
             </button>

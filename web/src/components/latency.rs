@@ -7,7 +7,7 @@
 use gloo_timers::callback::Interval;
 use yew::prelude::*;
 
-use super::markup::raw;
+use super::markup::{class_with, raw};
 use crate::services::latency::{self, LatencyView, Percentiles};
 use crate::services::storage;
 
@@ -20,7 +20,7 @@ fn hop(label: &'static str, key: &'static str, p: Option<Percentiles>, warn_ms: 
     };
     let slow = p.p50 > warn_ms;
     html! {
-        <span class={classes!("hop", slow.then_some("slow"))} data-hop={key} data-p50={p.p50.to_string()}
+        <span class={class_with("hop", slow.then_some("slow"))} data-hop={key} data-p50={p.p50.to_string()}
             data-p99={p.p99.to_string()} title={format!("median and 99th percentile of the last {} quotes", p.samples)}>
             {format!("{label} {:.0} ms · p99 {:.0} ms", p.p50, p.p99)}
             if slow { {raw(r#"<span class="sr-only"> (slow)</span>"#)}{raw(r#"<span aria-hidden="true"> ▲</span>"#)} }

@@ -33,3 +33,11 @@ pub(crate) fn td(class: &'static str, text: String) -> Html {
 pub(crate) fn raw(markup: &'static str) -> Html {
     Html::from_html_unchecked(AttrValue::Static(markup))
 }
+
+/// The classes `base` and, when there is one, `extra` (a state such as "active" or a trend): one function for
+/// what `classes!` would expand to at every element that has a class and one optional class.
+pub(crate) fn class_with(base: &'static str, extra: Option<&'static str>) -> Classes {
+    let mut classes = Classes::from(base);
+    classes.push(extra);
+    classes
+}

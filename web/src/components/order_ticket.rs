@@ -17,7 +17,7 @@ use wasm_bindgen::JsCast;
 use web_sys::{HtmlInputElement, HtmlSelectElement};
 use yew::prelude::*;
 
-use super::markup::raw;
+use super::markup::{class_with, raw};
 use crate::context::AppContext;
 use crate::services::now_ms;
 use crate::state::{trim_qty, Action, Field, FieldError, PortfolioAction, TicketForm};
@@ -164,7 +164,7 @@ pub(crate) fn OrderTicket() -> Html {
         let edit = edit.clone();
         let onclick = Callback::from(move |_: MouseEvent| edit(&|f: &mut TicketForm| f.side = side));
         html! {
-            <button type="button" class={classes!("side-choice", (current.side == side).then_some("chosen"))}
+            <button type="button" class={class_with("side-choice", (current.side == side).then_some("chosen"))}
                 aria-pressed={(current.side == side).to_string()} data-testid={testid} {onclick}>{label}</button>
         }
     };

@@ -12,7 +12,7 @@ use hamster_shared::broker::{Order, OrderType, ReplaceRequest, Side};
 use hamster_shared::{ClientMessage, ProviderState, RequestId, Symbol};
 use yew::prelude::*;
 
-use super::markup::{cell, column_heads, raw, td};
+use super::markup::{cell, class_with, column_heads, raw, td};
 use crate::context::AppContext;
 use crate::services::now_ms;
 use crate::state::{trim_qty, Action, Phase, PortfolioAction, ACCOUNT_REQUEST};
@@ -257,11 +257,11 @@ pub(crate) fn PortfolioPanel() -> Html {
                 {td("num opt", format!("{:.2}", p.avg_entry_price))}
                 <td class="num" data-testid="position-price" data-value={p.price.to_string()}>{format!("{:.2}", p.price)}</td>
                 {td("num opt", money(p.market_value))}
-                <td class={classes!("num", pl_class(p.unrealized_pl))} data-testid="position-pl"
+                <td class={class_with("num", pl_class(p.unrealized_pl))} data-testid="position-pl"
                     data-value={p.unrealized_pl.to_string()}>
                     {format!("{} ({:+.2}%)", pl(p.unrealized_pl), p.unrealized_pct)}
                 </td>
-                <td class={classes!("num", "opt", pl_class(p.day_pl))} data-testid="position-day-pl">{pl(p.day_pl)}</td>
+                <td class={class_with("num opt", pl_class(p.day_pl))} data-testid="position-day-pl">{pl(p.day_pl)}</td>
                 <td class="alloc" title={format!("{:.1}% of equity", p.allocation)}>
                     <span class="bar" style={format!("width:{:.1}%", p.allocation.clamp(0.0, 100.0))}></span>
                     <span class="alloc-pct">{format!("{:.1}%", p.allocation)}</span>

@@ -16,7 +16,7 @@ use gloo_timers::callback::Timeout;
 use hamster_shared::Symbol;
 use yew::prelude::*;
 
-use super::markup::raw;
+use super::markup::{class_with, raw};
 use super::sparkline::Sparkline;
 use crate::format;
 use crate::services::tz_offset_minutes;
@@ -180,11 +180,11 @@ pub(crate) fn QuoteRow(props: &QuoteRowProps) -> Html {
         let spark: Vec<f64> = row.spark.iter().map(|p| p.price).collect();
         html! {
             <>
-                <td role="cell" class={classes!("num", "price", flash)} data-testid="price" data-value={q.price.to_string()}>
+                <td role="cell" class={class_with("num price", flash)} data-testid="price" data-value={q.price.to_string()}>
                     {format::price(symbol, q.price)}
                 </td>
-                <td role="cell" class={classes!("num", "opt-sm", format::trend(&change))}>{change}</td>
-                <td role="cell" class={classes!("num", format::trend(&pct))} data-testid="change-pct">{pct}</td>
+                <td role="cell" class={class_with("num opt-sm", format::trend(&change))}>{change}</td>
+                <td role="cell" class={class_with("num", format::trend(&pct))} data-testid="change-pct">{pct}</td>
                 <td role="cell" class="num opt">{bid_ask}</td>
                 <td role="cell" class="num opt">{q.volume.map(format::volume).unwrap_or_else(dash)}</td>
                 <td role="cell" class="opt opt-md time" data-ts={q.ts.to_string()}>{format::clock(q.ts, tz_offset_minutes())}</td>

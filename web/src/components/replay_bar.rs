@@ -10,7 +10,7 @@ use hamster_shared::{ClientMessage, ReplayAction};
 use web_sys::HtmlInputElement;
 use yew::prelude::*;
 
-use super::markup::{column_heads, raw, td};
+use super::markup::{class_with, column_heads, raw, td};
 use crate::context::AppContext;
 use crate::format;
 use crate::services::tz_offset_minutes;
@@ -67,7 +67,7 @@ pub(crate) fn ReplayBar() -> Html {
         html! {}
     };
     html! {
-        <section class={classes!("replay", replay.is_some().then_some("replaying"))} aria-label="Replay">
+        <section class={class_with("replay", replay.is_some().then_some("replaying"))} aria-label="Replay">
             <div class="replay-head">
                 <button type="button" class="replay-toggle" data-testid="replay-open" aria-expanded={open.to_string()} onclick={toggle}>
                     {if *open { "Hide replay" } else { "Replay a recorded session…" }}
@@ -143,7 +143,7 @@ fn panel(
         });
         let current = (**speed - value).abs() < f64::EPSILON;
         html! {
-            <button type="button" class={classes!("speed", current.then_some("current"))} aria-pressed={current.to_string()}
+            <button type="button" class={class_with("speed", current.then_some("current"))} aria-pressed={current.to_string()}
                 data-testid={format!("replay-speed-{label}")} {onclick}>{label}</button>
         }
     });
