@@ -9,7 +9,7 @@ use wasm_bindgen::JsCast;
 use web_sys::{AudioContext, HtmlInputElement, HtmlSelectElement};
 use yew::prelude::*;
 
-use super::markup::{cell, raw, td};
+use super::markup::{cell, class_with, raw, td};
 use crate::context::AppContext;
 use crate::format;
 use crate::services::{sound, tz_offset_minutes};
@@ -41,14 +41,11 @@ fn row(e: &FeedEvent, big: f64, offset: i64) -> Html {
                 Some(Right::Put) => "P",
                 None => "",
             };
-            let class = classes!(
-                "flow",
-                (*premium >= big).then_some("big"),
-                right.map(|r| match r {
-                    Right::Call => "call",
-                    Right::Put => "put",
-                })
-            );
+            let mut class = class_with("flow", (*premium >= big).then_some("big"));
+            class.push(right.map(|r| match r {
+                Right::Call => "call",
+                Right::Put => "put",
+            }));
             html! {
                 <tr key={e.id} class={class} data-kind="flow" data-ticker={ticker.clone()}>
                     {td("time", time)}

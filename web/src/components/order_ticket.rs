@@ -224,7 +224,9 @@ pub(crate) fn OrderTicket() -> Html {
         };
         html! { <p class="ticket-status ok" data-testid="ticket-status" data-state="accepted">{text}</p> }
     } else if outcome.rejected.is_some() {
-        raw(r#"<p class="ticket-status bad" data-testid="ticket-status" data-state="rejected">Rejected by the broker</p>"#)
+        raw(
+            r#"<p class="ticket-status bad" data-testid="ticket-status" data-state="rejected">Rejected by the broker</p>"#,
+        )
     } else {
         html! {}
     };

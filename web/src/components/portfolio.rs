@@ -121,7 +121,8 @@ fn broker_badge(broker: Option<&BrokerStatus>) -> Html {
         (Some(s), None) => format!("{title} · {s}"),
         _ => title,
     };
-    let class = classes!("broker", b.live_money.then_some("live-money"), state.is_some().then_some("impaired"));
+    let mut class = class_with("broker", b.live_money.then_some("live-money"));
+    class.push(state.is_some().then_some("impaired"));
     html! {
         <span {class} data-testid="broker" data-broker={b.name.clone()} data-state={b.state.as_str()} {title}>
             {label}

@@ -66,16 +66,9 @@ pub(crate) fn QuoteRow(props: &QuoteRowProps) -> Html {
         Direction::Down => Some("flash-down"),
         Direction::Flat => None,
     };
-    let class = classes!(
-        "row",
-        props.stale.then_some("stale"),
-        row.cached.then_some("cached"),
-        row.refusal.is_some().then_some("refused"),
-    );
-    // The same text serves as a button's accessible name and its tooltip: formatted once, shared.
-    let label = |text: String| AttrValue::from(text);
-    let trade = label(format!("Trade {symbol}"));
-    let remove_label = label(format!("Remove {symbol}"));
+    let mut class = class_with("row", props.stale.then_some("stale"));
+    class.push(row.cached.then_some("cached"));
+    class.push(row.refusal.is_some().then_some("refused"));
     let remove = html! {
         <td role="cell" class="actions">
             <button type="button" class="bell" data-testid="alert-bell" data-alert={symbol.to_string()}
@@ -84,9 +77,9 @@ pub(crate) fn QuoteRow(props: &QuoteRowProps) -> Html {
                 {Html::from_html_unchecked(AttrValue::Static(BELL_SVG))}
             </button>
             <button type="button" class="trade" data-testid="trade-symbol" data-trade={symbol.to_string()}
-                aria-label={trade.clone()} title={trade}>{"$"}</button>
+                aria-label={format!("Trade {symbol}")} title={format!("Trade {symbol}")}>{"$"}</button>
             <button type="button" class="remove" data-testid="remove-symbol"
-                aria-label={remove_label.clone()} title={remove_label} onclick={onclick}>
+                aria-label={format!("Remove {symbol}")} title={format!("Remove {symbol}")} onclick={onclick}>
                 {"×"}
             </button>
         </td>
@@ -118,10 +111,10 @@ pub(crate) fn QuoteRow(props: &QuoteRowProps) -> Html {
                 let (on_replace, old, new) = (props.on_replace.clone(), symbol.clone(), s.clone());
                 Callback::from(move |_: MouseEvent| on_replace.emit((old.clone(), new.clone())))
             };
-            let replace = label(format!("Replace {symbol} with {s}"));
             html! {
                 <button type="button" class="did-you-mean" data-testid="did-you-mean" data-suggestion={s.to_string()}
-                    aria-label={replace.clone()} title={replace} onclick={onclick}>
+                    aria-label={format!("Replace {symbol} with {s}")} title={format!("Replace {symbol} with {s}")}
+                    onclick={onclick}>
                     {s.as_str()}
                 </button>
             }
