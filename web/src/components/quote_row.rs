@@ -74,7 +74,7 @@ pub(crate) fn QuoteRow(props: &QuoteRowProps) -> Html {
             <button type="button" class="bell" data-testid="alert-bell" data-alert={symbol.to_string()}
                 data-price={row.quote.as_ref().map(|q| q.price.to_string())}
                 aria-label={format!("Alert on {symbol}")} title={format!("Set an alert on {symbol}")}>
-                {Html::from_html_unchecked(AttrValue::Static(BELL_SVG))}
+                {raw(BELL_SVG)}
             </button>
             <button type="button" class="trade" data-testid="trade-symbol" data-trade={symbol.to_string()}
                 aria-label={format!("Trade {symbol}")} title={format!("Trade {symbol}")}>{"$"}</button>
