@@ -9,7 +9,7 @@ use wasm_bindgen::JsCast;
 use web_sys::{AudioContext, HtmlInputElement, HtmlSelectElement};
 use yew::prelude::*;
 
-use super::markup::{cell, class_with, raw, td};
+use super::markup::{cell, class_with, options, raw, td};
 use crate::context::AppContext;
 use crate::format;
 use crate::services::{sound, tz_offset_minutes};
@@ -179,14 +179,14 @@ pub(crate) fn EventFeed() -> Html {
             <div class="feed-filters">
                 <input type="text" aria-label="Ticker" placeholder="ticker" onchange={on_ticker} ref={ticker_field} />
                 <select aria-label="Kind" onchange={on_kind}>
-                    <option value="" selected={filter.kind.is_empty()}>{"all"}</option>
-                    <option value="flow" selected={filter.kind == "flow"}>{"options flow"}</option>
-                    <option value="news" selected={filter.kind == "news"}>{"news"}</option>
+                    {options(&[("", "all"), ("flow", "options flow"), ("news", "news")], &filter.kind)}
                 </select>
                 <select aria-label="Call or put" onchange={on_right}>
-                    <option value="" selected={filter.right.is_none()}>{"C/P"}</option>
-                    <option value="call" selected={filter.right == Some(Right::Call)}>{"calls"}</option>
-                    <option value="put" selected={filter.right == Some(Right::Put)}>{"puts"}</option>
+                    {options(&[("", "C/P"), ("call", "calls"), ("put", "puts")], match filter.right {
+                        Some(Right::Call) => "call",
+                        Some(Right::Put) => "put",
+                        None => "",
+                    })}
                 </select>
                 <input type="text" inputmode="numeric" aria-label="Minimum premium" placeholder="min premium"
                     onchange={on_min} />

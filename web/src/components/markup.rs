@@ -41,3 +41,12 @@ pub(crate) fn class_with(base: &'static str, extra: Option<&'static str>) -> Cla
     classes.push(extra);
     classes
 }
+
+/// The `<option value=…>label</option>`s of a select from `(value, label)` pairs, the one whose value is `chosen`
+/// selected.
+pub(crate) fn options(items: &[(&'static str, &'static str)], chosen: &str) -> Html {
+    items
+        .iter()
+        .map(|&(value, label)| html! { <option {value} selected={value == chosen}>{label}</option> })
+        .collect()
+}

@@ -17,7 +17,7 @@ use wasm_bindgen::JsCast;
 use web_sys::{HtmlInputElement, HtmlSelectElement};
 use yew::prelude::*;
 
-use super::markup::{class_with, raw};
+use super::markup::{class_with, options, raw};
 use crate::context::AppContext;
 use crate::services::now_ms;
 use crate::state::{trim_qty, Action, Field, FieldError, PortfolioAction, TicketForm};
@@ -253,17 +253,18 @@ pub(crate) fn OrderTicket() -> Html {
                 <div class="ticket-row">
                     <label>{"Type"}
                         <select data-testid="ticket-type" onchange={select(|f, v| f.order_type = parse_type(v))}>
-                            {for [OrderType::Market, OrderType::Limit, OrderType::Stop, OrderType::StopLimit, OrderType::TrailingStop]
-                                .into_iter().map(|t| html! {
-                                    <option value={type_value(t)} selected={current.order_type == t}>{type_value(t).replace('_', " ")}</option>
-                                })}
+                            {options(&[
+                                ("market", "market"),
+                                ("limit", "limit"),
+                                ("stop", "stop"),
+                                ("stop_limit", "stop limit"),
+                                ("trailing_stop", "trailing stop"),
+                            ], type_value(current.order_type))}
                         </select>
                     </label>
                     <label>{"Time in force"}
                         <select data-testid="ticket-tif" onchange={select(|f, v| f.time_in_force = parse_tif(v))}>
-                            {for [TimeInForce::Day, TimeInForce::Gtc, TimeInForce::Ioc].into_iter().map(|t| html! {
-                                <option value={tif_value(t)} selected={current.time_in_force == t}>{tif_value(t)}</option>
-                            })}
+                            {options(&[("day", "day"), ("gtc", "gtc"), ("ioc", "ioc")], tif_value(current.time_in_force))}
                         </select>
                     </label>
                 </div>
@@ -271,8 +272,8 @@ pub(crate) fn OrderTicket() -> Html {
                     {decimal_field(if current.notional { "Amount ($)" } else { "Quantity" }, "ticket-amount", current.amount.clone(), text_input(|f, v| f.amount = v))}
                     <label>{"In"}
                         <select data-testid="ticket-amount-kind" onchange={select(|f, v| f.notional = v == "notional")}>
-                            <option value="qty" selected={!current.notional}>{"shares/units"}</option>
-                            <option value="notional" selected={current.notional}>{"cash"}</option>
+                            {options(&[("qty", "shares/units"), ("notional", "cash")],
+                                if current.notional { "notional" } else { "qty" })}
                         </select>
                     </label>
                 </div>
@@ -290,8 +291,8 @@ pub(crate) fn OrderTicket() -> Html {
                         {decimal_field("Trail", "ticket-trail", current.trail.clone(), text_input(|f, v| f.trail = v))}
                         <label>{"By"}
                             <select data-testid="ticket-trail-kind" onchange={select(|f, v| f.trail_percent = v == "percent")}>
-                                <option value="percent" selected={current.trail_percent}>{"%"}</option>
-                                <option value="price" selected={!current.trail_percent}>{"price"}</option>
+                                {options(&[("percent", "%"), ("price", "price")],
+                                    if current.trail_percent { "percent" } else { "price" })}
                             </select>
                         </label>
                     </div>
@@ -299,9 +300,8 @@ pub(crate) fn OrderTicket() -> Html {
                 }
                 <label>{"Order class"}
                     <select data-testid="ticket-class" onchange={select(|f, v| f.order_class = parse_class(v))}>
-                        {for [OrderClass::Simple, OrderClass::Bracket, OrderClass::Oco].into_iter().map(|c| html! {
-                            <option value={class_value(c)} selected={current.order_class == c}>{class_value(c)}</option>
-                        })}
+                        {options(&[("simple", "simple"), ("bracket", "bracket"), ("oco", "oco")],
+                            class_value(current.order_class))}
                     </select>
                 </label>
                 if current.has_legs() {
