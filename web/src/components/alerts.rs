@@ -12,7 +12,7 @@ use wasm_bindgen::JsCast;
 use web_sys::{AudioContext, HtmlInputElement, HtmlSelectElement};
 use yew::prelude::*;
 
-use super::markup::raw;
+use super::markup::{options, raw};
 use crate::context::AppContext;
 use crate::format;
 use crate::services::{now_ms, sound, storage, tz_offset_minutes};
@@ -358,7 +358,7 @@ pub(crate) fn AlertsPanel() -> Html {
                     <option key={WATCHLIST_SCOPE} value={WATCHLIST_SCOPE} selected=false>{"whole watchlist"}</option>
                 </select>
                 <select ref={kind} aria-label="Condition" data-testid="alert-kind" onchange={on_kind}>
-                    { for KINDS.into_iter().map(|(v, label)| html! { <option key={v} value={v} selected={*kind_v == v}>{label}</option> }) }
+                    {options(&KINDS, &kind_v)}
                 </select>
                 if indicator {
                     <select ref={tf_node} aria-label="Timeframe" data-testid="alert-tf" onchange={on_tf}>
@@ -370,8 +370,7 @@ pub(crate) fn AlertsPanel() -> Html {
                 <input ref={level} type="text" inputmode="decimal" aria-label="Level, percent or EMA periods"
                     data-testid="alert-level" placeholder={level_hint(&kind_v)} />
                 <select ref={repeat} aria-label="Repeat" data-testid="alert-repeat" onchange={on_repeat}>
-                    { for [("once", "once"), ("every", "every time")]
-                        .into_iter().map(|(v, label)| html! { <option key={v} value={v} selected={*repeat_v == v}>{label}</option> }) }
+                    {options(&[("once", "once"), ("every", "every time")], &repeat_v)}
                 </select>
                 <input ref={cooldown} type="text" inputmode="numeric" aria-label="Cool-down in seconds"
                     data-testid="alert-cooldown" placeholder="cool-down s" />

@@ -45,8 +45,5 @@ pub(crate) fn class_with(base: &'static str, extra: Option<&'static str>) -> Cla
 /// The `<option value=…>label</option>`s of a select from `(value, label)` pairs, the one whose value is `chosen`
 /// selected.
 pub(crate) fn options(items: &[(&'static str, &'static str)], chosen: &str) -> Html {
-    items
-        .iter()
-        .map(|&(value, label)| html! { <option {value} selected={value == chosen}>{label}</option> })
-        .collect()
+    items.iter().map(|&(value, label)| html! { <option {value} selected={value == chosen}>{label}</option> }).collect()
 }
