@@ -28,8 +28,8 @@ pub(crate) fn td(class: &'static str, text: String) -> Html {
 }
 
 /// Static markup from a string: the browser parses it, where `html!` would compile each element to its own
-/// construction code and attribute table. Only for markup without listeners, references or components, and not
-/// directly inside a table (it is parsed outside one).
+/// construction code and attribute table. Only for constants of this code (never text from elsewhere), without
+/// listeners, references or components, and not directly inside a table (it is parsed outside one).
 pub(crate) fn raw(markup: &'static str) -> Html {
     Html::from_html_unchecked(AttrValue::Static(markup))
 }
