@@ -24,6 +24,11 @@ const WATCHLIST_SCOPE: &str = "*";
 /// Candles asked of the relay to seed an indicator alert's series.
 const SEED_CANDLES: usize = 300;
 
+/// The timeframes an indicator alert can read, as its select's (value, label) pairs: `Timeframe::ALL` (a test
+/// checks it), written out so the options are constants.
+const TIMEFRAMES: [(&str, &str); 5] =
+    [("1m", "on 1m"), ("5m", "on 5m"), ("15m", "on 15m"), ("1h", "on 1h"), ("1d", "on 1d")];
+
 /// The alert kinds the form offers: (value, label).
 const KINDS: [(&str, &str); 10] = [
     ("above", "price above"),
@@ -362,9 +367,7 @@ pub(crate) fn AlertsPanel() -> Html {
                 </select>
                 if indicator {
                     <select ref={tf_node} aria-label="Timeframe" data-testid="alert-tf" onchange={on_tf}>
-                        { for Timeframe::ALL.into_iter().map(|t| html! {
-                            <option key={t.as_str()} value={t.as_str()} selected={*tf_v == t}>{ format!("on {t}") }</option>
-                        }) }
+                        {options(&TIMEFRAMES, tf_v.as_str())}
                     </select>
                 }
                 <input ref={level} type="text" inputmode="decimal" aria-label="Level, percent or EMA periods"
@@ -421,5 +424,21 @@ pub(crate) fn AlertsPanel() -> Html {
                 { toast.map(|f| html! { <div class="toast alert">{f.text}</div> }).unwrap_or_default() }
             </div>
         </section>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use hamster_shared::api::Timeframe;
+
+    use super::TIMEFRAMES;
+
+    #[test]
+    fn the_timeframe_options_are_every_timeframe() {
+        let values: Vec<&str> = TIMEFRAMES.iter().map(|&(value, _)| value).collect();
+        assert_eq!(values, Timeframe::ALL.map(Timeframe::as_str));
+        for (value, label) in TIMEFRAMES {
+            assert_eq!(label, format!("on {value}"));
+        }
     }
 }
