@@ -6,6 +6,7 @@ use std::rc::Rc;
 
 use yew::prelude::*;
 
+use super::markup::{class_with, raw};
 use crate::format;
 use crate::services::tz_offset_minutes;
 use crate::state::LogEntry;
@@ -26,10 +27,10 @@ pub(crate) fn ActivityLog(props: &ActivityLogProps) -> Html {
     let offset = tz_offset_minutes();
     html! {
         <section class="panel log" aria-labelledby="log-title">
-            <h2 id="log-title">{"Activity"}</h2>
+            {raw(r#"<h2 id="log-title">Activity</h2>"#)}
             <ol data-testid="activity-log" role="log" aria-live="polite" aria-relevant="additions">
                 { for props.log.iter().rev().map(|e| html! {
-                    <li key={e.id} class={classes!("entry", e.level.as_str())}>
+                    <li key={e.id} class={class_with("entry", Some(e.level.as_str()))}>
                         <time>{format::clock(e.at_ms, offset)}</time>
                         <span class="text">{e.text.clone()}</span>
                     </li>

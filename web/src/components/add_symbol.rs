@@ -13,6 +13,7 @@ use hamster_shared::Symbol;
 use web_sys::HtmlInputElement;
 use yew::prelude::*;
 
+use super::markup::{class_with, raw};
 use crate::context::AppContext;
 
 /// Matches shown under the field.
@@ -150,7 +151,7 @@ pub(crate) fn AddSymbol() -> Html {
         };
         html! {
             <li id={format!("symbol-option-{i}")} role="option" aria-selected={selected.to_string()}
-                class={classes!("suggestion", selected.then_some("highlighted"))}
+                class={class_with("suggestion", selected.then_some("highlighted"))}
                 data-testid="symbol-suggestion" data-symbol={m.symbol.clone()} onmousedown={onmousedown}>
                 <span class="suggestion-symbol">{&m.symbol}</span>
                 <span class="suggestion-name">{&m.name}</span>
@@ -165,7 +166,7 @@ pub(crate) fn AddSymbol() -> Html {
 
     html! {
         <form class="add" onsubmit={onsubmit} novalidate=true>
-            <label for="symbol-input" class="sr-only">{"Symbol to add"}</label>
+            {raw(r#"<label for="symbol-input" class="sr-only">Symbol to add</label>"#)}
             <div class="combo">
                 <input
                     id="symbol-input"
@@ -194,7 +195,7 @@ pub(crate) fn AddSymbol() -> Html {
                     </ul>
                 }
             </div>
-            <button type="submit" data-testid="add-symbol">{"Add"}</button>
+            {raw(r#"<button type="submit" data-testid="add-symbol">Add</button>"#)}
             <p id="symbol-error" class="input-error" role="alert">
                 { (*error).clone().unwrap_or_default() }
             </p>

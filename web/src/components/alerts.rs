@@ -12,6 +12,7 @@ use wasm_bindgen::JsCast;
 use web_sys::{AudioContext, HtmlInputElement, HtmlSelectElement};
 use yew::prelude::*;
 
+use super::markup::{options, raw};
 use crate::context::AppContext;
 use crate::format;
 use crate::services::{now_ms, sound, storage, tz_offset_minutes};
@@ -22,6 +23,11 @@ const WATCHLIST_SCOPE: &str = "*";
 
 /// Candles asked of the relay to seed an indicator alert's series.
 const SEED_CANDLES: usize = 300;
+
+/// The timeframes an indicator alert can read, as its select's (value, label) pairs: `Timeframe::ALL` (a test
+/// checks it), written out so the options are constants.
+const TIMEFRAMES: [(&str, &str); 5] =
+    [("1m", "on 1m"), ("5m", "on 5m"), ("15m", "on 15m"), ("1h", "on 1h"), ("1d", "on 1d")];
 
 /// The alert kinds the form offers: (value, label).
 const KINDS: [(&str, &str); 10] = [
@@ -181,10 +187,19 @@ pub(crate) fn AlertsPanel() -> Html {
             }
         });
     }
-    // A bell anywhere on the page (`data-alert="SYMBOL"`, `data-price`) prefills the form.
+    // A bell anywhere on the page (`data-alert="SYMBOL"`, `data-price`) prefills the form; another tab switching
+    // the sound shows here too. One effect for both listeners: each effect is its own copy of yew's effect code.
     {
-        let dispatcher = ctx.as_ref().map(|c| c.state.dispatcher());
+        let (dispatcher, muted) = (ctx.as_ref().map(|c| c.state.dispatcher()), muted.clone());
         use_effect_with((), move |_| {
+            let storage_listener = web_sys::window().map(|window| {
+                gloo_events::EventListener::new(&window, "storage", move |event| {
+                    let key = event.dyn_ref::<web_sys::StorageEvent>().and_then(|e| e.key());
+                    if key.as_deref() == Some(storage::SOUND_MUTED_KEY) {
+                        muted.set(storage::sound_muted());
+                    }
+                })
+            });
             let listener = web_sys::window().and_then(|w| w.document()).zip(dispatcher).map(|(doc, dispatcher)| {
                 gloo_events::EventListener::new(&doc, "click", move |event| {
                     let Some(el) = event.target().and_then(|t| t.dyn_into::<web_sys::Element>().ok()) else { return };
@@ -196,7 +211,7 @@ pub(crate) fn AlertsPanel() -> Html {
                     }
                 })
             });
-            move || drop(listener)
+            move || drop((listener, storage_listener))
         });
     }
     // Indicator alerts read candles: seed each symbol and timeframe from the relay's history once, so a signal
@@ -312,37 +327,16 @@ pub(crate) fn AlertsPanel() -> Html {
             muted.set(!*muted);
         })
     };
-    // Another tab switched the sound: show it here too.
-    {
-        let muted = muted.clone();
-        use_effect_with((), move |_| {
-            let listener = web_sys::window().map(|window| {
-                gloo_events::EventListener::new(&window, "storage", move |event| {
-                    let key = event.dyn_ref::<web_sys::StorageEvent>().and_then(|e| e.key());
-                    if key.as_deref() == Some(storage::SOUND_MUTED_KEY) {
-                        muted.set(storage::sound_muted());
-                    }
-                })
-            });
-            move || drop(listener)
-        });
-    }
-    let on_kind = {
-        let kind_v = kind_v.clone();
+    // One closure for both selects that keep their value as text (each closure is its own code).
+    let keep_choice = |chosen: &UseStateHandle<String>| {
+        let chosen = chosen.clone();
         Callback::from(move |e: Event| {
             if let Some(s) = e.target().and_then(|t| t.dyn_into::<HtmlSelectElement>().ok()) {
-                kind_v.set(s.value());
+                chosen.set(s.value());
             }
         })
     };
-    let on_repeat = {
-        let repeat_v = repeat_v.clone();
-        Callback::from(move |e: Event| {
-            if let Some(s) = e.target().and_then(|t| t.dyn_into::<HtmlSelectElement>().ok()) {
-                repeat_v.set(s.value());
-            }
-        })
-    };
+    let (on_kind, on_repeat) = (keep_choice(&kind_v), keep_choice(&repeat_v));
     let on_tf = {
         let tf_v = tf_v.clone();
         Callback::from(move |e: Event| {
@@ -358,7 +352,7 @@ pub(crate) fn AlertsPanel() -> Html {
     let toast = state.alerts.toasts(state.now_ms).last().cloned();
     html! {
         <section class="panel alerts" aria-labelledby="alerts-title" data-testid="alerts">
-            <h2 id="alerts-title">{"Alerts"}</h2>
+            {raw(r#"<h2 id="alerts-title">Alerts</h2>"#)}
             <form class="alert-form" data-testid="alert-form" onsubmit={onsubmit} novalidate=true>
                 <select ref={symbol} aria-label="Symbol" data-testid="alert-symbol">
                     { for state.watchlist.iter().enumerate().map(|(i, s)| {
@@ -369,26 +363,23 @@ pub(crate) fn AlertsPanel() -> Html {
                     <option key={WATCHLIST_SCOPE} value={WATCHLIST_SCOPE} selected=false>{"whole watchlist"}</option>
                 </select>
                 <select ref={kind} aria-label="Condition" data-testid="alert-kind" onchange={on_kind}>
-                    { for KINDS.into_iter().map(|(v, label)| html! { <option key={v} value={v} selected={*kind_v == v}>{label}</option> }) }
+                    {options(&KINDS, &kind_v)}
                 </select>
                 if indicator {
                     <select ref={tf_node} aria-label="Timeframe" data-testid="alert-tf" onchange={on_tf}>
-                        { for Timeframe::ALL.into_iter().map(|t| html! {
-                            <option key={t.as_str()} value={t.as_str()} selected={*tf_v == t}>{ format!("on {t}") }</option>
-                        }) }
+                        {options(&TIMEFRAMES, tf_v.as_str())}
                     </select>
                 }
                 <input ref={level} type="text" inputmode="decimal" aria-label="Level, percent or EMA periods"
                     data-testid="alert-level" placeholder={level_hint(&kind_v)} />
                 <select ref={repeat} aria-label="Repeat" data-testid="alert-repeat" onchange={on_repeat}>
-                    { for [("once", "once"), ("every", "every time")]
-                        .into_iter().map(|(v, label)| html! { <option key={v} value={v} selected={*repeat_v == v}>{label}</option> }) }
+                    {options(&[("once", "once"), ("every", "every time")], &repeat_v)}
                 </select>
                 <input ref={cooldown} type="text" inputmode="numeric" aria-label="Cool-down in seconds"
                     data-testid="alert-cooldown" placeholder="cool-down s" />
                 <input ref={expiry} type="text" inputmode="decimal" aria-label="Expires after minutes (empty: never)"
                     data-testid="alert-expiry" placeholder="expires in min" />
-                <button type="submit" data-testid="alert-create">{"Set alert"}</button>
+                {raw(r#"<button type="submit" data-testid="alert-create">Set alert</button>"#)}
                 <p class="input-error">{ (*error).clone().unwrap_or_default() }</p>
             </form>
             <div class="alert-controls">
@@ -433,5 +424,21 @@ pub(crate) fn AlertsPanel() -> Html {
                 { toast.map(|f| html! { <div class="toast alert">{f.text}</div> }).unwrap_or_default() }
             </div>
         </section>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use hamster_shared::api::Timeframe;
+
+    use super::TIMEFRAMES;
+
+    #[test]
+    fn the_timeframe_options_are_every_timeframe() {
+        let values: Vec<&str> = TIMEFRAMES.iter().map(|&(value, _)| value).collect();
+        assert_eq!(values, Timeframe::ALL.map(Timeframe::as_str));
+        for (value, label) in TIMEFRAMES {
+            assert_eq!(label, format!("on {value}"));
+        }
     }
 }

@@ -26,6 +26,16 @@ use crate::hooks::{use_clock, use_connection, use_frame_batch, use_history, use_
 use crate::services::{now_ms, storage};
 use crate::state::{default_watchlist, Action, AlertAction, AppState, ListAction};
 
+/// The page's title with its logo: static markup, so one string rather than the wasm that would build it node by
+/// node.
+const BRAND: &str = concat!(
+    r#"<h1 class="brand"><svg class="logo" viewBox="0 0 24 24" width="22" height="22" aria-hidden="true">"#,
+    r#"<rect x="3" y="9" width="4" height="8" rx="1"/><line x1="5" y1="6" x2="5" y2="20"/>"#,
+    r#"<rect x="10" y="5" width="4" height="9" rx="1"/><line x1="12" y1="2" x2="12" y2="17"/>"#,
+    r#"<rect x="17" y="11" width="4" height="6" rx="1"/><line x1="19" y1="8" x2="19" y2="21"/>"#,
+    r#"</svg>Hamster Terminal</h1>"#
+);
+
 #[component]
 pub(crate) fn App() -> Html {
     let state = use_reducer(|| {
@@ -51,17 +61,7 @@ pub(crate) fn App() -> Html {
         <ContextProvider<AppContext> context={context}>
             <div class="app">
                 <header class="top">
-                    <h1 class="brand">
-                        <svg class="logo" viewBox="0 0 24 24" width="22" height="22" aria-hidden="true">
-                            <rect x="3" y="9" width="4" height="8" rx="1" />
-                            <line x1="5" y1="6" x2="5" y2="20" />
-                            <rect x="10" y="5" width="4" height="9" rx="1" />
-                            <line x1="12" y1="2" x2="12" y2="17" />
-                            <rect x="17" y="11" width="4" height="6" rx="1" />
-                            <line x1="19" y1="8" x2="19" y2="21" />
-                        </svg>
-                        {"Hamster Terminal"}
-                    </h1>
+                    {Html::from_html_unchecked(AttrValue::Static(BRAND))}
                     <LatencyFigure />
                     <ThemeToggle />
                     <ConnectionBadge />

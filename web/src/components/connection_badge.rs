@@ -7,6 +7,7 @@
 
 use yew::prelude::*;
 
+use super::markup::{class_with, raw};
 use crate::context::AppContext;
 use crate::events::TabRole;
 use crate::format;
@@ -30,8 +31,8 @@ pub(crate) fn ConnectionBadge() -> Html {
     let kind = badge.kind.as_str();
     html! {
         <div class="conn" role="status" aria-live="polite">
-            <span class={classes!("badge", kind)} data-testid="connection-status" data-state={kind}>
-                <span class="dot" aria-hidden="true"></span>
+            <span class={class_with("badge", Some(kind))} data-testid="connection-status" data-state={kind}>
+                {raw(r#"<span class="dot" aria-hidden="true"></span>"#)}
                 <span class="label">{badge.label}</span>
                 if let Some(detail) = badge.detail {
                     <span class="detail" aria-hidden="true">{format!(" ({detail})")}</span>
@@ -41,20 +42,22 @@ pub(crate) fn ConnectionBadge() -> Html {
                 }
             </span>
             if state.simulated() {
-                <span class="simulated" data-testid="simulated"
-                    title="Prices come from the relay's built-in simulator, not a market">{"SIMULATED"}</span>
+                {raw(concat!(
+                    r#"<span class="simulated" data-testid="simulated" "#,
+                    r#"title="Prices come from the relay's built-in simulator, not a market">SIMULATED</span>"#
+                ))}
             }
             if let Some(role) = state.tab_role {
-                <span class={classes!("tab-role", role.as_str())} data-testid="tab-role" data-role={role.as_str()}
+                <span class={class_with("tab-role", Some(role.as_str()))} data-testid="tab-role" data-role={role.as_str()}
                     title={role_title(role)}>{role.as_str()}</span>
             }
             <ul class="providers" aria-label="Providers">
                 { for state.providers.iter().map(|(name, p)| {
                     let st = p.state.as_str();
                     html! {
-                        <li key={name.clone()} class={classes!("provider", st)} title={p.detail.clone()}
+                        <li key={name.clone()} class={class_with("provider", Some(st))} title={p.detail.clone()}
                             data-provider={name.clone()} data-state={st}>
-                            <span class="dot" aria-hidden="true"></span>
+                            {raw(r#"<span class="dot" aria-hidden="true"></span>"#)}
                             {format!("{name}: {st}")}
                         </li>
                     }

@@ -22,6 +22,7 @@ use wasm_bindgen::JsCast;
 use web_sys::HtmlInputElement;
 use yew::prelude::*;
 
+use super::markup::{class_with, raw};
 use crate::chart::candles::{Applied, Series};
 use crate::chart::tap;
 use crate::chart::view::{ChartView, Settings};
@@ -231,13 +232,15 @@ fn DetailPanel(props: &PanelProps) -> Html {
         });
     }
 
-    // Focus moves into the dialog when it opens.
+    // Focus moves into the dialog when it opens, and the chart dies with the panel (one effect: each is its own
+    // copy of yew's effect code).
     {
-        let close_button = close_button.clone();
+        let (close_button, chart) = (close_button.clone(), chart.clone());
         use_effect_with((), move |_| {
             if let Some(b) = close_button.cast::<web_sys::HtmlElement>() {
                 let _ = b.focus();
             }
+            move || drop(chart.borrow_mut().take())
         });
     }
     // Live ticks go straight to the chart.
@@ -312,11 +315,6 @@ fn DetailPanel(props: &PanelProps) -> Html {
             move || *cancelled.borrow_mut() = true
         });
     }
-    // The chart dies with the panel.
-    {
-        let chart = chart.clone();
-        use_effect_with((), move |_| move || drop(chart.borrow_mut().take()));
-    }
 
     let symbol = &props.symbol;
     let timeframes = Timeframe::ALL.iter().map(|&t| {
@@ -324,7 +322,7 @@ fn DetailPanel(props: &PanelProps) -> Html {
         let label = if t == Timeframe::D1 { "1D".to_owned() } else { t.to_string() };
         let active = *tf == t;
         html! {
-            <button type="button" class={classes!("tf", active.then_some("active"))} aria-pressed={active.to_string()}
+            <button type="button" class={class_with("tf", active.then_some("active"))} aria-pressed={active.to_string()}
                 data-testid={format!("timeframe-{}", t.as_str())} onclick={Callback::from(move |_| tf.set(t))}>
                 {label}
             </button>
@@ -369,8 +367,8 @@ fn DetailPanel(props: &PanelProps) -> Html {
             let p = |v: f64| format::price(symbol, v);
             html! {
                 <dl class="readout" data-testid="readout">
-                    <dt>{"O"}</dt><dd>{p(c.open)}</dd><dt>{"H"}</dt><dd>{p(c.high)}</dd>
-                    <dt>{"L"}</dt><dd>{p(c.low)}</dd><dt>{"C"}</dt><dd>{p(c.close)}</dd>
+                    { for [("O", c.open), ("H", c.high), ("L", c.low), ("C", c.close)]
+                        .into_iter().map(|(k, v)| html! { <><dt>{k}</dt><dd>{p(v)}</dd></> }) }
                     if c.volume > 0.0 { <dt>{"V"}</dt><dd>{format::volume(c.volume)}</dd> }
                 </dl>
             }
@@ -381,7 +379,7 @@ fn DetailPanel(props: &PanelProps) -> Html {
         }
     };
     let status = match &*load {
-        Load::Waiting => html! { <p class="chart-status">{"Loading candles…"}</p> },
+        Load::Waiting => raw(r#"<p class="chart-status">Loading candles…</p>"#),
         Load::Ready => html! {},
         Load::Failed(e) => html! { <p class="chart-status error" role="alert">{format!("Chart unavailable: {e}")}</p> },
     };
@@ -413,7 +411,7 @@ fn DetailPanel(props: &PanelProps) -> Html {
                 </div>
             }
         }
-        None => html! { <p class="chart-alert hint">{"Click the chart to set a price alert at that level."}</p> },
+        None => raw(r#"<p class="chart-alert hint">Click the chart to set a price alert at that level.</p>"#),
     };
     let on_close = props.on_close.reform(|_: MouseEvent| ());
     html! {
@@ -426,16 +424,7 @@ fn DetailPanel(props: &PanelProps) -> Html {
                         {"Trade"}
                     </button>
                     <div class="timeframes" role="group" aria-label="Timeframe">{for timeframes}</div>
-                    <label class="toggle">
-                        <input type="checkbox" checked={settings.line} data-testid="line-mode" onchange={{
-                            let settings = settings.clone();
-                            Callback::from(move |e: Event| {
-                                let mut s = *settings;
-                                s.line = e.target_unchecked_into::<HtmlInputElement>().checked();
-                                settings.set(s);
-                            })
-                        }} />{"Line"}
-                    </label>
+                    {toggle("Line", "line-mode", settings.line, |s, on| s.line = on)}
                     <button type="button" class="close" ref={close_button} aria-label="Close (Esc)" title="Close (Esc)"
                         data-testid="detail-close" onclick={on_close}>{"×"}</button>
                 </header>
@@ -459,11 +448,10 @@ fn DetailPanel(props: &PanelProps) -> Html {
                 {status}
                 <div class="chart" ref={container} data-testid="detail-chart" data-tf={tf.as_str()}></div>
                 {chart_alert}
-                <p class="attribution">
-                    {"Charts by "}
-                    <a href="https://www.tradingview.com/" target="_blank" rel="noopener">{"TradingView"}</a>
-                    {" Lightweight Charts™ (Apache-2.0)."}
-                </p>
+                {raw(concat!(
+                    r#"<p class="attribution">Charts by <a href="https://www.tradingview.com/" target="_blank" "#,
+                    r#"rel="noopener">TradingView</a> Lightweight Charts™ (Apache-2.0).</p>"#
+                ))}
             </section>
         </div>
     }

@@ -9,6 +9,7 @@ use wasm_bindgen::JsCast;
 use web_sys::{AudioContext, HtmlInputElement, HtmlSelectElement};
 use yew::prelude::*;
 
+use super::markup::{cell, class_with, options, raw, td};
 use crate::context::AppContext;
 use crate::format;
 use crate::services::{sound, tz_offset_minutes};
@@ -40,38 +41,35 @@ fn row(e: &FeedEvent, big: f64, offset: i64) -> Html {
                 Some(Right::Put) => "P",
                 None => "",
             };
-            let class = classes!(
-                "flow",
-                (*premium >= big).then_some("big"),
-                right.map(|r| match r {
-                    Right::Call => "call",
-                    Right::Put => "put",
-                })
-            );
+            let mut class = class_with("flow", (*premium >= big).then_some("big"));
+            class.push(right.map(|r| match r {
+                Right::Call => "call",
+                Right::Put => "put",
+            }));
             html! {
                 <tr key={e.id} class={class} data-kind="flow" data-ticker={ticker.clone()}>
-                    <td class="time">{time}</td>
-                    <td class="sym">{ticker}</td>
-                    <td class="cp">{cp}</td>
-                    <td class="num">{strike.map(|s| format!("{s}")).unwrap_or_default()}</td>
-                    <td>{expiry.clone().unwrap_or_default()}</td>
-                    <td class="num premium">{money(*premium)}</td>
-                    <td class="num">{size}</td>
+                    {td("time", time)}
+                    {td("sym", ticker.clone())}
+                    {cell("td", "cp", cp.into())}
+                    {td("num", strike.map(|s| format!("{s}")).unwrap_or_default())}
+                    {td("", expiry.clone().unwrap_or_default())}
+                    {td("num premium", money(*premium))}
+                    {td("num", size.to_string())}
                     <td>{side.unwrap_or("")}{ if *sweep { " sweep" } else { "" } }</td>
                 </tr>
             }
         }
         Body::News { headline, tickers } => html! {
             <tr key={e.id} class="news" data-kind="news">
-                <td class="time">{time}</td>
-                <td class="sym">{tickers.join(" ")}</td>
+                {td("time", time)}
+                {td("sym", tickers.join(" "))}
                 <td colspan="6">{headline}</td>
             </tr>
         },
         Body::Other { preview } => html! {
             <tr key={e.id} class="other" data-kind="other">
-                <td class="time">{time}</td>
-                <td class="sym">{e.channel.as_str()}</td>
+                {td("time", time)}
+                {cell("td", "sym", e.channel.as_str().into())}
                 <td colspan="6"><code>{preview}</code></td>
             </tr>
         },
@@ -111,22 +109,17 @@ pub(crate) fn EventFeed() -> Html {
         let state = state.clone();
         move || state.dispatch(Action::Feed(action.clone()))
     };
-    let pause = {
-        let go = dispatch(FeedAction::Pause);
+    // One closure per event type, not per callback: each closure is its own code.
+    let on_mouse = |action: FeedAction| {
+        let go = dispatch(action);
         Callback::from(move |_: MouseEvent| go())
     };
-    let resume = {
-        let go = dispatch(FeedAction::Resume);
-        Callback::from(move |_: MouseEvent| go())
-    };
-    let focus_in = {
-        let go = dispatch(FeedAction::Pause);
+    let on_focus = |action: FeedAction| {
+        let go = dispatch(action);
         Callback::from(move |_: FocusEvent| go())
     };
-    let focus_out = {
-        let go = dispatch(FeedAction::Resume);
-        Callback::from(move |_: FocusEvent| go())
-    };
+    let (pause, resume) = (on_mouse(FeedAction::Pause), on_mouse(FeedAction::Resume));
+    let (focus_in, focus_out) = (on_focus(FeedAction::Pause), on_focus(FeedAction::Resume));
     let filter = feed.filter.clone();
     let set_filter = |change: fn(&mut FeedFilter, String)| {
         let (state, filter) = (state.clone(), filter.clone());
@@ -177,7 +170,7 @@ pub(crate) fn EventFeed() -> Html {
     let held = feed.held.len();
     html! {
         <section class="panel feed" aria-labelledby="feed-title">
-            <h2 id="feed-title">{"Event feed"}</h2>
+            {raw(r#"<h2 id="feed-title">Event feed</h2>"#)}
             if !watching {
                 <button type="button" data-testid="feed-watch" onclick={watch}>
                     {"Watch options flow and news"}
@@ -186,14 +179,14 @@ pub(crate) fn EventFeed() -> Html {
             <div class="feed-filters">
                 <input type="text" aria-label="Ticker" placeholder="ticker" onchange={on_ticker} ref={ticker_field} />
                 <select aria-label="Kind" onchange={on_kind}>
-                    <option value="" selected={filter.kind.is_empty()}>{"all"}</option>
-                    <option value="flow" selected={filter.kind == "flow"}>{"options flow"}</option>
-                    <option value="news" selected={filter.kind == "news"}>{"news"}</option>
+                    {options(&[("", "all"), ("flow", "options flow"), ("news", "news")], &filter.kind)}
                 </select>
                 <select aria-label="Call or put" onchange={on_right}>
-                    <option value="" selected={filter.right.is_none()}>{"C/P"}</option>
-                    <option value="call" selected={filter.right == Some(Right::Call)}>{"calls"}</option>
-                    <option value="put" selected={filter.right == Some(Right::Put)}>{"puts"}</option>
+                    {options(&[("", "C/P"), ("call", "calls"), ("put", "puts")], match filter.right {
+                        Some(Right::Call) => "call",
+                        Some(Right::Put) => "put",
+                        None => "",
+                    })}
                 </select>
                 <input type="text" inputmode="numeric" aria-label="Minimum premium" placeholder="min premium"
                     onchange={on_min} />

@@ -7,6 +7,7 @@
 use gloo_timers::callback::Interval;
 use yew::prelude::*;
 
+use super::markup::{class_with, raw};
 use crate::services::latency::{self, LatencyView, Percentiles};
 use crate::services::storage;
 
@@ -19,10 +20,10 @@ fn hop(label: &'static str, key: &'static str, p: Option<Percentiles>, warn_ms: 
     };
     let slow = p.p50 > warn_ms;
     html! {
-        <span class={classes!("hop", slow.then_some("slow"))} data-hop={key} data-p50={p.p50.to_string()}
+        <span class={class_with("hop", slow.then_some("slow"))} data-hop={key} data-p50={p.p50.to_string()}
             data-p99={p.p99.to_string()} title={format!("median and 99th percentile of the last {} quotes", p.samples)}>
             {format!("{label} {:.0} ms · p99 {:.0} ms", p.p50, p.p99)}
-            if slow { <span class="sr-only">{" (slow)"}</span><span aria-hidden="true">{" ▲"}</span> }
+            if slow { {raw(r#"<span class="sr-only"> (slow)</span>"#)}{raw(r#"<span aria-hidden="true"> ▲</span>"#)} }
         </span>
     }
 }
@@ -35,12 +36,15 @@ pub(crate) fn LatencyFigure() -> Html {
     });
     // Not a controlled input: this figure re-renders every second, and a `value` prop would undo typing.
     let field = use_node_ref();
+    // It is filled once, in the one effect that also starts the figure's clock (one copy of yew's effect code).
     {
-        let (field, initial) = (field.clone(), *warn_ms);
+        let (field, initial, view) = (field.clone(), *warn_ms, view.setter());
         use_effect_with((), move |_| {
             if let Some(input) = field.cast::<web_sys::HtmlInputElement>() {
                 input.set_value(&initial.to_string());
             }
+            let interval = Interval::new(1_000, move || view.set(latency::view()));
+            move || drop(interval)
         });
     }
     let on_warn = {
@@ -55,13 +59,6 @@ pub(crate) fn LatencyFigure() -> Html {
             }
         })
     };
-    {
-        let view = view.setter();
-        use_effect_with((), move |_| {
-            let interval = Interval::new(1_000, move || view.set(latency::view()));
-            move || drop(interval)
-        });
-    }
     let LatencyView { provider_relay, relay_browser, rtt } = *view;
     let title = rtt.map_or_else(
         || "relay→you needs a ping round trip to set the clock offset".to_owned(),

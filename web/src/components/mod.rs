@@ -10,6 +10,7 @@ pub(crate) mod connection_badge;
 pub(crate) mod detail;
 pub(crate) mod event_feed;
 pub(crate) mod latency;
+pub(crate) mod markup;
 pub(crate) mod order_ticket;
 pub(crate) mod portfolio;
 pub(crate) mod quote_row;

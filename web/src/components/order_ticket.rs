@@ -17,6 +17,7 @@ use wasm_bindgen::JsCast;
 use web_sys::{HtmlInputElement, HtmlSelectElement};
 use yew::prelude::*;
 
+use super::markup::{class_with, options, raw};
 use crate::context::AppContext;
 use crate::services::now_ms;
 use crate::state::{trim_qty, Action, Field, FieldError, PortfolioAction, TicketForm};
@@ -91,6 +92,15 @@ fn parse_class(v: &str) -> OrderClass {
 
 type Listener = Closure<dyn FnMut(web_sys::Event)>;
 
+/// `<label>Label<input inputmode="decimal" …></label>`: the ticket's number fields, built by one function.
+fn decimal_field(label: &'static str, testid: &'static str, value: String, oninput: Callback<InputEvent>) -> Html {
+    html! {
+        <label>{label}
+            <input data-testid={testid} inputmode="decimal" {value} {oninput} />
+        </label>
+    }
+}
+
 #[component]
 pub(crate) fn OrderTicket() -> Html {
     let ctx = use_context::<AppContext>();
@@ -154,7 +164,7 @@ pub(crate) fn OrderTicket() -> Html {
         let edit = edit.clone();
         let onclick = Callback::from(move |_: MouseEvent| edit(&|f: &mut TicketForm| f.side = side));
         html! {
-            <button type="button" class={classes!("side-choice", (current.side == side).then_some("chosen"))}
+            <button type="button" class={class_with("side-choice", (current.side == side).then_some("chosen"))}
                 aria-pressed={(current.side == side).to_string()} data-testid={testid} {onclick}>{label}</button>
         }
     };
@@ -200,7 +210,7 @@ pub(crate) fn OrderTicket() -> Html {
     };
 
     let status = if outcome.pending.is_some() {
-        html! { <p class="ticket-status" data-testid="ticket-status" data-state="pending">{"Sending…"}</p> }
+        raw(r#"<p class="ticket-status" data-testid="ticket-status" data-state="pending">Sending…</p>"#)
     } else if let Some(id) = &outcome.accepted {
         let order = ctx.state.portfolio.orders.get(id);
         let text = match order {
@@ -214,7 +224,9 @@ pub(crate) fn OrderTicket() -> Html {
         };
         html! { <p class="ticket-status ok" data-testid="ticket-status" data-state="accepted">{text}</p> }
     } else if outcome.rejected.is_some() {
-        html! { <p class="ticket-status bad" data-testid="ticket-status" data-state="rejected">{"Rejected by the broker"}</p> }
+        raw(
+            r#"<p class="ticket-status bad" data-testid="ticket-status" data-state="rejected">Rejected by the broker</p>"#,
+        )
     } else {
         html! {}
     };
@@ -222,11 +234,11 @@ pub(crate) fn OrderTicket() -> Html {
     let buy = current.side == Side::Buy;
     html! {
         <div class="ticket-backdrop">
-            <form class={classes!("ticket", if buy { "buy" } else { "sell" })} role="dialog" aria-modal="true"
+            <form class={if buy { "ticket buy" } else { "ticket sell" }} role="dialog" aria-modal="true"
                 aria-label="Order ticket" data-testid="order-ticket" data-symbol={current.symbol.clone()}
                 onsubmit={submit} novalidate=true>
                 <header class="ticket-head">
-                    <h2>{"Order"}</h2>
+                    {raw(r#"<h2>Order</h2>"#)}
                     <div class="sides" role="group" aria-label="Side">
                         {side_button(Side::Buy, "Buy", "ticket-buy")}
                         {side_button(Side::Sell, "Sell", "ticket-sell")}
@@ -241,57 +253,46 @@ pub(crate) fn OrderTicket() -> Html {
                 <div class="ticket-row">
                     <label>{"Type"}
                         <select data-testid="ticket-type" onchange={select(|f, v| f.order_type = parse_type(v))}>
-                            {for [OrderType::Market, OrderType::Limit, OrderType::Stop, OrderType::StopLimit, OrderType::TrailingStop]
-                                .into_iter().map(|t| html! {
-                                    <option value={type_value(t)} selected={current.order_type == t}>{type_value(t).replace('_', " ")}</option>
-                                })}
+                            {options(&[
+                                ("market", "market"),
+                                ("limit", "limit"),
+                                ("stop", "stop"),
+                                ("stop_limit", "stop limit"),
+                                ("trailing_stop", "trailing stop"),
+                            ], type_value(current.order_type))}
                         </select>
                     </label>
                     <label>{"Time in force"}
                         <select data-testid="ticket-tif" onchange={select(|f, v| f.time_in_force = parse_tif(v))}>
-                            {for [TimeInForce::Day, TimeInForce::Gtc, TimeInForce::Ioc].into_iter().map(|t| html! {
-                                <option value={tif_value(t)} selected={current.time_in_force == t}>{tif_value(t)}</option>
-                            })}
+                            {options(&[("day", "day"), ("gtc", "gtc"), ("ioc", "ioc")], tif_value(current.time_in_force))}
                         </select>
                     </label>
                 </div>
                 <div class="ticket-row">
-                    <label>{if current.notional { "Amount ($)" } else { "Quantity" }}
-                        <input data-testid="ticket-amount" inputmode="decimal" value={current.amount.clone()}
-                            oninput={text_input(|f, v| f.amount = v)} />
-                    </label>
+                    {decimal_field(if current.notional { "Amount ($)" } else { "Quantity" }, "ticket-amount", current.amount.clone(), text_input(|f, v| f.amount = v))}
                     <label>{"In"}
                         <select data-testid="ticket-amount-kind" onchange={select(|f, v| f.notional = v == "notional")}>
-                            <option value="qty" selected={!current.notional}>{"shares/units"}</option>
-                            <option value="notional" selected={current.notional}>{"cash"}</option>
+                            {options(&[("qty", "shares/units"), ("notional", "cash")],
+                                if current.notional { "notional" } else { "qty" })}
                         </select>
                     </label>
                 </div>
                 {message(Field::Amount)}
                 if current.needs_limit() {
-                    <label>{"Limit price"}
-                        <input data-testid="ticket-limit" inputmode="decimal" value={current.limit_price.clone()}
-                            oninput={text_input(|f, v| f.limit_price = v)} />
-                    </label>
+                    {decimal_field("Limit price", "ticket-limit", current.limit_price.clone(), text_input(|f, v| f.limit_price = v))}
                     {message(Field::LimitPrice)}
                 }
                 if current.needs_stop() {
-                    <label>{"Stop price"}
-                        <input data-testid="ticket-stop" inputmode="decimal" value={current.stop_price.clone()}
-                            oninput={text_input(|f, v| f.stop_price = v)} />
-                    </label>
+                    {decimal_field("Stop price", "ticket-stop", current.stop_price.clone(), text_input(|f, v| f.stop_price = v))}
                     {message(Field::StopPrice)}
                 }
                 if current.needs_trail() {
                     <div class="ticket-row">
-                        <label>{"Trail"}
-                            <input data-testid="ticket-trail" inputmode="decimal" value={current.trail.clone()}
-                                oninput={text_input(|f, v| f.trail = v)} />
-                        </label>
+                        {decimal_field("Trail", "ticket-trail", current.trail.clone(), text_input(|f, v| f.trail = v))}
                         <label>{"By"}
                             <select data-testid="ticket-trail-kind" onchange={select(|f, v| f.trail_percent = v == "percent")}>
-                                <option value="percent" selected={current.trail_percent}>{"%"}</option>
-                                <option value="price" selected={!current.trail_percent}>{"price"}</option>
+                                {options(&[("percent", "%"), ("price", "price")],
+                                    if current.trail_percent { "percent" } else { "price" })}
                             </select>
                         </label>
                     </div>
@@ -299,27 +300,20 @@ pub(crate) fn OrderTicket() -> Html {
                 }
                 <label>{"Order class"}
                     <select data-testid="ticket-class" onchange={select(|f, v| f.order_class = parse_class(v))}>
-                        {for [OrderClass::Simple, OrderClass::Bracket, OrderClass::Oco].into_iter().map(|c| html! {
-                            <option value={class_value(c)} selected={current.order_class == c}>{class_value(c)}</option>
-                        })}
+                        {options(&[("simple", "simple"), ("bracket", "bracket"), ("oco", "oco")],
+                            class_value(current.order_class))}
                     </select>
                 </label>
                 if current.has_legs() {
                     <div class="ticket-row">
-                        <label>{"Take profit"}
-                            <input data-testid="ticket-take-profit" inputmode="decimal" value={current.take_profit.clone()}
-                                oninput={text_input(|f, v| f.take_profit = v)} />
-                        </label>
-                        <label>{"Stop loss"}
-                            <input data-testid="ticket-stop-loss" inputmode="decimal" value={current.stop_loss.clone()}
-                                oninput={text_input(|f, v| f.stop_loss = v)} />
-                        </label>
+                        {decimal_field("Take profit", "ticket-take-profit", current.take_profit.clone(), text_input(|f, v| f.take_profit = v))}
+                        {decimal_field("Stop loss", "ticket-stop-loss", current.stop_loss.clone(), text_input(|f, v| f.stop_loss = v))}
                     </div>
                     {message(Field::TakeProfit)}
                     {message(Field::StopLoss)}
                 }
                 {message(Field::Form)}
-                <button type="submit" class={classes!("submit", if buy { "buy" } else { "sell" })} data-testid="ticket-submit">
+                <button type="submit" class={if buy { "submit buy" } else { "submit sell" }} data-testid="ticket-submit">
                     {format!("{} {}", if buy { "Buy" } else { "Sell" }, current.symbol.trim().to_ascii_uppercase())}
                 </button>
                 {status}

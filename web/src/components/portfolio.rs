@@ -12,9 +12,22 @@ use hamster_shared::broker::{Order, OrderType, ReplaceRequest, Side};
 use hamster_shared::{ClientMessage, ProviderState, RequestId, Symbol};
 use yew::prelude::*;
 
+use super::markup::{cell, class_with, column_heads, raw, td};
 use crate::context::AppContext;
 use crate::services::now_ms;
 use crate::state::{trim_qty, Action, Phase, PortfolioAction, ACCOUNT_REQUEST};
+
+/// The positions table's columns: label and class.
+const POSITION_COLUMNS: [(&str, &str); 8] = [
+    ("Symbol", ""),
+    ("Qty", "num"),
+    ("Avg", "num opt"),
+    ("Last", "num"),
+    ("Value", "num opt"),
+    ("P&L", "num"),
+    ("Day", "num opt"),
+    ("Alloc", ""),
+];
 
 /// Money with two decimals and thousands separators.
 pub(crate) fn money(x: f64) -> String {
@@ -47,6 +60,14 @@ fn pl_class(x: f64) -> Option<&'static str> {
         Some("down")
     } else {
         None
+    }
+}
+
+/// A side's name and its cell's class.
+fn side_names(side: Side) -> (&'static str, &'static str) {
+    match side {
+        Side::Buy => ("buy", "side buy"),
+        Side::Sell => ("sell", "side sell"),
     }
 }
 
@@ -93,16 +114,17 @@ fn broker_badge(broker: Option<&BrokerStatus>) -> Html {
     };
     let state = match b.state {
         ProviderState::Live => None,
-        other => Some(format!("{other:?}").to_ascii_lowercase()),
+        other => Some(other.as_str()),
     };
     let title = match (&state, &b.detail) {
         (Some(s), Some(d)) => format!("{title} · {s}: {d}"),
         (Some(s), None) => format!("{title} · {s}"),
         _ => title,
     };
-    let class = classes!("broker", b.live_money.then_some("live-money"), state.is_some().then_some("impaired"));
+    let mut class = class_with("broker", b.live_money.then_some("live-money"));
+    class.push(state.is_some().then_some("impaired"));
     html! {
-        <span {class} data-testid="broker" data-broker={b.name.clone()} data-state={format!("{:?}", b.state).to_ascii_lowercase()} {title}>
+        <span {class} data-testid="broker" data-broker={b.name.clone()} data-state={b.state.as_str()} {title}>
             {label}
             if let Some(s) = state { {format!(" · {s}")} }
         </span>
@@ -197,7 +219,7 @@ pub(crate) fn PortfolioPanel() -> Html {
                 {format!("Trading is not available to this page: {}", portfolio.refused.clone().unwrap_or_default())}
             </p>
         },
-        None => html! { <p class="muted" data-testid="account-waiting">{"waiting for the account…"}</p> },
+        None => raw(r#"<p class="muted" data-testid="account-waiting">waiting for the account…</p>"#),
         Some(m) => {
             let item = |key: &'static str, label: &'static str, value: f64, signed: bool| {
                 html! {
@@ -212,11 +234,13 @@ pub(crate) fn PortfolioPanel() -> Html {
             };
             html! {
                 <dl class="account-summary">
-                    {item("equity", "Equity", m.equity, false)}
-                    {item("cash", "Cash", m.cash, false)}
-                    {item("buying-power", "Buying power", m.buying_power, false)}
-                    {item("day-pl", "Day P&L", m.day_pl, true)}
-                    {item("unrealized-pl", "Unrealised", m.unrealized_pl, true)}
+                    { for [
+                        ("equity", "Equity", m.equity, false),
+                        ("cash", "Cash", m.cash, false),
+                        ("buying-power", "Buying power", m.buying_power, false),
+                        ("day-pl", "Day P&L", m.day_pl, true),
+                        ("unrealized-pl", "Unrealised", m.unrealized_pl, true),
+                    ].into_iter().map(|(key, label, value, signed)| item(key, label, value, signed)) }
                 </dl>
             }
         }
@@ -231,14 +255,14 @@ pub(crate) fn PortfolioPanel() -> Html {
             )}>
                 <th scope="row" class="sym">{p.symbol.clone()}</th>
                 <td class="num" data-testid="position-qty">{trim_qty(p.qty)}</td>
-                <td class="num opt">{format!("{:.2}", p.avg_entry_price)}</td>
+                {td("num opt", format!("{:.2}", p.avg_entry_price))}
                 <td class="num" data-testid="position-price" data-value={p.price.to_string()}>{format!("{:.2}", p.price)}</td>
-                <td class="num opt">{money(p.market_value)}</td>
-                <td class={classes!("num", pl_class(p.unrealized_pl))} data-testid="position-pl"
+                {td("num opt", money(p.market_value))}
+                <td class={class_with("num", pl_class(p.unrealized_pl))} data-testid="position-pl"
                     data-value={p.unrealized_pl.to_string()}>
                     {format!("{} ({:+.2}%)", pl(p.unrealized_pl), p.unrealized_pct)}
                 </td>
-                <td class={classes!("num", "opt", pl_class(p.day_pl))} data-testid="position-day-pl">{pl(p.day_pl)}</td>
+                <td class={class_with("num opt", pl_class(p.day_pl))} data-testid="position-day-pl">{pl(p.day_pl)}</td>
                 <td class="alloc" title={format!("{:.1}% of equity", p.allocation)}>
                     <span class="bar" style={format!("width:{:.1}%", p.allocation.clamp(0.0, 100.0))}></span>
                     <span class="alloc-pct">{format!("{:.1}%", p.allocation)}</span>
@@ -288,19 +312,16 @@ pub(crate) fn PortfolioPanel() -> Html {
                 ctx.send(ClientMessage::ReplaceOrder { id: None, order_id: o.id.clone(), change });
             })
         };
-        let side = match o.side {
-            Side::Buy => "buy",
-            Side::Sell => "sell",
-        };
+        let (side, side_class) = side_names(o.side);
         let qty = o.qty.map(trim_qty).unwrap_or_else(|| o.notional.map(|n| format!("${n}")).unwrap_or_default());
         html! {
             <tr data-testid="open-order" data-order-id={o.id.clone()} data-symbol={o.symbol.clone()}>
-                <td class={classes!("side", side)}>{side}</td>
+                {cell("td", side_class, side.into())}
                 <th scope="row" class="sym">{o.symbol.clone()}</th>
-                <td class="num">{qty}</td>
-                <td>{type_name(o.order_type)}</td>
-                <td class="num">{order_prices(o)}</td>
-                <td class="status">{o.status.as_str()}</td>
+                {td("num", qty)}
+                {cell("td", "", type_name(o.order_type).into())}
+                {td("num", order_prices(o))}
+                {cell("td", "status", o.status.as_str().into())}
                 <td class="actions">
                     if o.order_type != OrderType::Market {
                         <button type="button" data-testid="replace-order" onclick={replace}>{"Replace"}</button>
@@ -312,17 +333,14 @@ pub(crate) fn PortfolioPanel() -> Html {
     });
 
     let fill_rows = portfolio.fills.iter().take(50).map(|f| {
-        let side = match f.side {
-            Side::Buy => "buy",
-            Side::Sell => "sell",
-        };
+        let (side, side_class) = side_names(f.side);
         html! {
             <tr data-testid="fill" data-order-id={f.order_id.clone()}>
-                <td class={classes!("side", side)}>{side}</td>
+                {cell("td", side_class, side.into())}
                 <th scope="row" class="sym">{f.symbol.clone()}</th>
-                <td class="num">{trim_qty(f.qty)}</td>
-                <td class="num">{format!("{:.2}", f.price)}</td>
-                <td class="time">{crate::format::clock(f.ts, crate::services::tz_offset_minutes())}</td>
+                {td("num", trim_qty(f.qty))}
+                {td("num", format!("{:.2}", f.price))}
+                {td("time", crate::format::clock(f.ts, crate::services::tz_offset_minutes()))}
             </tr>
         }
     });
@@ -347,7 +365,7 @@ pub(crate) fn PortfolioPanel() -> Html {
     html! {
         <section class="panel portfolio" data-testid="portfolio" aria-labelledby="portfolio-title">
             <header class="panel-head">
-                <h2 id="portfolio-title">{"Portfolio"}</h2>
+                {raw(r#"<h2 id="portfolio-title">Portfolio</h2>"#)}
                 {broker_badge(portfolio.broker.as_ref())}
                 if portfolio.broker.as_ref().is_none_or(|b| b.name == "paper") {
                     <button type="button" class="reset" data-testid="reset-account" onclick={reset}
@@ -355,16 +373,13 @@ pub(crate) fn PortfolioPanel() -> Html {
                 }
             </header>
             {summary}
-            <h3>{"Positions"}</h3>
+            {raw(r#"<h3>Positions</h3>"#)}
             if positions.is_empty() {
-                <p class="muted" data-testid="no-positions">{"No positions. Trade from a row or a chart."}</p>
+                {raw(r#"<p class="muted" data-testid="no-positions">No positions. Trade from a row or a chart.</p>"#)}
             } else {
                 <table class="positions">
                     <thead><tr>
-                        <th scope="col">{"Symbol"}</th><th scope="col" class="num">{"Qty"}</th>
-                        <th scope="col" class="num opt">{"Avg"}</th><th scope="col" class="num">{"Last"}</th>
-                        <th scope="col" class="num opt">{"Value"}</th><th scope="col" class="num">{"P&L"}</th>
-                        <th scope="col" class="num opt">{"Day"}</th><th scope="col">{"Alloc"}</th><th></th>
+                        {column_heads(&POSITION_COLUMNS, true)}<th></th>
                     </tr></thead>
                     <tbody>{for position_rows}</tbody>
                 </table>
@@ -373,15 +388,15 @@ pub(crate) fn PortfolioPanel() -> Html {
             <div data-testid="open-orders">
                 <h3>{format!("Open orders ({})", open.len())}</h3>
                 if open.is_empty() {
-                    <p class="muted">{"None working."}</p>
+                    {raw(r#"<p class="muted">None working.</p>"#)}
                 } else {
                     <table class="orders"><tbody>{for order_rows}</tbody></table>
                 }
             </div>
             <div data-testid="fills">
-                <h3>{"Fills"}</h3>
+                {raw(r#"<h3>Fills</h3>"#)}
                 if portfolio.fills.is_empty() {
-                    <p class="muted">{"No fills yet."}</p>
+                    {raw(r#"<p class="muted">No fills yet.</p>"#)}
                 } else {
                     <table class="fills"><tbody>{for fill_rows}</tbody></table>
                 }

@@ -16,6 +16,7 @@ use gloo_timers::callback::Timeout;
 use hamster_shared::Symbol;
 use yew::prelude::*;
 
+use super::markup::{class_with, raw};
 use super::sparkline::Sparkline;
 use crate::format;
 use crate::services::tz_offset_minutes;
@@ -65,22 +66,15 @@ pub(crate) fn QuoteRow(props: &QuoteRowProps) -> Html {
         Direction::Down => Some("flash-down"),
         Direction::Flat => None,
     };
-    let class = classes!(
-        "row",
-        props.stale.then_some("stale"),
-        row.cached.then_some("cached"),
-        row.refusal.is_some().then_some("refused"),
-    );
+    let mut class = class_with("row", props.stale.then_some("stale"));
+    class.push(row.cached.then_some("cached"));
+    class.push(row.refusal.is_some().then_some("refused"));
     let remove = html! {
         <td role="cell" class="actions">
             <button type="button" class="bell" data-testid="alert-bell" data-alert={symbol.to_string()}
                 data-price={row.quote.as_ref().map(|q| q.price.to_string())}
                 aria-label={format!("Alert on {symbol}")} title={format!("Set an alert on {symbol}")}>
-                // Drawn, not an emoji: headless and minimal systems have no emoji font.
-                <svg viewBox="0 0 16 16" width="12" height="12" aria-hidden="true">
-                    <path d="M8 1.5a4 4 0 0 0-4 4v3L2.5 11h11L12 8.5v-3a4 4 0 0 0-4-4zM6.5 12.5a1.5 1.5 0 0 0 3 0z"
-                        fill="currentColor" />
-                </svg>
+                {raw(BELL_SVG)}
             </button>
             <button type="button" class="trade" data-testid="trade-symbol" data-trade={symbol.to_string()}
                 aria-label={format!("Trade {symbol}")} title={format!("Trade {symbol}")}>{"$"}</button>
@@ -94,12 +88,24 @@ pub(crate) fn QuoteRow(props: &QuoteRowProps) -> Html {
         <th scope="row" role="rowheader" class="sym">
             <span class="ticker" title={symbol.to_string()}>{symbol.as_str()}</span>
             if row.cached {
-                <span class="tag cached-tag" title="Restored from this browser's cache">{"cached"}</span>
+                {raw(r#"<span class="tag cached-tag" title="Restored from this browser's cache">cached</span>"#)}
             }
         </th>
     };
+    // A row without a price yet: dashes where the price and change would be.
+    let dashes = || {
+        html! {
+            <>
+                <td role="cell" class="num price" data-testid="price">{"—"}</td>
+                <td role="cell" class="num opt-sm">{"—"}</td>
+                <td role="cell" class="num" data-testid="change-pct">{"—"}</td>
+            </>
+        }
+    };
 
-    if let Some(refusal) = &row.refusal {
+    // One `<tr>` for every kind of row; only the cells between the symbol and the actions differ.
+    let (mut kind, mut provider, mut title) = (None, None, None);
+    let cells = if let Some(refusal) = &row.refusal {
         let suggestion = |s: &Symbol| {
             let onclick = {
                 let (on_replace, old, new) = (props.on_replace.clone(), symbol.clone(), s.clone());
@@ -113,97 +119,90 @@ pub(crate) fn QuoteRow(props: &QuoteRowProps) -> Html {
                 </button>
             }
         };
-        return html! {
-            <tr class={class} role="row" tabindex="-1" data-testid="quote-row" data-symbol={symbol.to_string()}>
-                {head}
-                <td role="cell" colspan="8" class="refusal" data-testid="rejection">
-                    <span role="alert">
-                        {format!("Rejected by relay: {} ({})", refusal.message, refusal.code.as_str())}
+        html! {
+            <td role="cell" colspan="8" class="refusal" data-testid="rejection">
+                <span role="alert">
+                    {format!("Rejected by relay: {} ({})", refusal.message, refusal.code.as_str())}
+                </span>
+                if !refusal.suggestions.is_empty() {
+                    <span class="suggestions-inline" role="group" aria-label="Did you mean">
+                        {" Did you mean: "}
+                        { for refusal.suggestions.iter().map(suggestion) }
                     </span>
-                    if !refusal.suggestions.is_empty() {
-                        <span class="suggestions-inline" role="group" aria-label="Did you mean">
-                            {" Did you mean: "}
-                            { for refusal.suggestions.iter().map(suggestion) }
-                        </span>
-                    }
-                </td>
-                {remove}
-            </tr>
-        };
-    }
-
-    if let (None, None, Some(after_ms)) = (&row.quote, &row.last_event, row.no_data_ms) {
+                }
+            </td>
+        }
+    } else if let (None, None, Some(after_ms)) = (&row.quote, &row.last_event, row.no_data_ms) {
         // Subscribed and accepted, but the provider has sent nothing: say so rather than look pending forever.
         let secs = after_ms / 1000;
-        return html! {
-            <tr class={class} role="row" tabindex="-1" data-testid="quote-row" data-symbol={symbol.to_string()}>
-                {head}
-                <td role="cell" colspan="8" class="refusal no-data" data-testid="no-data">
-                    <span role="status">
-                        {format!("No data after {secs} s: the provider accepted {symbol} but sends nothing \
-                                  (a symbol it does not carry, or a closed market). Try the search above.")}
-                    </span>
-                </td>
-                {remove}
-            </tr>
-        };
-    }
-
-    if let (None, Some(event)) = (&row.quote, &row.last_event) {
+        html! {
+            <td role="cell" colspan="8" class="refusal no-data" data-testid="no-data">
+                <span role="status">
+                    {format!("No data after {secs} s: the provider accepted {symbol} but sends nothing \
+                              (a symbol it does not carry, or a closed market). Try the search above.")}
+                </span>
+            </td>
+        }
+    } else if let (None, Some(event)) = (&row.quote, &row.last_event) {
         // A channel (a feed of events, not prices): show how many arrived and the latest one.
-        return html! {
-            <tr class={class} role="row" tabindex="-1" data-testid="quote-row" data-symbol={symbol.to_string()} data-kind="channel">
-                {head}
-                <td role="cell" class="num price" data-testid="price">{"—"}</td>
-                <td role="cell" class="num opt-sm">{"—"}</td>
-                <td role="cell" class="num" data-testid="change-pct">{"—"}</td>
+        kind = Some("channel");
+        html! {
+            <>
+                {dashes()}
                 <td role="cell" colspan="5" class="event" title={event.preview.clone()}>
                     <span class="tag">{format!("{} events", row.events)}</span>
                     <time>{format::clock(event.ts, tz_offset_minutes())}</time>
                     <code>{event.preview.clone()}</code>
                 </td>
-                {remove}
-            </tr>
+            </>
+        }
+    } else if let Some(q) = &row.quote {
+        provider = Some(q.provider.clone());
+        title = row.provenance(tz_offset_minutes());
+        let dash = || "—".to_owned();
+        let change = q.change.map(|c| format::change(symbol, c, q.price)).unwrap_or_else(dash);
+        let pct = q.change_pct.map(format::percent).unwrap_or_else(dash);
+        let bid_ask = match (q.bid, q.ask) {
+            (None, None) => dash(),
+            (bid, ask) => format!(
+                "{} / {}",
+                bid.map(|b| format::price(symbol, b)).unwrap_or_else(dash),
+                ask.map(|a| format::price(symbol, a)).unwrap_or_else(dash)
+            ),
         };
-    }
-    let Some(q) = &row.quote else {
-        return html! {
-            <tr class={class} role="row" tabindex="-1" data-testid="quote-row" data-symbol={symbol.to_string()}>
-                {head}
-                <td role="cell" class="num price" data-testid="price">{"—"}</td>
-                <td role="cell" class="num opt-sm">{"—"}</td>
-                <td role="cell" class="num" data-testid="change-pct">{"—"}</td>
+        let spark: Vec<f64> = row.spark.iter().map(|p| p.price).collect();
+        html! {
+            <>
+                <td role="cell" class={class_with("num price", flash)} data-testid="price" data-value={q.price.to_string()}>
+                    {format::price(symbol, q.price)}
+                </td>
+                <td role="cell" class={class_with("num opt-sm", format::trend(&change))}>{change}</td>
+                <td role="cell" class={class_with("num", format::trend(&pct))} data-testid="change-pct">{pct}</td>
+                <td role="cell" class="num opt">{bid_ask}</td>
+                <td role="cell" class="num opt">{q.volume.map(format::volume).unwrap_or_else(dash)}</td>
+                <td role="cell" class="opt opt-md time" data-ts={q.ts.to_string()}>{format::clock(q.ts, tz_offset_minutes())}</td>
+                <td role="cell" class="opt opt-md provider-name">{q.provider.clone()}</td>
+                <td role="cell" class="spark-col"><Sparkline values={spark} /></td>
+            </>
+        }
+    } else {
+        html! {
+            <>
+                {dashes()}
                 <td role="cell" colspan="5" class="waiting">{"waiting for data…"}</td>
-                {remove}
-            </tr>
-        };
+            </>
+        }
     };
-    let change = q.change.map(|c| format::change(symbol, c, q.price)).unwrap_or_else(|| "—".into());
-    let pct = q.change_pct.map(format::percent).unwrap_or_else(|| "—".into());
-    let bid_ask = match (q.bid, q.ask) {
-        (None, None) => "—".to_owned(),
-        (bid, ask) => format!(
-            "{} / {}",
-            bid.map(|b| format::price(symbol, b)).unwrap_or_else(|| "—".into()),
-            ask.map(|a| format::price(symbol, a)).unwrap_or_else(|| "—".into())
-        ),
-    };
-    let spark: Vec<f64> = row.spark.iter().map(|p| p.price).collect();
     html! {
         <tr class={class} role="row" tabindex="-1" data-testid="quote-row" data-symbol={symbol.to_string()}
-            data-provider={q.provider.clone()} title={row.provenance(tz_offset_minutes())}>
+            data-kind={kind} data-provider={provider} title={title}>
             {head}
-            <td role="cell" class={classes!("num", "price", flash)} data-testid="price" data-value={q.price.to_string()}>
-                {format::price(symbol, q.price)}
-            </td>
-            <td role="cell" class={classes!("num", "opt-sm", format::trend(&change))}>{change}</td>
-            <td role="cell" class={classes!("num", format::trend(&pct))} data-testid="change-pct">{pct}</td>
-            <td role="cell" class="num opt">{bid_ask}</td>
-            <td role="cell" class="num opt">{q.volume.map(format::volume).unwrap_or_else(|| "—".into())}</td>
-            <td role="cell" class="opt opt-md time" data-ts={q.ts.to_string()}>{format::clock(q.ts, tz_offset_minutes())}</td>
-            <td role="cell" class="opt opt-md provider-name">{q.provider.clone()}</td>
-            <td role="cell" class="spark-col"><Sparkline values={spark} /></td>
+            {cells}
             {remove}
         </tr>
     }
 }
+
+/// The alert bell, drawn, as headless and minimal systems have no emoji font. Static markup, so one string
+/// rather than the wasm that would build it node by node.
+const BELL_SVG: &str = r#"<svg viewBox="0 0 16 16" width="12" height="12" aria-hidden="true"><path d="M8 1.5a4 4 0 0 0-4 4v3L2.5 11h11L12 8.5v-3a4 4 0 0 0-4-4zM6.5 12.5a1.5 1.5 0 0 0 3 0z" fill="currentColor"/></svg>"#;

@@ -10,6 +10,7 @@ use hamster_shared::{ClientMessage, ReplayAction};
 use web_sys::HtmlInputElement;
 use yew::prelude::*;
 
+use super::markup::{class_with, column_heads, raw, td};
 use crate::context::AppContext;
 use crate::format;
 use crate::services::tz_offset_minutes;
@@ -66,7 +67,7 @@ pub(crate) fn ReplayBar() -> Html {
         html! {}
     };
     html! {
-        <section class={classes!("replay", replay.is_some().then_some("replaying"))} aria-label="Replay">
+        <section class={class_with("replay", replay.is_some().then_some("replaying"))} aria-label="Replay">
             <div class="replay-head">
                 <button type="button" class="replay-toggle" data-testid="replay-open" aria-expanded={open.to_string()} onclick={toggle}>
                     {if *open { "Hide replay" } else { "Replay a recorded session…" }}
@@ -86,7 +87,7 @@ fn panel(
     load: &Callback<()>,
 ) -> Html {
     let recorded = match &**recordings {
-        None => return html! { <p class="replay-note">{"Loading recordings…"}</p> },
+        None => return raw(r#"<p class="replay-note">Loading recordings…</p>"#),
         Some(Err(e)) => {
             return html! { <p class="replay-note error" role="alert">{format!("Recordings unavailable: {e}")}</p> }
         }
@@ -142,7 +143,7 @@ fn panel(
         });
         let current = (**speed - value).abs() < f64::EPSILON;
         html! {
-            <button type="button" class={classes!("speed", current.then_some("current"))} aria-pressed={current.to_string()}
+            <button type="button" class={class_with("speed", current.then_some("current"))} aria-pressed={current.to_string()}
                 data-testid={format!("replay-speed-{label}")} {onclick}>{label}</button>
         }
     });
@@ -188,10 +189,10 @@ fn progress(replay: &Replay, scrub: Callback<Event>, tz: i64) -> Html {
         let change = if row.first != 0.0 { (row.price / row.first - 1.0) * 100.0 } else { 0.0 };
         html! {
             <tr data-testid="replay-row">
-                <td>{&row.symbol}</td>
-                <td class="num">{format!("{:.4}", row.price).trim_end_matches('0').trim_end_matches('.').to_owned()}</td>
-                <td class="num">{format::percent(change)}</td>
-                <td class="num">{format::clock(row.ts, tz)}</td>
+                {td("", row.symbol.to_string())}
+                {td("num", format!("{:.4}", row.price).trim_end_matches('0').trim_end_matches('.').to_owned())}
+                {td("num", format::percent(change))}
+                {td("num", format::clock(row.ts, tz))}
             </tr>
         }
     });
@@ -205,7 +206,7 @@ fn progress(replay: &Replay, scrub: Callback<Event>, tz: i64) -> Html {
                     format!("{:.0}%", replay.progress() * 100.0), replay.played,
                     match replay.phase { hamster_shared::ReplayPhase::Ended => " · ended", hamster_shared::ReplayPhase::Stopped => " · stopped", _ => "" })}
             </p>
-            <table class="replay-rows"><thead><tr><th>{"Symbol"}</th><th>{"Price"}</th><th>{"Change"}</th><th>{"Time"}</th></tr></thead>
+            <table class="replay-rows"><thead><tr>{column_heads(&[("Symbol", ""), ("Price", ""), ("Change", ""), ("Time", "")], false)}</tr></thead>
                 <tbody>{for rows}</tbody></table>
         </div>
     }

@@ -9,6 +9,7 @@
 use gloo_timers::callback::Timeout;
 use yew::prelude::*;
 
+use super::markup::class_with;
 use crate::format::sparkline_points;
 
 const WIDTH: f64 = 96.0;
@@ -68,7 +69,7 @@ impl Component for Sparkline {
             _ => "flat",
         };
         html! {
-            <svg class={classes!("spark", trend)} viewBox={format!("0 0 {WIDTH} {HEIGHT}")}
+            <svg class={class_with("spark", Some(trend))} viewBox={format!("0 0 {WIDTH} {HEIGHT}")}
                 width={WIDTH.to_string()} height={HEIGHT.to_string()} role="img"
                 aria-label={format!("trend of the last {} ticks", values.len())}>
                 <polyline points={points} fill="none" stroke="currentColor" stroke-width="1.5"

@@ -8,6 +8,7 @@ use std::cell::RefCell;
 use web_sys::AudioContext;
 use yew::prelude::*;
 
+use super::markup::class_with;
 use crate::context::AppContext;
 use crate::services::{now_ms, sound};
 use crate::state::{Action, PortfolioAction, ToastKind};
@@ -62,7 +63,7 @@ pub(crate) fn Toasts() -> Html {
                     ToastKind::Rejection => "rejection",
                 };
                 html! {
-                    <div class={classes!("toast", kind)} data-testid="toast" data-kind={kind} key={t.id}>
+                    <div class={class_with("toast", Some(kind))} data-testid="toast" data-kind={kind} key={t.id}>
                         <span>{t.text.clone()}</span>
                         <button type="button" class="close" aria-label="Dismiss" onclick={dismiss}>{"×"}</button>
                     </div>

@@ -16,6 +16,7 @@ use hamster_shared::Symbol;
 use wasm_bindgen::JsCast;
 use yew::prelude::*;
 
+use super::markup::raw;
 use super::row_group::{GroupRow, RowGroup, GROUP_ROWS};
 use crate::context::AppContext;
 use crate::services::on_screen::OnScreen;
@@ -62,6 +63,19 @@ impl SortBy {
         }
     }
 }
+
+/// The table's columns before the actions: label, how it sorts (if it does) and class.
+const COLUMNS: [(&str, Option<SortBy>, &str); 9] = [
+    ("Symbol", Some(SortBy::Symbol), "sym"),
+    ("Price", Some(SortBy::Price), "num"),
+    ("Chg", None, "num opt-sm"),
+    ("Chg %", Some(SortBy::ChangePct), "num"),
+    ("Bid / Ask", None, "num opt"),
+    ("Volume", Some(SortBy::Volume), "num opt"),
+    ("Last tick", None, "opt opt-md"),
+    ("Provider", None, "opt opt-md"),
+    ("Trend", None, "spark-col"),
+];
 
 /// Whether a key press belongs to a text field (shortcuts stay out of typing).
 fn typing(event: &KeyboardEvent) -> bool {
@@ -249,16 +263,11 @@ pub(crate) fn Watchlist() -> Html {
             <table class="quotes" role="table">
                 <thead role="rowgroup">
                     <tr role="row">
-                        {header("Symbol", SortBy::Symbol, "sym")}
-                        {header("Price", SortBy::Price, "num")}
-                        <th scope="col" role="columnheader" class="num opt-sm">{"Chg"}</th>
-                        {header("Chg %", SortBy::ChangePct, "num")}
-                        <th scope="col" role="columnheader" class="num opt">{"Bid / Ask"}</th>
-                        {header("Volume", SortBy::Volume, "num opt")}
-                        <th scope="col" role="columnheader" class="opt opt-md">{"Last tick"}</th>
-                        <th scope="col" role="columnheader" class="opt opt-md">{"Provider"}</th>
-                        <th scope="col" role="columnheader" class="spark-col">{"Trend"}</th>
-                        <th scope="col" role="columnheader"><span class="sr-only">{"Remove"}</span></th>
+                        { for COLUMNS.iter().map(|&(label, by, class)| match by {
+                            Some(by) => header(label, by, class),
+                            None => html! { <th scope="col" role="columnheader" {class}>{label}</th> },
+                        }) }
+                        <th scope="col" role="columnheader">{raw(r#"<span class="sr-only">Remove</span>"#)}</th>
                     </tr>
                 </thead>
                 { for rows.chunks(GROUP_ROWS).enumerate().map(|(i, rows)| html! {

@@ -5,6 +5,7 @@
 
 use yew::prelude::*;
 
+use super::markup::class_with;
 use crate::context::AppContext;
 use crate::state::lists::{check_name, MAX_NAME};
 use crate::state::{Action, ListAction};
@@ -58,7 +59,7 @@ pub(crate) fn WatchlistTabs() -> Html {
             Callback::from(move |_: MouseEvent| editing.set(Some(Editing::Rename(i))))
         };
         html! {
-            <button type="button" role="tab" class={classes!("list-tab", active.then_some("active"))}
+            <button type="button" role="tab" class={class_with("list-tab", active.then_some("active"))}
                 aria-selected={active.to_string()} data-testid="watchlist-tab" data-name={name.clone()}
                 {onclick} {ondblclick}>
                 {name.clone()}
