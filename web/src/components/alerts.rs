@@ -6,6 +6,7 @@
 //! the others list the alert in their log (`services::tabs`). `data-announced` on the toast region counts this
 //! tab's announcements. Sound on/off is saved, so it holds for every tab (whichever announces).
 
+use crate::format::Num;
 use hamster_shared::api::Timeframe;
 use hamster_shared::Symbol;
 use wasm_bindgen::JsCast;
@@ -181,7 +182,7 @@ pub(crate) fn AlertsPanel() -> Html {
                     s.set_value(sym.as_str());
                 }
                 if let Some(l) = level.cast::<HtmlInputElement>() {
-                    l.set_value(&format!("{}", (price * 1.001 * 1e6).round() / 1e6));
+                    l.set_value(&Num((price * 1.001 * 1e6).round() / 1e6).to_string());
                     let _ = l.focus();
                 }
             }

@@ -12,6 +12,7 @@
 //! first request; the provider may hand the relay one on subscription (the simulator does), which is in place by
 //! the time its first tick arrives, so that tick asks once more.
 
+use crate::format::Num;
 use std::cell::RefCell;
 use std::rc::Rc;
 
@@ -404,7 +405,7 @@ fn DetailPanel(props: &PanelProps) -> Html {
                 format::price(symbol, at)
             );
             html! {
-                <div class="chart-alert" data-testid="chart-alert" data-level={at.to_string()}>
+                <div class="chart-alert" data-testid="chart-alert" data-level={Num(at).to_string()}>
                     <span>{what}</span>
                     <button type="button" data-testid="chart-alert-set" onclick={set}>{"Set alert"}</button>
                     <button type="button" aria-label="Cancel" onclick={cancel}>{"×"}</button>

@@ -4,6 +4,7 @@
 //! Flow alerts from a user-set premium on are highlighted and play a tone. With no channel watched it offers to
 //! watch the options flow and the news.
 
+use crate::format::{Fixed, Num};
 use hamster_shared::Symbol;
 use wasm_bindgen::JsCast;
 use web_sys::{AudioContext, HtmlInputElement, HtmlSelectElement};
@@ -24,11 +25,11 @@ const CHANNELS: [&str; 2] = ["FLOW-ALERTS", "NEWS"];
 /// `$1.2M`, `$640K`, `$950`.
 fn money(v: f64) -> String {
     if v >= 1e6 {
-        format!("${:.1}M", v / 1e6)
+        format!("${}M", Fixed(v / 1e6, 1))
     } else if v >= 1e3 {
-        format!("${:.0}K", v / 1e3)
+        format!("${}K", Fixed(v / 1e3, 0))
     } else {
-        format!("${v:.0}")
+        format!("${}", Fixed(v, 0))
     }
 }
 
@@ -51,7 +52,7 @@ fn row(e: &FeedEvent, big: f64, offset: i64) -> Html {
                     {td("time", time)}
                     {td("sym", ticker.clone())}
                     {cell("td", "cp", cp.into())}
-                    {td("num", strike.map(|s| format!("{s}")).unwrap_or_default())}
+                    {td("num", strike.map(|s| Num(s).to_string()).unwrap_or_default())}
                     {td("", expiry.clone().unwrap_or_default())}
                     {td("num premium", money(*premium))}
                     {td("num", size.to_string())}

@@ -4,6 +4,7 @@
 //! words, so colour is not the only cue). Refreshed once a second; the figures are measured per frame as it
 //! arrives, not here.
 
+use crate::format::{Fixed, Num};
 use gloo_timers::callback::Interval;
 use yew::prelude::*;
 
@@ -20,9 +21,9 @@ fn hop(label: &'static str, key: &'static str, p: Option<Percentiles>, warn_ms: 
     };
     let slow = p.p50 > warn_ms;
     html! {
-        <span class={class_with("hop", slow.then_some("slow"))} data-hop={key} data-p50={p.p50.to_string()}
-            data-p99={p.p99.to_string()} title={format!("median and 99th percentile of the last {} quotes", p.samples)}>
-            {format!("{label} {:.0} ms · p99 {:.0} ms", p.p50, p.p99)}
+        <span class={class_with("hop", slow.then_some("slow"))} data-hop={key} data-p50={Num(p.p50).to_string()}
+            data-p99={Num(p.p99).to_string()} title={format!("median and 99th percentile of the last {} quotes", p.samples)}>
+            {format!("{label} {} ms · p99 {} ms", Fixed(p.p50, 0), Fixed(p.p99, 0))}
             if slow { {raw(r#"<span class="sr-only"> (slow)</span>"#)}{raw(r#"<span aria-hidden="true"> ▲</span>"#)} }
         </span>
     }
@@ -41,7 +42,7 @@ pub(crate) fn LatencyFigure() -> Html {
         let (field, initial, view) = (field.clone(), *warn_ms, view.setter());
         use_effect_with((), move |_| {
             if let Some(input) = field.cast::<web_sys::HtmlInputElement>() {
-                input.set_value(&initial.to_string());
+                input.set_value(&Num(initial).to_string());
             }
             let interval = Interval::new(1_000, move || view.set(latency::view()));
             move || drop(interval)
@@ -62,7 +63,7 @@ pub(crate) fn LatencyFigure() -> Html {
     let LatencyView { provider_relay, relay_browser, rtt } = *view;
     let title = rtt.map_or_else(
         || "relay→you needs a ping round trip to set the clock offset".to_owned(),
-        |r| format!("clock offset from the fastest ping ({r:.0} ms round trip)"),
+        |r| format!("clock offset from the fastest ping ({} ms round trip)", Fixed(r, 0)),
     );
     html! {
         <div class="latency" data-testid="latency" {title}>

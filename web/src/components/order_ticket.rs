@@ -7,6 +7,7 @@
 //! on the page's connection with a request id, and the relay's answer to that id (accepted, or rejected with a
 //! code) is shown in the ticket, a rejection next to the field it is about.
 
+use crate::format::Fixed;
 use std::cell::Cell;
 use std::rc::Rc;
 
@@ -217,7 +218,7 @@ pub(crate) fn OrderTicket() -> Html {
             Some(o) => format!(
                 "Order {} {}{}",
                 o.status.as_str(),
-                o.filled_avg_price.map(|p| format!(" at {p:.2}")).unwrap_or_default(),
+                o.filled_avg_price.map(|p| format!(" at {}", Fixed(p, 2))).unwrap_or_default(),
                 if o.filled_qty > 0.0 { format!(" ({} filled)", trim_qty(o.filled_qty)) } else { String::new() }
             ),
             None => "Order accepted".to_owned(),

@@ -7,6 +7,7 @@
 //! the ledger). Cancel, replace and reset are WebSocket commands; their answers arrive on the account stream.
 //! Buttons with `data-trade` open the order ticket ([`super::order_ticket`]).
 
+use crate::format::{Fixed, Num};
 use hamster_shared::api::BrokerStatus;
 use hamster_shared::broker::{Order, OrderType, ReplaceRequest, Side};
 use hamster_shared::{ClientMessage, ProviderState, RequestId, Symbol};
@@ -85,16 +86,16 @@ fn type_name(t: OrderType) -> &'static str {
 fn order_prices(o: &Order) -> String {
     let mut parts = Vec::new();
     if let Some(p) = o.limit_price {
-        parts.push(format!("limit {p}"));
+        parts.push(format!("limit {}", Num(p)));
     }
     if let Some(p) = o.stop_price {
-        parts.push(format!("stop {p}"));
+        parts.push(format!("stop {}", Num(p)));
     }
     if let Some(p) = o.trail_percent {
-        parts.push(format!("trail {p}%"));
+        parts.push(format!("trail {}%", Num(p)));
     }
     if let Some(p) = o.trail_price {
-        parts.push(format!("trail {p}"));
+        parts.push(format!("trail {}", Num(p)));
     }
     parts.join(", ")
 }
@@ -144,7 +145,7 @@ fn capitalised(name: &str) -> String {
 /// Asks for a replacement price in a browser prompt; `None` when dismissed or not a positive number.
 fn ask_price(question: &str, current: Option<f64>) -> Option<f64> {
     let window = web_sys::window()?;
-    let default = current.map(|p| p.to_string()).unwrap_or_default();
+    let default = current.map(|p| Num(p).to_string()).unwrap_or_default();
     let answer = window.prompt_with_message_and_default(question, &default).ok().flatten()?;
     crate::format::number(answer.trim()).filter(|p| p.is_finite() && *p > 0.0)
 }
@@ -225,7 +226,7 @@ pub(crate) fn PortfolioPanel() -> Html {
                 html! {
                     <div class="stat">
                         <dt>{label}</dt>
-                        <dd data-account={key} data-value={value.to_string()}
+                        <dd data-account={key} data-value={Num(value).to_string()}
                             class={classes!(signed.then(|| pl_class(value)).flatten())}>
                             {if signed { pl(value) } else { money(value) }}
                         </dd>
@@ -251,21 +252,21 @@ pub(crate) fn PortfolioPanel() -> Html {
     let position_rows = positions.iter().map(|p| {
         html! {
             <tr data-testid="position" data-symbol={p.symbol.clone()} title={format!(
-                "avg {:.2} · value {} · day {}", p.avg_entry_price, money(p.market_value), pl(p.day_pl)
+                "avg {} · value {} · day {}", Fixed(p.avg_entry_price, 2), money(p.market_value), pl(p.day_pl)
             )}>
                 <th scope="row" class="sym">{p.symbol.clone()}</th>
                 <td class="num" data-testid="position-qty">{trim_qty(p.qty)}</td>
-                {td("num opt", format!("{:.2}", p.avg_entry_price))}
-                <td class="num" data-testid="position-price" data-value={p.price.to_string()}>{format!("{:.2}", p.price)}</td>
+                {td("num opt", Fixed(p.avg_entry_price, 2).to_string())}
+                <td class="num" data-testid="position-price" data-value={Num(p.price).to_string()}>{Fixed(p.price, 2).to_string()}</td>
                 {td("num opt", money(p.market_value))}
                 <td class={class_with("num", pl_class(p.unrealized_pl))} data-testid="position-pl"
-                    data-value={p.unrealized_pl.to_string()}>
-                    {format!("{} ({:+.2}%)", pl(p.unrealized_pl), p.unrealized_pct)}
+                    data-value={Num(p.unrealized_pl).to_string()}>
+                    {format!("{} ({:+}%)", pl(p.unrealized_pl), Fixed(p.unrealized_pct, 2))}
                 </td>
                 <td class={class_with("num opt", pl_class(p.day_pl))} data-testid="position-day-pl">{pl(p.day_pl)}</td>
-                <td class="alloc" title={format!("{:.1}% of equity", p.allocation)}>
-                    <span class="bar" style={format!("width:{:.1}%", p.allocation.clamp(0.0, 100.0))}></span>
-                    <span class="alloc-pct">{format!("{:.1}%", p.allocation)}</span>
+                <td class="alloc" title={format!("{}% of equity", Fixed(p.allocation, 1))}>
+                    <span class="bar" style={format!("width:{}%", Fixed(p.allocation.clamp(0.0, 100.0), 1))}></span>
+                    <span class="alloc-pct">{format!("{}%", Fixed(p.allocation, 1))}</span>
                 </td>
                 <td class="actions">
                     <button type="button" class="trade" data-trade={p.symbol.clone()} data-side="buy"
@@ -313,7 +314,7 @@ pub(crate) fn PortfolioPanel() -> Html {
             })
         };
         let (side, side_class) = side_names(o.side);
-        let qty = o.qty.map(trim_qty).unwrap_or_else(|| o.notional.map(|n| format!("${n}")).unwrap_or_default());
+        let qty = o.qty.map(trim_qty).unwrap_or_else(|| o.notional.map(|n| format!("${}", Num(n))).unwrap_or_default());
         html! {
             <tr data-testid="open-order" data-order-id={o.id.clone()} data-symbol={o.symbol.clone()}>
                 {cell("td", side_class, side.into())}
@@ -339,7 +340,7 @@ pub(crate) fn PortfolioPanel() -> Html {
                 {cell("td", side_class, side.into())}
                 <th scope="row" class="sym">{f.symbol.clone()}</th>
                 {td("num", trim_qty(f.qty))}
-                {td("num", format!("{:.2}", f.price))}
+                {td("num", Fixed(f.price, 2).to_string())}
                 {td("time", crate::format::clock(f.ts, crate::services::tz_offset_minutes()))}
             </tr>
         }
@@ -383,7 +384,7 @@ pub(crate) fn PortfolioPanel() -> Html {
                     </tr></thead>
                     <tbody>{for position_rows}</tbody>
                 </table>
-                <p class="muted cash-share">{format!("Cash {cash_share:.1}% of equity")}</p>
+                <p class="muted cash-share">{format!("Cash {}% of equity", Fixed(cash_share, 1))}</p>
             }
             <div data-testid="open-orders">
                 <h3>{format!("Open orders ({})", open.len())}</h3>

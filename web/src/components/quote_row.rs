@@ -10,6 +10,7 @@
 //!
 //! Rows far out of view do not render at all: see [`super::row_group`].
 
+use crate::format::Num;
 use std::rc::Rc;
 
 use gloo_timers::callback::Timeout;
@@ -72,7 +73,7 @@ pub(crate) fn QuoteRow(props: &QuoteRowProps) -> Html {
     let remove = html! {
         <td role="cell" class="actions">
             <button type="button" class="bell" data-testid="alert-bell" data-alert={symbol.to_string()}
-                data-price={row.quote.as_ref().map(|q| q.price.to_string())}
+                data-price={row.quote.as_ref().map(|q| Num(q.price).to_string())}
                 aria-label={format!("Alert on {symbol}")} title={format!("Set an alert on {symbol}")}>
                 {raw(BELL_SVG)}
             </button>
@@ -173,7 +174,7 @@ pub(crate) fn QuoteRow(props: &QuoteRowProps) -> Html {
         let spark: Vec<f64> = row.spark.iter().map(|p| p.price).collect();
         html! {
             <>
-                <td role="cell" class={class_with("num price", flash)} data-testid="price" data-value={q.price.to_string()}>
+                <td role="cell" class={class_with("num price", flash)} data-testid="price" data-value={Num(q.price).to_string()}>
                     {format::price(symbol, q.price)}
                 </td>
                 <td role="cell" class={class_with("num opt-sm", format::trend(&change))}>{change}</td>

@@ -5,6 +5,7 @@
 //! The relay plays the range to this page's connection only (see docs/store.md); this component only sends the
 //! commands through the page's one connection and renders what the reducer made of the relay's answers.
 
+use crate::format::{Fixed, Num};
 use hamster_shared::api::RecordingsResponse;
 use hamster_shared::{ClientMessage, ReplayAction};
 use web_sys::HtmlInputElement;
@@ -56,7 +57,7 @@ pub(crate) fn ReplayBar() -> Html {
 
     let replay = ctx.state.replay.clone().filter(Replay::is_active);
     let badge = replay.as_ref().map(|r| {
-        let speed = if r.speed == 0.0 { "max".to_owned() } else { format!("{}×", r.speed) };
+        let speed = if r.speed == 0.0 { "max".to_owned() } else { format!("{}×", Num(r.speed)) };
         let paused = if r.phase == hamster_shared::ReplayPhase::Paused { " · paused" } else { "" };
         html! { <span class="replay-badge" data-testid="replay-badge" role="status">{format!("REPLAY {speed}{paused}")}</span> }
     });
@@ -156,10 +157,10 @@ fn panel(
         })
     };
     let spans = plan.spans.iter().map(|(symbol, a, b)| {
-        let style = format!("--a:{a:.4};--w:{:.4}", (b - a).max(0.005));
+        let style = format!("--a:{};--w:{}", Fixed(*a, 4), Fixed((b - a).max(0.005), 4));
         html! { <div class="span-row" title={symbol.clone()}><span class="span-label">{symbol}</span><span class="span" style={style}></span></div> }
     });
-    let window = format!("--a:{lo:.4};--w:{:.4}", (hi - lo).max(0.002));
+    let window = format!("--a:{};--w:{}", Fixed(lo, 4), Fixed((hi - lo).max(0.002), 4));
 
     html! {
         <div class="replay-panel">
@@ -168,9 +169,9 @@ fn panel(
                 <div class="window" style={window}></div>
             </div>
             <div class="replay-range">
-                <label>{"From "}<input type="range" min="0" max="1000" value={((lo * 1000.0).round()).to_string()} data-testid="replay-from" oninput={slider(0)} /></label>
+                <label>{"From "}<input type="range" min="0" max="1000" value={Fixed(lo * 1000.0, 0).to_string()} data-testid="replay-from" oninput={slider(0)} /></label>
                 <span>{format!("{} → {}", format::clock(from, tz), format::clock(to, tz))}</span>
-                <label>{"To "}<input type="range" min="0" max="1000" value={((hi * 1000.0).round()).to_string()} data-testid="replay-to" oninput={slider(1)} /></label>
+                <label>{"To "}<input type="range" min="0" max="1000" value={Fixed(hi * 1000.0, 0).to_string()} data-testid="replay-to" oninput={slider(1)} /></label>
             </div>
             <div class="replay-controls">
                 <button type="button" class="play" data-testid="replay-play" onclick={play}>
@@ -190,7 +191,7 @@ fn progress(replay: &Replay, scrub: Callback<Event>, tz: i64) -> Html {
         html! {
             <tr data-testid="replay-row">
                 {td("", row.symbol.to_string())}
-                {td("num", format!("{:.4}", row.price).trim_end_matches('0').trim_end_matches('.').to_owned())}
+                {td("num", Fixed(row.price, 4).to_string().trim_end_matches('0').trim_end_matches('.').to_owned())}
                 {td("num", format::percent(change))}
                 {td("num", format::clock(row.ts, tz))}
             </tr>
@@ -203,7 +204,7 @@ fn progress(replay: &Replay, scrub: Callback<Event>, tz: i64) -> Html {
                 disabled={!replay.is_active()} onchange={scrub} />
             <p class="replay-note" data-testid="replay-played" data-played={replay.played.to_string()}>
                 {format!("{} · {} of the range · {} quotes and events played{}", format::clock(replay.position, tz),
-                    format!("{:.0}%", replay.progress() * 100.0), replay.played,
+                    format!("{}%", Fixed(replay.progress() * 100.0, 0)), replay.played,
                     match replay.phase { hamster_shared::ReplayPhase::Ended => " · ended", hamster_shared::ReplayPhase::Stopped => " · stopped", _ => "" })}
             </p>
             <table class="replay-rows"><thead><tr>{column_heads(&[("Symbol", ""), ("Price", ""), ("Change", ""), ("Time", "")], false)}</tr></thead>

@@ -14,6 +14,10 @@ use crate::format::sparkline_points;
 
 const WIDTH: f64 = 96.0;
 const HEIGHT: f64 = 24.0;
+// The same sizes as attribute text, written out: formatting an f64 would link the float formatter for them.
+const VIEW_BOX: &str = "0 0 96 24";
+const WIDTH_ATTR: &str = "96";
+const HEIGHT_ATTR: &str = "24";
 /// Shortest time between two redraws of one sparkline.
 const REDRAW_EVERY_MS: f64 = 400.0;
 
@@ -69,8 +73,8 @@ impl Component for Sparkline {
             _ => "flat",
         };
         html! {
-            <svg class={class_with("spark", Some(trend))} viewBox={format!("0 0 {WIDTH} {HEIGHT}")}
-                width={WIDTH.to_string()} height={HEIGHT.to_string()} role="img"
+            <svg class={class_with("spark", Some(trend))} viewBox={VIEW_BOX}
+                width={WIDTH_ATTR} height={HEIGHT_ATTR} role="img"
                 aria-label={format!("trend of the last {} ticks", values.len())}>
                 <polyline points={points} fill="none" stroke="currentColor" stroke-width="1.5"
                     stroke-linejoin="round" stroke-linecap="round" vector-effect="non-scaling-stroke" />
@@ -81,4 +85,15 @@ impl Component for Sparkline {
 
 fn now() -> f64 {
     js_sys::Date::now()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_written_out_sizes_are_the_sizes() {
+        assert_eq!(VIEW_BOX, format!("0 0 {WIDTH} {HEIGHT}"));
+        assert_eq!((WIDTH_ATTR, HEIGHT_ATTR), (WIDTH.to_string().as_str(), HEIGHT.to_string().as_str()));
+    }
 }

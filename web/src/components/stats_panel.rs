@@ -1,6 +1,7 @@
 //! The statistics panel (`data-testid="stats"`): updates received and per second, symbols tracked, quote-to-
 //! render lag (average and p95) and reconnects. Each value also sits in a `data-stat` attribute for tests.
 
+use crate::format::Fixed;
 use yew::prelude::*;
 
 use super::markup::raw;
@@ -29,7 +30,7 @@ pub(crate) fn StatsPanel(props: &StatsPanelProps) -> Html {
             {raw(r#"<h2 id="stats-title">Statistics</h2>"#)}
             <dl>
                 {item("updates", "Updates", s.updates.to_string())}
-                {item("rate", "Updates/s", format!("{:.1}", s.per_second))}
+                {item("rate", "Updates/s", Fixed(s.per_second, 1).to_string())}
                 {item("symbols", "Symbols", s.symbols.to_string())}
                 {item("lag-avg", "Lag avg", lag(s.lag_avg_ms))}
                 {item("lag-p95", "Lag p95", lag(s.lag_p95_ms))}
