@@ -14,7 +14,7 @@ use hamster_shared::Symbol;
 /// `x` with `decimals` digits after the point: what `format!("{x:.decimals$}")` writes (`{:+}` adds the sign),
 /// except that a value exactly halfway rounds away from zero rather than to even, and that past 2^53 after
 /// scaling (a price over 90 million at 8 decimals) the last digits are rounded rather than the binary value's
-/// own. Beyond 10^30 (no price or quantity) the shortest form is written instead.
+/// own. Beyond 10^18 after scaling (no price or quantity) the shortest form is written instead.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Fixed(pub(crate) f64, pub(crate) usize);
 
@@ -24,7 +24,7 @@ impl fmt::Display for Fixed {
         let decimals = decimals.min(12);
         let scale = 10u64.pow(decimals as u32);
         let scaled = (x.abs() * scale as f64).round();
-        if !scaled.is_finite() || scaled >= 1e30 {
+        if !scaled.is_finite() || scaled >= 1e18 {
             return Num(x).fmt(f);
         }
         let sign = if x.is_sign_negative() {
@@ -34,9 +34,10 @@ impl fmt::Display for Fixed {
         } else {
             ""
         };
-        // In range by the check above: the cast cannot saturate.
-        let scaled = scaled as u128;
-        let (int, frac) = (scaled / u128::from(scale), scaled % u128::from(scale));
+        // In range by the check above: the cast cannot saturate. (u64, not u128: u128's formatter would be one
+        // more piece of code in the page.)
+        let scaled = scaled as u64;
+        let (int, frac) = (scaled / scale, scaled % scale);
         if decimals == 0 {
             write!(f, "{sign}{int}")
         } else {
@@ -269,6 +270,7 @@ mod tests {
         }
         assert_eq!(Fixed(f64::NAN, 2).to_string(), "NaN");
         assert_eq!(Fixed(1e40, 2).to_string(), Num(1e40).to_string());
+        assert_eq!(Fixed(1e17, 2).to_string(), Num(1e17).to_string());
         assert_eq!(Fixed(0.125, 2).to_string(), "0.13", "halfway rounds away from zero");
     }
 
