@@ -342,6 +342,138 @@ async fn socket_loop(url: String, inputs: Inputs, shared: Rc<Shared>, emit: Call
     }
 }
 
+/// What wakes a socket's loop.
+enum Step {
+    Frame(Option<Result<Message, WebSocketError>>),
+    Wanted(Option<Wanted>),
+    Command(EncodedCommand),
+    Hidden(bool),
+    Check,
+}
+
+/// One socket's state besides the socket itself. Each [`Step`] is handled here, without awaiting anything: what
+/// it has to send comes back as text and goes out at the loop's one sending point, which keeps the loop's
+/// state machine small.
+struct Session<'a> {
+    shared: &'a Shared,
+    emit: &'a Callback<ConnEvent>,
+    tap: Option<&'a Callback<Message>>,
+    next_id: &'a mut u64,
+    resume: &'a mut ResumePoint,
+    liveness: Liveness,
+    last_error: Option<String>,
+    subscriptions: Subscriptions,
+    hidden: bool,
+}
+
+impl Session<'_> {
+    fn failed(&self, reason: String, now: i64) -> SessionEnd {
+        SessionEnd::Failed { reason, stable: self.liveness.was_stable(now) }
+    }
+
+    /// The frames to send for the subscriptions to match what the page wants, with `resume` on a new socket.
+    fn changes(&mut self, resume: Option<&Resume>, now: i64) -> Result<Vec<String>, SessionEnd> {
+        let changes = self.shared.changes(&mut self.subscriptions, self.hidden);
+        encode_changes(changes, resume, self.next_id).map_err(|e| self.failed(e, now))
+    }
+
+    /// Handles one step: the frames to send, in order, or the end of the socket.
+    fn step(&mut self, step: Step, now: i64) -> Result<Vec<String>, SessionEnd> {
+        match step {
+            Step::Frame(Some(Ok(frame))) => {
+                self.liveness.on_frame(now);
+                let decoded = decode(&frame);
+                if let Some(tap) = self.tap {
+                    tap.emit(frame);
+                }
+                let msg = match decoded {
+                    Ok(msg) => msg,
+                    Err(e) => {
+                        // One unreadable frame (a newer relay's message, say) is not a reason to drop the socket.
+                        self.emit.emit(ConnEvent::Warning(format!("ignored unreadable frame: {e}")));
+                        return Ok(Vec::new());
+                    }
+                };
+                self.resume.observe(&msg);
+                let hello = match &msg {
+                    ServerMessage::Hello { heartbeat_ms, epoch, .. } => {
+                        self.liveness.on_hello(now, *heartbeat_ms);
+                        self.shared.live.set(true);
+                        Some(*epoch)
+                    }
+                    _ => None,
+                };
+                self.emit.emit(ConnEvent::Server(msg));
+                match hello {
+                    Some(epoch) => {
+                        // A new session on the relay's side (or a relay that restarted): nothing is subscribed yet.
+                        self.subscriptions = Subscriptions::default();
+                        let point = self.resume.on_hello(epoch, &self.shared.symbols());
+                        self.changes(point.as_ref(), now)
+                    }
+                    None => Ok(Vec::new()),
+                }
+            }
+            // The browser always follows `error` with `close`, which carries the code; wait for it.
+            Step::Frame(Some(Err(WebSocketError::ConnectionError))) => {
+                self.last_error = Some("connection error".into());
+                Ok(Vec::new())
+            }
+            Step::Frame(Some(Err(WebSocketError::ConnectionClose(close)))) => {
+                let mut reason = format!("closed (code {})", close.code);
+                if !close.reason.is_empty() {
+                    reason.push_str(&format!(": {}", close.reason));
+                }
+                Err(self.failed(reason, now))
+            }
+            Step::Frame(Some(Err(other))) => Err(self.failed(other.to_string(), now)),
+            Step::Frame(None) => {
+                let reason = self.last_error.take().unwrap_or_else(|| "closed".into());
+                Err(self.failed(reason, now))
+            }
+            Step::Wanted(None) => Err(SessionEnd::Shutdown),
+            Step::Wanted(Some(latest)) => {
+                *self.shared.wanted.borrow_mut() = latest;
+                if self.liveness.is_live() {
+                    self.changes(None, now)
+                } else {
+                    Ok(Vec::new())
+                }
+            }
+            Step::Hidden(now_hidden) if now_hidden != self.hidden => {
+                self.hidden = now_hidden;
+                if self.liveness.is_live() {
+                    // Subscribing again to what is held only changes its rate.
+                    self.changes(None, now)
+                } else {
+                    Ok(Vec::new())
+                }
+            }
+            Step::Hidden(_) => Ok(Vec::new()),
+            Step::Command(command) => {
+                if self.liveness.is_live() {
+                    Ok(vec![command.json])
+                } else {
+                    self.emit.emit(ConnEvent::Warning(format!("not connected yet: {} not sent", command.kind)));
+                    Ok(Vec::new())
+                }
+            }
+            Step::Check => match self.liveness.check(now) {
+                Verdict::Fine => Ok(Vec::new()),
+                Verdict::SendPing => {
+                    self.liveness.on_ping_sent(now);
+                    // The id is the send time, which the pong echoes: with the relay's time in the pong, that is
+                    // all the latency estimate needs (`super::latency`).
+                    let id = u64::try_from(now_ms()).ok().map(RequestId::Num);
+                    let text = encode(&ClientMessage::Ping { id }).map_err(|e| self.failed(e, now))?;
+                    Ok(vec![text])
+                }
+                Verdict::Dead(reason) => Err(self.failed(reason, now)),
+            },
+        }
+    }
+}
+
 /// One socket from open to close.
 async fn session(
     mut ws: WebSocket,
@@ -354,18 +486,18 @@ async fn session(
     (emit, tap): (&Callback<ConnEvent>, Option<&Callback<Message>>),
     (next_id, resume): (&mut u64, &mut ResumePoint),
 ) -> SessionEnd {
-    enum Step {
-        Frame(Option<Result<Message, WebSocketError>>),
-        Wanted(Option<Wanted>),
-        Command(EncodedCommand),
-        Hidden(bool),
-        Check,
-    }
-    let mut liveness = Liveness::new(now_ms());
+    let mut session = Session {
+        shared,
+        emit,
+        tap,
+        next_id,
+        resume,
+        liveness: Liveness::new(now_ms()),
+        last_error: None,
+        subscriptions: Subscriptions::default(),
+        hidden: page_hidden(),
+    };
     let mut checks = IntervalStream::new(CHECK_EVERY_MS).fuse();
-    let mut last_error: Option<String> = None;
-    let mut subscriptions = Subscriptions::default();
-    let mut hidden = page_hidden();
     loop {
         let step = select! {
             frame = ws.next().fuse() => Step::Frame(frame),
@@ -375,97 +507,14 @@ async fn session(
             _ = checks.select_next_some() => Step::Check,
         };
         let now = now_ms();
-        let failed =
-            |reason: String, liveness: &Liveness| SessionEnd::Failed { reason, stable: liveness.was_stable(now) };
-        match step {
-            Step::Frame(Some(Ok(frame))) => {
-                liveness.on_frame(now);
-                let decoded = decode(&frame);
-                if let Some(tap) = tap {
-                    tap.emit(frame);
-                }
-                let msg = match decoded {
-                    Ok(msg) => msg,
-                    Err(e) => {
-                        // One unreadable frame (a newer relay's message, say) is not a reason to drop the socket.
-                        emit.emit(ConnEvent::Warning(format!("ignored unreadable frame: {e}")));
-                        continue;
-                    }
-                };
-                resume.observe(&msg);
-                let hello = match &msg {
-                    ServerMessage::Hello { heartbeat_ms, epoch, .. } => {
-                        liveness.on_hello(now, *heartbeat_ms);
-                        shared.live.set(true);
-                        Some(*epoch)
-                    }
-                    _ => None,
-                };
-                emit.emit(ConnEvent::Server(msg));
-                if let Some(epoch) = hello {
-                    // A new session on the relay's side (or a relay that restarted): nothing is subscribed yet.
-                    subscriptions = Subscriptions::default();
-                    let changes = shared.changes(&mut subscriptions, hidden);
-                    let point = resume.on_hello(epoch, &shared.symbols());
-                    if let Err(e) = send_changes(&mut ws, changes, point.as_ref(), next_id).await {
-                        return failed(e, &liveness);
-                    }
-                }
+        let texts = match session.step(step, now) {
+            Ok(texts) => texts,
+            Err(end) => return end,
+        };
+        for text in texts {
+            if let Err(e) = ws.send(Message::Text(text)).await {
+                return session.failed(format!("send failed: {e}"), now);
             }
-            // The browser always follows `error` with `close`, which carries the code; wait for it.
-            Step::Frame(Some(Err(WebSocketError::ConnectionError))) => {
-                last_error = Some("connection error".into());
-            }
-            Step::Frame(Some(Err(WebSocketError::ConnectionClose(close)))) => {
-                let mut reason = format!("closed (code {})", close.code);
-                if !close.reason.is_empty() {
-                    reason.push_str(&format!(": {}", close.reason));
-                }
-                return failed(reason, &liveness);
-            }
-            Step::Frame(Some(Err(other))) => return failed(other.to_string(), &liveness),
-            Step::Frame(None) => return failed(last_error.unwrap_or_else(|| "closed".into()), &liveness),
-            Step::Wanted(None) => return SessionEnd::Shutdown,
-            Step::Wanted(Some(latest)) => {
-                *shared.wanted.borrow_mut() = latest;
-                if liveness.is_live() {
-                    let changes = shared.changes(&mut subscriptions, hidden);
-                    if let Err(e) = send_changes(&mut ws, changes, None, next_id).await {
-                        return failed(e, &liveness);
-                    }
-                }
-            }
-            Step::Hidden(now_hidden) if now_hidden != hidden => {
-                hidden = now_hidden;
-                if liveness.is_live() {
-                    // Subscribing again to what is held only changes its rate.
-                    let changes = shared.changes(&mut subscriptions, hidden);
-                    if let Err(e) = send_changes(&mut ws, changes, None, next_id).await {
-                        return failed(e, &liveness);
-                    }
-                }
-            }
-            Step::Hidden(_) => {}
-            Step::Command(command) => {
-                if !liveness.is_live() {
-                    emit.emit(ConnEvent::Warning(format!("not connected yet: {} not sent", command.kind)));
-                } else if let Err(e) = send_text(&mut ws, command.json).await {
-                    return failed(e, &liveness);
-                }
-            }
-            Step::Check => match liveness.check(now) {
-                Verdict::Fine => {}
-                Verdict::SendPing => {
-                    liveness.on_ping_sent(now);
-                    // The id is the send time, which the pong echoes: with the relay's time in the pong, that is
-                    // all the latency estimate needs (`super::latency`).
-                    let id = u64::try_from(now_ms()).ok().map(RequestId::Num);
-                    if let Err(e) = send(&mut ws, &ClientMessage::Ping { id }).await {
-                        return failed(e, &liveness);
-                    }
-                }
-                Verdict::Dead(reason) => return failed(reason, &liveness),
-            },
         }
     }
 }
@@ -478,7 +527,7 @@ pub(crate) fn decode(frame: &Message) -> Result<ServerMessage, String> {
     }
 }
 
-/// Which way a [`send_symbols`] goes.
+/// Which way an [`encode_symbols`] goes.
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Request<'a> {
     /// With where to resume from (on a new socket) and the rate limit, if any.
@@ -489,21 +538,18 @@ enum Request<'a> {
     Unsubscribe,
 }
 
-/// Sends `changes`: unsubscribes first, then subscribes at each rate (with `resume` on a new socket).
-async fn send_changes(
-    ws: &mut WebSocket,
-    changes: Changes,
-    resume: Option<&Resume>,
-    next_id: &mut u64,
-) -> Result<(), String> {
-    send_symbols(ws, Request::Unsubscribe, &changes.removed, next_id).await?;
-    send_symbols(ws, Request::Subscribe { resume, max_hz: None }, &changes.full, next_id).await?;
-    send_symbols(ws, Request::Subscribe { resume, max_hz: Some(LIMITED_MAX_HZ) }, &changes.limited, next_id).await
+/// Encodes `changes`: unsubscribes first, then subscribes at each rate (with `resume` on a new socket).
+fn encode_changes(changes: Changes, resume: Option<&Resume>, next_id: &mut u64) -> Result<Vec<String>, String> {
+    let mut texts = Vec::new();
+    encode_symbols(&mut texts, Request::Unsubscribe, &changes.removed, next_id)?;
+    encode_symbols(&mut texts, Request::Subscribe { resume, max_hz: None }, &changes.full, next_id)?;
+    encode_symbols(&mut texts, Request::Subscribe { resume, max_hz: Some(LIMITED_MAX_HZ) }, &changes.limited, next_id)?;
+    Ok(texts)
 }
 
-/// Sends a (un)subscribe for `symbols`, split to the relay's per-command limit; nothing when there are none.
-async fn send_symbols(
-    ws: &mut WebSocket,
+/// Encodes a (un)subscribe for `symbols`, split to the relay's per-command limit; nothing when there are none.
+fn encode_symbols(
+    texts: &mut Vec<String>,
     request: Request<'_>,
     symbols: &[Symbol],
     next_id: &mut u64,
@@ -519,18 +565,13 @@ async fn send_symbols(
             }
             Request::Unsubscribe => ClientMessage::Unsubscribe { id, symbols },
         };
-        send(ws, &msg).await?;
+        texts.push(encode(&msg)?);
     }
     Ok(())
 }
 
-async fn send(ws: &mut WebSocket, msg: &ClientMessage) -> Result<(), String> {
-    let text = serde_json::to_string(msg).map_err(|e| format!("cannot encode command: {e}"))?;
-    send_text(ws, text).await
-}
-
-async fn send_text(ws: &mut WebSocket, text: String) -> Result<(), String> {
-    ws.send(Message::Text(text)).await.map_err(|e| format!("send failed: {e}"))
+fn encode(msg: &ClientMessage) -> Result<String, String> {
+    serde_json::to_string(msg).map_err(|e| format!("cannot encode command: {e}"))
 }
 
 /// Polls `/api/quotes` while the socket is down.
