@@ -297,21 +297,79 @@ fn visibility_changes() -> (UnboundedReceiver<bool>, Option<gloo_events::EventLi
     (rx, listener)
 }
 
+/// Connects, and reconnects after the backoff wait, until the page goes away. One loop for the socket and the
+/// wait between sockets, waiting on every input at one point: while connected each input is a [`Step`] of the
+/// [`Session`], while waiting the page's wants are kept for the next socket and its commands are dropped with a
+/// warning.
 async fn socket_loop(url: String, inputs: Inputs, shared: Rc<Shared>, emit: Callback<ConnEvent>) {
     let Inputs { mut wanted, mut commands, mut wake, tap } = inputs;
     let mut backoff = Backoff::default();
-    let mut next_id = 0u64;
-    let mut resume = ResumePoint::default();
     let (mut visibility, _listener) = visibility_changes();
+    let mut checks = IntervalStream::new(CHECK_EVERY_MS).fuse();
+    let mut session = Session {
+        shared: &shared,
+        emit: &emit,
+        tap: tap.as_ref(),
+        next_id: 0,
+        resume: ResumePoint::default(),
+        liveness: Liveness::new(now_ms()),
+        last_error: None,
+        subscriptions: Subscriptions::default(),
+        hidden: false,
+    };
+    let mut socket: Option<WebSocket> = None;
+    let mut sleep = futures::future::Fuse::terminated();
+    let mut connect = true;
     loop {
-        emit.emit(ConnEvent::Connecting { attempt: backoff.attempt() });
-        let end = match WebSocket::open(&url) {
-            Ok(ws) => {
-                let inputs = (&mut wanted, &mut commands, &mut visibility);
-                session(ws, inputs, &shared, (&emit, tap.as_ref()), (&mut next_id, &mut resume)).await
+        let mut end = None;
+        if connect {
+            connect = false;
+            emit.emit(ConnEvent::Connecting { attempt: backoff.attempt() });
+            match WebSocket::open(&url) {
+                Ok(ws) => {
+                    socket = Some(ws);
+                    session.opened();
+                }
+                Err(e) => end = Some(SessionEnd::Failed { reason: format!("cannot open socket: {e}"), stable: false }),
             }
-            Err(e) => SessionEnd::Failed { reason: format!("cannot open socket: {e}"), stable: false },
-        };
+        }
+        if end.is_none() {
+            let step = select! {
+                frame = next_frame(&mut socket).fuse() => Step::Frame(frame),
+                latest = wanted.next() => Step::Wanted(latest),
+                command = commands.select_next_some() => Step::Command(command),
+                now_hidden = visibility.select_next_some() => Step::Hidden(now_hidden),
+                _ = checks.select_next_some() => Step::Check,
+                () = sleep => Step::Retry,
+                () = wake.select_next_some() => Step::Retry,
+            };
+            let now = now_ms();
+            match (socket.as_mut(), step) {
+                (_, Step::Wanted(None)) => return,
+                (Some(ws), step) => match session.step(step, now) {
+                    Ok(texts) => {
+                        for text in texts {
+                            if let Err(e) = ws.send(Message::Text(text)).await {
+                                end = Some(session.failed(format!("send failed: {e}"), now));
+                                break;
+                            }
+                        }
+                    }
+                    Err(e) => end = Some(e),
+                },
+                (None, Step::Wanted(Some(w))) => *shared.wanted.borrow_mut() = w,
+                (None, Step::Command(command)) => {
+                    emit.emit(ConnEvent::Warning(format!("not connected: {} not sent", command.kind)));
+                }
+                (None, Step::Retry) => {
+                    sleep = futures::future::Fuse::terminated();
+                    connect = true;
+                }
+                (None, Step::Frame(_) | Step::Hidden(_) | Step::Check) => {}
+            }
+        }
+        let Some(end) = end else { continue };
+        socket = None;
         shared.live.set(false);
         let (reason, stable) = match end {
             SessionEnd::Failed { reason, stable } => (reason, stable),
@@ -322,23 +380,17 @@ async fn socket_loop(url: String, inputs: Inputs, shared: Rc<Shared>, emit: Call
         }
         let delay = backoff.next_delay_ms(js_sys::Math::random());
         emit.emit(ConnEvent::Closed { reason, attempt: backoff.attempt(), retry_in_ms: delay });
-
         // A wake-up that arrived while we were connected is about an older outage.
         while wake.try_recv().is_ok() {}
-        let mut sleep = TimeoutFuture::new(u32::try_from(delay).unwrap_or(u32::MAX)).fuse();
-        loop {
-            select! {
-                () = sleep => break,
-                () = wake.select_next_some() => break,
-                latest = wanted.next() => match latest {
-                    Some(w) => *shared.wanted.borrow_mut() = w,
-                    None => return,
-                },
-                command = commands.select_next_some() => {
-                    emit.emit(ConnEvent::Warning(format!("not connected: {} not sent", command.kind)));
-                }
-            }
-        }
+        sleep = TimeoutFuture::new(u32::try_from(delay).unwrap_or(u32::MAX)).fuse();
+    }
+}
+
+/// The next frame of the socket; never, while there is none.
+async fn next_frame(socket: &mut Option<WebSocket>) -> Option<Result<Message, WebSocketError>> {
+    match socket {
+        Some(ws) => ws.next().await,
+        None => futures::future::pending().await,
     }
 }
 
@@ -349,17 +401,20 @@ enum Step {
     Command(EncodedCommand),
     Hidden(bool),
     Check,
+    /// The wait before the next attempt is over (or the REST poller found the relay back).
+    Retry,
 }
 
-/// One socket's state besides the socket itself. Each [`Step`] is handled here, without awaiting anything: what
-/// it has to send comes back as text and goes out at the loop's one sending point, which keeps the loop's
-/// state machine small.
+/// The socket loop's state besides the socket itself: what lasts across sockets (request ids, where to resume)
+/// and the current socket's (from `liveness` on, reset by [`Session::opened`]). Each [`Step`] of a socket is
+/// handled here, without awaiting anything: what it has to send comes back as text and goes out at the loop's
+/// one sending point, which keeps the loop's state machine small.
 struct Session<'a> {
     shared: &'a Shared,
     emit: &'a Callback<ConnEvent>,
     tap: Option<&'a Callback<Message>>,
-    next_id: &'a mut u64,
-    resume: &'a mut ResumePoint,
+    next_id: u64,
+    resume: ResumePoint,
     liveness: Liveness,
     last_error: Option<String>,
     subscriptions: Subscriptions,
@@ -367,6 +422,14 @@ struct Session<'a> {
 }
 
 impl Session<'_> {
+    /// A new socket: nothing heard or asked for on it yet.
+    fn opened(&mut self) {
+        self.liveness = Liveness::new(now_ms());
+        self.last_error = None;
+        self.subscriptions = Subscriptions::default();
+        self.hidden = page_hidden();
+    }
+
     fn failed(&self, reason: String, now: i64) -> SessionEnd {
         SessionEnd::Failed { reason, stable: self.liveness.was_stable(now) }
     }
@@ -374,7 +437,7 @@ impl Session<'_> {
     /// The frames to send for the subscriptions to match what the page wants, with `resume` on a new socket.
     fn changes(&mut self, resume: Option<&Resume>, now: i64) -> Result<Vec<String>, SessionEnd> {
         let changes = self.shared.changes(&mut self.subscriptions, self.hidden);
-        encode_changes(changes, resume, self.next_id).map_err(|e| self.failed(e, now))
+        encode_changes(changes, resume, &mut self.next_id).map_err(|e| self.failed(e, now))
     }
 
     /// Handles one step: the frames to send, in order, or the end of the socket.
@@ -450,6 +513,8 @@ impl Session<'_> {
                 }
             }
             Step::Hidden(_) => Ok(Vec::new()),
+            // A wake-up while connected is about an older outage.
+            Step::Retry => Ok(Vec::new()),
             Step::Command(command) => {
                 if self.liveness.is_live() {
                     Ok(vec![command.json])
@@ -470,51 +535,6 @@ impl Session<'_> {
                 }
                 Verdict::Dead(reason) => Err(self.failed(reason, now)),
             },
-        }
-    }
-}
-
-/// One socket from open to close.
-async fn session(
-    mut ws: WebSocket,
-    (wanted, commands, visibility): (
-        &mut UnboundedReceiver<Wanted>,
-        &mut UnboundedReceiver<EncodedCommand>,
-        &mut UnboundedReceiver<bool>,
-    ),
-    shared: &Shared,
-    (emit, tap): (&Callback<ConnEvent>, Option<&Callback<Message>>),
-    (next_id, resume): (&mut u64, &mut ResumePoint),
-) -> SessionEnd {
-    let mut session = Session {
-        shared,
-        emit,
-        tap,
-        next_id,
-        resume,
-        liveness: Liveness::new(now_ms()),
-        last_error: None,
-        subscriptions: Subscriptions::default(),
-        hidden: page_hidden(),
-    };
-    let mut checks = IntervalStream::new(CHECK_EVERY_MS).fuse();
-    loop {
-        let step = select! {
-            frame = ws.next().fuse() => Step::Frame(frame),
-            latest = wanted.next() => Step::Wanted(latest),
-            command = commands.select_next_some() => Step::Command(command),
-            now_hidden = visibility.select_next_some() => Step::Hidden(now_hidden),
-            _ = checks.select_next_some() => Step::Check,
-        };
-        let now = now_ms();
-        let texts = match session.step(step, now) {
-            Ok(texts) => texts,
-            Err(end) => return end,
-        };
-        for text in texts {
-            if let Err(e) = ws.send(Message::Text(text)).await {
-                return session.failed(format!("send failed: {e}"), now);
-            }
         }
     }
 }
