@@ -154,7 +154,8 @@ pub struct CatalogInfo {
 }
 
 /// The kind of instrument a search result is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(Deserialize))]
 #[serde(rename_all = "snake_case")]
 pub enum InstrumentClass {
     Equity,
@@ -163,6 +164,8 @@ pub enum InstrumentClass {
     /// A non-price event channel (options flow, news).
     Channel,
 }
+
+crate::json::names_deserialize!(InstrumentClass { Equity = "equity", Crypto = "crypto", Forex = "forex", Channel = "channel" });
 
 impl InstrumentClass {
     pub fn as_str(self) -> &'static str {

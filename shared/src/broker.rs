@@ -6,12 +6,15 @@
 use serde::{Deserialize, Serialize};
 
 /// Buy or sell.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(Deserialize))]
 #[serde(rename_all = "snake_case")]
 pub enum Side {
     Buy,
     Sell,
 }
+
+crate::json::names_deserialize!(Side { Buy = "buy", Sell = "sell" });
 
 impl Side {
     /// The side that closes a position opened by this one.
@@ -24,7 +27,8 @@ impl Side {
 }
 
 /// How an order's price is decided.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(Deserialize))]
 #[serde(rename_all = "snake_case")]
 pub enum OrderType {
     Market,
@@ -34,8 +38,11 @@ pub enum OrderType {
     TrailingStop,
 }
 
+crate::json::names_deserialize!(OrderType { Market = "market", Limit = "limit", Stop = "stop", StopLimit = "stop_limit", TrailingStop = "trailing_stop" });
+
 /// How long an order stays working.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(Deserialize))]
 #[serde(rename_all = "snake_case")]
 pub enum TimeInForce {
     /// Until the end of the (UTC) day it was placed on.
@@ -47,8 +54,11 @@ pub enum TimeInForce {
     Ioc,
 }
 
+crate::json::names_deserialize!(TimeInForce { Day = "day", Gtc = "gtc", Ioc = "ioc" });
+
 /// Single orders and linked groups.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(Deserialize))]
 #[serde(rename_all = "snake_case")]
 pub enum OrderClass {
     #[default]
@@ -58,6 +68,8 @@ pub enum OrderClass {
     /// An entry plus a take-profit and a stop-loss exit that start working only once the entry has filled.
     Bracket,
 }
+
+crate::json::names_deserialize!(OrderClass { Simple = "simple", Oco = "oco", Bracket = "bracket" });
 
 /// The take-profit leg of a bracket or OCO order.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -125,7 +137,8 @@ pub struct ReplaceRequest {
 }
 
 /// Where an order is in its life. `held` is a bracket exit waiting for its entry to fill.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(Deserialize))]
 #[serde(rename_all = "snake_case")]
 pub enum OrderStatus {
     Accepted,
@@ -137,6 +150,8 @@ pub enum OrderStatus {
     Rejected,
     Replaced,
 }
+
+crate::json::names_deserialize!(OrderStatus { Accepted = "accepted", Held = "held", PartiallyFilled = "partially_filled", Filled = "filled", Canceled = "canceled", Expired = "expired", Rejected = "rejected", Replaced = "replaced" });
 
 impl OrderStatus {
     /// Whether the order can still fill (or become able to).
@@ -163,7 +178,8 @@ impl OrderStatus {
 }
 
 /// Why a broker refused an order or a change to one.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(Deserialize))]
 #[serde(rename_all = "snake_case")]
 pub enum OrderRejectCode {
     InsufficientBuyingPower,
@@ -183,6 +199,8 @@ pub enum OrderRejectCode {
     /// The request came from another site or through a host name the relay does not serve.
     Forbidden,
 }
+
+crate::json::names_deserialize!(OrderRejectCode { InsufficientBuyingPower = "insufficient_buying_power", InsufficientQty = "insufficient_qty", UnknownSymbol = "unknown_symbol", InvalidQty = "invalid_qty", LimitPriceMissing = "limit_price_missing", StopPriceMissing = "stop_price_missing", TrailMissing = "trail_missing", InvalidOrder = "invalid_order", NotFound = "not_found", NotCancelable = "not_cancelable", Unavailable = "unavailable", Unauthorized = "unauthorized", Forbidden = "forbidden" });
 
 impl OrderRejectCode {
     pub fn as_str(self) -> &'static str {

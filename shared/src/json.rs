@@ -218,6 +218,73 @@ fn set<'de, T: Deserialize<'de>, A: MapAccess<'de>>(
     Ok(())
 }
 
+/// Which of `names` a unit variant written as its name is: its index, or `None` for a name not listed when the
+/// enum has a catch-all variant (`other`). Used by [`names_deserialize`], in the dashboard's wasm only.
+#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+pub(crate) fn variant_index<'de, D: Deserializer<'de>>(
+    d: D,
+    names: &'static [&'static str],
+    other: bool,
+) -> Result<Option<usize>, D::Error> {
+    struct Names {
+        names: &'static [&'static str],
+        other: bool,
+    }
+    impl Visitor<'_> for Names {
+        type Value = Option<usize>;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a variant name")
+        }
+
+        fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Option<usize>, E> {
+            match self.names.iter().position(|n| *n == v) {
+                Some(i) => Ok(Some(i)),
+                None if self.other => Ok(None),
+                None => Err(E::unknown_variant(v, self.names)),
+            }
+        }
+    }
+    d.deserialize_str(Names { names, other })
+}
+
+/// `Deserialize` for an enum of unit variants, each written as its name, in the dashboard's wasm; the relay (and
+/// every native build) keeps serde's derive. The derive reads such an enum with three matchers of its names (as
+/// text, bytes and variant numbers) and an enum reader, about a kilobyte of wasm per enum; the page reads only
+/// JSON, where a unit variant is its name. The same names are read to the same variants (a test compares the
+/// table with the derive on the host); what no relay writes (the `{"name": null}` form, a number) is refused.
+/// Listing a variant twice or leaving one out fails to compile.
+macro_rules! names_deserialize {
+    ($ty:ident { $($variant:ident = $name:literal),+ $(,)? } $(other: $other:ident)?) => {
+        impl $ty {
+            /// Every variant with its name on the wire.
+            #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+            pub(crate) const NAMED: &'static [(&'static str, $ty)] = &[$(($name, $ty::$variant)),+];
+        }
+
+        const _: fn($ty) = |v| match v {
+            $($ty::$variant => {}),+
+        };
+
+        #[cfg(target_arch = "wasm32")]
+        impl<'de> serde::Deserialize<'de> for $ty {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<$ty, D::Error> {
+                const NAMES: &[&str] = &[$($name),+];
+                let other = $crate::json::names_deserialize!(@has $($other)?);
+                let found = $crate::json::variant_index(d, NAMES, other)?.and_then(|i| $ty::NAMED.get(i));
+                $crate::json::names_deserialize!(@found found, $ty $(, $other)?)
+            }
+        }
+    };
+    (@has $other:ident) => { true };
+    (@has) => { false };
+    (@found $found:ident, $ty:ident, $other:ident) => { Ok($found.map_or($ty::$other, |(_, v)| *v)) };
+    (@found $found:ident, $ty:ident) => {
+        $found.map(|(_, v)| *v).ok_or_else(|| <D::Error as serde::de::Error>::custom("unknown variant"))
+    };
+}
+pub(crate) use names_deserialize;
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -244,5 +311,46 @@ mod tests {
             assert!(ServerMessage::from_json(bad).is_err(), "{bad}");
             assert!(serde_json::from_str::<ServerMessage>(bad).is_err(), "serde's reader agrees: {bad}");
         }
+    }
+
+    /// The wasm's readers of unit enums ([`names_deserialize`]) read every name as the derive does, and write it
+    /// back the same; an unknown name is the same error (or the catch-all variant where there is one).
+    #[test]
+    fn the_name_tables_agree_with_the_derive() {
+        use crate::api::InstrumentClass;
+        use crate::broker::{OrderClass, OrderStatus, OrderType, Side, TimeInForce};
+        use serde::de::DeserializeOwned;
+        use serde::Serialize;
+
+        fn agrees<T: DeserializeOwned + Serialize + PartialEq + std::fmt::Debug>(
+            named: &[(&'static str, T)],
+            other: bool,
+        ) {
+            let names: Vec<&'static str> = named.iter().map(|(n, _)| *n).collect();
+            let names: &'static [&'static str] = Box::leak(names.into_boxed_slice());
+            for (i, (name, variant)) in named.iter().enumerate() {
+                let text = format!("\"{name}\"");
+                assert_eq!(&serde_json::from_str::<T>(&text).expect("the derive reads it"), variant, "{name}");
+                assert_eq!(serde_json::to_string(variant).expect("writes"), text);
+                let mut de = serde_json::Deserializer::from_str(&text);
+                assert_eq!(variant_index(&mut de, names, other).expect("reads"), Some(i), "{name}");
+            }
+            let mut de = serde_json::Deserializer::from_str("\"no_such_name\"");
+            match (variant_index(&mut de, names, other), serde_json::from_str::<T>("\"no_such_name\"")) {
+                (Ok(None), Ok(_)) => assert!(other, "a catch-all only where the derive has one"),
+                (Err(e), Err(derived)) => assert_eq!(e.to_string(), derived.to_string()),
+                (mine, derived) => panic!("disagree: {mine:?} / {derived:?}"),
+            }
+        }
+        agrees(Side::NAMED, false);
+        agrees(OrderType::NAMED, false);
+        agrees(TimeInForce::NAMED, false);
+        agrees(OrderClass::NAMED, false);
+        agrees(OrderStatus::NAMED, false);
+        agrees(OrderRejectCode::NAMED, false);
+        agrees(ReplayPhase::NAMED, false);
+        agrees(ProviderState::NAMED, false);
+        agrees(ErrorCode::NAMED, true);
+        agrees(InstrumentClass::NAMED, false);
     }
 }

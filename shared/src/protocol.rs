@@ -261,7 +261,8 @@ pub enum ReplayAction {
 }
 
 /// Where a replay is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(Deserialize))]
 #[serde(rename_all = "snake_case")]
 pub enum ReplayPhase {
     Playing,
@@ -270,6 +271,8 @@ pub enum ReplayPhase {
     Ended,
     Stopped,
 }
+
+crate::json::names_deserialize!(ReplayPhase { Playing = "playing", Paused = "paused", Ended = "ended", Stopped = "stopped" });
 
 /// Why a client frame could not be understood, with the `error` reply it deserves.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -506,7 +509,8 @@ pub struct ProviderInfo {
 }
 
 /// The state of an upstream connection.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(Deserialize))]
 #[serde(rename_all = "snake_case")]
 pub enum ProviderState {
     /// Connected and streaming.
@@ -520,6 +524,8 @@ pub enum ProviderState {
     /// Not serving (e.g. authentication failed, or not configured).
     Down,
 }
+
+crate::json::names_deserialize!(ProviderState { Live = "live", Connecting = "connecting", Reconnecting = "reconnecting", Degraded = "degraded", Down = "down" });
 
 impl ProviderState {
     /// Every state, in order of health.
@@ -557,7 +563,8 @@ pub struct Rejection {
 }
 
 /// Stable machine-readable error codes. Clients match on these; the message is for humans.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(Deserialize))]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorCode {
     /// The frame is not valid JSON.
@@ -599,6 +606,8 @@ pub enum ErrorCode {
     #[serde(other)]
     Unknown,
 }
+
+crate::json::names_deserialize!(ErrorCode { BadJson = "bad_json", UnknownType = "unknown_type", BadMessage = "bad_message", InvalidSymbol = "invalid_symbol", UnknownProvider = "unknown_provider", TooManySymbols = "too_many_symbols", ProviderRejected = "provider_rejected", UnknownSymbol = "unknown_symbol", RateLimited = "rate_limited", MessageTooLarge = "message_too_large", UnsupportedFrame = "unsupported_frame", BadMsgpack = "bad_msgpack", Unauthorized = "unauthorized", Forbidden = "forbidden", TooManyConnections = "too_many_connections", Unavailable = "unavailable", NotFound = "not_found", Unknown = "unknown" } other: Unknown);
 
 impl ErrorCode {
     /// The wire spelling, e.g. `bad_json`.
