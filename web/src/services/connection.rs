@@ -689,6 +689,44 @@ mod tests {
         assert!(decode(&Message::Bytes(vec![0x81, 0xa4])).is_err(), "reported, not a panic");
     }
 
+    /// Unit enums are read by name in the wasm (`hamster_shared`'s `names_deserialize`), not by serde's derive
+    /// as on the host: this runs in the browser too.
+    #[wasm_bindgen_test(unsupported = test)]
+    fn frames_with_named_values_read_as_the_relay_wrote_them() {
+        use hamster_shared::broker::{OrderRejectCode, OrderStatus, OrderType, Side, TimeInForce};
+        use hamster_shared::{ErrorCode, ProviderState, ReplayPhase};
+        let read = |text: &str| decode(&Message::Text(text.to_owned()));
+        let status = read(r#"{"type":"status","provider":"sim","state":"reconnecting","since":1}"#);
+        assert!(matches!(status, Ok(ServerMessage::Status { state: ProviderState::Reconnecting, .. })), "{status:?}");
+        let error = read(r#"{"type":"error","code":"too_many_symbols","message":"x"}"#);
+        assert!(matches!(error, Ok(ServerMessage::Error { code: ErrorCode::TooManySymbols, .. })), "{error:?}");
+        let newer = read(r#"{"type":"error","code":"from_a_newer_relay","message":"x"}"#);
+        assert!(matches!(newer, Ok(ServerMessage::Error { code: ErrorCode::Unknown, .. })), "{newer:?}");
+        let replay =
+            read(r#"{"type":"replay_state","phase":"paused","from":1,"to":2,"position":1,"speed":1.0,"played":0}"#);
+        assert!(matches!(replay, Ok(ServerMessage::ReplayState { phase: ReplayPhase::Paused, .. })), "{replay:?}");
+        let rejected = read(r#"{"type":"order_rejected","code":"insufficient_qty","message":"x"}"#);
+        let Ok(ServerMessage::OrderRejected { reject, .. }) = rejected else { panic!("{rejected:?}") };
+        assert_eq!(reject.code, OrderRejectCode::InsufficientQty);
+        let order = read(
+            r#"{"type":"order","order":{"id":"o1","symbol":"AAPL","qty":1.0,"filled_qty":0.0,"side":"sell",
+            "type":"trailing_stop","time_in_force":"ioc","order_class":"bracket","status":"partially_filled",
+            "created_at":1,"updated_at":1}}"#,
+        );
+        let Ok(ServerMessage::Order { order, .. }) = order else { panic!("{order:?}") };
+        assert_eq!(
+            (order.side, order.order_type, order.time_in_force, order.status),
+            (Side::Sell, OrderType::TrailingStop, TimeInForce::Ioc, OrderStatus::PartiallyFilled)
+        );
+        assert_eq!(order.order_class, hamster_shared::broker::OrderClass::Bracket);
+        for bad in [
+            r#"{"type":"status","provider":"sim","state":"asleep","since":1}"#,
+            r#"{"type":"status","provider":"sim","state":3,"since":1}"#,
+        ] {
+            assert!(read(bad).is_err(), "{bad}");
+        }
+    }
+
     #[wasm_bindgen_test(unsupported = test)]
     fn refused_symbols_are_not_polled() {
         let shared = Shared::default();
