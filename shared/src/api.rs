@@ -15,13 +15,16 @@ pub struct ApiError {
 
 /// `GET /api/quotes?symbols=A,B`: cached last values. Asking for a symbol also keeps it subscribed upstream
 /// for a while (a lease), so polling clients get fresh values even when no socket subscribes to it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(Deserialize))]
 pub struct QuotesResponse {
     pub quotes: Vec<Quote>,
     /// Valid symbols with no value yet (just subscribed upstream; poll again).
     #[serde(default)]
     pub pending: Vec<Symbol>,
 }
+
+crate::json::map_deserialize!(QuotesResponse, required { quotes "quotes": Vec<Quote> } optional { pending "pending": Vec<Symbol> });
 
 /// One recorded tick in `/api/history`.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]

@@ -230,7 +230,8 @@ pub struct OrderReject {
 }
 
 /// An order as the broker keeps it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(Deserialize))]
 pub struct Order {
     pub id: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -274,8 +275,11 @@ pub struct Order {
     pub updated_at: i64,
 }
 
+crate::json::map_deserialize!(Order, required { id "id": String, symbol "symbol": String, filled_qty "filled_qty": f64, side "side": Side, order_type "type": OrderType, time_in_force "time_in_force": TimeInForce, order_class "order_class": OrderClass, status "status": OrderStatus, created_at "created_at": i64, updated_at "updated_at": i64 } optional { client_order_id "client_order_id": Option<String>, qty "qty": Option<f64>, notional "notional": Option<f64>, filled_avg_price "filled_avg_price": Option<f64>, limit_price "limit_price": Option<f64>, stop_price "stop_price": Option<f64>, trail_price "trail_price": Option<f64>, trail_percent "trail_percent": Option<f64>, hwm "hwm": Option<f64>, parent_id "parent_id": Option<String>, reject "reject": Option<OrderReject>, triggered "triggered": bool });
+
 /// One execution, as the ledger keeps it (never changed once written).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(Deserialize))]
 pub struct Fill {
     pub id: i64,
     pub order_id: String,
@@ -287,8 +291,11 @@ pub struct Fill {
     pub ts: i64,
 }
 
+crate::json::map_deserialize!(Fill, required { id "id": i64, order_id "order_id": String, symbol "symbol": String, side "side": Side, qty "qty": f64, price "price": f64, commission "commission": f64, ts "ts": i64 } optional {});
+
 /// A holding, marked to the last price.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(Deserialize))]
 pub struct Position {
     pub symbol: String,
     pub qty: f64,
@@ -304,8 +311,11 @@ pub struct Position {
     pub day_pl: f64,
 }
 
+crate::json::map_deserialize!(Position, required { symbol "symbol": String, qty "qty": f64, avg_entry_price "avg_entry_price": f64, cost_basis "cost_basis": f64, current_price "current_price": f64, market_value "market_value": f64, unrealized_pl "unrealized_pl": f64, realized_pl "realized_pl": f64 } optional { day_pl "day_pl": f64 });
+
 /// Cash and what it is worth with the positions marked to market.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(Deserialize))]
 pub struct Account {
     pub id: String,
     pub cash: f64,
@@ -318,6 +328,8 @@ pub struct Account {
     #[serde(default)]
     pub day_pl: f64,
 }
+
+crate::json::map_deserialize!(Account, required { id "id": String, cash "cash": f64, equity "equity": f64, long_market_value "long_market_value": f64, buying_power "buying_power": f64, realized_pl "realized_pl": f64 } optional { day_pl "day_pl": f64 });
 
 #[cfg(test)]
 mod tests {

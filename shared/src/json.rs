@@ -206,7 +206,7 @@ impl<'de> Deserialize<'de> for Fields {
 }
 
 /// Reads the value of the key `name` into its slot: a key given twice is an error, as the derive makes it.
-fn set<'de, T: Deserialize<'de>, A: MapAccess<'de>>(
+pub(crate) fn set<'de, T: Deserialize<'de>, A: MapAccess<'de>>(
     slot: &mut Option<T>,
     map: &mut A,
     name: &'static str,
@@ -285,6 +285,83 @@ macro_rules! names_deserialize {
 }
 pub(crate) use names_deserialize;
 
+/// A key of a struct's JSON object as the name it matches in `keys` (`None` for a key of no field), read without
+/// copying it.
+pub(crate) struct KeyName(pub(crate) &'static [&'static str]);
+
+impl<'de> serde::de::DeserializeSeed<'de> for KeyName {
+    type Value = Option<&'static str>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Option<&'static str>, D::Error> {
+        d.deserialize_identifier(self)
+    }
+}
+
+impl Visitor<'_> for KeyName {
+    type Value = Option<&'static str>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a field name")
+    }
+
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Option<&'static str>, E> {
+        Ok(self.0.iter().find(|k| **k == v).copied())
+    }
+}
+
+/// `Deserialize` for a struct the relay writes as a JSON object, in the dashboard's wasm; native builds (the
+/// relay) keep serde's derive. The derive also reads the struct from an array and its keys as bytes and as
+/// numbers, readers the page never needs. `required { field "key": Type }` must be present, `optional` ones
+/// take their default when absent (the derive's `#[serde(default)]`, and `Option` fields); a key given twice
+/// is an error and an unknown key is skipped, as with the derive. `read_object` is the reader on every target,
+/// so the host's tests compare it with the derive.
+macro_rules! map_deserialize {
+    ($ty:ident, required { $($req:ident $rkey:literal: $rt:ty),* $(,)? } optional { $($opt:ident $okey:literal: $ot:ty),* $(,)? }) => {
+        impl $ty {
+            /// Reads this struct from a map (see `map_deserialize!`).
+            #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+            pub(crate) fn read_object<'de, D: serde::Deserializer<'de>>(d: D) -> Result<$ty, D::Error> {
+                struct Keys;
+                impl<'de> serde::de::Visitor<'de> for Keys {
+                    type Value = $ty;
+
+                    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                        f.write_str(concat!("struct ", stringify!($ty)))
+                    }
+
+                    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<$ty, A::Error> {
+                        const KEYS: &[&str] = &[$($rkey,)* $($okey,)*];
+                        $(let mut $req: Option<$rt> = None;)*
+                        $(let mut $opt: Option<$ot> = None;)*
+                        while let Some(key) = map.next_key_seed($crate::json::KeyName(KEYS))? {
+                            match key {
+                                $(Some($rkey) => $crate::json::set(&mut $req, &mut map, $rkey)?,)*
+                                $(Some($okey) => $crate::json::set(&mut $opt, &mut map, $okey)?,)*
+                                _ => {
+                                    map.next_value::<serde::de::IgnoredAny>()?;
+                                }
+                            }
+                        }
+                        Ok($ty {
+                            $($req: $req.ok_or_else(|| <A::Error as serde::de::Error>::missing_field($rkey))?,)*
+                            $($opt: $opt.unwrap_or_default(),)*
+                        })
+                    }
+                }
+                d.deserialize_map(Keys)
+            }
+        }
+
+        #[cfg(target_arch = "wasm32")]
+        impl<'de> serde::Deserialize<'de> for $ty {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<$ty, D::Error> {
+                $ty::read_object(d)
+            }
+        }
+    };
+}
+pub(crate) use map_deserialize;
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -352,5 +429,125 @@ mod tests {
         agrees(ProviderState::NAMED, false);
         agrees(ErrorCode::NAMED, true);
         agrees(InstrumentClass::NAMED, false);
+    }
+
+    /// The wasm's readers of the relay's structs ([`map_deserialize`]) read what the derive reads from an object,
+    /// to the same value or the same error.
+    #[test]
+    fn the_map_readers_agree_with_the_derive() {
+        use crate::api::QuotesResponse;
+        use crate::broker::{Account, Fill, Order, Position};
+        use serde::de::DeserializeOwned;
+
+        type De = serde_json::Deserializer<serde_json::de::StrRead<'static>>;
+        fn agrees<T: DeserializeOwned + PartialEq + std::fmt::Debug>(
+            read: impl Fn(&mut De) -> Result<T, serde_json::Error>,
+            texts: &[&'static str],
+        ) {
+            for text in texts {
+                let mut de = serde_json::Deserializer::from_str(text);
+                let mine = read(&mut de).and_then(|v| de.end().map(|()| v));
+                match (mine, serde_json::from_str::<T>(text)) {
+                    (Ok(mine), Ok(derived)) => assert_eq!(mine, derived, "{text}"),
+                    (Err(mine), Err(derived)) => assert_eq!(mine.to_string(), derived.to_string(), "{text}"),
+                    (mine, derived) => panic!("disagree on {text}: {mine:?} / {derived:?}"),
+                }
+            }
+        }
+        let quotes = [
+            r#"{"symbol":"AAPL","price":1.5,"ts":2,"provider":"sim"}"#,
+            r#"{"symbol":"BTC/USD","price":1.5,"ts":2,"provider":"sim","bid":1,"ask":2,"volume":3,"change":-1,
+                "change_pct":0.5,"recv":4,"seq":5,"extra":{"skipped":[1]}}"#,
+            r#"{"symbol":"AAPL","price":1.5,"ts":2,"provider":"sim","bid":null,"seq":null}"#,
+            r#"{"pri\u0063e":1.5,"symbol":"AAPL","ts":2,"provider":"sim"}"#,
+            r#"{"symbol":"AAPL","ts":2,"provider":"sim"}"#,
+            r#"{"symbol":"AAPL","price":1.5,"price":1.6,"ts":2,"provider":"sim"}"#,
+            r#"{"symbol":"AAPL","price":"1.5","ts":2,"provider":"sim"}"#,
+            r#"{"symbol":"not a symbol","price":1.5,"ts":2,"provider":"sim"}"#,
+            r#"{"symbol":"AAPL","price":1.5,"ts":2,"provider":"sim","seq":-1}"#,
+            "null",
+            "{}",
+        ];
+        agrees(|de: &mut De| Quote::read_object(de), &quotes);
+        agrees(
+            |de: &mut De| QuotesResponse::read_object(de),
+            &[
+                r#"{"quotes":[{"symbol":"AAPL","price":1.5,"ts":2,"provider":"sim"}],"pending":["MSFT"]}"#,
+                r#"{"quotes":[]}"#,
+                r#"{"pending":[]}"#,
+                r#"{"quotes":[],"pending":null}"#,
+            ],
+        );
+        agrees(
+            |de: &mut De| ProviderInfo::read_object(de),
+            &[
+                r#"{"name":"sim","state":"live","since":1}"#,
+                r#"{"name":"sim","state":"down","detail":"no key","since":1}"#,
+                r#"{"name":"sim","state":"asleep","since":1}"#,
+                r#"{"name":"sim","since":1}"#,
+            ],
+        );
+        agrees(
+            |de: &mut De| Rejection::read_object(de),
+            &[
+                r#"{"symbol":"X","code":"unknown_symbol","message":"m","suggestions":["Y"]}"#,
+                r#"{"symbol":"X","code":"from_the_future","message":"m"}"#,
+                r#"{"symbol":"X","code":"unknown_symbol"}"#,
+            ],
+        );
+        agrees(
+            |de: &mut De| Continuity::read_object(de),
+            &[
+                r#"{"symbol":"AAPL","recovered":3}"#,
+                r#"{"symbol":"AAPL","recovered":3,"gap":true,"missed":null}"#,
+                r#"{"symbol":"AAPL","recovered":3,"gap":true,"missed":7}"#,
+                r#"{"symbol":"AAPL","gap":true}"#,
+            ],
+        );
+        agrees(
+            |de: &mut De| Position::read_object(de),
+            &[
+                r#"{"symbol":"AAPL","qty":1,"avg_entry_price":2,"cost_basis":2,"current_price":3,"market_value":3,
+                    "unrealized_pl":1,"realized_pl":0}"#,
+                r#"{"symbol":"AAPL","qty":1,"avg_entry_price":2,"cost_basis":2,"current_price":3,"market_value":3,
+                    "unrealized_pl":1,"realized_pl":0,"day_pl":0.5}"#,
+                r#"{"symbol":"AAPL","qty":1}"#,
+            ],
+        );
+        agrees(
+            |de: &mut De| Account::read_object(de),
+            &[
+                r#"{"id":"a","cash":1,"equity":2,"long_market_value":1,"buying_power":1,"realized_pl":0,"day_pl":1}"#,
+                r#"{"id":"a","cash":1,"equity":2,"long_market_value":1,"buying_power":1,"realized_pl":0}"#,
+                r#"{"id":"a","cash":1,"equity":2,"long_market_value":1,"buying_power":1,"day_pl":null}"#,
+            ],
+        );
+        agrees(
+            |de: &mut De| Fill::read_object(de),
+            &[
+                r#"{"id":1,"order_id":"o","symbol":"AAPL","side":"buy","qty":1,"price":2,"commission":0,"ts":3}"#,
+                r#"{"id":1,"order_id":"o","symbol":"AAPL","side":"hold","qty":1,"price":2,"commission":0,"ts":3}"#,
+            ],
+        );
+        agrees(
+            |de: &mut De| Order::read_object(de),
+            &[
+                r#"{"id":"o1","symbol":"AAPL","qty":1.0,"filled_qty":0.0,"side":"buy","type":"limit",
+                    "time_in_force":"gtc","order_class":"simple","limit_price":10.0,"status":"accepted",
+                    "triggered":false,"created_at":1,"updated_at":1}"#,
+                r#"{"id":"o2","client_order_id":"c","symbol":"AAPL","notional":5.0,"filled_qty":1.0,
+                    "filled_avg_price":5.0,"side":"sell","type":"trailing_stop","time_in_force":"day",
+                    "order_class":"bracket","stop_price":4.0,"trail_price":1.0,"trail_percent":null,"hwm":6.0,
+                    "parent_id":"o1","status":"rejected","reject":{"code":"invalid_qty","message":"m"},
+                    "triggered":true,"created_at":1,"updated_at":2}"#,
+                r#"{"id":"o1","symbol":"AAPL","filled_qty":0.0,"side":"buy","order_type":"limit",
+                    "time_in_force":"gtc","order_class":"simple","status":"accepted","created_at":1,"updated_at":1}"#,
+                r#"{"id":"o1","symbol":"AAPL","filled_qty":0.0,"side":"buy","type":"limit","type":"market",
+                    "time_in_force":"gtc","order_class":"simple","status":"accepted","created_at":1,"updated_at":1}"#,
+            ],
+        );
+        // What no relay writes: a struct as an array. The derive takes it; these readers refuse it.
+        let mut de = serde_json::Deserializer::from_str(r#"["AAPL",1.5,2,"sim"]"#);
+        assert!(Quote::read_object(&mut de).is_err());
     }
 }

@@ -236,7 +236,8 @@ pub struct Resume {
 }
 
 /// How a resumed symbol was brought up to date, listed in `subscribed.continuity`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(Deserialize))]
 pub struct Continuity {
     pub symbol: Symbol,
     /// Updates sent again (in a `recovered` batch for quotes, as `event`s for channels), in order.
@@ -248,6 +249,8 @@ pub struct Continuity {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub missed: Option<u64>,
 }
+
+crate::json::map_deserialize!(Continuity, required { symbol "symbol": Symbol, recovered "recovered": u64 } optional { gap "gap": bool, missed "missed": Option<u64> });
 
 /// What a `replay_control` asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -499,7 +502,8 @@ pub enum ServerMessage {
 }
 
 /// One provider as listed in `hello`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(Deserialize))]
 pub struct ProviderInfo {
     pub name: String,
     pub state: ProviderState,
@@ -507,6 +511,8 @@ pub struct ProviderInfo {
     pub detail: Option<String>,
     pub since: i64,
 }
+
+crate::json::map_deserialize!(ProviderInfo, required { name "name": String, state "state": ProviderState, since "since": i64 } optional { detail "detail": Option<String> });
 
 /// The state of an upstream connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -550,7 +556,8 @@ impl ProviderState {
 }
 
 /// A symbol a `subscribe` could not take, and why.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(Deserialize))]
 pub struct Rejection {
     /// The symbol as the client sent it (it may not be valid, so it is not canonicalised).
     pub symbol: String,
@@ -561,6 +568,8 @@ pub struct Rejection {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub suggestions: Vec<String>,
 }
+
+crate::json::map_deserialize!(Rejection, required { symbol "symbol": String, code "code": ErrorCode, message "message": String } optional { suggestions "suggestions": Vec<String> });
 
 /// Stable machine-readable error codes. Clients match on these; the message is for humans.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -637,7 +646,8 @@ impl ErrorCode {
 
 /// The latest price of one symbol, normalised across providers. Fields a provider did not give are absent;
 /// `change`/`change_pct` are present only when computed from a known reference (day open or previous close).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(Deserialize))]
 pub struct Quote {
     /// The canonical symbol as subscribed (with its `provider:` prefix if the client used one).
     pub symbol: Symbol,
@@ -666,6 +676,8 @@ pub struct Quote {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seq: Option<u64>,
 }
+
+crate::json::map_deserialize!(Quote, required { symbol "symbol": Symbol, price "price": f64, ts "ts": i64, provider "provider": String } optional { bid "bid": Option<f64>, ask "ask": Option<f64>, volume "volume": Option<f64>, change "change": Option<f64>, change_pct "change_pct": Option<f64>, recv "recv": Option<i64>, seq "seq": Option<u64> });
 
 impl Quote {
     /// A quote with only its price, time and provider; every optional field empty.
