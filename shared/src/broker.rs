@@ -223,11 +223,14 @@ impl OrderRejectCode {
 }
 
 /// A rejection: the code to branch on and a sentence to show.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(Deserialize))]
 pub struct OrderReject {
     pub code: OrderRejectCode,
     pub message: String,
 }
+
+crate::json::map_deserialize!(OrderReject, required { code "code": OrderRejectCode, message "message": String } optional {});
 
 /// An order as the broker keeps it.
 #[derive(Debug, Clone, PartialEq, Serialize)]

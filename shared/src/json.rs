@@ -15,6 +15,12 @@
 //! still type-checked (no message kind gives a shared key another type, except `code`, read as text and then as
 //! the kind's code). Building each variant with every field named makes a field added to the enum fail to compile
 //! here until it is added, and a test reads every kind of message both ways.
+//!
+//! Also the dashboard's smaller readers of what the relay writes, in the wasm only: [`names_deserialize`] for
+//! enums of unit variants (a name matched against a table) and [`map_deserialize`] for structs (read from an
+//! object, never an array). serde's derive reads each such type from several shapes the page never gets, about
+//! a kilobyte of wasm per type; native builds, the relay among them, keep the derive, so nothing changes on its
+//! side. Tests on the host read the same texts with both and compare the results.
 
 use serde::de::{Deserializer, Error as _, IgnoredAny, IntoDeserializer, MapAccess, Visitor};
 use serde::Deserialize;
@@ -545,6 +551,53 @@ mod tests {
                 r#"{"id":"o1","symbol":"AAPL","filled_qty":0.0,"side":"buy","type":"limit","type":"market",
                     "time_in_force":"gtc","order_class":"simple","status":"accepted","created_at":1,"updated_at":1}"#,
             ],
+        );
+        use crate::api::{ApiError, BrokerStatus, HistoryResponse, RecordingsResponse, SymbolsResponse};
+        use crate::broker::OrderReject;
+        agrees(
+            |de: &mut De| ApiError::read_object(de),
+            &[r#"{"code":"not_found","message":"m"}"#, r#"{"code":"not_found"}"#, r#"{"code":1,"message":"m"}"#],
+        );
+        agrees(
+            |de: &mut De| HistoryResponse::read_object(de),
+            &[
+                r#"{"symbol":"AAPL","ticks":[{"ts":1,"price":2}],"candles":[]}"#,
+                r#"{"symbol":"AAPL","ticks":[],"candles":[{"start":1,"open":1,"high":2,"low":0.5,"close":1.5,
+                    "ticks":3,"volume":4}],"tf":"1D"}"#,
+                r#"{"symbol":"AAPL","ticks":[],"candles":[{"start":1,"open":1,"high":2,"low":0.5,"close":1.5,
+                    "ticks":3}],"tf":"1h"}"#,
+                r#"{"symbol":"AAPL","ticks":[{"ts":1}],"candles":[]}"#,
+                r#"{"symbol":"AAPL","ticks":[]}"#,
+            ],
+        );
+        agrees(
+            |de: &mut De| SymbolsResponse::read_object(de),
+            &[
+                r#"{"results":[{"symbol":"AAPL","ticker":"AAPL","name":"Apple","class":"equity","provider":"sim"}]}"#,
+                r#"{"results":[{"symbol":"AAPL","ticker":"AAPL","name":"Apple","class":"bond","provider":"sim"}]}"#,
+            ],
+        );
+        agrees(
+            |de: &mut De| BrokerStatus::read_object(de),
+            &[
+                r#"{"name":"paper","live_money":false,"state":"live","since":7}"#,
+                r#"{"name":"paper","live_money":false,"state":"down","detail":"d","since":7}"#,
+                r#"{"name":"paper"}"#,
+            ],
+        );
+        agrees(
+            |de: &mut De| RecordingsResponse::read_object(de),
+            &[
+                r#"{"store":{"recording":true,"recorded_total":1,"dropped_total":0,"bytes":4096},
+                    "recorded":[{"symbol":"AAPL","first":1,"last":2}]}"#,
+                r#"{"store":{"recording":false,"recorded_total":1,"dropped_total":0,"degraded":"disk","bytes":1},
+                    "recorded":[]}"#,
+                r#"{"store":{"recording":true},"recorded":[]}"#,
+            ],
+        );
+        agrees(
+            |de: &mut De| OrderReject::read_object(de),
+            &[r#"{"code":"invalid_qty","message":"m"}"#, r#"{"message":"m"}"#],
         );
         // What no relay writes: a struct as an array. The derive takes it; these readers refuse it.
         let mut de = serde_json::Deserializer::from_str(r#"["AAPL",1.5,2,"sim"]"#);
