@@ -7,15 +7,19 @@ use crate::protocol::{ErrorCode, ProviderState, Quote};
 use crate::symbol::Symbol;
 
 /// Body of every non-2xx response: the same codes as the WebSocket `error` message.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(Deserialize))]
 pub struct ApiError {
     pub code: ErrorCode,
     pub message: String,
 }
 
+crate::json::map_deserialize!(ApiError, required { code "code": ErrorCode, message "message": String } optional {});
+
 /// `GET /api/quotes?symbols=A,B`: cached last values. Asking for a symbol also keeps it subscribed upstream
 /// for a while (a lease), so polling clients get fresh values even when no socket subscribes to it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(Deserialize))]
 pub struct QuotesResponse {
     pub quotes: Vec<Quote>,
     /// Valid symbols with no value yet (just subscribed upstream; poll again).
@@ -23,16 +27,22 @@ pub struct QuotesResponse {
     pub pending: Vec<Symbol>,
 }
 
+crate::json::map_deserialize!(QuotesResponse, required { quotes "quotes": Vec<Quote> } optional { pending "pending": Vec<Symbol> });
+
 /// One recorded tick in `/api/history`.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(Deserialize))]
 pub struct Tick {
     pub ts: i64,
     pub price: f64,
 }
 
+crate::json::map_deserialize!(Tick, required { ts "ts": i64, price "price": f64 } optional {});
+
 /// An OHLC candle built from ticks. `start` is the first millisecond of its period (a minute unless the response
 /// says another [`Timeframe`]).
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(Deserialize))]
 pub struct Candle {
     pub start: i64,
     pub open: f64,
@@ -45,6 +55,8 @@ pub struct Candle {
     #[serde(default)]
     pub volume: f64,
 }
+
+crate::json::map_deserialize!(Candle, required { start "start": i64, open "open": f64, high "high": f64, low "low": f64, close "close": f64, ticks "ticks": u32 } optional { volume "volume": f64 });
 
 /// The period of the candles in `GET /api/history/{symbol}?tf=`. Periods are aligned to the Unix epoch (UTC), so
 /// a day runs from 00:00 UTC.
@@ -112,7 +124,8 @@ impl std::fmt::Display for Timeframe {
 
 /// `GET /api/history/{symbol}?tf=&from=&to=&limit=`: recent ticks (oldest first) and candles of `tf` (oldest
 /// first).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(Deserialize))]
 pub struct HistoryResponse {
     pub symbol: Symbol,
     pub ticks: Vec<Tick>,
@@ -121,6 +134,8 @@ pub struct HistoryResponse {
     #[serde(default)]
     pub tf: Timeframe,
 }
+
+crate::json::map_deserialize!(HistoryResponse, required { symbol "symbol": Symbol, ticks "ticks": Vec<Tick>, candles "candles": Vec<Candle> } optional { tf "tf": Timeframe });
 
 /// One provider in `/api/status`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -154,7 +169,8 @@ pub struct CatalogInfo {
 }
 
 /// The kind of instrument a search result is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(Deserialize))]
 #[serde(rename_all = "snake_case")]
 pub enum InstrumentClass {
     Equity,
@@ -163,6 +179,8 @@ pub enum InstrumentClass {
     /// A non-price event channel (options flow, news).
     Channel,
 }
+
+crate::json::names_deserialize!(InstrumentClass { Equity = "equity", Crypto = "crypto", Forex = "forex", Channel = "channel" });
 
 impl InstrumentClass {
     pub fn as_str(self) -> &'static str {
@@ -182,7 +200,8 @@ impl InstrumentClass {
 }
 
 /// One instrument found by `GET /api/symbols`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(Deserialize))]
 pub struct SymbolMatch {
     /// What to subscribe to get it: the bare ticker when the relay's routes send it to this provider anyway,
     /// else `provider:TICKER`.
@@ -193,11 +212,16 @@ pub struct SymbolMatch {
     pub provider: String,
 }
 
+crate::json::map_deserialize!(SymbolMatch, required { symbol "symbol": String, ticker "ticker": String, name "name": String, class "class": InstrumentClass, provider "provider": String } optional {});
+
 /// `GET /api/symbols?q=`: instruments matching the query, best first.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(Deserialize))]
 pub struct SymbolsResponse {
     pub results: Vec<SymbolMatch>,
 }
+
+crate::json::map_deserialize!(SymbolsResponse, required { results "results": Vec<SymbolMatch> } optional {});
 
 /// `GET /api/status`: what the relay is doing right now.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -275,7 +299,8 @@ pub struct ClusterProviderStatus {
 }
 
 /// The trading backend in `/api/status`: the built-in paper broker, or a real broker and its connection.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(Deserialize))]
 pub struct BrokerStatus {
     /// `paper` or the real broker's name (`alpaca`).
     pub name: String,
@@ -290,8 +315,11 @@ pub struct BrokerStatus {
     pub since: i64,
 }
 
+crate::json::map_deserialize!(BrokerStatus, required { name "name": String, live_money "live_money": bool, state "state": ProviderState, since "since": i64 } optional { detail "detail": Option<String> });
+
 /// The embedded store's health in `/api/status` and `/api/recordings`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(Deserialize))]
 pub struct StoreInfo {
     /// Whether ticks and events are being recorded (off with `--no-record`).
     pub recording: bool,
@@ -306,20 +334,28 @@ pub struct StoreInfo {
     pub bytes: u64,
 }
 
+crate::json::map_deserialize!(StoreInfo, required { recording "recording": bool, recorded_total "recorded_total": u64, dropped_total "dropped_total": u64, bytes "bytes": u64 } optional { degraded "degraded": Option<String> });
+
 /// Where recorded data exists for one symbol or channel (receive times, ms).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(Deserialize))]
 pub struct RecordedRange {
     pub symbol: Symbol,
     pub first: i64,
     pub last: i64,
 }
 
+crate::json::map_deserialize!(RecordedRange, required { symbol "symbol": Symbol, first "first": i64, last "last": i64 } optional {});
+
 /// `GET /api/recordings`: what can be replayed or exported.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(Deserialize))]
 pub struct RecordingsResponse {
     pub store: StoreInfo,
     pub recorded: Vec<RecordedRange>,
 }
+
+crate::json::map_deserialize!(RecordingsResponse, required { store "store": StoreInfo, recorded "recorded": Vec<RecordedRange> } optional {});
 
 /// One connected client in `GET /api/clients`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

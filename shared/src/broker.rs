@@ -6,12 +6,15 @@
 use serde::{Deserialize, Serialize};
 
 /// Buy or sell.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(Deserialize))]
 #[serde(rename_all = "snake_case")]
 pub enum Side {
     Buy,
     Sell,
 }
+
+crate::json::names_deserialize!(Side { Buy = "buy", Sell = "sell" });
 
 impl Side {
     /// The side that closes a position opened by this one.
@@ -24,7 +27,8 @@ impl Side {
 }
 
 /// How an order's price is decided.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(Deserialize))]
 #[serde(rename_all = "snake_case")]
 pub enum OrderType {
     Market,
@@ -34,8 +38,11 @@ pub enum OrderType {
     TrailingStop,
 }
 
+crate::json::names_deserialize!(OrderType { Market = "market", Limit = "limit", Stop = "stop", StopLimit = "stop_limit", TrailingStop = "trailing_stop" });
+
 /// How long an order stays working.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(Deserialize))]
 #[serde(rename_all = "snake_case")]
 pub enum TimeInForce {
     /// Until the end of the (UTC) day it was placed on.
@@ -47,8 +54,11 @@ pub enum TimeInForce {
     Ioc,
 }
 
+crate::json::names_deserialize!(TimeInForce { Day = "day", Gtc = "gtc", Ioc = "ioc" });
+
 /// Single orders and linked groups.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(Deserialize))]
 #[serde(rename_all = "snake_case")]
 pub enum OrderClass {
     #[default]
@@ -58,6 +68,8 @@ pub enum OrderClass {
     /// An entry plus a take-profit and a stop-loss exit that start working only once the entry has filled.
     Bracket,
 }
+
+crate::json::names_deserialize!(OrderClass { Simple = "simple", Oco = "oco", Bracket = "bracket" });
 
 /// The take-profit leg of a bracket or OCO order.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -125,7 +137,8 @@ pub struct ReplaceRequest {
 }
 
 /// Where an order is in its life. `held` is a bracket exit waiting for its entry to fill.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(Deserialize))]
 #[serde(rename_all = "snake_case")]
 pub enum OrderStatus {
     Accepted,
@@ -137,6 +150,8 @@ pub enum OrderStatus {
     Rejected,
     Replaced,
 }
+
+crate::json::names_deserialize!(OrderStatus { Accepted = "accepted", Held = "held", PartiallyFilled = "partially_filled", Filled = "filled", Canceled = "canceled", Expired = "expired", Rejected = "rejected", Replaced = "replaced" });
 
 impl OrderStatus {
     /// Whether the order can still fill (or become able to).
@@ -163,7 +178,8 @@ impl OrderStatus {
 }
 
 /// Why a broker refused an order or a change to one.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(Deserialize))]
 #[serde(rename_all = "snake_case")]
 pub enum OrderRejectCode {
     InsufficientBuyingPower,
@@ -183,6 +199,8 @@ pub enum OrderRejectCode {
     /// The request came from another site or through a host name the relay does not serve.
     Forbidden,
 }
+
+crate::json::names_deserialize!(OrderRejectCode { InsufficientBuyingPower = "insufficient_buying_power", InsufficientQty = "insufficient_qty", UnknownSymbol = "unknown_symbol", InvalidQty = "invalid_qty", LimitPriceMissing = "limit_price_missing", StopPriceMissing = "stop_price_missing", TrailMissing = "trail_missing", InvalidOrder = "invalid_order", NotFound = "not_found", NotCancelable = "not_cancelable", Unavailable = "unavailable", Unauthorized = "unauthorized", Forbidden = "forbidden" });
 
 impl OrderRejectCode {
     pub fn as_str(self) -> &'static str {
@@ -205,14 +223,18 @@ impl OrderRejectCode {
 }
 
 /// A rejection: the code to branch on and a sentence to show.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(Deserialize))]
 pub struct OrderReject {
     pub code: OrderRejectCode,
     pub message: String,
 }
 
+crate::json::map_deserialize!(OrderReject, required { code "code": OrderRejectCode, message "message": String } optional {});
+
 /// An order as the broker keeps it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(Deserialize))]
 pub struct Order {
     pub id: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -256,8 +278,11 @@ pub struct Order {
     pub updated_at: i64,
 }
 
+crate::json::map_deserialize!(Order, required { id "id": String, symbol "symbol": String, filled_qty "filled_qty": f64, side "side": Side, order_type "type": OrderType, time_in_force "time_in_force": TimeInForce, order_class "order_class": OrderClass, status "status": OrderStatus, created_at "created_at": i64, updated_at "updated_at": i64 } optional { client_order_id "client_order_id": Option<String>, qty "qty": Option<f64>, notional "notional": Option<f64>, filled_avg_price "filled_avg_price": Option<f64>, limit_price "limit_price": Option<f64>, stop_price "stop_price": Option<f64>, trail_price "trail_price": Option<f64>, trail_percent "trail_percent": Option<f64>, hwm "hwm": Option<f64>, parent_id "parent_id": Option<String>, reject "reject": Option<OrderReject>, triggered "triggered": bool });
+
 /// One execution, as the ledger keeps it (never changed once written).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(Deserialize))]
 pub struct Fill {
     pub id: i64,
     pub order_id: String,
@@ -269,8 +294,11 @@ pub struct Fill {
     pub ts: i64,
 }
 
+crate::json::map_deserialize!(Fill, required { id "id": i64, order_id "order_id": String, symbol "symbol": String, side "side": Side, qty "qty": f64, price "price": f64, commission "commission": f64, ts "ts": i64 } optional {});
+
 /// A holding, marked to the last price.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(Deserialize))]
 pub struct Position {
     pub symbol: String,
     pub qty: f64,
@@ -286,8 +314,11 @@ pub struct Position {
     pub day_pl: f64,
 }
 
+crate::json::map_deserialize!(Position, required { symbol "symbol": String, qty "qty": f64, avg_entry_price "avg_entry_price": f64, cost_basis "cost_basis": f64, current_price "current_price": f64, market_value "market_value": f64, unrealized_pl "unrealized_pl": f64, realized_pl "realized_pl": f64 } optional { day_pl "day_pl": f64 });
+
 /// Cash and what it is worth with the positions marked to market.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(Deserialize))]
 pub struct Account {
     pub id: String,
     pub cash: f64,
@@ -300,6 +331,8 @@ pub struct Account {
     #[serde(default)]
     pub day_pl: f64,
 }
+
+crate::json::map_deserialize!(Account, required { id "id": String, cash "cash": f64, equity "equity": f64, long_market_value "long_market_value": f64, buying_power "buying_power": f64, realized_pl "realized_pl": f64 } optional { day_pl "day_pl": f64 });
 
 #[cfg(test)]
 mod tests {

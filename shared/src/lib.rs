@@ -6,7 +6,8 @@
 //!
 //! * [`protocol`] — the JSON messages on `/ws` and the SSE stream, tagged by `"type"`.
 //! * [`api`] — the JSON bodies of the REST endpoints (`/api/*`).
-//! * `json` — [`ServerMessage::from_json`], the dashboard's reader of relay frames (no intermediate tree).
+//! * `json` — [`ServerMessage::from_json`], the dashboard's reader of relay frames (no intermediate tree), and
+//!   the smaller readers of unit enums and structs the dashboard's wasm uses instead of serde's derive.
 //! * [`symbol`] — what a valid symbol is, its canonical spelling, `provider:SYMBOL` prefixes and request limits.
 //!
 //! `docs/protocol.md` shows an example of every message.

@@ -236,7 +236,8 @@ pub struct Resume {
 }
 
 /// How a resumed symbol was brought up to date, listed in `subscribed.continuity`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(Deserialize))]
 pub struct Continuity {
     pub symbol: Symbol,
     /// Updates sent again (in a `recovered` batch for quotes, as `event`s for channels), in order.
@@ -248,6 +249,8 @@ pub struct Continuity {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub missed: Option<u64>,
 }
+
+crate::json::map_deserialize!(Continuity, required { symbol "symbol": Symbol, recovered "recovered": u64 } optional { gap "gap": bool, missed "missed": Option<u64> });
 
 /// What a `replay_control` asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -261,7 +264,8 @@ pub enum ReplayAction {
 }
 
 /// Where a replay is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(Deserialize))]
 #[serde(rename_all = "snake_case")]
 pub enum ReplayPhase {
     Playing,
@@ -270,6 +274,8 @@ pub enum ReplayPhase {
     Ended,
     Stopped,
 }
+
+crate::json::names_deserialize!(ReplayPhase { Playing = "playing", Paused = "paused", Ended = "ended", Stopped = "stopped" });
 
 /// Why a client frame could not be understood, with the `error` reply it deserves.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -496,7 +502,8 @@ pub enum ServerMessage {
 }
 
 /// One provider as listed in `hello`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(Deserialize))]
 pub struct ProviderInfo {
     pub name: String,
     pub state: ProviderState,
@@ -505,8 +512,11 @@ pub struct ProviderInfo {
     pub since: i64,
 }
 
+crate::json::map_deserialize!(ProviderInfo, required { name "name": String, state "state": ProviderState, since "since": i64 } optional { detail "detail": Option<String> });
+
 /// The state of an upstream connection.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(Deserialize))]
 #[serde(rename_all = "snake_case")]
 pub enum ProviderState {
     /// Connected and streaming.
@@ -520,6 +530,8 @@ pub enum ProviderState {
     /// Not serving (e.g. authentication failed, or not configured).
     Down,
 }
+
+crate::json::names_deserialize!(ProviderState { Live = "live", Connecting = "connecting", Reconnecting = "reconnecting", Degraded = "degraded", Down = "down" });
 
 impl ProviderState {
     /// Every state, in order of health.
@@ -544,7 +556,8 @@ impl ProviderState {
 }
 
 /// A symbol a `subscribe` could not take, and why.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(Deserialize))]
 pub struct Rejection {
     /// The symbol as the client sent it (it may not be valid, so it is not canonicalised).
     pub symbol: String,
@@ -556,8 +569,11 @@ pub struct Rejection {
     pub suggestions: Vec<String>,
 }
 
+crate::json::map_deserialize!(Rejection, required { symbol "symbol": String, code "code": ErrorCode, message "message": String } optional { suggestions "suggestions": Vec<String> });
+
 /// Stable machine-readable error codes. Clients match on these; the message is for humans.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(Deserialize))]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorCode {
     /// The frame is not valid JSON.
@@ -600,6 +616,8 @@ pub enum ErrorCode {
     Unknown,
 }
 
+crate::json::names_deserialize!(ErrorCode { BadJson = "bad_json", UnknownType = "unknown_type", BadMessage = "bad_message", InvalidSymbol = "invalid_symbol", UnknownProvider = "unknown_provider", TooManySymbols = "too_many_symbols", ProviderRejected = "provider_rejected", UnknownSymbol = "unknown_symbol", RateLimited = "rate_limited", MessageTooLarge = "message_too_large", UnsupportedFrame = "unsupported_frame", BadMsgpack = "bad_msgpack", Unauthorized = "unauthorized", Forbidden = "forbidden", TooManyConnections = "too_many_connections", Unavailable = "unavailable", NotFound = "not_found", Unknown = "unknown" } other: Unknown);
+
 impl ErrorCode {
     /// The wire spelling, e.g. `bad_json`.
     pub fn as_str(self) -> &'static str {
@@ -628,7 +646,8 @@ impl ErrorCode {
 
 /// The latest price of one symbol, normalised across providers. Fields a provider did not give are absent;
 /// `change`/`change_pct` are present only when computed from a known reference (day open or previous close).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(Deserialize))]
 pub struct Quote {
     /// The canonical symbol as subscribed (with its `provider:` prefix if the client used one).
     pub symbol: Symbol,
@@ -657,6 +676,8 @@ pub struct Quote {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seq: Option<u64>,
 }
+
+crate::json::map_deserialize!(Quote, required { symbol "symbol": Symbol, price "price": f64, ts "ts": i64, provider "provider": String } optional { bid "bid": Option<f64>, ask "ask": Option<f64>, volume "volume": Option<f64>, change "change": Option<f64>, change_pct "change_pct": Option<f64>, recv "recv": Option<i64>, seq "seq": Option<u64> });
 
 impl Quote {
     /// A quote with only its price, time and provider; every optional field empty.

@@ -9,6 +9,8 @@ use std::rc::Rc;
 
 use yew::prelude::*;
 
+use super::use_effect_dyn;
+
 use crate::events::ConnEvent;
 use crate::services::connection::{CommandSender, Wanted, WantedSender};
 use crate::services::tabs::{FiredSender, Inputs, TabConnection};
@@ -32,7 +34,7 @@ pub(crate) fn use_connection(emit: Callback<ConnEvent>, state: &AppState) -> Rc<
     });
     {
         let (channel, commands, fired) = (channel.clone(), commands.clone(), fired.clone());
-        use_effect_with((), move |_| {
+        use_effect_dyn((), move |_| {
             // The receivers are taken exactly once: effects with `()` deps run once per mount.
             let taken = (channel.borrow_mut().1.take(), commands.borrow_mut().1.take(), fired.borrow_mut().1.take());
             let connection = match taken {
@@ -48,7 +50,7 @@ pub(crate) fn use_connection(emit: Callback<ConnEvent>, state: &AppState) -> Rc<
     {
         let told = use_mut_ref(|| None::<u64>);
         let alerts = Rc::clone(&state.alerts);
-        use_effect_with(state.alerts.fired_seq, move |seq| {
+        use_effect_dyn(state.alerts.fired_seq, move |seq| {
             // The first run only notes where the log is: what was fired before is not news.
             if let Some(after) = told.borrow_mut().replace(*seq) {
                 for f in alerts.fired_here_after(after) {
@@ -64,6 +66,6 @@ pub(crate) fn use_connection(emit: Callback<ConnEvent>, state: &AppState) -> Rc<
         off_screen: Rc::clone(&state.off_screen),
         full_rate: Rc::new(state.watchlist.iter().filter(|s| state.alerts.watches(s)).cloned().collect()),
     };
-    use_effect_with(wanted, move |wanted| channel.borrow().0.send(wanted.clone()));
+    use_effect_dyn(wanted, move |wanted| channel.borrow().0.send(wanted.clone()));
     sender
 }

@@ -13,6 +13,8 @@ use wasm_bindgen::closure::Closure;
 use wasm_bindgen::{JsCast, JsValue};
 use yew::prelude::*;
 
+use super::use_effect_dyn;
+
 use crate::events::ConnEvent;
 use crate::services::now_ms;
 use crate::state::{Action, AppState};
@@ -121,7 +123,7 @@ pub(crate) fn use_frame_batch(dispatcher: UseReducerDispatcher<AppState>) -> Cal
     });
     {
         let batcher = batcher.clone();
-        use_effect_with((), move |_| move || batcher.cancel());
+        use_effect_dyn((), move |_| move || batcher.cancel());
     }
     let callback = use_memo((), move |_| {
         let batcher: Rc<Batcher> = (*batcher).clone();

@@ -11,6 +11,8 @@ use std::rc::Rc;
 use hamster_shared::Symbol;
 use yew::prelude::*;
 
+use super::use_effect_dyn;
+
 use crate::services::now_ms;
 use crate::state::{Action, AppState};
 
@@ -29,7 +31,7 @@ pub(crate) fn use_history(state: UseReducerHandle<AppState>) {
     let was_live = use_mut_ref(|| false);
     let dispatcher = state.dispatcher();
     let deps = (state.watchlist.clone(), state.is_live(), state.api.clone(), state.refused());
-    use_effect_with(deps, move |(watchlist, live, api, refused)| {
+    use_effect_dyn(deps, move |(watchlist, live, api, refused)| {
         let came_back = *live && !std::mem::replace(&mut *was_live.borrow_mut(), *live);
         if came_back {
             let mut r = requests.borrow_mut();

@@ -12,6 +12,8 @@
 use gloo_timers::future::TimeoutFuture;
 use yew::prelude::*;
 
+use super::use_effect_dyn;
+
 use wasm_bindgen::JsCast;
 
 use crate::services::{now_ms, storage};
@@ -24,7 +26,7 @@ const QUOTES_SAVE_EVERY_MS: i64 = 5_000;
 pub(crate) fn use_persistence(state: UseReducerHandle<AppState>) {
     {
         let dispatcher = state.dispatcher();
-        use_effect_with((), move |_| {
+        use_effect_dyn((), move |_| {
             let listener = web_sys::window().map(|window| {
                 gloo_events::EventListener::new(&window, "storage", move |event| {
                     let Some(event) = event.dyn_ref::<web_sys::StorageEvent>() else {
@@ -48,7 +50,7 @@ pub(crate) fn use_persistence(state: UseReducerHandle<AppState>) {
     }
     {
         let watchlist = state.watchlist.clone();
-        use_effect_with(state.watchlist_rev, move |_| {
+        use_effect_dyn(state.watchlist_rev, move |_| {
             if let Err(e) = storage::save_watchlist(&watchlist) {
                 web_sys::console::warn_1(&e.into());
             }
@@ -58,7 +60,7 @@ pub(crate) fn use_persistence(state: UseReducerHandle<AppState>) {
         // Every list with the active one's current symbols; identical text is not written again, so tabs that
         // adopt each other's lists do not echo them back and forth.
         let (lists, watchlist) = (state.lists.clone(), state.watchlist.clone());
-        use_effect_with((state.lists_rev, state.watchlist_rev), move |_| {
+        use_effect_dyn((state.lists_rev, state.watchlist_rev), move |_| {
             if let Err(e) = storage::save_json(storage::WATCHLISTS_KEY, &lists.saved(&watchlist)) {
                 web_sys::console::warn_1(&e.into());
             }
@@ -68,7 +70,7 @@ pub(crate) fn use_persistence(state: UseReducerHandle<AppState>) {
         let alerts = state.alerts.clone();
         // The first run is the restore at load: saving then would only write back what was just read.
         let first = use_mut_ref(|| true);
-        use_effect_with(state.alerts_rev, move |_| {
+        use_effect_dyn(state.alerts_rev, move |_| {
             if std::mem::replace(&mut *first.borrow_mut(), false) {
                 return;
             }
@@ -80,7 +82,7 @@ pub(crate) fn use_persistence(state: UseReducerHandle<AppState>) {
     // The `quotes_rev` last saved, and when.
     let saved = use_mut_ref(|| (0u64, None::<i64>));
     let second = state.now_ms.div_euclid(1_000);
-    use_effect_with(second, move |_| {
+    use_effect_dyn(second, move |_| {
         let (rev, at) = *saved.borrow();
         let due = at.is_none_or(|t| state.now_ms - t >= QUOTES_SAVE_EVERY_MS);
         if rev == state.quotes_rev || !due {

@@ -297,21 +297,79 @@ fn visibility_changes() -> (UnboundedReceiver<bool>, Option<gloo_events::EventLi
     (rx, listener)
 }
 
+/// Connects, and reconnects after the backoff wait, until the page goes away. One loop for the socket and the
+/// wait between sockets, waiting on every input at one point: while connected each input is a [`Step`] of the
+/// [`Session`], while waiting the page's wants are kept for the next socket and its commands are dropped with a
+/// warning.
 async fn socket_loop(url: String, inputs: Inputs, shared: Rc<Shared>, emit: Callback<ConnEvent>) {
     let Inputs { mut wanted, mut commands, mut wake, tap } = inputs;
     let mut backoff = Backoff::default();
-    let mut next_id = 0u64;
-    let mut resume = ResumePoint::default();
     let (mut visibility, _listener) = visibility_changes();
+    let mut checks = IntervalStream::new(CHECK_EVERY_MS).fuse();
+    let mut session = Session {
+        shared: &shared,
+        emit: &emit,
+        tap: tap.as_ref(),
+        next_id: 0,
+        resume: ResumePoint::default(),
+        liveness: Liveness::new(now_ms()),
+        last_error: None,
+        subscriptions: Subscriptions::default(),
+        hidden: false,
+    };
+    let mut socket: Option<WebSocket> = None;
+    let mut sleep = futures::future::Fuse::terminated();
+    let mut connect = true;
     loop {
-        emit.emit(ConnEvent::Connecting { attempt: backoff.attempt() });
-        let end = match WebSocket::open(&url) {
-            Ok(ws) => {
-                let inputs = (&mut wanted, &mut commands, &mut visibility);
-                session(ws, inputs, &shared, (&emit, tap.as_ref()), (&mut next_id, &mut resume)).await
+        let mut end = None;
+        if connect {
+            connect = false;
+            emit.emit(ConnEvent::Connecting { attempt: backoff.attempt() });
+            match WebSocket::open(&url) {
+                Ok(ws) => {
+                    socket = Some(ws);
+                    session.opened();
+                }
+                Err(e) => end = Some(SessionEnd::Failed { reason: format!("cannot open socket: {e}"), stable: false }),
             }
-            Err(e) => SessionEnd::Failed { reason: format!("cannot open socket: {e}"), stable: false },
-        };
+        }
+        if end.is_none() {
+            let step = select! {
+                frame = next_frame(&mut socket).fuse() => Step::Frame(frame),
+                latest = wanted.next() => Step::Wanted(latest),
+                command = commands.select_next_some() => Step::Command(command),
+                now_hidden = visibility.select_next_some() => Step::Hidden(now_hidden),
+                _ = checks.select_next_some() => Step::Check,
+                () = sleep => Step::Retry,
+                () = wake.select_next_some() => Step::Retry,
+            };
+            let now = now_ms();
+            match (socket.as_mut(), step) {
+                (_, Step::Wanted(None)) => return,
+                (Some(ws), step) => match session.step(step, now) {
+                    Ok(texts) => {
+                        for text in texts {
+                            if let Err(e) = ws.send(Message::Text(text)).await {
+                                end = Some(session.failed(format!("send failed: {e}"), now));
+                                break;
+                            }
+                        }
+                    }
+                    Err(e) => end = Some(e),
+                },
+                (None, Step::Wanted(Some(w))) => *shared.wanted.borrow_mut() = w,
+                (None, Step::Command(command)) => {
+                    emit.emit(ConnEvent::Warning(format!("not connected: {} not sent", command.kind)));
+                }
+                (None, Step::Retry) => {
+                    sleep = futures::future::Fuse::terminated();
+                    connect = true;
+                }
+                (None, Step::Frame(_) | Step::Hidden(_) | Step::Check) => {}
+            }
+        }
+        let Some(end) = end else { continue };
+        socket = None;
         shared.live.set(false);
         let (reason, stable) = match end {
             SessionEnd::Failed { reason, stable } => (reason, stable),
@@ -322,149 +380,160 @@ async fn socket_loop(url: String, inputs: Inputs, shared: Rc<Shared>, emit: Call
         }
         let delay = backoff.next_delay_ms(js_sys::Math::random());
         emit.emit(ConnEvent::Closed { reason, attempt: backoff.attempt(), retry_in_ms: delay });
-
         // A wake-up that arrived while we were connected is about an older outage.
         while wake.try_recv().is_ok() {}
-        let mut sleep = TimeoutFuture::new(u32::try_from(delay).unwrap_or(u32::MAX)).fuse();
-        loop {
-            select! {
-                () = sleep => break,
-                () = wake.select_next_some() => break,
-                latest = wanted.next() => match latest {
-                    Some(w) => *shared.wanted.borrow_mut() = w,
-                    None => return,
-                },
-                command = commands.select_next_some() => {
-                    emit.emit(ConnEvent::Warning(format!("not connected: {} not sent", command.kind)));
-                }
-            }
-        }
+        sleep = TimeoutFuture::new(u32::try_from(delay).unwrap_or(u32::MAX)).fuse();
     }
 }
 
-/// One socket from open to close.
-async fn session(
-    mut ws: WebSocket,
-    (wanted, commands, visibility): (
-        &mut UnboundedReceiver<Wanted>,
-        &mut UnboundedReceiver<EncodedCommand>,
-        &mut UnboundedReceiver<bool>,
-    ),
-    shared: &Shared,
-    (emit, tap): (&Callback<ConnEvent>, Option<&Callback<Message>>),
-    (next_id, resume): (&mut u64, &mut ResumePoint),
-) -> SessionEnd {
-    enum Step {
-        Frame(Option<Result<Message, WebSocketError>>),
-        Wanted(Option<Wanted>),
-        Command(EncodedCommand),
-        Hidden(bool),
-        Check,
+/// The next frame of the socket; never, while there is none.
+async fn next_frame(socket: &mut Option<WebSocket>) -> Option<Result<Message, WebSocketError>> {
+    match socket {
+        Some(ws) => ws.next().await,
+        None => futures::future::pending().await,
     }
-    let mut liveness = Liveness::new(now_ms());
-    let mut checks = IntervalStream::new(CHECK_EVERY_MS).fuse();
-    let mut last_error: Option<String> = None;
-    let mut subscriptions = Subscriptions::default();
-    let mut hidden = page_hidden();
-    loop {
-        let step = select! {
-            frame = ws.next().fuse() => Step::Frame(frame),
-            latest = wanted.next() => Step::Wanted(latest),
-            command = commands.select_next_some() => Step::Command(command),
-            now_hidden = visibility.select_next_some() => Step::Hidden(now_hidden),
-            _ = checks.select_next_some() => Step::Check,
-        };
-        let now = now_ms();
-        let failed =
-            |reason: String, liveness: &Liveness| SessionEnd::Failed { reason, stable: liveness.was_stable(now) };
+}
+
+/// What wakes a socket's loop.
+enum Step {
+    Frame(Option<Result<Message, WebSocketError>>),
+    Wanted(Option<Wanted>),
+    Command(EncodedCommand),
+    Hidden(bool),
+    Check,
+    /// The wait before the next attempt is over (or the REST poller found the relay back).
+    Retry,
+}
+
+/// The socket loop's state besides the socket itself: what lasts across sockets (request ids, where to resume)
+/// and the current socket's (from `liveness` on, reset by [`Session::opened`]). Each [`Step`] of a socket is
+/// handled here, without awaiting anything: what it has to send comes back as text and goes out at the loop's
+/// one sending point, which keeps the loop's state machine small.
+struct Session<'a> {
+    shared: &'a Shared,
+    emit: &'a Callback<ConnEvent>,
+    tap: Option<&'a Callback<Message>>,
+    next_id: u64,
+    resume: ResumePoint,
+    liveness: Liveness,
+    last_error: Option<String>,
+    subscriptions: Subscriptions,
+    hidden: bool,
+}
+
+impl Session<'_> {
+    /// A new socket: nothing heard or asked for on it yet.
+    fn opened(&mut self) {
+        self.liveness = Liveness::new(now_ms());
+        self.last_error = None;
+        self.subscriptions = Subscriptions::default();
+        self.hidden = page_hidden();
+    }
+
+    fn failed(&self, reason: String, now: i64) -> SessionEnd {
+        SessionEnd::Failed { reason, stable: self.liveness.was_stable(now) }
+    }
+
+    /// The frames to send for the subscriptions to match what the page wants, with `resume` on a new socket.
+    fn changes(&mut self, resume: Option<&Resume>, now: i64) -> Result<Vec<String>, SessionEnd> {
+        let changes = self.shared.changes(&mut self.subscriptions, self.hidden);
+        encode_changes(changes, resume, &mut self.next_id).map_err(|e| self.failed(e, now))
+    }
+
+    /// Handles one step: the frames to send, in order, or the end of the socket.
+    fn step(&mut self, step: Step, now: i64) -> Result<Vec<String>, SessionEnd> {
         match step {
             Step::Frame(Some(Ok(frame))) => {
-                liveness.on_frame(now);
+                self.liveness.on_frame(now);
                 let decoded = decode(&frame);
-                if let Some(tap) = tap {
+                if let Some(tap) = self.tap {
                     tap.emit(frame);
                 }
                 let msg = match decoded {
                     Ok(msg) => msg,
                     Err(e) => {
                         // One unreadable frame (a newer relay's message, say) is not a reason to drop the socket.
-                        emit.emit(ConnEvent::Warning(format!("ignored unreadable frame: {e}")));
-                        continue;
+                        self.emit.emit(ConnEvent::Warning(format!("ignored unreadable frame: {e}")));
+                        return Ok(Vec::new());
                     }
                 };
-                resume.observe(&msg);
+                self.resume.observe(&msg);
                 let hello = match &msg {
                     ServerMessage::Hello { heartbeat_ms, epoch, .. } => {
-                        liveness.on_hello(now, *heartbeat_ms);
-                        shared.live.set(true);
+                        self.liveness.on_hello(now, *heartbeat_ms);
+                        self.shared.live.set(true);
                         Some(*epoch)
                     }
                     _ => None,
                 };
-                emit.emit(ConnEvent::Server(msg));
-                if let Some(epoch) = hello {
-                    // A new session on the relay's side (or a relay that restarted): nothing is subscribed yet.
-                    subscriptions = Subscriptions::default();
-                    let changes = shared.changes(&mut subscriptions, hidden);
-                    let point = resume.on_hello(epoch, &shared.symbols());
-                    if let Err(e) = send_changes(&mut ws, changes, point.as_ref(), next_id).await {
-                        return failed(e, &liveness);
+                self.emit.emit(ConnEvent::Server(msg));
+                match hello {
+                    Some(epoch) => {
+                        // A new session on the relay's side (or a relay that restarted): nothing is subscribed yet.
+                        self.subscriptions = Subscriptions::default();
+                        let point = self.resume.on_hello(epoch, &self.shared.symbols());
+                        self.changes(point.as_ref(), now)
                     }
+                    None => Ok(Vec::new()),
                 }
             }
             // The browser always follows `error` with `close`, which carries the code; wait for it.
             Step::Frame(Some(Err(WebSocketError::ConnectionError))) => {
-                last_error = Some("connection error".into());
+                self.last_error = Some("connection error".into());
+                Ok(Vec::new())
             }
             Step::Frame(Some(Err(WebSocketError::ConnectionClose(close)))) => {
                 let mut reason = format!("closed (code {})", close.code);
                 if !close.reason.is_empty() {
                     reason.push_str(&format!(": {}", close.reason));
                 }
-                return failed(reason, &liveness);
+                Err(self.failed(reason, now))
             }
-            Step::Frame(Some(Err(other))) => return failed(other.to_string(), &liveness),
-            Step::Frame(None) => return failed(last_error.unwrap_or_else(|| "closed".into()), &liveness),
-            Step::Wanted(None) => return SessionEnd::Shutdown,
+            Step::Frame(Some(Err(other))) => Err(self.failed(other.to_string(), now)),
+            Step::Frame(None) => {
+                let reason = self.last_error.take().unwrap_or_else(|| "closed".into());
+                Err(self.failed(reason, now))
+            }
+            Step::Wanted(None) => Err(SessionEnd::Shutdown),
             Step::Wanted(Some(latest)) => {
-                *shared.wanted.borrow_mut() = latest;
-                if liveness.is_live() {
-                    let changes = shared.changes(&mut subscriptions, hidden);
-                    if let Err(e) = send_changes(&mut ws, changes, None, next_id).await {
-                        return failed(e, &liveness);
-                    }
+                *self.shared.wanted.borrow_mut() = latest;
+                if self.liveness.is_live() {
+                    self.changes(None, now)
+                } else {
+                    Ok(Vec::new())
                 }
             }
-            Step::Hidden(now_hidden) if now_hidden != hidden => {
-                hidden = now_hidden;
-                if liveness.is_live() {
+            Step::Hidden(now_hidden) if now_hidden != self.hidden => {
+                self.hidden = now_hidden;
+                if self.liveness.is_live() {
                     // Subscribing again to what is held only changes its rate.
-                    let changes = shared.changes(&mut subscriptions, hidden);
-                    if let Err(e) = send_changes(&mut ws, changes, None, next_id).await {
-                        return failed(e, &liveness);
-                    }
+                    self.changes(None, now)
+                } else {
+                    Ok(Vec::new())
                 }
             }
-            Step::Hidden(_) => {}
+            Step::Hidden(_) => Ok(Vec::new()),
+            // A wake-up while connected is about an older outage.
+            Step::Retry => Ok(Vec::new()),
             Step::Command(command) => {
-                if !liveness.is_live() {
-                    emit.emit(ConnEvent::Warning(format!("not connected yet: {} not sent", command.kind)));
-                } else if let Err(e) = send_text(&mut ws, command.json).await {
-                    return failed(e, &liveness);
+                if self.liveness.is_live() {
+                    Ok(vec![command.json])
+                } else {
+                    self.emit.emit(ConnEvent::Warning(format!("not connected yet: {} not sent", command.kind)));
+                    Ok(Vec::new())
                 }
             }
-            Step::Check => match liveness.check(now) {
-                Verdict::Fine => {}
+            Step::Check => match self.liveness.check(now) {
+                Verdict::Fine => Ok(Vec::new()),
                 Verdict::SendPing => {
-                    liveness.on_ping_sent(now);
+                    self.liveness.on_ping_sent(now);
                     // The id is the send time, which the pong echoes: with the relay's time in the pong, that is
                     // all the latency estimate needs (`super::latency`).
                     let id = u64::try_from(now_ms()).ok().map(RequestId::Num);
-                    if let Err(e) = send(&mut ws, &ClientMessage::Ping { id }).await {
-                        return failed(e, &liveness);
-                    }
+                    let text = encode(&ClientMessage::Ping { id }).map_err(|e| self.failed(e, now))?;
+                    Ok(vec![text])
                 }
-                Verdict::Dead(reason) => return failed(reason, &liveness),
+                Verdict::Dead(reason) => Err(self.failed(reason, now)),
             },
         }
     }
@@ -478,7 +547,7 @@ pub(crate) fn decode(frame: &Message) -> Result<ServerMessage, String> {
     }
 }
 
-/// Which way a [`send_symbols`] goes.
+/// Which way an [`encode_symbols`] goes.
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Request<'a> {
     /// With where to resume from (on a new socket) and the rate limit, if any.
@@ -489,21 +558,18 @@ enum Request<'a> {
     Unsubscribe,
 }
 
-/// Sends `changes`: unsubscribes first, then subscribes at each rate (with `resume` on a new socket).
-async fn send_changes(
-    ws: &mut WebSocket,
-    changes: Changes,
-    resume: Option<&Resume>,
-    next_id: &mut u64,
-) -> Result<(), String> {
-    send_symbols(ws, Request::Unsubscribe, &changes.removed, next_id).await?;
-    send_symbols(ws, Request::Subscribe { resume, max_hz: None }, &changes.full, next_id).await?;
-    send_symbols(ws, Request::Subscribe { resume, max_hz: Some(LIMITED_MAX_HZ) }, &changes.limited, next_id).await
+/// Encodes `changes`: unsubscribes first, then subscribes at each rate (with `resume` on a new socket).
+fn encode_changes(changes: Changes, resume: Option<&Resume>, next_id: &mut u64) -> Result<Vec<String>, String> {
+    let mut texts = Vec::new();
+    encode_symbols(&mut texts, Request::Unsubscribe, &changes.removed, next_id)?;
+    encode_symbols(&mut texts, Request::Subscribe { resume, max_hz: None }, &changes.full, next_id)?;
+    encode_symbols(&mut texts, Request::Subscribe { resume, max_hz: Some(LIMITED_MAX_HZ) }, &changes.limited, next_id)?;
+    Ok(texts)
 }
 
-/// Sends a (un)subscribe for `symbols`, split to the relay's per-command limit; nothing when there are none.
-async fn send_symbols(
-    ws: &mut WebSocket,
+/// Encodes a (un)subscribe for `symbols`, split to the relay's per-command limit; nothing when there are none.
+fn encode_symbols(
+    texts: &mut Vec<String>,
     request: Request<'_>,
     symbols: &[Symbol],
     next_id: &mut u64,
@@ -519,18 +585,13 @@ async fn send_symbols(
             }
             Request::Unsubscribe => ClientMessage::Unsubscribe { id, symbols },
         };
-        send(ws, &msg).await?;
+        texts.push(encode(&msg)?);
     }
     Ok(())
 }
 
-async fn send(ws: &mut WebSocket, msg: &ClientMessage) -> Result<(), String> {
-    let text = serde_json::to_string(msg).map_err(|e| format!("cannot encode command: {e}"))?;
-    send_text(ws, text).await
-}
-
-async fn send_text(ws: &mut WebSocket, text: String) -> Result<(), String> {
-    ws.send(Message::Text(text)).await.map_err(|e| format!("send failed: {e}"))
+fn encode(msg: &ClientMessage) -> Result<String, String> {
+    serde_json::to_string(msg).map_err(|e| format!("cannot encode command: {e}"))
 }
 
 /// Polls `/api/quotes` while the socket is down.
@@ -626,6 +687,44 @@ mod tests {
         let pong = ServerMessage::Pong { id: Some(RequestId::Num(4)), ts: Some(9) };
         assert_eq!(decode(&Message::Text(pong.to_json())), Ok(pong));
         assert!(decode(&Message::Bytes(vec![0x81, 0xa4])).is_err(), "reported, not a panic");
+    }
+
+    /// Unit enums are read by name in the wasm (`hamster_shared`'s `names_deserialize`), not by serde's derive
+    /// as on the host: this runs in the browser too.
+    #[wasm_bindgen_test(unsupported = test)]
+    fn frames_with_named_values_read_as_the_relay_wrote_them() {
+        use hamster_shared::broker::{OrderRejectCode, OrderStatus, OrderType, Side, TimeInForce};
+        use hamster_shared::{ErrorCode, ProviderState, ReplayPhase};
+        let read = |text: &str| decode(&Message::Text(text.to_owned()));
+        let status = read(r#"{"type":"status","provider":"sim","state":"reconnecting","since":1}"#);
+        assert!(matches!(status, Ok(ServerMessage::Status { state: ProviderState::Reconnecting, .. })), "{status:?}");
+        let error = read(r#"{"type":"error","code":"too_many_symbols","message":"x"}"#);
+        assert!(matches!(error, Ok(ServerMessage::Error { code: ErrorCode::TooManySymbols, .. })), "{error:?}");
+        let newer = read(r#"{"type":"error","code":"from_a_newer_relay","message":"x"}"#);
+        assert!(matches!(newer, Ok(ServerMessage::Error { code: ErrorCode::Unknown, .. })), "{newer:?}");
+        let replay =
+            read(r#"{"type":"replay_state","phase":"paused","from":1,"to":2,"position":1,"speed":1.0,"played":0}"#);
+        assert!(matches!(replay, Ok(ServerMessage::ReplayState { phase: ReplayPhase::Paused, .. })), "{replay:?}");
+        let rejected = read(r#"{"type":"order_rejected","code":"insufficient_qty","message":"x"}"#);
+        let Ok(ServerMessage::OrderRejected { reject, .. }) = rejected else { panic!("{rejected:?}") };
+        assert_eq!(reject.code, OrderRejectCode::InsufficientQty);
+        let order = read(
+            r#"{"type":"order","order":{"id":"o1","symbol":"AAPL","qty":1.0,"filled_qty":0.0,"side":"sell",
+            "type":"trailing_stop","time_in_force":"ioc","order_class":"bracket","status":"partially_filled",
+            "created_at":1,"updated_at":1}}"#,
+        );
+        let Ok(ServerMessage::Order { order, .. }) = order else { panic!("{order:?}") };
+        assert_eq!(
+            (order.side, order.order_type, order.time_in_force, order.status),
+            (Side::Sell, OrderType::TrailingStop, TimeInForce::Ioc, OrderStatus::PartiallyFilled)
+        );
+        assert_eq!(order.order_class, hamster_shared::broker::OrderClass::Bracket);
+        for bad in [
+            r#"{"type":"status","provider":"sim","state":"asleep","since":1}"#,
+            r#"{"type":"status","provider":"sim","state":3,"since":1}"#,
+        ] {
+            assert!(read(bad).is_err(), "{bad}");
+        }
     }
 
     #[wasm_bindgen_test(unsupported = test)]

@@ -527,11 +527,9 @@ async fn run(inputs: Inputs, emit: Callback<ConnEvent>) {
     let lead = request_lock(&locks);
     let tab = (js_sys::Math::random() * 9_007_199_254_740_991.0) as u64;
     let (pages, _listeners) = page_events();
-    let mut tab = Tab { id: tab, channel, messages, pages, inputs, emit, own: Wanted::default() };
-    match tab.follow(lead).await {
-        Some(true) => tab.lead().await,
-        Some(false) => solo(tab.inputs, tab.emit).await,
-        None => {}
+    let tab = Tab { id: tab, channel, messages, pages, inputs, emit, own: Wanted::default() };
+    if let Some((inputs, emit)) = tab.run(lead).await {
+        solo(inputs, emit).await;
     }
 }
 
@@ -561,64 +559,108 @@ impl Tab {
         self.channel.post(TabMessage::Wants { tab: self.id, wants: TabWants::new(&self.own, page_hidden()) });
     }
 
-    /// Follows the leader until this tab gets the lock: `Some(true)`, or the browser refuses it: `Some(false)`;
-    /// `None` when the page is going away.
-    async fn follow(&mut self, lead: oneshot::Receiver<bool>) -> Option<bool> {
+    /// Follows the leader until this tab gets the lock, then runs the page's one connection for every tab until
+    /// the page goes away. One loop for both roles: what this tab does with each input depends on whether it
+    /// leads, and the two share the waiting on every input. Returns the inputs when the browser refused the lock,
+    /// for the tab to go on alone.
+    async fn run(mut self, lead: oneshot::Receiver<bool>) -> Option<(Inputs, Callback<ConnEvent>)> {
         self.emit.emit(ConnEvent::Role(TabRole::Follower));
         let mut lead = lead.fuse();
         // The REST API is reached from every tab directly; only the socket is the leader's.
         let endpoints = config::load().fuse();
         futures::pin_mut!(endpoints);
-        let mut pings = IntervalStream::new(ANNOUNCE_EVERY_MS).fuse();
+        // A follower's announcements; the leader's check for tabs gone quiet.
+        let mut ticks = IntervalStream::new(ANNOUNCE_EVERY_MS).fuse();
+        // The leader's connection's frames and events in one queue, so the other tabs get them in the order the
+        // connection made them. Nothing comes before this tab leads.
+        let (events_tx, mut events) = unbounded();
+        let mut leading: Option<Leading> = None;
         loop {
+            if let Some(leading) = leading.as_mut() {
+                leading.ask(&self.own);
+            }
             select! {
-                granted = lead => return Some(granted.unwrap_or(false)),
+                granted = lead => {
+                    if !granted.unwrap_or(false) {
+                        break;
+                    }
+                    leading = Some(self.start_leading(&events_tx));
+                }
                 (endpoints, warning) = endpoints => {
-                    let api = Api::new(endpoints.http_base, config::load_token());
-                    self.emit.emit(ConnEvent::Endpoints { ws_url: endpoints.ws_url, api, warning });
+                    // A leader's own connection resolves the endpoints.
+                    if leading.is_none() {
+                        let api = Api::new(endpoints.http_base, config::load_token());
+                        self.emit.emit(ConnEvent::Endpoints { ws_url: endpoints.ws_url, api, warning });
+                    }
+                }
+                from = events.select_next_some() => {
+                    if let Some(leading) = leading.as_mut() {
+                        leading.relay(&self.channel, &self.emit, from);
+                    }
                 }
                 wanted = self.inputs.wanted.next() => match wanted {
                     Some(w) => {
                         self.own = w;
-                        self.announce();
+                        match leading.as_mut() {
+                            Some(leading) => leading.changed = true,
+                            None => self.announce(),
+                        }
                     }
                     None => return None,
                 },
-                command = self.inputs.commands.select_next_some() => {
-                    self.channel.post(TabMessage::Command { tab: self.id, command });
-                }
-                // Only the leader's alerts are told; this tab's reducer fires none.
-                _ = self.inputs.fired.select_next_some() => {}
-                _ = pings.select_next_some() => self.announce(),
-                page = self.pages.select_next_some() => match page {
-                    PageEvent::Visibility => self.announce(),
-                    PageEvent::Leaving => self.channel.post(TabMessage::Bye { tab: self.id }),
+                command = self.inputs.commands.select_next_some() => match &leading {
+                    Some(leading) => leading.commands.send_encoded(command),
+                    None => self.channel.post(TabMessage::Command { tab: self.id, command }),
                 },
-                incoming = self.messages.select_next_some() => match incoming {
-                    Incoming::Frame { to, frame } if to.is_none_or(|t| t == self.id) => {
-                        self.emit.emit(frame_event(&frame));
+                // Only the leader's alerts are told; a follower's reducer fires none.
+                fired = self.inputs.fired.select_next_some() => {
+                    if leading.is_some() {
+                        self.channel.post(TabMessage::Fired { fired });
                     }
-                    Incoming::Message(TabMessage::Event { to, event }) if to.is_none_or(|t| t == self.id) => {
-                        self.emit.emit(event.into_event());
-                    }
-                    Incoming::Message(TabMessage::Leader { .. }) => self.announce(),
-                    Incoming::Message(TabMessage::Fired { fired }) => self.emit.emit(ConnEvent::AlertFired(fired)),
-                    _ => {}
+                }
+                _ = ticks.select_next_some() => match leading.as_mut() {
+                    Some(leading) => leading.expire(),
+                    None => self.announce(),
+                },
+                page = self.pages.select_next_some() => match (leading.as_mut(), page) {
+                    (Some(leading), PageEvent::Visibility) => leading.changed = true,
+                    (Some(_), PageEvent::Leaving) => {}
+                    (None, PageEvent::Visibility) => self.announce(),
+                    (None, PageEvent::Leaving) => self.channel.post(TabMessage::Bye { tab: self.id }),
+                },
+                incoming = self.messages.select_next_some() => match leading.as_mut() {
+                    Some(leading) => leading.hear(&self.channel, incoming),
+                    None => self.follow(incoming),
                 },
             }
         }
+        let Tab { inputs, emit, .. } = self;
+        Some((inputs, emit))
     }
 
-    /// Runs the page's one connection for every tab, until the page goes away.
-    async fn lead(mut self) {
+    /// What a follower does with a message from another tab.
+    fn follow(&self, incoming: Incoming) {
+        match incoming {
+            Incoming::Frame { to, frame } if to.is_none_or(|t| t == self.id) => {
+                self.emit.emit(frame_event(&frame));
+            }
+            Incoming::Message(TabMessage::Event { to, event }) if to.is_none_or(|t| t == self.id) => {
+                self.emit.emit(event.into_event());
+            }
+            Incoming::Message(TabMessage::Leader { .. }) => self.announce(),
+            Incoming::Message(TabMessage::Fired { fired }) => self.emit.emit(ConnEvent::AlertFired(fired)),
+            _ => {}
+        }
+    }
+
+    /// Becomes the leader: tells the other tabs and starts the page's one connection.
+    fn start_leading(&self, events_tx: &UnboundedSender<FromConnection>) -> Leading {
         self.emit.emit(ConnEvent::Role(TabRole::Leader));
         self.channel.post(TabMessage::Leader { tab: self.id });
-        let (wanted_tx, wanted_rx) = WantedSender::channel();
-        let (commands_tx, commands_rx) = CommandSender::channel();
-        // Frames and events in one queue, so the other tabs get them in the order the connection made them.
-        let (events_tx, mut events) = unbounded();
-        let frames_tx = events_tx.clone();
-        let _connection = Connection::start(
+        let (wanted, wanted_rx) = WantedSender::channel();
+        let (commands, commands_rx) = CommandSender::channel();
+        let (events_tx, frames_tx) = (events_tx.clone(), events_tx.clone());
+        let connection = Connection::start(
             wanted_rx,
             commands_rx,
             Callback::from(move |event| {
@@ -628,83 +670,104 @@ impl Tab {
                 let _ = frames_tx.unbounded_send(FromConnection::Frame(frame));
             })),
         );
-        // The latest frame: a `hello`'s is kept for tabs that join later.
-        let mut last_frame = None;
-        // The other tabs: id, wants, when last heard from. A `Vec` in the order they joined: a browser has a few
-        // tabs, and a map of them was one more map instance in the wasm.
-        let mut others: Vec<(u64, TabWants, i64)> = Vec::new();
-        let mut cache = Cache::default();
-        let mut sent = Wanted::default();
-        let mut expiry = IntervalStream::new(ANNOUNCE_EVERY_MS).fuse();
-        let mut changed = true;
-        loop {
-            if changed {
-                let mine = TabWants::new(&self.own, page_hidden());
-                let merged = merge(std::iter::once(&mine).chain(others.iter().map(|(_, w, _)| w)));
-                if merged != sent {
-                    cache.keep(&merged.symbols);
-                    wanted_tx.send(merged.clone());
-                    sent = merged;
-                }
-                changed = false;
+        Leading {
+            wanted,
+            commands,
+            _connection: connection,
+            last_frame: None,
+            others: Vec::new(),
+            cache: Cache::default(),
+            sent: Wanted::default(),
+            changed: true,
+        }
+    }
+}
+
+/// The leader tab's side: the page's one connection and what it knows of the other tabs.
+struct Leading {
+    wanted: WantedSender,
+    commands: CommandSender,
+    _connection: Connection,
+    /// The latest frame: a `hello`'s is kept for tabs that join later.
+    last_frame: Option<Message>,
+    /// The other tabs: id, wants, when last heard from. A `Vec` in the order they joined: a browser has a few
+    /// tabs, and a map of them was one more map instance in the wasm.
+    others: Vec<(u64, TabWants, i64)>,
+    cache: Cache,
+    /// What the connection was last asked for.
+    sent: Wanted,
+    /// Some tab's wants changed since the connection was last asked.
+    changed: bool,
+}
+
+impl Leading {
+    /// Asks the connection for the union of every tab's wants, if they changed.
+    fn ask(&mut self, own: &Wanted) {
+        if !self.changed {
+            return;
+        }
+        self.changed = false;
+        let mine = TabWants::new(own, page_hidden());
+        let merged = merge(std::iter::once(&mine).chain(self.others.iter().map(|(_, w, _)| w)));
+        if merged != self.sent {
+            self.cache.keep(&merged.symbols);
+            self.wanted.send(merged.clone());
+            self.sent = merged;
+        }
+    }
+
+    /// Passes what the connection gives on to this tab and the others.
+    fn relay(&mut self, channel: &Channel, emit: &Callback<ConnEvent>, from: FromConnection) {
+        match from {
+            FromConnection::Frame(frame) => {
+                channel.post_frame(&frame, None);
+                self.last_frame = Some(frame);
             }
-            select! {
-                from = events.select_next_some() => match from {
-                    FromConnection::Frame(frame) => {
-                        self.channel.post_frame(&frame, None);
-                        last_frame = Some(frame);
-                    }
-                    FromConnection::Event(event) => {
-                        if let ConnEvent::Server(ServerMessage::Hello { .. }) = event {
-                            cache.hello = last_frame.take();
-                        }
-                        cache.observe(&event);
-                        if let Some(relayed) = Relayed::of(&event) {
-                            self.channel.post(TabMessage::Event { to: None, event: relayed });
-                        }
-                        self.emit.emit(event);
-                    }
-                },
-                wanted = self.inputs.wanted.next() => match wanted {
-                    Some(w) => {
-                        self.own = w;
-                        changed = true;
-                    }
-                    None => return,
-                },
-                command = self.inputs.commands.select_next_some() => commands_tx.send_encoded(command),
-                fired = self.inputs.fired.select_next_some() => self.channel.post(TabMessage::Fired { fired }),
-                page = self.pages.select_next_some() => changed |= matches!(page, PageEvent::Visibility),
-                _ = expiry.select_next_some() => {
-                    let now = now_ms();
-                    let before = others.len();
-                    others.retain(|(_, _, seen)| now - *seen < EXPIRE_MS);
-                    changed |= others.len() != before;
+            FromConnection::Event(event) => {
+                if matches!(event, ConnEvent::Server(ServerMessage::Hello { .. })) {
+                    self.cache.hello = self.last_frame.take();
                 }
-                incoming = self.messages.select_next_some() => match incoming {
-                    Incoming::Message(TabMessage::Wants { tab, wants }) => {
-                        match others.iter_mut().find(|(id, _, _)| *id == tab) {
-                            Some((_, known, seen)) => {
-                                changed |= *known != wants;
-                                *known = wants;
-                                *seen = now_ms();
-                            }
-                            None => {
-                                self.channel.post_catch_up(tab, cache.catch_up(&wants.symbols));
-                                others.push((tab, wants, now_ms()));
-                                changed = true;
-                            }
-                        }
-                    }
-                    Incoming::Message(TabMessage::Bye { tab }) => {
-                        let before = others.len();
-                        others.retain(|(id, _, _)| *id != tab);
-                        changed |= others.len() != before;
-                    }
-                    Incoming::Message(TabMessage::Command { command, .. }) => commands_tx.send_encoded(command),
-                    _ => {}
-                },
+                self.cache.observe(&event);
+                if let Some(relayed) = Relayed::of(&event) {
+                    channel.post(TabMessage::Event { to: None, event: relayed });
+                }
+                emit.emit(event);
             }
+        }
+    }
+
+    /// Forgets the tabs not heard from for [`EXPIRE_MS`].
+    fn expire(&mut self) {
+        let now = now_ms();
+        let before = self.others.len();
+        self.others.retain(|(_, _, seen)| now - *seen < EXPIRE_MS);
+        self.changed |= self.others.len() != before;
+    }
+
+    /// What the leader does with a message from another tab.
+    fn hear(&mut self, channel: &Channel, incoming: Incoming) {
+        match incoming {
+            Incoming::Message(TabMessage::Wants { tab, wants }) => {
+                match self.others.iter_mut().find(|(id, _, _)| *id == tab) {
+                    Some((_, known, seen)) => {
+                        self.changed |= *known != wants;
+                        *known = wants;
+                        *seen = now_ms();
+                    }
+                    None => {
+                        channel.post_catch_up(tab, self.cache.catch_up(&wants.symbols));
+                        self.others.push((tab, wants, now_ms()));
+                        self.changed = true;
+                    }
+                }
+            }
+            Incoming::Message(TabMessage::Bye { tab }) => {
+                let before = self.others.len();
+                self.others.retain(|(id, _, _)| *id != tab);
+                self.changed |= self.others.len() != before;
+            }
+            Incoming::Message(TabMessage::Command { command, .. }) => self.commands.send_encoded(command),
+            _ => {}
         }
     }
 }
