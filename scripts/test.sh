@@ -55,6 +55,12 @@ cargo run -q -p hamster-bench --locked -- --smoke --cluster 2 fanout \
 step "tests: unit, relay over real sockets, provider mocks, dashboard end-to-end in headless Chromium"
 cargo test --workspace --locked 2>&1 | tee -a "$results"
 
+step "the shipped dashboard (trunk build --release: LTO and wasm-opt, what scripts/run.sh and the image serve) in headless Chromium"
+release_dist="$(cd "${CARGO_TARGET_DIR:-target}" && pwd)/dist-release"
+trunk build --release --dist "$release_dist"
+HAMSTER_DIST="$release_dist" cargo test -p hamster-tests --locked --test dashboard_chart --test dashboard_alerts \
+    --test dashboard_tabs 2>&1 | tee -a "$results"
+
 step "dashboard tests inside headless Chromium (wasm-bindgen-test)"
 CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner CHROMEDRIVER="$(command -v chromedriver)" \
     cargo test -p hamster-web --target wasm32-unknown-unknown --locked --lib --tests 2>&1 | tee -a "$results"
