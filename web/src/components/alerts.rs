@@ -7,6 +7,7 @@
 //! tab's announcements. Sound on/off is saved, so it holds for every tab (whichever announces).
 
 use crate::format::Num;
+use crate::hooks::use_effect_dyn;
 use hamster_shared::api::Timeframe;
 use hamster_shared::Symbol;
 use wasm_bindgen::JsCast;
@@ -148,7 +149,7 @@ pub(crate) fn AlertsPanel() -> Html {
     let newest = ctx.as_ref().and_then(|c| c.state.alerts.log.back().cloned());
     {
         let (audio, announcements) = (audio.clone(), announcements.clone());
-        use_effect_with(newest.as_ref().map(|f| f.seq), move |_| {
+        use_effect_dyn(newest.as_ref().map(|f| f.seq), move |_| {
             let Some(fired) = newest else { return };
             let last = announced.borrow_mut().replace(fired.seq);
             let new = last.is_some_and(|seen| fired.seq > seen) || last.is_none() && now_ms() - fired.at_ms < 2_000;
@@ -166,7 +167,7 @@ pub(crate) fn AlertsPanel() -> Html {
     // would put its initial minute back over what the user is typing. It is filled once.
     {
         let cooldown = cooldown.clone();
-        use_effect_with(ctx.is_some(), move |_| {
+        use_effect_dyn(ctx.is_some(), move |_| {
             if let Some(input) = cooldown.cast::<HtmlInputElement>() {
                 input.set_value("60");
             }
@@ -176,7 +177,7 @@ pub(crate) fn AlertsPanel() -> Html {
     let draft = ctx.as_ref().and_then(|c| c.state.alerts_draft.clone());
     {
         let (symbol, level) = (symbol.clone(), level.clone());
-        use_effect_with(draft, move |draft| {
+        use_effect_dyn(draft, move |draft| {
             if let Some((sym, price)) = draft {
                 if let Some(s) = symbol.cast::<HtmlSelectElement>() {
                     s.set_value(sym.as_str());
@@ -192,7 +193,7 @@ pub(crate) fn AlertsPanel() -> Html {
     // the sound shows here too. One effect for both listeners: each effect is its own copy of yew's effect code.
     {
         let (dispatcher, muted) = (ctx.as_ref().map(|c| c.state.dispatcher()), muted.clone());
-        use_effect_with((), move |_| {
+        use_effect_dyn((), move |_| {
             let storage_listener = web_sys::window().map(|window| {
                 gloo_events::EventListener::new(&window, "storage", move |event| {
                     let key = event.dyn_ref::<web_sys::StorageEvent>().and_then(|e| e.key());
@@ -224,7 +225,7 @@ pub(crate) fn AlertsPanel() -> Html {
             None => (None, None),
         };
         let seeded = use_mut_ref(std::collections::HashSet::<(Symbol, Timeframe)>::new);
-        use_effect_with(wanted, move |wanted| {
+        use_effect_dyn(wanted, move |wanted| {
             if let (Some(api), Some(dispatcher)) = (api, dispatcher) {
                 for (symbol, tf) in wanted.iter().cloned() {
                     if !seeded.borrow_mut().insert((symbol.clone(), tf)) {

@@ -13,6 +13,7 @@
 //! the time its first tick arrives, so that tick asks once more.
 
 use crate::format::Num;
+use crate::hooks::use_effect_dyn;
 use std::cell::RefCell;
 use std::rc::Rc;
 
@@ -116,7 +117,7 @@ pub(crate) fn DetailView() -> Html {
     let current = use_state(|| symbol_from_hash(&location_hash()));
     {
         let current = current.setter();
-        use_effect_with((), move |_| {
+        use_effect_dyn((), move |_| {
             let mut listeners = Vec::new();
             if let Some(window) = web_sys::window() {
                 let setter = current.clone();
@@ -224,7 +225,7 @@ fn DetailPanel(props: &PanelProps) -> Html {
     let ema_fields = [use_node_ref(), use_node_ref()];
     {
         let (fields, (fast, slow)) = (ema_fields.clone(), settings.ema.unwrap_or((12, 26)));
-        use_effect_with(settings.ema.is_some(), move |_| {
+        use_effect_dyn(settings.ema.is_some(), move |_| {
             for (field, period) in fields.iter().zip([fast, slow]) {
                 if let Some(input) = field.cast::<HtmlInputElement>() {
                     input.set_value(&period.to_string());
@@ -237,7 +238,7 @@ fn DetailPanel(props: &PanelProps) -> Html {
     // copy of yew's effect code).
     {
         let (close_button, chart) = (close_button.clone(), chart.clone());
-        use_effect_with((), move |_| {
+        use_effect_dyn((), move |_| {
             if let Some(b) = close_button.cast::<web_sys::HtmlElement>() {
                 let _ = b.focus();
             }
@@ -248,7 +249,7 @@ fn DetailPanel(props: &PanelProps) -> Html {
     {
         let (chart, thin_history) = (chart.clone(), thin_history.clone());
         let (refetch, refetched) = (refetch.setter(), refetched.clone());
-        use_effect_with(props.symbol.clone(), move |_| {
+        use_effect_dyn(props.symbol.clone(), move |_| {
             let listening = tap::listen(move |q| {
                 let applied = chart.borrow().as_ref().is_some_and(|view| view.tick(q) != Applied::Dropped);
                 if applied && std::mem::take(&mut *thin_history.borrow_mut()) {
@@ -264,7 +265,7 @@ fn DetailPanel(props: &PanelProps) -> Html {
         let pick_set = pick.setter();
         let (thin_history, refetched) = (thin_history.clone(), refetched.clone());
         let deps = (props.symbol.clone(), *tf, props.api.clone(), *settings, *refetch);
-        use_effect_with(deps, move |(symbol, tf, api, settings, refetch)| {
+        use_effect_dyn(deps, move |(symbol, tf, api, settings, refetch)| {
             let again = std::mem::replace(&mut *refetched.borrow_mut(), *refetch) != *refetch;
             let cancelled = Rc::new(RefCell::new(false));
             let on_hover = Callback::from(move |c| hover_set.set(c));

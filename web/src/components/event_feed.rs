@@ -5,6 +5,7 @@
 //! watch the options flow and the news.
 
 use crate::format::{Fixed, Num};
+use crate::hooks::use_effect_dyn;
 use hamster_shared::Symbol;
 use wasm_bindgen::JsCast;
 use web_sys::{AudioContext, HtmlInputElement, HtmlSelectElement};
@@ -83,7 +84,7 @@ pub(crate) fn EventFeed() -> Html {
     let audio = use_mut_ref(|| None::<AudioContext>);
     let sounded = use_mut_ref(|| None::<u64>);
     let newest_big = ctx.as_ref().and_then(|c| c.state.feed.newest_big);
-    use_effect_with(newest_big, move |newest| {
+    use_effect_dyn(newest_big, move |newest| {
         let last = sounded.borrow_mut().replace(newest.unwrap_or(0));
         if newest.is_some() && last.is_some() && last != *newest {
             let _ = sound::tone(&audio, 660.0, 1.0);
@@ -95,7 +96,7 @@ pub(crate) fn EventFeed() -> Html {
     let ticker_field = use_node_ref();
     {
         let (field, ticker) = (ticker_field.clone(), ctx.as_ref().map(|c| c.state.feed.filter.ticker.clone()));
-        use_effect_with(ticker, move |ticker| {
+        use_effect_dyn(ticker, move |ticker| {
             if let (Some(input), Some(ticker)) = (field.cast::<HtmlInputElement>(), ticker) {
                 input.set_value(ticker);
             }

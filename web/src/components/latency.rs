@@ -5,6 +5,7 @@
 //! arrives, not here.
 
 use crate::format::{Fixed, Num};
+use crate::hooks::use_effect_dyn;
 use gloo_timers::callback::Interval;
 use yew::prelude::*;
 
@@ -40,7 +41,7 @@ pub(crate) fn LatencyFigure() -> Html {
     // It is filled once, in the one effect that also starts the figure's clock (one copy of yew's effect code).
     {
         let (field, initial, view) = (field.clone(), *warn_ms, view.setter());
-        use_effect_with((), move |_| {
+        use_effect_dyn((), move |_| {
             if let Some(input) = field.cast::<web_sys::HtmlInputElement>() {
                 input.set_value(&Num(initial).to_string());
             }

@@ -8,6 +8,7 @@
 //! code) is shown in the ticket, a rejection next to the field it is about.
 
 use crate::format::Fixed;
+use crate::hooks::use_effect_dyn;
 use std::cell::Cell;
 use std::rc::Rc;
 
@@ -110,7 +111,7 @@ pub(crate) fn OrderTicket() -> Html {
     let counter = use_mut_ref(|| Cell::new(0u64));
     {
         let (form, errors) = (form.setter(), errors.setter());
-        use_effect_with((), move |_| {
+        use_effect_dyn((), move |_| {
             let mut listeners: Vec<(web_sys::EventTarget, &'static str, Listener)> = Vec::new();
             if let Some(doc) = web_sys::window().and_then(|w| w.document()) {
                 let (f, e) = (form.clone(), errors.clone());

@@ -8,6 +8,7 @@
 //! Buttons with `data-trade` open the order ticket ([`super::order_ticket`]).
 
 use crate::format::{Fixed, Num};
+use crate::hooks::use_effect_dyn;
 use hamster_shared::api::BrokerStatus;
 use hamster_shared::broker::{Order, OrderType, ReplaceRequest, Side};
 use hamster_shared::{ClientMessage, ProviderState, RequestId, Symbol};
@@ -162,7 +163,7 @@ pub(crate) fn PortfolioPanel() -> Html {
     };
     {
         let ctx = ctx.clone();
-        use_effect_with((socket, state.api.clone()), move |(socket, api)| {
+        use_effect_dyn((socket, state.api.clone()), move |(socket, api)| {
             if socket.is_some() {
                 ctx.send(ClientMessage::SubscribeAccount { id: Some(RequestId::Str(ACCOUNT_REQUEST.to_owned())) });
                 if let Some(api) = api.clone() {
@@ -192,7 +193,7 @@ pub(crate) fn PortfolioPanel() -> Html {
     {
         // A new fill: the ledger has a new line.
         let (api, dispatcher) = (state.api.clone(), state.dispatcher());
-        use_effect_with(state.portfolio.fills_rev, move |rev| {
+        use_effect_dyn(state.portfolio.fills_rev, move |rev| {
             if *rev > 0 {
                 if let Some(api) = api {
                     wasm_bindgen_futures::spawn_local(async move {

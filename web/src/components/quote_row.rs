@@ -11,6 +11,7 @@
 //! Rows far out of view do not render at all: see [`super::row_group`].
 
 use crate::format::Num;
+use crate::hooks::use_effect_dyn;
 use std::rc::Rc;
 
 use gloo_timers::callback::Timeout;
@@ -52,7 +53,7 @@ pub(crate) fn QuoteRow(props: &QuoteRowProps) -> Html {
     let ended = use_state_eq(|| 0u64);
     {
         let ended = ended.clone();
-        use_effect_with(row.flash_seq, move |&seq| {
+        use_effect_dyn(row.flash_seq, move |&seq| {
             let timer = (seq > 0).then(|| Timeout::new(FLASH_MS, move || ended.set(seq)));
             move || drop(timer)
         });

@@ -2,6 +2,7 @@
 //! light or dark. The choice is saved in localStorage and applied as `data-theme` on `<html>`, where the
 //! stylesheet's colour variables read it; "system" removes the attribute.
 
+use crate::hooks::use_effect_dyn;
 use yew::prelude::*;
 
 use crate::services::storage;
@@ -24,7 +25,7 @@ pub(crate) fn ThemeToggle() -> Html {
             .filter(|t| THEMES.contains(&t.as_str()))
             .unwrap_or_else(|| "system".into())
     });
-    use_effect_with((*theme).clone(), |t| apply(t));
+    use_effect_dyn((*theme).clone(), |t| apply(t));
     let onclick = {
         let theme = theme.clone();
         Callback::from(move |_: MouseEvent| {

@@ -3,6 +3,7 @@
 //! tone through the Web Audio API (higher for a fill, lower for a rejection); the number played is in the
 //! container's `data-chimes`. A browser that allows no sound before a user gesture stays silent, harmlessly.
 
+use crate::hooks::use_effect_dyn;
 use std::cell::RefCell;
 
 use web_sys::AudioContext;
@@ -33,7 +34,7 @@ pub(crate) fn Toasts() -> Html {
     let newest = ctx.as_ref().and_then(|c| c.state.portfolio.toasts.last().map(|t| (t.id, t.kind)));
     {
         let (audio, chimes) = (audio.clone(), chimes.clone());
-        use_effect_with(newest, move |newest| {
+        use_effect_dyn(newest, move |newest| {
             if let Some((id, kind)) = *newest {
                 if id > *chimed.borrow() {
                     *chimed.borrow_mut() = id;

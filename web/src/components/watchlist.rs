@@ -9,6 +9,7 @@
 //! Keyboard (outside text fields): `/` focuses the add field, ↑/↓ move between rows, Enter opens the focused
 //! row's chart, Delete removes it, `a` prefills an alert for it.
 
+use crate::hooks::use_effect_dyn;
 use std::cmp::Ordering;
 use std::rc::Rc;
 
@@ -137,7 +138,7 @@ pub(crate) fn Watchlist() -> Html {
     // The keyboard: one listener on the document for the page's life.
     {
         let ctx = ctx.clone();
-        use_effect_with((), move |_| {
+        use_effect_dyn((), move |_| {
             let listener = document().zip(ctx).map(|(doc, ctx)| {
                 gloo_events::EventListener::new(&doc, "keydown", move |event| {
                     let Some(event) = event.dyn_ref::<KeyboardEvent>() else { return };

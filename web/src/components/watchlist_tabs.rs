@@ -3,6 +3,7 @@
 //! [`crate::state::lists`]; switching shows another list's symbols, and the connection service subscribes to
 //! whatever the active list holds.
 
+use crate::hooks::use_effect_dyn;
 use yew::prelude::*;
 
 use super::markup::class_with;
@@ -28,7 +29,7 @@ pub(crate) fn WatchlistTabs() -> Html {
     // what it says over what the user is typing. It is filled once, when editing starts.
     {
         let (field, current) = (field.clone(), ctx.as_ref().map(|c| c.state.lists.clone()));
-        use_effect_with(*editing, move |editing| {
+        use_effect_dyn(*editing, move |editing| {
             if let Some(input) = field.cast::<web_sys::HtmlInputElement>() {
                 let text = match (editing, &current) {
                     (Some(Editing::Rename(at)), Some(lists)) => lists.names.get(*at).cloned().unwrap_or_default(),
