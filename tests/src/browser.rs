@@ -228,8 +228,16 @@ impl Browser {
         el.send_keys(keys).await.unwrap_or_else(|e| panic!("keys into {css}: {e}"));
     }
 
+    /// Clicks the element matching `css`, waiting up to 10 s for it to appear first: a click that opens a view
+    /// and a click inside it follow each other faster than a render can land on a busy machine.
     pub async fn click(&self, css: &str) {
-        let el = self.client.find(Locator::Css(css)).await.unwrap_or_else(|e| panic!("find {css}: {e}"));
+        let el = self
+            .client
+            .wait()
+            .at_most(Duration::from_secs(10))
+            .for_element(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("find {css}: {e}"));
         el.click().await.unwrap_or_else(|e| panic!("click {css}: {e}"));
     }
 
