@@ -15,7 +15,6 @@ use hamster_shared::api::StatusResponse;
 use hamster_tests::browser::{dist_dir, Browser};
 use hamster_tests::Relay;
 use serde::Deserialize;
-use serde_json::json;
 
 const VIEW_JS: &str = r#"
 const text = el => el ? el.textContent.trim() : '';
@@ -86,16 +85,6 @@ async fn one_client(relay: &Relay, when: &str) {
     }
 }
 
-async fn set_alert(b: &Browser, symbol: &str, kind: &str, level: &str) {
-    let pick = "const [s, k, l] = arguments; \
-        const sym = document.querySelector('[data-testid=\"alert-symbol\"]'); sym.value = s; \
-        const kind = document.querySelector('[data-testid=\"alert-kind\"]'); \
-        kind.value = k; kind.dispatchEvent(new Event('change', { bubbles: true })); \
-        document.querySelector('[data-testid=\"alert-level\"]').value = l; return true;";
-    let _: bool = b.eval(pick, vec![json!(symbol), json!(kind), json!(level)]).await;
-    b.click("[data-testid=\"alert-create\"]").await;
-}
-
 #[tokio::test]
 async fn two_tabs_share_one_socket_fire_alerts_once_and_the_follower_takes_over_when_the_leader_closes() {
     let dist = dist_dir().to_string_lossy().into_owned();
@@ -128,9 +117,19 @@ async fn two_tabs_share_one_socket_fire_alerts_once_and_the_follower_takes_over_
     ticks(&b, "TSLA", long).await;
     one_client(&relay, "after the follower added a symbol").await;
 
-    // An alert set in the follower, on a level the walk crosses within seconds, fires once for the browser.
-    let now = view(&b).await.and_then(|v| v.price("BTC/USD")).expect("BTC/USD priced");
-    set_alert(&b, "BTC/USD", "crosses", &format!("{now}")).await;
+    // An alert set in the follower, on a level the walk crosses within seconds, fires once for the browser. The
+    // level is the row's price as the alert is made: read, filled in and submitted in one script, since the walk
+    // has no pull back to a level it has left (a price read a few ticks earlier, on a busy machine, made this wait
+    // time out now and then).
+    let create = "const price = document.querySelector('[data-testid=\"quote-row\"][data-symbol=\"BTC/USD\"] \
+        [data-testid=\"price\"]'); \
+        document.querySelector('[data-testid=\"alert-symbol\"]').value = 'BTC/USD'; \
+        const kind = document.querySelector('[data-testid=\"alert-kind\"]'); \
+        kind.value = 'crosses'; kind.dispatchEvent(new Event('change', { bubbles: true })); \
+        document.querySelector('[data-testid=\"alert-level\"]').value = price.dataset.value; \
+        document.querySelector('[data-testid=\"alert-create\"]').click(); return price.dataset.value;";
+    let level: String = b.eval(create, vec![]).await;
+    assert!(level.parse::<f64>().is_ok_and(|l| l > 0.0), "the row's price: {level}");
     // Watched from the follower (the tab in front), so a follower that fired alerts itself would be first.
     let fired = wait_view(&b, "the alert to fire", Duration::from_secs(60), |v| !v.log.is_empty()).await;
     assert!(fired.log[0].contains("BTC/USD crossed"), "{:?}", fired.log);
