@@ -133,7 +133,9 @@ async fn an_alert_from_a_row_fires_exactly_once_with_toast_log_and_notification_
     assert!(level.parse::<f64>().is_ok_and(|l| l > 0.0), "the row's price: {level}");
     // At 20 ticks a second it may fire before a poll sees it armed.
     wait_view(&b, "the alert armed", Duration::from_secs(5), |v| v.armed == 1 || !v.log.is_empty()).await;
-    let fired = wait_view(&b, "the alert to fire", Duration::from_secs(60), |v| !v.log.is_empty()).await;
+    // A random walk's return to a level has a long tail: at 20 ticks a second it is still away after a minute in
+    // about one run in forty, which CI met; three minutes halve that.
+    let fired = wait_view(&b, "the alert to fire", Duration::from_secs(180), |v| !v.log.is_empty()).await;
     assert!(fired.log[0].contains("BTC/USD crossed"), "{:?}", fired.log);
     assert!(fired.toast.contains("BTC/USD crossed"), "announced in the role=alert region: {:?}", fired.toast);
     assert_eq!(fired.armed, 0, "a once-alert is done after firing: {fired:?}");
