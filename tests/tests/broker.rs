@@ -125,8 +125,10 @@ async fn bracket_exits_wait_for_the_entry_and_oco_legs_cancel_each_other() {
                "take_profit":{"limit_price":100.95},"stop_loss":{"stop_price":10}}),
     )
     .await;
+    // "all", not "open": the take-profit leg can fill on the very next tick, which cancels its sibling before this
+    // listing.
     let sibling =
-        orders(&relay, None, "open").await.into_iter().find(|o| o.parent_id.as_deref() == Some(&oco.id)).unwrap();
+        orders(&relay, None, "all").await.into_iter().find(|o| o.parent_id.as_deref() == Some(&oco.id)).unwrap();
     wait_status(&relay, &oco.id, OrderStatus::Filled).await;
     assert_eq!(order(&relay, &sibling.id).await.status, OrderStatus::Canceled);
 }

@@ -3,11 +3,16 @@
 //! triggering price, and a browser notification (permission granted through the DevTools protocol; the page's
 //! `Notification` calls are observed by a wrapper that still makes the real one). Alerts survive a reload.
 //!
+//! The crossing test feeds the relay from the Twelve Data mock, whose sawtooth (100.00 to 100.99 by 0.01 every
+//! 50 ms, then back) crosses any level in that range every five seconds. The simulator's random walk cannot promise
+//! that: its return to a level has a long tail, and a wait for it ran out in CI.
+//!
 //! The cool-down of "every time" alerts, % moves and expiry are unit tests of `web/src/state/alerts.rs`.
 
 use std::time::Duration;
 
 use hamster_tests::browser::{dist_dir, Browser};
+use hamster_tests::mocks::twelvedata::TwelveDataMock;
 use hamster_tests::Relay;
 use serde::Deserialize;
 use serde_json::json;
@@ -79,7 +84,19 @@ async fn set_alert(b: &Browser, kind: &str, level: &str) {
 #[tokio::test]
 async fn an_alert_from_a_row_fires_exactly_once_with_toast_log_and_notification_and_survives_a_reload() {
     let dist = dist_dir().to_string_lossy().into_owned();
-    let relay = Relay::start(&["--static-dir", &dist, "--sim-tick-hz", "20"]);
+    let mock = TwelveDataMock::start().await;
+    let ws_url = mock.ws_url();
+    let args = [
+        "--static-dir",
+        &dist,
+        "--providers",
+        "twelvedata",
+        "--twelvedata-ws-url",
+        &ws_url,
+        "--twelvedata-rest-url",
+        &mock.rest_url,
+    ];
+    let relay = Relay::start_with_env(0, &args, &[("TWELVE_DATA_API_KEY", "td-test-key")]);
     let b = Browser::launch(1360, 900).await;
     b.cdp("Browser.grantPermissions", json!({ "permissions": ["notifications"], "origin": relay.http_url() })).await;
     b.cdp("Page.addScriptToEvaluateOnNewDocument", json!({ "source": OBSERVE_NOTIFICATIONS_JS })).await;
@@ -121,27 +138,21 @@ async fn an_alert_from_a_row_fires_exactly_once_with_toast_log_and_notification_
     let typed: String = b.eval(&format!("return document.querySelector('{cooldown}').value;"), vec![]).await;
     assert_eq!(typed, "15", "typed text survives the ticks' re-renders");
 
-    // A level the walk crosses within seconds: the price at the moment the alert is made, crossed either way.
-    // Read, filled in and submitted in one script, so no tick moves the price away in between (the walk has no
-    // pull back to a level it has left: a level read some ticks earlier made this wait fail now and then).
-    let create = "const [kind, price] = [document.querySelector('[data-testid=\"alert-kind\"]'), \
-        document.querySelector('[data-testid=\"quote-row\"][data-symbol=\"BTC/USD\"] [data-testid=\"price\"]')]; \
+    // A level inside the sawtooth, which crosses it upwards every five seconds and downwards on each drop back.
+    let create = "const kind = document.querySelector('[data-testid=\"alert-kind\"]'); \
         kind.value = 'crosses'; kind.dispatchEvent(new Event('change', { bubbles: true })); \
-        document.querySelector('[data-testid=\"alert-level\"]').value = price.dataset.value; \
-        document.querySelector('[data-testid=\"alert-create\"]').click(); return price.dataset.value;";
-    let level: String = b.eval(create, vec![]).await;
-    assert!(level.parse::<f64>().is_ok_and(|l| l > 0.0), "the row's price: {level}");
+        document.querySelector('[data-testid=\"alert-level\"]').value = '100.505'; \
+        document.querySelector('[data-testid=\"alert-create\"]').click(); return true;";
+    let _: bool = b.eval(create, vec![]).await;
     // At 20 ticks a second it may fire before a poll sees it armed.
     wait_view(&b, "the alert armed", Duration::from_secs(5), |v| v.armed == 1 || !v.log.is_empty()).await;
-    // A random walk's return to a level has a long tail: at 20 ticks a second it is still away after a minute in
-    // about one run in forty, which CI met; three minutes halve that.
-    let fired = wait_view(&b, "the alert to fire", Duration::from_secs(180), |v| !v.log.is_empty()).await;
+    let fired = wait_view(&b, "the alert to fire", Duration::from_secs(20), |v| !v.log.is_empty()).await;
     assert!(fired.log[0].contains("BTC/USD crossed"), "{:?}", fired.log);
     assert!(fired.toast.contains("BTC/USD crossed"), "announced in the role=alert region: {:?}", fired.toast);
     assert_eq!(fired.armed, 0, "a once-alert is done after firing: {fired:?}");
 
-    // More ticks cross the same level; it stays fired once.
-    tokio::time::sleep(Duration::from_secs(4)).await;
+    // The sawtooth crosses the same level again within five seconds; it stays fired once.
+    tokio::time::sleep(Duration::from_secs(6)).await;
     let later = view(&b).await.expect("view");
     assert_eq!(later.log.len(), 1, "{:?}", later.log);
     assert_eq!(later.notified.len(), 1, "one notification: {:?}", later.notified);
