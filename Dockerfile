@@ -41,8 +41,8 @@ RUN cargo chef cook --release --locked -p hamster-relay --recipe-path recipe.jso
  && cargo chef cook --release --locked --target wasm32-unknown-unknown -p hamster-web --recipe-path recipe.json
 COPY . .
 COPY --from=npm /src/tools/dist /src/tools/dist
-# Node and esbuild for Trunk.toml's post-build hook (tools/minify-bindings.mjs): short import names in the wasm and
-# its glue, and the glue minified.
+# Node, esbuild and zopfli for Trunk.toml's post-build hook (tools/release-hook.mjs): short import names in the wasm
+# and its glue, the glue minified, and gzip and brotli copies of the build for the relay to serve as they are.
 COPY --from=npm /usr/local/bin/node /usr/local/bin/node
 COPY --from=npm /src/tools/node_modules /src/tools/node_modules
 # Trunk.toml at the workspace root drives the dashboard build and writes it to /src/dist.

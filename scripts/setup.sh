@@ -41,19 +41,20 @@ fi
 
 # From npm, pinned in tools/package-lock.json: wasm-opt for release builds (binaryen; Trunk.toml pins the version
 # trunk accepts, Debian's binaryen is too old to parse current Rust wasm), the dashboard's chart library
-# (lightweight-charts) and esbuild-wasm, which bundles the part of it the page uses into
-# tools/dist/lightweight-charts.js (web/index.html copies that into the build).
+# (lightweight-charts), esbuild-wasm, which bundles the part of it the page uses into
+# tools/dist/lightweight-charts.js (web/index.html copies that into the build), and @gfx/zopfli (zopfli compiled to
+# wasm), which writes the release build's gzip copies.
 BINARYEN_VERSION=$(sed -n 's/.*"binaryen": "\([0-9]*\)\..*/\1/p' tools/package.json)
-npm_version() { sed -n "s/.*\"$1\": \"\([0-9.]*\)\".*/\1/p" tools/package.json; }
+npm_version() { sed -n "s|.*\"$1\": \"\([0-9.]*\)\".*|\1|p" tools/package.json; }
 npm_has() { grep -qF "\"version\": \"$(npm_version "$1")\"" "tools/node_modules/$1/package.json" 2>/dev/null; }
 if ! tools/node_modules/.bin/wasm-opt --version 2>/dev/null | grep -qF "version_$BINARYEN_VERSION" \
-    || ! npm_has lightweight-charts || ! npm_has esbuild-wasm; then
+    || ! npm_has lightweight-charts || ! npm_has esbuild-wasm || ! npm_has @gfx/zopfli; then
     if ! command -v npm >/dev/null 2>&1; then
         say "installing Node.js and npm from Debian (to run binaryen's wasm-opt and esbuild)"
         as_root apt-get update -qq
         DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq nodejs npm >/dev/null
     fi
-    say "installing wasm-opt (binaryen $BINARYEN_VERSION), lightweight-charts and esbuild-wasm from npm into tools/node_modules"
+    say "installing wasm-opt (binaryen $BINARYEN_VERSION), lightweight-charts, esbuild-wasm and zopfli from npm into tools/node_modules"
     npm ci --prefix tools --no-audit --no-fund --loglevel=error
 fi
 CHART_BUNDLE=tools/dist/lightweight-charts.js

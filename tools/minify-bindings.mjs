@@ -1,7 +1,7 @@
 // Shrinks what the dashboard's wasm and its wasm-bindgen glue (hamster-web-<hash>.js) say to each other, in a
 // release build, and gives index.html the new files' integrity hashes. Trunk runs this after it has written the
-// build to its staging directory (a `post_build` hook in Trunk.toml), so what it changes is what lands in dist/.
-// Debug builds are left alone.
+// build to its staging directory (release-hook.mjs, Trunk's `post_build` hook), so what it changes is what lands
+// in dist/.
 //
 // 1. The import names. wasm-bindgen names each of the few hundred functions the wasm imports from the glue after
 //    the Rust item and a hash (`__wbg_addEventListener_847fd86b8c33ec43`), from a module named after the file
@@ -20,7 +20,6 @@ import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 
-if (process.env.TRUNK_PROFILE !== 'release') process.exit(0);
 const staging = process.env.TRUNK_STAGING_DIR;
 const fail = (why) => {
     console.error(`minify-bindings: ${why}`);

@@ -8,6 +8,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use axum::http::{header, HeaderValue};
 use axum::response::Html;
 use axum::Router;
 use hamster_shared::{ProviderState, Symbol};
@@ -17,6 +18,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tower_http::compression::CompressionLayer;
 use tower_http::services::{ServeDir, ServeFile};
+use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::broker::alpaca::{Alpaca, AlpacaMarks};
@@ -206,8 +208,19 @@ pub(crate) fn router(app: AppState) -> Router {
     let dir = &app.config.static_dir;
     let index = dir.join("index.html");
     let router = if index.is_file() {
-        let files = ServeDir::new(dir).not_found_service(ServeFile::new(index));
-        api.fallback_service(tower::ServiceBuilder::new().layer(CompressionLayer::new()).service(files))
+        // A release build leaves zopfli-gzip and brotli copies of its immutable files next to them, smaller than
+        // anything compressed per request; the rest (index.html, config.json, style sheets of a debug build) is
+        // gzipped on the fly. Either way the answer depends on Accept-Encoding, which caches must be told.
+        let files = ServeDir::new(dir).precompressed_gzip().precompressed_br().not_found_service(ServeFile::new(index));
+        api.fallback_service(
+            tower::ServiceBuilder::new()
+                .layer(CompressionLayer::new())
+                .layer(SetResponseHeaderLayer::if_not_present(
+                    header::VARY,
+                    HeaderValue::from_static("accept-encoding"),
+                ))
+                .service(files),
+        )
     } else {
         tracing::warn!(dir = %dir.display(), "no built dashboard found; serving a placeholder page at /");
         api.fallback(|| async { Html(PLACEHOLDER) })

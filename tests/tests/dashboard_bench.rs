@@ -11,7 +11,9 @@
 //!   and rendered (changes of the rows' `data-ts` attribute, seen by a `MutationObserver`);
 //! * where the main thread's time went (CDP `Performance.getMetrics`), long animation frames with their script
 //!   and style/layout share, CPU time of the page's main thread and of all Chromium (from /proc: less disturbed
-//!   by a busy machine than wall time), the JS heap and the wasm linear memory.
+//!   by a busy machine than wall time), the JS heap and the wasm linear memory;
+//! * the page's download: its wasm, JS glue and chart library as the relay sends them to a browser that accepts
+//!   gzip (the size budget), to one that accepts brotli, and as this browser fetched them.
 //!
 //! The results are printed and written to `<target>/e2e/dashboard-bench.md` (and `.json`). The speed targets
 //! (busy p95 ≤ 16 ms, interval p95 within one 60 Hz frame, nothing over 50 ms) are reported, never asserted:
@@ -267,6 +269,51 @@ fn mb(bytes: f64) -> String {
     format!("{:.1} MB", bytes / 1_048_576.0)
 }
 
+/// The page's code as loaded: its wasm, the wasm-bindgen glue and the chart library (resource URLs with what the
+/// browser received and decoded), the three files the size budget counts.
+const CODE_RESOURCES_JS: &str = "return performance.getEntriesByType('resource')\
+    .filter(e => /\\/(hamster-web-[0-9a-f]+(_bg\\.wasm|\\.js)|lightweight-charts\\.js)$/.test(e.name))\
+    .map(e => [e.name, e.encodedBodySize, e.decodedBodySize]);";
+
+/// Bytes on the wire for each of `urls` when the client accepts only `encoding` (reqwest here decodes nothing, so
+/// the body is what was sent).
+async fn sent_bytes(urls: &[String], encoding: &str) -> Option<u64> {
+    let http = reqwest::Client::new();
+    let mut total = 0;
+    for url in urls {
+        let response = http.get(url).header("accept-encoding", encoding).send().await.ok()?;
+        let encoded = response.headers().get("content-encoding").is_some_and(|v| v.as_bytes() == encoding.as_bytes());
+        let body = response.bytes().await.ok()?;
+        if !encoded {
+            return None;
+        }
+        total += body.len() as u64;
+    }
+    Some(total)
+}
+
+/// The page download row: gzip (the budget), brotli, and what this browser received.
+async fn download_row(b: &Browser) -> (String, Value) {
+    let loaded: Vec<(String, f64, f64)> = b.eval(CODE_RESOURCES_JS, vec![]).await;
+    let urls: Vec<String> = loaded.iter().map(|(url, _, _)| url.clone()).collect();
+    let (gzip, br) = (sent_bytes(&urls, "gzip").await, sent_bytes(&urls, "br").await);
+    let received: f64 = loaded.iter().map(|(_, encoded, _)| encoded).sum();
+    let decoded: f64 = loaded.iter().map(|(_, _, decoded)| decoded).sum();
+    let kb =
+        |n: Option<u64>| n.map_or_else(|| "not sent compressed".to_owned(), |n| format!("{:.1} KB", n as f64 / 1000.0));
+    let text = format!(
+        "{} files: gzip {}, brotli {}; this browser received {:.1} KB for {:.1} KB",
+        loaded.len(),
+        kb(gzip),
+        kb(br),
+        received / 1000.0,
+        decoded / 1000.0
+    );
+    let json = json!({ "files": loaded.len(), "gzip_bytes": gzip, "brotli_bytes": br, "received_bytes": received,
+        "decoded_bytes": decoded });
+    (text, json)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dashboard_keeps_up_with_5000_ticks_per_second() {
     let symbols: usize = env_or("HAMSTER_BENCH_SYMBOLS", DEFAULT_SYMBOLS);
@@ -310,6 +357,7 @@ async fn dashboard_keeps_up_with_5000_ticks_per_second() {
     })
     .await;
     let ready = opened.elapsed();
+    let (download, download_json) = download_row(&b).await;
     tokio::time::sleep(WARMUP).await;
 
     if let Ok(css) = std::env::var("HAMSTER_BENCH_CSS") {
@@ -445,6 +493,7 @@ async fn dashboard_keeps_up_with_5000_ticks_per_second() {
     );
     row("wasm memory", c.wasm_bytes.map(mb).unwrap_or_else(|| "n/a".into()));
     row("DOM nodes", c.dom_nodes.to_string());
+    row("page download (wasm, JS glue, chart library)", download);
     println!("\n{md}");
 
     let dir = artifact_dir();
@@ -461,6 +510,7 @@ async fn dashboard_keeps_up_with_5000_ticks_per_second() {
         "long_animation_frames": loaf.len(),
         "cpu_main_ms_per_s": cpu.map(|c| c.0), "cpu_chromium_ms_per_s": cpu.map(|c| c.1),
         "js_heap_used_bytes": m1.get("JSHeapUsedSize"), "wasm_memory_bytes": c.wasm_bytes, "dom_nodes": c.dom_nodes,
+        "download": download_json,
     });
     let _ = std::fs::write(dir.join("dashboard-bench.md"), &md);
     let _ = std::fs::write(dir.join("dashboard-bench.json"), format!("{json:#}\n"));
@@ -468,6 +518,7 @@ async fn dashboard_keeps_up_with_5000_ticks_per_second() {
 
     // Only that something real was measured: the speed targets are for the report, not for CI to flake on.
     assert_eq!(c.rows, symbols, "every watched symbol has a row");
+    assert_eq!(download_json["files"], 3, "the wasm, its glue and the chart library were loaded: {download_json}");
     assert!(c.intervals.len() >= 10, "frames were measured: {}", c.intervals.len());
     assert!(c.rendered > 0, "ticks were rendered during the window");
     // Scrolling brings well over 100 rows into view; a still page shows about 20.

@@ -269,7 +269,9 @@ async fn a_chart_opened_before_its_symbol_was_subscribed_gets_its_past_with_the_
     let dist = dist_dir().to_string_lossy().into_owned();
     let relay = Relay::start(&["--static-dir", &dist, "--sim-tick-hz", "10"]);
     let b = Browser::launch(1360, 900).await;
-    b.goto(&relay.http_url()).await;
+    // The watchlist is set on the relay's origin before the dashboard runs there: a running page saves its own
+    // lists again (and a navigation to its own URL with another fragment does not reload it).
+    b.goto(&format!("{}/healthz", relay.http_url())).await;
     let _: Option<bool> = b
         .eval("localStorage.setItem('hamster.watchlist.v1', '[\"AAPL\"]'); localStorage.removeItem('hamster.watchlists.v1'); return null;", vec![])
         .await;

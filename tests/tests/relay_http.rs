@@ -1,12 +1,13 @@
 //! HTTP surfaces and lifecycle of the real relay: SSE and REST agree on prices, history fills, errors are JSON
-//! with a status, health and metrics answer, and SIGTERM closes clients with 1001 and exits promptly.
+//! with a status, health and metrics answer, a built dashboard's precompressed files are served as they are, and
+//! SIGTERM closes clients with 1001 and exits promptly.
 
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use hamster_shared::api::{ApiError, HistoryResponse, QuotesResponse};
 use hamster_shared::{ErrorCode, Quote, ServerMessage};
-use hamster_tests::{Relay, WsClient, WAIT};
+use hamster_tests::{Relay, TempDir, WsClient, WAIT};
 
 /// Reads SSE events from `/api/stream` until a `snapshot` with all `symbols` is seen.
 async fn sse_snapshot(relay: &Relay, symbols: &str) -> Vec<Quote> {
@@ -150,4 +151,46 @@ async fn sigterm_closes_clients_with_1001_and_exits() {
     let status = relay.wait_exit(Duration::from_secs(5)).expect("relay must exit within 5 s of SIGTERM");
     assert!(status.success(), "{status:?}");
     println!("SIGTERM to exit: {:?}", started.elapsed());
+}
+
+/// A release build leaves `.gz` (zopfli) and `.br` copies next to its immutable files; the relay sends the copy the
+/// browser accepts byte for byte, the plain file to one that accepts neither, and gzips the rest on the fly. Every
+/// answer says it varies by Accept-Encoding, so a cache in front of the relay keeps the variants apart.
+#[tokio::test]
+async fn precompressed_copies_are_served_to_browsers_that_accept_them() {
+    let dist = TempDir::new("precompressed");
+    let file = |name: &str, body: &[u8]| std::fs::write(dist.path().join(name), body).expect("write the dist");
+    file("index.html", "<!doctype html><title>dash</title>".repeat(40).as_bytes());
+    file("hamster-web-0123abcd_bg.wasm", b"\0asm plain module");
+    file("hamster-web-0123abcd_bg.wasm.gz", b"the zopfli copy");
+    file("hamster-web-0123abcd_bg.wasm.br", b"the brotli copy");
+    let relay = Relay::start(&["--static-dir", &dist.arg()]);
+    let http = reqwest::Client::new();
+    let get = |path: &str, accept: &str| {
+        let request = http.get(format!("{}{path}", relay.http_url())).header("accept-encoding", accept);
+        async move {
+            let response = request.send().await.expect("the relay answers");
+            let header = |name: &str| {
+                response.headers().get(name).map(|v| v.to_str().unwrap_or_default().to_owned()).unwrap_or_default()
+            };
+            let (status, encoding, vary) = (response.status().as_u16(), header("content-encoding"), header("vary"));
+            let body = response.bytes().await.expect("a body").to_vec();
+            (status, encoding, vary, body)
+        }
+    };
+    let wasm = "/hamster-web-0123abcd_bg.wasm";
+    for (accept, want_encoding, want_body) in [
+        ("gzip", "gzip", &b"the zopfli copy"[..]),
+        ("br", "br", b"the brotli copy"),
+        ("gzip;q=0.5, br", "br", b"the brotli copy"),
+        ("identity", "", b"\0asm plain module"),
+    ] {
+        let (status, encoding, vary, body) = get(wasm, accept).await;
+        assert_eq!((status, encoding.as_str()), (200, want_encoding), "Accept-Encoding: {accept}");
+        assert_eq!(body, want_body, "Accept-Encoding: {accept}");
+        assert_eq!(vary, "accept-encoding", "Accept-Encoding: {accept}");
+    }
+    let (status, encoding, vary, body) = get("/index.html", "gzip").await;
+    assert_eq!((status, encoding.as_str(), vary.as_str()), (200, "gzip", "accept-encoding"));
+    assert!(body.len() < 200 && body.starts_with(&[0x1f, 0x8b]), "gzipped per request: {} bytes", body.len());
 }
