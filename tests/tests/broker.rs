@@ -12,9 +12,8 @@ use serde_json::{json, Value};
 const WAIT: Duration = Duration::from_secs(20);
 
 fn relay_for(mock: &TwelveDataMock, extra: &[&str], env: &[(&str, &str)]) -> Relay {
-    let ws_url = mock.ws_url();
-    let mut args =
-        vec!["--providers", "twelvedata", "--twelvedata-ws-url", &ws_url, "--twelvedata-rest-url", &mock.rest_url];
+    let upstream = mock.relay_args();
+    let mut args: Vec<&str> = upstream.iter().map(String::as_str).collect();
     args.extend_from_slice(extra);
     let mut vars = vec![("TWELVE_DATA_API_KEY", "td-test-key")];
     vars.extend_from_slice(env);

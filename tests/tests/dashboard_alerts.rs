@@ -85,17 +85,9 @@ async fn set_alert(b: &Browser, kind: &str, level: &str) {
 async fn an_alert_from_a_row_fires_exactly_once_with_toast_log_and_notification_and_survives_a_reload() {
     let dist = dist_dir().to_string_lossy().into_owned();
     let mock = TwelveDataMock::start().await;
-    let ws_url = mock.ws_url();
-    let args = [
-        "--static-dir",
-        &dist,
-        "--providers",
-        "twelvedata",
-        "--twelvedata-ws-url",
-        &ws_url,
-        "--twelvedata-rest-url",
-        &mock.rest_url,
-    ];
+    let upstream = mock.relay_args();
+    let mut args = vec!["--static-dir", &dist];
+    args.extend(upstream.iter().map(String::as_str));
     let relay = Relay::start_with_env(0, &args, &[("TWELVE_DATA_API_KEY", "td-test-key")]);
     let b = Browser::launch(1360, 900).await;
     b.cdp("Browser.grantPermissions", json!({ "permissions": ["notifications"], "origin": relay.http_url() })).await;

@@ -14,19 +14,9 @@ use hamster_tests::{Relay, WsClient};
 const KEY: &str = "td-test-key-7f3a";
 
 fn relay_for(mock: &TwelveDataMock, extra: &[&str]) -> Relay {
-    let ws_url = mock.ws_url();
-    let mut args = vec![
-        "--providers",
-        "twelvedata",
-        "--twelvedata-ws-url",
-        &ws_url,
-        "--twelvedata-rest-url",
-        &mock.rest_url,
-        "--upstream-backoff-min-ms",
-        "50",
-        "--upstream-backoff-max-ms",
-        "300",
-    ];
+    let upstream = mock.relay_args();
+    let mut args: Vec<&str> = upstream.iter().map(String::as_str).collect();
+    args.extend_from_slice(&["--upstream-backoff-min-ms", "50", "--upstream-backoff-max-ms", "300"]);
     args.extend_from_slice(extra);
     Relay::start_with_env(0, &args, &[("TWELVE_DATA_API_KEY", KEY)])
 }

@@ -139,6 +139,19 @@ impl TwelveDataMock {
         self.ws.ws_url("/v1/quotes/price")
     }
 
+    /// The relay flags that make this mock its Twelve Data upstream, stream and REST (the key goes in the
+    /// environment, `TWELVE_DATA_API_KEY`).
+    pub fn relay_args(&self) -> Vec<String> {
+        vec![
+            "--providers".to_owned(),
+            "twelvedata".to_owned(),
+            "--twelvedata-ws-url".to_owned(),
+            self.ws_url(),
+            "--twelvedata-rest-url".to_owned(),
+            self.rest_url.clone(),
+        ]
+    }
+
     /// Union of symbols subscribed on all open connections.
     pub fn subscribed(&self) -> BTreeSet<String> {
         self.state.subscribed.lock().map(|s| s.iter().flat_map(|(_, set)| set.clone()).collect()).unwrap_or_default()
